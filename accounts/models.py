@@ -1,0 +1,174 @@
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .fields import EncryptedTextField
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra_fields):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        if not extra_fields["is_staff"] or not extra_fields["is_superuser"]:
+            raise ValueError("A superuser must have is_staff=True and is_superuser=True.")
+        return self._create_user(email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    """A person who logs in with their email address."""
+
+    username = None
+    email = models.EmailField(_("email address"), unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    objects = UserManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def __str__(self):
+        return self.email
+
+
+class Language(models.TextChoices):
+    ENGLISH = "en", "English"
+    FRENCH = "fr", "Français"
+
+
+class UserProfile(models.Model):
+    """Billing identity of a customer; address, postal code, phone and VAT number are encrypted at rest."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="profile")
+    full_name = models.CharField(max_length=200, blank=True)
+    company_name = models.CharField(max_length=200, blank=True)
+    vat_number = EncryptedTextField(blank=True)
+    address_line1 = EncryptedTextField(blank=True)
+    address_line2 = EncryptedTextField(blank=True)
+    postal_code = EncryptedTextField(blank=True)
+    city = models.CharField(max_length=120, blank=True)
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        validators=[RegexValidator(r"^[A-Z]{2}$", "Use the ISO 3166 alpha-2 code, e.g. FR.")],
+        help_text="ISO 3166 alpha-2; empty counts as France for tax.",
+    )
+    billing_email = models.EmailField(blank=True)
+    phone = EncryptedTextField(blank=True)
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.ENGLISH)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.company_name or self.full_name or self.user.email
+
+    @property
+    def invoice_email(self) -> str:
+        return self.billing_email or self.user.email
+
+
+class ApiKey(models.Model):
+    """An API credential `tmcp_<prefix>_<secret>`: the secret is shown once and only its hash is kept."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64, help_text="SHA-256 of the secret, hex.")
+    scopes = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.name} (tmcp_{self.prefix}_…)"
+
+    def is_usable(self, *, now) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class OAuthToken(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="oauth_tokens")
+    provider = models.CharField(max_length=50)
+    access_token = EncryptedTextField()
+    refresh_token = EncryptedTextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "OAuth token"
+        constraints = [models.UniqueConstraint(fields=["user", "provider"], name="oauth_token_user_provider_unique")]
+
+    def __str__(self):
+        return f"{self.provider} token of {self.user}"
+
+
+class ConsentPurpose(models.TextChoices):
+    TERMS = "TERMS", "Terms of service"
+    MARKETING_EMAIL = "MARKETING_EMAIL", "Marketing emails"
+    USAGE_ANALYTICS = "USAGE_ANALYTICS", "Usage analytics"
+
+
+class ConsentRecord(models.Model):
+    """One decision of a user about one purpose; the newest per purpose is in force, older ones are history."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="consents")
+    purpose = models.CharField(max_length=40, choices=ConsentPurpose.choices)
+    granted = models.BooleanField()
+    created_at = models.DateTimeField(default=timezone.now)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "purpose", "-created_at"], name="consent_user_purpose_idx")]
+
+    def __str__(self):
+        return f"{self.user} {'granted' if self.granted else 'withdrew'} {self.purpose}"
+
+
+class AuditLog(models.Model):
+    """Append-only trail of every operation on money, subscriptions and keys."""
+
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=100)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    changes = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            models.Index(fields=["created_at"], name="audit_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.action} {self.object_type}#{self.object_id}"

@@ -1,0 +1,417 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+# Unit prices (a price per million tokens, say) keep four places; amounts are rounded to the cent.
+UNIT_PRICE = {"max_digits": 12, "decimal_places": 4}
+
+
+def _non_negative(*fields: str, prefix: str) -> list[models.CheckConstraint]:
+    return [
+        models.CheckConstraint(condition=Q(**{f"{field}__gte": 0}), name=f"{prefix}_{field}_non_negative")
+        for field in fields
+    ]
+
+
+class Interval(models.TextChoices):
+    MONTH = "MONTH", "Monthly"
+    YEAR = "YEAR", "Yearly"
+
+
+class Plan(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    price = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="EUR")
+    interval = models.CharField(max_length=5, choices=Interval.choices, default=Interval.MONTH)
+    included_tokens = models.PositiveBigIntegerField()
+    overage_price_per_million = models.DecimalField(
+        **UNIT_PRICE, help_text="0 means a hard cap: calls beyond the quota are refused with 429."
+    )
+    requests_per_minute = models.PositiveIntegerField(default=60)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["price", "code"]
+        constraints = _non_negative("price", "overage_price_per_million", prefix="plan")
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def has_hard_cap(self) -> bool:
+        return self.overage_price_per_million == 0
+
+
+class SubscriptionStatus(models.TextChoices):
+    ACTIVE = "ACTIVE", "Active"
+    PAUSED = "PAUSED", "Paused"
+    CANCELLED = "CANCELLED", "Cancelled"
+    EXPIRED = "EXPIRED", "Expired"
+
+
+LIVE_SUBSCRIPTION_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
+
+
+class Subscription(models.Model):
+    """A customer's plan. Its current period is a half-open date pair in BILLING_TIME_ZONE."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=10, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE)
+    current_period_start = models.DateField()
+    current_period_end = models.DateField()
+    cancel_at_period_end = models.BooleanField(default=False)
+    started_at = models.DateTimeField(default=timezone.now)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(current_period_end__gt=F("current_period_start")), name="subscription_period_not_empty"
+            ),
+            # A customer has at most one subscription being billed at a time.
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(status__in=LIVE_SUBSCRIPTION_STATUSES), name="subscription_one_live_per_user"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "current_period_end"], name="subscription_due_idx")]
+
+    def __str__(self):
+        return f"{self.user} on {self.plan}"
+
+
+class SubscriptionPlanChange(models.Model):
+    """History of plan changes: `to_plan` is in force from `effective_date` (a day in BILLING_TIME_ZONE)."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="plan_changes")
+    from_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    to_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    effective_date = models.DateField()
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["subscription", "changed_at", "id"]
+
+    def __str__(self):
+        return f"{self.from_plan} → {self.to_plan} from {self.effective_date}"
+
+
+class SubscriptionPause(models.Model):
+    """Days [start_date, end_date) on which a subscription was paused and pays no fee; open while paused."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="pauses")
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["subscription", "start_date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")), name="pause_end_after_start"
+            ),
+            models.UniqueConstraint(
+                fields=["subscription"], condition=Q(end_date__isnull=True), name="pause_one_open_per_subscription"
+            ),
+        ]
+
+    def __str__(self):
+        return f"paused {self.start_date} → {self.end_date or '…'}"
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "DRAFT", "Draft"
+    SENT = "SENT", "Sent"
+    PAID = "PAID", "Paid"
+    OVERDUE = "OVERDUE", "Overdue"
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
+# The only moves an invoice may make; every other one is refused.
+INVOICE_TRANSITIONS: dict[str, frozenset[str]] = {
+    InvoiceStatus.DRAFT: frozenset({InvoiceStatus.SENT, InvoiceStatus.CANCELLED}),
+    InvoiceStatus.SENT: frozenset({InvoiceStatus.PAID, InvoiceStatus.OVERDUE, InvoiceStatus.CANCELLED}),
+    InvoiceStatus.OVERDUE: frozenset({InvoiceStatus.PAID, InvoiceStatus.CANCELLED}),
+    InvoiceStatus.PAID: frozenset(),
+    InvoiceStatus.CANCELLED: frozenset(),
+}
+ISSUED_INVOICE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.PAID, InvoiceStatus.OVERDUE)
+
+
+class Invoice(models.Model):
+    number = models.CharField(max_length=20, unique=True, null=True, blank=True, help_text="Null while DRAFT.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices")
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
+    )
+    status = models.CharField(max_length=10, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
+    currency = models.CharField(max_length=3, default="EUR")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    issue_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    subtotal = models.DecimalField(**MONEY, default=0)
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=4, default=0)
+    tax_amount = models.DecimalField(**MONEY, default=0)
+    total = models.DecimalField(**MONEY, default=0)
+    credit_applied = models.DecimalField(**MONEY, default=0)
+    amount_paid = models.DecimalField(**MONEY, default=0)
+    amount_due = models.DecimalField(**MONEY, default=0)
+    reverse_charge = models.BooleanField(default=False)
+    tax_mention = models.CharField(max_length=200, blank=True, help_text="Reverse-charge or exemption mention.")
+    billing_details = models.JSONField(default=dict, blank=True, help_text="Buyer and seller as they were at issue.")
+    pdf = models.FileField(upload_to="invoices/%Y/", blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period_start", "-id"]
+        constraints = [
+            *_non_negative(
+                "subtotal", "tax_rate", "tax_amount", "total", "credit_applied", "amount_paid", "amount_due",
+                prefix="invoice",
+            ),
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=~Q(status=InvoiceStatus.CANCELLED),
+                name="invoice_one_per_subscription_period",
+            ),
+            models.CheckConstraint(condition=Q(period_end__gt=F("period_start")), name="invoice_period_not_empty"),
+            models.CheckConstraint(condition=Q(total=F("subtotal") + F("tax_amount")), name="invoice_total_is_sum"),
+            models.CheckConstraint(
+                condition=Q(amount_due=F("total") - F("credit_applied") - F("amount_paid")),
+                name="invoice_amount_due_is_balance",
+            ),
+            # A number exists exactly when the invoice was issued (a cancelled draft never had one).
+            models.CheckConstraint(
+                condition=Q(status=InvoiceStatus.DRAFT, number__isnull=True)
+                | Q(status__in=ISSUED_INVOICE_STATUSES, number__isnull=False)
+                | Q(status=InvoiceStatus.CANCELLED),
+                name="invoice_number_when_issued",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "status"], name="invoice_user_status_idx"),
+            models.Index(fields=["status", "due_date"], name="invoice_status_due_idx"),
+        ]
+
+    def __str__(self):
+        return self.number or f"Draft #{self.pk}"
+
+    @property
+    def is_issued(self) -> bool:
+        return self.number is not None
+
+
+class LineKind(models.TextChoices):
+    SUBSCRIPTION = "SUBSCRIPTION", "Subscription"
+    USAGE = "USAGE", "Usage"
+    PRORATION = "PRORATION", "Proration"
+    ADJUSTMENT = "ADJUSTMENT", "Adjustment"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=12, choices=LineKind.choices)
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=18, decimal_places=6, default=1)
+    unit_price = models.DecimalField(**UNIT_PRICE)
+    amount = models.DecimalField(**MONEY)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["invoice", "position"]
+        constraints = [models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position_unique")]
+
+    def __str__(self):
+        return self.description
+
+
+class CreditNote(models.Model):
+    """Cancels an issued invoice in full; numbered from its own gapless sequence."""
+
+    number = models.CharField(max_length=20, unique=True)
+    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="credit_note")
+    amount = models.DecimalField(**MONEY)
+    reason = models.TextField()
+    issue_date = models.DateField()
+    pdf = models.FileField(upload_to="credit-notes/%Y/", blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-issue_date", "-id"]
+        constraints = _non_negative("amount", prefix="credit_note")
+
+    def __str__(self):
+        return self.number
+
+
+class DocumentKind(models.TextChoices):
+    INVOICE = "INVOICE", "Invoice"
+    CREDIT_NOTE = "CREDIT_NOTE", "Credit note"
+
+
+class NumberSequence(models.Model):
+    """Last number given per document kind and year: locked with select_for_update, so numbers have no gaps."""
+
+    kind = models.CharField(max_length=12, choices=DocumentKind.choices)
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "year"], name="number_sequence_kind_year_unique")]
+
+    def __str__(self):
+        return f"{self.kind} {self.year}: {self.last_number}"
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    PROCESSING = "PROCESSING", "Processing"
+    COMPLETED = "COMPLETED", "Completed"
+    FAILED = "FAILED", "Failed"
+    REFUNDED = "REFUNDED", "Refunded"
+
+
+PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
+    PaymentStatus.PENDING: frozenset({PaymentStatus.PROCESSING, PaymentStatus.COMPLETED, PaymentStatus.FAILED}),
+    PaymentStatus.PROCESSING: frozenset({PaymentStatus.COMPLETED, PaymentStatus.FAILED}),
+    PaymentStatus.COMPLETED: frozenset({PaymentStatus.REFUNDED}),
+    PaymentStatus.FAILED: frozenset(),
+    PaymentStatus.REFUNDED: frozenset(),
+}
+
+
+class PaymentMethod(models.TextChoices):
+    CARD = "CARD", "Card"
+    SEPA_DEBIT = "SEPA_DEBIT", "SEPA direct debit"
+    BANK_TRANSFER = "BANK_TRANSFER", "Bank transfer"
+    CHECK = "CHECK", "Cheque"
+    OTHER = "OTHER", "Other"
+
+
+class Payment(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    amount = models.DecimalField(**MONEY)
+    refunded_amount = models.DecimalField(**MONEY, default=0)
+    currency = models.CharField(max_length=3, default="EUR")
+    status = models.CharField(max_length=10, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    method = models.CharField(max_length=13, choices=PaymentMethod.choices, default=PaymentMethod.BANK_TRANSFER)
+    provider_reference = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    failure_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("amount")),
+                name="payment_refund_within_amount",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} {self.currency} for {self.invoice}"
+
+
+class CreditType(models.TextChoices):
+    PROMOTIONAL = "PROMOTIONAL", "Promotional"
+    REFUND = "REFUND", "Refund"
+    COMPENSATION = "COMPENSATION", "Compensation"
+    ADJUSTMENT = "ADJUSTMENT", "Adjustment"
+
+
+class Credit(models.Model):
+    """An amount a customer may spend on future invoices; `remaining_amount` is a balance, locked to change."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="credits")
+    type = models.CharField(max_length=12, choices=CreditType.choices)
+    amount = models.DecimalField(**MONEY)
+    remaining_amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="EUR")
+    reason = models.TextField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The payment whose excess became this credit.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["expires_at", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining_amount__gte=0) & Q(remaining_amount__lte=F("amount")),
+                name="credit_remaining_within_amount",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "expires_at"], name="credit_user_expiry_idx")]
+
+    def __str__(self):
+        return f"{self.get_type_display()} credit {self.remaining_amount}/{self.amount} {self.currency}"
+
+
+class CreditApplication(models.Model):
+    """How much of a credit paid an invoice; reversed (not deleted) when the invoice is cancelled."""
+
+    credit = models.ForeignKey(Credit, on_delete=models.PROTECT, related_name="applications")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_applications")
+    amount = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(default=timezone.now)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_application_amount_positive"),
+            models.UniqueConstraint(fields=["credit", "invoice"], name="credit_application_once_per_invoice"),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} of {self.credit} on {self.invoice}"
+
+
+class AlertType(models.TextChoices):
+    USAGE_THRESHOLD = "USAGE_THRESHOLD", "Usage threshold"
+    PAYMENT_FAILED = "PAYMENT_FAILED", "Payment failed"
+    INVOICE_OVERDUE = "INVOICE_OVERDUE", "Invoice overdue"
+    SUBSCRIPTION_EXPIRING = "SUBSCRIPTION_EXPIRING", "Subscription expiring"
+
+
+class BillingAlert(models.Model):
+    """Told once: unique per user, type and occasion (e.g. `2026-10:80`)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="billing_alerts")
+    type = models.CharField(max_length=25, choices=AlertType.choices)
+    occasion = models.CharField(max_length=100)
+    message = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "type", "occasion"], name="billing_alert_once_per_occasion")
+        ]
+
+    def __str__(self):
+        return f"{self.get_type_display()} ({self.occasion})"

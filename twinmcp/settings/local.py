@@ -1,0 +1,8 @@
+"""Development: `make run`. Works with nothing but Python (SQLite, local-memory cache, eager Celery)."""
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-local-development-key-never-used-in-production")
+# A fixed development key so that `make run` needs no setup; production refuses to start without its own.
+FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=["wcQFNX4ETuY1HPhpa0CFj8nBFGnB-u0uKN1UwzOGAfA="])

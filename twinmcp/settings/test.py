@@ -1,0 +1,22 @@
+"""Tests: the real PostgreSQL and Redis of the machine, eager Celery, fast hashing."""
+import os
+import uuid
+
+os.environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/twinmcp")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Each test run keeps its cache keys apart from any other run sharing this Redis.
+os.environ.setdefault("CACHE_KEY_PREFIX", f"twinmcp-test-{uuid.uuid4().hex[:8]}")
+
+from .base import *  # noqa: E402,F403
+from .base import env  # noqa: E402
+
+DEBUG = False
+SECRET_KEY = "django-insecure-test-key"
+FIELD_ENCRYPTION_KEY = env.list(
+    "FIELD_ENCRYPTION_KEY",
+    default=["wcQFNX4ETuY1HPhpa0CFj8nBFGnB-u0uKN1UwzOGAfA=", "wUsPtMS2ppEcyPZ9-JPwrzGU5ftfyJ03UzIi16LVZfI="],
+)
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = True
+MEDIA_ROOT = BASE_DIR / ".test-media"  # noqa: F405
