@@ -1,0 +1,67 @@
+import datetime
+from decimal import Decimal
+
+import factory
+from factory.django import DjangoModelFactory
+
+from accounts.tests.factories import UserFactory
+from billing.models import Credit, CreditType, Invoice, Payment, Plan, Subscription
+
+
+class PlanFactory(DjangoModelFactory):
+    class Meta:
+        model = Plan
+        django_get_or_create = ("code",)
+
+    code = "pro"
+    name = "Pro"
+    price = Decimal("19.00")
+    included_tokens = 5_000_000
+    overage_price_per_million = Decimal("2.00")
+    requests_per_minute = 60
+
+
+class SubscriptionFactory(DjangoModelFactory):
+    class Meta:
+        model = Subscription
+
+    user = factory.SubFactory(UserFactory)
+    plan = factory.SubFactory(PlanFactory)
+    current_period_start = datetime.date(2026, 10, 1)
+    current_period_end = datetime.date(2026, 11, 1)
+
+
+class InvoiceFactory(DjangoModelFactory):
+    class Meta:
+        model = Invoice
+
+    subscription = factory.SubFactory(SubscriptionFactory)
+    user = factory.SelfAttribute("subscription.user")
+    period_start = factory.SelfAttribute("subscription.current_period_start")
+    period_end = factory.SelfAttribute("subscription.current_period_end")
+    subtotal = Decimal("19.00")
+    tax_rate = Decimal("0.2000")
+    tax_amount = Decimal("3.80")
+    total = Decimal("22.80")
+    amount_due = Decimal("22.80")
+
+
+class PaymentFactory(DjangoModelFactory):
+    class Meta:
+        model = Payment
+
+    invoice = factory.SubFactory(InvoiceFactory)
+    user = factory.SelfAttribute("invoice.user")
+    amount = Decimal("22.80")
+    idempotency_key = factory.Sequence(lambda n: f"payment-{n}")
+
+
+class CreditFactory(DjangoModelFactory):
+    class Meta:
+        model = Credit
+
+    user = factory.SubFactory(UserFactory)
+    type = CreditType.PROMOTIONAL
+    amount = Decimal("10.00")
+    remaining_amount = factory.SelfAttribute("amount")
+    reason = "Welcome offer"

@@ -1,0 +1,42 @@
+import pytest
+
+from tests.helpers import clean_environment, run_manage
+
+GOOD_SECRET_KEY = "p7w!x2rk9#f3l0q8v6z1m4n5b7c2d8e9g0h1j2k3l4m5n6o7p8q9r0s1t2u3v4w5"
+GOOD_ENCRYPTION_KEY = "wUsPtMS2ppEcyPZ9-JPwrzGU5ftfyJ03UzIi16LVZfI="
+
+
+def production_environment(**overrides):
+    env = clean_environment(
+        DJANGO_SETTINGS_MODULE="twinmcp.settings.production",
+        SECRET_KEY=GOOD_SECRET_KEY,
+        FIELD_ENCRYPTION_KEY=GOOD_ENCRYPTION_KEY,
+        ALLOWED_HOSTS="billing.twinmcp.dev",
+        DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    env.update(overrides)
+    return {key: value for key, value in env.items() if value is not None}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("SECRET_KEY", "SECRET_KEY is not set"),
+        ("FIELD_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEY is not set"),
+    ],
+)
+def test_production_refuses_to_start_without_its_secrets(missing, message):
+    result = run_manage("check", env=production_environment(**{missing: None}))
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.slow
+def test_deploy_check_is_clean_with_production_settings():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=production_environment())
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
