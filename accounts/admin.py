@@ -1,0 +1,141 @@
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.utils.translation import gettext_lazy as _
+
+from .admin_mixins import ReadOnlyAdminMixin
+from .fields import EncryptedTextField
+from .models import ApiKey, AuditLog, ConsentRecord, OAuthToken, User, UserProfile
+
+# Encrypted fields hold one-line values (address line, phone, VAT number), not prose.
+ENCRYPTED_AS_ONE_LINE = {EncryptedTextField: {"widget": forms.TextInput(attrs={"size": 60})}}
+
+
+class EmailUserCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email",)
+
+
+class EmailUserChangeForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+class UserProfileInline(admin.StackedInline):
+    model = UserProfile
+    can_delete = False
+    formfield_overrides = ENCRYPTED_AS_ONE_LINE
+    readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = EmailUserChangeForm
+    add_form = EmailUserCreationForm
+    inlines = (UserProfileInline,)
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name")}),
+        (
+            _("Permissions"),
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),
+    )
+    list_display = ("email", "first_name", "last_name", "company_name", "is_staff", "is_active", "date_joined")
+    list_select_related = ("profile",)
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    search_fields = ("email", "first_name", "last_name", "profile__company_name")
+    ordering = ("email",)
+    date_hierarchy = "date_joined"
+
+    def get_inlines(self, request, obj):
+        # The add page only sets the login; the profile is filled in on the change page that follows.
+        return self.inlines if obj else ()
+
+    @admin.display(description="Company", ordering="profile__company_name")
+    def company_name(self, obj):
+        profile = getattr(obj, "profile", None)
+        return profile.company_name if profile else ""
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "full_name", "company_name", "city", "country", "billing_email", "language")
+    list_select_related = ("user",)
+    list_filter = ("country", "language")
+    # Encrypted fields cannot be searched: each encryption of the same text differs.
+    search_fields = ("user__email", "full_name", "company_name", "billing_email", "city")
+    autocomplete_fields = ("user",)
+    readonly_fields = ("created_at", "updated_at")
+    formfield_overrides = ENCRYPTED_AS_ONE_LINE
+    ordering = ("user__email",)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "prefix", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_select_related = ("user",)
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "=prefix", "user__email")
+    readonly_fields = ("user", "prefix", "key_hash", "created_at", "last_used_at")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+
+    def has_add_permission(self, request):
+        # A key is created by a service, which shows its secret once; the admin never sees the secret.
+        return False
+
+
+@admin.register(OAuthToken)
+class OAuthTokenAdmin(admin.ModelAdmin):
+    list_display = ("user", "provider", "scope", "expires_at", "created_at")
+    list_select_related = ("user",)
+    list_filter = ("provider",)
+    search_fields = ("user__email", "provider")
+    exclude = ("access_token", "refresh_token")
+    readonly_fields = ("user", "provider", "has_access_token", "has_refresh_token", "created_at")
+    date_hierarchy = "created_at"
+    ordering = ("user__email", "provider")
+
+    def has_add_permission(self, request):
+        # Tokens come from the provider's OAuth flow, never typed in.
+        return False
+
+    @admin.display(boolean=True, description="Access token")
+    def has_access_token(self, obj):
+        return bool(obj.access_token)
+
+    @admin.display(boolean=True, description="Refresh token")
+    def has_refresh_token(self, obj):
+        return bool(obj.refresh_token)
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Consent decisions are evidence: a new decision is a new record, history is never rewritten."""
+
+    list_display = ("user", "purpose", "granted", "created_at", "ip_address")
+    list_select_related = ("user",)
+    list_filter = ("purpose", "granted")
+    search_fields = ("user__email",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "actor", "action", "object_type", "object_id", "ip_address")
+    list_select_related = ("actor",)
+    list_filter = ("action", "object_type")
+    search_fields = ("=object_id", "action", "actor__email")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+    # The trail only grows; counting it all on every page costs more than it tells.
+    show_full_result_count = False
