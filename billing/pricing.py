@@ -1,0 +1,167 @@
+"""What a subscription owes for a period: pure computation over rows already loaded, no writes.
+
+Invoice generation, the monthly run and the upcoming-invoice estimate all price through here, so
+they agree to the cent.
+"""
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .models import Interval, LineKind, Plan, Subscription
+from .money import ZERO, round_money
+from .periods import Period, add_months, local_date
+from .tax import TaxTreatment
+
+TOKENS_PER_MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class LineDraft:
+    kind: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class InvoiceDraft:
+    subscription: Subscription
+    period: Period
+    plan: Plan  # in force at the period's end: its quota and overage price apply
+    tokens_used: int
+    lines: tuple[LineDraft, ...]
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((line.amount for line in self.lines), ZERO)
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal: Decimal
+    tax_rate: Decimal
+    tax_amount: Decimal
+    total: Decimal
+
+
+def invoice_totals(*, subtotal: Decimal, treatment: TaxTreatment) -> Totals:
+    """Tax is rounded once, on the subtotal."""
+    tax_amount = round_money(subtotal * treatment.rate)
+    return Totals(subtotal, treatment.rate, tax_amount, subtotal + tax_amount)
+
+
+def interval_months(plan: Plan) -> int:
+    return 12 if plan.interval == Interval.YEAR else 1
+
+
+def calendar_period(subscription: Subscription, billed: Period) -> Period:
+    """The whole calendar period that `billed` lies in: a month, or twelve months for a yearly plan.
+
+    A partial first or last period pays days of `billed` over the days of this one.
+    """
+    return Period(add_months(billed.end, -interval_months(subscription.plan)), billed.end)
+
+
+def billing_period(subscription: Subscription, period_end: datetime.date) -> Period:
+    """The days of the subscription's period ending on `period_end` (half-open).
+
+    The current period is the subscription's own; an earlier one is the calendar period, cut at
+    the day the subscription started.
+    """
+    if subscription.current_period_end == period_end:
+        return Period(subscription.current_period_start, period_end)
+    whole = Period(add_months(period_end, -interval_months(subscription.plan)), period_end)
+    started = local_date(subscription.started_at)
+    return whole.clip(started, whole.end) or whole
+
+
+def _plan_segments(subscription: Subscription, billed: Period) -> list[tuple[Plan, Period]]:
+    """Which plan was in force on which days of `billed`, from the plan-change history."""
+    changes = sorted(subscription.plan_changes.all(), key=lambda change: (change.effective_date, change.changed_at))
+    plan = changes[0].from_plan if changes else subscription.plan
+    segments, start = [], billed.start
+    for change in changes:
+        if change.effective_date > start:
+            piece = billed.clip(start, change.effective_date)
+            if piece:
+                segments.append((plan, piece))
+            start = max(start, change.effective_date)
+        plan = change.to_plan
+    piece = billed.clip(start, billed.end)
+    if piece:
+        segments.append((plan, piece))
+    return segments
+
+
+def _without_pauses(piece: Period, pauses: list[Period]) -> list[Period]:
+    pieces = [piece]
+    for pause in pauses:
+        remaining = []
+        for part in pieces:
+            remaining += [p for p in (part.clip(part.start, pause.start), part.clip(pause.end, part.end)) if p]
+        pieces = remaining
+    return pieces
+
+
+def _service_end(subscription: Subscription, billed: Period) -> datetime.date:
+    """An immediate cancellation stops the fee on the day it happened (that day excluded)."""
+    if subscription.ended_at is None:
+        return billed.end
+    return min(billed.end, max(billed.start, local_date(subscription.ended_at)))
+
+
+def fee_days(subscription: Subscription, billed: Period) -> list[tuple[Plan, int]]:
+    """Days charged per plan in `billed`, in order: pauses and days after an immediate cancellation excluded."""
+    served = billed.clip(billed.start, _service_end(subscription, billed))
+    if served is None:
+        return []
+    pauses = [Period(p.start_date, p.end_date or datetime.date.max) for p in subscription.pauses.all() if
+              (p.end_date or datetime.date.max) > p.start_date]
+    charged = []
+    for plan, piece in _plan_segments(subscription, served):
+        days = sum(part.days for part in _without_pauses(piece, pauses))
+        if days:
+            charged.append((plan, days))
+    return charged
+
+
+def _fee_line(*, kind: str, plan: Plan, days: int, whole: Period) -> LineDraft:
+    if days == whole.days:
+        description = f"{plan.name} plan, {whole.label}"
+        return LineDraft(kind, description, Decimal(1), plan.price, round_money(plan.price))
+    amount = round_money(plan.price * days / whole.days)
+    description = f"{plan.name} plan, {days}/{whole.days} days of {whole.label}"
+    return LineDraft(kind, description, Decimal(1), amount, amount)
+
+
+def _usage_line(*, plan: Plan, tokens_used: int) -> LineDraft | None:
+    overage = max(0, tokens_used - plan.included_tokens)
+    amount = round_money(overage * plan.overage_price_per_million / TOKENS_PER_MILLION)
+    if amount == 0:
+        return None
+    description = f"Usage above the {plan.included_tokens:,} included tokens: {overage:,} tokens"
+    quantity = Decimal(overage) / TOKENS_PER_MILLION
+    return LineDraft(LineKind.USAGE, description, quantity, plan.overage_price_per_million, amount)
+
+
+def invoice_draft(*, subscription: Subscription, period: Period, tokens_used: int) -> InvoiceDraft:
+    """The lines owed for `period`: the fee (split by plan and day when it changed) and the overage.
+
+    The plan in force at the period's end bills the SUBSCRIPTION line and the overage; the days
+    spent on earlier plans are PRORATION lines.
+    """
+    whole = calendar_period(subscription, period)
+    charged = fee_days(subscription, period)
+    final_plan = _plan_segments(subscription, period)[-1][0]
+    lines = [
+        _fee_line(
+            kind=LineKind.SUBSCRIPTION if index == len(charged) - 1 else LineKind.PRORATION,
+            plan=plan, days=days, whole=whole,
+        )
+        for index, (plan, days) in enumerate(charged)
+    ]
+    usage = _usage_line(plan=final_plan, tokens_used=tokens_used)
+    if usage:
+        lines.append(usage)
+    return InvoiceDraft(subscription, period, final_plan, tokens_used, tuple(line for line in lines if line.amount))

@@ -1,0 +1,55 @@
+"""Every write of billing goes through these functions; views, admin, API, tasks and commands call them."""
+from .alerts import alert_raise
+from .credits import credit_grant
+from .invoice_run import RunSummary, invoice_run, invoice_run_chunk
+from .invoices import invoice_cancel, invoice_finalize, invoice_generate, invoice_mark_overdue
+from .numbering import numbers_reserve
+from .payments import (
+    payment_complete,
+    payment_fail,
+    payment_mark_processing,
+    payment_record,
+    payment_refund,
+)
+from .sweeps import (
+    expiring_subscription_alerts_raise,
+    invoices_mark_overdue_due,
+    subscriptions_expire_due,
+    usage_threshold_alerts_raise,
+)
+from .subscriptions import (
+    subscription_cancel,
+    subscription_change_plan,
+    subscription_create,
+    subscription_expire,
+    subscription_pause,
+    subscription_resume,
+)
+
+__all__ = [
+    "RunSummary",
+    "alert_raise",
+    "credit_grant",
+    "expiring_subscription_alerts_raise",
+    "invoice_cancel",
+    "invoice_finalize",
+    "invoice_generate",
+    "invoice_mark_overdue",
+    "invoice_run",
+    "invoice_run_chunk",
+    "invoices_mark_overdue_due",
+    "numbers_reserve",
+    "payment_complete",
+    "payment_fail",
+    "payment_mark_processing",
+    "payment_record",
+    "payment_refund",
+    "subscription_cancel",
+    "subscription_change_plan",
+    "subscription_create",
+    "subscription_expire",
+    "subscription_pause",
+    "subscription_resume",
+    "subscriptions_expire_due",
+    "usage_threshold_alerts_raise",
+]

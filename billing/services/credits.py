@@ -1,0 +1,42 @@
+import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+
+from accounts.services import audit_log_record
+from billing import clock
+from billing.exceptions import BillingError
+from billing.models import Credit, CreditType
+from billing.money import round_money
+
+
+@transaction.atomic
+def credit_grant(
+    *,
+    user,
+    type: str,
+    amount: Decimal,
+    reason: str,
+    expires_at: datetime.datetime | None = None,
+    currency: str | None = None,
+    created_by=None,
+    now: datetime.datetime | None = None,
+) -> Credit:
+    """Give a customer an amount to spend on their next invoices."""
+    if type not in CreditType.values:
+        raise BillingError(f"'{type}' is not a credit type: use one of {', '.join(CreditType.values)}.")
+    amount = round_money(Decimal(amount))
+    if amount <= 0:
+        raise BillingError("A credit must be a positive amount.")
+    if not reason or not reason.strip():
+        raise BillingError("A credit needs a reason.")
+    now = now or clock.now()
+    if expires_at is not None and expires_at <= now:
+        raise BillingError("A credit cannot expire in the past.")
+    credit = Credit.objects.create(
+        user=user, type=type, amount=amount, remaining_amount=amount, currency=currency or settings.INVOICE_CURRENCY,
+        reason=reason.strip(), expires_at=expires_at, created_by=created_by, created_at=now,
+    )
+    audit_log_record(action="credit.grant", obj=credit, changes={"amount": str(amount), "type": type}, actor=created_by)
+    return credit

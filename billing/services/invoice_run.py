@@ -1,0 +1,132 @@
+"""The monthly invoice run: every subscription period that ended is invoiced, finalised and rolled.
+
+Work is done in chunks of subscriptions, one transaction each: lock the chunk's subscriptions, one
+grouped usage query, invoices and lines written in bulk, numbers reserved in one locked block. A
+re-run, or a second run at the same time, finds the periods rolled or the invoices there, and
+bills nothing twice.
+"""
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+
+from accounts.services import audit_entry, audit_log_record_many
+from billing import clock
+from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
+from billing.pricing import billing_period
+from billing.selectors import invoice_drafts, load_subscriptions
+
+from .invoices import invoices_create, invoices_finalize, next_period
+from .subscriptions import subscription_end
+
+DEFAULT_CHUNK_SIZE = 500
+
+
+@dataclass
+class RunSummary:
+    created: int = 0
+    existing: int = 0
+    nothing_owed: int = 0
+    total_billed: Decimal = Decimal("0.00")
+    invoice_ids: list[int] = field(default_factory=list)
+
+    def __add__(self, other: "RunSummary") -> "RunSummary":
+        return RunSummary(
+            self.created + other.created,
+            self.existing + other.existing,
+            self.nothing_owed + other.nothing_owed,
+            self.total_billed + other.total_billed,
+            self.invoice_ids + other.invoice_ids,
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "created": self.created,
+            "existing": self.existing,
+            "nothing_owed": self.nothing_owed,
+            "total_billed": str(self.total_billed),
+        }
+
+
+def invoice_run_candidates(*, period_end: datetime.date, customer=None) -> list[int]:
+    """Subscriptions whose current period ends on `period_end`, in primary-key order."""
+    subscriptions = Subscription.objects.filter(current_period_end=period_end)
+    if customer is not None:
+        subscriptions = subscriptions.filter(user=customer)
+    return list(subscriptions.order_by("pk").values_list("pk", flat=True))
+
+
+def _roll(subscriptions: list[Subscription], period_end: datetime.date) -> None:
+    """Live subscriptions move to their next period; those cancelled at period end expire."""
+    rolled = []
+    for subscription in subscriptions:
+        if subscription.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED):
+            continue
+        if subscription.cancel_at_period_end:
+            subscription_end(subscription)
+            continue
+        following = next_period(subscription, period_end)
+        subscription.current_period_start, subscription.current_period_end = following.start, following.end
+        rolled.append(subscription)
+    Subscription.objects.bulk_update(rolled, ["current_period_start", "current_period_end"])
+    audit_log_record_many(
+        audit_entry(action="subscription.renew", obj=s, changes={"period_start": s.current_period_start.isoformat()})
+        for s in rolled
+    )
+
+
+def invoice_run_chunk(
+    *, subscription_ids: list[int], period_end: datetime.date, now: datetime.datetime, dry_run: bool = False
+) -> RunSummary:
+    with transaction.atomic():
+        locked_ids = list(
+            Subscription.objects.select_for_update()
+            .filter(pk__in=subscription_ids, current_period_end=period_end)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        subscriptions = load_subscriptions(locked_ids)
+        existing = {
+            invoice.subscription_id: invoice
+            for invoice in Invoice.objects.select_for_update(of=("self",))
+            .select_related("user__profile")
+            .filter(subscription_id__in=locked_ids, period_end=period_end)
+            .exclude(status=InvoiceStatus.CANCELLED)
+        }
+        drafts = invoice_drafts(
+            {sub: billing_period(sub, period_end) for sub in subscriptions if sub.pk not in existing}
+        )
+        created = invoices_create([draft for draft in drafts if draft.subtotal > 0])
+        invoices_finalize(
+            created + [invoice for invoice in existing.values() if invoice.status == InvoiceStatus.DRAFT], now=now
+        )
+        _roll(subscriptions, period_end)
+        if dry_run:
+            transaction.set_rollback(True)
+    return RunSummary(
+        created=len(created),
+        existing=len(existing) + len(subscription_ids) - len(locked_ids),
+        nothing_owed=len(drafts) - len(created),
+        total_billed=sum((invoice.total for invoice in created), Decimal("0.00")),
+        invoice_ids=[invoice.pk for invoice in created],
+    )
+
+
+def invoice_run(
+    *,
+    period_end: datetime.date,
+    customer=None,
+    dry_run: bool = False,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    now: datetime.datetime | None = None,
+) -> RunSummary:
+    """Invoice every subscription period that ended on `period_end`, chunk after chunk."""
+    now = now or clock.now()
+    candidates = invoice_run_candidates(period_end=period_end, customer=customer)
+    summary = RunSummary()
+    for offset in range(0, len(candidates), chunk_size):
+        summary += invoice_run_chunk(
+            subscription_ids=candidates[offset : offset + chunk_size], period_end=period_end, now=now, dry_run=dry_run
+        )
+    return summary

@@ -1,0 +1,282 @@
+"""Invoices: generate from a subscription's period, finalise (number, credits), move status, cancel."""
+import datetime
+from collections import defaultdict
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+
+from accounts.services import audit_entry, audit_log_record, audit_log_record_many
+from billing import clock
+from billing.exceptions import BillingError, InvalidTransition
+from billing.models import (
+    INVOICE_TRANSITIONS,
+    AlertType,
+    Credit,
+    CreditApplication,
+    CreditNote,
+    CreditType,
+    DocumentKind,
+    Interval,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Subscription,
+)
+from billing.money import ZERO
+from billing.periods import Period, add_months, local_date, parse_month
+from billing.pricing import InvoiceDraft, billing_period, invoice_totals
+from billing.selectors import buyer_snapshot, invoice_drafts, load_subscriptions, seller_snapshot, usable_credits
+from billing.tax import tax_treatment
+
+from .alerts import alert_raise
+from .numbering import numbers_reserve
+
+def period_end_of(period) -> datetime.date:
+    """The end (excluded) of a billing month given as `YYYY-MM` or as a Period."""
+    if isinstance(period, Period):
+        return period.end
+    return parse_month(period).end
+
+
+def _price(invoice: Invoice, *, subtotal: Decimal) -> None:
+    """Snapshot buyer and seller and set tax and totals from `subtotal` and what is already settled."""
+    buyer = buyer_snapshot(invoice.user)
+    treatment = tax_treatment(country=buyer["country"], vat_number=buyer["vat_number"])
+    totals = invoice_totals(subtotal=subtotal, treatment=treatment)
+    invoice.billing_details = {"buyer": buyer, "seller": seller_snapshot()}
+    invoice.reverse_charge = treatment.reverse_charge
+    invoice.tax_mention = treatment.mention
+    invoice.subtotal, invoice.tax_rate = totals.subtotal, totals.tax_rate
+    invoice.tax_amount, invoice.total = totals.tax_amount, totals.total
+    invoice.amount_due = invoice.total - invoice.credit_applied - invoice.amount_paid
+
+
+def guard_transition(invoice: Invoice, new_status: str) -> None:
+    if new_status not in INVOICE_TRANSITIONS[invoice.status]:
+        allowed = ", ".join(sorted(INVOICE_TRANSITIONS[invoice.status])) or "none"
+        raise InvalidTransition(
+            f"Invoice {invoice} is {invoice.status} and cannot become {new_status} (allowed from "
+            f"{invoice.status}: {allowed})."
+        )
+
+
+def invoices_create(drafts: list[InvoiceDraft]) -> list[Invoice]:
+    """DRAFT invoices with their lines, written in bulk."""
+    invoices = []
+    for draft in drafts:
+        invoice = Invoice(
+            user=draft.subscription.user,
+            subscription=draft.subscription,
+            currency=draft.plan.currency,
+            period_start=draft.period.start,
+            period_end=draft.period.end,
+        )
+        _price(invoice, subtotal=draft.subtotal)
+        invoices.append(invoice)
+    Invoice.objects.bulk_create(invoices)
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(invoice=invoice, position=position, **line.__dict__)
+        for invoice, draft in zip(invoices, drafts)
+        for position, line in enumerate(draft.lines)
+    )
+    audit_log_record_many(
+        audit_entry(action="invoice.generate", obj=invoice, changes={"total": str(invoice.total)})
+        for invoice in invoices
+    )
+    return invoices
+
+
+def _apply_credits(invoices: list[Invoice], *, now: datetime.datetime) -> None:
+    """Spend each customer's credits, oldest-expiring first, on the amount due of their invoices."""
+    payable = [invoice for invoice in invoices if invoice.amount_due > 0]
+    if not payable:
+        return
+    currencies = {invoice.currency for invoice in payable}
+    candidates = [
+        credit
+        for currency in currencies
+        for credit in usable_credits(user_ids={i.user_id for i in payable}, currency=currency, now=now)
+    ]
+    if not candidates:
+        return
+    # Lock in primary-key order (no deadlock with other lockers), then spend in expiry order.
+    locked = {
+        credit.pk: credit
+        for credit in Credit.objects.select_for_update().filter(pk__in=[c.pk for c in candidates]).order_by("pk")
+    }
+    credits_by_user = defaultdict(list)
+    for candidate in candidates:
+        credits_by_user[(candidate.user_id, candidate.currency)].append(locked[candidate.pk])
+    applications = []
+    for invoice in payable:
+        for credit in credits_by_user[(invoice.user_id, invoice.currency)]:
+            amount = min(credit.remaining_amount, invoice.amount_due)
+            if amount <= 0:
+                continue
+            credit.remaining_amount -= amount
+            invoice.credit_applied += amount
+            invoice.amount_due -= amount
+            applications.append(CreditApplication(credit=credit, invoice=invoice, amount=amount, created_at=now))
+    Credit.objects.bulk_update([c for c in locked.values()], ["remaining_amount"])
+    CreditApplication.objects.bulk_create(applications)
+
+
+def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime) -> None:
+    """DRAFT → SENT for rows the caller has locked: snapshot, tax, credits, then numbers in one block."""
+    if not invoices:
+        return
+    invoices = sorted(invoices, key=lambda invoice: invoice.pk)
+    for invoice in invoices:
+        guard_transition(invoice, InvoiceStatus.SENT)
+    subtotals = dict(
+        InvoiceLine.objects.filter(invoice__in=invoices).values_list("invoice").annotate(Sum("amount")).order_by()
+    )
+    for invoice in invoices:
+        _price(invoice, subtotal=subtotals.get(invoice.pk, ZERO))
+    _apply_credits(invoices, now=now)
+    issue_date = local_date(now)
+    numbers = numbers_reserve(kind=DocumentKind.INVOICE, year=issue_date.year, count=len(invoices))
+    for invoice, number in zip(invoices, numbers):
+        invoice.number = number
+        invoice.issue_date = issue_date
+        invoice.due_date = issue_date + datetime.timedelta(days=settings.INVOICE_DUE_DAYS)
+        invoice.status, invoice.sent_at = InvoiceStatus.SENT, now
+        if invoice.amount_due == 0:
+            invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
+    Invoice.objects.bulk_update(
+        invoices,
+        [
+            "number", "status", "issue_date", "due_date", "sent_at", "paid_at", "billing_details",
+            "reverse_charge", "tax_mention", "subtotal", "tax_rate", "tax_amount", "total",
+            "credit_applied", "amount_due",
+        ],
+    )
+    audit_log_record_many(
+        audit_entry(action="invoice.finalize", obj=invoice, changes={"number": invoice.number, "status": invoice.status})
+        for invoice in invoices
+    )
+
+
+def _lock_invoice(invoice: Invoice) -> Invoice:
+    return Invoice.objects.select_for_update().select_related("user").get(pk=invoice.pk)
+
+
+def _existing_invoice(subscription: Subscription, billed: Period) -> Invoice | None:
+    return (
+        Invoice.objects.filter(subscription=subscription, period_start=billed.start)
+        .exclude(status=InvoiceStatus.CANCELLED)
+        .order_by("pk")
+        .first()
+    )
+
+
+def _check_period_end(subscription: Subscription, period_end: datetime.date) -> None:
+    if subscription.current_period_end == period_end or subscription.plan.interval != Interval.YEAR:
+        return
+    anchor = subscription.current_period_start.replace(day=1)
+    months = (period_end.year - anchor.year) * 12 + period_end.month - anchor.month
+    if months % 12:
+        raise BillingError(f"No yearly period of subscription {subscription.pk} ends on {period_end}.")
+
+
+@transaction.atomic
+def invoice_generate(*, subscription: Subscription, period) -> Invoice | None:
+    """The DRAFT invoice of `subscription` for the billing month `period` (`YYYY-MM` or a Period).
+
+    The same subscription and period twice returns the existing invoice; None when nothing is owed.
+    """
+    period_end = period_end_of(period)
+    Subscription.objects.select_for_update().filter(pk=subscription.pk).get()
+    [subscription] = load_subscriptions([subscription.pk])
+    _check_period_end(subscription, period_end)
+    billed = billing_period(subscription, period_end)
+    existing = _existing_invoice(subscription, billed)
+    if existing is not None:
+        return existing
+    [draft] = invoice_drafts({subscription: billed})
+    if draft.subtotal == 0:
+        return None
+    [invoice] = invoices_create([draft])
+    return invoice
+
+
+@transaction.atomic
+def invoice_finalize(*, invoice: Invoice, now: datetime.datetime | None = None) -> Invoice:
+    """DRAFT → SENT with the next number; PAID at once when credits cover it."""
+    locked = _lock_invoice(invoice)
+    invoices_finalize([locked], now=now or clock.now())
+    return locked
+
+
+@transaction.atomic
+def invoice_mark_overdue(*, invoice: Invoice, now: datetime.datetime | None = None) -> Invoice:
+    now = now or clock.now()
+    locked = _lock_invoice(invoice)
+    guard_transition(locked, InvoiceStatus.OVERDUE)
+    if locked.due_date >= local_date(now):
+        raise BillingError(f"Invoice {locked} is not overdue: it is due on {locked.due_date}.")
+    locked.status = InvoiceStatus.OVERDUE
+    locked.save(update_fields=["status"])
+    audit_log_record(action="invoice.overdue", obj=locked, changes={"status": InvoiceStatus.OVERDUE})
+    alert_raise(
+        user=locked.user,
+        type=AlertType.INVOICE_OVERDUE,
+        occasion=f"invoice:{locked.number}",
+        message=f"Invoice {locked.number} of {locked.total} {locked.currency} was due on {locked.due_date}.",
+        now=now,
+    )
+    return locked
+
+
+def _return_credits(invoice: Invoice, *, now: datetime.datetime) -> None:
+    applications = list(invoice.credit_applications.filter(reversed_at__isnull=True).order_by("credit_id"))
+    if not applications:
+        return
+    credits = {
+        credit.pk: credit
+        for credit in Credit.objects.select_for_update()
+        .filter(pk__in=[a.credit_id for a in applications])
+        .order_by("pk")
+    }
+    for application in applications:
+        credits[application.credit_id].remaining_amount += application.amount
+        application.reversed_at = now
+    Credit.objects.bulk_update(credits.values(), ["remaining_amount"])
+    CreditApplication.objects.bulk_update(applications, ["reversed_at"])
+
+
+@transaction.atomic
+def invoice_cancel(*, invoice: Invoice, reason: str, now: datetime.datetime | None = None) -> Invoice:
+    """Cancel an invoice. An issued one is never edited: a credit note cancels it, the credits it used
+    come back, and what was paid on it becomes a credit for the customer."""
+    now = now or clock.now()
+    locked = _lock_invoice(invoice)
+    guard_transition(locked, InvoiceStatus.CANCELLED)
+    if locked.is_issued:
+        if not reason or not reason.strip():
+            raise BillingError("A reason is required to cancel an issued invoice.")
+        issue_date = local_date(now)
+        [number] = numbers_reserve(kind=DocumentKind.CREDIT_NOTE, year=issue_date.year, count=1)
+        credit_note = CreditNote.objects.create(
+            number=number, invoice=locked, amount=locked.total, reason=reason.strip(), issue_date=issue_date
+        )
+        audit_log_record(action="credit_note.issue", obj=credit_note, changes={"amount": str(credit_note.amount)})
+        _return_credits(locked, now=now)
+        if locked.amount_paid > 0:
+            credit = Credit.objects.create(
+                user=locked.user, type=CreditType.REFUND, amount=locked.amount_paid,
+                remaining_amount=locked.amount_paid, currency=locked.currency,
+                reason=f"Paid on cancelled invoice {locked.number}", created_at=now,
+            )
+            audit_log_record(action="credit.grant", obj=credit, changes={"amount": str(credit.amount)})
+    locked.status, locked.cancelled_at = InvoiceStatus.CANCELLED, now
+    locked.save(update_fields=["status", "cancelled_at"])
+    audit_log_record(action="invoice.cancel", obj=locked, changes={"reason": reason})
+    return locked
+
+
+def next_period(subscription: Subscription, period_end: datetime.date) -> Period:
+    months = 12 if subscription.plan.interval == Interval.YEAR else 1
+    return Period(period_end, add_months(period_end, months))

@@ -1,0 +1,199 @@
+"""Payments: recorded once per idempotency key, completed into the invoice, failed into an alert."""
+import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+
+from accounts.services import audit_log_record
+from billing import clock
+from billing.exceptions import BillingError, IdempotencyConflict, InvalidTransition
+from billing.models import (
+    PAYMENT_TRANSITIONS,
+    AlertType,
+    Credit,
+    CreditType,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+)
+from billing.money import round_money
+from billing.periods import local_date
+
+from .alerts import alert_raise
+from .invoices import guard_transition
+
+PAYABLE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE, InvoiceStatus.PAID)
+
+
+def _guard(payment: Payment, new_status: str) -> None:
+    if new_status not in PAYMENT_TRANSITIONS[payment.status]:
+        raise InvalidTransition(f"Payment {payment.pk} is {payment.status} and cannot become {new_status}.")
+
+
+def _lock(payment: Payment) -> tuple[Payment, Invoice]:
+    """Lock the invoice, then the payment: every payment path takes them in this order."""
+    invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
+    return Payment.objects.select_for_update().get(pk=payment.pk), invoice
+
+
+def _overpayment_credit(payment: Payment) -> Credit | None:
+    return Credit.objects.filter(payment=payment).order_by("pk").first()
+
+
+def _settle(payment: Payment, invoice: Invoice, *, now: datetime.datetime) -> None:
+    """Count a completed payment on its invoice; what exceeds the amount due becomes a credit."""
+    applied = min(payment.amount, invoice.amount_due)
+    excess = payment.amount - applied
+    invoice.amount_paid += applied
+    invoice.amount_due -= applied
+    fields = ["amount_paid", "amount_due"]
+    if invoice.amount_due == 0 and invoice.status != InvoiceStatus.PAID:
+        guard_transition(invoice, InvoiceStatus.PAID)
+        invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
+        fields += ["status", "paid_at"]
+    invoice.save(update_fields=fields)
+    if excess > 0:
+        credit = Credit.objects.create(
+            user=invoice.user, type=CreditType.ADJUSTMENT, amount=excess, remaining_amount=excess,
+            currency=payment.currency, reason=f"Overpayment of invoice {invoice.number}", payment=payment,
+            created_at=now,
+        )
+        audit_log_record(action="credit.grant", obj=credit, changes={"amount": str(excess), "payment": payment.pk})
+
+
+@transaction.atomic
+def payment_record(
+    *,
+    invoice: Invoice,
+    amount: Decimal,
+    idempotency_key: str,
+    method: str = PaymentMethod.BANK_TRANSFER,
+    provider_reference: str = "",
+    status: str = PaymentStatus.COMPLETED,
+    now: datetime.datetime | None = None,
+) -> Payment:
+    """Record a payment of `invoice`; the same key returns the same payment, never a second one.
+
+    `status` COMPLETED (money received) settles the invoice at once; PENDING starts a provider flow.
+    """
+    now = now or clock.now()
+    if not idempotency_key or not idempotency_key.strip():
+        raise BillingError("An idempotency key is required.")
+    if status not in (PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.COMPLETED):
+        raise BillingError(f"A payment cannot be recorded as {status}.")
+    if method not in PaymentMethod.values:
+        raise BillingError(f"'{method}' is not a payment method: use one of {', '.join(PaymentMethod.values)}.")
+    amount = Decimal(amount)
+    if amount != round_money(amount) or amount <= 0:
+        raise BillingError("A payment is a positive amount in cents, e.g. 22.80.")
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    existing = Payment.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if existing.invoice_id != invoice.pk or existing.amount != amount:
+            raise IdempotencyConflict(f"Idempotency key '{idempotency_key}' was used for another payment.")
+        return existing
+    if invoice.status not in PAYABLE_STATUSES:
+        raise BillingError(f"Invoice {invoice} is {invoice.status}: it cannot be paid.")
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                invoice=invoice, user=invoice.user, amount=amount, currency=invoice.currency, status=status,
+                method=method, provider_reference=provider_reference, idempotency_key=idempotency_key,
+                created_at=now, processed_at=now if status == PaymentStatus.COMPLETED else None,
+            )
+    except IntegrityError:
+        # The same key on another invoice, recorded concurrently: the constraint decides.
+        raise IdempotencyConflict(f"Idempotency key '{idempotency_key}' was used for another payment.") from None
+    audit_log_record(action="payment.record", obj=payment, changes={"amount": str(amount), "status": status})
+    if status == PaymentStatus.COMPLETED:
+        _settle(payment, invoice, now=now)
+    return payment
+
+
+@transaction.atomic
+def payment_mark_processing(*, payment: Payment) -> Payment:
+    payment, _ = _lock(payment)
+    _guard(payment, PaymentStatus.PROCESSING)
+    payment.status = PaymentStatus.PROCESSING
+    payment.save(update_fields=["status"])
+    audit_log_record(action="payment.processing", obj=payment)
+    return payment
+
+
+@transaction.atomic
+def payment_complete(*, payment: Payment, now: datetime.datetime | None = None) -> Payment:
+    now = now or clock.now()
+    payment, invoice = _lock(payment)
+    _guard(payment, PaymentStatus.COMPLETED)
+    if invoice.status not in PAYABLE_STATUSES:
+        raise BillingError(f"Invoice {invoice} is {invoice.status}: the payment cannot complete on it.")
+    payment.status, payment.processed_at = PaymentStatus.COMPLETED, now
+    payment.save(update_fields=["status", "processed_at"])
+    audit_log_record(action="payment.complete", obj=payment)
+    _settle(payment, invoice, now=now)
+    return payment
+
+
+@transaction.atomic
+def payment_fail(*, payment: Payment, reason: str, now: datetime.datetime | None = None) -> Payment:
+    now = now or clock.now()
+    payment, invoice = _lock(payment)
+    _guard(payment, PaymentStatus.FAILED)
+    payment.status, payment.failure_reason, payment.processed_at = PaymentStatus.FAILED, reason, now
+    payment.save(update_fields=["status", "failure_reason", "processed_at"])
+    audit_log_record(action="payment.fail", obj=payment, changes={"reason": reason})
+    alert_raise(
+        user=payment.user,
+        type=AlertType.PAYMENT_FAILED,
+        occasion=f"payment:{payment.pk}",
+        message=f"Your payment of {payment.amount} {payment.currency} for invoice {invoice.number} failed: {reason}",
+        now=now,
+    )
+    return payment
+
+
+@transaction.atomic
+def payment_refund(
+    *, payment: Payment, amount: Decimal | None = None, now: datetime.datetime | None = None
+) -> Payment:
+    """Give back all or part of a completed payment.
+
+    The part that paid the invoice comes off `amount_paid` (an invoice no longer covered is due
+    again); the part that had become an overpayment credit comes off that credit's balance.
+    """
+    now = now or clock.now()
+    payment, invoice = _lock(payment)
+    if payment.status not in (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED):
+        raise InvalidTransition(f"Payment {payment.pk} is {payment.status}: only a completed payment is refunded.")
+    refundable = payment.amount - payment.refunded_amount
+    amount = refundable if amount is None else Decimal(amount)
+    if amount <= 0 or amount != round_money(amount) or amount > refundable:
+        raise BillingError(f"A refund of payment {payment.pk} is between 0.01 and {refundable}.")
+    from_credit = Decimal(0)
+    credit = _overpayment_credit(payment)
+    if credit is not None:
+        credit = Credit.objects.select_for_update().get(pk=credit.pk)
+        from_credit = min(amount, credit.remaining_amount)
+        credit.remaining_amount -= from_credit
+        credit.save(update_fields=["remaining_amount"])
+    from_invoice = amount - from_credit
+    if from_invoice > invoice.amount_paid:
+        raise BillingError(f"Only {invoice.amount_paid + from_credit} of payment {payment.pk} can still be refunded.")
+    payment.refunded_amount += amount
+    payment.status = PaymentStatus.REFUNDED
+    payment.save(update_fields=["refunded_amount", "status"])
+    if from_invoice:
+        invoice.amount_paid -= from_invoice
+        invoice.amount_due += from_invoice
+        fields = ["amount_paid", "amount_due"]
+        if invoice.status == InvoiceStatus.PAID:
+            # Money handed back makes the invoice due again: the one move back out of PAID.
+            overdue = invoice.due_date is not None and invoice.due_date < local_date(now)
+            invoice.status = InvoiceStatus.OVERDUE if overdue else InvoiceStatus.SENT
+            invoice.paid_at = None
+            fields += ["status", "paid_at"]
+        invoice.save(update_fields=fields)
+    audit_log_record(action="payment.refund", obj=payment, changes={"amount": str(amount)})
+    return payment

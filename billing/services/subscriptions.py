@@ -1,0 +1,172 @@
+"""Subscriptions: subscribe, change plan, pause, resume, cancel, expire. Each move is guarded."""
+import datetime
+
+from django.db import IntegrityError, transaction
+
+from accounts.services import audit_log_record
+from billing import clock
+from billing.exceptions import BillingError, InvalidTransition
+from billing.models import (
+    Plan,
+    Subscription,
+    SubscriptionPause,
+    SubscriptionPlanChange,
+    SubscriptionStatus,
+)
+from billing.periods import add_months, local_date, start_of_day
+from billing.pricing import interval_months
+
+Status = SubscriptionStatus
+SUBSCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.ACTIVE: frozenset({Status.PAUSED, Status.CANCELLED, Status.EXPIRED}),
+    Status.PAUSED: frozenset({Status.ACTIVE, Status.CANCELLED, Status.EXPIRED}),
+    Status.CANCELLED: frozenset(),
+    Status.EXPIRED: frozenset(),
+}
+VERBS = {Status.ACTIVE: "resume", Status.PAUSED: "pause", Status.CANCELLED: "cancel", Status.EXPIRED: "expire"}
+
+
+def _guard(subscription: Subscription, new_status: str) -> None:
+    if new_status not in SUBSCRIPTION_TRANSITIONS[subscription.status]:
+        raise InvalidTransition(
+            f"Cannot {VERBS[new_status]} subscription {subscription.pk}: it is {subscription.status}."
+        )
+
+
+def _lock(subscription: Subscription) -> Subscription:
+    return Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+
+
+def _require_live(subscription: Subscription, action: str) -> None:
+    if subscription.status not in (Status.ACTIVE, Status.PAUSED):
+        raise InvalidTransition(f"Cannot {action} subscription {subscription.pk}: it is {subscription.status}.")
+
+
+@transaction.atomic
+def subscription_create(*, user, plan: Plan, now: datetime.datetime | None = None) -> Subscription:
+    """Start `plan` today; the first period runs to the end of the month (or of the twelfth month)
+    and pays its days pro rata."""
+    now = now or clock.now()
+    if not plan.is_active:
+        raise BillingError(f"Plan {plan.code} is no longer offered.")
+    start = local_date(now)
+    end = add_months(start, interval_months(plan))
+    try:
+        with transaction.atomic():
+            subscription = Subscription.objects.create(
+                user=user, plan=plan, status=Status.ACTIVE, current_period_start=start, current_period_end=end,
+                started_at=now,
+            )
+    except IntegrityError:
+        raise BillingError(f"{user} already has a live subscription: change its plan instead.") from None
+    audit_log_record(action="subscription.create", obj=subscription, changes={"plan": plan.code})
+    return subscription
+
+
+@transaction.atomic
+def subscription_change_plan(
+    *, subscription: Subscription, plan: Plan, now: datetime.datetime | None = None
+) -> Subscription:
+    """Switch plans from today: this period's fee is split by days between the two plans."""
+    now = now or clock.now()
+    subscription = _lock(subscription)
+    _require_live(subscription, "change the plan of")
+    if plan.pk == subscription.plan_id:
+        raise BillingError(f"Subscription {subscription.pk} is already on {plan.name}.")
+    if not plan.is_active:
+        raise BillingError(f"Plan {plan.code} is no longer offered.")
+    if plan.interval != subscription.plan.interval or plan.currency != subscription.plan.currency:
+        raise BillingError(
+            f"Cannot switch from {subscription.plan.name} to {plan.name} within a period: they are billed on "
+            "different intervals or currencies. Cancel at period end and subscribe again."
+        )
+    SubscriptionPlanChange.objects.create(
+        subscription=subscription, from_plan=subscription.plan, to_plan=plan,
+        effective_date=max(local_date(now), subscription.current_period_start), changed_at=now,
+    )
+    previous = subscription.plan
+    subscription.plan = plan
+    subscription.save(update_fields=["plan"])
+    audit_log_record(action="subscription.change_plan", obj=subscription, changes={"plan": [previous.code, plan.code]})
+    return subscription
+
+
+@transaction.atomic
+def subscription_pause(*, subscription: Subscription, now: datetime.datetime | None = None) -> Subscription:
+    """No fee from today until resumed."""
+    now = now or clock.now()
+    subscription = _lock(subscription)
+    _guard(subscription, Status.PAUSED)
+    SubscriptionPause.objects.create(subscription=subscription, start_date=local_date(now))
+    subscription.status, subscription.paused_at = Status.PAUSED, now
+    subscription.save(update_fields=["status", "paused_at"])
+    audit_log_record(action="subscription.pause", obj=subscription, changes={"status": Status.PAUSED})
+    return subscription
+
+
+def _close_pause(subscription: Subscription, *, now: datetime.datetime) -> None:
+    SubscriptionPause.objects.filter(subscription=subscription, end_date__isnull=True).update(end_date=local_date(now))
+
+
+@transaction.atomic
+def subscription_resume(*, subscription: Subscription, now: datetime.datetime | None = None) -> Subscription:
+    """The fee runs again from today."""
+    now = now or clock.now()
+    subscription = _lock(subscription)
+    _guard(subscription, Status.ACTIVE)
+    _close_pause(subscription, now=now)
+    subscription.status, subscription.paused_at = Status.ACTIVE, None
+    subscription.save(update_fields=["status", "paused_at"])
+    audit_log_record(action="subscription.resume", obj=subscription, changes={"status": Status.ACTIVE})
+    return subscription
+
+
+@transaction.atomic
+def subscription_cancel(
+    *, subscription: Subscription, at_period_end: bool, now: datetime.datetime | None = None
+) -> Subscription:
+    """Cancel now (the fee stops today, the last period is still invoiced) or at the period's end."""
+    now = now or clock.now()
+    subscription = _lock(subscription)
+    if at_period_end:
+        _require_live(subscription, "cancel")
+        if subscription.cancel_at_period_end:
+            raise BillingError(f"Subscription {subscription.pk} already ends on {subscription.current_period_end}.")
+        subscription.cancel_at_period_end, subscription.cancelled_at = True, now
+        subscription.save(update_fields=["cancel_at_period_end", "cancelled_at"])
+        audit_log_record(
+            action="subscription.cancel_at_period_end", obj=subscription,
+            changes={"ends_on": subscription.current_period_end.isoformat()},
+        )
+        return subscription
+    _guard(subscription, Status.CANCELLED)
+    _close_pause(subscription, now=now)
+    subscription.status, subscription.cancelled_at, subscription.ended_at = Status.CANCELLED, now, now
+    subscription.save(update_fields=["status", "cancelled_at", "ended_at"])
+    audit_log_record(action="subscription.cancel", obj=subscription, changes={"status": Status.CANCELLED})
+    return subscription
+
+
+@transaction.atomic
+def subscription_expire(*, subscription: Subscription, now: datetime.datetime | None = None) -> Subscription:
+    """A subscription cancelled at period end becomes EXPIRED once that period is over."""
+    now = now or clock.now()
+    subscription = _lock(subscription)
+    _guard(subscription, Status.EXPIRED)
+    if not subscription.cancel_at_period_end:
+        raise InvalidTransition(f"Subscription {subscription.pk} was not cancelled: it does not expire.")
+    if subscription.current_period_end > local_date(now):
+        raise InvalidTransition(
+            f"Subscription {subscription.pk} runs until {subscription.current_period_end}: it has not expired yet."
+        )
+    subscription_end(subscription)
+    return subscription
+
+
+def subscription_end(subscription: Subscription) -> None:
+    """EXPIRED at the end of its current period; the caller holds the row locked."""
+    _close_pause(subscription, now=start_of_day(subscription.current_period_end))
+    subscription.status = Status.EXPIRED
+    subscription.ended_at = start_of_day(subscription.current_period_end)
+    subscription.save(update_fields=["status", "ended_at"])
+    audit_log_record(action="subscription.expire", obj=subscription, changes={"status": Status.EXPIRED})
