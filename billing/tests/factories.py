@@ -5,7 +5,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from accounts.tests.factories import UserFactory
-from billing.models import Credit, CreditType, Invoice, Payment, Plan, Subscription
+from billing.models import Credit, CreditType, Invoice, InvoiceLine, LineKind, Payment, Plan, Subscription
 
 
 class PlanFactory(DjangoModelFactory):
@@ -31,9 +31,23 @@ class SubscriptionFactory(DjangoModelFactory):
     current_period_end = datetime.date(2026, 11, 1)
 
 
+class InvoiceLineFactory(DjangoModelFactory):
+    class Meta:
+        model = InvoiceLine
+
+    kind = LineKind.SUBSCRIPTION
+    description = "Pro plan, 2026-10"
+    unit_price = factory.SelfAttribute("amount")
+    amount = Decimal("19.00")
+    position = 0
+
+
 class InvoiceFactory(DjangoModelFactory):
+    """A DRAFT whose one line makes up its subtotal, so finalising it prices the same figures."""
+
     class Meta:
         model = Invoice
+        skip_postgeneration_save = True
 
     subscription = factory.SubFactory(SubscriptionFactory)
     user = factory.SelfAttribute("subscription.user")
@@ -44,6 +58,7 @@ class InvoiceFactory(DjangoModelFactory):
     tax_amount = Decimal("3.80")
     total = Decimal("22.80")
     amount_due = Decimal("22.80")
+    line = factory.RelatedFactory(InvoiceLineFactory, "invoice", amount=factory.SelfAttribute("..subtotal"))
 
 
 class PaymentFactory(DjangoModelFactory):

@@ -110,9 +110,8 @@ class TestInvoiceConstraints:
         )
 
     def test_line_positions_are_unique_per_invoice(self):
-        invoice = InvoiceFactory()
-        line = {"kind": LineKind.SUBSCRIPTION, "description": "Pro", "unit_price": 19, "amount": 19, "position": 0}
-        InvoiceLine.objects.create(invoice=invoice, **line)
+        invoice = InvoiceFactory()  # holds its fee line at position 0
+        line = {"kind": LineKind.USAGE, "description": "Usage", "unit_price": 2, "amount": 2, "position": 0}
 
         assert violates_constraint(lambda: InvoiceLine.objects.create(invoice=invoice, **line))
 
@@ -199,7 +198,9 @@ def _built(kind):
             subscription=subscription, user=user, period_start=datetime.date(2026, 9, 1),
             period_end=datetime.date(2026, 10, 1),
         ),
-        "line": lambda: InvoiceLine(invoice=invoice, kind=LineKind.USAGE, description="x", unit_price=1, amount=1),
+        "line": lambda: InvoiceLine(
+            invoice=invoice, kind=LineKind.USAGE, description="x", unit_price=1, amount=1, position=1
+        ),
         "payment": lambda: PaymentFactory.build(invoice=invoice, user=user),
         "credit": lambda: CreditFactory.build(user=user),
         "alert": lambda: BillingAlert(user=user, type=AlertType.PAYMENT_FAILED, occasion="x", message="x"),
