@@ -164,6 +164,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="TwinMCP Billing <billing
 # Encryption at rest: a comma-separated list of Fernet keys, newest first.
 FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
 
+# `seed_demo` creates users with known passwords: only where explicitly allowed.
+DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=False)
+
 # Billing rules.
 INVOICE_TAX_RATE = Decimal(env.str("INVOICE_TAX_RATE", default="0.20"))
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=30)

@@ -10,3 +10,5 @@ FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=["wcQFNX4ETuY1HP
 # Serve static files from the app folders without collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)

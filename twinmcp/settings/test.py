@@ -24,3 +24,5 @@ MEDIA_ROOT = BASE_DIR / ".test-media"  # noqa: F405
 # Serve static files from the app folders without collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)

@@ -1,0 +1,276 @@
+import datetime
+import hashlib
+import re
+import sqlite3
+from contextlib import contextmanager
+from decimal import Decimal
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.db.models import Max, Min, Sum
+from stdnum.eu import vat
+
+from accounts.models import ApiKey, AuditLog, User, UserProfile
+from billing.models import Plan, Subscription, SubscriptionStatus
+from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
+from tests.helpers import clean_environment, run_manage
+from twinmcp.demo import seed_demo
+
+PARIS = ZoneInfo("Europe/Paris")
+EU_COUNTRIES = {
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU",
+    "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+}
+SEEDED_MODELS = (
+    Group, User, UserProfile, Plan, Subscription, ApiKey, AuditLog,
+    Library, LibraryVersion, DocumentationChunk, UsageLog,
+)
+TOKEN_PATTERN = re.compile(r"tmcp_([a-z0-9]{8})_([A-Za-z0-9]+)")
+
+
+def run_seed_demo() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def row_counts() -> dict[str, int]:
+    return {model.__name__: model.objects.count() for model in SEEDED_MODELS}
+
+
+@contextmanager
+def rolled_back_afterwards(django_db_blocker):
+    """Rows shared by a whole test class, rolled back after its last test; each test runs in its own savepoint."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
+@pytest.fixture(scope="class")
+def seeded_by_the_command(django_db_setup, django_db_blocker):
+    with rolled_back_afterwards(django_db_blocker):
+        yield run_seed_demo()
+
+
+@pytest.mark.django_db
+class TestSeedDemoReruns:
+    def test_a_second_run_adds_nothing(self):
+        run_seed_demo()
+        first_counts = row_counts()
+
+        run_seed_demo()
+
+        assert row_counts() == first_counts
+        assert first_counts["Plan"] == 4
+        assert first_counts["Library"] == 12
+        assert 24 <= first_counts["LibraryVersion"] <= 36
+        assert 48 <= first_counts["DocumentationChunk"] <= 96
+        assert first_counts["UserProfile"] == first_counts["User"]
+        assert 1_000 <= first_counts["UsageLog"] <= 20_000
+        assert first_counts["AuditLog"] == first_counts["Subscription"] + first_counts["ApiKey"]
+
+    def test_a_rerun_keeps_changed_passwords(self):
+        run_seed_demo()
+        demo = User.objects.get(email="demo@twinmcp.dev")
+        demo.set_password("a-new-password-of-mine")
+        demo.save()
+
+        run_seed_demo()
+
+        assert authenticate(email="demo@twinmcp.dev", password="a-new-password-of-mine") is not None
+        assert authenticate(email="demo@twinmcp.dev", password="demo-password") is None
+
+    def test_the_demo_api_token_is_printed_once_and_only_its_hash_is_stored(self):
+        first_output = run_seed_demo()
+        prefix, secret = TOKEN_PATTERN.search(first_output).groups()
+
+        second_output = run_seed_demo()
+
+        key = ApiKey.objects.get(prefix=prefix)
+        assert key.user.email == "demo@twinmcp.dev"
+        assert key.scopes == ["docs:read"]
+        assert key.key_hash == hashlib.sha256(secret.encode()).hexdigest()
+        assert secret not in second_output
+        assert f"tmcp_{prefix}_" in second_output
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("seeded_by_the_command")
+class TestSeededWorld:
+    def test_plans_carry_the_published_figures(self):
+        plans = {
+            plan.code: (
+                plan.name, plan.price, plan.currency, plan.interval, plan.included_tokens,
+                plan.overage_price_per_million, plan.requests_per_minute, plan.is_active,
+            )
+            for plan in Plan.objects.all()
+        }
+
+        assert plans == {
+            "free": ("Free", Decimal("0.00"), "EUR", "MONTH", 100_000, Decimal("0.0000"), 10, True),
+            "pro": ("Pro", Decimal("19.00"), "EUR", "MONTH", 5_000_000, Decimal("2.0000"), 60, True),
+            "team": ("Team", Decimal("99.00"), "EUR", "MONTH", 50_000_000, Decimal("1.5000"), 300, True),
+            "enterprise": (
+                "Enterprise", Decimal("9900.00"), "EUR", "YEAR", 1_000_000_000, Decimal("1.0000"), 1000, True,
+            ),
+        }
+
+    def test_every_customer_has_one_active_subscription_on_a_mix_of_plans(self):
+        customers = User.objects.filter(is_staff=False)
+        subscriptions = Subscription.objects.filter(user__in=customers)
+        assert customers.count() >= 25
+        assert subscriptions.count() == customers.count()
+        assert set(subscriptions.values_list("status", flat=True)) == {SubscriptionStatus.ACTIVE}
+        assert set(subscriptions.values_list("plan__code", flat=True)) == {"free", "pro", "team", "enterprise"}
+
+    def test_customers_come_from_france_the_eu_and_beyond(self):
+        profiles = list(UserProfile.objects.filter(user__is_staff=False))
+        french = [profile for profile in profiles if profile.country == "FR"]
+        eu_businesses = [p for p in profiles if p.country in EU_COUNTRIES - {"FR"} and p.vat_number]
+        eu_consumers = [p for p in profiles if p.country in EU_COUNTRIES - {"FR"} and not p.vat_number]
+        outside_eu = {profile.country for profile in profiles} - EU_COUNTRIES
+        assert len(french) >= 3
+        assert {profile.language for profile in french} == {"fr"}
+        assert {profile.language for profile in profiles if profile.country != "FR"} == {"en"}
+        assert len(eu_businesses) >= 5
+        assert len(eu_consumers) >= 2
+        assert {"US", "GB", "CH", "CA", "JP"} <= outside_eu
+        assert all(
+            profile.full_name and profile.address_line1 and profile.postal_code and profile.city and profile.phone
+            for profile in profiles
+        )
+
+    def test_vat_numbers_are_valid_for_their_country(self):
+        numbered = [profile for profile in UserProfile.objects.all() if profile.vat_number]
+
+        assert len(numbered) >= 8
+        for profile in numbered:
+            assert vat.is_valid(profile.vat_number), profile.vat_number
+            assert profile.country.lower() in vat.guess_country(profile.vat_number), profile.vat_number
+
+    def test_demo_customer_logs_in_with_the_printed_password(self, client, seeded_by_the_command):
+        assert "Demo customer: demo@twinmcp.dev / demo-password" in seeded_by_the_command
+        assert client.login(email="demo@twinmcp.dev", password="demo-password")
+        demo = User.objects.get(email="demo@twinmcp.dev")
+        assert demo.profile.country == "FR"
+        assert demo.profile.company_name
+        assert demo.profile.vat_number
+        assert demo.subscriptions.get().plan.code == "pro"
+
+    def test_finance_is_staff_with_view_add_change_permissions_only(self):
+        finance = authenticate(email="finance@twinmcp.dev", password="finance-password")
+
+        assert finance is not None
+        assert finance.is_staff and not finance.is_superuser
+        assert list(finance.groups.values_list("name", flat=True)) == ["Finance"]
+        assert finance.has_perms(["billing.view_invoice", "billing.change_invoice", "accounts.add_apikey"])
+        assert finance.has_perm("libraries.view_usagelog")
+        assert not any(permission.split(".")[1].startswith("delete_") for permission in finance.get_all_permissions())
+
+    def test_admin_is_a_superuser_holding_the_documentation_server_key(self):
+        admin = authenticate(email="admin@twinmcp.dev", password="admin-password")
+
+        assert admin is not None and admin.is_superuser
+        assert list(admin.api_keys.values_list("scopes", flat=True)) == [["usage:write"]]
+
+    def test_every_customer_has_one_or_two_read_keys(self):
+        for customer in User.objects.filter(is_staff=False):
+            keys = list(customer.api_keys.all())
+            assert 1 <= len(keys) <= 2
+            assert all(key.scopes == ["docs:read"] and len(key.prefix) == 8 for key in keys)
+
+
+# 23:30 UTC on 31 October is already November in Paris.
+HALLOWEEN_NIGHT = datetime.datetime(2026, 10, 31, 23, 30, tzinfo=datetime.UTC)
+
+
+@pytest.fixture(scope="class")
+def seeded_on_halloween_night(django_db_setup, django_db_blocker):
+    with rolled_back_afterwards(django_db_blocker):
+        seed_demo(now=HALLOWEEN_NIGHT)
+        yield
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("seeded_on_halloween_night")
+class TestSeedDemoAtAGivenTime:
+    def test_periods_are_the_current_month_in_the_billing_time_zone(self):
+        monthly = Subscription.objects.exclude(plan__code="enterprise")
+        assert set(monthly.values_list("current_period_start", "current_period_end")) == {
+            (datetime.date(2026, 11, 1), datetime.date(2026, 12, 1))
+        }
+        yearly = Subscription.objects.get(plan__code="enterprise")
+        assert yearly.current_period_start <= datetime.date(2026, 11, 1) < yearly.current_period_end
+        assert yearly.current_period_start.day == 1
+        assert yearly.current_period_end == yearly.current_period_start.replace(
+            year=yearly.current_period_start.year + 1
+        )
+        assert yearly.started_at.astimezone(PARIS).month == yearly.current_period_start.month
+
+    def test_usage_covers_this_month_so_far_and_the_two_before(self):
+        logs = UsageLog.objects.all()
+        first_at, last_at = logs.aggregate(Min("created_at"), Max("created_at")).values()
+        assert first_at >= datetime.datetime(2026, 9, 1, tzinfo=PARIS)
+        assert first_at < datetime.datetime(2026, 9, 2, tzinfo=PARIS)
+        assert datetime.datetime(2026, 11, 1, tzinfo=PARIS) <= last_at <= HALLOWEEN_NIGHT
+        assert not logs.filter(api_key__isnull=True).exists()
+        assert not logs.exclude(status_code=200).exists()
+
+    def test_some_pro_customer_went_over_the_quota_in_a_past_month(self):
+        october_tokens = (
+            UsageLog.objects.filter(
+                user__subscriptions__plan__code="pro",
+                created_at__gte=datetime.datetime(2026, 10, 1, tzinfo=PARIS),
+                created_at__lt=datetime.datetime(2026, 11, 1, tzinfo=PARIS),
+            )
+            .values("user")
+            .annotate(tokens=Sum("tokens"))
+        )
+        assert any(row["tokens"] > 5_000_000 for row in october_tokens)
+
+    def test_free_customers_stay_under_their_hard_cap(self):
+        monthly_tokens = (
+            UsageLog.objects.filter(
+                user__subscriptions__plan__code="free",
+                created_at__gte=datetime.datetime(2026, 9, 1, tzinfo=PARIS),
+                created_at__lt=datetime.datetime(2026, 10, 1, tzinfo=PARIS),
+            )
+            .values("user")
+            .annotate(tokens=Sum("tokens"))
+        )
+        assert monthly_tokens
+        assert all(row["tokens"] <= 100_000 for row in monthly_tokens)
+
+
+@pytest.mark.slow
+def test_seed_demo_runs_on_embedded_sqlite_without_redis(tmp_path):
+    database = tmp_path / "db.sqlite3"
+    env = clean_environment(DJANGO_SETTINGS_MODULE="twinmcp.settings.local", DATABASE_URL=f"sqlite:///{database}")
+    assert "REDIS_URL" not in env
+
+    migrate = run_manage("migrate", "--noinput", env=env)
+    seed = run_manage("seed_demo", env=env)
+
+    assert migrate.returncode == 0, migrate.stderr
+    assert seed.returncode == 0, seed.stderr
+    assert "Demo customer: demo@twinmcp.dev / demo-password" in seed.stdout
+    with sqlite3.connect(database) as connection:
+        plan_codes = {code for (code,) in connection.execute("SELECT code FROM billing_plan")}
+        (usage_logs,) = connection.execute("SELECT COUNT(*) FROM libraries_usagelog").fetchone()
+    assert plan_codes == {"free", "pro", "team", "enterprise"}
+    assert usage_logs > 1_000
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_refused_where_demo_data_is_not_allowed(settings):
+    settings.DEMO_DATA_ALLOWED = False
+
+    with pytest.raises(CommandError, match="Demo data creates users with known passwords"):
+        call_command("seed_demo")
+
+    assert not User.objects.exists()
