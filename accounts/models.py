@@ -62,6 +62,10 @@ class UserProfile(models.Model):
     full_name = models.CharField(max_length=200, blank=True)
     company_name = models.CharField(max_length=200, blank=True)
     vat_number = EncryptedTextField(blank=True)
+    siren = models.CharField(
+        max_length=9, blank=True, validators=[RegexValidator(r"^\d{9}$", "A SIREN has nine digits.")],
+        help_text="French company number, printed on invoices (2026 e-invoicing reform).",
+    )
     address_line1 = EncryptedTextField(blank=True)
     address_line2 = EncryptedTextField(blank=True)
     postal_code = EncryptedTextField(blank=True)

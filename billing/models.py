@@ -415,3 +415,43 @@ class BillingAlert(models.Model):
 
     def __str__(self):
         return f"{self.get_type_display()} ({self.occasion})"
+
+
+class EmailKind(models.TextChoices):
+    INVOICE_ISSUED = "INVOICE_ISSUED", "Invoice issued"
+    CREDIT_NOTE_ISSUED = "CREDIT_NOTE_ISSUED", "Credit note issued"
+    PAYMENT_RECEIVED = "PAYMENT_RECEIVED", "Payment received"
+    PAYMENT_FAILED = "PAYMENT_FAILED", "Payment failed"
+    PAYMENT_REMINDER = "PAYMENT_REMINDER", "Payment reminder"
+    USAGE_THRESHOLD = "USAGE_THRESHOLD", "Usage threshold"
+    SUBSCRIPTION_EXPIRING = "SUBSCRIPTION_EXPIRING", "Subscription expiring"
+
+
+class EmailStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    SENT = "SENT", "Sent"
+    FAILED = "FAILED", "Failed"
+
+
+class EmailNotification(models.Model):
+    """One email to a customer, keyed so that it is never sent twice (e.g. `reminder:42:+7`)."""
+
+    key = models.CharField(max_length=150, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_notifications")
+    kind = models.CharField(max_length=25, choices=EmailKind.choices)
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.CASCADE, related_name="emails")
+    recipient = models.EmailField(blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    language = models.CharField(max_length=2, default="en")
+    status = models.CharField(max_length=10, choices=EmailStatus.choices, default=EmailStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="email_status_idx")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to {self.recipient or self.user}"

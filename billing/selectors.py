@@ -93,6 +93,7 @@ def buyer_snapshot(user) -> dict:
         "name": (profile.full_name if profile else "") or user.get_full_name() or user.email,
         "company_name": profile.company_name if profile else "",
         "vat_number": profile.vat_number if profile else "",
+        "siren": profile.siren if profile else "",
         "address_line1": profile.address_line1 if profile else "",
         "address_line2": profile.address_line2 if profile else "",
         "postal_code": profile.postal_code if profile else "",
