@@ -443,6 +443,7 @@ class EmailNotification(models.Model):
     recipient = models.EmailField(blank=True)
     subject = models.CharField(max_length=300, blank=True)
     language = models.CharField(max_length=2, default="en")
+    context = models.JSONField(default=dict, blank=True, help_text="Plain values the templates render.")
     status = models.CharField(max_length=10, choices=EmailStatus.choices, default=EmailStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)

@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
                 ('recipient', models.EmailField(blank=True, max_length=254)),
                 ('subject', models.CharField(blank=True, max_length=300)),
                 ('language', models.CharField(default='en', max_length=2)),
+                ('context', models.JSONField(blank=True, default=dict, help_text='Plain values the templates render.')),
                 ('status', models.CharField(choices=[('PENDING', 'Pending'), ('SENT', 'Sent'), ('FAILED', 'Failed')], default='PENDING', max_length=10)),
                 ('attempts', models.PositiveSmallIntegerField(default=0)),
                 ('last_error', models.TextField(blank=True)),

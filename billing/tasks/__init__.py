@@ -1,0 +1,1 @@
+"""Celery tasks of billing: thin, keyword-only, ids in, one service call each."""
