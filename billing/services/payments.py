@@ -179,6 +179,11 @@ def payment_refund(
         credit.remaining_amount -= from_credit
         credit.save(update_fields=["remaining_amount"])
     from_invoice = amount - from_credit
+    if from_invoice and invoice.status == InvoiceStatus.CANCELLED:
+        # invoice_cancel already turned what was paid on it into a REFUND credit: never give it twice.
+        raise BillingError(
+            f"Invoice {invoice} was cancelled: what was paid on it is already a credit of the customer."
+        )
     if from_invoice > invoice.amount_paid:
         raise BillingError(f"Only {invoice.amount_paid + from_credit} of payment {payment.pk} can still be refunded.")
     payment.refunded_amount += amount
