@@ -9,6 +9,7 @@ from .models import (
     Credit,
     CreditApplication,
     CreditNote,
+    EmailNotification,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
@@ -259,5 +260,15 @@ class BillingAlertAdmin(admin.ModelAdmin):
     list_filter = ("type", ("read_at", admin.EmptyFieldListFilter), ("emailed_at", admin.EmptyFieldListFilter))
     search_fields = ("user__email", "occasion", "message")
     autocomplete_fields = ("user",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+
+
+@admin.register(EmailNotification)
+class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "kind", "recipient", "status", "attempts", "sent_at", "invoice")
+    list_select_related = ("invoice",)
+    list_filter = ("kind", "status", "language")
+    search_fields = ("key", "recipient", "user__email", "invoice__number")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")

@@ -78,7 +78,9 @@ class Subscription(models.Model):
             ),
             # A customer has at most one subscription being billed at a time.
             models.UniqueConstraint(
-                fields=["user"], condition=Q(status__in=LIVE_SUBSCRIPTION_STATUSES), name="subscription_one_live_per_user"
+                fields=["user"],
+                condition=Q(status__in=LIVE_SUBSCRIPTION_STATUSES),
+                name="subscription_one_live_per_user",
             ),
         ]
         indexes = [models.Index(fields=["status", "current_period_end"], name="subscription_due_idx")]

@@ -1,20 +1,19 @@
 """Reads for billing: usage per subscription window, plans in force, usable credits."""
 import datetime
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from collections.abc import Iterable
 
 from django.conf import settings
 from django.db.models import F, Q, Sum
 
 from accounts.models import UserProfile
-
 from libraries.models import UsageLog
 
-from .models import LIVE_SUBSCRIPTION_STATUSES, Credit, Subscription
-from .periods import Period
+from .models import LIVE_SUBSCRIPTION_STATUSES, Credit, Invoice, InvoiceStatus, Subscription
 from .money import ZERO
+from .periods import Period
 from .pricing import InvoiceDraft, LineDraft, invoice_draft, invoice_totals
 from .tax import buyer_country, tax_treatment
 
@@ -142,10 +141,8 @@ def invoice_upcoming(*, subscription: Subscription, now: datetime.datetime) -> U
     buyer = buyer_snapshot(subscription.user)
     treatment = tax_treatment(country=buyer["country"], vat_number=buyer["vat_number"])
     totals = invoice_totals(subtotal=draft.subtotal, treatment=treatment)
-    credit_available = sum(
-        (c.remaining_amount for c in usable_credits(user_ids=[subscription.user_id], currency=draft.plan.currency, now=now)),
-        ZERO,
-    )
+    credits = usable_credits(user_ids=[subscription.user_id], currency=draft.plan.currency, now=now)
+    credit_available = sum((credit.remaining_amount for credit in credits), ZERO)
     credit_applied = min(credit_available, totals.total)
     return UpcomingInvoice(
         period=billed,
@@ -162,3 +159,22 @@ def invoice_upcoming(*, subscription: Subscription, now: datetime.datetime) -> U
         reverse_charge=treatment.reverse_charge,
         tax_mention=treatment.mention,
     )
+
+
+def invoices_missing_documents() -> list[int]:
+    """Issued invoices whose PDF was never stored (a worker lost after commit): the daily sweep retries them."""
+    return list(
+        Invoice.objects.filter(number__isnull=False, pdf="")
+        .exclude(status=InvoiceStatus.CANCELLED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def invoice_run_chunks(*, period_end: datetime.date, chunk_size: int, customer=None) -> list[list[int]]:
+    """Subscriptions whose current period ends on `period_end`, in primary-key order, cut in chunks."""
+    subscriptions = Subscription.objects.filter(current_period_end=period_end)
+    if customer is not None:
+        subscriptions = subscriptions.filter(user=customer)
+    ids = list(subscriptions.order_by("pk").values_list("pk", flat=True))
+    return [ids[offset : offset + chunk_size] for offset in range(0, len(ids), chunk_size)]

@@ -8,7 +8,7 @@ from accounts.services import audit_log_record
 from billing import clock
 from billing.exceptions import BillingError
 from billing.models import Credit, CreditType
-from billing.money import round_money
+from billing.money import positive_amount
 
 
 @transaction.atomic
@@ -26,9 +26,7 @@ def credit_grant(
     """Give a customer an amount to spend on their next invoices."""
     if type not in CreditType.values:
         raise BillingError(f"'{type}' is not a credit type: use one of {', '.join(CreditType.values)}.")
-    amount = round_money(Decimal(amount))
-    if amount <= 0:
-        raise BillingError("A credit must be a positive amount.")
+    amount = positive_amount(amount, what="A credit")
     if not reason or not reason.strip():
         raise BillingError("A credit needs a reason.")
     now = now or clock.now()

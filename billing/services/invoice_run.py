@@ -15,7 +15,7 @@ from accounts.services import audit_entry, audit_log_record_many
 from billing import clock
 from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from billing.pricing import billing_period
-from billing.selectors import invoice_drafts, load_subscriptions
+from billing.selectors import invoice_drafts, invoice_run_chunks, load_subscriptions
 
 from .invoices import invoices_create, invoices_finalize, next_period
 from .subscriptions import subscription_end
@@ -49,14 +49,6 @@ class RunSummary:
         }
 
 
-def invoice_run_candidates(*, period_end: datetime.date, customer=None) -> list[int]:
-    """Subscriptions whose current period ends on `period_end`, in primary-key order."""
-    subscriptions = Subscription.objects.filter(current_period_end=period_end)
-    if customer is not None:
-        subscriptions = subscriptions.filter(user=customer)
-    return list(subscriptions.order_by("pk").values_list("pk", flat=True))
-
-
 def _roll(subscriptions: list[Subscription], period_end: datetime.date) -> None:
     """Live subscriptions move to their next period; those cancelled at period end expire."""
     rolled = []
@@ -77,8 +69,17 @@ def _roll(subscriptions: list[Subscription], period_end: datetime.date) -> None:
 
 
 def invoice_run_chunk(
-    *, subscription_ids: list[int], period_end: datetime.date, now: datetime.datetime, dry_run: bool = False
+    *,
+    subscription_ids: list[int],
+    period_end: datetime.date,
+    now: datetime.datetime,
+    dry_run: bool = False,
+    issue_documents: bool = True,
 ) -> RunSummary:
+    """Invoice, finalise and roll one chunk in one transaction: all of it happens, or none.
+
+    `issue_documents` queues the PDFs and emails after commit (the benchmark turns it off).
+    """
     with transaction.atomic():
         locked_ids = list(
             Subscription.objects.select_for_update()
@@ -99,7 +100,8 @@ def invoice_run_chunk(
         )
         created = invoices_create([draft for draft in drafts if draft.subtotal > 0])
         invoices_finalize(
-            created + [invoice for invoice in existing.values() if invoice.status == InvoiceStatus.DRAFT], now=now
+            created + [invoice for invoice in existing.values() if invoice.status == InvoiceStatus.DRAFT],
+            now=now,
         )
         _roll(subscriptions, period_end)
         if dry_run:
@@ -119,14 +121,17 @@ def invoice_run(
     customer=None,
     dry_run: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    issue_documents: bool = True,
     now: datetime.datetime | None = None,
 ) -> RunSummary:
-    """Invoice every subscription period that ended on `period_end`, chunk after chunk."""
+    """Invoice every subscription period that ended on `period_end`, chunk after chunk, in this process.
+
+    The scheduled run hands the same chunks to workers instead (billing.tasks.invoicing).
+    """
     now = now or clock.now()
-    candidates = invoice_run_candidates(period_end=period_end, customer=customer)
     summary = RunSummary()
-    for offset in range(0, len(candidates), chunk_size):
+    for chunk in invoice_run_chunks(period_end=period_end, chunk_size=chunk_size, customer=customer):
         summary += invoice_run_chunk(
-            subscription_ids=candidates[offset : offset + chunk_size], period_end=period_end, now=now, dry_run=dry_run
+            subscription_ids=chunk, period_end=period_end, now=now, dry_run=dry_run, issue_documents=issue_documents
         )
     return summary

@@ -33,6 +33,7 @@ from billing.tax import tax_treatment
 from .alerts import alert_raise
 from .numbering import numbers_reserve
 
+
 def period_end_of(period) -> datetime.date:
     """The end (excluded) of a billing month given as `YYYY-MM` or as a Period."""
     if isinstance(period, Period):
@@ -78,7 +79,7 @@ def invoices_create(drafts: list[InvoiceDraft]) -> list[Invoice]:
     Invoice.objects.bulk_create(invoices)
     InvoiceLine.objects.bulk_create(
         InvoiceLine(invoice=invoice, position=position, **line.__dict__)
-        for invoice, draft in zip(invoices, drafts)
+        for invoice, draft in zip(invoices, drafts, strict=True)
         for position, line in enumerate(draft.lines)
     )
     audit_log_record_many(
@@ -138,7 +139,7 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime) -> Non
     _apply_credits(invoices, now=now)
     issue_date = local_date(now)
     numbers = numbers_reserve(kind=DocumentKind.INVOICE, year=issue_date.year, count=len(invoices))
-    for invoice, number in zip(invoices, numbers):
+    for invoice, number in zip(invoices, numbers, strict=True):
         invoice.number = number
         invoice.issue_date = issue_date
         invoice.due_date = issue_date + datetime.timedelta(days=settings.INVOICE_DUE_DAYS)
@@ -154,7 +155,9 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime) -> Non
         ],
     )
     audit_log_record_many(
-        audit_entry(action="invoice.finalize", obj=invoice, changes={"number": invoice.number, "status": invoice.status})
+        audit_entry(
+            action="invoice.finalize", obj=invoice, changes={"number": invoice.number, "status": invoice.status},
+        )
         for invoice in invoices
     )
 
@@ -220,14 +223,18 @@ def invoice_mark_overdue(*, invoice: Invoice, now: datetime.datetime | None = No
     locked.status = InvoiceStatus.OVERDUE
     locked.save(update_fields=["status"])
     audit_log_record(action="invoice.overdue", obj=locked, changes={"status": InvoiceStatus.OVERDUE})
+    overdue_alert_raise(locked, now=now)
+    return locked
+
+
+def overdue_alert_raise(invoice: Invoice, *, now: datetime.datetime) -> None:
     alert_raise(
-        user=locked.user,
+        user=invoice.user,
         type=AlertType.INVOICE_OVERDUE,
-        occasion=f"invoice:{locked.number}",
-        message=f"Invoice {locked.number} of {locked.total} {locked.currency} was due on {locked.due_date}.",
+        occasion=f"invoice:{invoice.number}",
+        message=f"Invoice {invoice.number} of {invoice.total} {invoice.currency} was due on {invoice.due_date}.",
         now=now,
     )
-    return locked
 
 
 def _return_credits(invoice: Invoice, *, now: datetime.datetime) -> None:

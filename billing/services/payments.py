@@ -18,11 +18,11 @@ from billing.models import (
     PaymentMethod,
     PaymentStatus,
 )
-from billing.money import round_money
+from billing.money import positive_amount
 from billing.periods import local_date
 
 from .alerts import alert_raise
-from .invoices import guard_transition
+from .invoices import guard_transition, overdue_alert_raise
 
 PAYABLE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE, InvoiceStatus.PAID)
 
@@ -85,9 +85,7 @@ def payment_record(
         raise BillingError(f"A payment cannot be recorded as {status}.")
     if method not in PaymentMethod.values:
         raise BillingError(f"'{method}' is not a payment method: use one of {', '.join(PaymentMethod.values)}.")
-    amount = Decimal(amount)
-    if amount != round_money(amount) or amount <= 0:
-        raise BillingError("A payment is a positive amount in cents, e.g. 22.80.")
+    amount = positive_amount(amount, what="A payment")
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     existing = Payment.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
@@ -168,8 +166,10 @@ def payment_refund(
     if payment.status not in (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED):
         raise InvalidTransition(f"Payment {payment.pk} is {payment.status}: only a completed payment is refunded.")
     refundable = payment.amount - payment.refunded_amount
-    amount = refundable if amount is None else Decimal(amount)
-    if amount <= 0 or amount != round_money(amount) or amount > refundable:
+    if refundable <= 0:
+        raise BillingError(f"Payment {payment.pk} was refunded in full already.")
+    amount = refundable if amount is None else positive_amount(amount, what="A refund")
+    if amount > refundable:
         raise BillingError(f"A refund of payment {payment.pk} is between 0.01 and {refundable}.")
     from_credit = Decimal(0)
     credit = _overpayment_credit(payment)
@@ -200,5 +200,7 @@ def payment_refund(
             invoice.paid_at = None
             fields += ["status", "paid_at"]
         invoice.save(update_fields=fields)
+        if invoice.status == InvoiceStatus.OVERDUE:
+            overdue_alert_raise(invoice, now=now)
     audit_log_record(action="payment.refund", obj=payment, changes={"amount": str(amount)})
     return payment

@@ -21,10 +21,11 @@ from billing.models import (
     CreditApplication,
     CreditNote,
     DocumentKind,
+    EmailKind,
+    EmailNotification,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
-    LineKind,
     NumberSequence,
     Payment,
     PaymentStatus,
@@ -38,7 +39,7 @@ from billing.tests.factories import CreditFactory, InvoiceFactory, PaymentFactor
 MODELS = list(apps.get_app_config("billing").get_models())
 LEDGER_MODELS = [
     InvoiceLine, CreditNote, NumberSequence, Payment, Credit, CreditApplication, SubscriptionPlanChange,
-    SubscriptionPause,
+    SubscriptionPause, EmailNotification,
 ]
 SERIAL = itertools.count(1)
 
@@ -69,10 +70,7 @@ def make_billing_rows() -> dict:
             subscription=subscription, start_date=datetime.date(2026, 10, 3), end_date=datetime.date(2026, 10, 5)
         ),
         Invoice: invoice,
-        InvoiceLine: InvoiceLine.objects.create(
-            invoice=invoice, kind=LineKind.SUBSCRIPTION, description="Pro plan", unit_price=Decimal("19.00"),
-            amount=Decimal("19.00"),
-        ),
+        InvoiceLine: invoice.lines.get(),  # the factory's fee line
         CreditNote: CreditNote.objects.create(
             number=f"AV-2026-{next(SERIAL):06d}", invoice=cancelled_invoice, amount=cancelled_invoice.total,
             reason="Billed twice", issue_date=datetime.date(2026, 11, 5),
@@ -85,6 +83,10 @@ def make_billing_rows() -> dict:
         CreditApplication: CreditApplication.objects.create(credit=credit, invoice=invoice, amount=Decimal("5.00")),
         BillingAlert: BillingAlert.objects.create(
             user=user, type=AlertType.USAGE_THRESHOLD, occasion="2026-10:80", message="80 % of your tokens used."
+        ),
+        EmailNotification: EmailNotification.objects.create(
+            key=f"invoice-issued:{invoice.pk}", user=user, kind=EmailKind.INVOICE_ISSUED, invoice=invoice,
+            recipient=user.email,
         ),
     }
 
@@ -158,12 +160,7 @@ class TestSearch:
 class TestIssuedInvoiceIsFrozen:
     @pytest.fixture
     def invoice(self, db):
-        invoice = issued_invoice()
-        InvoiceLine.objects.create(
-            invoice=invoice, kind=LineKind.SUBSCRIPTION, description="Pro plan", unit_price=Decimal("19.00"),
-            amount=Decimal("19.00"),
-        )
-        return invoice
+        return issued_invoice()  # with the factory's 19.00 fee line
 
     def test_its_page_has_no_editable_field(self, admin_client, invoice):
         response = admin_client.get(admin_url(invoice, "change"))
@@ -199,12 +196,7 @@ class TestIssuedInvoiceIsFrozen:
 class TestDraftInvoiceIsEditable:
     @pytest.fixture
     def draft(self, db):
-        draft = InvoiceFactory()
-        InvoiceLine.objects.create(
-            invoice=draft, kind=LineKind.SUBSCRIPTION, description="Pro plan", unit_price=Decimal("19.00"),
-            amount=Decimal("19.00"),
-        )
-        return draft
+        return InvoiceFactory()  # with its 19.00 fee line
 
     def edit(self, client, draft, **changes):
         response = client.get(admin_url(draft, "change"))

@@ -94,7 +94,9 @@ class TestInvoiceConstraints:
 
     def test_amount_due_is_total_less_credits_and_payments(self):
         assert violates_constraint(
-            lambda: InvoiceFactory(credit_applied=Decimal("5.00"), amount_paid=Decimal("0"), amount_due=Decimal("22.80"))
+            lambda: InvoiceFactory(
+                credit_applied=Decimal("5.00"), amount_paid=Decimal("0"), amount_due=Decimal("22.80")
+            )
         )
         InvoiceFactory(credit_applied=Decimal("5.00"), amount_paid=Decimal("10.00"), amount_due=Decimal("7.80"))
 

@@ -352,6 +352,8 @@ class TestRefund:
         invoice.refresh_from_db()
         assert invoice.status == InvoiceStatus.OVERDUE
         assert (invoice.amount_paid, invoice.amount_due) == (Decimal("0.00"), Decimal("22.80"))
+        alert = BillingAlert.objects.get(user=invoice.user, type=AlertType.INVOICE_OVERDUE)
+        assert alert.occasion == f"invoice:{invoice.number}"
 
     def test_a_partial_refund(self):
         invoice = sent_invoice()
@@ -381,11 +383,11 @@ class TestRefund:
         ("already_refunded", "amount", "message"),
         [
             (None, "22.81", "between 0.01 and 22.80"),
-            (None, "0.00", "between 0.01 and 22.80"),
-            (None, "-1.00", "between 0.01 and 22.80"),
-            (None, "1.005", "between 0.01 and 22.80"),
+            (None, "0.00", "positive amount in cents"),
+            (None, "-1.00", "positive amount in cents"),
+            (None, "1.005", "positive amount in cents"),
             ("5.00", "17.81", "between 0.01 and 17.80"),
-            ("22.80", None, "between 0.01 and 0.00"),
+            ("22.80", None, "refunded in full already"),
         ],
     )
     def test_more_than_is_refundable_is_refused(self, already_refunded, amount, message):
@@ -470,13 +472,15 @@ class TestCreditGrant:
         [
             ({"amount": Decimal("0")}, "positive amount"),
             ({"amount": Decimal("-5.00")}, "positive amount"),
+            ({"amount": Decimal("10.005")}, "positive amount in cents"),
+            ({"amount": 10.5}, "never a float"),
             ({"reason": ""}, "needs a reason"),
             ({"reason": "   "}, "needs a reason"),
             ({"expires_at": paris(2026, 9, 30, 9, 0)}, "cannot expire in the past"),
             ({"expires_at": GRANTED_AT}, "cannot expire in the past"),
             ({"type": "GIFT"}, "'GIFT' is not a credit type"),
         ],
-        ids=["zero", "negative", "no reason", "blank reason", "expired", "expiring now", "unknown type"],
+        ids=["zero", "negative", "fraction of a cent", "float", "no reason", "blank reason", "expired", "expiring now", "unknown type"],
     )
     def test_a_bad_grant_is_refused(self, fields, message):
         user = UserFactory()

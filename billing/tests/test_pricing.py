@@ -22,7 +22,7 @@ from billing.tests.factories import PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
 PARIS = ZoneInfo("Europe/Paris")
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 NOVEMBER_1 = datetime.date(2026, 11, 1)
 RUN_AT = datetime.datetime(2026, 11, 1, 2, 0, tzinfo=PARIS)
 
@@ -225,7 +225,9 @@ class TestOverage:
         invoice = run_october()
 
         usage = invoice.lines.get(kind=LineKind.USAGE)
-        assert (usage.quantity, usage.unit_price, usage.amount) == (Decimal(quantity), Decimal(unit_price), Decimal(amount))
+        assert (usage.quantity, usage.unit_price, usage.amount) == (
+            Decimal(quantity), Decimal(unit_price), Decimal(amount)
+        )
         assert invoice.subtotal == subscription_plan.price + Decimal(amount)
 
     def test_usage_within_the_quota_adds_no_line(self):
