@@ -4,8 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
-# Debian packages the test suite drives: docker-compose (compose file check).
-SYSTEM_PACKAGES := docker-compose
+# Debian packages the test suite drives: docker-compose (compose file check), gettext (translations).
+SYSTEM_PACKAGES := docker-compose gettext
 
 .PHONY: run test install system-deps migrate seed reset-db health worker beat up down logs
 

@@ -1,6 +1,8 @@
 """Every write of billing goes through these functions; views, admin, API, tasks and commands call them."""
 from .alerts import alert_raise
 from .credits import credit_grant
+from .documents import credit_note_documents_issue, invoice_documents_issue, invoice_pdf_store
+from .emails import email_deliver, email_queue
 from .invoice_run import RunSummary, invoice_run, invoice_run_chunk
 from .invoices import invoice_cancel, invoice_finalize, invoice_generate, invoice_mark_overdue
 from .numbering import numbers_reserve
@@ -11,12 +13,6 @@ from .payments import (
     payment_record,
     payment_refund,
 )
-from .sweeps import (
-    expiring_subscription_alerts_raise,
-    invoices_mark_overdue_due,
-    subscriptions_expire_due,
-    usage_threshold_alerts_raise,
-)
 from .subscriptions import (
     subscription_cancel,
     subscription_change_plan,
@@ -25,16 +21,27 @@ from .subscriptions import (
     subscription_pause,
     subscription_resume,
 )
+from .sweeps import (
+    expiring_subscription_alerts_raise,
+    invoices_mark_overdue_due,
+    subscriptions_expire_due,
+    usage_threshold_alerts_raise,
+)
 
 __all__ = [
     "RunSummary",
     "alert_raise",
     "credit_grant",
+    "credit_note_documents_issue",
+    "email_deliver",
+    "email_queue",
     "expiring_subscription_alerts_raise",
     "invoice_cancel",
+    "invoice_documents_issue",
     "invoice_finalize",
     "invoice_generate",
     "invoice_mark_overdue",
+    "invoice_pdf_store",
     "invoice_run",
     "invoice_run_chunk",
     "invoices_mark_overdue_due",

@@ -102,6 +102,7 @@ def invoice_run_chunk(
         invoices_finalize(
             created + [invoice for invoice in existing.values() if invoice.status == InvoiceStatus.DRAFT],
             now=now,
+            issue_documents=issue_documents,
         )
         _roll(subscriptions, period_end)
         if dry_run:

@@ -124,8 +124,18 @@ def _apply_credits(invoices: list[Invoice], *, now: datetime.datetime) -> None:
     CreditApplication.objects.bulk_create(applications)
 
 
-def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime) -> None:
-    """DRAFT → SENT for rows the caller has locked: snapshot, tax, credits, then numbers in one block."""
+def _issue_documents_after_commit(invoice_ids: list[int]) -> None:
+    from billing.tasks.invoicing import invoices_documents_issue_task  # tasks import services
+
+    transaction.on_commit(lambda: invoices_documents_issue_task.delay(invoice_ids=invoice_ids), robust=True)
+
+
+def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_documents: bool = True) -> None:
+    """DRAFT → SENT for rows the caller has locked: snapshot, tax, credits, then numbers in one block.
+
+    The PDFs and emails follow after commit, so that a rolled-back run leaves no document behind; a
+    lost task is caught up by the daily documents sweep.
+    """
     if not invoices:
         return
     invoices = sorted(invoices, key=lambda invoice: invoice.pk)
@@ -160,6 +170,8 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime) -> Non
         )
         for invoice in invoices
     )
+    if issue_documents:
+        _issue_documents_after_commit([invoice.pk for invoice in invoices])
 
 
 def _lock_invoice(invoice: Invoice) -> Invoice:
@@ -237,6 +249,12 @@ def overdue_alert_raise(invoice: Invoice, *, now: datetime.datetime) -> None:
     )
 
 
+def _credit_note_documents_after_commit(credit_note_id: int) -> None:
+    from billing.tasks.invoicing import credit_note_documents_issue_task  # tasks import services
+
+    transaction.on_commit(lambda: credit_note_documents_issue_task.delay(credit_note_id=credit_note_id), robust=True)
+
+
 def _return_credits(invoice: Invoice, *, now: datetime.datetime) -> None:
     applications = list(invoice.credit_applications.filter(reversed_at__isnull=True).order_by("credit_id"))
     if not applications:
@@ -270,6 +288,7 @@ def invoice_cancel(*, invoice: Invoice, reason: str, now: datetime.datetime | No
             number=number, invoice=locked, amount=locked.total, reason=reason.strip(), issue_date=issue_date
         )
         audit_log_record(action="credit_note.issue", obj=credit_note, changes={"amount": str(credit_note.amount)})
+        _credit_note_documents_after_commit(credit_note.pk)
         _return_credits(locked, now=now)
         if locked.amount_paid > 0:
             credit = Credit.objects.create(

@@ -12,6 +12,7 @@ from billing.models import (
     AlertType,
     Credit,
     CreditType,
+    EmailKind,
     Invoice,
     InvoiceStatus,
     Payment,
@@ -22,6 +23,7 @@ from billing.money import positive_amount
 from billing.periods import local_date
 
 from .alerts import alert_raise
+from .emails import email_queue
 from .invoices import guard_transition, overdue_alert_raise
 
 PAYABLE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE, InvoiceStatus.PAID)
@@ -54,6 +56,10 @@ def _settle(payment: Payment, invoice: Invoice, *, now: datetime.datetime) -> No
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
         fields += ["status", "paid_at"]
     invoice.save(update_fields=fields)
+    email_queue(
+        kind=EmailKind.PAYMENT_RECEIVED, key=f"payment-received:{payment.pk}", user=invoice.user, invoice=invoice,
+        context={"amount": str(payment.amount)},
+    )
     if excess > 0:
         credit = Credit.objects.create(
             user=invoice.user, type=CreditType.ADJUSTMENT, amount=excess, remaining_amount=excess,
@@ -142,13 +148,19 @@ def payment_fail(*, payment: Payment, reason: str, now: datetime.datetime | None
     payment.status, payment.failure_reason, payment.processed_at = PaymentStatus.FAILED, reason, now
     payment.save(update_fields=["status", "failure_reason", "processed_at"])
     audit_log_record(action="payment.fail", obj=payment, changes={"reason": reason})
-    alert_raise(
+    alert, _ = alert_raise(
         user=payment.user,
         type=AlertType.PAYMENT_FAILED,
         occasion=f"payment:{payment.pk}",
         message=f"Your payment of {payment.amount} {payment.currency} for invoice {invoice.number} failed: {reason}",
         now=now,
     )
+    email_queue(
+        kind=EmailKind.PAYMENT_FAILED, key=f"payment-failed:{payment.pk}", user=payment.user, invoice=invoice,
+        context={"amount": str(payment.amount), "reason": reason},
+    )
+    alert.emailed_at = now
+    alert.save(update_fields=["emailed_at"])
     return payment
 
 

@@ -480,7 +480,10 @@ class TestCreditGrant:
             ({"expires_at": GRANTED_AT}, "cannot expire in the past"),
             ({"type": "GIFT"}, "'GIFT' is not a credit type"),
         ],
-        ids=["zero", "negative", "fraction of a cent", "float", "no reason", "blank reason", "expired", "expiring now", "unknown type"],
+        ids=[
+            "zero", "negative", "fraction of a cent", "float", "no reason", "blank reason", "expired",
+            "expiring now", "unknown type",
+        ],
     )
     def test_a_bad_grant_is_refused(self, fields, message):
         user = UserFactory()

@@ -1,0 +1,234 @@
+"""An issued invoice or credit note as plain, frozen data: what its PDF and its Factur-X XML print.
+
+`billing/pdf.py` and `billing/facturx.py` take an `InvoiceDocument` and never touch a model. The two
+builders at the bottom are the only functions here that read models: they take the buyer and the seller
+from the invoice's `billing_details` snapshot (as they were at issue), never from the live profile.
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+if TYPE_CHECKING:  # the builders only read attributes: no import of models at runtime
+    from billing.models import CreditNote, Invoice
+
+INVOICE = "INVOICE"
+CREDIT_NOTE = "CREDIT_NOTE"
+LANGUAGES = ("en", "fr")
+
+# Fixed by article D441-5 of the French Commercial Code for every late B2B payment.
+RECOVERY_INDEMNITY = Decimal("40.00")
+
+
+@dataclass(frozen=True)
+class DocumentParty:
+    name: str
+    company_name: str = ""
+    address_line1: str = ""
+    address_line2: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = "FR"  # ISO 3166 alpha-2
+    vat_number: str = ""
+    siren: str = ""
+    email: str = ""
+
+    @property
+    def display_name(self) -> str:
+        """The legal name printed first: the company when there is one."""
+        return self.company_name or self.name
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class InvoiceDocument:
+    """Everything printed on an invoice or a credit note.
+
+    `period_end` is excluded (half-open, like the invoice): the last day printed is `period_end - 1 day`.
+    `tax_rate` is a fraction (0.2000 for 20 %), as on the invoice; `late_payment_rate` is a percentage.
+    A credit note carries the lines and amounts of the invoice it cancels; its `amount_due` is the
+    amount credited to the customer, and nothing is prepaid on it.
+    """
+
+    kind: str  # INVOICE or CREDIT_NOTE
+    number: str
+    issue_date: datetime.date
+    due_date: datetime.date | None  # None for a credit note
+    period_start: datetime.date
+    period_end: datetime.date
+    currency: str
+    seller: DocumentParty
+    buyer: DocumentParty
+    lines: tuple[DocumentLine, ...]
+    subtotal: Decimal
+    tax_rate: Decimal
+    tax_amount: Decimal
+    total: Decimal
+    credit_applied: Decimal
+    amount_paid: Decimal
+    amount_due: Decimal
+    reverse_charge: bool
+    tax_mention: str
+    language: str  # "fr" or "en"
+    late_payment_rate: Decimal
+    recovery_indemnity: Decimal
+    payment_terms: str
+    original_invoice_number: str = ""  # credit notes only
+    reason: str = ""  # credit notes only
+    original_invoice_issue_date: datetime.date | None = None  # credit notes only
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind == CREDIT_NOTE
+
+    @property
+    def period_last_day(self) -> datetime.date:
+        return self.period_end - datetime.timedelta(days=1)
+
+
+def late_payment_rate() -> Decimal:
+    return settings.LATE_PAYMENT_RATE
+
+
+def _seller_party(seller: dict) -> DocumentParty:
+    """The seller snapshot is `settings.SELLER` at issue: its street is one `address` string."""
+    return DocumentParty(
+        name=seller.get("name", ""),
+        company_name=seller.get("company_name", ""),
+        address_line1=seller.get("address_line1") or seller.get("address", ""),
+        address_line2=seller.get("address_line2", ""),
+        postal_code=seller.get("postal_code", ""),
+        city=seller.get("city", ""),
+        country=(seller.get("country") or "FR").upper(),
+        vat_number=seller.get("vat_number", ""),
+        siren=seller.get("siren", ""),
+        email=seller.get("email", ""),
+    )
+
+
+def _buyer_party(buyer: dict) -> DocumentParty:
+    return DocumentParty(
+        name=buyer.get("name", ""),
+        company_name=buyer.get("company_name", ""),
+        address_line1=buyer.get("address_line1", ""),
+        address_line2=buyer.get("address_line2", ""),
+        postal_code=buyer.get("postal_code", ""),
+        city=buyer.get("city", ""),
+        country=(buyer.get("country") or "FR").upper(),
+        vat_number=buyer.get("vat_number", ""),
+        siren=buyer.get("siren", ""),
+        email=buyer.get("email", ""),
+    )
+
+
+def _language(buyer: dict) -> str:
+    language = (buyer.get("language") or "en").lower()
+    return language if language in LANGUAGES else "en"
+
+
+def _invoice_payment_terms(*, issue_date: datetime.date, due_date: datetime.date, language: str) -> str:
+    days = (due_date - issue_date).days
+    if language == "fr":
+        return f"Paiement à {days} jours à compter de la date d'émission, au plus tard le {due_date.isoformat()}."
+    return f"Payable within {days} days of the issue date, by {due_date.isoformat()} at the latest."
+
+
+def _credit_note_payment_terms(language: str) -> str:
+    if language == "fr":
+        return "Aucun règlement n'est dû au titre de cet avoir : son montant est crédité au client."
+    return "No payment is due on this credit note: its amount is credited to the customer."
+
+
+def _snapshot(invoice: Invoice) -> tuple[dict, dict]:
+    details = invoice.billing_details or {}
+    if not invoice.number or "buyer" not in details or "seller" not in details:
+        raise ValueError(f"Invoice {invoice} was never issued: it has no number or no billing snapshot.")
+    return details["buyer"], details["seller"]
+
+
+def _lines(invoice: Invoice) -> tuple[DocumentLine, ...]:
+    return tuple(
+        DocumentLine(
+            description=line.description, quantity=line.quantity, unit_price=line.unit_price, amount=line.amount
+        )
+        for line in sorted(invoice.lines.all(), key=lambda line: line.position)
+    )
+
+
+def invoice_document(invoice: Invoice) -> InvoiceDocument:
+    """The document of an issued invoice, with buyer and seller as they were at issue."""
+    buyer, seller = _snapshot(invoice)
+    language = _language(buyer)
+    return InvoiceDocument(
+        kind=INVOICE,
+        number=invoice.number,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        currency=invoice.currency,
+        seller=_seller_party(seller),
+        buyer=_buyer_party(buyer),
+        lines=_lines(invoice),
+        subtotal=invoice.subtotal,
+        tax_rate=invoice.tax_rate,
+        tax_amount=invoice.tax_amount,
+        total=invoice.total,
+        credit_applied=invoice.credit_applied,
+        amount_paid=invoice.amount_paid,
+        amount_due=invoice.amount_due,
+        reverse_charge=invoice.reverse_charge,
+        tax_mention=invoice.tax_mention,
+        language=language,
+        late_payment_rate=late_payment_rate(),
+        recovery_indemnity=RECOVERY_INDEMNITY,
+        payment_terms=_invoice_payment_terms(
+            issue_date=invoice.issue_date, due_date=invoice.due_date, language=language
+        ),
+    )
+
+
+def credit_note_document(credit_note: CreditNote) -> InvoiceDocument:
+    """The document of a credit note: the cancelled invoice's lines and amounts, its own number and date."""
+    invoice = credit_note.invoice
+    buyer, seller = _snapshot(invoice)
+    language = _language(buyer)
+    return InvoiceDocument(
+        kind=CREDIT_NOTE,
+        number=credit_note.number,
+        issue_date=credit_note.issue_date,
+        due_date=None,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        currency=invoice.currency,
+        seller=_seller_party(seller),
+        buyer=_buyer_party(buyer),
+        lines=_lines(invoice),
+        subtotal=invoice.subtotal,
+        tax_rate=invoice.tax_rate,
+        tax_amount=invoice.tax_amount,
+        total=invoice.total,
+        credit_applied=Decimal("0.00"),
+        amount_paid=Decimal("0.00"),
+        amount_due=credit_note.amount,
+        reverse_charge=invoice.reverse_charge,
+        tax_mention=invoice.tax_mention,
+        language=language,
+        late_payment_rate=late_payment_rate(),
+        recovery_indemnity=RECOVERY_INDEMNITY,
+        payment_terms=_credit_note_payment_terms(language),
+        original_invoice_number=invoice.number,
+        reason=credit_note.reason,
+        original_invoice_issue_date=invoice.issue_date,
+    )

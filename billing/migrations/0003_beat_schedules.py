@@ -1,0 +1,40 @@
+"""The scheduled billing work, stored with django-celery-beat so that finance can see and edit it in admin."""
+from django.conf import settings
+from django.db import migrations
+
+# name: (task, crontab minute, hour, day of month)
+SCHEDULES = {
+    "Monthly invoice run": ("billing.tasks.invoicing.monthly_invoice_run_task", "0", "2", "1"),
+    "Overdue invoices": ("billing.tasks.sweeps.invoices_overdue_task", "0", "6", "*"),
+    "Payment reminders": ("billing.tasks.sweeps.payment_reminders_task", "15", "9", "*"),
+    "Subscriptions expiring soon": ("billing.tasks.sweeps.subscriptions_expiring_task", "30", "6", "*"),
+    "Subscriptions cancelled at period end expire": ("billing.tasks.sweeps.subscriptions_expire_task", "5", "0", "*"),
+    "Invoice documents catch-up": ("billing.tasks.sweeps.documents_catch_up_task", "45", "6", "*"),
+    "Usage thresholds": ("billing.tasks.sweeps.usage_thresholds_task", "10", "*", "*"),
+    "Alert emails": ("billing.tasks.sweeps.alert_emails_task", "20", "*", "*"),
+    "Unsent emails": ("billing.tasks.sweeps.unsent_emails_task", "40", "*", "*"),
+}
+
+
+def create_schedules(apps, schema_editor):
+    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    for name, (task, minute, hour, day_of_month) in SCHEDULES.items():
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year="*", day_of_week="*",
+            timezone=settings.BILLING_TIME_ZONE,
+        )
+        PeriodicTask.objects.update_or_create(name=name, defaults={"task": task, "crontab": crontab, "enabled": True})
+
+
+def remove_schedules(apps, schema_editor):
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name__in=SCHEDULES).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("billing", "0002_emailnotification"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [migrations.RunPython(create_schedules, remove_schedules)]

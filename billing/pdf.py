@@ -1,0 +1,659 @@
+"""The PDF of an invoice or a credit note, from an `InvoiceDocument`: bytes out, no database, no Django.
+
+PDF/A-3 prerequisites are built in: every font is a TrueType font embedded as a subset (reportlab's own
+Bitstream Vera, so no system font is needed; no base-14 font anywhere), and the catalog carries an sRGB
+output intent. `billing.facturx` then embeds the Factur-X XML and the PDF/A XMP metadata.
+"""
+from __future__ import annotations
+
+import datetime
+import functools
+import io
+import unicodedata
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import reportlab
+from PIL import Image as PILImage
+from PIL import ImageCms
+from reportlab import rl_config
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import PDFArray, PDFCatalog, PDFDictionary, PDFName, PDFStream, PDFString
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    HRFlowable,
+    KeepTogether,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from .documents import DocumentParty, InvoiceDocument
+
+DEFAULT_LOGO = Path(__file__).resolve().parent.parent / "static" / "img" / "logo.png"
+
+# Binary streams: ASCII85 only makes the compressed streams a quarter larger, and without reportlab's
+# optional C accelerator encoding them took a third of the rendering time.
+rl_config.useA85 = 0
+
+# --- Fonts: registered once per process --------------------------------------------------------------
+FONT, FONT_BOLD = "Vera", "VeraBd"
+_FONT_DIR = Path(reportlab.__file__).parent / "fonts"
+pdfmetrics.registerFont(TTFont(FONT, str(_FONT_DIR / "Vera.ttf"), asciiReadable=False))
+pdfmetrics.registerFont(TTFont(FONT_BOLD, str(_FONT_DIR / "VeraBd.ttf"), asciiReadable=False))
+pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD)
+_GLYPHS = frozenset(map(chr, pdfmetrics.getFont(FONT).face.charToGlyph)) & frozenset(
+    map(chr, pdfmetrics.getFont(FONT_BOLD).face.charToGlyph)
+)
+
+# --- Colours and styles -------------------------------------------------------------------------------
+INK = colors.HexColor("#1F2937")
+MUTED_HEX = "#6B7280"
+MUTED = colors.HexColor(MUTED_HEX)
+ACCENT = colors.HexColor("#4338CA")
+BAND = colors.HexColor("#EEF0FB")
+RULE = colors.HexColor("#D9DCE3")
+
+BODY = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=12.5, textColor=INK)
+NOTE = ParagraphStyle("note", fontName=FONT, fontSize=7.5, leading=10.5, textColor=INK, spaceAfter=2.5)
+NOTE_STRONG = ParagraphStyle("note_strong", parent=NOTE, fontName=FONT_BOLD)
+CELL = ParagraphStyle("cell", fontName=FONT, fontSize=8.5, leading=11, textColor=INK)
+
+PAGE_WIDTH, PAGE_HEIGHT = A4
+MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 18 * mm, 18 * mm, 22 * mm
+CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN_X
+
+CENT = Decimal("0.01")
+
+# --- Labels (not Django i18n: rendering never depends on a request's language) ---------------------------
+LABELS = {
+    "en": {
+        "INVOICE": "Invoice",
+        "CREDIT_NOTE": "Credit note",
+        "number": "No.",
+        "issue_date": "Issue date",
+        "due_date": "Due date",
+        "period": "Service period",
+        "cancelled_invoice": "Cancelled invoice",
+        "seller": "From",
+        "buyer": "Bill to",
+        "siren": "SIREN",
+        "vat_number": "VAT number",
+        "description": "Description",
+        "quantity": "Quantity",
+        "unit_price": "Unit price",
+        "amount": "Amount",
+        "vat_breakdown": "VAT breakdown",
+        "vat_base": "Taxable base",
+        "vat_rate": "Rate",
+        "vat_amount": "VAT",
+        "subtotal": "Subtotal (excl. VAT)",
+        "vat": "VAT {rate}",
+        "total": "Total (incl. VAT)",
+        "credit_applied": "Credits applied",
+        "amount_paid": "Amount paid",
+        "amount_due": "Amount due",
+        "amount_credited": "Total credited",
+        "operation": "Operation category: Services.",
+        "payment_terms": "Payment terms: {terms}",
+        "no_discount": "No discount for early payment.",
+        "late_payment": (
+            "Late-payment penalty rate: {rate}\u00a0% per year (ECB refinancing rate + 10 points), due from the day "
+            "after the due date without a reminder (article L441-10 of the French Commercial Code)."
+        ),
+        "recovery_indemnity": (
+            "A fixed recovery indemnity of {indemnity}\u00a0EUR is due for any late payment (article D441-5 of the "
+            "French Commercial Code)."
+        ),
+        "credit_note_reference": "This credit note cancels invoice {number}{date}.",
+        "credit_note_reference_date": " of {date}",
+        "reason": "Reason: {reason}",
+        "page": "Page {page} / {pages}",
+    },
+    "fr": {
+        "INVOICE": "Facture",
+        "CREDIT_NOTE": "Avoir",
+        "number": "N°",
+        "issue_date": "Date d'émission",
+        "due_date": "Date d'échéance",
+        "period": "Période de service",
+        "cancelled_invoice": "Facture annulée",
+        "seller": "Émetteur",
+        "buyer": "Client",
+        "siren": "SIREN",
+        "vat_number": "N° de TVA",
+        "description": "Désignation",
+        "quantity": "Quantité",
+        "unit_price": "Prix unitaire HT",
+        "amount": "Montant HT",
+        "vat_breakdown": "Détail de la TVA",
+        "vat_base": "Base HT",
+        "vat_rate": "Taux",
+        "vat_amount": "TVA",
+        "subtotal": "Total HT",
+        "vat": "TVA {rate}",
+        "total": "Total TTC",
+        "credit_applied": "Crédits appliqués",
+        "amount_paid": "Déjà réglé",
+        "amount_due": "Net à payer",
+        "amount_credited": "Montant de l'avoir",
+        "operation": "Catégorie d'opération : Prestations de services.",
+        "payment_terms": "Conditions de paiement : {terms}",
+        "no_discount": "Pas d'escompte pour paiement anticipé.",
+        "late_payment": (
+            "En cas de retard de paiement : pénalités de retard au taux annuel de {rate}\u00a0% (taux de "
+            "refinancement de la BCE majoré de 10 points), exigibles dès le lendemain de la date d'échéance "
+            "sans rappel (article L441-10 du Code de commerce)."
+        ),
+        "recovery_indemnity": (
+            "Tout retard de paiement rend exigible une indemnité forfaitaire pour frais de recouvrement de "
+            "{indemnity}\u00a0€ (article D441-5 du Code de commerce)."
+        ),
+        "credit_note_reference": "Cet avoir annule la facture {number}{date}.",
+        "credit_note_reference_date": " du {date}",
+        "reason": "Motif : {reason}",
+        "page": "Page {page} / {pages}",
+    },
+}
+
+
+def labels(document: InvoiceDocument) -> dict[str, str]:
+    return LABELS.get(document.language, LABELS["en"])
+
+
+# --- Formatting ---------------------------------------------------------------------------------------
+def fit_text(text: str) -> str:
+    """`text` with each character the embedded font lacks replaced by its base letter (ź → z), or '?'."""
+    if _GLYPHS.issuperset(text):
+        return text
+    out = []
+    for ch in text:
+        if ch in _GLYPHS or ch in "\n\t":
+            out.append(ch)
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if c in _GLYPHS and not unicodedata.combining(c))
+        out.append(base or "?")
+    return "".join(out)
+
+
+def _decimal_text(value: Decimal, language: str, *, grouped: bool = False) -> str:
+    text = f"{value:,f}" if grouped else f"{value:f}"
+    if language == "fr":
+        return text.replace(",", " ").replace(".", ",")
+    return text
+
+
+def format_money(amount: Decimal, currency: str, language: str) -> str:
+    """Two decimals and the currency code: '1,234.50 EUR' in English, '1 234,50 EUR' in French."""
+    return f"{_decimal_text(Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP), language, grouped=True)} {currency}"
+
+
+def format_quantity(quantity: Decimal, language: str) -> str:
+    value = Decimal(quantity).normalize()
+    if value == value.to_integral_value():
+        value = value.quantize(Decimal(1))
+    return _decimal_text(value, language, grouped=True)
+
+
+def format_unit_price(price: Decimal, currency: str, language: str) -> str:
+    """Two to four decimals: unit prices (per million tokens, say) keep the precision they were set with."""
+    value = Decimal(price).normalize()
+    places = min(max(2, -value.as_tuple().exponent), 4)
+    value = Decimal(price).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"{_decimal_text(value, language, grouped=True)} {currency}"
+
+
+def format_percent(value: Decimal, language: str) -> str:
+    """A percentage without trailing zeros: 20, 5.5, 12.15."""
+    value = Decimal(value).normalize()
+    if value == value.to_integral_value():
+        value = value.quantize(Decimal(1))
+    return _decimal_text(value, language)
+
+
+def format_date(value: datetime.date) -> str:
+    return value.isoformat()
+
+
+def vat_percent(document: InvoiceDocument) -> Decimal:
+    """The document's VAT rate as a percentage (its `tax_rate` is a fraction)."""
+    return Decimal(document.tax_rate) * 100
+
+
+def legal_mentions(document: InvoiceDocument) -> dict[str, str]:
+    """The mentions of a French B2B invoice, in the document's language (printed, and noted in Factur-X)."""
+    text = labels(document)
+    return {
+        "operation": text["operation"],
+        "payment_terms": text["payment_terms"].format(terms=document.payment_terms),
+        "no_discount": text["no_discount"],
+        "late_payment": text["late_payment"].format(rate=format_percent(document.late_payment_rate, document.language)),
+        "recovery_indemnity": text["recovery_indemnity"].format(
+            indemnity=format_percent(document.recovery_indemnity, document.language)
+        ),
+    }
+
+
+def _p(text: str, style: ParagraphStyle) -> Paragraph:
+    return Paragraph(escape(fit_text(text)), style)
+
+
+# --- Page furniture: footer, running header, page numbers, output intent ---------------------------------
+@functools.cache
+def srgb_icc_profile() -> bytes:
+    """An sRGB ICC profile (built by LittleCMS through Pillow), for the PDF/A output intent."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@functools.lru_cache(maxsize=4)
+def _logo_image(path: str, mtime: float) -> ImageReader:
+    """The logo flattened on white (no transparency to declare) and sized for print, decoded once."""
+    with PILImage.open(path) as source:
+        source = source.convert("RGBA")
+        flat = PILImage.new("RGB", source.size, "white")
+        flat.paste(source, mask=source.getchannel("A"))
+    flat.thumbnail((128, 128), PILImage.LANCZOS)  # 15 mm at about 220 dpi
+    return ImageReader(flat)
+
+
+class _Logo(Flowable):
+    def __init__(self, image: ImageReader, size: float):
+        super().__init__()
+        self.image, self.width, self.height = image, size, size
+
+    def draw(self):
+        self.canv.drawImage(self.image, 0, 0, self.width, self.height)
+
+
+def _logo(path: Path | str | None, size: float) -> _Logo | None:
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return _Logo(_logo_image(str(path), path.stat().st_mtime), size)
+
+
+class _DocumentCanvas(Canvas):
+    """Defers pages until the end, so each can say 'Page N / M', then adds the sRGB output intent."""
+
+    def __init__(self, *args, footer: str = "", running_title: str = "", page_label: str = "", **kwargs):
+        kwargs["initialFontName"] = FONT  # the page preamble would otherwise select Helvetica
+        super().__init__(*args, **kwargs)
+        self._footer, self._running_title, self._page_label = footer, running_title, page_label
+        self._pages: list[dict] = []
+
+    def showPage(self):
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self):
+        count = len(self._pages)
+        for state in self._pages:
+            self.__dict__.update(state)
+            self._draw_furniture(count)
+            super().showPage()
+        self._add_output_intent()
+        super().save()
+
+    def _draw_furniture(self, count: int) -> None:
+        page = self.getPageNumber()
+        self.saveState()
+        self.setStrokeColor(RULE)
+        self.setLineWidth(0.5)
+        self.line(MARGIN_X, 14 * mm, PAGE_WIDTH - MARGIN_X, 14 * mm)
+        self.setFillColor(MUTED)
+        self.setFont(FONT, 7)
+        self.drawString(MARGIN_X, 10 * mm, self._footer)
+        self.drawRightString(PAGE_WIDTH - MARGIN_X, 10 * mm, self._page_label.format(page=page, pages=count))
+        if page > 1:
+            self.drawRightString(PAGE_WIDTH - MARGIN_X, PAGE_HEIGHT - 11 * mm, self._running_title)
+        self.restoreState()
+
+    def _add_output_intent(self) -> None:
+        # reportlab has no API for /OutputIntents: the catalog writes only the keys it lists, so this one
+        # catalog lists one more.
+        doc = self._doc
+        profile = PDFStream(PDFDictionary({"N": 3}), content=srgb_icc_profile())
+        intent = PDFDictionary(
+            {
+                "Type": PDFName("OutputIntent"),
+                "S": PDFName("GTS_PDFA1"),
+                "OutputConditionIdentifier": PDFString("sRGB IEC61966-2.1"),
+                "RegistryName": PDFString("http://www.color.org"),
+                "Info": PDFString("sRGB IEC61966-2.1"),
+                "DestOutputProfile": doc.Reference(profile),
+            }
+        )
+        doc.Catalog.OutputIntents = PDFArray([intent])
+        doc.Catalog.__NoDefault__ = [*PDFCatalog.__NoDefault__, "OutputIntents"]
+
+
+# --- Blocks -------------------------------------------------------------------------------------------
+def _address_lines(party: DocumentParty) -> list[str]:
+    lines = [party.address_line1, party.address_line2, " ".join(filter(None, [party.postal_code, party.city]))]
+    lines.append(party.country)
+    return [line for line in lines if line]
+
+
+def _markup(text: str) -> str:
+    return escape(fit_text(text))
+
+
+def _label_markup(text: str) -> str:
+    """A small grey caption above a value, inside a paragraph of BODY style."""
+    return f'<font size="7" color="{MUTED_HEX}">{_markup(text.upper())}</font>'
+
+
+def _party_block(party: DocumentParty, heading: str, text: dict[str, str]) -> Paragraph:
+    lines = [_label_markup(heading), f"<b>{_markup(party.display_name)}</b>"]
+    if party.company_name and party.name and party.name != party.company_name:
+        lines.append(_markup(party.name))
+    lines += [_markup(line) for line in _address_lines(party)]
+    if party.siren:
+        lines.append(_markup(f"{text['siren']} {party.siren}"))
+    if party.vat_number:
+        lines.append(_markup(f"{text['vat_number']} {party.vat_number}"))
+    if party.email:
+        lines.append(_markup(party.email))
+    return Paragraph("<br/>".join(lines), BODY)
+
+
+def _header(document: InvoiceDocument, text: dict[str, str], logo_path) -> Table:
+    """Logo and seller on the left, title and number on the right: two rows of plain strings."""
+    logo = _logo(logo_path, 15 * mm)
+    rows = [
+        [fit_text(document.seller.display_name), fit_text(text[document.kind])],
+        [fit_text(document.seller.email), fit_text(f"{text['number']} {document.number}")],
+    ]
+    widths = [CONTENT_WIDTH * 0.5] * 2
+    if logo is not None:
+        rows = [[logo, *rows[0]], ["", *rows[1]]]
+        widths = [19 * mm, CONTENT_WIDTH * 0.5 - 19 * mm, CONTENT_WIDTH * 0.5]
+    table = Table(rows, colWidths=widths, rowHeights=[9 * mm, 6 * mm])
+    seller, title = len(widths) - 2, len(widths) - 1
+    style = [
+        ("FONTNAME", (0, 0), (-1, -1), FONT),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+        ("TOPPADDING", (0, 0), (-1, -1), 0),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+        ("VALIGN", (0, 0), (-1, 0), "BOTTOM"),
+        ("VALIGN", (0, 1), (-1, 1), "TOP"),
+        ("TOPPADDING", (0, 1), (-1, 1), 1.5),
+        ("FONTNAME", (seller, 0), (seller, 0), FONT_BOLD),
+        ("FONTSIZE", (seller, 0), (seller, 0), 13),
+        ("LEADING", (seller, 0), (seller, 0), 15.6),
+        ("TEXTCOLOR", (seller, 0), (seller, 0), INK),
+        ("FONTSIZE", (seller, 1), (seller, 1), 7.5),
+        ("LEADING", (seller, 1), (seller, 1), 9),
+        ("TEXTCOLOR", (seller, 1), (seller, 1), MUTED),
+        ("ALIGN", (title, 0), (title, 1), "RIGHT"),
+        ("FONTNAME", (title, 0), (title, 0), FONT_BOLD),
+        ("FONTSIZE", (title, 0), (title, 0), 20),
+        ("LEADING", (title, 0), (title, 0), 24),
+        ("TEXTCOLOR", (title, 0), (title, 0), ACCENT),
+        ("FONTSIZE", (title, 1), (title, 1), 10),
+        ("LEADING", (title, 1), (title, 1), 12),
+        ("TEXTCOLOR", (title, 1), (title, 1), INK),
+    ]
+    if logo is not None:
+        style += [("SPAN", (0, 0), (0, 1)), ("VALIGN", (0, 0), (0, 1), "MIDDLE")]
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _facts(document: InvoiceDocument, text: dict[str, str]) -> Table:
+    """Issue date, due date (or the cancelled invoice) and service period: captions over values."""
+    period = f"{format_date(document.period_start)} – {format_date(document.period_last_day)}"
+    facts = [(text["issue_date"], format_date(document.issue_date))]
+    if document.is_credit_note:
+        facts.append((text["cancelled_invoice"], document.original_invoice_number))
+    elif document.due_date is not None:
+        facts.append((text["due_date"], format_date(document.due_date)))
+    facts.append((text["period"], period))
+    rows = [[fit_text(label.upper()) for label, _ in facts], [fit_text(value) for _, value in facts]]
+    widths = [CONTENT_WIDTH * share for share in (0.28, 0.28, 0.44)[-len(facts):]]
+    widths[0] += CONTENT_WIDTH - sum(widths)
+    table = Table(rows, colWidths=widths)
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("BACKGROUND", (0, 0), (-1, -1), BAND),
+                ("LEFTPADDING", (0, 0), (-1, -1), 8),
+                ("FONTSIZE", (0, 0), (-1, 0), 7),
+                ("LEADING", (0, 0), (-1, 0), 8.4),
+                ("TEXTCOLOR", (0, 0), (-1, 0), MUTED),
+                ("TOPPADDING", (0, 0), (-1, 0), 7),
+                ("BOTTOMPADDING", (0, 0), (-1, 0), 1),
+                ("FONTNAME", (0, 1), (-1, 1), FONT_BOLD),
+                ("FONTSIZE", (0, 1), (-1, 1), 9),
+                ("LEADING", (0, 1), (-1, 1), 10.8),
+                ("TEXTCOLOR", (0, 1), (-1, 1), INK),
+                ("TOPPADDING", (0, 1), (-1, 1), 1),
+                ("BOTTOMPADDING", (0, 1), (-1, 1), 8),
+                ("LINEBEFORE", (1, 0), (-1, -1), 1.5, colors.white),
+            ]
+        )
+    )
+    return table
+
+
+def _parties(document: InvoiceDocument, text: dict[str, str]) -> Table:
+    table = Table(
+        [[_party_block(document.seller, text["seller"], text), _party_block(document.buyer, text["buyer"], text)]],
+        colWidths=[CONTENT_WIDTH / 2] * 2,
+    )
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("LEFTPADDING", (1, 0), (1, 0), 8),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
+    return table
+
+
+def _lines_table(document: InvoiceDocument, text: dict[str, str]) -> Table:
+    lang, currency = document.language, document.currency
+    rows = [[text["description"], text["quantity"], text["unit_price"], text["amount"]]]
+    for line in document.lines:
+        rows.append(
+            [
+                _p(line.description, CELL),
+                format_quantity(line.quantity, lang),
+                format_unit_price(line.unit_price, currency, lang),
+                format_money(line.amount, currency, lang),
+            ]
+        )
+    widths = [CONTENT_WIDTH - 96 * mm, 22 * mm, 36 * mm, 38 * mm]
+    table = Table(rows, colWidths=widths, repeatRows=1)  # the header row is repeated on every page
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+                ("LEADING", (0, 0), (-1, -1), 10.2),
+                ("TEXTCOLOR", (0, 0), (-1, -1), INK),
+                ("FONTNAME", (0, 0), (-1, 0), FONT_BOLD),
+                ("FONTSIZE", (0, 0), (-1, 0), 8),
+                ("LEADING", (0, 0), (-1, 0), 9.6),
+                ("TEXTCOLOR", (0, 0), (-1, 0), ACCENT),
+                ("BACKGROUND", (0, 0), (-1, 0), BAND),
+                ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("TOPPADDING", (0, 0), (-1, -1), 5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+                ("LEFTPADDING", (0, 0), (-1, -1), 6),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 6),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.5, RULE),
+            ]
+        )
+    )
+    return table
+
+
+def _summary(document: InvoiceDocument, text: dict[str, str]) -> Table:
+    """One table: the VAT breakdown on the left (base, rate, VAT), the totals on the right."""
+    lang, currency = document.language, document.currency
+
+    def money(amount):
+        return format_money(amount, currency, lang)
+
+    rate = f"{format_percent(vat_percent(document), lang)} %"
+    vat = [
+        [fit_text(text["vat_breakdown"].upper()), "", ""],
+        [text["vat_base"], text["vat_rate"], text["vat_amount"]],
+        [money(document.subtotal), rate, money(document.tax_amount)],
+    ]
+    totals = [[text["subtotal"], money(document.subtotal)], [text["vat"].format(rate=rate), money(document.tax_amount)]]
+    if document.is_credit_note:
+        totals.append([text["amount_credited"], money(document.amount_due)])
+    else:
+        totals += [
+            [text["total"], money(document.total)],
+            [text["credit_applied"], money(document.credit_applied)],
+            [text["amount_paid"], money(document.amount_paid)],
+            [text["amount_due"], money(document.amount_due)],
+        ]
+    rows = [
+        [*(vat[i] if i < len(vat) else ["", "", ""]), "", *totals[i]]
+        for i in range(max(len(vat), len(totals)))
+    ]
+    gap = CONTENT_WIDTH - (30 + 16 + 28 + 52 + 38) * mm
+    table = Table(rows, colWidths=[30 * mm, 16 * mm, 28 * mm, gap, 52 * mm, 38 * mm])
+    last = len(totals) - 1
+    style = [
+        ("FONTNAME", (0, 0), (-1, -1), FONT),
+        ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+        ("LEADING", (0, 0), (-1, -1), 10.2),
+        ("TEXTCOLOR", (0, 0), (-1, -1), INK),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 4),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+        ("TOPPADDING", (0, 0), (-1, -1), 3.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
+        # VAT breakdown: caption, header, one row per rate
+        ("SPAN", (0, 0), (2, 0)),
+        ("LEFTPADDING", (0, 0), (0, 0), 0),
+        ("FONTSIZE", (0, 0), (2, 0), 7),
+        ("LEADING", (0, 0), (2, 0), 8.4),
+        ("TEXTCOLOR", (0, 0), (2, 1), MUTED),
+        ("FONTSIZE", (0, 1), (2, 2), 8),
+        ("LEADING", (0, 1), (2, 2), 9.6),
+        ("ALIGN", (0, 1), (2, 2), "RIGHT"),
+        ("LINEBELOW", (0, 1), (2, 1), 0.5, RULE),
+        # Totals: the last row is what the customer pays (or is credited), bold on the accent colour
+        ("ALIGN", (5, 0), (5, -1), "RIGHT"),
+        ("LEFTPADDING", (4, 0), (4, -1), 8),
+        ("RIGHTPADDING", (5, 0), (5, -1), 6),  # amounts line up with the lines table
+        ("BACKGROUND", (4, last), (5, last), ACCENT),
+        ("TEXTCOLOR", (4, last), (5, last), colors.white),
+        ("FONTNAME", (4, last), (5, last), FONT_BOLD),
+        ("FONTSIZE", (4, last), (5, last), 10),
+        ("LEADING", (4, last), (5, last), 12),
+        ("TOPPADDING", (0, last), (-1, last), 6),
+        ("BOTTOMPADDING", (0, last), (-1, last), 7),
+    ]
+    if not document.is_credit_note:
+        style += [("FONTNAME", (4, 2), (5, 2), FONT_BOLD), ("LINEABOVE", (4, 2), (5, 2), 0.5, RULE)]
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _notes(document: InvoiceDocument, text: dict[str, str]) -> list:
+    notes = []
+    if document.is_credit_note:
+        date = ""
+        if document.original_invoice_issue_date is not None:
+            date = text["credit_note_reference_date"].format(date=format_date(document.original_invoice_issue_date))
+        reference = text["credit_note_reference"].format(number=document.original_invoice_number, date=date)
+        reason = text["reason"].format(reason=document.reason) if document.reason else ""
+        notes.append(Paragraph(f"<b>{_markup(reference)}</b> {_markup(reason)}", NOTE))
+    if document.tax_mention:
+        notes.append(_p(document.tax_mention, NOTE_STRONG))
+    mentions = legal_mentions(document)
+    notes += [
+        _p(f"{mentions['operation']} {mentions['payment_terms']} {mentions['no_discount']}", NOTE),
+        _p(f"{mentions['late_payment']} {mentions['recovery_indemnity']}", NOTE),
+    ]
+    return notes
+
+
+def _footer(document: InvoiceDocument, text: dict[str, str]) -> str:
+    seller = document.seller
+    address = ", ".join(filter(None, [seller.address_line1, " ".join(filter(None, [seller.postal_code, seller.city]))]))
+    parts = [seller.display_name, address]
+    if seller.siren:
+        parts.append(f"{text['siren']} {seller.siren}")
+    if seller.vat_number:
+        parts.append(f"{text['vat_number']} {seller.vat_number}")
+    return fit_text(" · ".join(part for part in parts if part))
+
+
+# --- Entry point --------------------------------------------------------------------------------------
+def render_invoice_pdf(document: InvoiceDocument, *, logo_path: Path | str | None = DEFAULT_LOGO) -> bytes:
+    """The PDF of an invoice or credit note (PDF/A-3 ready, without the Factur-X XML), as bytes."""
+    text = labels(document)
+    title = f"{text[document.kind]} {document.number}"
+    out = io.BytesIO()
+    doc = BaseDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=MARGIN_X,
+        rightMargin=MARGIN_X,
+        topMargin=MARGIN_TOP,
+        bottomMargin=MARGIN_BOTTOM,
+        title=fit_text(title),
+        author=fit_text(document.seller.display_name),
+        subject=fit_text(title),
+        creator="TwinMCP Billing",
+        # factur-x writes pdf:Producer "pypdf" (which writes the final file) in the XMP metadata, and PDF/A
+        # wants the Info entry to say the same.
+        producer="pypdf",
+        initialFontName=FONT,
+        lang="fr-FR" if document.language == "fr" else "en-GB",
+    )
+    frame = Frame(MARGIN_X, MARGIN_BOTTOM, CONTENT_WIDTH, PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM, 0, 0, 0, 0)
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
+    story = [
+        _header(document, text, logo_path),
+        Spacer(1, 8 * mm),
+        _facts(document, text),
+        Spacer(1, 7 * mm),
+        _parties(document, text),
+        Spacer(1, 8 * mm),
+        _lines_table(document, text),
+        Spacer(1, 5 * mm),
+        KeepTogether([_summary(document, text)]),
+        Spacer(1, 6 * mm),
+        HRFlowable(width="100%", thickness=0.5, color=RULE, spaceAfter=3 * mm),
+        *_notes(document, text),
+    ]
+    doc.build(
+        story,
+        canvasmaker=functools.partial(
+            _DocumentCanvas,
+            footer=_footer(document, text),
+            running_title=fit_text(f"{document.seller.display_name} — {title}"),
+            page_label=text["page"],
+        ),
+    )
+    return out.getvalue()

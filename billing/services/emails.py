@@ -1,0 +1,245 @@
+"""Customer emails: recorded once per key, delivered after commit, in the customer's language, never twice.
+
+`email_queue` stores what an email says as plain JSON values; `email_deliver` renders and sends it. The
+templates of a kind live in `templates/emails/<kind>_subject.txt`, `<kind>.txt` and `<kind>.html`
+(kind in lower case) and read these context keys; `email_queue` fills the names from `user`, the invoice
+figures from `invoice` (and its credit note's for CREDIT_NOTE_ISSUED), the caller gives the rest:
+
+- INVOICE_ISSUED: the invoice figures.
+- CREDIT_NOTE_ISSUED: `credit_note_number`, `amount` (the credit note's), `reason`: from the credit note.
+- PAYMENT_RECEIVED: `amount` (the payment's); `amount_due` is what remains on the invoice.
+- PAYMENT_FAILED: `amount` (the payment's), `reason` (may be empty).
+- PAYMENT_REMINDER: `days_from_due` (negative before the due date: -3, 1, 7, 15).
+- USAGE_THRESHOLD: `percent`, `tokens_used`, `included_tokens`, `period_start_date`, `period_end_date`.
+- SUBSCRIPTION_EXPIRING: `plan_name`, `end_date` (the current period's end, excluded).
+"""
+import datetime
+import json
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models.fields.files import FieldFile
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.formats import date_format
+
+from accounts.models import User, UserProfile
+from billing import clock
+from billing.exceptions import BillingError
+from billing.models import CreditNote, EmailKind, EmailNotification, EmailStatus, Invoice
+
+_INVOICE_FIGURES = frozenset(
+    {"invoice_number", "currency", "total", "amount_due", "due_date", "period_start_date", "period_end_date"}
+)
+REQUIRED_CONTEXT: dict[str, frozenset[str]] = {
+    EmailKind.INVOICE_ISSUED: _INVOICE_FIGURES,
+    EmailKind.CREDIT_NOTE_ISSUED: _INVOICE_FIGURES | {"credit_note_number", "amount", "reason"},
+    EmailKind.PAYMENT_RECEIVED: _INVOICE_FIGURES | {"amount"},
+    EmailKind.PAYMENT_FAILED: _INVOICE_FIGURES | {"amount", "reason"},
+    EmailKind.PAYMENT_REMINDER: _INVOICE_FIGURES | {"days_from_due"},
+    EmailKind.USAGE_THRESHOLD: frozenset(
+        {"percent", "tokens_used", "included_tokens", "period_start_date", "period_end_date"}
+    ),
+    EmailKind.SUBSCRIPTION_EXPIRING: frozenset({"plan_name", "end_date"}),
+}
+
+# Stored context is JSON; these keys turn back into the types the templates compare and format.
+_TYPED_CONTEXT: dict[str, Callable[[str], Any]] = {
+    "total": Decimal,
+    "credit_applied": Decimal,
+    "amount_due": Decimal,
+    "amount": Decimal,
+    "due_date": datetime.date.fromisoformat,
+    "period_start_date": datetime.date.fromisoformat,
+    "period_end_date": datetime.date.fromisoformat,
+    "end_date": datetime.date.fromisoformat,
+}
+
+
+class EmailDeliveryFailed(Exception):
+    """The mail server refused or dropped an email; the failure is recorded and the task retries it."""
+
+
+def _profile(user: User) -> UserProfile | None:
+    try:
+        return user.profile
+    except UserProfile.DoesNotExist:
+        return None
+
+
+def _credit_note(invoice: Invoice) -> CreditNote | None:
+    try:
+        return invoice.credit_note
+    except CreditNote.DoesNotExist:
+        return None
+
+
+def _document_context(*, kind: str, invoice: Invoice | None) -> dict[str, Any]:
+    """The figures of the invoice, and of the credit note cancelling it for a credit note email."""
+    if invoice is None:
+        return {}
+    context = {
+        "invoice_number": invoice.number,
+        "currency": invoice.currency,
+        "total": invoice.total,
+        "credit_applied": invoice.credit_applied,
+        "amount_due": invoice.amount_due,
+        "due_date": invoice.due_date,
+        "period_start_date": invoice.period_start,
+        "period_end_date": invoice.period_end,
+    }
+    credit_note = _credit_note(invoice) if kind == EmailKind.CREDIT_NOTE_ISSUED else None
+    if credit_note is not None:
+        context |= {
+            "credit_note_number": credit_note.number,
+            "amount": credit_note.amount,
+            "reason": credit_note.reason,
+        }
+    return context
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON values only: Decimals and dates become strings, so the row says exactly what was sent."""
+    return json.loads(json.dumps(values, cls=DjangoJSONEncoder))
+
+
+@transaction.atomic
+def email_queue(
+    *, kind: str, key: str, user: User, context: dict[str, Any], invoice: Invoice | None = None
+) -> EmailNotification:
+    """Record the email `key` once and deliver it after commit; the same key again returns the same row."""
+    if kind not in EmailKind.values:
+        raise BillingError(f"'{kind}' is not an email kind: use one of {', '.join(EmailKind.values)}.")
+    profile = _profile(user)
+    values = {
+        "customer_name": (profile.full_name if profile else "") or user.get_full_name(),
+        "seller_name": settings.SELLER["name"],
+        "seller_email": settings.SELLER["email"],
+        **_document_context(kind=kind, invoice=invoice),
+        **context,
+    }
+    missing = REQUIRED_CONTEXT[kind] - values.keys()
+    if missing:
+        raise BillingError(f"A {kind} email needs {', '.join(sorted(missing))} in its context.")
+    notification, created = EmailNotification.objects.get_or_create(
+        key=key,
+        defaults={
+            "user": user,
+            "kind": kind,
+            "invoice": invoice,
+            "recipient": profile.invoice_email if profile else user.email,
+            "language": profile.language if profile else "en",
+            "context": _plain(values),
+        },
+    )
+    if created:
+        # Robust: a broker that is down must neither fail the caller's committed work nor stop the other
+        # on-commit side effects; the row stays PENDING and can be delivered again.
+        transaction.on_commit(lambda: _deliver_later(notification.pk), robust=True)
+    return notification
+
+
+def _deliver_later(notification_id: int) -> None:
+    from billing.tasks.emails import email_deliver_task  # the task module imports this one
+
+    email_deliver_task.delay(notification_id=notification_id)
+
+
+def _attachment(notification: EmailNotification) -> tuple[str, FieldFile] | None:
+    """The PDF an invoice or credit note email carries, when it has been rendered."""
+    invoice = notification.invoice
+    if invoice is None:
+        return None
+    if notification.kind == EmailKind.INVOICE_ISSUED:
+        return (f"{invoice.number}.pdf", invoice.pdf) if invoice.pdf else None
+    credit_note = _credit_note(invoice) if notification.kind == EmailKind.CREDIT_NOTE_ISSUED else None
+    if credit_note is not None and credit_note.pdf:
+        return f"{credit_note.number}.pdf", credit_note.pdf
+    return None
+
+
+def _period_label(start: datetime.date, end: datetime.date) -> str:
+    """`October 2026` for a calendar month, `January 2026 – December 2026` for longer periods."""
+    last_day = end - datetime.timedelta(days=1)
+    if (start.year, start.month) == (last_day.year, last_day.month):
+        return date_format(start, "F Y")
+    return f"{date_format(start, 'F Y')} – {date_format(last_day, 'F Y')}"
+
+
+def _template_context(notification: EmailNotification, *, attachment_name: str | None) -> dict[str, Any]:
+    """The stored values with their types back, and the few values derived for display in the active language."""
+    context = {
+        key: _TYPED_CONTEXT[key](value) if key in _TYPED_CONTEXT and value is not None else value
+        for key, value in notification.context.items()
+    }
+    if context.get("period_start_date") and context.get("period_end_date"):
+        context["period"] = _period_label(context["period_start_date"], context["period_end_date"])
+    if "days_from_due" in context:
+        context["days"] = abs(context["days_from_due"])
+    context["attachment_name"] = attachment_name
+    return context
+
+
+def _render(notification: EmailNotification, *, attachment_name: str | None) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of any kind, in the notification's language."""
+    prefix = f"emails/{notification.kind.lower()}"
+    with translation.override(notification.language):
+        context = _template_context(notification, attachment_name=attachment_name)
+        subject = render_to_string(f"{prefix}_subject.txt", context)
+        text = render_to_string(f"{prefix}.txt", context)
+        html = render_to_string(f"{prefix}.html", context)
+    # Template tags leave blank lines and trailing spaces behind; a header must be one line.
+    subject = " ".join(subject.split())
+    text = re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+\n", "\n", text)).strip() + "\n"
+    return subject, text, html
+
+
+def _message(notification: EmailNotification) -> EmailMultiAlternatives:
+    attachment = _attachment(notification)
+    subject, text, html = _render(notification, attachment_name=attachment[0] if attachment else None)
+    message = EmailMultiAlternatives(
+        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[notification.recipient]
+    )
+    message.attach_alternative(html, "text/html")
+    if attachment:
+        name, pdf = attachment
+        with pdf.open("rb") as file:
+            message.attach(name, file.read(), "application/pdf")
+    return message
+
+
+def email_deliver(*, notification_id: int, now: datetime.datetime | None = None) -> EmailNotification:
+    """Send a queued email unless it was already sent; a mail server failure is recorded, then raised."""
+    with transaction.atomic():
+        notification = (
+            EmailNotification.objects.select_for_update(of=("self",))
+            .select_related("invoice")
+            .get(pk=notification_id)
+        )
+        if notification.status == EmailStatus.SENT:
+            return notification
+        message = _message(notification)
+        notification.subject = message.subject[:300]
+        notification.attempts += 1
+        try:
+            message.send(fail_silently=False)
+        except OSError as error:  # smtplib's errors are OSErrors, like a refused or dropped connection
+            # Saved and committed before raising: raising inside the block would roll the record back.
+            failure = error
+            notification.status, notification.last_error = EmailStatus.FAILED, f"{type(error).__name__}: {error}"
+        else:
+            failure = None
+            notification.status, notification.sent_at = EmailStatus.SENT, now or clock.now()
+        notification.save(update_fields=["subject", "attempts", "status", "last_error", "sent_at"])
+    if failure is not None:
+        raise EmailDeliveryFailed(
+            f"Email {notification.key} to {notification.recipient} failed (attempt {notification.attempts}): "
+            f"{notification.last_error}"
+        ) from failure
+    return notification

@@ -1,0 +1,55 @@
+"""The invoice run on workers: the monthly task cuts the run in chunks, any worker takes a chunk."""
+import datetime
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from billing import clock
+from billing.models import CreditNote, Invoice
+from billing.periods import local_date
+from billing.selectors import invoice_run_chunks
+from billing.services import credit_note_documents_issue, invoice_documents_issue, invoice_run_chunk
+
+# A chunk is one transaction: a worker lost half-way rolls it back, and the redelivered task (acks_late)
+# runs it again from the start, so nothing is billed twice and no number is skipped.
+CHUNK_SIZE = 500
+TASK_OPTIONS = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "max_retries": 5,
+}
+
+
+@shared_task(**TASK_OPTIONS, soft_time_limit=600, time_limit=900)
+def invoice_run_chunk_task(*, subscription_ids: list[int], period_end: str, now: str) -> dict:
+    summary = invoice_run_chunk(
+        subscription_ids=subscription_ids,
+        period_end=datetime.date.fromisoformat(period_end),
+        now=datetime.datetime.fromisoformat(now),
+    )
+    return summary.as_dict()
+
+
+@shared_task(**TASK_OPTIONS, soft_time_limit=120, time_limit=180)
+def monthly_invoice_run_task(*, period_end: str | None = None) -> int:
+    """On the 1st: bill every period that ended today (or on `period_end`), one task per chunk."""
+    now = clock.now()
+    end = datetime.date.fromisoformat(period_end) if period_end else local_date(now).replace(day=1)
+    chunks = invoice_run_chunks(period_end=end, chunk_size=CHUNK_SIZE)
+    for chunk in chunks:
+        invoice_run_chunk_task.delay(subscription_ids=chunk, period_end=end.isoformat(), now=now.isoformat())
+    return len(chunks)
+
+
+@shared_task(**TASK_OPTIONS, soft_time_limit=600, time_limit=900)
+def invoices_documents_issue_task(*, invoice_ids: list[int]) -> None:
+    for invoice in Invoice.objects.filter(pk__in=invoice_ids).order_by("pk"):
+        invoice_documents_issue(invoice=invoice)
+
+
+@shared_task(**TASK_OPTIONS, soft_time_limit=120, time_limit=180)
+def credit_note_documents_issue_task(*, credit_note_id: int) -> None:
+    credit_note_documents_issue(credit_note=CreditNote.objects.get(pk=credit_note_id))

@@ -1,0 +1,59 @@
+"""Daily and hourly sweeps: thin tasks, each calling one service that is safe to run again."""
+from celery import shared_task
+
+from billing.selectors import invoices_missing_documents
+from billing.services import (
+    expiring_subscription_alerts_raise,
+    invoices_mark_overdue_due,
+    subscriptions_expire_due,
+    usage_threshold_alerts_raise,
+)
+from billing.services.notifications import alert_emails_send, payment_reminders_send, unsent_emails_retry
+
+from .invoicing import TASK_OPTIONS, invoices_documents_issue_task
+
+SWEEP_LIMITS = {"soft_time_limit": 900, "time_limit": 1200}
+
+
+@shared_task(**TASK_OPTIONS, **SWEEP_LIMITS)
+def invoices_overdue_task() -> int:
+    return invoices_mark_overdue_due()
+
+
+@shared_task(**TASK_OPTIONS, **SWEEP_LIMITS)
+def payment_reminders_task() -> int:
+    return payment_reminders_send()
+
+
+@shared_task(**TASK_OPTIONS, **SWEEP_LIMITS)
+def subscriptions_expiring_task() -> None:
+    expiring_subscription_alerts_raise()
+
+
+@shared_task(**TASK_OPTIONS, **SWEEP_LIMITS)
+def subscriptions_expire_task() -> int:
+    return subscriptions_expire_due()
+
+
+@shared_task(**TASK_OPTIONS, **SWEEP_LIMITS)
+def usage_thresholds_task() -> None:
+    usage_threshold_alerts_raise()
+
+
+@shared_task(**TASK_OPTIONS, **SWEEP_LIMITS)
+def alert_emails_task() -> int:
+    return alert_emails_send()
+
+
+@shared_task(**TASK_OPTIONS, **SWEEP_LIMITS)
+def documents_catch_up_task() -> int:
+    """Issued invoices whose PDF and email were lost with a worker get them now."""
+    missing = invoices_missing_documents()
+    if missing:
+        invoices_documents_issue_task.delay(invoice_ids=missing)
+    return len(missing)
+
+
+@shared_task(**TASK_OPTIONS, **SWEEP_LIMITS)
+def unsent_emails_task() -> int:
+    return unsent_emails_retry()

@@ -1,0 +1,485 @@
+"""Customer emails: each kind in the customer's language with its figures, sent once, failures recorded.
+
+The invoice is Pro for October 2026: 19.00 + 20 % VAT = 22.80 EUR, issued 1 November, due 1 December 2026.
+"""
+import datetime
+import gettext
+import smtplib
+import subprocess
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.core import mail
+from django.core.files.base import ContentFile
+from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+
+from accounts.tests.factories import UserFactory, UserProfileFactory
+from billing.exceptions import BillingError
+from billing.models import CreditNote, EmailKind, EmailNotification, EmailStatus, Invoice, InvoiceStatus
+from billing.services.emails import EmailDeliveryFailed, email_deliver, email_queue
+from billing.tasks.emails import email_deliver_task
+from billing.tests.factories import InvoiceFactory
+
+FAKE_PDF = b"%PDF-1.4 fake invoice\n%%EOF\n"
+LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
+CATALOGUE = Path(django_settings.BASE_DIR) / "locale" / "fr" / "LC_MESSAGES"
+
+
+class DisconnectedBackend(LocmemBackend):
+    """A mail server that hangs up on every message."""
+
+    def send_messages(self, email_messages):
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+
+class HangsUpOnceBackend(LocmemBackend):
+    """A mail server that hangs up on the first message it is given, then accepts every one."""
+
+    calls = 0
+
+    def send_messages(self, email_messages):
+        type(self).calls += 1
+        if type(self).calls == 1:
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        return super().send_messages(email_messages)
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def queue(django_capture_on_commit_callbacks):
+    """`email_queue` as a committed transaction sees it: the delivery scheduled on commit runs (eager Celery)."""
+
+    def queue_and_commit(**kwargs) -> EmailNotification:
+        with django_capture_on_commit_callbacks(execute=True):
+            return email_queue(**kwargs)
+
+    return queue_and_commit
+
+
+def customer(*, language: str = "en", billing_email: str = "accounts@acme.example"):
+    return UserProfileFactory(language=language, billing_email=billing_email, full_name="Camille Martin").user
+
+
+def issued_invoice(user, **fields) -> Invoice:
+    """Pro for October 2026, 22.80 EUR, issued 1 November and due 1 December 2026."""
+    issued = {
+        "status": InvoiceStatus.SENT,
+        "number": "TMCP-2026-000001",
+        "issue_date": datetime.date(2026, 11, 1),
+        "due_date": datetime.date(2026, 12, 1),
+    }
+    return InvoiceFactory(subscription__user=user, **(issued | fields))
+
+
+def html_of(message) -> str:
+    [(content, mimetype)] = message.alternatives
+    assert mimetype == "text/html"
+    return content
+
+
+@dataclass(frozen=True)
+class Case:
+    """One email: what the caller gives, and what the customer reads in each language."""
+
+    id: str
+    kind: str
+    context: dict
+    subject: dict[str, str]
+    # Figures read in both bodies; phrases in the plain text only (HTML escapes apostrophes).
+    figures: dict[str, list[str]]
+    phrases: dict[str, list[str]] = field(default_factory=dict)
+    invoice: dict | None = field(default_factory=dict)  # fields of the issued invoice; None: no invoice
+
+
+NUMBER = "TMCP-2026-000001"
+CASES = [
+    Case(
+        id="invoice-issued",
+        kind=EmailKind.INVOICE_ISSUED,
+        context={},
+        subject={"en": f"Your TwinMCP invoice {NUMBER}", "fr": f"Votre facture TwinMCP {NUMBER}"},
+        figures={
+            "en": [NUMBER, "October 2026", "22.80 EUR", "1 December 2026"],
+            "fr": [NUMBER, "octobre 2026", "22,80 EUR", "1 décembre 2026"],
+        },
+        phrases={
+            "en": ["Total incl. VAT: 22.80 EUR", "Amount due: 22.80 EUR", "Please pay 22.80 EUR by 1 December 2026."],
+            "fr": ["Total TTC : 22,80 EUR", "Montant dû : 22,80 EUR",
+                   "Merci de régler 22,80 EUR au plus tard le 1 décembre 2026."],
+        },
+    ),
+    Case(
+        id="credit-note-issued",
+        kind=EmailKind.CREDIT_NOTE_ISSUED,
+        context={"credit_note_number": "AV-2026-000001", "amount": Decimal("22.80"), "reason": "Billed twice"},
+        invoice={"status": InvoiceStatus.CANCELLED},
+        subject={
+            "en": f"Credit note AV-2026-000001 for invoice {NUMBER}",
+            "fr": f"Avoir AV-2026-000001 sur la facture {NUMBER}",
+        },
+        figures={
+            "en": ["AV-2026-000001", NUMBER, "22.80 EUR", "Billed twice"],
+            "fr": ["AV-2026-000001", NUMBER, "22,80 EUR", "Billed twice"],
+        },
+        phrases={
+            "en": [f"credit note AV-2026-000001 of 22.80 EUR, which cancels invoice {NUMBER}."],
+            "fr": [f"l'avoir AV-2026-000001 d'un montant de 22,80 EUR, qui annule la facture {NUMBER}."],
+        },
+    ),
+    Case(
+        id="payment-received",
+        kind=EmailKind.PAYMENT_RECEIVED,
+        context={"amount": Decimal("10.00")},
+        invoice={"amount_paid": Decimal("10.00"), "amount_due": Decimal("12.80")},
+        subject={"en": f"Payment received for invoice {NUMBER}", "fr": f"Paiement reçu pour la facture {NUMBER}"},
+        figures={"en": [NUMBER, "10.00 EUR", "12.80 EUR"], "fr": [NUMBER, "10,00 EUR", "12,80 EUR"]},
+        phrases={
+            "en": ["we have received your payment of 10.00 EUR", "Remaining to pay: 12.80 EUR"],
+            "fr": ["nous avons bien reçu votre paiement de 10,00 EUR", "Reste à payer : 12,80 EUR"],
+        },
+    ),
+    Case(
+        id="payment-failed",
+        kind=EmailKind.PAYMENT_FAILED,
+        context={"amount": Decimal("22.80"), "reason": "Card declined"},
+        subject={"en": f"Payment failed for invoice {NUMBER}", "fr": f"Échec du paiement de la facture {NUMBER}"},
+        figures={
+            "en": [NUMBER, "22.80 EUR", "Card declined", "1 December 2026"],
+            "fr": [NUMBER, "22,80 EUR", "Card declined", "1 décembre 2026"],
+        },
+        phrases={
+            "en": ["could not be processed", "again or by bank transfer"],
+            "fr": ["n'a pas pu être traité", "ou par virement bancaire"],
+        },
+    ),
+    Case(
+        id="reminder-3-days-before",
+        kind=EmailKind.PAYMENT_REMINDER,
+        context={"days_from_due": -3},
+        subject={
+            "en": f"Reminder: invoice {NUMBER} is due on 1 December 2026",
+            "fr": f"Rappel : la facture {NUMBER} arrive à échéance le 1 décembre 2026",
+        },
+        figures={"en": [NUMBER, "22.80 EUR", "1 December 2026"], "fr": [NUMBER, "22,80 EUR", "1 décembre 2026"]},
+        phrases={
+            "en": [f"Your invoice {NUMBER} is due in 3 days."],
+            "fr": [f"Votre facture {NUMBER} arrive à échéance dans 3 jours."],
+        },
+    ),
+    Case(
+        id="reminder-1-day-after",
+        kind=EmailKind.PAYMENT_REMINDER,
+        context={"days_from_due": 1},
+        invoice={"status": InvoiceStatus.OVERDUE},
+        subject={
+            "en": f"Overdue: invoice {NUMBER} was due on 1 December 2026",
+            "fr": f"Relance : la facture {NUMBER} était à régler le 1 décembre 2026",
+        },
+        figures={"en": [NUMBER, "22.80 EUR", "1 December 2026"], "fr": [NUMBER, "22,80 EUR", "1 décembre 2026"]},
+        phrases={
+            "en": [f"Your invoice {NUMBER} is 1 day overdue.", "recovery indemnity of 40 EUR"],
+            "fr": [f"Votre facture {NUMBER} est échue depuis 1 jour.", "frais de recouvrement de 40 EUR"],
+        },
+    ),
+    Case(
+        id="reminder-15-days-after",
+        kind=EmailKind.PAYMENT_REMINDER,
+        context={"days_from_due": 15},
+        invoice={"status": InvoiceStatus.OVERDUE},
+        subject={
+            "en": f"Overdue: invoice {NUMBER} was due on 1 December 2026",
+            "fr": f"Relance : la facture {NUMBER} était à régler le 1 décembre 2026",
+        },
+        figures={"en": [NUMBER, "22.80 EUR"], "fr": [NUMBER, "22,80 EUR"]},
+        phrases={
+            "en": [f"Your invoice {NUMBER} is 15 days overdue."],
+            "fr": [f"Votre facture {NUMBER} est échue depuis 15 jours."],
+        },
+    ),
+    Case(
+        id="usage-threshold",
+        kind=EmailKind.USAGE_THRESHOLD,
+        context={
+            "percent": 80,
+            "tokens_used": 4_000_000,
+            "included_tokens": 5_000_000,
+            "period_start_date": datetime.date(2026, 10, 1),
+            "period_end_date": datetime.date(2026, 11, 1),
+        },
+        invoice=None,
+        subject={
+            "en": "You have used 80% of your TwinMCP tokens",
+            "fr": "Vous avez utilisé 80 % de vos jetons TwinMCP",
+        },
+        figures={
+            "en": ["4,000,000", "5,000,000", "October 2026"],
+            "fr": ["4\xa0000\xa0000", "5\xa0000\xa0000", "octobre 2026"],
+        },
+        phrases={"en": ["(80%)"], "fr": ["(80 %)"]},
+    ),
+    Case(
+        id="subscription-expiring",
+        kind=EmailKind.SUBSCRIPTION_EXPIRING,
+        context={"plan_name": "Pro", "end_date": datetime.date(2026, 11, 1)},
+        invoice=None,
+        subject={
+            "en": "Your TwinMCP Pro subscription ends on 1 November 2026",
+            "fr": "Votre abonnement TwinMCP Pro prend fin le 1 novembre 2026",
+        },
+        figures={"en": ["Pro", "1 November 2026"], "fr": ["Pro", "1 novembre 2026"]},
+        phrases={"en": ["your API keys keep working"], "fr": ["vos clés d'API continuent de fonctionner"]},
+    ),
+]
+
+
+@pytest.mark.django_db
+class TestEachKind:
+    @pytest.mark.parametrize("language", ["en", "fr"])
+    @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+    def test_is_sent_in_the_customers_language_with_its_figures(self, queue, case: Case, language: str):
+        user = customer(language=language)
+        invoice = issued_invoice(user, **case.invoice) if case.invoice is not None else None
+
+        notification = queue(kind=case.kind, key=case.id, user=user, context=case.context, invoice=invoice)
+
+        [message] = mail.outbox
+        assert message.subject == case.subject[language]
+        assert message.to == ["accounts@acme.example"]
+        assert message.from_email == django_settings.DEFAULT_FROM_EMAIL
+        html = html_of(message)
+        for figure in case.figures[language]:
+            assert figure in message.body
+            assert figure in html
+        for phrase in case.phrases.get(language, []):
+            assert phrase in message.body
+        greeting = {"en": "Hello Camille Martin,", "fr": "Bonjour Camille Martin,"}[language]
+        assert message.body.startswith(greeting)
+        assert f'<html lang="{language}">' in html
+        assert django_settings.SELLER["name"] in message.body and django_settings.SELLER["name"] in html
+        notification.refresh_from_db()
+        assert (notification.status, notification.attempts, notification.language) == (EmailStatus.SENT, 1, language)
+        assert notification.subject == message.subject
+        assert notification.sent_at is not None
+
+
+@pytest.mark.django_db
+class TestRecipientAndContext:
+    def test_without_a_billing_email_the_login_email_receives_it(self, queue):
+        user = customer(billing_email="")
+        queue(kind=EmailKind.INVOICE_ISSUED, key="invoice-issued:1", user=user, context={},
+              invoice=issued_invoice(user))
+
+        assert mail.outbox[0].to == [user.email]
+
+    def test_a_customer_without_profile_gets_english_at_the_login_email(self, queue):
+        user = UserFactory()
+        notification = queue(kind=EmailKind.SUBSCRIPTION_EXPIRING, key="expiring:1", user=user,
+                             context={"plan_name": "Pro", "end_date": datetime.date(2026, 11, 1)})
+
+        assert (notification.recipient, notification.language) == (user.email, "en")
+        assert mail.outbox[0].subject == "Your TwinMCP Pro subscription ends on 1 November 2026"
+
+    def test_the_context_is_stored_as_plain_json_values(self, queue):
+        user = customer()
+        invoice = issued_invoice(user)
+        notification = queue(kind=EmailKind.PAYMENT_FAILED, key=f"payment-failed:{invoice.pk}", user=user,
+                             context={"amount": Decimal("22.80"), "reason": "Card declined"}, invoice=invoice)
+
+        notification.refresh_from_db()
+        assert notification.context["amount"] == "22.80"
+        assert notification.context["due_date"] == "2026-12-01"
+        assert notification.context["invoice_number"] == NUMBER
+        assert notification.invoice == invoice
+
+    def test_a_missing_figure_is_refused_before_anything_is_recorded(self, queue):
+        user = customer()
+        with pytest.raises(BillingError, match="percent"):
+            queue(kind=EmailKind.USAGE_THRESHOLD, key="usage:1", user=user, context={"tokens_used": 1})
+
+        assert not EmailNotification.objects.exists()
+        assert mail.outbox == []
+
+    def test_an_unknown_kind_is_refused(self, queue):
+        with pytest.raises(BillingError, match="not an email kind"):
+            queue(kind="NEWSLETTER", key="news:1", user=customer(), context={})
+
+
+@pytest.mark.django_db
+class TestAttachments:
+    def test_the_invoice_email_carries_the_invoice_pdf(self, queue):
+        user = customer(language="fr")
+        invoice = issued_invoice(user)
+        invoice.pdf.save("x.pdf", ContentFile(FAKE_PDF))
+
+        queue(kind=EmailKind.INVOICE_ISSUED, key=f"invoice-issued:{invoice.pk}", user=user, context={},
+              invoice=invoice)
+
+        [message] = mail.outbox
+        assert message.attachments == [(f"{NUMBER}.pdf", FAKE_PDF, "application/pdf")]
+        assert f"Vous trouverez le PDF en pièce jointe : {NUMBER}.pdf." in message.body
+
+    def test_the_credit_note_email_carries_the_credit_note_pdf_and_figures(self, queue):
+        user = customer()
+        invoice = issued_invoice(user, status=InvoiceStatus.CANCELLED)
+        credit_note = CreditNote.objects.create(
+            number="AV-2026-000001", invoice=invoice, amount=Decimal("22.80"), reason="Billed twice",
+            issue_date=datetime.date(2026, 11, 3),
+        )
+        credit_note.pdf.save("x.pdf", ContentFile(FAKE_PDF))
+
+        queue(kind=EmailKind.CREDIT_NOTE_ISSUED, key=f"credit-note-issued:{credit_note.pk}", user=user,
+              context={}, invoice=invoice)
+
+        [message] = mail.outbox
+        assert message.attachments == [("AV-2026-000001.pdf", FAKE_PDF, "application/pdf")]
+        assert message.subject == f"Credit note AV-2026-000001 for invoice {NUMBER}"
+        assert "Reason: Billed twice" in message.body
+
+    def test_without_a_pdf_yet_the_email_goes_without_attachment_and_says_none(self, queue):
+        user = customer()
+        invoice = issued_invoice(user)
+
+        queue(kind=EmailKind.INVOICE_ISSUED, key=f"invoice-issued:{invoice.pk}", user=user, context={},
+              invoice=invoice)
+
+        [message] = mail.outbox
+        assert message.attachments == []
+        assert "attached" not in message.body
+
+    def test_other_kinds_carry_no_attachment(self, queue):
+        user = customer()
+        invoice = issued_invoice(user)
+        invoice.pdf.save("x.pdf", ContentFile(FAKE_PDF))
+
+        queue(kind=EmailKind.PAYMENT_REMINDER, key=f"reminder:{invoice.pk}:+7", user=user,
+              context={"days_from_due": 7}, invoice=invoice)
+
+        assert mail.outbox[0].attachments == []
+
+
+@pytest.mark.django_db
+class TestSentOnce:
+    def test_queueing_the_same_key_twice_and_delivering_again_sends_one_email(self, queue):
+        user = customer()
+        invoice = issued_invoice(user)
+        key = f"reminder:{invoice.pk}:+7"
+
+        first = queue(kind=EmailKind.PAYMENT_REMINDER, key=key, user=user, context={"days_from_due": 7},
+                      invoice=invoice)
+        second = queue(kind=EmailKind.PAYMENT_REMINDER, key=key, user=user, context={"days_from_due": 7},
+                       invoice=invoice)
+        email_deliver(notification_id=first.pk)
+
+        assert second.pk == first.pk
+        assert len(mail.outbox) == 1
+        assert EmailNotification.objects.get(key=key).attempts == 1
+
+    def test_a_second_queue_schedules_nothing(self, django_capture_on_commit_callbacks):
+        user = customer()
+        context = {"plan_name": "Pro", "end_date": datetime.date(2026, 11, 1)}
+
+        with django_capture_on_commit_callbacks() as callbacks:
+            email_queue(kind=EmailKind.SUBSCRIPTION_EXPIRING, key="expiring:1", user=user, context=context)
+            email_queue(kind=EmailKind.SUBSCRIPTION_EXPIRING, key="expiring:1", user=user, context=context)
+
+        assert len(callbacks) == 1
+
+    def test_nothing_is_sent_before_the_transaction_commits(self, django_capture_on_commit_callbacks):
+        user = customer()
+
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            email_queue(kind=EmailKind.SUBSCRIPTION_EXPIRING, key="expiring:1", user=user,
+                        context={"plan_name": "Pro", "end_date": datetime.date(2026, 11, 1)})
+            assert mail.outbox == []
+
+        assert len(callbacks) == 1
+        assert mail.outbox == []
+
+
+@pytest.mark.django_db
+class TestMailServerFailure:
+    def queued(self) -> EmailNotification:
+        """A recorded email whose delivery never ran: the test transaction does not commit."""
+        user = customer()
+        return email_queue(kind=EmailKind.INVOICE_ISSUED, key="invoice-issued:1", user=user, context={},
+                           invoice=issued_invoice(user))
+
+    def test_a_failure_is_recorded_and_raised_for_the_task_to_retry(self, settings):
+        notification = self.queued()
+        settings.EMAIL_BACKEND = "billing.tests.test_emails.DisconnectedBackend"
+
+        with pytest.raises(EmailDeliveryFailed, match="Connection unexpectedly closed"):
+            email_deliver(notification_id=notification.pk)
+
+        notification.refresh_from_db()
+        assert (notification.status, notification.attempts) == (EmailStatus.FAILED, 1)
+        assert "SMTPServerDisconnected" in notification.last_error
+        assert notification.sent_at is None
+        assert mail.outbox == []
+
+    def test_once_the_server_is_back_a_later_delivery_sends_it_once(self, settings):
+        notification = self.queued()
+        settings.EMAIL_BACKEND = "billing.tests.test_emails.DisconnectedBackend"
+        with pytest.raises(EmailDeliveryFailed):
+            email_deliver(notification_id=notification.pk)
+
+        settings.EMAIL_BACKEND = LOCMEM
+        email_deliver(notification_id=notification.pk)
+        email_deliver(notification_id=notification.pk)
+
+        notification.refresh_from_db()
+        assert (notification.status, notification.attempts) == (EmailStatus.SENT, 2)
+        assert len(mail.outbox) == 1
+
+    def test_a_failure_after_commit_does_not_undo_the_callers_work(self, settings, queue):
+        settings.EMAIL_BACKEND = "billing.tests.test_emails.DisconnectedBackend"
+        user = customer()
+
+        notification = queue(kind=EmailKind.INVOICE_ISSUED, key="invoice-issued:1", user=user, context={},
+                             invoice=issued_invoice(user))
+
+        notification.refresh_from_db()
+        assert (notification.status, notification.attempts) == (EmailStatus.FAILED, 1)
+        assert mail.outbox == []
+
+    def test_the_task_retries_a_failed_delivery(self, settings):
+        notification = self.queued()
+        HangsUpOnceBackend.calls = 0
+        settings.EMAIL_BACKEND = "billing.tests.test_emails.HangsUpOnceBackend"
+
+        # throw=False lets an eager run follow its retry instead of raising it.
+        result = email_deliver_task.apply(kwargs={"notification_id": notification.pk}, throw=False)
+
+        assert result.successful()
+        notification.refresh_from_db()
+        assert (notification.status, notification.attempts) == (EmailStatus.SENT, 2)
+        assert "SMTPServerDisconnected" in notification.last_error
+        assert len(mail.outbox) == 1
+
+
+class TestFrenchCatalogue:
+    def test_every_message_is_translated_and_none_is_fuzzy(self):
+        result = subprocess.run(
+            ["msgfmt", "--check", "--statistics", "-o", "/dev/null", str(CATALOGUE / "django.po")],
+            capture_output=True, text=True, check=True,
+        )
+        assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr, result.stderr
+
+    def test_the_compiled_catalogue_is_up_to_date(self, tmp_path):
+        compiled = tmp_path / "django.mo"
+        subprocess.run(["msgfmt", "-o", str(compiled), str(CATALOGUE / "django.po")], check=True)
+
+        def messages(path: Path) -> dict:
+            """The translations, without the header entry (its dates change with every makemessages)."""
+            with path.open("rb") as file:
+                catalog = gettext.GNUTranslations(file)._catalog
+            return {msgid: msgstr for msgid, msgstr in catalog.items() if msgid != ""}
+
+        assert messages(CATALOGUE / "django.mo") == messages(compiled)

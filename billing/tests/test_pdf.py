@@ -1,0 +1,571 @@
+"""Invoice and credit-note PDFs: French B2B mentions, PDF/A-3 prerequisites and the embedded Factur-X XML.
+
+Documents are built by hand as plain data (no database), except in the last class, which builds them from
+saved invoices. The reference invoice: Pro for October 2026, 19.00 + usage 3.00 = 22.00, VAT 20 % 4.40,
+total 26.40, 5.00 of credits applied, 21.40 due, issued 2026-11-02 and due 2026-12-02.
+"""
+import dataclasses
+import datetime
+import io
+import subprocess
+import sys
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import facturx
+import pytest
+from lxml import etree
+from pypdf import PdfReader
+
+from billing.documents import (
+    CREDIT_NOTE,
+    INVOICE,
+    DocumentLine,
+    DocumentParty,
+    InvoiceDocument,
+    credit_note_document,
+    invoice_document,
+)
+from billing.facturx import FacturXError, embed_facturx, facturx_xml, render_invoice_document
+from billing.pdf import fit_text, render_invoice_pdf
+from billing.tax import OUTSIDE_EU_MENTION, REVERSE_CHARGE_MENTION
+
+NS = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+}
+BASE14 = {
+    "Courier", "Courier-Bold", "Courier-Oblique", "Courier-BoldOblique", "Helvetica", "Helvetica-Bold",
+    "Helvetica-Oblique", "Helvetica-BoldOblique", "Times-Roman", "Times-Bold", "Times-Italic",
+    "Times-BoldItalic", "Symbol", "ZapfDingbats",
+}
+SELLER = DocumentParty(
+    name="TwinMCP SAS", address_line1="12 rue de la Paix", postal_code="75002", city="Paris", country="FR",
+    vat_number="FR40303265045", siren="303265045", email="billing@twinmcp.dev",
+)
+FRENCH_BUYER = DocumentParty(
+    name="Camille Martin", company_name="Atelier Numérique SARL", address_line1="10 rue de Rivoli",
+    postal_code="75001", city="Paris", country="FR", vat_number="FR44732829320", siren="732829320",
+    email="compta@atelier.example",
+)
+GERMAN_BUYER = DocumentParty(
+    name="Jonas Weber", company_name="Weber Software GmbH", address_line1="Torstraße 1", postal_code="10119",
+    city="Berlin", country="DE", vat_number="DE136695976",
+)
+AMERICAN_BUYER = DocumentParty(
+    name="Ada Byron", company_name="Analytical Engines Inc.", address_line1="1 Market Street",
+    postal_code="94105", city="San Francisco", country="US",
+)
+LINES = (
+    DocumentLine("Pro plan, 2026-10", Decimal("1.000000"), Decimal("19.0000"), Decimal("19.00")),
+    DocumentLine("Overage: 1.5 million tokens", Decimal("1.500000"), Decimal("2.0000"), Decimal("3.00")),
+)
+
+
+def make_document(**changes) -> InvoiceDocument:
+    document = InvoiceDocument(
+        kind=INVOICE,
+        number="TMCP-2026-000042",
+        issue_date=datetime.date(2026, 11, 2),
+        due_date=datetime.date(2026, 12, 2),
+        period_start=datetime.date(2026, 10, 1),
+        period_end=datetime.date(2026, 11, 1),
+        currency="EUR",
+        seller=SELLER,
+        buyer=FRENCH_BUYER,
+        lines=LINES,
+        subtotal=Decimal("22.00"),
+        tax_rate=Decimal("0.2000"),
+        tax_amount=Decimal("4.40"),
+        total=Decimal("26.40"),
+        credit_applied=Decimal("5.00"),
+        amount_paid=Decimal("0.00"),
+        amount_due=Decimal("21.40"),
+        reverse_charge=False,
+        tax_mention="",
+        language="en",
+        late_payment_rate=Decimal("12.15"),
+        recovery_indemnity=Decimal("40.00"),
+        payment_terms="Payable within 30 days of the issue date, by 2026-12-02 at the latest.",
+    )
+    return dataclasses.replace(document, **changes)
+
+
+def untaxed(**changes) -> InvoiceDocument:
+    return make_document(tax_rate=Decimal("0"), tax_amount=Decimal("0.00"), total=Decimal("22.00"),
+                         amount_due=Decimal("17.00"), **changes)
+
+
+def reverse_charge_document() -> InvoiceDocument:
+    return untaxed(buyer=GERMAN_BUYER, reverse_charge=True, tax_mention=REVERSE_CHARGE_MENTION)
+
+
+def export_document() -> InvoiceDocument:
+    return untaxed(buyer=AMERICAN_BUYER, tax_mention=OUTSIDE_EU_MENTION)
+
+
+def credit_note(**changes) -> InvoiceDocument:
+    fields = dict(
+        kind=CREDIT_NOTE, number="AV-2026-000003", issue_date=datetime.date(2026, 11, 20), due_date=None,
+        credit_applied=Decimal("0.00"), amount_paid=Decimal("0.00"), amount_due=Decimal("26.40"),
+        payment_terms="No payment is due on this credit note: its amount is credited to the customer.",
+        original_invoice_number="TMCP-2026-000042", original_invoice_issue_date=datetime.date(2026, 11, 2),
+        reason="Invoiced twice",
+    )
+    return make_document(**{**fields, **changes})
+
+
+def long_document(count=60) -> InvoiceDocument:
+    lines = tuple(
+        DocumentLine(f"Adjustment number {n:02d}", Decimal("2"), Decimal("0.5000"), Decimal("1.00"))
+        for n in range(1, count + 1)
+    )
+    subtotal = Decimal(count)
+    tax = (subtotal * Decimal("0.2")).quantize(Decimal("0.01"))
+    return make_document(lines=lines, subtotal=subtotal, tax_amount=tax, total=subtotal + tax,
+                         credit_applied=Decimal("0.00"), amount_due=subtotal + tax)
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    """Each page's text with runs of whitespace (line breaks, non-breaking spaces) made one space."""
+    return [" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def text_of(pdf: bytes) -> str:
+    return " ".join(page_texts(pdf))
+
+
+def embedded_xml(pdf: bytes) -> bytes:
+    filename, xml = facturx.get_xml_from_pdf(pdf, check_xsd=False)
+    assert filename == "factur-x.xml"
+    return xml
+
+
+def xml_root(pdf: bytes) -> etree._Element:
+    return etree.fromstring(embedded_xml(pdf))
+
+
+def decimal_at(root, path: str) -> Decimal:
+    [node] = root.xpath(path, namespaces=NS)
+    return Decimal(node.text)
+
+
+SUMMATION = "//ram:SpecifiedTradeSettlementHeaderMonetarySummation"
+
+
+@pytest.fixture(scope="module")
+def invoice_pdf() -> bytes:
+    return render_invoice_document(make_document())
+
+
+class TestInvoiceMentions:
+    def test_seller_identity(self, invoice_pdf):
+        text = text_of(invoice_pdf)
+        assert "TwinMCP SAS" in text
+        assert "12 rue de la Paix" in text and "75002 Paris" in text
+        assert "SIREN 303265045" in text
+        assert "VAT number FR40303265045" in text
+
+    def test_buyer_identity(self, invoice_pdf):
+        text = text_of(invoice_pdf)
+        assert "Atelier Numérique SARL" in text
+        assert "10 rue de Rivoli" in text and "75001 Paris" in text
+        assert "VAT number FR44732829320" in text
+        assert "SIREN 732829320" in text
+
+    def test_number_dates_and_period(self, invoice_pdf):
+        text = text_of(invoice_pdf)
+        assert "Invoice" in text and "TMCP-2026-000042" in text
+        assert "ISSUE DATE DUE DATE SERVICE PERIOD 2026-11-02 2026-12-02" in text
+        # the period is half-open: October ends on the 31st
+        assert "2026-10-01 – 2026-10-31" in text
+
+    def test_lines(self, invoice_pdf):
+        text = text_of(invoice_pdf)
+        assert "Pro plan, 2026-10 1 19.00 EUR 19.00 EUR" in text
+        assert "Overage: 1.5 million tokens 1.5 2.00 EUR 3.00 EUR" in text
+
+    def test_vat_breakdown_and_totals(self, invoice_pdf):
+        text = text_of(invoice_pdf)
+        assert "22.00 EUR 20 % 4.40 EUR" in text  # base, rate, VAT
+        assert "Subtotal (excl. VAT) 22.00 EUR" in text
+        assert "VAT 20 % 4.40 EUR" in text
+        assert "Total (incl. VAT) 26.40 EUR" in text
+        assert "Credits applied 5.00 EUR" in text
+        assert "Amount paid 0.00 EUR" in text
+        assert "Amount due 21.40 EUR" in text
+
+    def test_payment_terms_and_late_payment_mentions(self, invoice_pdf):
+        text = text_of(invoice_pdf)
+        assert "Payable within 30 days of the issue date" in text
+        assert "Late-payment penalty rate: 12.15 % per year" in text
+        assert "fixed recovery indemnity of 40 EUR" in text
+        assert "No discount for early payment" in text
+
+    def test_operation_category_and_page_number(self, invoice_pdf):
+        text = text_of(invoice_pdf)
+        assert "Operation category: Services" in text
+        assert "Page 1 / 1" in text
+
+    def test_no_tax_mention_when_vat_is_charged(self, invoice_pdf):
+        text = text_of(invoice_pdf)
+        assert REVERSE_CHARGE_MENTION not in text and "TVA non applicable" not in text
+
+    def test_reverse_charge_mention(self):
+        text = text_of(render_invoice_document(reverse_charge_document()))
+        assert REVERSE_CHARGE_MENTION in text
+        assert "VAT number DE136695976" in text
+        assert "22.00 EUR 0 % 0.00 EUR" in text
+
+    def test_export_mention(self):
+        text = text_of(render_invoice_document(export_document()))
+        assert OUTSIDE_EU_MENTION in text
+        assert "Analytical Engines Inc." in text and "San Francisco" in text
+
+
+@pytest.fixture(scope="module")
+def french_text() -> str:
+    document = make_document(
+        language="fr",
+        payment_terms="Paiement à 30 jours à compter de la date d'émission, au plus tard le 2026-12-02.",
+    )
+    return text_of(render_invoice_document(document))
+
+
+class TestFrenchDocument:
+    @pytest.fixture
+    def text(self, french_text) -> str:
+        return french_text
+
+    def test_french_labels(self, text):
+        assert "Facture" in text and "Invoice" not in text
+        for label in ("DATE D'ÉMISSION", "DATE D'ÉCHÉANCE", "PÉRIODE DE SERVICE", "Désignation", "Quantité",
+                      "Prix unitaire HT", "Total HT", "Total TTC", "Crédits appliqués"):
+            assert label in text, label
+
+    def test_french_amounts(self, text):
+        assert "19,00 EUR" in text and "TVA 20 % 4,40 EUR" in text
+        assert "Net à payer 21,40 EUR" in text
+
+    def test_french_legal_mentions(self, text):
+        assert "Catégorie d'opération : Prestations de services" in text
+        assert "pénalités de retard au taux annuel de 12,15 %" in text
+        assert "indemnité forfaitaire pour frais de recouvrement de 40 €" in text
+        assert "Pas d'escompte pour paiement anticipé" in text
+        assert "N° de TVA FR40303265045" in text
+
+
+@pytest.fixture(scope="module")
+def long_pages() -> list[str]:
+    return page_texts(render_invoice_document(long_document(60)))
+
+
+class TestLongInvoice:
+    @pytest.fixture
+    def pages(self, long_pages) -> list[str]:
+        return long_pages
+
+    def test_spans_several_pages_with_page_numbers(self, pages):
+        assert len(pages) >= 2
+        for number, text in enumerate(pages, start=1):
+            assert f"Page {number} / {len(pages)}" in text
+
+    def test_table_header_repeated_on_each_page(self, pages):
+        pages_with_lines = [text for text in pages if "Adjustment number" in text]
+        assert len(pages_with_lines) >= 2
+        for text in pages_with_lines:
+            assert "Description Quantity Unit price Amount" in text
+
+    def test_every_line_printed_once(self, pages):
+        text = " ".join(pages)
+        for n in range(1, 61):
+            assert text.count(f"Adjustment number {n:02d} ") == 1
+        assert "Amount due 72.00 EUR" in pages[-1]
+
+
+@pytest.fixture(scope="module")
+def credit_note_pdf() -> bytes:
+    return render_invoice_document(credit_note())
+
+
+class TestCreditNote:
+    @pytest.fixture
+    def pdf(self, credit_note_pdf) -> bytes:
+        return credit_note_pdf
+
+    def test_title_reference_and_reason(self, pdf):
+        text = text_of(pdf)
+        assert "Credit note" in text and "AV-2026-000003" in text
+        assert "This credit note cancels invoice TMCP-2026-000042 of 2026-11-02" in text
+        assert "Reason: Invoiced twice" in text
+        assert "Total credited 26.40 EUR" in text
+        assert "Pro plan, 2026-10" in text
+
+    def test_french_credit_note(self):
+        text = text_of(render_invoice_document(credit_note(language="fr", reason="Facturée deux fois")))
+        assert "Avoir" in text
+        assert "Cet avoir annule la facture TMCP-2026-000042 du 2026-11-02" in text
+        assert "Motif : Facturée deux fois" in text
+
+    def test_xml_is_a_credit_note_referencing_the_invoice(self, pdf):
+        root = xml_root(pdf)
+        assert root.xpath("string(//rsm:ExchangedDocument/ram:TypeCode)", namespaces=NS) == "381"
+        assert root.xpath("string(//ram:InvoiceReferencedDocument/ram:IssuerAssignedID)", namespaces=NS) == (
+            "TMCP-2026-000042"
+        )
+        assert decimal_at(root, f"{SUMMATION}/ram:DuePayableAmount") == Decimal("26.40")
+        assert not root.xpath("//ram:DueDateDateTime", namespaces=NS)
+
+
+class TestPdfA:
+    def fonts(self, pdf: bytes) -> list:
+        fonts = []
+
+        def walk(resources):
+            resources = resources.get_object() if resources is not None else {}
+            for font in (resources.get("/Font") or {}).values():
+                fonts.append(font.get_object())
+            for xobject in (resources.get("/XObject") or {}).values():
+                xobject = xobject.get_object()
+                if xobject.get("/Subtype") == "/Form":
+                    walk(xobject.get("/Resources"))
+
+        for page in PdfReader(io.BytesIO(pdf)).pages:
+            walk(page.get("/Resources"))
+        return fonts
+
+    @pytest.mark.parametrize("document", [make_document(), long_document(60), credit_note(language="fr")],
+                             ids=["invoice", "long", "credit-note"])
+    def test_every_font_is_an_embedded_truetype(self, document):
+        fonts = self.fonts(render_invoice_document(document))
+        assert fonts
+        for font in fonts:
+            if font["/Subtype"] == "/Type0":
+                font = font["/DescendantFonts"][0].get_object()
+            base_font = str(font["/BaseFont"]).lstrip("/").split("+")[-1]
+            assert base_font not in BASE14
+            assert "/FontFile2" in font["/FontDescriptor"].get_object(), base_font
+
+    def test_no_base14_font_anywhere_in_the_file(self, invoice_pdf):
+        for name in BASE14:
+            assert f"/BaseFont /{name}".encode() not in invoice_pdf
+
+    def test_srgb_output_intent(self, invoice_pdf):
+        catalog = PdfReader(io.BytesIO(invoice_pdf)).trailer["/Root"]
+        [intent] = catalog["/OutputIntents"]
+        intent = intent.get_object()
+        assert intent["/S"] == "/GTS_PDFA1"
+        profile = intent["/DestOutputProfile"].get_object()
+        assert profile["/N"] == 3
+        icc = profile.get_data()
+        assert icc[36:40] == b"acsp" and icc[16:20] == b"RGB "
+
+    def test_pdfa3_metadata_and_attachment(self, invoice_pdf):
+        reader = PdfReader(io.BytesIO(invoice_pdf))
+        xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data()
+        assert b"pdfaid" in xmp and b"<pdfaid:part>3</pdfaid:part>" in xmp
+        assert list(reader.attachments) == ["factur-x.xml"]
+
+    def test_one_clean_file_rewritten_by_factur_x(self, invoice_pdf):
+        assert invoice_pdf.startswith(b"%PDF-1.6")
+        assert invoice_pdf.count(b"%%EOF") == 1  # not the reportlab file with another one appended
+        PdfReader(io.BytesIO(invoice_pdf), strict=True)
+
+    def test_information_dictionary_matches_the_xmp_metadata(self, invoice_pdf):
+        reader = PdfReader(io.BytesIO(invoice_pdf))
+        xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode()
+        info = reader.metadata
+        assert f"<pdf:Producer>{info['/Producer']}</pdf:Producer>" in xmp
+        assert f"<xmp:CreatorTool>{info['/Creator']}</xmp:CreatorTool>" in xmp
+        assert info["/Title"] == "TwinMCP SAS: Invoice TMCP-2026-000042" and info["/Title"] in xmp
+
+    def test_logo_is_optional(self):
+        pdf = render_invoice_pdf(make_document(), logo_path=None)
+        assert "TwinMCP SAS" in text_of(pdf)
+
+
+class TestFacturX:
+    def test_embedded_xml_validates_against_the_en16931_schema(self, invoice_pdf):
+        assert facturx.xml_check_xsd(embedded_xml(invoice_pdf), flavor="factur-x", level="en16931")
+
+    @pytest.mark.parametrize(
+        "document",
+        [make_document(), reverse_charge_document(), export_document(), credit_note(), long_document(60)],
+        ids=["standard", "reverse-charge", "export", "credit-note", "long"],
+    )
+    def test_totals_match_the_document_and_add_up(self, document):
+        root = xml_root(render_invoice_document(document))
+        assert facturx.xml_check_xsd(etree.tostring(root), flavor="factur-x", level="en16931")
+        summation = {
+            name: decimal_at(root, f"{SUMMATION}/ram:{name}")
+            for name in ("LineTotalAmount", "TaxBasisTotalAmount", "TaxTotalAmount", "GrandTotalAmount",
+                         "TotalPrepaidAmount", "DuePayableAmount")
+        }
+        assert summation["LineTotalAmount"] == document.subtotal
+        assert summation["TaxBasisTotalAmount"] == document.subtotal
+        assert summation["TaxTotalAmount"] == document.tax_amount
+        assert summation["GrandTotalAmount"] == document.total
+        assert summation["TotalPrepaidAmount"] == document.credit_applied + document.amount_paid
+        assert summation["DuePayableAmount"] == document.amount_due
+        line_amounts = root.xpath(
+            "//ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount/text()", namespaces=NS
+        )
+        assert len(line_amounts) == len(document.lines)
+        assert sum(Decimal(amount) for amount in line_amounts) == summation["LineTotalAmount"]
+        taxes = root.xpath("//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax", namespaces=NS)
+        for tax in taxes:
+            basis = Decimal(tax.findtext("ram:BasisAmount", namespaces=NS))
+            rate = Decimal(tax.findtext("ram:RateApplicablePercent", namespaces=NS))
+            amount = Decimal(tax.findtext("ram:CalculatedAmount", namespaces=NS))
+            assert (basis * rate / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) == amount
+        assert sum(Decimal(t.findtext("ram:CalculatedAmount", namespaces=NS)) for t in taxes) == (
+            summation["TaxTotalAmount"]
+        )
+        assert summation["GrandTotalAmount"] == summation["TaxBasisTotalAmount"] + summation["TaxTotalAmount"]
+        assert summation["DuePayableAmount"] == summation["GrandTotalAmount"] - summation["TotalPrepaidAmount"]
+
+    def test_invalid_xml_is_not_embedded(self):
+        xml = facturx_xml(make_document()).replace(b"<ram:TypeCode>380</ram:TypeCode>", b"")
+        with pytest.raises(FacturXError, match="not valid"):
+            embed_facturx(render_invoice_pdf(make_document()), xml, lang="en-GB")
+
+    def test_invoice_header(self, invoice_pdf):
+        root = xml_root(invoice_pdf)
+        assert root.xpath("string(//rsm:ExchangedDocument/ram:ID)", namespaces=NS) == "TMCP-2026-000042"
+        assert root.xpath("string(//rsm:ExchangedDocument/ram:TypeCode)", namespaces=NS) == "380"
+        assert root.xpath("string(//ram:DueDateDateTime/udt:DateTimeString)", namespaces=NS) == "20261202"
+        assert root.xpath("string(//ram:BillingSpecifiedPeriod/ram:EndDateTime/udt:DateTimeString)",
+                          namespaces=NS) == "20261031"
+
+    def test_parties_carry_vat_numbers_and_siren(self, invoice_pdf):
+        root = xml_root(invoice_pdf)
+        seller, buyer = "//ram:SellerTradeParty", "//ram:BuyerTradeParty"
+        assert root.xpath(f"string({seller}/ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA'])",
+                          namespaces=NS) == "FR40303265045"
+        assert root.xpath(f"string({seller}/ram:SpecifiedLegalOrganization/ram:ID[@schemeID='0002'])",
+                          namespaces=NS) == "303265045"
+        assert root.xpath(f"string({buyer}/ram:Name)", namespaces=NS) == "Atelier Numérique SARL"
+        assert root.xpath(f"string({buyer}/ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA'])",
+                          namespaces=NS) == "FR44732829320"
+
+    def test_standard_rate_category(self, invoice_pdf):
+        root = xml_root(invoice_pdf)
+        assert set(root.xpath("//ram:ApplicableTradeTax/ram:CategoryCode/text()", namespaces=NS)) == {"S"}
+
+    def test_reverse_charge_category(self):
+        root = etree.fromstring(facturx_xml(reverse_charge_document()))
+        [tax] = root.xpath("//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax", namespaces=NS)
+        assert tax.findtext("ram:CategoryCode", namespaces=NS) == "AE"
+        assert tax.findtext("ram:ExemptionReasonCode", namespaces=NS) == "VATEX-EU-AE"
+        assert tax.findtext("ram:ExemptionReason", namespaces=NS) == REVERSE_CHARGE_MENTION
+        assert set(root.xpath("//ram:ApplicableTradeTax/ram:CategoryCode/text()", namespaces=NS)) == {"AE"}
+
+    def test_export_category(self):
+        root = etree.fromstring(facturx_xml(export_document()))
+        [tax] = root.xpath("//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax", namespaces=NS)
+        assert tax.findtext("ram:CategoryCode", namespaces=NS) == "G"
+        assert tax.findtext("ram:ExemptionReasonCode", namespaces=NS) == "VATEX-EU-G"
+        assert root.xpath("string(//ram:BuyerTradeParty//ram:CountryID)", namespaces=NS) == "US"
+
+    def test_french_late_payment_notes(self):
+        root = etree.fromstring(facturx_xml(make_document(language="fr")))
+        notes = {
+            note.findtext("ram:SubjectCode", namespaces=NS): note.findtext("ram:Content", namespaces=NS)
+            for note in root.xpath("//ram:IncludedNote", namespaces=NS)
+        }
+        assert "12,15" in notes["PMD"] and "40" in notes["PMT"] and "escompte" in notes["AAB"]
+
+
+class TestText:
+    def test_characters_missing_from_the_font_fall_back_to_their_base_letter(self):
+        assert fit_text("Łódź Śląsk €") == "Łódz Slask €"
+
+    def test_a_buyer_name_outside_the_font_still_renders(self):
+        buyer = dataclasses.replace(GERMAN_BUYER, company_name="Łódź Ślęża sp. z o.o.", country="PL")
+        assert "Łódz Sleza sp. z o.o." in text_of(render_invoice_pdf(make_document(buyer=buyer)))
+
+
+@pytest.mark.slow
+def test_pdf_and_facturx_modules_touch_no_model():
+    """billing.pdf and billing.facturx import without Django settings and load no model module."""
+    code = (
+        "import sys; import billing.pdf, billing.facturx; "
+        "forbidden = ('django.db', 'accounts.', 'libraries.', 'billing.models'); "
+        "loaded = [m for m in sys.modules if m.startswith(forbidden)]; "
+        "assert not loaded, loaded"
+    )
+    env = {"PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+# --- Built from saved invoices -------------------------------------------------------------------------
+@pytest.mark.django_db
+class TestDocumentsFromInvoices:
+    FINALISED_AT = datetime.datetime(2026, 11, 2, 9, 0, tzinfo=datetime.UTC)
+
+    def issued_invoice(self, **profile):
+        from accounts.tests.factories import UserProfileFactory
+        from billing.services import invoice_finalize
+        from billing.tests.factories import InvoiceFactory
+
+        profile = UserProfileFactory(
+            country="FR", company_name="Atelier Numérique SARL", vat_number="FR44732829320", siren="732829320",
+            **profile,
+        )
+        invoice = InvoiceFactory(subscription__user=profile.user)
+        return invoice_finalize(invoice=invoice, now=self.FINALISED_AT), profile
+
+    def test_invoice_document_from_the_snapshot(self, settings):
+        invoice, profile = self.issued_invoice(language="fr")
+        profile.company_name = "Renamed after issue"
+        profile.save()
+
+        document = invoice_document(invoice)
+
+        assert document.kind == INVOICE and document.number == invoice.number
+        assert document.issue_date == datetime.date(2026, 11, 2) and document.due_date == invoice.due_date
+        assert document.buyer.company_name == "Atelier Numérique SARL"  # as at issue, not as now
+        assert document.buyer.vat_number == "FR44732829320" and document.buyer.siren == "732829320"
+        assert document.seller.name == settings.SELLER["name"]
+        assert document.seller.address_line1 == settings.SELLER["address"]
+        assert document.seller.siren == settings.SELLER["siren"]
+        assert [line.amount for line in document.lines] == [Decimal("19.00")]
+        assert (document.subtotal, document.tax_amount, document.total) == (
+            Decimal("19.00"), Decimal("3.80"), Decimal("22.80")
+        )
+        assert document.language == "fr" and "30 jours" in document.payment_terms
+        assert document.recovery_indemnity == Decimal("40.00")
+        assert document.late_payment_rate == Decimal(str(getattr(settings, "LATE_PAYMENT_RATE", "12.15")))
+
+        text = text_of(render_invoice_document(document))
+        assert invoice.number in text and "Atelier Numérique SARL" in text and "Net à payer 22,80 EUR" in text
+
+    def test_late_payment_rate_from_settings(self, settings):
+        settings.LATE_PAYMENT_RATE = Decimal("11.50")
+        invoice, _ = self.issued_invoice()
+        assert invoice_document(invoice).late_payment_rate == Decimal("11.50")
+
+    def test_credit_note_document(self):
+        from billing.services import invoice_cancel
+
+        invoice, _ = self.issued_invoice()
+        invoice = invoice_cancel(invoice=invoice, reason="Invoiced twice", now=self.FINALISED_AT)
+
+        document = credit_note_document(invoice.credit_note)
+
+        assert document.kind == CREDIT_NOTE and document.number == invoice.credit_note.number
+        assert document.original_invoice_number == invoice.number and document.reason == "Invoiced twice"
+        assert document.due_date is None
+        assert document.total == invoice.total and document.amount_due == invoice.credit_note.amount
+        assert [line.description for line in document.lines] == [line.description for line in invoice.lines.all()]
+        root = xml_root(render_invoice_document(document))
+        assert root.xpath("string(//rsm:ExchangedDocument/ram:TypeCode)", namespaces=NS) == "381"
+
+    def test_a_draft_has_no_document(self):
+        from billing.tests.factories import InvoiceFactory
+
+        with pytest.raises(ValueError, match="never issued"):
+            invoice_document(InvoiceFactory())
