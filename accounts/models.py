@@ -79,6 +79,10 @@ class UserProfile(models.Model):
     billing_email = models.EmailField(blank=True)
     phone = EncryptedTextField(blank=True)
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.ENGLISH)
+    monthly_spend_cap = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        help_text="Most the customer will spend on overage in a period; metered calls stop (402) once reached.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -88,6 +92,10 @@ class UserProfile(models.Model):
     @property
     def invoice_email(self) -> str:
         return self.billing_email or self.user.email
+
+
+# Scopes beyond a customer's own data: `usage:write` lets the documentation server report usage events.
+API_KEY_SCOPES = {"docs:read": "Read documentation", "usage:write": "Report usage events for every customer"}
 
 
 class ApiKey(models.Model):

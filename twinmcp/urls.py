@@ -1,7 +1,9 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import views
 
@@ -10,8 +12,17 @@ admin.site.site_title = "TwinMCP Billing"
 admin.site.index_title = "Finance back-office"
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="billing:dashboard", permanent=False)),
     path("admin/", admin.site.urls),
     path("health/", views.health, name="health"),
+    path("account/", include("accounts.urls")),
+    path("billing/", include("billing.urls")),
+    path("api/account/", include("accounts.api_urls")),
+    path("api/billing/", include("billing.api_urls")),
+    path("api/libraries/", include("libraries.api_urls")),
+    path("api/usage/", include("libraries.usage_api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 if settings.DEBUG:
