@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .admin_mixins import ReadOnlyAdminMixin
 from .fields import EncryptedTextField
-from .models import ApiKey, AuditLog, ConsentRecord, OAuthToken, User, UserProfile
+from .models import ApiKey, AuditChainHead, AuditLog, ConsentRecord, OAuthToken, User, UserProfile
 
 # Encrypted fields hold one-line values (address line, phone, VAT number), not prose.
 ENCRYPTED_AS_ONE_LINE = {EncryptedTextField: {"widget": forms.TextInput(attrs={"size": 60})}}
@@ -139,3 +139,8 @@ class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ("-created_at", "-id")
     # The trail only grows; counting it all on every page costs more than it tells.
     show_full_result_count = False
+
+
+@admin.register(AuditChainHead)
+class AuditChainHeadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("last_id", "last_hash")

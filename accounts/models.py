@@ -164,9 +164,14 @@ class ConsentRecord(models.Model):
 
 
 class AuditLog(models.Model):
-    """Append-only trail of every operation on money, subscriptions and keys."""
+    """Append-only trail of every operation on money, subscriptions and keys.
 
-    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    Hash-chained: `hash` covers the row's content and `previous_hash`, the hash of the row before it, so
+    an edited or removed row breaks the chain (`manage.py verify_audit_log`). In PostgreSQL a trigger
+    refuses UPDATE and DELETE on the table.
+    """
+
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=100)
     object_type = models.CharField(max_length=100)
     object_id = models.CharField(max_length=64)
@@ -174,6 +179,8 @@ class AuditLog(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    previous_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, unique=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -184,3 +191,17 @@ class AuditLog(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.object_type}#{self.object_id}"
+
+
+class AuditChainHead(models.Model):
+    """The newest link of the audit chain: locked to append, so that links never fork, and kept so that
+    removing the newest rows is seen too."""
+
+    last_id = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_chain_head_single_row")]
+
+    def __str__(self):
+        return f"audit chain at #{self.last_id}"

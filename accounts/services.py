@@ -2,7 +2,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -10,7 +10,18 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from .audit import current_audit_context
-from .models import API_KEY_SCOPES, ApiKey, AuditLog
+from .audit_chain import GENESIS_HASH, hash_of
+from .models import (
+    API_KEY_SCOPES,
+    ApiKey,
+    AuditChainHead,
+    AuditLog,
+    ConsentPurpose,
+    ConsentRecord,
+    OAuthToken,
+    User,
+    UserProfile,
+)
 
 
 def audit_entry(*, action: str, obj: models.Model, changes: dict | None = None, actor=None) -> AuditLog:
@@ -28,13 +39,27 @@ def audit_entry(*, action: str, obj: models.Model, changes: dict | None = None, 
 
 
 def audit_log_record(*, action: str, obj: models.Model, changes: dict | None = None, actor=None) -> AuditLog:
-    entry = audit_entry(action=action, obj=obj, changes=changes, actor=actor)
-    entry.save()
+    [entry] = audit_log_record_many([audit_entry(action=action, obj=obj, changes=changes, actor=actor)])
     return entry
 
 
-def audit_log_record_many(entries: Iterable[AuditLog]) -> None:
-    AuditLog.objects.bulk_create(list(entries))
+@transaction.atomic
+def audit_log_record_many(entries: Iterable[AuditLog]) -> list[AuditLog]:
+    """Append rows to the chain. The head row stays locked until the caller's transaction ends, so
+    concurrent writers link one after the other and never fork the chain."""
+    entries = list(entries)
+    if not entries:
+        return entries
+    AuditChainHead.objects.bulk_create([AuditChainHead(id=1)], ignore_conflicts=True)
+    head = AuditChainHead.objects.select_for_update().get(id=1)
+    previous = head.last_hash or GENESIS_HASH
+    for entry in entries:
+        entry.previous_hash = previous
+        entry.hash = previous = hash_of(entry, previous_hash=previous)
+    AuditLog.objects.bulk_create(entries)
+    head.last_id, head.last_hash = entries[-1].pk, previous
+    head.save(update_fields=["last_id", "last_hash"])
+    return entries
 
 
 API_KEY_PREFIX_BYTES = 4  # 8 hex characters, shown in lists
@@ -104,3 +129,100 @@ def api_key_authenticate(token: str, *, now=None) -> ApiKey | None:
     if cache.add(f"api-key-used:{api_key.pk}", 1, timeout=LAST_USED_WRITE_INTERVAL):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     return api_key
+
+
+@dataclass
+class AuditChainReport:
+    rows: int = 0
+    head_hash: str = GENESIS_HASH
+    problems: list[str] = field(default_factory=list)
+
+
+def audit_chain_verify() -> AuditChainReport:
+    """Recompute every link: an edited row no longer matches its hash, a removed one breaks the chain."""
+    report = AuditChainReport()
+    previous = GENESIS_HASH
+    last_id = 0
+    for row in AuditLog.objects.order_by("id").iterator(chunk_size=5000):
+        report.rows += 1
+        if row.previous_hash != previous:
+            report.problems.append(f"row #{row.id}: the row before it is missing or was altered (chain broken)")
+        if hash_of(row, previous_hash=row.previous_hash) != row.hash:
+            report.problems.append(f"row #{row.id}: its content was altered ({row.action} {row.object_type})")
+        previous, last_id = row.hash, row.id
+    head = AuditChainHead.objects.filter(id=1).first()
+    if head is not None and (head.last_id, head.last_hash or GENESIS_HASH) != (last_id, previous):
+        report.problems.append(
+            f"the newest rows are missing: the chain ended at #{head.last_id}, the table at #{last_id}"
+        )
+    report.head_hash = previous
+    return report
+
+
+# The profile fields a customer edits on the billing profile page.
+PROFILE_FIELDS = frozenset({
+    "full_name", "company_name", "billing_email", "phone", "address_line1", "address_line2", "postal_code", "city",
+    "country", "vat_number", "siren", "language", "monthly_spend_cap",
+})
+
+
+@transaction.atomic
+def profile_update(*, user, **fields) -> UserProfile:
+    """Set the billing profile of `user` (created on first save); the audit row names the fields, not their
+    values, which are personal data."""
+    unknown = sorted(set(fields) - PROFILE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not a profile field: {', '.join(unknown)}.")
+    profile, _ = UserProfile.objects.select_for_update().get_or_create(user=user)
+    changed = sorted(name for name, value in fields.items() if getattr(profile, name) != value)
+    for name in changed:
+        setattr(profile, name, fields[name])
+    profile.full_clean()
+    profile.save()
+    if changed:
+        audit_log_record(action="profile.update", obj=profile, changes={"fields": changed})
+    return profile
+
+
+def consent_record(
+    *, user, purpose: str, granted: bool, ip_address: str | None = None, user_agent: str = "", now=None
+) -> ConsentRecord:
+    """One more decision about `purpose`; the newest record per purpose is in force, the older ones stay."""
+    if purpose not in ConsentPurpose.values:
+        raise ValidationError({"purpose": f"Unknown purpose: {purpose}."})
+    return ConsentRecord.objects.create(
+        user=user, purpose=purpose, granted=granted, ip_address=ip_address or None, user_agent=(user_agent or "")[:500],
+        created_at=now or timezone.now(),
+    )
+
+
+ERASED_EMAIL_DOMAIN = "erased.invalid"
+ERASED_PROFILE_FIELDS = (
+    "full_name", "company_name", "billing_email", "phone", "address_line1", "address_line2", "postal_code", "city",
+    "vat_number", "siren",
+)
+
+
+@transaction.atomic
+def account_erase(*, user, now=None) -> User:
+    """Erase a customer's personal data and close the account; invoices keep their issue-time snapshot.
+
+    The user is deactivated with an unusable password: both end every session of theirs on its next request
+    (Django checks `is_active` and the password hash of each session). Keys are revoked, OAuth tokens deleted,
+    consent records kept as proof without their IP address and user agent. The country stays: it sets the tax
+    of an invoice still to come for the current period.
+    """
+    now = now or timezone.now()
+    user = User.objects.select_for_update().get(pk=user.pk)
+    for api_key in ApiKey.objects.filter(user=user, revoked_at__isnull=True).order_by("pk"):
+        api_key_revoke(api_key=api_key, now=now)
+    OAuthToken.objects.filter(user=user).delete()
+    ConsentRecord.objects.filter(user=user).update(ip_address=None, user_agent="")
+    UserProfile.objects.filter(user=user).update(**{name: "" for name in ERASED_PROFILE_FIELDS}, updated_at=now)
+    user.email = f"erased-{user.pk}@{ERASED_EMAIL_DOMAIN}"
+    user.first_name = user.last_name = ""
+    user.is_active = False
+    user.set_unusable_password()
+    user.save(update_fields=["email", "first_name", "last_name", "is_active", "password"])
+    audit_log_record(action="account.erase", obj=user)
+    return user

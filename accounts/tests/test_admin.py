@@ -3,7 +3,17 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
-from accounts.models import ApiKey, AuditLog, ConsentPurpose, ConsentRecord, OAuthToken, User, UserProfile
+from accounts.models import (
+    ApiKey,
+    AuditChainHead,
+    AuditLog,
+    ConsentPurpose,
+    ConsentRecord,
+    OAuthToken,
+    User,
+    UserProfile,
+)
+from accounts.services import audit_log_record, audit_log_record_many
 from accounts.tests.admin_helpers import (
     admin_url,
     changelist_query_count,
@@ -20,15 +30,18 @@ def make_accounts_rows() -> dict:
     """One row of every accounts model, all belonging to one new customer."""
     profile = UserProfileFactory()
     user = profile.user
+    api_key = ApiKeyFactory(user=user)
+    audit = audit_log_record(action="api_key.create", obj=api_key, actor=user)
     return {
         User: user,
         UserProfile: profile,
-        ApiKey: ApiKeyFactory(user=user),
+        ApiKey: api_key,
         OAuthToken: OAuthToken.objects.create(
             user=user, provider="github", access_token="gho_access_secret", refresh_token="ghr_refresh_secret"
         ),
         ConsentRecord: ConsentRecord.objects.create(user=user, purpose=ConsentPurpose.TERMS, granted=True),
-        AuditLog: AuditLog.objects.create(actor=user, action="api_key.create", object_type="ApiKey", object_id="1"),
+        AuditLog: audit,
+        AuditChainHead: AuditChainHead.objects.get(),
     }
 
 
@@ -80,14 +93,18 @@ class TestSearch:
 
     def test_audit_entries_are_found_by_actor_email(self, admin_client):
         alice, bob = UserFactory(email="alice@acme.test"), UserFactory(email="bob@globex.test")
-        by_alice = AuditLog.objects.create(actor=alice, action="invoice.cancel", object_type="Invoice", object_id="7")
-        AuditLog.objects.create(actor=bob, action="invoice.cancel", object_type="Invoice", object_id="8")
+        by_alice, _ = audit_log_record_many([
+            AuditLog(actor=alice, action="invoice.cancel", object_type="Invoice", object_id="7"),
+            AuditLog(actor=bob, action="invoice.cancel", object_type="Invoice", object_id="8"),
+        ])
 
         assert changelist_rows(admin_client, AuditLog, q="alice@acme") == [by_alice]
 
     def test_audit_entries_are_found_by_exact_object_id(self, admin_client):
-        wanted = AuditLog.objects.create(action="payment.record", object_type="Payment", object_id="42")
-        AuditLog.objects.create(action="payment.record", object_type="Payment", object_id="420")
+        wanted, _ = audit_log_record_many([
+            AuditLog(action="payment.record", object_type="Payment", object_id="42"),
+            AuditLog(action="payment.record", object_type="Payment", object_id="420"),
+        ])
 
         assert changelist_rows(admin_client, AuditLog, q="42") == [wanted]
 
