@@ -32,3 +32,22 @@ def decrypt_text(token: str) -> str:
         raise ImproperlyConfigured(
             "An encrypted value matches none of the keys in FIELD_ENCRYPTION_KEY: a retired key was removed too soon."
         ) from error
+
+
+def is_on_newest_key(token: str) -> bool:
+    """True when `token` was encrypted with the first (newest) key of FIELD_ENCRYPTION_KEY."""
+    try:
+        Fernet(settings.FIELD_ENCRYPTION_KEY[0]).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def rotate_token(token: str) -> str:
+    """The same plaintext under the newest key (any key of the list may have encrypted `token`)."""
+    try:
+        return field_cipher().rotate(token.encode()).decode()
+    except InvalidToken as error:
+        raise ImproperlyConfigured(
+            "An encrypted value matches none of the keys in FIELD_ENCRYPTION_KEY: a retired key was removed too soon."
+        ) from error

@@ -4,13 +4,16 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.apps import apps
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from .audit import current_audit_context
 from .audit_chain import GENESIS_HASH, hash_of
+from .encryption import is_on_newest_key, rotate_token
+from .fields import EncryptedTextField
 from .models import (
     API_KEY_SCOPES,
     ApiKey,
@@ -226,3 +229,79 @@ def account_erase(*, user, now=None) -> User:
     user.save(update_fields=["email", "first_name", "last_name", "is_active", "password"])
     audit_log_record(action="account.erase", obj=user)
     return user
+
+
+ROTATION_BATCH_SIZE = 500
+
+
+@dataclass
+class RotationReport:
+    rotated: int = 0
+    already_current: int = 0
+    per_column: dict[str, int] = field(default_factory=dict)
+
+
+def encrypted_columns() -> list[tuple[type[models.Model], str]]:
+    """Every (model, column) holding Fernet tokens."""
+    return [
+        (model, model_field.column)
+        for model in apps.get_models()
+        for model_field in model._meta.concrete_fields
+        if isinstance(model_field, EncryptedTextField)
+    ]
+
+
+def _token_batches(model, column: str, *, batch_size: int):
+    """Non-empty tokens of one column by primary key, read raw (the ORM would decrypt them)."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    quoted = connection.ops.quote_name(column)
+    last_id = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, {quoted} FROM {table} WHERE id > %s AND {quoted} <> '' ORDER BY id LIMIT %s",
+                [last_id, batch_size],
+            )
+            rows = cursor.fetchall()
+        if not rows:
+            return
+        yield rows
+        last_id = rows[-1][0]
+
+
+def encryption_keys_rotate(*, batch_size: int = ROTATION_BATCH_SIZE, log=None) -> RotationReport:
+    """Re-encrypt every value with the newest key, one short transaction per batch.
+
+    Resumable: a value already under the newest key is left alone, so a stopped run just starts again.
+    Reads keep working throughout, since every key of the list still decrypts until the run is over.
+    """
+    report = RotationReport()
+    for model, column in encrypted_columns():
+        table = connection.ops.quote_name(model._meta.db_table)
+        quoted = connection.ops.quote_name(column)
+        label = f"{model._meta.label}.{column}"
+        for rows in _token_batches(model, column, batch_size=batch_size):
+            stale = [(pk, token) for pk, token in rows if not is_on_newest_key(token)]
+            report.already_current += len(rows) - len(stale)
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.executemany(
+                    f"UPDATE {table} SET {quoted} = %s WHERE id = %s AND {quoted} = %s",
+                    [(rotate_token(token), pk, token) for pk, token in stale],
+                )
+            report.rotated += len(stale)
+            report.per_column[label] = report.per_column.get(label, 0) + len(stale)
+            if log:
+                log(f"{label}: {len(stale)} re-encrypted up to #{rows[-1][0]}")
+    return report
+
+
+def encryption_keys_check(*, batch_size: int = ROTATION_BATCH_SIZE) -> dict[str, int]:
+    """How many values per column are still under a key other than the newest (all zero after a rotation)."""
+    stale = {}
+    for model, column in encrypted_columns():
+        count = sum(
+            1 for rows in _token_batches(model, column, batch_size=batch_size) for _, token in rows
+            if not is_on_newest_key(token)
+        )
+        stale[f"{model._meta.label}.{column}"] = count
+    return stale
