@@ -17,12 +17,19 @@ FIELD_ENCRYPTION_KEY = env.list(
     default=["wcQFNX4ETuY1HPhpa0CFj8nBFGnB-u0uKN1UwzOGAfA=", "wUsPtMS2ppEcyPZ9-JPwrzGU5ftfyJ03UzIi16LVZfI="],
 )
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-CELERY_TASK_ALWAYS_EAGER = True
-MEDIA_ROOT = BASE_DIR / ".test-media"  # noqa: F405
+# A real worker started by a test (billing/tests/test_worker.py) turns these to a broker and files.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
+if env("EMAIL_FILE_PATH", default=""):
+    EMAIL_FILE_PATH = env("EMAIL_FILE_PATH")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".test-media")  # noqa: F405
 
 # Serve static files from the app folders without collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)
+
+# The read replica is the primary itself in tests, so that routing to it can be checked.
+if "replica" not in DATABASES:  # noqa: F405
+    DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
