@@ -7,7 +7,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 # Debian packages the test suite drives: docker-compose (compose file check), gettext (translations).
 SYSTEM_PACKAGES := docker-compose gettext
 
-.PHONY: run test install system-deps migrate seed reset-db health worker beat up down logs
+.PHONY: run test install system-deps migrate seed reset-db health worker beat up down logs backup restore
 
 run: install ## install, migrate, seed demo data and serve on 127.0.0.1:8000
 	$(PY) manage.py migrate --noinput
@@ -61,3 +61,18 @@ down:
 
 logs:
 	$(COMPOSE) logs -f --tail=200
+
+BACKUP_DIR ?= backups
+
+backup: ## pg_dump of DATABASE_URL in custom format: make backup [BACKUP_FILE=path]
+	@test -n "$(DATABASE_URL)" || { echo "DATABASE_URL is required (the database to back up)"; exit 2; }
+	@file="$(or $(BACKUP_FILE),$(BACKUP_DIR)/twinmcp-$$(date -u +%Y%m%dT%H%M%SZ).dump)"; \
+	mkdir -p "$$(dirname "$$file")" && \
+	pg_dump --format=custom --no-owner --no-privileges --file="$$file" "$(DATABASE_URL)" && \
+	echo "backup written to $$file"
+
+restore: ## pg_restore FILE into DATABASE_URL, replacing what is there (asks first unless CONFIRM=yes)
+	@test -n "$(DATABASE_URL)" || { echo "DATABASE_URL is required (the database to restore into)"; exit 2; }
+	@test -f "$(FILE)" || { echo "FILE=path/to/backup.dump is required"; exit 2; }
+	@[ "$(CONFIRM)" = "yes" ] || { read -p "Replace the contents of $(DATABASE_URL) with $(FILE)? [y/N] " answer; [ "$$answer" = "y" ]; }
+	pg_restore --clean --if-exists --no-owner --no-privileges --exit-on-error --dbname="$(DATABASE_URL)" "$(FILE)"

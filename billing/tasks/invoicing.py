@@ -5,6 +5,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from billing import clock
+from billing.metrics import INVOICE_RUN_SECONDS
 from billing.models import CreditNote, Invoice
 from billing.periods import local_date
 from billing.selectors import invoice_run_chunks
@@ -25,11 +26,12 @@ TASK_OPTIONS = {
 
 @shared_task(**TASK_OPTIONS, soft_time_limit=600, time_limit=900)
 def invoice_run_chunk_task(*, subscription_ids: list[int], period_end: str, now: str) -> dict:
-    summary = invoice_run_chunk(
-        subscription_ids=subscription_ids,
-        period_end=datetime.date.fromisoformat(period_end),
-        now=datetime.datetime.fromisoformat(now),
-    )
+    with INVOICE_RUN_SECONDS.time():
+        summary = invoice_run_chunk(
+            subscription_ids=subscription_ids,
+            period_end=datetime.date.fromisoformat(period_end),
+            now=datetime.datetime.fromisoformat(now),
+        )
     return summary.as_dict()
 
 
