@@ -3,18 +3,31 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db.models import F, Q, Sum
+from django.db.models import Count, F, Prefetch, Q, Sum
+from django.db.models.functions import TruncDate, TruncMonth
 
 from accounts.models import UserProfile
 from libraries.models import UsageLog
 
-from .models import LIVE_SUBSCRIPTION_STATUSES, Credit, Invoice, InvoiceStatus, Subscription
+from .models import (
+    ISSUED_INVOICE_STATUSES,
+    LIVE_SUBSCRIPTION_STATUSES,
+    BillingAlert,
+    Credit,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    Plan,
+    Subscription,
+)
 from .money import ZERO
-from .periods import Period
-from .pricing import InvoiceDraft, LineDraft, invoice_draft, invoice_totals
+from .periods import Period, billing_zone, local_date, period_containing
+from .pricing import InvoiceDraft, LineDraft, interval_months, invoice_draft, invoice_totals
 from .tax import buyer_country, tax_treatment
 
 SUBSCRIPTION_RELATED = ("plan", "user__profile")
@@ -162,13 +175,14 @@ def invoice_upcoming(*, subscription: Subscription, now: datetime.datetime) -> U
 
 
 def invoices_missing_documents() -> list[int]:
-    """Issued invoices whose PDF was never stored (a worker lost after commit): the daily sweep retries them."""
-    return list(
-        Invoice.objects.filter(number__isnull=False, pdf="")
-        .exclude(status=InvoiceStatus.CANCELLED)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    """Issued invoices whose PDF was never stored (a worker lost after commit), cancelled ones included: every
+    number issued has its document. The daily sweep retries them."""
+    return list(Invoice.objects.filter(number__isnull=False, pdf="").order_by("pk").values_list("pk", flat=True))
+
+
+def credit_notes_missing_documents() -> list[int]:
+    """Credit notes whose PDF was never stored (their task lost after commit): the daily sweep retries them."""
+    return list(CreditNote.objects.filter(pdf="").order_by("pk").values_list("pk", flat=True))
 
 
 def invoice_run_chunks(*, period_end: datetime.date, chunk_size: int, customer=None) -> list[list[int]]:
@@ -178,3 +192,191 @@ def invoice_run_chunks(*, period_end: datetime.date, chunk_size: int, customer=N
         subscriptions = subscriptions.filter(user=customer)
     ids = list(subscriptions.order_by("pk").values_list("pk", flat=True))
     return [ids[offset : offset + chunk_size] for offset in range(0, len(ids), chunk_size)]
+
+
+# Customer reads: what a customer sees of their own billing (API and pages). Nobody sees another's rows.
+
+CUSTOMER_INVOICE_STATUSES = (*ISSUED_INVOICE_STATUSES, InvoiceStatus.CANCELLED)
+
+
+def customer_invoices(*, user):
+    """The customer's issued invoices, newest period first; a DRAFT is the invoice run's, not yet theirs."""
+    return Invoice.objects.filter(user=user, number__isnull=False).order_by("-period_start", "-id")
+
+
+def customer_invoice_detail(*, user):
+    """The customer's issued invoices with what a detail shows: lines, payments, credit note."""
+    return customer_invoices(user=user).select_related("credit_note").prefetch_related(
+        Prefetch("lines", queryset=InvoiceLine.objects.order_by("position")),
+        Prefetch("payments", queryset=Payment.objects.order_by("created_at", "id")),
+    )
+
+
+def credit_note_of(invoice: Invoice) -> CreditNote | None:
+    """The credit note that cancelled `invoice`, or None (a missing reverse one-to-one raises otherwise)."""
+    return getattr(invoice, "credit_note", None)
+
+
+def customer_payments(*, user):
+    """Payments of the customer's issued invoices, newest first."""
+    return (
+        Payment.objects.filter(user=user, invoice__number__isnull=False)
+        .select_related("invoice")
+        .order_by("-created_at", "-id")
+    )
+
+
+def customer_live_subscription(*, user) -> Subscription | None:
+    """The subscription being billed (ACTIVE or PAUSED): a customer has one at most."""
+    return (
+        Subscription.objects.filter(user=user, status__in=LIVE_SUBSCRIPTION_STATUSES)
+        .select_related("plan")
+        .order_by("-started_at", "-id")
+        .first()
+    )
+
+
+def customer_credits(*, user):
+    """Every credit of the customer, the next to be spent first (oldest-expiring, then oldest)."""
+    return Credit.objects.filter(user=user).order_by(F("expires_at").asc(nulls_last=True), "created_at", "id")
+
+
+def customer_alerts(*, user):
+    return BillingAlert.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def plans_offered():
+    """Plans a customer may subscribe to, cheapest first."""
+    return Plan.objects.filter(is_active=True).order_by("price", "code")
+
+
+def plan_in_force(subscription: Subscription, day: datetime.date) -> Plan:
+    """The plan of `subscription` on `day`, from its plan-change history."""
+    changes = list(
+        subscription.plan_changes.select_related("from_plan", "to_plan").order_by("effective_date", "changed_at", "id")
+    )
+    plan = changes[0].from_plan if changes else subscription.plan
+    for change in changes:
+        if change.effective_date > day:
+            break
+        plan = change.to_plan
+    return plan
+
+
+PERCENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    date: datetime.date
+    tokens: int
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """Tokens used in a period against the quota of the plan in force, day by day (BILLING_TIME_ZONE)."""
+
+    period: Period
+    plan: Plan | None
+    tokens_used: int
+    included_tokens: int | None
+    percent_used: Decimal | None
+    daily: tuple[DailyUsage, ...]
+
+
+def usage_daily(*, user, period: Period, today: datetime.date) -> tuple[DailyUsage, ...]:
+    """Tokens per local day of `period`, up to `today`; days without calls count 0."""
+    rows = dict(
+        UsageLog.objects.filter(user=user, created_at__gte=period.start_at, created_at__lt=period.end_at)
+        .annotate(day=TruncDate("created_at", tzinfo=billing_zone()))
+        .values("day")
+        .annotate(tokens=Sum("tokens"))
+        .order_by()
+        .values_list("day", "tokens")
+    )
+    last = min(period.end, today + datetime.timedelta(days=1))
+    days = range((last - period.start).days)
+    return tuple(DailyUsage(day, rows.get(day, 0)) for day in (period.start + datetime.timedelta(n) for n in days))
+
+
+def usage_summary(*, user, now: datetime.datetime, month: Period | None = None) -> UsageSummary:
+    """Usage of the customer's current billing period, or of the billing period holding `month`.
+
+    The quota is that of the plan in force at the period's end (for a yearly plan it covers twelve
+    months). Without a live subscription the period is the calendar month and there is no quota.
+    """
+    today = local_date(now)
+    subscription = customer_live_subscription(user=user)
+    plan = None
+    if subscription is None:
+        period = month or period_containing(today)
+    else:
+        current = Period(subscription.current_period_start, subscription.current_period_end)
+        if month is None or current.clip(month.start, month.end) is not None:
+            period = current
+        else:
+            period = period_containing(
+                month.start, months=interval_months(subscription.plan), anchor=current.start
+            )
+        plan = plan_in_force(subscription, period.end - datetime.timedelta(days=1))
+    tokens = usage_tokens_by_window({user.pk: (user.pk, (period.start_at, period.end_at))})[user.pk]
+    included = plan.included_tokens if plan is not None else None
+    percent = (Decimal(tokens) * 100 / included).quantize(PERCENT, rounding=ROUND_HALF_UP) if included else None
+    return UsageSummary(period, plan, tokens, included, percent, usage_daily(user=user, period=period, today=today))
+
+
+def usage_by_month(*, user) -> list[dict]:
+    """Calls and tokens of the customer per month of BILLING_TIME_ZONE, oldest first."""
+    return list(
+        UsageLog.objects.filter(user=user)
+        .annotate(month=TruncMonth("created_at", tzinfo=billing_zone()))
+        .values("month")
+        .annotate(calls=Count("id"), tokens=Sum("tokens"))
+        .order_by("month")
+    )
+
+
+# The customer pages (billing/views.py).
+
+
+def customer_invoice_years(*, user) -> list[int]:
+    """Years in which the customer was issued an invoice, newest first: the choices of the year filter."""
+    return [day.year for day in customer_invoices(user=user).dates("issue_date", "year", order="DESC")]
+
+
+@dataclass(frozen=True)
+class CustomerDashboard:
+    """The dashboard: the plan and its period, usage against the quota, the upcoming invoice, unread alerts."""
+
+    subscription: Subscription | None
+    usage: UsageSummary
+    upcoming: UpcomingInvoice | None
+    unread_alerts: tuple[BillingAlert, ...]
+    unread_alert_count: int
+
+
+DASHBOARD_ALERTS = 5
+
+
+def customer_dashboard(*, user, now: datetime.datetime) -> CustomerDashboard:
+    subscription = customer_live_subscription(user=user)
+    unread = customer_alerts(user=user).filter(read_at__isnull=True)
+    return CustomerDashboard(
+        subscription=subscription,
+        usage=usage_summary(user=user, now=now),
+        upcoming=invoice_upcoming(subscription=subscription, now=now) if subscription else None,
+        unread_alerts=tuple(unread[:DASHBOARD_ALERTS]),
+        unread_alert_count=unread.count(),
+    )
+
+
+def customer_credit_balance(*, user, now: datetime.datetime) -> list[tuple[str, Decimal]]:
+    """What the customer's usable credits add up to, per currency: what the next invoices may still draw on."""
+    rows = (
+        Credit.objects.filter(user=user, remaining_amount__gt=0)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .values("currency")
+        .annotate(total=Sum("remaining_amount"))
+        .order_by("currency")
+    )
+    return [(row["currency"], row["total"]) for row in rows]

@@ -1,13 +1,16 @@
 """Issued documents: each PDF is rendered once, stored with its SHA-256, then emailed to the customer."""
+import datetime
 import hashlib
 
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from accounts.services import audit_log_record
+from billing import clock
 from billing.documents import credit_note_document, invoice_document
 from billing.exceptions import BillingError
 from billing.facturx import render_invoice_document
-from billing.models import CreditNote, EmailKind, Invoice
+from billing.models import CreditNote, EmailKind, EmailNotification, Invoice, InvoiceStatus
 
 from .emails import email_queue
 
@@ -32,8 +35,14 @@ def invoice_pdf_store(*, invoice: Invoice) -> Invoice:
 
 @transaction.atomic
 def invoice_documents_issue(*, invoice: Invoice) -> Invoice:
-    """The PDF, then the email that carries it; both happen once whatever the number of calls."""
+    """The PDF, then the email that carries it; both happen once whatever the number of calls.
+
+    An invoice cancelled before its documents were made still gets its PDF (its number was issued), but
+    no email: the credit note's email tells the customer.
+    """
     invoice = invoice_pdf_store(invoice=invoice)
+    if invoice.status == InvoiceStatus.CANCELLED:
+        return invoice
     email_queue(
         kind=EmailKind.INVOICE_ISSUED, key=f"invoice-issued:{invoice.pk}", user=invoice.user, invoice=invoice,
         context={},
@@ -54,3 +63,18 @@ def credit_note_documents_issue(*, credit_note: CreditNote) -> CreditNote:
     )
     return credit_note
 
+
+@transaction.atomic
+def invoice_email_resend(*, invoice: Invoice, now: datetime.datetime | None = None) -> EmailNotification:
+    """Email an issued invoice (with its PDF) to the customer again, e.g. after a bounce; every call sends
+    one more email, under its own key `invoice-resent:<id>:<time>`, and is audited."""
+    now = now or clock.now()
+    if Invoice.objects.select_for_update().get(pk=invoice.pk).status == InvoiceStatus.CANCELLED:
+        raise BillingError(f"Invoice {invoice} was cancelled: its credit note was sent instead.")
+    invoice = invoice_pdf_store(invoice=invoice)
+    notification = email_queue(
+        kind=EmailKind.INVOICE_ISSUED, key=f"invoice-resent:{invoice.pk}:{now:%Y%m%dT%H%M%S.%f}",
+        user=invoice.user, invoice=invoice, context={},
+    )
+    audit_log_record(action="invoice.resend", obj=invoice, changes={"email": notification.key})
+    return notification

@@ -1,5 +1,6 @@
 """The invoice run on workers: the monthly task cuts the run in chunks, any worker takes a chunk."""
 import datetime
+import logging
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -14,8 +15,15 @@ from billing.services import credit_note_documents_issue, invoice_documents_issu
 # A chunk is one transaction: a worker lost half-way rolls it back, and the redelivered task (acks_late)
 # runs it again from the start, so nothing is billed twice and no number is skipped.
 CHUNK_SIZE = 500
+logger = logging.getLogger(__name__)
+
+
+class DocumentsIncomplete(Exception):
+    """Some documents of a batch failed; the retry redoes only those (the others are already stored)."""
+
+
 TASK_OPTIONS = {
-    "autoretry_for": (OperationalError, InterfaceError),
+    "autoretry_for": (OperationalError, InterfaceError, DocumentsIncomplete, OSError),
     "acks_late": True,
     "reject_on_worker_lost": True,
     "retry_backoff": True,
@@ -48,8 +56,16 @@ def monthly_invoice_run_task(*, period_end: str | None = None) -> int:
 
 @shared_task(**TASK_OPTIONS, soft_time_limit=600, time_limit=900)
 def invoices_documents_issue_task(*, invoice_ids: list[int]) -> None:
+    """Each invoice on its own: one that fails does not hold back the others; the task is retried for it."""
+    failed = []
     for invoice in Invoice.objects.filter(pk__in=invoice_ids).order_by("pk"):
-        invoice_documents_issue(invoice=invoice)
+        try:
+            invoice_documents_issue(invoice=invoice)
+        except Exception:  # logged here, retried below; the others go on
+            logger.exception("documents of invoice %s failed", invoice.pk)
+            failed.append(invoice.pk)
+    if failed:
+        raise DocumentsIncomplete(f"documents of invoices {failed} failed")
 
 
 @shared_task(**TASK_OPTIONS, soft_time_limit=120, time_limit=180)

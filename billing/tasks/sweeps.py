@@ -1,7 +1,7 @@
 """Daily and hourly sweeps: thin tasks, each calling one service that is safe to run again."""
 from celery import shared_task
 
-from billing.selectors import invoices_missing_documents
+from billing.selectors import credit_notes_missing_documents, invoices_missing_documents
 from billing.services import (
     expiring_subscription_alerts_raise,
     invoices_mark_overdue_due,
@@ -10,7 +10,7 @@ from billing.services import (
 )
 from billing.services.notifications import alert_emails_send, payment_reminders_send, unsent_emails_retry
 
-from .invoicing import TASK_OPTIONS, invoices_documents_issue_task
+from .invoicing import TASK_OPTIONS, credit_note_documents_issue_task, invoices_documents_issue_task
 
 SWEEP_LIMITS = {"soft_time_limit": 900, "time_limit": 1200}
 
@@ -47,11 +47,14 @@ def alert_emails_task() -> int:
 
 @shared_task(**TASK_OPTIONS, **SWEEP_LIMITS)
 def documents_catch_up_task() -> int:
-    """Issued invoices whose PDF and email were lost with a worker get them now."""
+    """Issued invoices and credit notes whose PDF and email were lost with a worker get them now."""
     missing = invoices_missing_documents()
     if missing:
         invoices_documents_issue_task.delay(invoice_ids=missing)
-    return len(missing)
+    credit_notes = credit_notes_missing_documents()
+    for credit_note_id in credit_notes:
+        credit_note_documents_issue_task.delay(credit_note_id=credit_note_id)
+    return len(missing) + len(credit_notes)
 
 
 @shared_task(**TASK_OPTIONS, **SWEEP_LIMITS)

@@ -1,3 +1,4 @@
+import psycopg
 import pytest
 from django.core.management import call_command
 
@@ -17,7 +18,12 @@ def test_migrations_apply_on_an_empty_postgresql_database():
         result = run_manage("migrate", "--noinput", env=env)
         assert result.returncode == 0, result.stderr
         plan = run_manage("showmigrations", "--plan", env=env)
+        with psycopg.connect(database_url) as connection:
+            scheduled = {name for (name,) in connection.execute("SELECT name FROM django_celery_beat_periodictask")}
+            groups = {name for (name,) in connection.execute("SELECT name FROM auth_group")}
     assert "[ ]" not in plan.stdout
+    assert {"Monthly invoice run", "Overdue invoices", "Payment reminders", "Encryption key rotation"} <= scheduled
+    assert "Finance" in groups
     assert "[X]  accounts.0001_initial" in plan.stdout
     assert "[X]  billing.0001_initial" in plan.stdout
     assert database_url.startswith(POSTGRES_SERVER_URL)

@@ -1,0 +1,183 @@
+"""Issued documents: each PDF rendered once at finalisation, stored with its SHA-256, emailed as stored.
+
+The monthly run of October 2026 (Pro, 19.00 + 20 % VAT = 22.80 EUR) runs at 02:00 Paris on 1 November with
+its after-commit callbacks executed, so the documents task runs (eager Celery) as it would after commit.
+"""
+import datetime
+import hashlib
+import io
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+from django.core.files.storage import FileSystemStorage, default_storage
+from pypdf import PdfReader
+
+from accounts.tests.factories import UserProfileFactory
+from billing.exceptions import BillingError
+from billing.models import CreditNote, EmailKind, EmailNotification, EmailStatus, Invoice, InvoiceStatus
+from billing.services import invoice_cancel, invoice_pdf_store, invoice_run
+from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
+
+PARIS = ZoneInfo("Europe/Paris")
+NOVEMBER_1 = datetime.date(2026, 11, 1)
+RUN_AT = datetime.datetime(2026, 11, 1, 2, 0, tzinfo=PARIS)
+
+
+class CountingStorage(FileSystemStorage):
+    """The file system storage, counting what is written through it."""
+
+    saved: list[str] = []
+
+    def _save(self, name, content):
+        name = super()._save(name, content)
+        type(self).saved.append(name)
+        return name
+
+
+@pytest.fixture(autouse=True)
+def _storage(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "billing.tests.test_documents.CountingStorage"},
+    }
+    CountingStorage.saved = []
+
+
+def customer(*, language: str, email: str, **profile):
+    profile.setdefault("country", "FR")
+    profile.setdefault("vat_number", "")
+    return UserProfileFactory(
+        language=language, billing_email=email, full_name="Camille Martin", company_name="", **profile
+    ).user
+
+
+def october_subscription(user):
+    plan = PlanFactory(code="pro", name="Pro", price=Decimal("19.00"), included_tokens=5_000_000)
+    return SubscriptionFactory(
+        user=user, plan=plan, current_period_start=datetime.date(2026, 10, 1), current_period_end=NOVEMBER_1
+    )
+
+
+@pytest.fixture
+def run_october(django_capture_on_commit_callbacks):
+    """The monthly run as a committed transaction sees it: documents and emails follow after commit."""
+
+    def run() -> list[Invoice]:
+        with django_capture_on_commit_callbacks(execute=True):
+            invoice_run(period_end=NOVEMBER_1, now=RUN_AT)
+        return list(Invoice.objects.order_by("number"))
+
+    return run
+
+
+def stored_bytes(field) -> bytes:
+    with default_storage.open(field.name, "rb") as file:
+        return file.read()
+
+
+def pdf_text(pdf: bytes) -> str:
+    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+@pytest.mark.django_db
+class TestInvoicePdfStoredAtFinalisation:
+    def test_every_invoice_of_the_run_has_its_pdf_stored_with_its_sha256(self, run_october):
+        for language, email in (("fr", "compta@atelier.example"), ("en", "billing@acme.example")):
+            october_subscription(customer(language=language, email=email))
+
+        invoices = run_october()
+
+        assert [invoice.number for invoice in invoices] == ["TMCP-2026-000001", "TMCP-2026-000002"]
+        for invoice in invoices:
+            assert invoice.pdf.name == f"invoices/2026/{invoice.number}.pdf"
+            assert default_storage.exists(invoice.pdf.name)
+            assert invoice.pdf_sha256 == hashlib.sha256(stored_bytes(invoice.pdf)).hexdigest()
+        assert sorted(CountingStorage.saved) == sorted(invoice.pdf.name for invoice in invoices)
+
+    def test_the_pdf_names_the_invoice_number_and_total(self, run_october):
+        october_subscription(customer(language="en", email="billing@acme.example"))
+
+        [invoice] = run_october()
+
+        text = pdf_text(stored_bytes(invoice.pdf))
+        assert invoice.number in text
+        assert invoice.total == Decimal("22.80")
+        assert "22.80 EUR" in text
+
+    def test_storing_again_neither_renders_nor_writes(self, run_october):
+        october_subscription(customer(language="en", email="billing@acme.example"))
+        [invoice] = run_october()
+        name, digest, content = invoice.pdf.name, invoice.pdf_sha256, stored_bytes(invoice.pdf)
+        writes = len(CountingStorage.saved)
+
+        again = invoice_pdf_store(invoice=invoice)
+
+        assert (again.pdf.name, again.pdf_sha256) == (name, digest)
+        assert stored_bytes(again.pdf) == content
+        assert len(CountingStorage.saved) == writes
+        assert default_storage.listdir("invoices/2026")[1] == [f"{invoice.number}.pdf"]
+
+    def test_a_draft_has_no_document(self):
+        draft = InvoiceFactory(subscription=october_subscription(customer(language="en", email="a@acme.example")))
+
+        with pytest.raises(BillingError, match="draft"):
+            invoice_pdf_store(invoice=draft)
+
+        draft.refresh_from_db()
+        assert not draft.pdf
+        assert CountingStorage.saved == []
+
+
+@pytest.mark.django_db
+class TestInvoiceEmail:
+    def test_a_french_customer_gets_the_stored_pdf_with_a_french_email(self, run_october):
+        october_subscription(customer(language="fr", email="compta@atelier.example"))
+
+        [invoice] = run_october()
+
+        [message] = mail.outbox
+        assert message.subject == f"Votre facture TwinMCP {invoice.number}"
+        assert message.to == ["compta@atelier.example"]
+        assert message.attachments == [(f"{invoice.number}.pdf", stored_bytes(invoice.pdf), "application/pdf")]
+        assert "Facture" in pdf_text(stored_bytes(invoice.pdf))
+        notification = EmailNotification.objects.get(kind=EmailKind.INVOICE_ISSUED)
+        assert (notification.invoice, notification.language, notification.status) == (invoice, "fr", EmailStatus.SENT)
+
+    def test_a_second_run_sends_nothing_more(self, run_october):
+        october_subscription(customer(language="en", email="billing@acme.example"))
+        run_october()
+
+        run_october()
+
+        assert Invoice.objects.count() == 1
+        assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+class TestCreditNote:
+    def test_cancelling_an_issued_invoice_stores_and_emails_the_credit_note_pdf(
+        self, run_october, django_capture_on_commit_callbacks
+    ):
+        october_subscription(customer(language="en", email="billing@acme.example"))
+        [invoice] = run_october()
+        mail.outbox.clear()
+
+        with django_capture_on_commit_callbacks(execute=True):
+            invoice_cancel(invoice=invoice, reason="Billed twice", now=datetime.datetime(2026, 11, 3, tzinfo=PARIS))
+
+        credit_note = CreditNote.objects.get(invoice=invoice)
+        assert credit_note.number == "AV-2026-000001"
+        assert credit_note.pdf.name == "credit-notes/2026/AV-2026-000001.pdf"
+        content = stored_bytes(credit_note.pdf)
+        assert credit_note.pdf_sha256 == hashlib.sha256(content).hexdigest()
+        text = pdf_text(content)
+        assert "AV-2026-000001" in text and invoice.number in text and "Billed twice" in text
+        [message] = mail.outbox
+        assert message.subject == f"Credit note AV-2026-000001 for invoice {invoice.number}"
+        assert message.attachments == [("AV-2026-000001.pdf", content, "application/pdf")]
+        invoice.refresh_from_db()
+        assert invoice.status == InvoiceStatus.CANCELLED
+        assert stored_bytes(invoice.pdf)  # the cancelled invoice keeps its own document

@@ -1,0 +1,301 @@
+"""Emails the schedule sends: reminders on the dunning calendar, alert emails, retries of unsent emails.
+
+The invoice is Pro for October 2026, 22.80 EUR, finalised at 02:00 Paris on 1 November and due on
+1 December 2026: reminders go out on 28 November (-3), then 2 (+1), 8 (+7) and 16 December (+15).
+"""
+import datetime
+import smtplib
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+
+from accounts.tests.factories import UserProfileFactory
+from billing.models import (
+    AlertType,
+    BillingAlert,
+    EmailKind,
+    EmailNotification,
+    EmailStatus,
+    Invoice,
+    InvoiceStatus,
+    PaymentStatus,
+)
+from billing.services import (
+    email_queue,
+    expiring_subscription_alerts_raise,
+    invoice_finalize,
+    invoices_mark_overdue_due,
+    payment_fail,
+    payment_record,
+    subscription_cancel,
+    usage_threshold_alerts_raise,
+)
+from billing.services.notifications import alert_emails_send, payment_reminders_send, unsent_emails_retry
+from billing.tests.factories import InvoiceFactory, SubscriptionFactory
+from libraries.tests.factories import UsageLogFactory
+
+PARIS = ZoneInfo("Europe/Paris")
+NUMBER = "TMCP-2026-000001"
+LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
+
+
+def paris(*args) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=PARIS)
+
+
+class DisconnectedBackend(LocmemBackend):
+    """A mail server that hangs up on every message."""
+
+    def send_messages(self, email_messages):
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run a service as a committed transaction: the emails it queues are delivered (eager Celery)."""
+
+    def run(service, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return service(**kwargs)
+
+    return run
+
+
+def october_customer(*, language: str = "en"):
+    return UserProfileFactory(
+        country="FR", vat_number="", language=language, billing_email="accounts@acme.example"
+    ).user
+
+
+def issued_invoice() -> Invoice:
+    """Finalised at 02:00 on 1 November (its documents never follow: the test transaction never commits)."""
+    subscription = SubscriptionFactory(user=october_customer())
+    invoice = invoice_finalize(invoice=InvoiceFactory(subscription=subscription), now=paris(2026, 11, 1, 2))
+    assert (invoice.number, invoice.due_date, invoice.amount_due) == (
+        NUMBER, datetime.date(2026, 12, 1), Decimal("22.80")
+    )
+    return invoice
+
+
+def reminder_offsets() -> list[int]:
+    notifications = EmailNotification.objects.filter(kind=EmailKind.PAYMENT_REMINDER).order_by("pk")
+    return [notification.context["days_from_due"] for notification in notifications]
+
+
+@pytest.mark.django_db
+class TestPaymentReminders:
+    def daily_run(self, committed, day: datetime.date, *, times: int = 3) -> None:
+        """The daily sweeps of `day`, run `times` times (a retried or restarted scheduler)."""
+        for hour in range(9, 9 + times):
+            now = datetime.datetime.combine(day, datetime.time(hour), tzinfo=PARIS)
+            committed(invoices_mark_overdue_due, now=now)
+            committed(payment_reminders_send, now=now)
+
+    def test_each_reminder_goes_out_once_on_its_day(self, committed):
+        issued_invoice()
+        # The reminders sent by the end of each day, the scheduler running three times a day.
+        expected = {
+            datetime.date(2026, 11, 27): [],
+            datetime.date(2026, 11, 28): [-3],
+            datetime.date(2026, 11, 29): [-3],
+            datetime.date(2026, 12, 1): [-3],
+            datetime.date(2026, 12, 2): [-3, 1],
+            datetime.date(2026, 12, 7): [-3, 1],
+            datetime.date(2026, 12, 8): [-3, 1, 7],
+            datetime.date(2026, 12, 15): [-3, 1, 7],
+            datetime.date(2026, 12, 16): [-3, 1, 7, 15],
+            datetime.date(2026, 12, 20): [-3, 1, 7, 15],
+        }
+        day, sent = datetime.date(2026, 11, 27), {}
+
+        while day <= max(expected):
+            self.daily_run(committed, day)
+            if day in expected:
+                sent[day] = reminder_offsets()
+            day += datetime.timedelta(days=1)
+
+        assert sent == expected
+        assert len(mail.outbox) == 4
+
+    def test_the_emails_say_before_and_after_the_due_date(self, committed):
+        issued_invoice()
+
+        for day in (datetime.date(2026, 11, 28), datetime.date(2026, 12, 2)):
+            self.daily_run(committed, day, times=1)
+
+        assert [message.subject for message in mail.outbox] == [
+            f"Reminder: invoice {NUMBER} is due on 1 December 2026",
+            f"Overdue: invoice {NUMBER} was due on 1 December 2026",
+        ]
+        assert all(message.to == ["accounts@acme.example"] for message in mail.outbox)
+        assert Invoice.objects.get().status == InvoiceStatus.OVERDUE
+
+    def test_a_scheduler_that_skipped_days_sends_only_the_latest_reminder(self, committed):
+        issued_invoice()
+
+        self.daily_run(committed, datetime.date(2026, 12, 10))
+
+        assert reminder_offsets() == [7]
+        [message] = mail.outbox
+        assert message.subject == f"Overdue: invoice {NUMBER} was due on 1 December 2026"
+
+    def test_a_paid_invoice_gets_no_reminder(self, committed):
+        invoice = issued_invoice()
+        committed(payment_record, invoice=invoice, amount=Decimal("22.80"), idempotency_key="wire-1",
+                  now=paris(2026, 11, 20, 10))
+
+        for day in (datetime.date(2026, 11, 28), datetime.date(2026, 12, 2), datetime.date(2026, 12, 16)):
+            self.daily_run(committed, day)
+
+        assert reminder_offsets() == []
+        assert [message.subject for message in mail.outbox] == [f"Payment received for invoice {NUMBER}"]
+
+
+@pytest.mark.django_db
+class TestAlertEmails:
+    def test_a_usage_threshold_is_emailed_once_with_its_figures(self, committed):
+        user = october_customer()
+        SubscriptionFactory(user=user)
+        UsageLogFactory(user=user, tokens=4_000_000, created_at=paris(2026, 10, 10))
+        usage_threshold_alerts_raise(now=paris(2026, 10, 11, 9, 10))
+
+        assert committed(alert_emails_send, now=paris(2026, 10, 11, 9, 20)) == 1
+        assert committed(alert_emails_send, now=paris(2026, 10, 11, 10, 20)) == 0
+
+        [message] = mail.outbox
+        assert message.subject == "You have used 80% of your TwinMCP tokens"
+        assert "4,000,000" in message.body and "5,000,000" in message.body
+        notification = EmailNotification.objects.get(kind=EmailKind.USAGE_THRESHOLD)
+        assert {key: notification.context[key] for key in ("percent", "tokens_used", "included_tokens")} == {
+            "percent": 80, "tokens_used": 4_000_000, "included_tokens": 5_000_000,
+        }
+        alert = BillingAlert.objects.get(user=user, type=AlertType.USAGE_THRESHOLD)
+        assert alert.emailed_at == paris(2026, 10, 11, 9, 20)
+
+    def test_both_thresholds_are_emailed_in_french(self, committed):
+        user = october_customer(language="fr")
+        SubscriptionFactory(user=user)
+        UsageLogFactory(user=user, tokens=5_000_000, created_at=paris(2026, 10, 10))
+        usage_threshold_alerts_raise(now=paris(2026, 10, 11))
+
+        committed(alert_emails_send, now=paris(2026, 10, 11, 0, 20))
+
+        assert sorted(message.subject for message in mail.outbox) == [
+            "Vous avez utilisé 100 % de vos jetons TwinMCP",
+            "Vous avez utilisé 80 % de vos jetons TwinMCP",
+        ]
+
+    def test_a_subscription_expiring_is_emailed_once(self, committed):
+        user = october_customer()
+        subscription = SubscriptionFactory(user=user)
+        subscription_cancel(subscription=subscription, at_period_end=True, now=paris(2026, 10, 3))
+        expiring_subscription_alerts_raise(now=paris(2026, 10, 26, 6, 30))
+
+        committed(alert_emails_send, now=paris(2026, 10, 26, 7, 20))
+        committed(alert_emails_send, now=paris(2026, 10, 26, 8, 20))
+
+        [message] = mail.outbox
+        assert message.subject == "Your TwinMCP Pro subscription ends on 1 November 2026"
+        assert BillingAlert.objects.get(type=AlertType.SUBSCRIPTION_EXPIRING).emailed_at is not None
+
+    def test_an_alert_whose_subscription_ended_is_marked_without_an_email(self, committed):
+        user = october_customer()
+        BillingAlert.objects.create(user=user, type=AlertType.USAGE_THRESHOLD, occasion="2026-09:80", message="...")
+
+        assert committed(alert_emails_send, now=paris(2026, 10, 11)) == 1
+
+        assert mail.outbox == []
+        assert BillingAlert.objects.get().emailed_at == paris(2026, 10, 11)
+
+    def test_other_alerts_are_not_emailed_by_the_sweep(self, committed):
+        user = october_customer()
+        BillingAlert.objects.create(user=user, type=AlertType.INVOICE_OVERDUE, occasion="invoice:X", message="...")
+
+        assert committed(alert_emails_send, now=paris(2026, 10, 11)) == 0
+        assert mail.outbox == []
+
+
+@pytest.mark.django_db
+class TestUnsentEmailsRetry:
+    def expiring_email(self, committed, key: str) -> EmailNotification:
+        return committed(
+            email_queue, kind=EmailKind.SUBSCRIPTION_EXPIRING, key=key, user=october_customer(),
+            context={"plan_name": "Pro", "end_date": datetime.date(2026, 11, 1)},
+        )
+
+    def test_a_failed_email_is_delivered_once_the_server_works_and_a_sent_one_is_left(self, committed, settings):
+        sent = self.expiring_email(committed, "expiring:sent")
+        settings.EMAIL_BACKEND = "billing.tests.test_notifications.DisconnectedBackend"
+        failed = self.expiring_email(committed, "expiring:failed")
+        failed.refresh_from_db()
+        assert (failed.status, failed.attempts) == (EmailStatus.FAILED, 1)
+        assert len(mail.outbox) == 1
+
+        settings.EMAIL_BACKEND = LOCMEM
+        retried = unsent_emails_retry()
+        again = unsent_emails_retry()
+
+        failed.refresh_from_db()
+        sent.refresh_from_db()
+        assert (retried, again) == (1, 0)
+        assert (failed.status, failed.attempts) == (EmailStatus.SENT, 2)
+        assert (sent.status, sent.attempts) == (EmailStatus.SENT, 1)
+        assert len(mail.outbox) == 2
+
+    def test_a_pending_email_is_delivered_only_once_it_has_waited_long_enough(self, settings):
+        user = october_customer()
+        # Queued in the test transaction, which never commits: its delivery never ran, like a lost task.
+        pending = email_queue(kind=EmailKind.SUBSCRIPTION_EXPIRING, key="expiring:lost", user=user,
+                              context={"plan_name": "Pro", "end_date": datetime.date(2026, 11, 1)})
+
+        assert unsent_emails_retry(now=pending.created_at + datetime.timedelta(minutes=5)) == 0
+        assert unsent_emails_retry(now=pending.created_at + datetime.timedelta(minutes=20)) == 1
+
+        pending.refresh_from_db()
+        assert pending.status == EmailStatus.SENT
+        assert len(mail.outbox) == 1
+
+    def test_an_email_that_failed_eight_times_waits_for_a_person(self, settings):
+        settings.EMAIL_BACKEND = "billing.tests.test_notifications.DisconnectedBackend"
+        user = october_customer()
+        notification = email_queue(kind=EmailKind.SUBSCRIPTION_EXPIRING, key="expiring:hopeless", user=user,
+                                   context={"plan_name": "Pro", "end_date": datetime.date(2026, 11, 1)})
+        EmailNotification.objects.filter(pk=notification.pk).update(status=EmailStatus.FAILED, attempts=8)
+
+        assert unsent_emails_retry() == 0
+
+
+@pytest.mark.django_db
+class TestPaymentEmails:
+    def test_a_payment_received_is_emailed_with_what_remains(self, committed):
+        invoice = issued_invoice()
+
+        committed(payment_record, invoice=invoice, amount=Decimal("10.00"), idempotency_key="wire-1",
+                  now=paris(2026, 11, 20, 10))
+        committed(payment_record, invoice=invoice, amount=Decimal("10.00"), idempotency_key="wire-1",
+                  now=paris(2026, 11, 20, 11))
+
+        [message] = mail.outbox
+        assert message.subject == f"Payment received for invoice {NUMBER}"
+        assert "10.00 EUR" in message.body and "12.80 EUR" in message.body
+
+    def test_a_failed_payment_is_emailed_with_its_reason(self, committed):
+        invoice = issued_invoice()
+        payment = payment_record(invoice=invoice, amount=Decimal("22.80"), idempotency_key="card-1",
+                                 status=PaymentStatus.PENDING, now=paris(2026, 11, 20, 10))
+
+        committed(payment_fail, payment=payment, reason="Card declined", now=paris(2026, 11, 20, 10, 1))
+
+        [message] = mail.outbox
+        assert message.subject == f"Payment failed for invoice {NUMBER}"
+        assert "Card declined" in message.body
+        alert = BillingAlert.objects.get(type=AlertType.PAYMENT_FAILED)
+        assert alert.emailed_at == paris(2026, 11, 20, 10, 1)

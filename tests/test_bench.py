@@ -1,0 +1,35 @@
+"""`python -m bench`: each benchmark prints its progress, then one JSON object on its last line."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import PROJECT_ROOT
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.slow
+class TestBench:
+    def test_pdf_prints_its_figures_as_json_on_the_last_line(self):
+        result = run_bench("pdf", "--count", "20")
+
+        assert result.returncode == 0, result.stderr
+        *progress, last = result.stdout.strip().splitlines()
+        figures = json.loads(last)
+        assert figures["bench"] == "pdf"
+        assert figures["count"] == 20
+        assert {"seconds", "pdfs_per_second", "peak_rss_mb"} <= figures.keys()
+        assert all(isinstance(figures[key], int | float) for key in ("seconds", "pdfs_per_second", "peak_rss_mb"))
+        assert progress and "20/20 rendered" in progress[-1]
+
+    def test_an_unknown_benchmark_is_refused_with_the_list(self):
+        result = run_bench("nope")
+
+        assert result.returncode == 2
+        assert "pdf" in result.stderr
