@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
-# Debian packages the test suite drives: docker-compose (compose file check), gettext (translations).
-SYSTEM_PACKAGES := docker-compose gettext
+# Debian packages the test suite drives: docker-compose (compose file check), gettext (translations),
+# chromium (browser tests through Playwright), postgresql-client (make backup and make restore).
+SYSTEM_PACKAGES := docker-compose gettext chromium postgresql-client
 
 .PHONY: run test install system-deps migrate seed reset-db health worker beat up down logs backup restore
 

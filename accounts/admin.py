@@ -1,12 +1,21 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
-from .admin_mixins import ReadOnlyAdminMixin
+from .admin_mixins import (
+    ObjectAction,
+    ObjectActionsMixin,
+    ReadOnlyAdminMixin,
+    action_page,
+    back_to_object,
+    run_for_each,
+)
 from .fields import EncryptedTextField
 from .models import ApiKey, AuditChainHead, AuditLog, ConsentRecord, OAuthToken, User, UserProfile
+from .services import api_key_revoke
 
 # Encrypted fields hold one-line values (address line, phone, VAT number), not prose.
 ENCRYPTED_AS_ONE_LINE = {EncryptedTextField: {"widget": forms.TextInput(attrs={"size": 60})}}
@@ -55,9 +64,38 @@ class UserAdmin(DjangoUserAdmin):
     ordering = ("email",)
     date_hierarchy = "date_joined"
 
+    # Staff who are not superusers (Finance) edit customers' billing identity, never who is staff or what they may
+    # do, nor the account's history; a password is set by the customer or a superuser.
+    ACCESS_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions", "last_login", "date_joined")
+
     def get_inlines(self, request, obj):
         # The add page only sets the login; the profile is filled in on the change page that follows.
         return self.inlines if obj else ()
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or request.user.is_superuser:
+            return fieldsets
+        return tuple(
+            (name, {**options, "fields": tuple(field for field in options["fields"] if field != "password")})
+            for name, options in fieldsets
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return readonly if request.user.is_superuser else (*readonly, *self.ACCESS_FIELDS)
+
+    def has_change_permission(self, request, obj=None):
+        # A staff account is a superuser's to change: otherwise a change permission would be a way to more.
+        if obj is not None and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        # Setting someone's password is taking their account: superusers only.
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
     @admin.display(description="Company", ordering="profile__company_name")
     def company_name(self, obj):
@@ -77,20 +115,53 @@ class UserProfileAdmin(admin.ModelAdmin):
     formfield_overrides = ENCRYPTED_AS_ONE_LINE
     ordering = ("user__email",)
 
+    def get_readonly_fields(self, request, obj=None):
+        # A profile is a customer's billing identity: it never moves to another account.
+        return (*self.readonly_fields, "user") if obj is not None else self.readonly_fields
+
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ObjectActionsMixin, admin.ModelAdmin):
     list_display = ("name", "user", "prefix", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at")
     list_select_related = ("user",)
     list_filter = (("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "=prefix", "user__email")
-    readonly_fields = ("user", "prefix", "key_hash", "created_at", "last_used_at")
+    readonly_fields = ("user", "prefix", "key_hash", "created_at", "last_used_at", "revoked_at")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
+    actions = ("revoke",)
+    object_actions = (ObjectAction("revoke", "Revoke"),)
 
     def has_add_permission(self, request):
         # A key is created by a service, which shows its secret once; the admin never sees the secret.
         return False
+
+    def has_change_permission(self, request, obj=None):
+        # Staff other than superusers revoke keys (the action needs the change permission), never edit one:
+        # scopes such as usage:write are not theirs to hand out.
+        if obj is not None and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("accounts.change_apikey")
+
+    def object_action_applies(self, action, api_key):
+        return api_key.revoked_at is None
+
+    @admin.action(description="Revoke the selected keys…", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        keys = list(queryset.filter(revoked_at__isnull=True).select_related("user"))
+        if not keys:
+            self.message_user(request, "The selected keys are revoked already.", messages.WARNING)
+            return None
+        if "apply" in request.POST:
+            run_for_each(self, request, keys, lambda key: api_key_revoke(api_key=key), done="Revoked")
+            return back_to_object(self, request, keys)
+        return action_page(
+            self, request, keys, action="revoke", title="Revoke API keys", submit_label="Revoke",
+            intro="A revoked key is refused at once by the API; this cannot be undone.",
+        )
 
 
 @admin.register(OAuthToken)

@@ -25,6 +25,8 @@ from .models import (
     User,
     UserProfile,
 )
+from .personal_data import personal_data_collect
+from .selectors import account_export
 
 
 def audit_entry(*, action: str, obj: models.Model, changes: dict | None = None, actor=None) -> AuditLog:
@@ -305,3 +307,53 @@ def encryption_keys_check(*, batch_size: int = ROTATION_BATCH_SIZE) -> dict[str,
         )
         stale[f"{model._meta.label}.{column}"] = count
     return stale
+
+
+def _audit_export(entry: AuditLog, *, user, owned: set[tuple[str, str]]) -> dict:
+    """An audit entry as its subject may see it: a staff member's identity, IP and browser are theirs, not the
+    customer's; the changes of an object that is not the customer's are left out."""
+    by_them = entry.actor_id == user.pk
+    return {
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "changes": entry.changes if (entry.object_type, entry.object_id) in owned else {},
+        "actor": "you" if by_them else ("system" if entry.actor_id is None else "staff"),
+        "ip_address": entry.ip_address if by_them else None,
+        "user_agent": entry.user_agent if by_them else "",
+        "created_at": entry.created_at.isoformat(),
+    }
+
+
+@transaction.atomic
+def user_data_export(*, user, now=None) -> dict:
+    """Everything the product holds about `user` and nobody else, as plain JSON values (GDPR access request).
+
+    The accounts data, then each app's section (billing: subscriptions, invoices, payments, credits, usage per
+    month…), then the audit entries about the person's objects or made by them. The export itself is audited.
+    """
+    now = now or timezone.now()
+    data = account_export(user=user, now=now)
+    objects: dict[str, set[str]] = {
+        User._meta.label: {str(user.pk)},
+        UserProfile._meta.label: {str(pk) for pk in UserProfile.objects.filter(user=user).values_list("pk", flat=True)},
+        ApiKey._meta.label: {str(pk) for pk in ApiKey.objects.filter(user=user).values_list("pk", flat=True)},
+        ConsentRecord._meta.label: {
+            str(pk) for pk in ConsentRecord.objects.filter(user=user).values_list("pk", flat=True)
+        },
+    }
+    for personal_data in personal_data_collect(user=user):
+        data.update(personal_data.sections)
+        for label, pks in personal_data.objects.items():
+            objects.setdefault(label, set()).update(str(pk) for pk in pks)
+    about = models.Q(actor=user)
+    for label, pks in objects.items():
+        if pks:
+            about |= models.Q(object_type=label, object_id__in=sorted(pks))
+    owned = {(label, pk) for label, pks in objects.items() for pk in pks}
+    data["audit_log"] = [
+        _audit_export(entry, user=user, owned=owned)
+        for entry in AuditLog.objects.filter(about).order_by("created_at", "id")
+    ]
+    audit_log_record(action="account.export", obj=user, actor=user)
+    return data

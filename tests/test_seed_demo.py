@@ -17,6 +17,7 @@ from stdnum.eu import vat
 
 from accounts.models import ApiKey, AuditLog, User, UserProfile
 from billing.models import Plan, Subscription, SubscriptionStatus
+from billing.roles import finance_permission_names
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
 from tests.helpers import clean_environment, run_manage
 from twinmcp.demo import seed_demo
@@ -162,13 +163,14 @@ class TestSeededWorld:
         assert demo.profile.vat_number
         assert demo.subscriptions.get().plan.code == "pro"
 
-    def test_finance_is_staff_with_view_add_change_permissions_only(self):
+    def test_finance_is_staff_in_the_finance_group_only(self):
         finance = authenticate(email="finance@twinmcp.dev", password="finance-password")
 
         assert finance is not None
         assert finance.is_staff and not finance.is_superuser
         assert list(finance.groups.values_list("name", flat=True)) == ["Finance"]
-        assert finance.has_perms(["billing.view_invoice", "billing.change_invoice", "accounts.add_apikey"])
+        assert finance.get_all_permissions() == finance_permission_names()
+        assert finance.has_perms(["billing.view_invoice", "billing.change_invoice", "billing.add_payment"])
         assert finance.has_perm("libraries.view_usagelog")
         assert not any(permission.split(".")[1].startswith("delete_") for permission in finance.get_all_permissions())
 

@@ -4,6 +4,9 @@ import logging
 import re
 import uuid
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # An id coming from a proxy is kept when it is a plain token, so that logs join up across services.
 ACCEPTED_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
@@ -21,13 +24,16 @@ class RequestIdMiddleware:
     def __call__(self, request):
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if ACCEPTED_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = _request_id.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            _request_id.reset(token)
+        # Kept until the request is finished (see below): Django logs 4xx/5xx answers after the middleware.
+        _request_id.set(request_id)
+        response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+
+@receiver(request_finished)
+def _forget_request_id(**kwargs):
+    _request_id.set("-")
 
 
 class RequestIdFilter(logging.Filter):

@@ -1,7 +1,12 @@
 """Every write of billing goes through these functions; views, admin, API, tasks and commands call them."""
-from .alerts import alert_raise
+from .alerts import alert_mark_read, alert_raise
 from .credits import credit_grant
-from .documents import credit_note_documents_issue, invoice_documents_issue, invoice_pdf_store
+from .documents import (
+    credit_note_documents_issue,
+    invoice_documents_issue,
+    invoice_email_resend,
+    invoice_pdf_store,
+)
 from .emails import email_deliver, email_queue
 from .invoice_run import RunSummary, invoice_run, invoice_run_chunk
 from .invoices import invoice_cancel, invoice_finalize, invoice_generate, invoice_mark_overdue
@@ -13,6 +18,7 @@ from .payments import (
     payment_record,
     payment_refund,
 )
+from .plans import plan_new_version
 from .subscriptions import (
     subscription_cancel,
     subscription_change_plan,
@@ -30,6 +36,7 @@ from .sweeps import (
 
 __all__ = [
     "RunSummary",
+    "alert_mark_read",
     "alert_raise",
     "credit_grant",
     "credit_note_documents_issue",
@@ -38,6 +45,7 @@ __all__ = [
     "expiring_subscription_alerts_raise",
     "invoice_cancel",
     "invoice_documents_issue",
+    "invoice_email_resend",
     "invoice_finalize",
     "invoice_generate",
     "invoice_mark_overdue",
@@ -51,6 +59,7 @@ __all__ = [
     "payment_mark_processing",
     "payment_record",
     "payment_refund",
+    "plan_new_version",
     "subscription_cancel",
     "subscription_change_plan",
     "subscription_create",

@@ -6,6 +6,7 @@ from django.db import transaction
 
 from accounts.services import audit_log_record
 from billing import clock
+from billing.cache import customer_cache_invalidate
 from billing.exceptions import BillingError
 from billing.models import Credit, CreditType
 from billing.money import positive_amount
@@ -37,4 +38,5 @@ def credit_grant(
         reason=reason.strip(), expires_at=expires_at, created_by=created_by, created_at=now,
     )
     audit_log_record(action="credit.grant", obj=credit, changes={"amount": str(amount), "type": type}, actor=created_by)
+    customer_cache_invalidate(credit.user_id)
     return credit

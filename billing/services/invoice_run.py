@@ -13,6 +13,7 @@ from django.db import transaction
 
 from accounts.services import audit_entry, audit_log_record_many
 from billing import clock
+from billing.cache import customer_cache_invalidate
 from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from billing.pricing import billing_period
 from billing.selectors import invoice_drafts, invoice_run_chunks, load_subscriptions
@@ -66,6 +67,7 @@ def _roll(subscriptions: list[Subscription], period_end: datetime.date) -> None:
         audit_entry(action="subscription.renew", obj=s, changes={"period_start": s.current_period_start.isoformat()})
         for s in rolled
     )
+    customer_cache_invalidate(s.user_id for s in rolled)
 
 
 def invoice_run_chunk(

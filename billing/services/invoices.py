@@ -9,6 +9,7 @@ from django.db.models import Sum
 
 from accounts.services import audit_entry, audit_log_record, audit_log_record_many
 from billing import clock
+from billing.cache import customer_cache_invalidate
 from billing.exceptions import BillingError, InvalidTransition
 from billing.models import (
     INVOICE_TRANSITIONS,
@@ -86,6 +87,7 @@ def invoices_create(drafts: list[InvoiceDraft]) -> list[Invoice]:
         audit_entry(action="invoice.generate", obj=invoice, changes={"total": str(invoice.total)})
         for invoice in invoices
     )
+    customer_cache_invalidate(invoice.user_id for invoice in invoices)
     return invoices
 
 
@@ -170,6 +172,7 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_
         )
         for invoice in invoices
     )
+    customer_cache_invalidate(invoice.user_id for invoice in invoices)
     if issue_documents:
         _issue_documents_after_commit([invoice.pk for invoice in invoices])
 
@@ -235,6 +238,7 @@ def invoice_mark_overdue(*, invoice: Invoice, now: datetime.datetime | None = No
     locked.status = InvoiceStatus.OVERDUE
     locked.save(update_fields=["status"])
     audit_log_record(action="invoice.overdue", obj=locked, changes={"status": InvoiceStatus.OVERDUE})
+    customer_cache_invalidate(locked.user_id)
     overdue_alert_raise(locked, now=now)
     return locked
 
@@ -300,6 +304,7 @@ def invoice_cancel(*, invoice: Invoice, reason: str, now: datetime.datetime | No
     locked.status, locked.cancelled_at = InvoiceStatus.CANCELLED, now
     locked.save(update_fields=["status", "cancelled_at"])
     audit_log_record(action="invoice.cancel", obj=locked, changes={"reason": reason})
+    customer_cache_invalidate(locked.user_id)
     return locked
 
 

@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.services import audit_log_record
 from billing import clock
+from billing.cache import customer_cache_invalidate
 from billing.exceptions import BillingError, IdempotencyConflict, InvalidTransition
 from billing.models import (
     PAYMENT_TRANSITIONS,
@@ -111,6 +112,7 @@ def payment_record(
         # The same key on another invoice, recorded concurrently: the constraint decides.
         raise IdempotencyConflict(f"Idempotency key '{idempotency_key}' was used for another payment.") from None
     audit_log_record(action="payment.record", obj=payment, changes={"amount": str(amount), "status": status})
+    customer_cache_invalidate(payment.user_id)
     if status == PaymentStatus.COMPLETED:
         _settle(payment, invoice, now=now)
     return payment
@@ -123,6 +125,7 @@ def payment_mark_processing(*, payment: Payment) -> Payment:
     payment.status = PaymentStatus.PROCESSING
     payment.save(update_fields=["status"])
     audit_log_record(action="payment.processing", obj=payment)
+    customer_cache_invalidate(payment.user_id)
     return payment
 
 
@@ -136,6 +139,7 @@ def payment_complete(*, payment: Payment, now: datetime.datetime | None = None) 
     payment.status, payment.processed_at = PaymentStatus.COMPLETED, now
     payment.save(update_fields=["status", "processed_at"])
     audit_log_record(action="payment.complete", obj=payment)
+    customer_cache_invalidate(payment.user_id)
     _settle(payment, invoice, now=now)
     return payment
 
@@ -148,6 +152,7 @@ def payment_fail(*, payment: Payment, reason: str, now: datetime.datetime | None
     payment.status, payment.failure_reason, payment.processed_at = PaymentStatus.FAILED, reason, now
     payment.save(update_fields=["status", "failure_reason", "processed_at"])
     audit_log_record(action="payment.fail", obj=payment, changes={"reason": reason})
+    customer_cache_invalidate(payment.user_id)
     alert, _ = alert_raise(
         user=payment.user,
         type=AlertType.PAYMENT_FAILED,
@@ -215,4 +220,5 @@ def payment_refund(
         if invoice.status == InvoiceStatus.OVERDUE:
             overdue_alert_raise(invoice, now=now)
     audit_log_record(action="payment.refund", obj=payment, changes={"amount": str(amount)})
+    customer_cache_invalidate(payment.user_id)
     return payment

@@ -1,10 +1,14 @@
 """Subscriptions: subscribe, change plan, pause, resume, cancel, expire. Each move is guarded."""
+import copy
 import datetime
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
 from accounts.services import audit_log_record
 from billing import clock
+from billing.cache import customer_cache_invalidate
 from billing.exceptions import BillingError, InvalidTransition
 from billing.models import (
     Plan,
@@ -13,8 +17,10 @@ from billing.models import (
     SubscriptionPlanChange,
     SubscriptionStatus,
 )
-from billing.periods import add_months, local_date, start_of_day
-from billing.pricing import interval_months
+from billing.money import ZERO
+from billing.periods import Period, add_months, local_date, start_of_day
+from billing.pricing import LineDraft, interval_months, invoice_draft
+from billing.selectors import load_subscriptions
 
 Status = SubscriptionStatus
 SUBSCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -60,16 +66,11 @@ def subscription_create(*, user, plan: Plan, now: datetime.datetime | None = Non
     except IntegrityError:
         raise BillingError(f"{user} already has a live subscription: change its plan instead.") from None
     audit_log_record(action="subscription.create", obj=subscription, changes={"plan": plan.code})
+    customer_cache_invalidate(subscription.user_id)
     return subscription
 
 
-@transaction.atomic
-def subscription_change_plan(
-    *, subscription: Subscription, plan: Plan, now: datetime.datetime | None = None
-) -> Subscription:
-    """Switch plans from today: this period's fee is split by days between the two plans."""
-    now = now or clock.now()
-    subscription = _lock(subscription)
+def _check_plan_change(subscription: Subscription, plan: Plan) -> None:
     _require_live(subscription, "change the plan of")
     if plan.pk == subscription.plan_id:
         raise BillingError(f"Subscription {subscription.pk} is already on {plan.name}.")
@@ -80,14 +81,29 @@ def subscription_change_plan(
             f"Cannot switch from {subscription.plan.name} to {plan.name} within a period: they are billed on "
             "different intervals or currencies. Cancel at period end and subscribe again."
         )
+
+
+def _change_effective_date(subscription: Subscription, now: datetime.datetime) -> datetime.date:
+    return max(local_date(now), subscription.current_period_start)
+
+
+@transaction.atomic
+def subscription_change_plan(
+    *, subscription: Subscription, plan: Plan, now: datetime.datetime | None = None
+) -> Subscription:
+    """Switch plans from today: this period's fee is split by days between the two plans."""
+    now = now or clock.now()
+    subscription = _lock(subscription)
+    _check_plan_change(subscription, plan)
     SubscriptionPlanChange.objects.create(
         subscription=subscription, from_plan=subscription.plan, to_plan=plan,
-        effective_date=max(local_date(now), subscription.current_period_start), changed_at=now,
+        effective_date=_change_effective_date(subscription, now), changed_at=now,
     )
     previous = subscription.plan
     subscription.plan = plan
     subscription.save(update_fields=["plan"])
     audit_log_record(action="subscription.change_plan", obj=subscription, changes={"plan": [previous.code, plan.code]})
+    customer_cache_invalidate(subscription.user_id)
     return subscription
 
 
@@ -101,6 +117,7 @@ def subscription_pause(*, subscription: Subscription, now: datetime.datetime | N
     subscription.status, subscription.paused_at = Status.PAUSED, now
     subscription.save(update_fields=["status", "paused_at"])
     audit_log_record(action="subscription.pause", obj=subscription, changes={"status": Status.PAUSED})
+    customer_cache_invalidate(subscription.user_id)
     return subscription
 
 
@@ -118,6 +135,7 @@ def subscription_resume(*, subscription: Subscription, now: datetime.datetime | 
     subscription.status, subscription.paused_at = Status.ACTIVE, None
     subscription.save(update_fields=["status", "paused_at"])
     audit_log_record(action="subscription.resume", obj=subscription, changes={"status": Status.ACTIVE})
+    customer_cache_invalidate(subscription.user_id)
     return subscription
 
 
@@ -138,12 +156,14 @@ def subscription_cancel(
             action="subscription.cancel_at_period_end", obj=subscription,
             changes={"ends_on": subscription.current_period_end.isoformat()},
         )
+        customer_cache_invalidate(subscription.user_id)
         return subscription
     _guard(subscription, Status.CANCELLED)
     _close_pause(subscription, now=now)
     subscription.status, subscription.cancelled_at, subscription.ended_at = Status.CANCELLED, now, now
     subscription.save(update_fields=["status", "cancelled_at", "ended_at"])
     audit_log_record(action="subscription.cancel", obj=subscription, changes={"status": Status.CANCELLED})
+    customer_cache_invalidate(subscription.user_id)
     return subscription
 
 
@@ -170,3 +190,72 @@ def subscription_end(subscription: Subscription) -> None:
     subscription.ended_at = start_of_day(subscription.current_period_end)
     subscription.save(update_fields=["status", "ended_at"])
     audit_log_record(action="subscription.expire", obj=subscription, changes={"status": Status.EXPIRED})
+    customer_cache_invalidate(subscription.user_id)
+
+
+@dataclass(frozen=True)
+class PlanChangePreview:
+    """The current period's fee as it stands and as it would be after the change, before VAT and usage."""
+
+    period: Period
+    effective_date: datetime.date
+    current_plan: Plan
+    new_plan: Plan
+    current_lines: tuple[LineDraft, ...]
+    new_lines: tuple[LineDraft, ...]
+
+    @property
+    def currency(self) -> str:
+        return self.new_plan.currency
+
+    @property
+    def current_fee(self) -> Decimal:
+        return sum((line.amount for line in self.current_lines), ZERO)
+
+    @property
+    def new_fee(self) -> Decimal:
+        return sum((line.amount for line in self.new_lines), ZERO)
+
+    @property
+    def difference(self) -> Decimal:
+        return self.new_fee - self.current_fee
+
+
+def subscription_change_preview(
+    *, subscription: Subscription, plan: Plan, now: datetime.datetime | None = None
+) -> PlanChangePreview:
+    """What `subscription_change_plan` would do to this period's fee, priced by the invoice code; writes nothing.
+
+    Refuses the same changes as `subscription_change_plan`, with the same errors.
+    """
+    now = now or clock.now()
+    [current] = load_subscriptions([subscription.pk])
+    _check_plan_change(current, plan)
+    billed = Period(current.current_period_start, current.current_period_end)
+    change = SubscriptionPlanChange(
+        subscription=current, from_plan=current.plan, to_plan=plan,
+        effective_date=_change_effective_date(current, now), changed_at=now,
+    )
+    return PlanChangePreview(
+        period=billed,
+        effective_date=change.effective_date,
+        current_plan=current.plan,
+        new_plan=plan,
+        current_lines=invoice_draft(subscription=current, period=billed, tokens_used=0).lines,
+        new_lines=invoice_draft(subscription=_with_plan_change(current, change), period=billed, tokens_used=0).lines,
+    )
+
+
+def _with_plan_change(subscription: Subscription, change: SubscriptionPlanChange) -> Subscription:
+    """An unsaved copy of `subscription` (its history prefetched) as if `change` were stored.
+
+    Pricing reads `plan_changes.all()`, which a prefetch cache answers: the copy's cache holds the history plus
+    `change`, filled the way Django's own prefetching fills it, so pricing runs without a write or a query.
+    """
+    changed = copy.copy(subscription)
+    changed.plan = change.to_plan
+    history = SubscriptionPlanChange.objects.filter(subscription=subscription)
+    history._result_cache = [*subscription.plan_changes.all(), change]
+    history._prefetch_done = True
+    changed._prefetched_objects_cache = {**subscription._prefetched_objects_cache, "plan_changes": history}
+    return changed

@@ -5,6 +5,7 @@ Each is safe to run again: alerts are unique per occasion, and rows already move
 import datetime
 
 from billing import clock
+from billing.cache import customer_cache_invalidate
 from billing.models import (
     LIVE_SUBSCRIPTION_STATUSES,
     AlertType,
@@ -58,6 +59,7 @@ def usage_threshold_alerts_raise(*, now: datetime.datetime | None = None) -> Non
         ]
         # The unique (user, type, occasion) constraint keeps each alert to one row, whoever runs first.
         BillingAlert.objects.bulk_create(alerts, ignore_conflicts=True)
+        customer_cache_invalidate(alert.user_id for alert in alerts)
 
 
 def expiring_subscription_alerts_raise(*, now: datetime.datetime | None = None) -> None:
@@ -81,6 +83,7 @@ def expiring_subscription_alerts_raise(*, now: datetime.datetime | None = None) 
         for sub in expiring
     ]
     BillingAlert.objects.bulk_create(alerts, ignore_conflicts=True)
+    customer_cache_invalidate(alert.user_id for alert in alerts)
 
 
 def subscriptions_expire_due(*, now: datetime.datetime | None = None) -> int:

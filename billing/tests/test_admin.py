@@ -1,11 +1,18 @@
 import datetime
+import importlib
 import itertools
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.urls import reverse
 
+from accounts.models import ApiKey, AuditLog, User, UserProfile
 from accounts.tests.admin_helpers import (
     admin_url,
     changelist_query_count,
@@ -13,7 +20,7 @@ from accounts.tests.admin_helpers import (
     editable_field_names,
     unchanged_form_data,
 )
-from accounts.tests.factories import UserFactory, UserProfileFactory
+from accounts.tests.factories import ApiKeyFactory, UserFactory, UserProfileFactory
 from billing.models import (
     AlertType,
     BillingAlert,
@@ -34,7 +41,11 @@ from billing.models import (
     SubscriptionPause,
     SubscriptionPlanChange,
 )
+from billing.roles import FINANCE_GROUP, finance_permission_names
+from billing.tests.admin_world import finance_user, make_world, staff_user
 from billing.tests.factories import CreditFactory, InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory
+from libraries.models import UsageLog
+from libraries.tests.factories import UsageLogFactory
 
 MODELS = list(apps.get_app_config("billing").get_models())
 LEDGER_MODELS = [
@@ -249,16 +260,338 @@ class TestLedgersAreReadOnly:
 
 @pytest.mark.django_db
 class TestSubscriptionPage:
-    def test_plan_and_status_are_changed_by_services_only(self, admin_client, rows):
+    def test_nothing_is_edited_by_hand_the_actions_call_services(self, admin_client, rows):
         response = admin_client.get(admin_url(rows[Subscription], "change"))
 
-        editable = editable_field_names(response)
-        assert {"current_period_end", "cancel_at_period_end"} <= editable
-        assert {"user", "plan", "status"}.isdisjoint(editable)
+        assert editable_field_names(response) == set()
+        assert not response.context["has_change_permission"]
+        buttons = {button.action for button in response.context["object_action_buttons"]}
+        assert buttons == {"change_plan", "pause", "cancel_at_period_end"}
 
-    def test_its_plan_changes_and_pauses_are_shown_read_only(self, admin_client, rows):
+    def test_its_plan_changes_pauses_and_invoices_are_shown_read_only(self, admin_client, rows):
         response = admin_client.get(admin_url(rows[Subscription], "change"))
 
         history = response.context["inline_admin_formsets"]
-        assert [inline.opts.model for inline in history] == [SubscriptionPlanChange, SubscriptionPause]
+        assert [inline.opts.model for inline in history] == [SubscriptionPlanChange, SubscriptionPause, Invoice]
         assert not any(inline.has_add_permission or inline.has_change_permission for inline in history)
+
+
+# As Finance: every page on a year of books (200 invoices) answers at once, in a fixed number of queries.
+
+MAX_QUERIES_PER_PAGE = 25  # the busiest page (a customer, with five inlines and its usage) makes 21
+FINANCE_MODELS = [
+    *MODELS, User, UserProfile, ApiKey, AuditLog, UsageLog,
+]
+
+
+@contextmanager
+def rolled_back_afterwards(django_db_blocker):
+    """Rows shared by a whole test class, rolled back after its last test; each test runs in its own savepoint."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
+@pytest.fixture(scope="class")
+def books(django_db_setup, django_db_blocker):
+    with rolled_back_afterwards(django_db_blocker):
+        world = make_world(invoices=200)
+        rows = make_billing_rows()
+        rows[User] = world.customers[0]
+        rows[UserProfile] = world.customers[0].profile
+        rows[ApiKey] = ApiKeyFactory(user=world.customers[0])
+        rows[AuditLog] = AuditLog.objects.order_by("-id").first()
+        rows[UsageLog] = UsageLogFactory(user=world.customers[0])
+        yield world, rows, finance_user(), staff_user()
+
+
+@pytest.fixture
+def finance_client(client, books):
+    client.force_login(books[2])
+    return client
+
+
+@pytest.fixture
+def staff_client(client, books):
+    client.force_login(books[3])
+    return client
+
+
+def invoice_list_params(world) -> list[dict]:
+    sent = world.invoice(InvoiceStatus.SENT)
+    month = sent.period_start
+    return [
+        {},
+        {"status__exact": InvoiceStatus.OVERDUE},
+        {"period": f"{month:%Y-%m}"},
+        {"overdue": "yes"},
+        {"overdue": "0-30"},
+        {"overdue": "31-60"},
+        {"overdue": "61-90"},
+        {"overdue": "90+"},
+        {"overdue": "not_due"},
+        {"reverse_charge__exact": "1"},
+        {"country": "DE"},
+        {"q": sent.number},
+        {"q": sent.user.email},
+        {"q": sent.user.profile.company_name},
+        {"issue_date__year": sent.issue_date.year, "issue_date__month": sent.issue_date.month},
+        {"status__exact": InvoiceStatus.PAID, "country": "FR", "o": "-5"},
+        {"p": "1"},
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("books")
+class TestFinancePagesOnAYearOfBooks:
+    def test_the_invoice_list_shows_what_finance_reads_at_a_glance(self, finance_client, books):
+        world = books[0]
+        overdue = world.invoice(InvoiceStatus.OVERDUE)
+
+        response = finance_client.get(admin_url(Invoice, "changelist"), {"q": overdue.number})
+
+        content = response.content.decode()
+        assert response.context["cl"].result_count == 1
+        for text in (overdue.number, overdue.user.email, overdue.user.profile.company_name, f"{overdue.total} EUR",
+                     f"{overdue.amount_due} EUR", 'tmcp-badge tmcp-badge-overdue'):
+            assert text in content
+        assert str((world.today - overdue.due_date).days) in content
+
+    @pytest.mark.parametrize("case", range(17))
+    def test_every_invoice_filter_and_search_answers_in_bounded_queries(
+        self, finance_client, books, case, django_assert_max_num_queries
+    ):
+        params = invoice_list_params(books[0])[case]
+
+        with django_assert_max_num_queries(MAX_QUERIES_PER_PAGE):
+            response = finance_client.get(admin_url(Invoice, "changelist"), params)
+
+        assert response.status_code == 200
+        assert "?e=1" not in response.get("Location", "")
+
+    def test_filters_select_what_they_say(self, finance_client, books):
+        world = books[0]
+        today = world.today
+
+        def numbers(**params):
+            return {invoice.pk for invoice in changelist_rows(finance_client, Invoice, **params)}
+
+        issued = [invoice for invoice in world.invoices if invoice.is_issued]
+        assert numbers(country="DE") == {i.pk for i in issued if i.billing_details["buyer"]["country"] == "DE"} | {
+            i.pk for i in world.invoices if not i.is_issued and i.billing_details["buyer"]["country"] == "DE"
+        }
+        assert numbers(overdue="31-60") == {
+            i.pk for i in world.invoices
+            if i.status in (InvoiceStatus.SENT, InvoiceStatus.OVERDUE) and 31 <= (today - i.due_date).days <= 60
+        }
+        assert numbers(reverse_charge__exact="1") == {i.pk for i in world.invoices if i.reverse_charge}
+
+    @pytest.mark.parametrize("model", FINANCE_MODELS, ids=lambda model: model.__name__)
+    def test_every_list_and_detail_page_answers_in_bounded_queries(
+        self, finance_client, books, model, django_assert_max_num_queries
+    ):
+        record = books[1][model]
+
+        with django_assert_max_num_queries(MAX_QUERIES_PER_PAGE):
+            listing = finance_client.get(admin_url(model, "changelist"))
+        with django_assert_max_num_queries(MAX_QUERIES_PER_PAGE):
+            detail = finance_client.get(admin_url(record, "change"))
+
+        assert listing.status_code == 200
+        assert detail.status_code == 200
+
+    @pytest.mark.parametrize("status", [InvoiceStatus.DRAFT, InvoiceStatus.PAID, InvoiceStatus.CANCELLED])
+    def test_an_invoice_page_shows_lines_payments_credit_note_and_audit_trail(
+        self, finance_client, books, status, django_assert_max_num_queries
+    ):
+        invoice = books[0].invoice(status)
+
+        with django_assert_max_num_queries(MAX_QUERIES_PER_PAGE):
+            response = finance_client.get(admin_url(invoice, "change"))
+
+        inlines = {inline.opts.model: inline for inline in response.context["inline_admin_formsets"]}
+        assert set(inlines) == {InvoiceLine, Payment, CreditApplication, CreditNote, EmailNotification}
+        shown = {model: len(inline.formset.initial_forms) for model, inline in inlines.items()}
+        assert shown[InvoiceLine] == 1
+        assert shown[Payment] == (status == InvoiceStatus.PAID)
+        assert shown[CreditNote] == (status == InvoiceStatus.CANCELLED)
+        assert not any(inline.formset.extra_forms for model, inline in inlines.items() if model != InvoiceLine)
+        trail = response.context["audit_trail"]
+        assert [entry.action for entry in trail] == ([] if status == InvoiceStatus.DRAFT else ["invoice.finalize"])
+        content = response.content.decode()
+        assert 'id="audit-trail"' in content
+        if invoice.is_issued:
+            assert reverse("admin:billing_invoice_pdf", args=[invoice.pk]) in content
+
+    def test_a_customer_page_shows_profile_subscription_credits_keys_usage_and_invoices(
+        self, finance_client, books, django_assert_max_num_queries
+    ):
+        customer = books[0].customers[0]
+
+        with django_assert_max_num_queries(MAX_QUERIES_PER_PAGE):
+            response = finance_client.get(admin_url(customer, "change"))
+
+        models = [inline.opts.model for inline in response.context["inline_admin_formsets"]]
+        assert models == [UserProfile, Subscription, Credit, ApiKey, Invoice]
+        assert "Current period" in response.content.decode()
+        assert [button.action for button in response.context["object_action_buttons"]] == ["grant_credit"]
+
+    @pytest.mark.parametrize("page", ["billing_dashboard", "billing_exports"])
+    def test_the_finance_pages_answer_in_bounded_queries(
+        self, finance_client, page, django_assert_max_num_queries
+    ):
+        with django_assert_max_num_queries(MAX_QUERIES_PER_PAGE):
+            response = finance_client.get(reverse(f"admin:{page}"))
+
+        assert response.status_code == 200
+
+    def test_the_index_links_the_dashboard_and_the_exports(self, finance_client):
+        content = finance_client.get(reverse("admin:index")).content.decode()
+
+        assert reverse("admin:billing_dashboard") in content
+        assert reverse("admin:billing_exports") in content
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("books")
+class TestStaffOutsideFinance:
+    @pytest.mark.parametrize(
+        "model", [*MODELS, UserProfile, ApiKey, AuditLog, UsageLog], ids=lambda model: model.__name__
+    )
+    def test_see_no_billing_data(self, staff_client, books, model):
+        assert staff_client.get(admin_url(model, "changelist")).status_code == 403
+        assert staff_client.get(admin_url(books[1][model], "change")).status_code == 403
+
+    @pytest.mark.parametrize("page", ["billing_dashboard", "billing_exports"])
+    def test_are_refused_the_finance_pages(self, staff_client, page):
+        assert staff_client.get(reverse(f"admin:{page}")).status_code == 403
+
+    def test_cannot_run_an_action(self, staff_client, books):
+        draft = books[0].invoice(InvoiceStatus.DRAFT)
+
+        response = staff_client.post(
+            admin_url(Invoice, "changelist"),
+            {"action": "finalize_and_send", "index": 0, "_selected_action": [draft.pk]},
+        )
+
+        assert response.status_code == 403
+        draft.refresh_from_db()
+        assert draft.status == InvoiceStatus.DRAFT
+
+    def test_cannot_download_an_invoice(self, staff_client, books):
+        invoice = books[0].invoice(InvoiceStatus.PAID)
+
+        assert staff_client.get(reverse("admin:billing_invoice_pdf", args=[invoice.pk])).status_code == 403
+
+    def test_the_index_shows_no_finance_link(self, staff_client):
+        content = staff_client.get(reverse("admin:index")).content.decode()
+
+        assert reverse("admin:billing_dashboard") not in content
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("books")
+class TestFinanceCannotCorruptTheBooks:
+    def test_a_forged_post_on_an_issued_invoice_changes_nothing(self, finance_client, books):
+        invoice = books[0].invoice(InvoiceStatus.SENT)
+        before = Invoice.objects.filter(pk=invoice.pk).values().get()
+        lines_before = list(invoice.lines.values())
+
+        response = finance_client.post(
+            admin_url(invoice, "change"),
+            {
+                "subtotal": "1.00", "tax_amount": "0.20", "total": "1.20", "amount_due": "0.00", "status": "PAID",
+                "lines-TOTAL_FORMS": "1", "lines-INITIAL_FORMS": "1", "lines-0-id": invoice.lines.get().pk,
+                "lines-0-invoice": invoice.pk, "lines-0-amount": "1.00", "lines-0-unit_price": "1.00",
+            },
+        )
+
+        assert response.status_code == 403
+        assert Invoice.objects.filter(pk=invoice.pk).values().get() == before
+        assert list(invoice.lines.values()) == lines_before
+
+    def test_a_draft_is_still_corrected_by_hand(self, finance_client, books):
+        draft = books[0].invoice(InvoiceStatus.DRAFT)
+        page = finance_client.get(admin_url(draft, "change"))
+
+        response = finance_client.post(
+            admin_url(draft, "change"), unchanged_form_data(page) | {"due_date": "2031-01-31"}
+        )
+
+        assert response.status_code == 302
+        draft.refresh_from_db()
+        assert draft.due_date == datetime.date(2031, 1, 31)
+
+    @pytest.mark.parametrize("model", LEDGER_MODELS + [BillingAlert], ids=lambda model: model.__name__)
+    def test_ledgers_are_read_only(self, finance_client, books, model):
+        record = books[1][model]
+
+        assert finance_client.get(admin_url(model, "add")).status_code == 403
+        assert finance_client.post(admin_url(record, "change"), {}).status_code == 403
+        assert finance_client.post(admin_url(record, "delete"), {"post": "yes"}).status_code == 403
+
+    def test_finance_deletes_nothing(self, finance_client, books):
+        draft = books[0].invoice(InvoiceStatus.DRAFT)
+
+        assert finance_client.post(admin_url(draft, "delete"), {"post": "yes"}).status_code == 403
+        assert Invoice.objects.filter(pk=draft.pk).exists()
+
+    def test_a_customer_cannot_be_made_staff(self, finance_client, books):
+        customer = books[0].customers[1]
+        page = finance_client.get(admin_url(customer, "change"))
+
+        response = finance_client.post(
+            admin_url(customer, "change"),
+            unchanged_form_data(page) | {"first_name": "Renamed", "is_staff": "on", "is_superuser": "on"},
+        )
+
+        assert response.status_code == 302
+        customer.refresh_from_db()
+        assert customer.first_name == "Renamed"
+        assert not customer.is_staff and not customer.is_superuser
+
+    def test_staff_accounts_and_passwords_are_for_superusers(self, finance_client, books):
+        finance = books[2]
+
+        response = finance_client.post(admin_url(finance, "change"), {"email": finance.email, "is_superuser": "on"})
+
+        assert response.status_code == 403
+        customer = books[0].customers[2]
+        password_url = reverse("admin:auth_user_password_change", args=[customer.pk])
+        assert finance_client.get(password_url).status_code == 403
+        finance.refresh_from_db()
+        assert not finance.is_superuser
+
+    def test_api_keys_are_revoked_not_edited(self, finance_client, books):
+        api_key = books[1][ApiKey]
+
+        response = finance_client.post(admin_url(api_key, "change"), {"name": "x", "scopes": '["usage:write"]'})
+
+        assert response.status_code == 403
+        api_key.refresh_from_db()
+        assert api_key.scopes == ["docs:read"]
+
+
+@pytest.mark.django_db
+class TestFinanceGroup:
+    def test_the_migration_gives_finance_exactly_its_permissions(self):
+        Group.objects.filter(name=FINANCE_GROUP).delete()
+        migration = importlib.import_module("billing.migrations.0004_finance_group")
+        historical_apps = MigrationExecutor(connection).loader.project_state(("billing", "0004_finance_group")).apps
+
+        migration.create_finance_group(historical_apps, None)
+
+        group = Group.objects.get(name=FINANCE_GROUP)
+        granted = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
+        assert granted == finance_permission_names()
+        assert not any(name.split(".")[1].startswith("delete_") for name in granted)
+        assert {"billing.view_invoice", "billing.change_invoice", "billing.add_payment", "billing.add_credit",
+                "accounts.change_apikey", "libraries.view_usagelog"} <= granted
+        assert not {"accounts.view_oauthtoken", "accounts.view_consentrecord", "auth.change_group"} & granted
+
+    def test_superusers_keep_every_action(self, admin_client):
+        response = admin_client.get(admin_url(Invoice, "changelist"))
+
+        actions = {name for name, _ in response.context["action_form"].fields["action"].choices if name}
+        assert {"finalize_and_send", "resend_email", "record_payment", "cancel_with_credit_note",
+                "download_pdfs"} <= actions

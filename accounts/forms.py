@@ -1,0 +1,213 @@
+"""Forms of the customer pages: they validate input; the views hand the cleaned data to one service."""
+from decimal import Decimal
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError as StdnumValidationError
+from stdnum.fr import siren as fr_siren
+from stdnum.util import clean, get_cc_module
+
+from .countries import COUNTRIES, country_name
+from .models import ConsentPurpose, UserProfile
+
+# VAT numbers carry the country's VAT prefix, which differs from ISO 3166 for Greece.
+VAT_PREFIX_OF_COUNTRY = {"GR": "EL"}
+COUNTRY_OF_VAT_PREFIX = {prefix: country for country, prefix in VAT_PREFIX_OF_COUNTRY.items()}
+# The consents a customer may give or withdraw here; the terms of service are accepted at sign-up.
+TOGGLEABLE_CONSENTS = (ConsentPurpose.MARKETING_EMAIL, ConsentPurpose.USAGE_ANALYTICS)
+
+
+def _is_eu_member(country: str) -> bool:
+    # stdnum also lists XI (Northern Ireland), which is not an ISO 3166 country: GB customers stay outside.
+    return country.lower() in eu_vat.MEMBER_STATES
+
+
+def normalize_vat_number(vat_number: str, country: str) -> str:
+    """The VAT number in its compact form, checked offline (python-stdnum) against `country`.
+
+    An EU number must be valid and issued by `country` (its prefix may be left out); elsewhere the
+    number is checked when python-stdnum knows the country's format. Raises forms.ValidationError.
+    """
+    name = country_name(country)
+    if _is_eu_member(country):
+        compact = clean(vat_number, " -./,").upper().strip()
+        if compact[:1].isdigit():
+            compact = VAT_PREFIX_OF_COUNTRY.get(country, country) + compact
+        prefix = compact[:2]
+        if COUNTRY_OF_VAT_PREFIX.get(prefix, prefix) != country:
+            raise forms.ValidationError(
+                "This VAT number was not issued in %(country)s: it should start with %(prefix)s.",
+                code="vat_country",
+                params={"country": name, "prefix": VAT_PREFIX_OF_COUNTRY.get(country, country)},
+            )
+        if not eu_vat.is_valid(compact):
+            raise forms.ValidationError(
+                "This is not a valid VAT number for %(country)s: check the digits.",
+                code="vat_invalid",
+                params={"country": name},
+            )
+        return compact
+    module = get_cc_module(country.lower(), "vat")
+    if module is None:
+        return " ".join(vat_number.split())
+    try:
+        return module.validate(vat_number)
+    except StdnumValidationError:
+        raise forms.ValidationError(
+            "This is not a valid VAT number for %(country)s: check the digits.",
+            code="vat_invalid",
+            params={"country": name},
+        ) from None
+
+
+class PageForm(forms.Form):
+    """Labels without a trailing colon; required fields marked by a class the stylesheet shows."""
+
+    required_css_class = "required"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    """Django's login form, asking for the email address the account logs in with."""
+
+    required_css_class = "required"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    username = forms.EmailField(
+        label="Email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+
+class ProfileForm(forms.ModelForm):
+    """The billing identity printed on invoices. The VAT number is checked against the chosen country."""
+
+    required_css_class = "required"
+
+    country = forms.ChoiceField(
+        choices=[("", "Choose a country")] + list(COUNTRIES),
+        required=False,
+        help_text="Sets the VAT on your invoices; when empty, France is assumed.",
+    )
+    monthly_spend_cap = forms.DecimalField(
+        label="Monthly overage cap",
+        required=False,
+        min_value=Decimal("0"),
+        max_digits=12,
+        decimal_places=2,
+        help_text="Calls beyond your quota stop once this much overage is reached in a period. Leave empty for no cap.",
+    )
+
+    class Meta:
+        model = UserProfile
+        fields = (
+            "full_name", "company_name", "billing_email", "phone", "address_line1", "address_line2", "postal_code",
+            "city", "country", "vat_number", "siren", "language", "monthly_spend_cap",
+        )
+        labels = {
+            "full_name": "Full name",
+            "company_name": "Company",
+            "billing_email": "Invoice email",
+            "address_line1": "Address",
+            "address_line2": "Address (line 2)",
+            "postal_code": "Postal code",
+            "vat_number": "VAT number",
+            "siren": "SIREN",
+            "language": "Language of invoices and emails",
+        }
+        help_texts = {
+            "billing_email": "Invoices go here; when empty, to your login email.",
+            "vat_number": "EU businesses outside France with a valid VAT number are invoiced without VAT "
+            "(reverse charge).",
+            "siren": "French companies only: nine digits.",
+        }
+        widgets = {
+            "full_name": forms.TextInput(attrs={"autocomplete": "name"}),
+            "company_name": forms.TextInput(attrs={"autocomplete": "organization"}),
+            "billing_email": forms.EmailInput(attrs={"autocomplete": "email"}),
+            "phone": forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
+            "address_line1": forms.TextInput(attrs={"autocomplete": "address-line1"}),
+            "address_line2": forms.TextInput(attrs={"autocomplete": "address-line2"}),
+            "postal_code": forms.TextInput(attrs={"autocomplete": "postal-code"}),
+            "city": forms.TextInput(attrs={"autocomplete": "address-level2"}),
+            "vat_number": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+            "siren": forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["country"].widget.attrs["autocomplete"] = "country"
+
+    FIELDSETS = (
+        ("Who you are", ("full_name", "company_name", "billing_email", "phone")),
+        ("Address", ("address_line1", "address_line2", "postal_code", "city", "country")),
+        ("Tax and invoices", ("vat_number", "siren", "language", "monthly_spend_cap")),
+    )
+
+    def fieldsets(self):
+        """(legend, bound fields) per group of the page."""
+        return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]
+
+    def clean_siren(self):
+        siren = fr_siren.compact(self.cleaned_data["siren"])
+        if siren and not fr_siren.is_valid(siren):
+            raise forms.ValidationError("This is not a valid SIREN: check the nine digits.", code="siren_invalid")
+        return siren
+
+    def clean(self):
+        cleaned = super().clean()
+        vat_number = (cleaned.get("vat_number") or "").strip()
+        if not vat_number or "country" not in cleaned:
+            return cleaned
+        country = cleaned["country"]
+        if not country:
+            self.add_error("country", "Choose the country that issued your VAT number.")
+            return cleaned
+        try:
+            cleaned["vat_number"] = normalize_vat_number(vat_number, country)
+        except forms.ValidationError as error:
+            self.add_error("vat_number", error)
+        return cleaned
+
+
+class ApiKeyCreateForm(PageForm):
+    name = forms.CharField(
+        max_length=100,
+        help_text="To recognise the key later, e.g. “Laptop” or “CI pipeline”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
+class ConsentForm(PageForm):
+    purpose = forms.ChoiceField(choices=[(purpose.value, purpose.label) for purpose in TOGGLEABLE_CONSENTS])
+    granted = forms.TypedChoiceField(choices=[("1", "Give"), ("0", "Withdraw")], coerce=lambda value: value == "1")
+
+
+class AccountEraseForm(PageForm):
+    """Erasure cannot be undone: the customer confirms with their password and a tick."""
+
+    password = forms.CharField(
+        label="Your password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    confirm = forms.BooleanField(
+        label="I understand that my account is erased for good and that I will be logged out."
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("This is not your password.", code="password_incorrect")
+        return password

@@ -1,0 +1,123 @@
+"""Customer account pages: billing profile, API keys and privacy. Each view validates a form and calls one
+service or selector; a customer only ever reaches their own objects (another id answers 404)."""
+import json
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from .forms import AccountEraseForm, ApiKeyCreateForm, ConsentForm, ProfileForm
+from .models import API_KEY_SCOPES, ConsentPurpose
+from .selectors import api_keys_of, consents_current, profile_of
+from .services import (
+    account_erase,
+    api_key_create,
+    api_key_revoke,
+    consent_record,
+    profile_update,
+    user_data_export,
+)
+
+# A new key's token waits in the session for the one page that shows it, then is gone.
+TOKEN_SESSION_KEY = "accounts:new-api-key"
+# Customers' keys read documentation; `usage:write` belongs to the documentation server only.
+CUSTOMER_KEY_SCOPES = ["docs:read"]
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request):
+    form = ProfileForm(request.POST or None, instance=profile_of(user=request.user))
+    if request.method == "POST" and form.is_valid():
+        profile_update(user=request.user, **form.cleaned_data)
+        messages.success(request, "Your billing profile was saved.")
+        return redirect("accounts:profile")
+    return render(request, "accounts/profile.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_keys(request):
+    form = ApiKeyCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        issued = api_key_create(user=request.user, name=form.cleaned_data["name"], scopes=CUSTOMER_KEY_SCOPES)
+        request.session[TOKEN_SESSION_KEY] = {"name": issued.api_key.name, "token": issued.token}
+        return redirect("accounts:api_keys")
+    context = {
+        "form": form,
+        "api_keys": api_keys_of(user=request.user),
+        "new_key": request.session.pop(TOKEN_SESSION_KEY, None),
+        "scope_labels": API_KEY_SCOPES,
+        "now": timezone.now(),
+    }
+    return render(request, "accounts/api_keys.html", context, status=400 if form.errors else 200)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_key_revoke_confirm(request, pk: int):
+    api_key = get_object_or_404(api_keys_of(user=request.user), pk=pk, revoked_at__isnull=True)
+    if request.method == "POST":
+        api_key_revoke(api_key=api_key)
+        messages.success(request, f"The key “{api_key.name}” (tmcp_{api_key.prefix}_…) was revoked.")
+        return redirect("accounts:api_keys")
+    return render(request, "accounts/api_key_revoke.html", {"api_key": api_key})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def privacy(request):
+    form = ConsentForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            consent_record(
+                user=request.user,
+                purpose=form.cleaned_data["purpose"],
+                granted=form.cleaned_data["granted"],
+                ip_address=request.META.get("REMOTE_ADDR"),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            )
+            messages.success(request, "Your choice was recorded.")
+            return redirect("accounts:privacy")
+        messages.error(request, "That choice could not be recorded.")
+    current = consents_current(user=request.user)
+    consents = [
+        {"purpose": purpose, "record": current[purpose.value], "toggleable": purpose != ConsentPurpose.TERMS}
+        for purpose in ConsentPurpose
+    ]
+    return render(request, "accounts/privacy.html", {"consents": consents}, status=400 if form.errors else 200)
+
+
+@never_cache
+@login_required
+@require_POST
+def privacy_export(request):
+    """Everything held about the customer, every app included, as a JSON download (the export is audited)."""
+    data = user_data_export(user=request.user)
+    response = HttpResponse(
+        json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="twinmcp-account-{timezone.now():%Y-%m-%d}.json"'
+    return response
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def erase(request):
+    form = AccountEraseForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        account_erase(user=request.user)
+        logout(request)
+        return render(request, "accounts/erased.html")
+    return render(request, "accounts/erase.html", {"form": form}, status=400 if form.errors else 200)

@@ -1,0 +1,110 @@
+"""Server-rendered SVG charts for the customer pages: pure functions from plain data to markup, no JavaScript.
+
+The plot is a nested SVG stretched to the page width (`preserveAspectRatio="none"`), so bars fill any screen
+from 360 px up, while the labels stay in the outer SVG at their normal size.
+"""
+import datetime
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
+from html import escape
+
+CHART_HEIGHT = 220
+PLOT_TOP = 26
+PLOT_HEIGHT = 160
+SLOT = 10  # viewBox units per day; a bar fills 70 % of its slot
+BAR = 7
+
+
+def compact_tokens(tokens: int) -> str:
+    """`1234567` → `1.2M`, `12345` → `12.3k`, `999` → `999` (rounded half-up)."""
+    for threshold, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
+        if tokens >= threshold:
+            value = (Decimal(tokens) / threshold).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+            return f"{value.normalize():f}{suffix}"
+    return str(tokens)
+
+
+def nice_ceiling(value: int) -> int:
+    """The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10ⁿ) at or above `value`: the top of the
+    scale, so that the tallest bar fills most of the height."""
+    if value <= 0:
+        return 1
+    magnitude = 1
+    while magnitude * 10 <= value:
+        magnitude *= 10
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if step * magnitude >= value:
+            return int(step * magnitude)
+    return 10 * magnitude  # pragma: no cover - the loop always returns
+
+
+def _day_label(day: datetime.date) -> str:
+    return f"{day.day} {day:%b}"
+
+
+def daily_usage_svg(
+    points: Iterable[tuple[datetime.date, int]],
+    *,
+    start: datetime.date,
+    end: datetime.date,
+    today: datetime.date | None = None,
+    chart_id: str = "usage-chart",
+) -> str:
+    """A bar per day of [start, end) with the tokens of `points` ((day, tokens) pairs); days without a point
+    have no bar. `today`'s bar is marked. Accessible: role="img", a title and a description with the figures,
+    and a tooltip per bar."""
+    days = (end - start).days
+    tokens_by_day = {day: tokens for day, tokens in points if start <= day < end}
+    peak = max(tokens_by_day.values(), default=0)
+    top = nice_ceiling(peak)
+    total = sum(tokens_by_day.values())
+    last_day = end - datetime.timedelta(days=1)
+
+    title = f"Tokens used per day, {_day_label(start)} to {_day_label(last_day)} {last_day.year}"
+    if peak:
+        busiest = max(tokens_by_day, key=lambda day: (tokens_by_day[day], day))
+        description = (
+            f"{total:,} tokens in total; the busiest day was {_day_label(busiest)} with {peak:,} tokens."
+        )
+    else:
+        description = "No tokens used in this period yet."
+
+    bars = []
+    for index in range(days):
+        day = start + datetime.timedelta(days=index)
+        tokens = tokens_by_day.get(day)
+        if not tokens:
+            continue
+        height = Decimal(tokens) * 100 / top
+        css = "bar bar-today" if day == today else "bar"
+        bars.append(
+            f'<rect class="{css}" x="{index * SLOT + (SLOT - BAR) / 2:g}" y="{100 - height:.3f}" width="{BAR}" '
+            f'height="{height:.3f}"><title>{escape(_day_label(day))}: {tokens:,} tokens</title></rect>'
+        )
+    empty = "" if peak else (
+        f'<text class="chart-empty" x="50%" y="{PLOT_TOP + PLOT_HEIGHT / 2:g}" text-anchor="middle">'
+        "No usage yet</text>"
+    )
+    middle = start + datetime.timedelta(days=days // 2)
+    middle_x = (days // 2 * SLOT + SLOT / 2) * 100 / (days * SLOT)
+    label_y = PLOT_TOP + PLOT_HEIGHT + 22
+    return (
+        f'<svg class="usage-chart" xmlns="http://www.w3.org/2000/svg" width="100%" height="{CHART_HEIGHT}" '
+        f'role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">'
+        f'<title id="{chart_id}-title">{escape(title)}</title>'
+        f'<desc id="{chart_id}-desc">{escape(description)}</desc>'
+        f'<text class="chart-scale" x="0" y="{PLOT_TOP - 8}">{escape(compact_tokens(top))} tokens</text>'
+        f'<svg x="0" y="{PLOT_TOP}" width="100%" height="{PLOT_HEIGHT}" viewBox="0 0 {days * SLOT} 100" '
+        'preserveAspectRatio="none" overflow="visible">'
+        '<line class="grid" x1="0" y1="0" x2="100%" y2="0" vector-effect="non-scaling-stroke"/>'
+        '<line class="grid" x1="0" y1="50" x2="100%" y2="50" vector-effect="non-scaling-stroke"/>'
+        f'{"".join(bars)}'
+        '<line class="axis" x1="0" y1="100" x2="100%" y2="100" vector-effect="non-scaling-stroke"/>'
+        "</svg>"
+        f"{empty}"
+        f'<text class="chart-label" x="0" y="{label_y}">{escape(_day_label(start))}</text>'
+        f'<text class="chart-label" x="{middle_x:.2f}%" y="{label_y}" text-anchor="middle">'
+        f"{escape(_day_label(middle))}</text>"
+        f'<text class="chart-label" x="100%" y="{label_y}" text-anchor="end">{escape(_day_label(last_day))}</text>'
+        "</svg>"
+    )

@@ -1,0 +1,256 @@
+"""The finance dashboard, opened by a Finance user: each figure equals the sum worked out here by hand.
+
+Rows are dated relative to today (the dashboard reads the clock), far enough from month ends not to matter.
+"""
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from accounts.tests.factories import UserFactory, UserProfileFactory
+from billing import clock
+from billing.models import (
+    CreditNote,
+    EmailKind,
+    EmailNotification,
+    EmailStatus,
+    Interval,
+    InvoiceStatus,
+    PaymentStatus,
+    Subscription,
+    SubscriptionPause,
+    SubscriptionPlanChange,
+    SubscriptionStatus,
+)
+from billing.periods import add_months, period_containing, start_of_day
+from billing.tests.admin_world import finance_user, staff_user
+from billing.tests.factories import InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory
+from libraries.tests.factories import UsageLogFactory
+
+DASHBOARD = reverse("admin:billing_dashboard")
+DAY = datetime.timedelta(days=1)
+
+
+@pytest.fixture
+def finance_client(client, db):
+    client.force_login(finance_user())
+    return client
+
+
+@pytest.fixture
+def now():
+    return clock.now()
+
+
+@pytest.fixture
+def today():
+    return clock.today()
+
+
+def figures(client, **params):
+    response = client.get(DASHBOARD, params)
+    assert response.status_code == 200
+    return response.context["figures"]
+
+
+def subscription(plan, *, started_days_ago: int, now, **fields) -> Subscription:
+    start = clock.today().replace(day=1)
+    return SubscriptionFactory(
+        plan=plan, started_at=now - started_days_ago * DAY, current_period_start=start,
+        current_period_end=add_months(start, 1), **fields,
+    )
+
+
+@pytest.fixture
+def plans(db):
+    return {
+        "pro": PlanFactory(code="pro", name="Pro", price=Decimal("19.00")),
+        "team": PlanFactory(code="team", name="Team", price=Decimal("99.00")),
+        "enterprise": PlanFactory(
+            code="enterprise", name="Enterprise", price=Decimal("9900.00"), interval=Interval.YEAR
+        ),
+        "dollar": PlanFactory(code="pro-usd", name="Pro (USD)", price=Decimal("25.00"), currency="USD"),
+    }
+
+
+@pytest.mark.django_db
+class TestMrr:
+    def test_is_the_monthly_value_of_what_is_in_service_today_and_thirty_days_ago(
+        self, finance_client, plans, now, today
+    ):
+        pro, team = plans["pro"], plans["team"]
+        subscription(pro, started_days_ago=60, now=now)  # 19 then and now
+        subscription(plans["enterprise"], started_days_ago=60, now=now)  # 9900 / 12 = 825 then and now
+        subscription(pro, started_days_ago=5, now=now)  # 19 now only
+        subscription(  # cancelled at once ten days ago: 19 then only
+            pro, started_days_ago=60, now=now, status=SubscriptionStatus.CANCELLED, cancelled_at=now - 10 * DAY,
+            ended_at=now - 10 * DAY,
+        )
+        paused = subscription(pro, started_days_ago=60, now=now, status=SubscriptionStatus.PAUSED)
+        SubscriptionPause.objects.create(subscription=paused, start_date=today - 5 * DAY)  # 19 then only
+        upgraded = subscription(team, started_days_ago=60, now=now)  # Pro 19 then, Team 99 now
+        SubscriptionPlanChange.objects.create(
+            subscription=upgraded, from_plan=pro, to_plan=team, effective_date=today - 10 * DAY
+        )
+        resumed = subscription(pro, started_days_ago=60, now=now)  # paused 30 days ago: 19 now only
+        SubscriptionPause.objects.create(subscription=resumed, start_date=today - 40 * DAY, end_date=today - 20 * DAY)
+        subscription(plans["dollar"], started_days_ago=60, now=now)  # another currency: not counted
+
+        result = figures(finance_client)
+
+        assert result.mrr == Decimal("19.00") + Decimal("825.00") + Decimal("19.00") + Decimal("99.00") * 1 + 19
+        assert result.mrr_before == Decimal("19.00") + Decimal("825.00") + Decimal("19.00") * 3
+        assert result.mrr_change == Decimal("80.00")
+        assert result.mrr_change_percent == Decimal("8.9")  # 80 / 901
+
+    def test_is_cached_five_minutes_unless_refreshed(self, finance_client, plans, now):
+        subscription(plans["pro"], started_days_ago=60, now=now)
+        assert figures(finance_client).mrr == Decimal("19.00")
+
+        subscription(plans["team"], started_days_ago=60, now=now)
+
+        assert figures(finance_client).mrr == Decimal("19.00")
+        assert figures(finance_client, refresh=1).mrr == Decimal("118.00")
+
+
+@pytest.mark.django_db
+class TestRevenue:
+    def test_invoiced_less_credit_notes_and_collected_per_month_for_twelve_months(self, finance_client, today, now):
+        this_month, two_months_ago = today.replace(day=1), add_months(today, -2)
+        issued = iter(range(1, 100))
+
+        def invoice(issue_date, **fields):
+            return InvoiceFactory(
+                status=InvoiceStatus.SENT, number=f"TMCP-2000-{next(issued):06d}", issue_date=issue_date, **fields
+            )
+
+        invoice(this_month)  # 22.80
+        invoice(this_month + DAY, subtotal=Decimal("99.00"), tax_amount=Decimal("19.80"), total=Decimal("118.80"),
+                amount_due=Decimal("118.80"))
+        credited = invoice(two_months_ago + 3 * DAY)  # 22.80, credited this month
+        CreditNote.objects.create(
+            number="AV-2000-000001", invoice=credited, amount=Decimal("22.80"), reason="Billed twice",
+            issue_date=this_month,
+        )
+        invoice(add_months(today, -13))  # before the twelve months
+        InvoiceFactory()  # a draft is not invoiced
+        paid_now = now - min(now - start_of_day(this_month), 2 * DAY) / 2
+        PaymentFactory(invoice=credited, amount=Decimal("50.00"), status=PaymentStatus.COMPLETED, processed_at=paid_now)
+        last_month = start_of_day(add_months(today, -1)) + 5 * DAY
+        PaymentFactory(
+            invoice=credited, amount=Decimal("30.00"), refunded_amount=Decimal("10.00"),
+            status=PaymentStatus.REFUNDED, processed_at=last_month,
+        )
+        PaymentFactory(invoice=credited, status=PaymentStatus.FAILED, processed_at=paid_now)
+        PaymentFactory(invoice=credited, status=PaymentStatus.PENDING)
+
+        result = figures(finance_client)
+
+        months = {month.month: month for month in result.revenue}
+        assert list(months) == [add_months(today, offset) for offset in range(-11, 1)]
+        assert months[this_month].invoiced == Decimal("22.80") + Decimal("118.80") - Decimal("22.80")
+        assert months[two_months_ago].invoiced == Decimal("22.80")
+        assert months[this_month].collected == Decimal("50.00")
+        assert months[add_months(today, -1)].collected == Decimal("20.00")
+        assert sum(month.invoiced for month in result.revenue) == Decimal("141.60")
+
+    def test_the_chart_is_an_svg_of_the_twelve_months(self, finance_client):
+        response = finance_client.get(DASHBOARD)
+
+        content = response.content.decode()
+        assert content.count('class="tmcp-chart"') == 1
+        assert content.count('<rect x="') >= 24  # two bars a month, plus the legend
+        assert "Invoiced" in content and "Collected" in content
+
+
+@pytest.mark.django_db
+class TestReceivables:
+    def test_outstanding_overdue_and_aging(self, finance_client, today):
+        numbers = iter(range(1, 100))
+
+        def unpaid(due_in_days, status=InvoiceStatus.SENT, **fields):
+            return InvoiceFactory(
+                status=status, number=f"TMCP-2000-{next(numbers):06d}", issue_date=today - 150 * DAY,
+                due_date=today + due_in_days * DAY, **fields,
+            )
+
+        unpaid(5)  # not yet due: 22.80
+        unpaid(0)  # due today, not overdue: 22.80
+        unpaid(-10, status=InvoiceStatus.OVERDUE)  # 0–30: 22.80
+        unpaid(-30)  # 0–30: 22.80
+        unpaid(-45, amount_paid=Decimal("10.00"), amount_due=Decimal("12.80"))  # 31–60: 12.80
+        unpaid(-75, subtotal=Decimal("99.00"), tax_amount=Decimal("19.80"), total=Decimal("118.80"),
+               amount_due=Decimal("118.80"))  # 61–90: 118.80
+        unpaid(-91)  # 90+: 22.80
+        unpaid(-200, status=InvoiceStatus.PAID, amount_paid=Decimal("22.80"), amount_due=Decimal("0.00"))
+
+        result = figures(finance_client)
+
+        assert (result.outstanding_count, result.outstanding_amount) == (7, Decimal("245.60"))
+        assert (result.overdue_count, result.overdue_amount) == (5, Decimal("200.00"))
+        assert [(bucket.label, bucket.count, bucket.amount) for bucket in result.aging] == [
+            ("0–30 days", 2, Decimal("45.60")),
+            ("31–60 days", 1, Decimal("12.80")),
+            ("61–90 days", 1, Decimal("118.80")),
+            ("90+ days", 1, Decimal("22.80")),
+        ]
+
+
+@pytest.mark.django_db
+class TestTopCustomersAndFailedEmails:
+    def test_the_ten_heaviest_users_of_this_month(self, finance_client, plans, now, today):
+        month = period_containing(today)
+        during_month = month.start_at + (now - month.start_at) / 2
+        customers = [UserProfileFactory(company_name=f"Company {index}").user for index in range(12)]
+        for index, customer in enumerate(customers):
+            UsageLogFactory(user=customer, tokens=1_000 * (index + 1), created_at=during_month)
+            UsageLogFactory(user=customer, tokens=500, created_at=during_month)
+        UsageLogFactory(user=customers[0], tokens=10**9, created_at=month.start_at - DAY)  # last month
+        subscription(plans["team"], started_days_ago=60, now=now, user=customers[11])
+
+        result = figures(finance_client)
+
+        assert [(row.email, row.tokens) for row in result.top_customers] == [
+            (customers[index].email, 1_000 * (index + 1) + 500) for index in range(11, 1, -1)
+        ]
+        top = result.top_customers[0]
+        assert (top.plan_name, top.included_tokens) == ("Team", plans["team"].included_tokens)
+        assert result.top_customers[1].plan_name == ""
+
+    def test_invoices_whose_email_failed_and_was_not_delivered_since(self, finance_client):
+        failed, resent = InvoiceFactory(), InvoiceFactory()
+        for invoice in (failed, resent):
+            EmailNotification.objects.create(
+                key=f"invoice-issued:{invoice.pk}", user=invoice.user, kind=EmailKind.INVOICE_ISSUED, invoice=invoice,
+                status=EmailStatus.FAILED, attempts=3, last_error="SMTPServerDisconnected",
+            )
+        EmailNotification.objects.create(
+            key=f"invoice-resent:{resent.pk}:1", user=resent.user, kind=EmailKind.INVOICE_ISSUED, invoice=resent,
+            status=EmailStatus.SENT,
+        )
+        EmailNotification.objects.create(
+            key="reminder:1", user=UserFactory(), kind=EmailKind.PAYMENT_REMINDER, status=EmailStatus.FAILED
+        )
+
+        response = finance_client.get(DASHBOARD)
+
+        result = response.context["figures"]
+        assert result.failed_email_count == 1
+        assert [email.invoice_id for email in result.failed_emails] == [failed.pk]
+        assert "SMTPServerDisconnected" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_staff_outside_finance_are_refused(client):
+    client.force_login(staff_user())
+
+    assert client.get(DASHBOARD).status_code == 403
+
+
+@pytest.mark.django_db
+def test_anonymous_visitors_are_sent_to_the_login(client):
+    response = client.get(DASHBOARD)
+
+    assert response.status_code == 302
+    assert reverse("admin:login") in response.url

@@ -1,0 +1,240 @@
+"""Accounting exports of October 2026: the CSV files and the FEC, through the admin page as Finance."""
+import csv
+import datetime
+import io
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from accounts.models import AuditLog
+from accounts.tests.factories import UserProfileFactory
+from billing import clock
+from billing.exports import FEC_COLUMNS, ExportPeriod, fec_filename, fec_lines
+from billing.models import CreditNote, InvoiceStatus, PaymentMethod, PaymentStatus
+from billing.periods import add_months
+from billing.tests.admin_world import finance_user, staff_user
+from billing.tests.factories import InvoiceFactory, PaymentFactory, SubscriptionFactory
+
+EXPORTS = reverse("admin:billing_exports")
+OCTOBER = {"first_day": "2026-10-01", "last_day": "2026-10-31"}
+UTC = datetime.UTC
+
+
+def fec_amount(text: str) -> Decimal:
+    assert "." not in text and "," in text, text
+    return Decimal(text.replace(",", "."))
+
+
+@pytest.fixture
+def finance(db):
+    return finance_user()
+
+
+@pytest.fixture
+def finance_client(client, finance):
+    client.force_login(finance)
+    return client
+
+
+@pytest.fixture
+def books(db):
+    """Two invoices issued in October (one cancelled by a credit note, one reverse-charged and paid), and
+    documents just outside the month on either side."""
+    acme = UserProfileFactory(company_name="Acme SARL", country="FR").user
+    globex = UserProfileFactory(company_name="Globex GmbH", country="DE").user
+    subscriptions = {user: SubscriptionFactory(user=user) for user in (acme, globex)}
+
+    def invoice(user, number, issue_date, **fields):
+        return InvoiceFactory(
+            subscription=subscriptions[user], number=number, issue_date=issue_date,
+            due_date=issue_date + datetime.timedelta(days=30), status=fields.pop("status", InvoiceStatus.SENT),
+            billing_details={"buyer": {"email": user.email, "name": user.profile.full_name,
+                                       "company_name": user.profile.company_name, "country": user.profile.country}},
+            **fields,
+        )
+
+    cancelled = invoice(acme, "TMCP-2026-000101", datetime.date(2026, 10, 5), status=InvoiceStatus.CANCELLED)
+    credit_note = CreditNote.objects.create(
+        number="AV-2026-000007", invoice=cancelled, amount=Decimal("22.80"), reason="Billed twice",
+        issue_date=datetime.date(2026, 10, 20),
+    )
+    reverse_charged = invoice(
+        globex, "TMCP-2026-000102", datetime.date(2026, 10, 10), subtotal=Decimal("99.00"), tax_rate=Decimal("0"),
+        tax_amount=Decimal("0.00"), total=Decimal("99.00"), amount_paid=Decimal("99.00"), amount_due=Decimal("0.00"),
+        reverse_charge=True, status=InvoiceStatus.PAID,
+    )
+    later = invoice(acme, "TMCP-2026-000150", datetime.date(2026, 11, 2))
+    InvoiceFactory()  # a draft is in no export
+    payment = PaymentFactory(
+        invoice=reverse_charged, amount=Decimal("99.00"), status=PaymentStatus.COMPLETED,
+        method=PaymentMethod.SEPA_DEBIT, provider_reference="SEPA-7781",
+        # 00:30 on 1 October in Paris
+        processed_at=datetime.datetime(2026, 9, 30, 22, 30, tzinfo=UTC),
+    )
+    # 23:30 UTC on 31 October is November in Paris: not October's.
+    november_in_paris = datetime.datetime(2026, 10, 31, 23, 30, tzinfo=UTC)
+    PaymentFactory(invoice=later, status=PaymentStatus.COMPLETED, processed_at=november_in_paris)
+    PaymentFactory(invoice=later, status=PaymentStatus.FAILED, processed_at=datetime.datetime(2026, 10, 12, tzinfo=UTC))
+    return {"cancelled": cancelled, "credit_note": credit_note, "reverse_charged": reverse_charged, "payment": payment}
+
+
+def download(client, kind: str, **period):
+    return client.get(EXPORTS, {**OCTOBER, **period, "kind": kind})
+
+
+def csv_rows(response) -> list[dict]:
+    text = response.content.decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def fec_table(response) -> tuple[list[str], list[dict]]:
+    text = response.content.decode("utf-8")
+    assert text.endswith("\r\n")
+    lines = text.split("\r\n")[:-1]
+    rows = [line.split("\t") for line in lines]
+    assert all(len(row) == 18 for row in rows)
+    return rows[0], [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+
+@pytest.mark.django_db
+class TestFec:
+    def test_is_named_after_the_siren_and_the_closing_date(self, finance_client, books):
+        response = download(finance_client, "fec")
+
+        assert response.status_code == 200
+        assert response["Content-Type"] == "text/plain; charset=utf-8"
+        expected = f"{settings.SELLER['siren']}FEC20261031.txt"
+        assert response["Content-Disposition"] == f'attachment; filename="{expected}"'
+        assert fec_filename(siren="303265045", closing_date=datetime.date(2026, 12, 31)) == "303265045FEC20261231.txt"
+
+    def test_has_the_eighteen_columns_tab_separated(self, finance_client, books):
+        header, rows = fec_table(download(finance_client, "fec"))
+
+        assert tuple(header) == FEC_COLUMNS
+        assert header == [
+            "JournalCode", "JournalLib", "EcritureNum", "EcritureDate", "CompteNum", "CompteLib", "CompAuxNum",
+            "CompAuxLib", "PieceRef", "PieceDate", "EcritureLib", "Debit", "Credit", "EcritureLet", "DateLet",
+            "ValidDate", "Montantdevise", "Idevise",
+        ]
+        assert rows
+        for row in rows:
+            assert all(len(row[column]) == 8 and row[column].isdigit() for column in ("EcritureDate", "PieceDate"))
+            assert row["EcritureDate"].startswith("202610")
+
+    def test_balances_to_zero_entry_by_entry(self, finance_client, books):
+        _, rows = fec_table(download(finance_client, "fec"))
+
+        balance = defaultdict(Decimal)
+        for row in rows:
+            balance[row["EcritureNum"]] += fec_amount(row["Debit"]) - fec_amount(row["Credit"])
+        assert sum(fec_amount(row["Debit"]) for row in rows) == sum(fec_amount(row["Credit"]) for row in rows)
+        assert set(balance.values()) == {Decimal(0)}
+        assert sorted(balance) == ["BQ000001", "VT000001", "VT000002", "VT000003"]
+
+    def test_one_entry_per_invoice_credit_note_and_payment(self, finance_client, books):
+        _, rows = fec_table(download(finance_client, "fec"))
+
+        def entry(piece_ref):
+            return [
+                (row["JournalCode"], row["CompteNum"], row["CompAuxNum"], row["Debit"], row["Credit"])
+                for row in rows
+                if row["PieceRef"] == piece_ref
+            ]
+
+        acme = f"C{books['cancelled'].user_id:06d}"
+        globex = f"C{books['reverse_charged'].user_id:06d}"
+        assert entry("TMCP-2026-000101") == [
+            ("VT", "411", acme, "22,80", "0,00"),
+            ("VT", "706", "", "0,00", "19,00"),
+            ("VT", "44571", "", "0,00", "3,80"),
+        ]
+        assert entry("AV-2026-000007") == [  # the invoice's entry, reversed
+            ("VT", "411", acme, "0,00", "22,80"),
+            ("VT", "706", "", "19,00", "0,00"),
+            ("VT", "44571", "", "3,80", "0,00"),
+        ]
+        assert entry("TMCP-2026-000102") == [  # reverse charge: no VAT line
+            ("VT", "411", globex, "99,00", "0,00"), ("VT", "706", "", "0,00", "99,00"),
+        ]
+        assert entry("SEPA-7781") == [("BQ", "512", "", "99,00", "0,00"), ("BQ", "411", globex, "0,00", "99,00")]
+        assert {row["CompAuxLib"] for row in rows if row["CompteNum"] == "411"} == {"Acme SARL", "Globex GmbH"}
+        assert "TMCP-2026-000150" not in {row["PieceRef"] for row in rows}
+
+    def test_entries_are_numbered_per_journal_in_date_order(self, books):
+        lines = fec_lines(ExportPeriod(datetime.date(2026, 10, 1), datetime.date(2026, 10, 31)))
+
+        numbers = [(line.entry_number, line.entry_date) for line in lines if line.journal[0] == "VT"]
+        assert [number for number, _ in dict(numbers).items()] == ["VT000001", "VT000002", "VT000003"]
+        assert [day for _, day in dict(numbers).items()] == sorted(day for _, day in dict(numbers).items())
+
+
+@pytest.mark.django_db
+class TestCsv:
+    def test_invoices_issued_in_the_period(self, finance_client, books):
+        response = download(finance_client, "invoices")
+
+        assert response["Content-Disposition"] == 'attachment; filename="invoices-20261001-20261031.csv"'
+        rows = csv_rows(response)
+        assert [(row["number"], row["status"], row["total"], row["credit_note"], row["country"]) for row in rows] == [
+            ("TMCP-2026-000101", "CANCELLED", "22.80", "AV-2026-000007", "FR"),
+            ("TMCP-2026-000102", "PAID", "99.00", "", "DE"),
+        ]
+        assert rows[1]["reverse_charge"] == "yes" and rows[1]["company"] == "Globex GmbH"
+
+    def test_text_a_spreadsheet_would_run_as_a_formula_is_quoted(self, finance_client, books):
+        invoice = books["reverse_charged"]
+        invoice.billing_details["buyer"]["company_name"] = '=HYPERLINK("https://evil.example","Click")'
+        invoice.save(update_fields=["billing_details"])
+
+        rows = csv_rows(download(finance_client, "invoices"))
+
+        assert rows[1]["company"] == '\'=HYPERLINK("https://evil.example","Click")'
+        assert rows[1]["total"] == "99.00"
+
+    def test_credit_notes_issued_in_the_period(self, finance_client, books):
+        rows = csv_rows(download(finance_client, "credit_notes"))
+
+        assert [(row["number"], row["invoice_number"], row["amount"], row["reason"]) for row in rows] == [
+            ("AV-2026-000007", "TMCP-2026-000101", "22.80", "Billed twice")
+        ]
+
+    def test_payments_settled_in_the_period_by_the_paris_day(self, finance_client, books):
+        rows = csv_rows(download(finance_client, "payments"))
+
+        assert [(row["processed_date"], row["invoice_number"], row["amount"], row["method"]) for row in rows] == [
+            ("2026-10-01", "TMCP-2026-000102", "99.00", "SEPA_DEBIT")
+        ]
+
+
+@pytest.mark.django_db
+class TestExportPage:
+    def test_shows_the_form_for_the_previous_month(self, finance_client):
+        response = finance_client.get(EXPORTS)
+
+        assert response.status_code == 200
+        initial = response.context["form"].initial
+        this_month = clock.today().replace(day=1)
+        assert initial["first_day"] == add_months(this_month, -1)
+        assert initial["last_day"] == this_month - datetime.timedelta(days=1)
+
+    def test_a_period_ending_before_it_starts_is_refused(self, finance_client):
+        response = download(finance_client, "fec", first_day="2026-10-31", last_day="2026-10-01")
+
+        assert response.status_code == 200
+        assert response.context["form"].errors
+
+    def test_who_exported_what_is_audited(self, finance_client, finance, books):
+        download(finance_client, "fec")
+
+        entry = AuditLog.objects.get(action="billing.export")
+        assert entry.actor == finance
+        assert entry.changes == {"kind": "fec", "first_day": "2026-10-01", "last_day": "2026-10-31"}
+
+    def test_staff_outside_finance_are_refused(self, client, books):
+        client.force_login(staff_user())
+
+        assert download(client, "fec").status_code == 403
+        assert client.get(EXPORTS).status_code == 403

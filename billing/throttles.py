@@ -1,0 +1,323 @@
+"""The docs API's limits by plan; `settings.DOCS_API_THROTTLE_CLASSES` names these classes, so that
+`libraries` enforces billing's rules without importing billing.
+
+- `PlanRateThrottle`: requests per minute per API key (per user for a browser session, per address when
+  anonymous), from the plan of the customer's live subscription; a fixed one-minute window counted with an
+  atomic increment in the django-redis cache. Refused → 429 `throttled` with `Retry-After`.
+- `PlanQuotaThrottle`: on metered views only. Needs an ACTIVE subscription (403 `subscription_required`);
+  a plan with a hard cap (overage price 0) refuses calls once the period's tokens reach the included
+  tokens (429 `quota_exceeded`, `Retry-After` = the period's end); otherwise, once this period's overage
+  reaches the customer's monthly spend cap, calls are refused (402 `spend_cap_reached`) and a
+  USAGE_THRESHOLD alert says so, once per period.
+
+Tokens used this period come from a per-user counter in the cache: seeded from PostgreSQL on a miss,
+incremented after each metered call or ingested batch (`usage_recorded`), expiring at the end of the period
+and at the latest after `COUNTER_RESYNC_SECONDS`, so any drift (an increment racing a seed, a late event)
+lasts minutes at most. A refusal is never decided on the counter alone: it is confirmed against PostgreSQL
+(at most once a minute per customer). When Redis is down, the quota is read from PostgreSQL on every call
+and the rate is not enforced: the API keeps answering.
+"""
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.cache import cache
+from rest_framework import exceptions, status
+from rest_framework.throttling import BaseThrottle
+
+from accounts.models import ApiKey, UserProfile
+from billing import clock
+from billing.models import LIVE_SUBSCRIPTION_STATUSES, AlertType, Subscription, SubscriptionStatus
+from billing.money import round_money
+from billing.periods import Period, local_date, period_containing
+from billing.pricing import TOKENS_PER_MILLION, interval_months
+from billing.selectors import usage_tokens_by_window, usage_window
+from billing.services.alerts import alert_raise
+from libraries.throttling import MeteredUsage, RateLimit, rate_limit_record
+
+logger = logging.getLogger(__name__)
+
+SERVICE_SCOPE = "usage:write"
+COUNTER_RESYNC_SECONDS = 300
+REFUSAL_CONFIRM_SECONDS = 60
+
+# Increment the keys that exist, leave the others absent: a missing counter is seeded from the database.
+INCREMENT_EXISTING = """
+for index, key in ipairs(KEYS) do
+    if redis.call('EXISTS', key) == 1 then
+        redis.call('INCRBY', key, ARGV[index])
+    end
+end
+return 0
+"""
+
+
+class QuotaExceeded(exceptions.APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "quota_exceeded"
+    default_detail = "The tokens included in your plan are used up for this period."
+
+    def __init__(self, detail=None, *, wait: int):
+        super().__init__(detail)
+        self.wait = max(1, wait)  # DRF turns it into Retry-After
+
+
+class SpendCapReached(exceptions.APIException):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    default_code = "spend_cap_reached"
+    default_detail = "Your overage this period reached your monthly spend cap."
+
+
+class SubscriptionRequired(exceptions.APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "subscription_required"
+    default_detail = "Metered calls need an active subscription: choose a plan on /billing/."
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the limits of one request need, read once per request."""
+
+    subscription: Subscription | None
+    spend_cap: Decimal | None
+
+
+def request_account(request) -> Account:
+    account = getattr(request, "_billing_account", None)
+    if account is None:
+        subscription = (
+            Subscription.objects.filter(user_id=request.user.pk, status__in=LIVE_SUBSCRIPTION_STATUSES)
+            .select_related("plan", "user__profile")
+            .order_by("pk")
+            .first()
+        )
+        spend_cap = None
+        if subscription is not None:
+            try:
+                spend_cap = subscription.user.profile.monthly_spend_cap
+            except UserProfile.DoesNotExist:
+                spend_cap = None
+        account = Account(subscription=subscription, spend_cap=spend_cap)
+        request._billing_account = account
+    return account
+
+
+def _api_key(request) -> ApiKey | None:
+    return request.auth if isinstance(request.auth, ApiKey) else None
+
+
+# --- Requests per minute -------------------------------------------------------------------------------
+
+
+class PlanRateThrottle(BaseThrottle):
+    """Requests per minute by plan, in fixed one-minute windows counted atomically in the cache."""
+
+    window_seconds = 60
+    default_requests_per_minute = 60  # a customer without a live subscription
+    anonymous_requests_per_minute = 30  # by address
+    service_requests_per_minute = 6000  # a `usage:write` key: the documentation server's batches
+    cache_prefix = "ratelimit"
+
+    def timer(self) -> float:
+        return time.time()
+
+    def _limit(self, request) -> tuple[str, int]:
+        api_key = _api_key(request)
+        if api_key is not None and SERVICE_SCOPE in (api_key.scopes or []):
+            return f"key:{api_key.pk}", self.service_requests_per_minute
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return f"ip:{self.get_ident(request)}", self.anonymous_requests_per_minute
+        subscription = request_account(request).subscription
+        limit = subscription.plan.requests_per_minute if subscription else self.default_requests_per_minute
+        return (f"key:{api_key.pk}" if api_key else f"user:{user.pk}"), limit
+
+    def _window(self) -> tuple[int, int]:
+        now = self.timer()
+        window = int(now // self.window_seconds)
+        reset = max(1, math.ceil((window + 1) * self.window_seconds - now))
+        return window, reset
+
+    def allow_request(self, request, view) -> bool:
+        ident, limit = self._limit(request)
+        window, reset = self._window()
+        count = _count_hit(f"{self.cache_prefix}:{ident}:{window}", timeout=self.window_seconds + 1)
+        self._wait = reset
+        if count is None:  # the cache is down: serve, unlimited, rather than refuse everyone
+            rate_limit_record(request, RateLimit(limit=limit, remaining=max(0, limit - 1), reset=reset))
+            return True
+        rate_limit_record(request, RateLimit(limit=limit, remaining=limit - count, reset=reset))
+        return count <= limit
+
+    def wait(self) -> int:
+        return getattr(self, "_wait", self.window_seconds)
+
+    def rate_limit_peek(self, request) -> RateLimit:
+        """The current window without counting: labels answers decided before throttling (401, 403)."""
+        ident, limit = self._limit(request)
+        window, reset = self._window()
+        count = cache.get(f"{self.cache_prefix}:{ident}:{window}") or 0
+        return RateLimit(limit=limit, remaining=limit - int(count), reset=reset)
+
+
+def _count_hit(key: str, *, timeout: int) -> int | None:
+    """Atomically count one request in `key`; None when the cache is unavailable."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # first request of the window
+        pass
+    if cache.add(key, 1, timeout=timeout):
+        return 1
+    try:
+        return cache.incr(key)  # another request created it first; None if the cache is down
+    except ValueError:
+        return None
+
+
+# --- Quota and spend cap -------------------------------------------------------------------------------
+
+
+def current_period(subscription: Subscription, *, now) -> Period:
+    """The subscription's period holding `now`; rolled forward when the invoice run has not moved it yet."""
+    period = Period(subscription.current_period_start, subscription.current_period_end)
+    today = local_date(now)
+    if today < period.end:
+        return period
+    return period_containing(
+        today, months=interval_months(subscription.plan), anchor=subscription.current_period_start
+    )
+
+
+def _counter_key(user_id: int) -> str:
+    return f"usage-tokens:{user_id}"
+
+
+def _confirmed_key(user_id: int) -> str:
+    return f"usage-tokens-confirmed:{user_id}"
+
+
+def _tokens_from_database(*, user_id: int, window) -> int:
+    return usage_tokens_by_window({user_id: (user_id, window)})[user_id]
+
+
+def _counter_timeout(*, window, now) -> int:
+    until_period_end = math.ceil((window[1] - now).total_seconds())
+    return max(1, min(COUNTER_RESYNC_SECONDS, until_period_end))
+
+
+def period_tokens_used(*, user_id: int, window, now) -> tuple[int, bool]:
+    """Tokens used in `window` and whether they come fresh from the database."""
+    cached = cache.get(_counter_key(user_id))
+    if cached is not None:
+        return int(cached), False
+    tokens = _tokens_from_database(user_id=user_id, window=window)
+    # add, not set: a counter seeded meanwhile by another request may already hold newer increments.
+    cache.add(_counter_key(user_id), tokens, timeout=_counter_timeout(window=window, now=now))
+    return tokens, True
+
+
+def _period_tokens_confirmed(*, user_id: int, window, now) -> int:
+    """Before refusing: the database's figure, unless it was confirmed less than a minute ago."""
+    if cache.get(_confirmed_key(user_id)):
+        cached = cache.get(_counter_key(user_id))
+        if cached is not None:
+            return int(cached)
+    tokens = _tokens_from_database(user_id=user_id, window=window)
+    cache.set(_counter_key(user_id), tokens, timeout=_counter_timeout(window=window, now=now))
+    cache.set(_confirmed_key(user_id), 1, timeout=REFUSAL_CONFIRM_SECONDS)
+    return tokens
+
+
+def _overage_amount(subscription: Subscription, tokens: int) -> Decimal:
+    plan = subscription.plan
+    overage = max(0, tokens - plan.included_tokens)
+    return round_money(overage * plan.overage_price_per_million / TOKENS_PER_MILLION)
+
+
+def _refusal(subscription: Subscription, spend_cap: Decimal | None, tokens: int) -> str | None:
+    plan = subscription.plan
+    if tokens < plan.included_tokens:
+        return None
+    if plan.has_hard_cap:
+        return "quota"
+    if spend_cap is not None and _overage_amount(subscription, tokens) >= spend_cap:
+        return "spend_cap"
+    return None
+
+
+def _increment_existing(deltas: dict[str, int]) -> None:
+    """Add to the counters that exist, in one round trip on Redis."""
+    client = getattr(cache, "client", None)
+    if client is None or not hasattr(client, "get_client"):  # local memory: development without Redis
+        for key, delta in deltas.items():
+            try:
+                cache.incr(key, delta)
+            except ValueError:
+                pass
+        return
+    redis = client.get_client(write=True)
+    keys = [client.make_key(key) for key in deltas]
+    redis.eval(INCREMENT_EXISTING, len(keys), *keys, *deltas.values())
+
+
+class PlanQuotaThrottle(BaseThrottle):
+    """The plan's quota (hard cap) and the customer's spend cap, on views with `metered = True`."""
+
+    def allow_request(self, request, view) -> bool:
+        if not getattr(view, "metered", False) or not request.user.is_authenticated:
+            return True
+        now = clock.now()
+        account = request_account(request)
+        subscription = account.subscription
+        if subscription is None or subscription.status != SubscriptionStatus.ACTIVE:
+            raise SubscriptionRequired()
+        period = current_period(subscription, now=now)
+        window = usage_window(subscription, period)
+        user_id = request.user.pk
+        tokens, fresh = period_tokens_used(user_id=user_id, window=window, now=now)
+        refusal = _refusal(subscription, account.spend_cap, tokens)
+        if refusal is not None and not fresh:
+            tokens = _period_tokens_confirmed(user_id=user_id, window=window, now=now)
+            refusal = _refusal(subscription, account.spend_cap, tokens)
+        if refusal == "quota":
+            plan = subscription.plan
+            raise QuotaExceeded(
+                f"You have used the {plan.included_tokens:,} tokens included in your {plan.name} plan this period; "
+                f"calls resume on {period.end.isoformat()}, or upgrade your plan on /billing/.",
+                wait=math.ceil((window[1] - now).total_seconds()),
+            )
+        if refusal == "spend_cap":
+            self._spend_cap_reached(request.user, subscription, account.spend_cap, period, now=now)
+        return True
+
+    def _spend_cap_reached(self, user, subscription, spend_cap, period: Period, *, now) -> None:
+        currency = subscription.plan.currency
+        message = (
+            f"Your overage this period reached your monthly spend cap of {spend_cap} {currency}: metered calls "
+            f"are refused until {period.end.isoformat()}, or until you raise the cap on /account/."
+        )
+        alert_raise(
+            user=user, type=AlertType.USAGE_THRESHOLD, occasion=f"{period.start:%Y-%m}:spend-cap", message=message,
+            now=now,
+        )
+        raise SpendCapReached(message)
+
+    def wait(self):
+        return None
+
+    @classmethod
+    def usage_recorded(cls, usages: Sequence[MeteredUsage]) -> None:
+        """Keep the counters current after metered calls or an ingested batch; absent counters stay absent."""
+        deltas: dict[str, int] = defaultdict(int)
+        for usage in usages:
+            deltas[_counter_key(usage.user_id)] += usage.tokens
+        if not deltas:
+            return
+        try:
+            _increment_existing(dict(deltas))
+        except Exception:  # Redis down or slow: counters expire and resync from the database
+            logger.warning("Could not update %d usage counter(s)", len(deltas), exc_info=True)

@@ -1,0 +1,194 @@
+"""Customer billing pages. Each view reads through a selector or writes through one service; a customer only
+ever reaches their own objects: any other id answers 404."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import clock
+from .charts import daily_usage_svg
+from .exceptions import BillingError
+from .forms import CancelForm, InvoiceFilterForm, PlanChoiceForm
+from .periods import local_date
+from .selectors import (
+    credit_note_of,
+    customer_alerts,
+    customer_credit_balance,
+    customer_credits,
+    customer_dashboard,
+    customer_invoice_detail,
+    customer_invoice_years,
+    customer_invoices,
+    customer_live_subscription,
+    customer_payments,
+    plans_offered,
+)
+from .services import invoice_pdf_store, subscription_cancel, subscription_change_plan
+from .services.alerts import alert_mark_read
+from .services.subscriptions import subscription_change_preview
+
+PAGE_SIZE = 20
+
+
+def _page(request, rows):
+    return Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+@never_cache
+@login_required
+def dashboard(request):
+    now = clock.now()
+    data = customer_dashboard(user=request.user, now=now)
+    usage = data.usage
+    chart = daily_usage_svg(
+        [(day.date, day.tokens) for day in usage.daily],
+        start=usage.period.start, end=usage.period.end, today=local_date(now),
+    )
+    return render(request, "billing/dashboard.html", {"data": data, "usage": usage, "chart": mark_safe(chart)})
+
+
+@never_cache
+@login_required
+def invoice_list(request):
+    invoices = customer_invoices(user=request.user)
+    form = InvoiceFilterForm(request.GET or None, years=customer_invoice_years(user=request.user))
+    page = _page(request, form.filter(invoices))
+    return render(request, "billing/invoice_list.html", {"form": form, "page": page})
+
+
+@never_cache
+@login_required
+def invoice_detail(request, pk: int):
+    invoice = get_object_or_404(customer_invoice_detail(user=request.user), pk=pk)
+    return render(
+        request, "billing/invoice_detail.html", {"invoice": invoice, "credit_note": credit_note_of(invoice)}
+    )
+
+
+@never_cache
+@login_required
+def invoice_pdf(request, pk: int):
+    """The stored PDF, rendered once on the first download when the invoice run has not stored it yet."""
+    invoice = get_object_or_404(customer_invoices(user=request.user), pk=pk)
+    invoice = invoice_pdf_store(invoice=invoice)
+    return FileResponse(
+        invoice.pdf.open("rb"), as_attachment=True, filename=f"{invoice.number}.pdf", content_type="application/pdf"
+    )
+
+
+@never_cache
+@login_required
+def credit_note_pdf(request, pk: int):
+    invoice = get_object_or_404(customer_invoices(user=request.user).select_related("credit_note"), pk=pk)
+    credit_note = credit_note_of(invoice)
+    if credit_note is None or not credit_note.pdf:
+        raise Http404("This credit note has no document yet.")
+    return FileResponse(
+        credit_note.pdf.open("rb"), as_attachment=True, filename=f"{credit_note.number}.pdf",
+        content_type="application/pdf",
+    )
+
+
+@never_cache
+@login_required
+def payments(request):
+    return render(request, "billing/payments.html", {"page": _page(request, customer_payments(user=request.user))})
+
+
+@never_cache
+@login_required
+def credits(request):
+    page = _page(request, customer_credits(user=request.user))
+    balance = customer_credit_balance(user=request.user, now=clock.now())
+    return render(request, "billing/credits.html", {"page": page, "balance": balance, "now": clock.now()})
+
+
+@never_cache
+@login_required
+def alerts(request):
+    return render(request, "billing/alerts.html", {"page": _page(request, customer_alerts(user=request.user))})
+
+
+@login_required
+@require_POST
+def alert_read(request, pk: int):
+    alert = get_object_or_404(customer_alerts(user=request.user), pk=pk)
+    alert_mark_read(alert=alert)
+    return redirect("billing:alerts")
+
+
+def _live_subscription_or_redirect(request):
+    subscription = customer_live_subscription(user=request.user)
+    if subscription is None:
+        messages.info(request, "You have no active subscription.")
+    return subscription
+
+
+@never_cache
+@login_required
+def plan_change(request):
+    """Step 1: choose a plan. Only plans billed like the current one can replace it within a period."""
+    subscription = _live_subscription_or_redirect(request)
+    if subscription is None:
+        return redirect("billing:dashboard")
+    plans = plans_offered()
+    form = PlanChoiceForm(
+        plans=plans.exclude(pk=subscription.plan_id).filter(
+            interval=subscription.plan.interval, currency=subscription.plan.currency
+        )
+    )
+    return render(request, "billing/plan_change.html", {"subscription": subscription, "plans": plans, "form": form})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_change_confirm(request):
+    """Step 2: the proration of this period's fee, shown before anything changes (GET); applied on POST."""
+    subscription = _live_subscription_or_redirect(request)
+    if subscription is None:
+        return redirect("billing:dashboard")
+    form = PlanChoiceForm(request.POST if request.method == "POST" else request.GET, plans=plans_offered())
+    if not form.is_valid():
+        messages.error(request, "Choose one of the plans offered.")
+        return redirect("billing:plan_change")
+    plan = form.cleaned_data["plan"]
+    try:
+        if request.method == "POST":
+            subscription_change_plan(subscription=subscription, plan=plan)
+            messages.success(request, f"You are now on the {plan.name} plan.")
+            return redirect("billing:dashboard")
+        preview = subscription_change_preview(subscription=subscription, plan=plan)
+    except BillingError as error:
+        messages.error(request, str(error))
+        return redirect("billing:plan_change")
+    return render(request, "billing/plan_change_confirm.html", {"preview": preview, "subscription": subscription})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def cancel(request):
+    """What cancelling means, with a choice of when (GET); applied on POST."""
+    subscription = _live_subscription_or_redirect(request)
+    if subscription is None:
+        return redirect("billing:dashboard")
+    form = CancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            subscription_cancel(subscription=subscription, at_period_end=form.at_period_end)
+        except BillingError as error:
+            messages.error(request, str(error))
+            return redirect("billing:cancel")
+        if form.at_period_end:
+            messages.success(request, "Your subscription will end with the current period.")
+        else:
+            messages.success(request, "Your subscription is cancelled. This period's invoice will follow.")
+        return redirect("billing:dashboard")
+    status = 400 if form.errors else 200
+    return render(request, "billing/cancel.html", {"subscription": subscription, "form": form}, status=status)
+

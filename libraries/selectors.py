@@ -1,0 +1,195 @@
+"""Reads of the catalogue: library search, one library, the version asked for and its best chunks.
+
+Search and topic matching use PostgreSQL full-text search (`websearch_to_tsquery`, ranked with `ts_rank`;
+the GIN index of migration 0002 serves the chunk search) and fall back to `icontains` elsewhere (SQLite).
+"""
+import hashlib
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Case, F, Prefetch, Q, QuerySet, When
+from django.http import Http404
+
+from .models import DocumentationChunk, Library, LibraryVersion
+
+SEARCH_CACHE_SECONDS = 15 * 60
+SEARCH_MAX_RESULTS = 500
+
+# Keep these expressions identical to the index of migration 0002, or PostgreSQL will not use it.
+CHUNK_DOCUMENT = "to_tsvector('english', c.title || ' ' || c.content)"
+LIBRARY_DOCUMENT = (
+    "setweight(to_tsvector('english', l.name), 'A') || setweight(to_tsvector('english', l.description), 'B')"
+)
+
+LIBRARY_SEARCH_SQL = f"""
+WITH search AS (SELECT websearch_to_tsquery('english', %(text)s) AS query),
+chunk_hits AS (
+    SELECT v.library_id, MAX(ts_rank({CHUNK_DOCUMENT}, search.query)) AS rank
+    FROM libraries_documentationchunk c
+    JOIN libraries_libraryversion v ON v.id = c.version_id
+    CROSS JOIN search
+    WHERE {CHUNK_DOCUMENT} @@ search.query
+    GROUP BY v.library_id
+),
+library_hits AS (
+    SELECT l.id AS library_id,
+           ts_rank({LIBRARY_DOCUMENT}, search.query)
+           + CASE WHEN lower(l.slug) = %(exact)s OR lower(l.name) = %(exact)s THEN 10
+                  WHEN l.slug ILIKE %(like)s OR l.name ILIKE %(like)s THEN 1
+                  ELSE 0 END AS rank
+    FROM libraries_library l CROSS JOIN search
+    WHERE {LIBRARY_DOCUMENT} @@ search.query OR l.slug ILIKE %(like)s OR l.name ILIKE %(like)s
+),
+hits AS (SELECT * FROM library_hits UNION ALL SELECT * FROM chunk_hits)
+SELECT hits.library_id
+FROM hits JOIN libraries_library l ON l.id = hits.library_id
+GROUP BY hits.library_id, l.slug
+ORDER BY SUM(hits.rank) DESC, l.slug
+LIMIT %(limit)s
+"""
+
+CHUNK_TOPIC_SQL = f"""
+SELECT c.id, c.tokens
+FROM libraries_documentationchunk c, websearch_to_tsquery('english', %(topic)s) AS query
+WHERE c.version_id = %(version_id)s AND {CHUNK_DOCUMENT} @@ query
+ORDER BY ts_rank({CHUNK_DOCUMENT}, query) DESC, c.position, c.id
+"""
+
+
+def _is_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _clean_text(text: str | None) -> str:
+    """Whitespace collapsed; NUL removed (PostgreSQL text cannot hold it)."""
+    return " ".join((text or "").replace("\x00", " ").split())
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _search_ids(text: str) -> list[int]:
+    if _is_postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                LIBRARY_SEARCH_SQL,
+                {"text": text, "exact": text.lower(), "like": _like_pattern(text), "limit": SEARCH_MAX_RESULTS},
+            )
+            return [row[0] for row in cursor.fetchall()]
+    matches = (
+        Q(slug__icontains=text) | Q(name__icontains=text) | Q(description__icontains=text)
+        | Q(versions__chunks__title__icontains=text) | Q(versions__chunks__content__icontains=text)
+    )
+    named = Case(When(Q(slug__icontains=text) | Q(name__icontains=text), then=0), default=1)
+    rows = Library.objects.filter(matches).annotate(named=named).order_by("named", "slug").values_list("id", flat=True)
+    return list(dict.fromkeys(rows))[:SEARCH_MAX_RESULTS]
+
+
+def _with_latest_version(libraries):
+    latest = Prefetch("versions", queryset=LibraryVersion.objects.filter(is_latest=True), to_attr="latest_versions")
+    return libraries.prefetch_related(latest)
+
+
+class RankedLibraries:
+    """Search results in rank order, for a paginator: only the libraries of the page asked for are read."""
+
+    def __init__(self, ids: list[int]):
+        self.ids = ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        ids = self.ids[index]
+        libraries = _with_latest_version(Library.objects.filter(pk__in=ids)).in_bulk()
+        return [libraries[pk] for pk in ids if pk in libraries]
+
+
+def library_search(*, query: str | None) -> "RankedLibraries | QuerySet[Library]":
+    """Libraries matching `query`, best first, or every library by slug without one.
+
+    The ranked ids of a search are cached 15 minutes; the rows of a page are read fresh.
+    """
+    text = _clean_text(query)[:200]
+    if not text:
+        return _with_latest_version(Library.objects.order_by("slug"))
+    key = "library-search:" + hashlib.sha256(text.lower().encode()).hexdigest()
+    ids = cache.get(key)
+    if ids is None:
+        ids = _search_ids(text)
+        cache.set(key, ids, timeout=SEARCH_CACHE_SECONDS)
+    return RankedLibraries(ids)
+
+
+def library_get(*, slug: str) -> Library:
+    if not slug or "\x00" in slug:
+        raise Http404("No such library.")
+    versions = LibraryVersion.objects.order_by(F("released_at").desc(nulls_last=True), "-id")
+    library = Library.objects.prefetch_related(Prefetch("versions", queryset=versions)).filter(slug=slug).first()
+    if library is None:
+        raise Http404("No such library.")
+    return library
+
+
+def library_version_get(*, slug: str, version: str | None = None) -> LibraryVersion:
+    """The version asked for, else the one marked latest, else the newest released; 404 when none."""
+    if not slug or "\x00" in slug or (version and "\x00" in version):
+        raise Http404("No such library.")
+    versions = LibraryVersion.objects.select_related("library").filter(library__slug=slug)
+    if version:
+        found = versions.filter(version=version).first()
+    else:
+        found = versions.order_by(
+            F("is_latest").desc(), F("released_at").desc(nulls_last=True), "-id"
+        ).first()
+    if found is None:
+        raise Http404("No such library or version.")
+    return found
+
+
+@dataclass(frozen=True)
+class ChunkCandidate:
+    id: int
+    tokens: int
+
+
+def _topic_candidates(*, version: LibraryVersion, topic: str) -> list[ChunkCandidate]:
+    if _is_postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute(CHUNK_TOPIC_SQL, {"topic": topic, "version_id": version.pk})
+            return [ChunkCandidate(pk, tokens) for pk, tokens in cursor.fetchall()]
+    rows = (
+        DocumentationChunk.objects.filter(version=version)
+        .filter(Q(title__icontains=topic) | Q(content__icontains=topic))
+        .annotate(in_title=Case(When(title__icontains=topic, then=0), default=1))
+        .order_by("in_title", "position", "id")
+        .values_list("id", "tokens")
+    )
+    return [ChunkCandidate(pk, tokens) for pk, tokens in rows]
+
+
+def documentation_chunks_best(*, version: LibraryVersion, topic: str | None, token_budget: int):
+    """The best chunks for `topic` (all in order when there is none) whose tokens fit in `token_budget`.
+
+    Candidates are taken best first; one that does not fit is skipped and smaller ones may still fit.
+    """
+    topic = _clean_text(topic)
+    if topic:
+        candidates = _topic_candidates(version=version, topic=topic)
+    else:
+        rows = DocumentationChunk.objects.filter(version=version).order_by("position", "id").values_list("id", "tokens")
+        candidates = [ChunkCandidate(pk, tokens) for pk, tokens in rows]
+    chosen, remaining = [], token_budget
+    for candidate in candidates:
+        if candidate.tokens <= remaining:
+            chosen.append(candidate.id)
+            remaining -= candidate.tokens
+            if remaining == 0:
+                break
+    chunks = DocumentationChunk.objects.in_bulk(chosen)
+    return [chunks[pk] for pk in chosen]

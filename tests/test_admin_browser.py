@@ -1,0 +1,80 @@
+"""Finance in a real browser (Playwright driving Debian's chromium): log in, read the dashboard, open an invoice
+and record the bank transfer that pays it. The dashboard's screenshot is kept as docs/admin-dashboard.png."""
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from billing import clock
+from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
+from billing.periods import period_containing
+from billing.tests.admin_world import STAFF_PASSWORD, finance_user, make_world
+from libraries.models import UsageLog
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT = PROJECT_ROOT / "docs" / "admin-dashboard.png"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def usage_this_month(world) -> None:
+    """Some customers used the API this month, so that the top-customers table has rows."""
+    now = clock.now()
+    month = period_containing(clock.today())
+    during_month = month.start_at + (now - month.start_at) / 2
+    UsageLog.objects.bulk_create(
+        UsageLog(user=customer, endpoint="/api/libraries/vercel/next.js/docs/", tokens=250_000 * (index + 1),
+                 event_id=f"browser-{customer.pk}", created_at=during_month)
+        for index, customer in enumerate(world.customers)
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_finance_reads_the_dashboard_and_records_a_payment(live_server, monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM is only used before and after it.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    world = make_world(invoices=160, customers=16)
+    usage_this_month(world)
+    finance = finance_user()
+    invoice = world.invoice(InvoiceStatus.OVERDUE)
+    invoice_url = f"{live_server.url}/admin/billing/invoice/{invoice.pk}/change/"
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(20_000)
+
+        page.goto(f"{live_server.url}/admin/")
+        page.fill("#id_username", finance.email)
+        page.fill("#id_password", STAFF_PASSWORD)
+        page.click("input[type=submit]")
+        page.get_by_role("link", name="Dashboard").click()
+        sync_api.expect(page.locator("#card-mrr .tmcp-figure")).to_contain_text("EUR")
+        sync_api.expect(page.locator("svg.tmcp-chart")).to_be_visible()
+        sync_api.expect(page.locator("#top-customers tbody tr")).to_have_count(10)
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        page.goto(invoice_url)
+        sync_api.expect(page.locator("#audit-trail")).to_contain_text("invoice.finalize")
+        page.get_by_role("button", name="Record a payment").click()
+        sync_api.expect(page.locator("#id_amount")).to_have_value(str(invoice.amount_due))
+        page.select_option("#id_method", "BANK_TRANSFER")
+        page.fill("#id_reference", "VIR SEPA 2026-11 ACME")
+        page.get_by_role("button", name="Record the payment").click()
+
+        sync_api.expect(page).to_have_url(re.compile(rf"/admin/billing/invoice/{invoice.pk}/change/$"))
+        sync_api.expect(page.locator(".messagelist")).to_contain_text(f"Payment recorded (1): {invoice.number}")
+        sync_api.expect(page.locator(".field-status .readonly")).to_have_text("Paid")
+        sync_api.expect(page.get_by_role("button", name="Record a payment")).to_have_count(0)
+        browser.close()
+
+    payment = Payment.objects.get(invoice=invoice)
+    assert (payment.amount, payment.status, payment.provider_reference) == (
+        invoice.amount_due, PaymentStatus.COMPLETED, "VIR SEPA 2026-11 ACME"
+    )
+    assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID
+    assert SCREENSHOT.stat().st_size > 20_000

@@ -1,0 +1,208 @@
+"""The customer pages in a real browser (Playwright and Debian's chromium) against a live server.
+
+A customer logs in, reads the dashboard figures, opens an invoice and downloads its PDF, creates an API key
+and sees its secret once, submits an invalid VAT number and sees the error next to the field; at 360 px wide
+no page scrolls sideways. The dashboard and invoice screenshots in docs/ are taken here.
+"""
+import datetime
+import os
+from decimal import Decimal
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from pypdf import PdfReader
+
+from accounts.models import UserProfile
+from accounts.tests.factories import UserFactory
+from billing import clock
+from billing.models import AlertType, BillingAlert, Invoice
+from billing.periods import Period, add_months, period_containing
+from billing.services import credit_grant, invoice_finalize, payment_record
+from billing.tests.factories import InvoiceFactory, InvoiceLineFactory, PlanFactory, SubscriptionFactory
+from libraries.tests.factories import UsageLogFactory
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls of the tests are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+EMAIL, PASSWORD = "ada@example.com", "correct-horse-battery"
+NBSP = "\u00a0"
+# Tokens per day of the current period, cycled: a believable week with a quiet weekend.
+DAILY_TOKENS = (182_400, 241_900, 205_300, 268_800, 221_700, 64_200, 38_900)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def world(media):
+    """A French customer on Pro this period with two weeks of usage, last month's invoice partly paid, a credit
+    and an unread alert."""
+    period = period_containing(clock.today())
+    user = UserFactory(email=EMAIL, first_name="Ada", last_name="Lovelace")
+    UserProfile.objects.create(
+        user=user, full_name="Ada Lovelace", company_name="Analytical Engines SAS", address_line1="10 rue de Rivoli",
+        postal_code="75001", city="Paris", country="FR", vat_number="FR40303265045", siren="303265045",
+    )
+    pro = PlanFactory()
+    PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000)
+    subscription = SubscriptionFactory(
+        user=user, plan=pro, current_period_start=period.start, current_period_end=period.end,
+        started_at=period.start_at - datetime.timedelta(days=40),
+    )
+    last_month = Period(add_months(period.start, -1), period.start)
+    draft = InvoiceFactory(
+        subscription=subscription, period_start=last_month.start, period_end=last_month.end,
+        line__description=f"Pro plan, {last_month.label}", line__amount=Decimal("19.00"),
+        subtotal=Decimal("25.40"), tax_amount=Decimal("5.08"), total=Decimal("30.48"), amount_due=Decimal("30.48"),
+    )
+    InvoiceLineFactory(
+        invoice=draft, kind="USAGE", position=1, description="Usage above the 5,000,000 included tokens: 3,200,000",
+        quantity=Decimal("3.2"), unit_price=Decimal("2.00"), amount=Decimal("6.40"),
+    )
+    invoice = invoice_finalize(invoice=draft, now=period.start_at + datetime.timedelta(hours=3))
+    payment_record(
+        invoice=invoice, amount=Decimal("10.00"), idempotency_key="browser-transfer", provider_reference="VIR-0042",
+        now=period.start_at + datetime.timedelta(days=1),
+    )
+    credit_grant(user=user, type="PROMOTIONAL", amount=Decimal("5.00"), reason="Welcome offer")
+    now = timezone.now()
+    today = clock.today()
+    for index in range((today - period.start).days + 1):
+        day = period.start + datetime.timedelta(days=index)
+        at = min(now - datetime.timedelta(minutes=1), period.start_at + datetime.timedelta(days=index, hours=10))
+        UsageLogFactory(user=user, tokens=DAILY_TOKENS[day.weekday()], created_at=max(period.start_at, at))
+    BillingAlert.objects.create(
+        user=user, type=AlertType.USAGE_THRESHOLD, occasion=f"{period.start:%Y-%m}:80",
+        message="You have used 80 % of the tokens included in your plan this period.",
+    )
+    tokens = sum(DAILY_TOKENS[(period.start + datetime.timedelta(days=i)).weekday()]
+                 for i in range((today - period.start).days + 1))
+    return {"user": user, "invoice": Invoice.objects.get(pk=invoice.pk), "period": period, "tokens": tokens}
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def log_in(page):
+    page.goto("/")
+    assert "/account/login/" in page.url
+    page.get_by_label("Email address").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/billing/")
+
+
+def test_log_in_and_read_the_dashboard(page, world):
+    log_in(page)
+
+    assert page.get_by_test_id("plan-name").inner_text() == "Pro"
+    assert page.get_by_test_id("tokens-used").inner_text().startswith(f"{world['tokens']:,}")
+    # Pro 19.00 + 20 % VAT; the 5.00 credit is applied below the total.
+    assert page.get_by_test_id("upcoming-total").inner_text() == f"22.80{NBSP}EUR"
+    assert page.get_by_text("You have used 80 % of the tokens").is_visible()
+    assert page.locator("svg.usage-chart rect.bar").count() == (clock.today() - world["period"].start).days + 1
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+
+
+def test_open_an_invoice_and_download_its_pdf(page, world):
+    invoice = world["invoice"]
+    log_in(page)
+
+    page.get_by_role("link", name="Invoices", exact=True).click()
+    page.get_by_role("link", name=invoice.number).click()
+
+    assert page.get_by_role("heading", level=1).inner_text().startswith(f"Invoice {invoice.number}")
+    assert page.get_by_test_id("invoice-total").inner_text() == f"30.48{NBSP}EUR"  # 25.40 + 5.08 VAT
+    assert page.get_by_test_id("amount-due").inner_text() == f"20.48{NBSP}EUR"  # 10.00 paid by transfer
+    page.screenshot(path=str(DOCS / "invoice.png"), full_page=True)
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download the PDF").click()
+    download = download_info.value
+
+    assert download.suggested_filename == f"{invoice.number}.pdf"
+    body = Path(download.path()).read_bytes()
+    assert body.startswith(b"%PDF")
+    text = "".join(pdf_page.extract_text() for pdf_page in PdfReader(BytesIO(body)).pages)
+    assert invoice.number in text
+
+
+def test_create_an_api_key_and_see_its_secret_once(page, world):
+    log_in(page)
+    page.goto("/account/api-keys/")
+
+    page.get_by_label("Name").fill("Laptop")
+    page.get_by_role("button", name="Create the key").click()
+
+    token = page.locator("#new-key-token").inner_text()
+    assert token.startswith("tmcp_")
+    prefix = token.split("_")[1]
+    assert page.get_by_text(f"tmcp_{prefix}_…").is_visible()
+
+    page.reload()
+
+    assert page.locator("#new-key-token").count() == 0
+    assert token not in page.content()
+    assert page.get_by_text(f"tmcp_{prefix}_…").is_visible()
+
+
+def test_an_invalid_vat_number_is_shown_next_to_its_field(page, world):
+    log_in(page)
+    page.goto("/account/")
+
+    page.get_by_label("Country").select_option("FR")
+    page.get_by_label("VAT number").fill("FR00000000000")
+    page.get_by_role("button", name="Save the profile").click()
+
+    field = page.locator(".field", has=page.locator("#id_vat_number"))
+    error = field.locator("#id_vat_number_error")
+    assert error.is_visible()
+    assert error.inner_text().endswith("This is not a valid VAT number for France: check the digits.")
+    assert page.locator("#id_vat_number").get_attribute("aria-invalid") == "true"
+    assert UserProfile.objects.get(user=world["user"]).vat_number == "FR40303265045"  # nothing saved
+
+
+@pytest.mark.parametrize(
+    "path", ["/billing/", "/billing/invoices/", "invoice", "/billing/payments/", "/account/", "/account/api-keys/"]
+)
+def test_at_360_px_no_page_scrolls_sideways(browser, live_server, world, path):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    try:
+        log_in(page)
+        page.goto(f"/billing/invoices/{world['invoice'].pk}/" if path == "invoice" else path)
+
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        if path == "/billing/":
+            page.screenshot(path="/tmp/dashboard-360.png", full_page=True)
+    finally:
+        context.close()
