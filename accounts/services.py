@@ -4,11 +4,15 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.apps import apps
+from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from .audit import current_audit_context
 from .audit_chain import GENESIS_HASH, hash_of
@@ -219,6 +223,9 @@ def account_erase(*, user, now=None) -> User:
     """
     now = now or timezone.now()
     user = User.objects.select_for_update().get(pk=user.pk)
+    # The login throttle's records name the account by its email.
+    for record in (AccessAttempt, AccessLog, AccessFailureLog):
+        record.objects.filter(username__iexact=user.email).delete()
     for api_key in ApiKey.objects.filter(user=user, revoked_at__isnull=True).order_by("pk"):
         api_key_revoke(api_key=api_key, now=now)
     OAuthToken.objects.filter(user=user).delete()
@@ -229,8 +236,22 @@ def account_erase(*, user, now=None) -> User:
     user.is_active = False
     user.set_unusable_password()
     user.save(update_fields=["email", "first_name", "last_name", "is_active", "password"])
+    for eraser in settings.PERSONAL_DATA_ERASERS:
+        import_string(eraser)(user=user, now=now)
+    _sessions_end(user)
     audit_log_record(action="account.erase", obj=user)
     return user
+
+
+def _sessions_end(user) -> None:
+    """Delete the user's sessions now rather than waiting for their next request to find them void."""
+    user_id = str(user.pk)
+    ended = [
+        session.session_key
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if session.get_decoded().get("_auth_user_id") == user_id
+    ]
+    Session.objects.filter(session_key__in=ended).delete()
 
 
 ROTATION_BATCH_SIZE = 500

@@ -12,7 +12,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, DecimalField, Exists, OuterRef, Q, Subquery, Sum
-from django.db.models.fields.json import KT
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -46,6 +45,7 @@ from .models import (
     SubscriptionPause,
     SubscriptionPlanChange,
     SubscriptionStatus,
+    WebhookEvent,
 )
 from .periods import parse_month
 from .services import (
@@ -454,18 +454,15 @@ class CountryFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         countries = (
-            Invoice.objects.annotate(country=KT("billing_details__buyer__country"))
-            .filter(country__gt="")
-            .values_list("country", flat=True)
-            .distinct()
-            .order_by("country")
+            Invoice.objects.exclude(buyer_country="").values_list("buyer_country", flat=True).distinct()
+            .order_by("buyer_country")
         )
         return [(country, country) for country in countries]
 
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        return queryset.filter(billing_details__buyer__country=self.value())
+        return queryset.filter(buyer_country=self.value())
 
 
 def credit_note_pdf_link(credit_note: CreditNote) -> str:
@@ -1012,3 +1009,13 @@ class CustomerAdmin(ObjectActionsMixin, UserAdmin):
             intro="Each customer selected receives the credit; it pays their next invoices, oldest-expiring first.",
         )
 
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("received_at", "type", "event_id", "payment")
+    list_select_related = ("payment__invoice",)  # a payment names its invoice
+    list_filter = ("type",)
+    search_fields = ("event_id",)
+    date_hierarchy = "received_at"
+    ordering = ("-received_at", "-id")

@@ -3,6 +3,7 @@ from django.urls import path, re_path
 from accounts.apis import api_not_found
 
 from . import apis
+from .webhooks import PaymentWebhookView
 
 app_name = "billing-api"
 
@@ -12,6 +13,7 @@ urlpatterns = [
     path("invoices/<int:pk>/", apis.InvoiceDetailApi.as_view(), name="invoice-detail"),
     path("invoices/<int:pk>/pdf/", apis.InvoicePdfApi.as_view(), name="invoice-pdf"),
     path("payments/", apis.PaymentListApi.as_view(), name="payment-list"),
+    path("payments/webhook/", PaymentWebhookView.as_view(), name="payment-webhook"),
     path("subscription/", apis.SubscriptionApi.as_view(), name="subscription"),
     path("subscription/change-plan/", apis.SubscriptionChangePlanApi.as_view(), name="subscription-change-plan"),
     path("subscription/pause/", apis.SubscriptionPauseApi.as_view(), name="subscription-pause"),

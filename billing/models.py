@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.fields import EncryptedJSONField
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 # Unit prices (a price per million tokens, say) keep four places; amounts are rounded to the cent.
 UNIT_PRICE = {"max_digits": 12, "decimal_places": 4}
@@ -167,7 +169,12 @@ class Invoice(models.Model):
     amount_due = models.DecimalField(**MONEY, default=0)
     reverse_charge = models.BooleanField(default=False)
     tax_mention = models.CharField(max_length=200, blank=True, help_text="Reverse-charge or exemption mention.")
-    billing_details = models.JSONField(default=dict, blank=True, help_text="Buyer and seller as they were at issue.")
+    billing_details = EncryptedJSONField(
+        default=dict, blank=True, help_text="Buyer and seller as they were at issue; encrypted, it holds personal data."
+    )
+    buyer_country = models.CharField(
+        max_length=2, blank=True, help_text="The buyer's country in the snapshot, for tax reports and filters."
+    )
     pdf = models.FileField(upload_to="invoices/%Y/", blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -458,3 +465,19 @@ class EmailNotification(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} to {self.recipient or self.user}"
+
+
+class WebhookEvent(models.Model):
+    """A payment provider's event, processed once: its id is unique, so a replay finds it here."""
+
+    event_id = models.CharField(max_length=200, unique=True)
+    type = models.CharField(max_length=50)
+    payload = models.JSONField()
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"{self.type} {self.event_id}"

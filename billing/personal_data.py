@@ -1,7 +1,16 @@
 """The billing part of a customer's GDPR export, named in settings.PERSONAL_DATA_PROVIDERS."""
 from accounts.personal_data import PersonalData
 
-from .models import BillingAlert, Credit, CreditNote, EmailNotification, Invoice, Payment, Subscription
+from .models import (
+    LIVE_SUBSCRIPTION_STATUSES,
+    BillingAlert,
+    Credit,
+    CreditNote,
+    EmailNotification,
+    Invoice,
+    Payment,
+    Subscription,
+)
 from .selectors import credit_note_of, usage_by_month
 
 
@@ -158,3 +167,16 @@ def billing_personal_data(*, user) -> PersonalData:
         CreditNote._meta.label: [i.credit_note.pk for i in invoices if credit_note_of(i) is not None],
     }
     return PersonalData(sections=sections, objects=objects)
+
+
+def billing_personal_data_erase(*, user, now) -> None:
+    """Stop billing an erased customer and forget where their emails went.
+
+    A live subscription is cancelled today (its last days are still invoiced by the next run); invoices,
+    credit notes and payments stay as issued, their snapshot encrypted at rest, for the legal retention.
+    """
+    from .services import subscription_cancel  # services import this module's neighbours
+
+    for subscription in Subscription.objects.filter(user=user, status__in=LIVE_SUBSCRIPTION_STATUSES).order_by("pk"):
+        subscription_cancel(subscription=subscription, at_period_end=False, now=now)
+    EmailNotification.objects.filter(user=user).update(recipient="", context={}, subject="")

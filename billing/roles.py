@@ -30,6 +30,7 @@ FINANCE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "creditapplication": ("view",),
         "billingalert": ("view",),
         "emailnotification": ("view",),
+        "webhookevent": ("view",),  # granted by migration 0007
     },
     "accounts": {
         # The billing identity of customers; staff accounts and permissions stay with superusers.

@@ -48,6 +48,7 @@ def _price(invoice: Invoice, *, subtotal: Decimal) -> None:
     treatment = tax_treatment(country=buyer["country"], vat_number=buyer["vat_number"])
     totals = invoice_totals(subtotal=subtotal, treatment=treatment)
     invoice.billing_details = {"buyer": buyer, "seller": seller_snapshot()}
+    invoice.buyer_country = buyer["country"]
     invoice.reverse_charge = treatment.reverse_charge
     invoice.tax_mention = treatment.mention
     invoice.subtotal, invoice.tax_rate = totals.subtotal, totals.tax_rate
@@ -161,7 +162,7 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_
     Invoice.objects.bulk_update(
         invoices,
         [
-            "number", "status", "issue_date", "due_date", "sent_at", "paid_at", "billing_details",
+            "number", "status", "issue_date", "due_date", "sent_at", "paid_at", "billing_details", "buyer_country",
             "reverse_charge", "tax_mention", "subtotal", "tax_rate", "tax_amount", "total",
             "credit_applied", "amount_due",
         ],

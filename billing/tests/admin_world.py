@@ -139,6 +139,7 @@ def make_world(*, invoices: int = 200, customers: int = 20) -> World:
                               "country": country, "vat_number": vat_number, "email": users[customer].email},
                     "seller": {"name": "TwinMCP SAS", "country": "FR"},
                 },
+                buyer_country=country,
                 sent_at=start_of_day(issue_date) if issued else None,
                 paid_at=start_of_day(issue_date) + datetime.timedelta(days=9) if status == InvoiceStatus.PAID else None,
             )

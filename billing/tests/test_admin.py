@@ -40,6 +40,7 @@ from billing.models import (
     Subscription,
     SubscriptionPause,
     SubscriptionPlanChange,
+    WebhookEvent,
 )
 from billing.roles import FINANCE_GROUP, finance_permission_names
 from billing.tests.admin_world import finance_user, make_world, staff_user
@@ -68,6 +69,7 @@ def make_billing_rows() -> dict:
         subscription=subscription, status=InvoiceStatus.CANCELLED, number=f"TMCP-2026-{next(SERIAL):06d}"
     )
     credit = CreditFactory(user=user, created_by=UserFactory())
+    payment = PaymentFactory(invoice=invoice, status=PaymentStatus.COMPLETED)
     return {
         Plan: subscription.plan,
         Subscription: subscription,
@@ -89,7 +91,7 @@ def make_billing_rows() -> dict:
         NumberSequence: NumberSequence.objects.create(
             kind=DocumentKind.INVOICE, year=2000 + next(SERIAL), last_number=1
         ),
-        Payment: PaymentFactory(invoice=invoice, status=PaymentStatus.COMPLETED),
+        Payment: payment,
         Credit: credit,
         CreditApplication: CreditApplication.objects.create(credit=credit, invoice=invoice, amount=Decimal("5.00")),
         BillingAlert: BillingAlert.objects.create(
@@ -98,6 +100,10 @@ def make_billing_rows() -> dict:
         EmailNotification: EmailNotification.objects.create(
             key=f"invoice-issued:{invoice.pk}", user=user, kind=EmailKind.INVOICE_ISSUED, invoice=invoice,
             recipient=user.email,
+        ),
+        WebhookEvent: WebhookEvent.objects.create(
+            event_id=f"evt_{invoice.pk}", type="payment.succeeded", payload={"id": f"evt_{invoice.pk}"},
+            payment=payment,
         ),
     }
 
@@ -574,12 +580,12 @@ class TestFinanceCannotCorruptTheBooks:
 
 @pytest.mark.django_db
 class TestFinanceGroup:
-    def test_the_migration_gives_finance_exactly_its_permissions(self):
+    def test_the_migrations_give_finance_exactly_its_permissions(self):
         Group.objects.filter(name=FINANCE_GROUP).delete()
-        migration = importlib.import_module("billing.migrations.0004_finance_group")
-        historical_apps = MigrationExecutor(connection).loader.project_state(("billing", "0004_finance_group")).apps
-
-        migration.create_finance_group(historical_apps, None)
+        for name in ("0004_finance_group", "0007_finance_views_webhook_events"):
+            historical_apps = MigrationExecutor(connection).loader.project_state(("billing", name)).apps
+            migration = importlib.import_module(f"billing.migrations.{name}")
+            (migration.create_finance_group if name.startswith("0004") else migration.grant)(historical_apps, None)
 
         group = Group.objects.get(name=FINANCE_GROUP)
         granted = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}

@@ -222,6 +222,8 @@ REST_FRAMEWORK = {
 DOCS_API_THROTTLE_CLASSES = ["billing.throttles.PlanRateThrottle", "billing.throttles.PlanQuotaThrottle"]
 # What each app above accounts holds about a person, for the GDPR export (accounts.personal_data).
 PERSONAL_DATA_PROVIDERS = ["billing.personal_data.billing_personal_data"]
+# Called by accounts.services.account_erase, so that accounts never imports the apps above it.
+PERSONAL_DATA_ERASERS = ["billing.personal_data.billing_personal_data_erase", "libraries.personal_data.usage_detach"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "TwinMCP Billing API",
     "VERSION": "1.0.0",
@@ -260,6 +262,8 @@ DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=False)
 # Billing rules.
 INVOICE_TAX_RATE = Decimal(env.str("INVOICE_TAX_RATE", default="0.20"))
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=30)
+# Shared with the payment provider: events posted to /api/billing/payments/webhook/ are signed with it.
+PAYMENT_WEBHOOK_SECRET = env("PAYMENT_WEBHOOK_SECRET", default="")
 INVOICE_CURRENCY = env("INVOICE_CURRENCY", default="EUR")
 # Yearly late-payment penalty rate printed on invoices, in percent: the ECB refinancing rate plus 10 points.
 LATE_PAYMENT_RATE = Decimal(env.str("LATE_PAYMENT_RATE", default="12.15"))
