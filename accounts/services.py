@@ -378,3 +378,9 @@ def user_data_export(*, user, now=None) -> dict:
     ]
     audit_log_record(action="account.export", obj=user, actor=user)
     return data
+
+
+def sessions_purge() -> int:
+    """Delete expired sessions (Django keeps them until someone clears them)."""
+    deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    return deleted

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models.functions import Lower
@@ -299,3 +300,23 @@ def usage_events_ingest(*, events, now: datetime.datetime | None = None) -> Inge
         duplicates=len(valid) - accepted,
         rejected=[{"index": index, "errors": rejected[index]} for index in sorted(rejected)],
     )
+
+
+USAGE_PURGE_BATCH = 10_000
+
+
+def usage_logs_purge(*, now: datetime.datetime | None = None) -> int:
+    """Delete usage logs older than USAGE_RETENTION_DAYS, in short batches so that ingestion never waits long.
+
+    Invoices keep what was billed; the raw calls are not kept past the retention period.
+    """
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.USAGE_RETENTION_DAYS)
+    purged = 0
+    while True:
+        ids = list(UsageLog.objects.filter(created_at__lt=cutoff).order_by("pk").values_list("pk", flat=True)[
+            :USAGE_PURGE_BATCH
+        ])
+        if not ids:
+            return purged
+        with transaction.atomic():
+            purged += UsageLog.objects.filter(pk__in=ids).delete()[0]

@@ -259,6 +259,9 @@ FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
 # `seed_demo` creates users with known passwords: only where explicitly allowed.
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=False)
 
+# Raw usage logs are deleted after this many days (invoices keep what was billed).
+USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=400)
+
 # Billing rules.
 INVOICE_TAX_RATE = Decimal(env.str("INVOICE_TAX_RATE", default="0.20"))
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=30)

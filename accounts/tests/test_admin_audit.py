@@ -1,0 +1,23 @@
+import pytest
+from django.urls import reverse
+
+from accounts.models import AuditLog
+from billing.models import Plan
+
+
+@pytest.mark.django_db
+def test_a_change_made_in_the_admin_is_audited_with_ip_and_user_agent(admin_client, admin_user):
+    url = reverse("admin:billing_plan_add")
+    data = {
+        "code": "starter", "name": "Starter", "price": "5.00", "currency": "EUR", "interval": "MONTH",
+        "included_tokens": "1000000", "overage_price_per_million": "3.00", "requests_per_minute": "30",
+        "is_active": "on",
+    }
+
+    response = admin_client.post(url, data, REMOTE_ADDR="192.0.2.44", HTTP_USER_AGENT="Safari/19")
+
+    assert response.status_code == 302
+    plan = Plan.objects.get(code="starter")
+    entry = AuditLog.objects.get(action="admin.add")
+    assert (entry.object_type, entry.object_id) == ("billing.Plan", str(plan.pk))
+    assert (entry.actor, entry.ip_address, entry.user_agent) == (admin_user, "192.0.2.44", "Safari/19")
