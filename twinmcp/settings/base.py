@@ -1,4 +1,5 @@
 """Settings shared by every environment; each value comes from the environment (django-environ)."""
+import ssl
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -115,6 +116,9 @@ else:
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+if REDIS_URL.startswith("rediss://"):
+    # TLS to Redis (e.g. rediss://:password@redis.internal:6380/0): Celery verifies the server's certificate.
+    CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True

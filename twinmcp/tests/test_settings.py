@@ -40,3 +40,33 @@ def test_deploy_check_is_clean_with_production_settings():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_tls_redis_url_with_a_password_configures_cache_and_broker():
+    env = production_environment(REDIS_URL="rediss://:s3cret@redis.internal:6380/0")
+    code = (
+        "from django.conf import settings; import ssl; "
+        "print('OUT', settings.CACHES['default']['LOCATION']); "
+        "print('OUT', settings.CELERY_BROKER_URL); "
+        "print('OUT', settings.CELERY_BROKER_USE_SSL['ssl_cert_reqs'] == ssl.CERT_REQUIRED); "
+        "from twinmcp.celery import app; print('OUT', app.connection_for_write().transport_cls)"
+    )
+
+    result = run_manage("shell", "-v", "0", "-c", code, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[1] for line in result.stdout.splitlines() if line.startswith("OUT ")] == [
+        "rediss://:s3cret@redis.internal:6380/0", "rediss://:s3cret@redis.internal:6380/0", "True", "rediss",
+    ]
+
+
+@pytest.mark.slow
+def test_sslmode_in_the_database_url_reaches_the_driver():
+    env = production_environment(DATABASE_URL="postgresql://billing:pw@db.internal:5432/twinmcp?sslmode=verify-full")
+
+    code = "from django.conf import settings; print(settings.DATABASES['default'])"
+    result = run_manage("shell", "-v", "0", "-c", code, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "'sslmode': 'verify-full'" in result.stdout
