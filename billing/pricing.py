@@ -14,6 +14,43 @@ from .tax import TaxTreatment
 
 TOKENS_PER_MILLION = Decimal(1_000_000)
 
+# Line descriptions are written once, in the buyer's language, and printed as written on every document.
+MONTHS = {
+    "en": "January February March April May June July August September October November December".split(),
+    "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split(),
+}
+LINE_TEXT = {
+    "en": {
+        "fee": "{plan} plan, {period}",
+        "partial": "{plan} plan, {days}/{period_days} days of {period}",
+        "usage": "Usage above the {included} included tokens: {overage} tokens (quantity in millions)",
+    },
+    "fr": {
+        "fee": "Forfait {plan}, {period}",
+        "partial": "Forfait {plan}, {period} : {days} jours sur {period_days}",
+        "usage": "Consommation au-delà des {included} jetons inclus : {overage} jetons (quantité en millions)",
+    },
+}
+
+
+def _language(subscription: Subscription) -> str:
+    profile = getattr(subscription.user, "profile", None) if subscription.user_id else None
+    language = getattr(profile, "language", "en")
+    return language if language in LINE_TEXT else "en"
+
+
+def _count(number: int, language: str) -> str:
+    return f"{number:,}".replace(",", "\u202f" if language == "fr" else ",")
+
+
+def _period_name(period: Period, language: str) -> str:
+    months = MONTHS[language]
+    last = add_months(period.end, -1)
+    first = f"{months[period.start.month - 1]} {period.start.year}"
+    if (period.start.year, period.start.month) == (last.year, last.month):
+        return first
+    return f"{first} – {months[last.month - 1]} {last.year}"
+
 
 @dataclass(frozen=True)
 class LineDraft:
@@ -126,21 +163,25 @@ def fee_days(subscription: Subscription, billed: Period) -> list[tuple[Plan, int
     return charged
 
 
-def _fee_line(*, kind: str, plan: Plan, days: int, whole: Period) -> LineDraft:
+def _fee_line(*, kind: str, plan: Plan, days: int, whole: Period, language: str) -> LineDraft:
+    text = LINE_TEXT[language]
+    period = _period_name(whole, language)
     if days == whole.days:
-        description = f"{plan.name} plan, {whole.label}"
+        description = text["fee"].format(plan=plan.name, period=period)
         return LineDraft(kind, description, Decimal(1), plan.price, round_money(plan.price))
     amount = round_money(plan.price * days / whole.days)
-    description = f"{plan.name} plan, {days}/{whole.days} days of {whole.label}"
+    description = text["partial"].format(plan=plan.name, days=days, period_days=whole.days, period=period)
     return LineDraft(kind, description, Decimal(1), amount, amount)
 
 
-def _usage_line(*, plan: Plan, tokens_used: int) -> LineDraft | None:
+def _usage_line(*, plan: Plan, tokens_used: int, language: str) -> LineDraft | None:
     overage = max(0, tokens_used - plan.included_tokens)
     amount = round_money(overage * plan.overage_price_per_million / TOKENS_PER_MILLION)
     if amount == 0:
         return None
-    description = f"Usage above the {plan.included_tokens:,} included tokens: {overage:,} tokens"
+    description = LINE_TEXT[language]["usage"].format(
+        included=_count(plan.included_tokens, language), overage=_count(overage, language)
+    )
     quantity = Decimal(overage) / TOKENS_PER_MILLION
     return LineDraft(LineKind.USAGE, description, quantity, plan.overage_price_per_million, amount)
 
@@ -154,14 +195,15 @@ def invoice_draft(*, subscription: Subscription, period: Period, tokens_used: in
     whole = calendar_period(subscription, period)
     charged = fee_days(subscription, period)
     final_plan = _plan_segments(subscription, period)[-1][0]
+    language = _language(subscription)
     lines = [
         _fee_line(
             kind=LineKind.SUBSCRIPTION if index == len(charged) - 1 else LineKind.PRORATION,
-            plan=plan, days=days, whole=whole,
+            plan=plan, days=days, whole=whole, language=language,
         )
         for index, (plan, days) in enumerate(charged)
     ]
-    usage = _usage_line(plan=final_plan, tokens_used=tokens_used)
+    usage = _usage_line(plan=final_plan, tokens_used=tokens_used, language=language)
     if usage:
         lines.append(usage)
     return InvoiceDraft(subscription, period, final_plan, tokens_used, tuple(line for line in lines if line.amount))

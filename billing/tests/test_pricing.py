@@ -401,3 +401,24 @@ class TestUpcomingInvoice:
             Decimal("21.00"), Decimal("4.20"), Decimal("25.20")
         )
         assert not Invoice.objects.exists()
+
+
+@pytest.mark.django_db
+class TestLineDescriptions:
+    def test_lines_are_written_in_the_buyers_language(self):
+        user = customer(language="fr")
+        october_subscription(user, pro(), current_period_start=datetime.date(2026, 10, 15))
+        use(user, 6_234_567, paris(2026, 10, 20))
+
+        invoice = run_october()
+
+        assert [line.description for line in invoice.lines.order_by("position")] == [
+            "Forfait Pro, octobre 2026 : 17 jours sur 31",
+            "Consommation au-delà des 5\u202f000\u202f000 jetons inclus : 1\u202f234\u202f567 jetons "
+            "(quantité en millions)",
+        ]
+
+    def test_english_is_the_default(self):
+        october_subscription(customer(), pro())
+
+        assert run_october().lines.get().description == "Pro plan, October 2026"

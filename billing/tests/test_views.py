@@ -147,7 +147,7 @@ class TestDashboard:
         assert "2,000,000" in html and "of 5,000,000 included — 40.00&nbsp;%" in html
         assert 'style="width: 40.00%"' in html
         assert f'data-testid="upcoming-total">{eur("22.80")}<' in html  # 19.00 + 20 % VAT
-        assert f"Pro plan, {period.label}" in html
+        assert f"Pro plan, {period.start:%B %Y}" in html
 
     def test_the_chart_has_a_bar_per_day_of_use_with_its_figures(self, logged_in, subscription, usage, period):
         html = html_of(logged_in.get(reverse("billing:dashboard")))
@@ -346,12 +346,12 @@ def expected_proration(period: Period, today: datetime.date) -> tuple[list[str],
     """Lines, new fee and difference of a switch from Pro (19.00) to Team (99.00) today."""
     whole, before, after = period.days, (today - period.start).days, (period.end - today).days
     if before == 0:
-        return [f"Team plan, {period.label}"], Decimal("99.00"), Decimal("80.00")
+        return [f"Team plan, {period.start:%B %Y}"], Decimal("99.00"), Decimal("80.00")
     pro_part = round_money(Decimal("19.00") * before / whole)
     team_part = round_money(Decimal("99.00") * after / whole)
     lines = [
-        f"Pro plan, {before}/{whole} days of {period.label}",
-        f"Team plan, {after}/{whole} days of {period.label}",
+        f"Pro plan, {before}/{whole} days of {period.start:%B %Y}",
+        f"Team plan, {after}/{whole} days of {period.start:%B %Y}",
     ]
     return lines, pro_part + team_part, pro_part + team_part - Decimal("19.00")
 

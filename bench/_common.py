@@ -1,0 +1,234 @@
+"""What the database and server benchmarks share: a database of their own, bulk loads, a real server.
+
+Private (`_common`): `python -m bench` does not list it as a benchmark.
+
+- `bench_database(name)`: creates `twinmcp_bench_<name>_<random>` on the PostgreSQL server of DATABASE_URL
+  (default postgresql://postgres@127.0.0.1:5432), points Django at it (`bench._settings`), migrates it, and
+  drops it afterwards, whatever happened (the cache keys of the run go too).
+- `copy_rows(...)`: PostgreSQL COPY of rows generated in Python.
+- `indexes_dropped(table)`: drops a table's indexes and constraints during a bulk load and rebuilds them
+  after, as a restore does, instead of maintaining them row by row.
+- `gunicorn_server(...)`: the WSGI application under gunicorn on a free loopback port, stopped afterwards;
+  its peak memory is that of its largest process (`wait4` on the master returns the rusage of the master and
+  of the workers it reaped).
+"""
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bench import progress
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SETTINGS_MODULE = "bench._settings"
+DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _database_url(name: str) -> str:
+    """DATABASE_URL's server (PostgreSQL only; the default otherwise) with database `name`."""
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith(("postgres://", "postgresql://")):
+        base = DEFAULT_SERVER_URL
+    return urlsplit(base)._replace(path=f"/{name}", query="").geturl()
+
+
+def _terminate_as_exit(signum, frame):
+    raise SystemExit(128 + signum)  # so that a benchmark stopped with SIGTERM still drops its database
+
+
+@contextlib.contextmanager
+def bench_database(bench: str) -> Iterator[str]:
+    """A new database for this run, migrated, with Django set up on it; dropped on the way out."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"twinmcp_bench_{bench}_{secrets.token_hex(4)}"
+    admin_url, url = _database_url("postgres"), _database_url(name)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    previous_handler = signal.signal(signal.SIGTERM, _terminate_as_exit)
+    try:
+        os.environ["DATABASE_URL"] = url
+        os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
+        os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+        os.environ["CACHE_KEY_PREFIX"] = name
+        import django
+        from django.core.management import call_command
+
+        django.setup()
+        started = time.perf_counter()
+        call_command("migrate", verbosity=0, interactive=False)
+        progress(f"database {name} created and migrated in {time.perf_counter() - started:.1f}s")
+        yield url
+    finally:
+        try:
+            from django.core.cache import cache
+            from django.db import connections
+
+            with contextlib.suppress(Exception):
+                cache.delete_pattern("*")  # this run's keys only: the prefix is the database's name
+            connections.close_all()
+        finally:
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            signal.signal(signal.SIGTERM, previous_handler)
+            progress(f"database {name} dropped")
+
+
+def raw_connection():
+    """The psycopg connection under Django's default connection (COPY needs psycopg's own cursor)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    return connection.connection
+
+
+def copy_rows(table: str, columns: Iterable[str], rows: Iterable[tuple]) -> int:
+    """COPY `rows` into `table`; returns how many were written."""
+    from psycopg import sql
+
+    columns = list(columns)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    count = 0
+    with raw_connection().cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def execute(statement: str, params=None) -> None:
+    with raw_connection().cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+def fetch(statement: str, params=None) -> list[tuple]:
+    with raw_connection().cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall()
+
+
+@contextlib.contextmanager
+def indexes_dropped(table: str) -> Iterator[None]:
+    """Drop `table`'s constraints (but NOT NULL and CHECK) and indexes for a bulk load, then rebuild them as
+    they were: primary key, unique and foreign keys (validated), then the other indexes; ANALYZE at the end."""
+    constraints = fetch(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+        "AND contype IN ('p', 'u', 'f') ORDER BY contype = 'f', conname",
+        [table],
+    )
+    indexes = fetch(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = %s AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint c WHERE c.conindid = (quote_ident(i.indexname))::regclass "
+        "AND c.conrelid = %s::regclass)",
+        [table, table],
+    )
+    for name, _ in reversed(constraints):
+        execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+    for name, _ in indexes:
+        execute(f'DROP INDEX "{name}"')
+    yield
+    started = time.perf_counter()
+    for name, definition in constraints:
+        execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
+    for _, definition in indexes:
+        execute(definition)
+    execute(f'VACUUM ANALYZE "{table}"')
+    progress(f"{table}: {len(constraints)} constraints and {len(indexes)} indexes rebuilt, vacuumed and analyzed "
+             f"in {time.perf_counter() - started:.1f}s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    pid: int
+    log_path: str
+    peak_rss_mb: float | None = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _wait_ready(url: str, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before answering")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise RuntimeError(f"the server did not answer {url} within {timeout:.0f}s")
+
+
+def _stop(process: subprocess.Popen, timeout: float = 30) -> float | None:
+    """SIGTERM (gunicorn stops its workers gracefully and reaps them), then the peak memory from wait4."""
+    if process.poll() is not None:
+        return None  # already reaped: its rusage is gone
+    process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return round(usage.ru_maxrss / 1024, 1)
+        if time.monotonic() > deadline:
+            process.kill()
+            _, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return round(usage.ru_maxrss / 1024, 1)
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def gunicorn_server(*, workers: int, ready_path: str = "/bench/bare/") -> Iterator[Server]:
+    """`gunicorn twinmcp.wsgi:application` (sync workers, as the image runs it) on 127.0.0.1, with the
+    benchmark's settings and database; stopped on the way out, its peak memory in `peak_rss_mb`."""
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE, "PYTHONUNBUFFERED": "1"}
+    log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
+    command = [
+        sys.executable, "-m", "gunicorn", "twinmcp.wsgi:application", "--workers", str(workers),
+        "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+    ]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(url=f"http://127.0.0.1:{port}", pid=process.pid, log_path=log.name)
+    failed = True
+    try:
+        _wait_ready(server.url + ready_path, process, timeout=60)
+        progress(f"gunicorn ({workers} sync workers) serving on {server.url}, pid {process.pid}")
+        yield server
+        failed = False
+    finally:
+        server.peak_rss_mb = _stop(process)
+        log.close()
+        if failed:
+            tail = server.log_tail()
+            if tail:
+                progress("last lines of the server's log:\n" + tail)
+        Path(log.name).unlink(missing_ok=True)
