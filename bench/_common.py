@@ -9,8 +9,7 @@ Private (`_common`): `python -m bench` does not list it as a benchmark.
 - `indexes_dropped(table)`: drops a table's indexes and constraints during a bulk load and rebuilds them
   after, as a restore does, instead of maintaining them row by row.
 - `gunicorn_server(...)`: the WSGI application under gunicorn on a free loopback port, stopped afterwards;
-  its peak memory is that of its largest process (`wait4` on the master returns the rusage of the master and
-  of the workers it reaped).
+  its peak memory is that of its largest process, master or worker (see `peak_rss_of`).
 """
 import contextlib
 import os
@@ -163,7 +162,11 @@ class Server:
     url: str
     pid: int
     log_path: str
-    peak_rss_mb: float | None = None
+    peak_rss_mb: float | None = None  # the largest of the master's and the workers', read before stopping
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -186,23 +189,45 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float) -> None:
     raise RuntimeError(f"the server did not answer {url} within {timeout:.0f}s")
 
 
-def _stop(process: subprocess.Popen, timeout: float = 30) -> float | None:
-    """SIGTERM (gunicorn stops its workers gracefully and reaps them), then the peak memory from wait4."""
+def peak_rss_of(pid: int) -> float | None:
+    """The peak resident memory of a running process (VmHWM), in MB; None when it is gone.
+
+    A child cannot report it with getrusage: Linux keeps ru_maxrss across exec, so a process started from the
+    benchmark would count the benchmark's own peak; VmHWM belongs to the program the process runs now.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def children_of(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def _stop(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM: gunicorn stops its workers gracefully; SIGKILL if it has not within `timeout`."""
     if process.poll() is not None:
-        return None  # already reaped: its rusage is gone
-    process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
-            return round(usage.ru_maxrss / 1024, 1)
-        if time.monotonic() > deadline:
-            process.kill()
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
-            return round(usage.ru_maxrss / 1024, 1)
-        time.sleep(0.1)
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextlib.contextmanager
@@ -225,7 +250,9 @@ def gunicorn_server(*, workers: int, ready_path: str = "/bench/bare/") -> Iterat
         yield server
         failed = False
     finally:
-        server.peak_rss_mb = _stop(process)
+        peaks = [peak_rss_of(pid) for pid in (process.pid, *children_of(process.pid))]
+        server.peak_rss_mb = max((peak for peak in peaks if peak is not None), default=None)
+        _stop(process)
         log.close()
         if failed:
             tail = server.log_tail()

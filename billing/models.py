@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from accounts.fields import EncryptedJSONField
@@ -195,9 +196,12 @@ class Invoice(models.Model):
                 name="invoice_one_per_subscription_period",
             ),
             models.CheckConstraint(condition=Q(period_end__gt=F("period_start")), name="invoice_period_not_empty"),
-            models.CheckConstraint(condition=Q(total=F("subtotal") + F("tax_amount")), name="invoice_total_is_sum"),
+            # Rounded to the cent so that SQLite, which adds decimals as floats, checks the same thing as PostgreSQL.
             models.CheckConstraint(
-                condition=Q(amount_due=F("total") - F("credit_applied") - F("amount_paid")),
+                condition=Q(total=Round(F("subtotal") + F("tax_amount"), 2)), name="invoice_total_is_sum"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_due=Round(F("total") - F("credit_applied") - F("amount_paid"), 2)),
                 name="invoice_amount_due_is_balance",
             ),
             # A number exists exactly when the invoice was issued (a cancelled draft never had one).

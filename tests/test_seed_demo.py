@@ -16,7 +16,7 @@ from django.db.models import Max, Min, Sum
 from stdnum.eu import vat
 
 from accounts.models import ApiKey, AuditLog, User, UserProfile
-from billing.models import Plan, Subscription, SubscriptionStatus
+from billing.models import Invoice, Payment, Plan, Subscription, SubscriptionStatus
 from billing.roles import finance_permission_names
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
 from tests.helpers import clean_environment, run_manage
@@ -28,7 +28,7 @@ EU_COUNTRIES = {
     "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 }
 SEEDED_MODELS = (
-    Group, User, UserProfile, Plan, Subscription, ApiKey, AuditLog,
+    Group, User, UserProfile, Plan, Subscription, ApiKey, AuditLog, Invoice, Payment,
     Library, LibraryVersion, DocumentationChunk, UsageLog,
 )
 TOKEN_PATTERN = re.compile(r"tmcp_([a-z0-9]{8})_([A-Za-z0-9]+)")
@@ -73,7 +73,10 @@ class TestSeedDemoReruns:
         assert 48 <= first_counts["DocumentationChunk"] <= 96
         assert first_counts["UserProfile"] == first_counts["User"]
         assert 1_000 <= first_counts["UsageLog"] <= 20_000
-        assert first_counts["AuditLog"] == first_counts["Subscription"] + first_counts["ApiKey"]
+        # One row per subscription and key created, then the invoice runs' and payments' own rows.
+        assert first_counts["AuditLog"] > first_counts["Subscription"] + first_counts["ApiKey"]
+        assert first_counts["Invoice"] > first_counts["Subscription"]  # two months invoiced
+        assert 0 < first_counts["Payment"] < first_counts["Invoice"]  # the latest partly unpaid
 
     def test_a_rerun_keeps_changed_passwords(self):
         run_seed_demo()

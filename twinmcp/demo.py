@@ -19,16 +19,28 @@ from django.db import transaction
 
 from accounts.models import ApiKey, Language, User, UserProfile
 from accounts.services import audit_log_record
-from billing.models import LIVE_SUBSCRIPTION_STATUSES, Interval, Plan, Subscription, SubscriptionStatus
+from billing.models import (
+    LIVE_SUBSCRIPTION_STATUSES,
+    Interval,
+    Invoice,
+    InvoiceStatus,
+    PaymentMethod,
+    Plan,
+    Subscription,
+    SubscriptionStatus,
+)
 from billing.periods import add_months, local_date, period_containing, start_of_day
 from billing.pricing import interval_months
 from billing.roles import FINANCE_GROUP, finance_group_ensure
+from billing.services import invoice_run, payment_record
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
 
 from .demo_data import CUSTOMERS, DEMO_CUSTOMER, LIBRARIES, CustomerSeed, LibrarySeed
 
 SEED = "twinmcp-demo"
 USAGE_MONTHS = 3
+BILLED_MONTHS = USAGE_MONTHS - 1  # the past months invoiced by the demo
+PAID_SHARE_OF_LATEST = 0.6  # the rest of last month's invoices are still to pay
 USAGE_BATCH_SIZE = 1000
 
 DEMO_PASSWORD = "demo-password"
@@ -121,6 +133,7 @@ def seed_demo(*, now: datetime.datetime) -> SeedSummary:
         for customer_seed in CUSTOMERS
     ]
     _seed_usage(customers, catalogue=catalogue, now=now, today=today)
+    _seed_billing_history(today=today)
     totals = _row_counts()
     return SeedSummary(
         created={label: totals[label] - totals_before[label] for label in totals},
@@ -296,7 +309,10 @@ def _seed_profile(user: User, customer_seed: CustomerSeed) -> None:
 def _seed_subscription(user: User, *, plan: Plan, started_at: datetime.datetime, today: datetime.date) -> None:
     if Subscription.objects.filter(user=user, status__in=LIVE_SUBSCRIPTION_STATUSES).exists():
         return
-    period = period_containing(today, months=interval_months(plan), anchor=local_date(started_at))
+    # Monthly customers start the demo two periods back, so that the invoice runs below give them history.
+    months = interval_months(plan)
+    billed_from = today if months > 1 else add_months(today, -BILLED_MONTHS)
+    period = period_containing(billed_from, months=months, anchor=local_date(started_at))
     subscription = Subscription.objects.create(
         user=user,
         plan=plan,
@@ -403,3 +419,27 @@ def _usage_of_month(
     share = random.Random(f"{SEED}:month:{customer.seed.email}:{month.isoformat()}").uniform(*profile.share_of_quota)
     monthly_quota = customer.plan.included_tokens / interval_months(customer.plan)
     return profile, monthly_quota * share / calendar.monthrange(month.year, month.month)[1]
+
+
+def _seed_billing_history(*, today: datetime.date) -> None:
+    """The invoice runs of the past months, as the scheduler would have made them, then the payments.
+
+    Older invoices are paid; of the latest run's, some are paid and the rest still due. Documents are left to be
+    rendered when first downloaded, and no email is sent. A rerun finds every period invoiced and pays nothing twice.
+    """
+    this_month = today.replace(day=1)
+    for months_back in range(BILLED_MONTHS - 1, -1, -1):
+        period_end = add_months(this_month, -months_back)
+        run_at = start_of_day(period_end) + datetime.timedelta(hours=2)
+        invoice_run(period_end=period_end, now=run_at, issue_documents=False)
+    unpaid = Invoice.objects.filter(status=InvoiceStatus.SENT, number__isnull=False).order_by("number")
+    for invoice in unpaid:
+        rng = random.Random(f"{SEED}:payment:{invoice.number}")
+        if invoice.issue_date >= this_month and rng.random() > PAID_SHARE_OF_LATEST:
+            continue
+        paid_at = start_of_day(invoice.issue_date) + datetime.timedelta(days=rng.randint(2, 20), hours=10)
+        payment_record(
+            invoice=invoice, amount=invoice.amount_due, idempotency_key=f"seed:payment:{invoice.number}",
+            method=PaymentMethod.BANK_TRANSFER if rng.random() < 0.5 else PaymentMethod.SEPA_DEBIT,
+            provider_reference=f"seed-{invoice.number}", now=paid_at,
+        )

@@ -1,0 +1,196 @@
+"""Requests per second and latency of the API under wrk on loopback, against a bare DRF endpoint (the ceiling).
+
+In a database of its own (created, migrated and dropped by the benchmark): background customers (COPY), and one
+customer whose subscription started 50 months ago and was invoiced by the real monthly run each month since
+(`billing.services.invoice_run`: 50 issued invoices), with a `docs:read` API key; 20 libraries of 200
+documentation chunks each. The customer's plan allows 10,000,000 requests per minute and 10^15 tokens, overage
+billed (no hard cap, no spend cap), so that the docs API's plan throttles count every call but refuse none.
+
+The WSGI application runs under gunicorn (sync workers, as the image runs it) on 127.0.0.1 with real PostgreSQL
+and Redis. wrk (`apt-get install wrk`) drives each endpoint with 8 connections: 2 seconds of warm-up, then the
+measured run (10 seconds by default):
+
+- ceiling: `/bench/bare/`, an APIView with no authentication, permission or throttle, behind the same middleware
+  (only the benchmark's URLconf has it);
+- invoices: `/api/billing/invoices/` as a client calls it again and again: the page comes from the customer's
+  cache (Redis) after the first call;
+- invoices_uncached: the same with a query parameter that changes on every request (the filters ignore it), so
+  that every call misses the cache and reads and serialises the page;
+- docs: `/api/libraries/<slug>/docs/?topic=routing&tokens=1000`: full-text search of the chunks, one usage log
+  written per call, plan throttles in Redis.
+"""
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from bench import progress
+from bench._common import bench_database, gunicorn_server
+
+CONNECTIONS = 8
+WARMUP_SECONDS = 2
+INVOICES = 50
+DOCS_LIBRARY = "bench/lib-1"
+DOCS_QUERY = "topic=routing&tokens=1000"
+
+# Figures of the run as JSON on wrk's last line; a per-thread counter makes a new URL per request when asked.
+WRK_SCRIPT = """
+local threads = {}
+local counter = 0
+local unique = os.getenv("WRK_UNIQUE_PARAMETER")
+
+function setup(thread)
+    thread:set("id", #threads + 1)
+    table.insert(threads, thread)
+end
+
+function request()
+    if not unique then
+        return wrk.format()
+    end
+    counter = counter + 1
+    return wrk.format(nil, wrk.path .. "&" .. unique .. "=" .. id .. "-" .. counter)
+end
+
+function done(summary, latency, requests)
+    local e = summary.errors
+    io.write(string.format(
+        '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "mean_us": %.1f, ' ..
+        '"non_2xx": %d, "socket_errors": %d, "timeouts": %d}\\n',
+        summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
+        e.status, e.connect + e.read + e.write, e.timeout))
+end
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=int, default=10, help="seconds measured per endpoint (default 10)")
+    parser.add_argument("--connections", type=int, default=CONNECTIONS, help=f"wrk connections (default "
+                        f"{CONNECTIONS})")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (default: "
+                        "one per core)")
+    parser.add_argument("--customers", type=int, default=10_000, help="background customers (default 10000)")
+    parser.add_argument("--seed", type=int, default=2026, help="seed of the generated data")
+
+
+def _customer_with_invoices():
+    """A customer invoiced by the real monthly run for each of the last 50 months, and their API key."""
+    from accounts.models import User, UserProfile
+    from accounts.services import api_key_create
+    from billing import clock
+    from billing.models import Plan
+    from billing.periods import add_months, local_date, start_of_day
+    from billing.services import invoice_run, subscription_create
+
+    plan = Plan.objects.create(
+        code="bench-unlimited", name="Bench unlimited", price="49.00", included_tokens=10**15,
+        overage_price_per_million="1.00", requests_per_minute=10_000_000,
+    )
+    user = User.objects.create_user("api-customer@bench.example")
+    UserProfile.objects.create(user=user, full_name="Camille Martin", company_name="Atelier Numérique SARL",
+                               address_line1="10 rue de Rivoli", postal_code="75001", city="Paris", country="FR",
+                               vat_number="FR44732829320", siren="732829320", language="fr")
+    this_month = local_date(clock.now()).replace(day=1)
+    first = add_months(this_month, -INVOICES)
+    subscription_create(user=user, plan=plan, now=start_of_day(first) + datetime.timedelta(hours=10))
+    for month in range(1, INVOICES + 1):
+        period_end = add_months(first, month)
+        invoice_run(period_end=period_end, customer=user, issue_documents=False,
+                    now=start_of_day(period_end) + datetime.timedelta(hours=6))
+    issued = user.invoices.exclude(number=None).count()
+    if issued != INVOICES:
+        raise AssertionError(f"{issued} invoices issued, {INVOICES} expected")
+    token = api_key_create(user=user, name="bench", scopes=["docs:read"]).token
+    progress(f"customer with {issued} invoices issued by the monthly run, {first:%Y-%m} to "
+             f"{add_months(this_month, -1):%Y-%m}")
+    return token
+
+
+def _check(url: str, token: str | None) -> dict:
+    """One call before wrk: it must answer 200 (wrk only counts statuses)."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def _wrk(url: str, *, token: str | None, seconds: int, args, script: str, unique: bool = False) -> dict:
+    command = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s", "--timeout", "10s",
+               "-s", script]
+    if token:
+        command += ["-H", f"Authorization: Bearer {token}"]
+    env = {**os.environ}
+    env.pop("WRK_UNIQUE_PARAMETER", None)
+    if unique:
+        env["WRK_UNIQUE_PARAMETER"] = "nocache"
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True, env=env).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _measure(name: str, url: str, *, token: str | None, args, script: str, unique: bool = False) -> dict:
+    _wrk(url, token=token, seconds=WARMUP_SECONDS, args=args, script=script, unique=unique)
+    result = _wrk(url, token=token, seconds=args.duration, args=args, script=script, unique=unique)
+    seconds = result["duration_us"] / 1e6
+    figures = {
+        "rps": round(result["requests"] / seconds, 1),
+        "p50_ms": round(result["p50_us"] / 1000, 2),
+        "p99_ms": round(result["p99_us"] / 1000, 2),
+        "requests": result["requests"],
+        "errors": result["non_2xx"] + result["socket_errors"] + result["timeouts"],
+    }
+    progress(f"{name}: {figures['rps']:,} req/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms "
+             f"({figures['requests']:,} requests, {figures['errors']} errors)")
+    if figures["errors"]:
+        raise AssertionError(f"{name}: {result}")
+    return figures
+
+
+def run(args: argparse.Namespace) -> dict:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    with bench_database("api"):
+        from bench._data import customers_load, libraries_create, plans_create
+        from billing import clock
+        from billing.periods import local_date, period_containing
+
+        month = period_containing(local_date(clock.now()))
+        customers_load(count=args.customers, seed=args.seed, plans=plans_create(), period_start=month.start,
+                       period_end=month.end)
+        libraries_create(count=20, chunks_per_library=200)
+        token = _customer_with_invoices()
+
+        with tempfile.TemporaryDirectory() as folder, gunicorn_server(workers=args.workers) as server:
+            script = str(Path(folder) / "report.lua")
+            Path(script).write_text(WRK_SCRIPT)
+            ceiling_url = f"{server.url}/bench/bare/"
+            invoices_url = f"{server.url}/api/billing/invoices/"
+            docs_url = f"{server.url}/api/libraries/{DOCS_LIBRARY}/docs/?{DOCS_QUERY}"
+            page = _check(invoices_url, token)
+            answer = _check(docs_url, token)
+            progress(f"invoices: {page['count']} in all, {len(page['results'])} on the first page; docs: "
+                     f"{len(answer['chunks'])} chunks, {answer['tokens']} tokens")
+            progress(f"wrk: {args.threads} threads, {args.connections} connections, {WARMUP_SECONDS}s warm-up, "
+                     f"{args.duration}s measured per endpoint")
+            endpoints = {
+                "ceiling": _measure("ceiling /bench/bare/", ceiling_url, token=None, args=args, script=script),
+                "invoices": _measure("/api/billing/invoices/", invoices_url + "?page=1", token=token, args=args,
+                                     script=script),
+                "invoices_uncached": _measure("/api/billing/invoices/ (cache missed)", invoices_url + "?page=1",
+                                              token=token, args=args, script=script, unique=True),
+                "docs": _measure(f"/api/libraries/{DOCS_LIBRARY}/docs/", docs_url, token=token, args=args,
+                                 script=script),
+            }
+        return {
+            "connections": args.connections,
+            "workers": args.workers,
+            "duration_seconds": args.duration,
+            "ceiling_rps": endpoints["ceiling"]["rps"],
+            **{name: figures for name, figures in endpoints.items() if name != "ceiling"},
+            "ceiling": endpoints["ceiling"],
+            "server_peak_rss_mb": server.peak_rss_mb,
+        }

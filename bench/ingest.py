@@ -1,0 +1,178 @@
+"""Usage events ingested per second through POST /api/usage/events/, in batches of 1,000, on a real server.
+
+In a database of its own (created, migrated and dropped by the benchmark): customers (user, profile,
+subscription, loaded with COPY), 20 libraries, and the documentation server's account with a `usage:write` API
+key made by `accounts.services.api_key_create`. The WSGI application runs under gunicorn (sync workers, as the
+image runs it) on 127.0.0.1 with real PostgreSQL and Redis; several client processes, each with its own
+connection, POST batches of 1,000 new events (a random customer, library and version, tokens, a timestamp in
+the last hour), prepared before the clock starts. One small batch per connection warms the workers up first.
+
+events/s = events accepted ÷ seconds from the start signal to the last answer. Afterwards the rows are counted
+in SQL: every event accepted once, none rejected, none a duplicate.
+"""
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import random
+import secrets
+import statistics
+import time
+
+from bench import progress, rate
+from bench._common import bench_database, fetch, gunicorn_server, peak_rss_of
+
+BATCH_SIZE = 1000  # the most the endpoint takes
+LIBRARIES = 20
+PATH = "/api/usage/events/"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=1_000_000, help="events to send (default 1000000), in "
+                        f"batches of {BATCH_SIZE}")
+    parser.add_argument("--connections", type=int, default=4, help="client processes, one connection each "
+                        "(default 4)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (default: "
+                        "one per core)")
+    parser.add_argument("--customers", type=int, default=10_000, help="customers the events name (default 10000)")
+    parser.add_argument("--seed", type=int, default=2026, help="seed of the generated data")
+
+
+def _batch(rng: random.Random, *, run_id: str, number: int, size: int, customers: int) -> bytes:
+    from bench._data import customer_email
+
+    now = datetime.datetime.now(datetime.UTC)
+    events = []
+    for k in range(size):
+        library = f"bench/lib-{rng.randint(1, LIBRARIES)}"
+        events.append({
+            "event_id": f"{run_id}-{number}-{k}",
+            "customer": customer_email(rng.randint(1, customers)),
+            "library": library,
+            "version": "1.0.0",
+            "endpoint": f"/api/libraries/{library}/docs/",
+            "tokens": rng.randint(100, 5000),
+            "timestamp": (now - datetime.timedelta(seconds=rng.randint(0, 3600))).isoformat(),
+            "status_code": 200,
+            "duration_ms": rng.randint(5, 400),
+        })
+    return json.dumps({"events": events}).encode()
+
+
+def _post(pool, body: bytes, token: str) -> tuple[dict, int]:
+    """POST one batch; waits and sends it again when throttled. The answer and how often it was throttled."""
+    throttled = 0
+    while True:
+        answer = pool.request("POST", PATH, body=body, headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {token}",
+        })
+        if answer.status == 429:
+            throttled += 1
+            time.sleep(float(answer.headers.get("Retry-After", "1")))
+            continue
+        if answer.status != 200:
+            raise RuntimeError(f"{PATH} answered {answer.status}: {answer.data[:500]!r}")
+        return json.loads(answer.data), throttled
+
+
+def _client(index: int, batches: list[int], args: dict, barrier, results) -> None:
+    """One connection: warm up, build its batches, wait for the start, send them one after the other."""
+    import urllib3
+
+    try:
+        rng = random.Random(args["seed"] * 1000 + index)
+        pool = urllib3.HTTPConnectionPool("127.0.0.1", args["port"], maxsize=1, block=True, retries=False,
+                                          timeout=120)
+        warmup = _batch(rng, run_id=args["run_id"] + "w", number=index, size=10, customers=args["customers"])
+        _post(pool, warmup, args["token"])
+        bodies = [
+            _batch(rng, run_id=args["run_id"], number=number, size=size, customers=args["customers"])
+            for number, size in batches
+        ]
+        barrier.wait()
+        accepted = duplicates = rejected = throttled = 0
+        latencies = []
+        for body in bodies:
+            started = time.perf_counter()
+            answer, was_throttled = _post(pool, body, args["token"])
+            latencies.append(time.perf_counter() - started)
+            accepted += answer["accepted"]
+            duplicates += answer["duplicates"]
+            rejected += len(answer["rejected"])
+            throttled += was_throttled
+        results.put({
+            "index": index, "accepted": accepted, "duplicates": duplicates, "rejected": rejected,
+            "throttled": throttled, "latencies": latencies,
+            "peak_rss_mb": peak_rss_of(os.getpid()),  # not getrusage: see bench._common.peak_rss_of
+        })
+    except BaseException as error:
+        barrier.abort()
+        results.put({"index": index, "error": repr(error)})
+        raise
+
+
+def run(args: argparse.Namespace) -> dict:
+    with bench_database("ingest"):
+        from accounts.models import User
+        from accounts.services import api_key_create
+        from bench._data import customers_load, libraries_create, plans_create
+        from billing import clock
+        from billing.periods import local_date, period_containing
+
+        month = period_containing(local_date(clock.now()))
+        customers_load(count=args.customers, seed=args.seed, plans=plans_create(), period_start=month.start,
+                       period_end=month.end)
+        libraries_create(count=LIBRARIES)
+        service = User.objects.create_user("docs-server@bench.example")
+        token = api_key_create(user=service, name="documentation server", scopes=["usage:write"]).token
+        sizes = [min(BATCH_SIZE, args.events - start) for start in range(0, args.events, BATCH_SIZE)]
+        connections = max(1, min(args.connections, len(sizes)))
+        shares = [[(n, size) for n, size in enumerate(sizes) if n % connections == c] for c in range(connections)]
+
+        with gunicorn_server(workers=args.workers) as server:
+            context = multiprocessing.get_context("spawn")
+            barrier, results = context.Barrier(connections + 1), context.Queue()
+            client_args = {"port": server.port, "token": token, "run_id": secrets.token_hex(4),
+                           "customers": args.customers, "seed": args.seed}
+            clients = [context.Process(target=_client, args=(c, shares[c], client_args, barrier, results))
+                       for c in range(connections)]
+            for client in clients:
+                client.start()
+            progress(f"{connections} clients preparing {len(sizes):,} batches ({args.events:,} events)")
+            barrier.wait(timeout=600)
+            started = time.perf_counter()
+            progress("start")
+            answers = [results.get(timeout=3600) for _ in clients]
+            seconds = time.perf_counter() - started
+            for client in clients:
+                client.join()
+            failed = [answer["error"] for answer in answers if "error" in answer]
+            if failed:
+                raise RuntimeError(f"clients failed: {failed}")
+        accepted = sum(answer["accepted"] for answer in answers)
+        latencies = sorted(latency for answer in answers for latency in answer["latencies"])
+        progress(f"{accepted:,} events accepted in {seconds:.1f}s ({rate(accepted, seconds):,.0f}/s), "
+                 f"{len(latencies):,} batches")
+        [(stored,)] = fetch("SELECT count(*) FROM libraries_usagelog WHERE event_id NOT LIKE %s",
+                            [client_args["run_id"] + "w-%"])
+        duplicates = sum(answer["duplicates"] for answer in answers)
+        rejected = sum(answer["rejected"] for answer in answers)
+        if not (accepted == stored == args.events and duplicates == 0 and rejected == 0):
+            raise AssertionError(f"sent {args.events}, accepted {accepted}, stored {stored}, duplicates "
+                                 f"{duplicates}, rejected {rejected}")
+        progress(f"checked: {stored:,} usage logs stored, none rejected or duplicated")
+        return {
+            "events": args.events,
+            "batch_size": BATCH_SIZE,
+            "connections": connections,
+            "workers": args.workers,
+            "seconds": round(seconds, 2),
+            "events_per_second": rate(accepted, seconds),
+            "batches_per_second": rate(len(latencies), seconds),
+            "batch_p50_ms": round(statistics.median(latencies) * 1000, 1),
+            "batch_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
+            "throttled": sum(answer["throttled"] for answer in answers),
+            "server_peak_rss_mb": server.peak_rss_mb,
+            "client_peak_rss_mb": max(answer["peak_rss_mb"] for answer in answers),
+        }
