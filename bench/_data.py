@@ -139,7 +139,8 @@ def customers_load(*, count: int, seed: int, plans: dict, period_start: datetime
 
 
 def libraries_create(*, count: int, chunks_per_library: int = 0) -> list:
-    """`count` libraries with one version each (the latest); `chunks_per_library` documentation chunks each."""
+    """`count` libraries with one version each (the latest); `chunks_per_library` documentation chunks each, of
+    about 1,000 characters, each about one of eight topics."""
     from libraries.models import DocumentationChunk, Library, LibraryVersion
 
     libraries = Library.objects.bulk_create(
@@ -156,9 +157,9 @@ def libraries_create(*, count: int, chunks_per_library: int = 0) -> list:
         DocumentationChunk(
             version=version, position=position, tokens=120 + (position * 37) % 400,
             title=f"{topics[position % len(topics)].title()}: part {position}",
-            content=" ".join(
-                f"How {topics[(position + k) % len(topics)]} works in {version.library.name}, step {k}: configure "
-                f"the {topics[(position * k) % len(topics)]} options, then call the handler." for k in range(12)
+            content=" ".join(  # about one topic: a topic matches one chunk in eight
+                f"How {topics[position % len(topics)]} works in {version.library.name}, step {k}: set the options "
+                f"of part {position}, then call the handler and check what it returns." for k in range(12)
             ),
             source_url=f"https://docs.example/{version.library.slug}/{position}",
         )

@@ -93,10 +93,10 @@ def _print_profile(profiler: cProfile.Profile, path: str) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     with bench_database("invoice_run"):
+        from bench._data import customers_load, libraries_create, plans_create, usage_load
         from billing.periods import Period
         from billing.services import invoice_run
         from billing.services.invoice_run import DEFAULT_CHUNK_SIZE
-        from bench._data import customers_load, libraries_create, plans_create, usage_load
 
         chunk_size = args.chunk_size or DEFAULT_CHUNK_SIZE
         month = Period(PERIOD_START, PERIOD_END)

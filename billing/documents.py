@@ -101,34 +101,19 @@ def late_payment_rate() -> Decimal:
     return settings.LATE_PAYMENT_RATE
 
 
-def _seller_party(seller: dict) -> DocumentParty:
-    """The seller snapshot is `settings.SELLER` at issue: its street is one `address` string."""
+def _party(snapshot: dict) -> DocumentParty:
+    """A party from its snapshot; the seller's (`settings.SELLER` at issue) has its street as one `address`."""
     return DocumentParty(
-        name=seller.get("name", ""),
-        company_name=seller.get("company_name", ""),
-        address_line1=seller.get("address_line1") or seller.get("address", ""),
-        address_line2=seller.get("address_line2", ""),
-        postal_code=seller.get("postal_code", ""),
-        city=seller.get("city", ""),
-        country=(seller.get("country") or "FR").upper(),
-        vat_number=seller.get("vat_number", ""),
-        siren=seller.get("siren", ""),
-        email=seller.get("email", ""),
-    )
-
-
-def _buyer_party(buyer: dict) -> DocumentParty:
-    return DocumentParty(
-        name=buyer.get("name", ""),
-        company_name=buyer.get("company_name", ""),
-        address_line1=buyer.get("address_line1", ""),
-        address_line2=buyer.get("address_line2", ""),
-        postal_code=buyer.get("postal_code", ""),
-        city=buyer.get("city", ""),
-        country=(buyer.get("country") or "FR").upper(),
-        vat_number=buyer.get("vat_number", ""),
-        siren=buyer.get("siren", ""),
-        email=buyer.get("email", ""),
+        name=snapshot.get("name", ""),
+        company_name=snapshot.get("company_name", ""),
+        address_line1=snapshot.get("address_line1") or snapshot.get("address", ""),
+        address_line2=snapshot.get("address_line2", ""),
+        postal_code=snapshot.get("postal_code", ""),
+        city=snapshot.get("city", ""),
+        country=(snapshot.get("country") or "FR").upper(),
+        vat_number=snapshot.get("vat_number", ""),
+        siren=snapshot.get("siren", ""),
+        email=snapshot.get("email", ""),
     )
 
 
@@ -166,35 +151,42 @@ def _lines(invoice: Invoice) -> tuple[DocumentLine, ...]:
     )
 
 
+def _from_invoice(invoice: Invoice) -> dict:
+    """What an invoice and the credit note cancelling it print alike: parties, period, lines, tax, mentions."""
+    buyer, seller = _snapshot(invoice)
+    return {
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "currency": invoice.currency,
+        "seller": _party(seller),
+        "buyer": _party(buyer),
+        "lines": _lines(invoice),
+        "subtotal": invoice.subtotal,
+        "tax_rate": invoice.tax_rate,
+        "tax_amount": invoice.tax_amount,
+        "total": invoice.total,
+        "reverse_charge": invoice.reverse_charge,
+        "tax_mention": invoice.tax_mention,
+        "language": _language(buyer),
+        "late_payment_rate": late_payment_rate(),
+        "recovery_indemnity": RECOVERY_INDEMNITY,
+    }
+
+
 def invoice_document(invoice: Invoice) -> InvoiceDocument:
     """The document of an issued invoice, with buyer and seller as they were at issue."""
-    buyer, seller = _snapshot(invoice)
-    language = _language(buyer)
+    shared = _from_invoice(invoice)
     return InvoiceDocument(
+        **shared,
         kind=INVOICE,
         number=invoice.number,
         issue_date=invoice.issue_date,
         due_date=invoice.due_date,
-        period_start=invoice.period_start,
-        period_end=invoice.period_end,
-        currency=invoice.currency,
-        seller=_seller_party(seller),
-        buyer=_buyer_party(buyer),
-        lines=_lines(invoice),
-        subtotal=invoice.subtotal,
-        tax_rate=invoice.tax_rate,
-        tax_amount=invoice.tax_amount,
-        total=invoice.total,
         credit_applied=invoice.credit_applied,
         amount_paid=invoice.amount_paid,
         amount_due=invoice.amount_due,
-        reverse_charge=invoice.reverse_charge,
-        tax_mention=invoice.tax_mention,
-        language=language,
-        late_payment_rate=late_payment_rate(),
-        recovery_indemnity=RECOVERY_INDEMNITY,
         payment_terms=_invoice_payment_terms(
-            issue_date=invoice.issue_date, due_date=invoice.due_date, language=language
+            issue_date=invoice.issue_date, due_date=invoice.due_date, language=shared["language"]
         ),
     )
 
@@ -202,32 +194,17 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
 def credit_note_document(credit_note: CreditNote) -> InvoiceDocument:
     """The document of a credit note: the cancelled invoice's lines and amounts, its own number and date."""
     invoice = credit_note.invoice
-    buyer, seller = _snapshot(invoice)
-    language = _language(buyer)
+    shared = _from_invoice(invoice)
     return InvoiceDocument(
+        **shared,
         kind=CREDIT_NOTE,
         number=credit_note.number,
         issue_date=credit_note.issue_date,
         due_date=None,
-        period_start=invoice.period_start,
-        period_end=invoice.period_end,
-        currency=invoice.currency,
-        seller=_seller_party(seller),
-        buyer=_buyer_party(buyer),
-        lines=_lines(invoice),
-        subtotal=invoice.subtotal,
-        tax_rate=invoice.tax_rate,
-        tax_amount=invoice.tax_amount,
-        total=invoice.total,
         credit_applied=Decimal("0.00"),
         amount_paid=Decimal("0.00"),
         amount_due=credit_note.amount,
-        reverse_charge=invoice.reverse_charge,
-        tax_mention=invoice.tax_mention,
-        language=language,
-        late_payment_rate=late_payment_rate(),
-        recovery_indemnity=RECOVERY_INDEMNITY,
-        payment_terms=_credit_note_payment_terms(language),
+        payment_terms=_credit_note_payment_terms(shared["language"]),
         original_invoice_number=invoice.number,
         reason=credit_note.reason,
         original_invoice_issue_date=invoice.issue_date,

@@ -1,5 +1,7 @@
 """Helpers for the admin tests of every app (accounts is the bottom layer, so all may import them)."""
+import pytest
 from django import forms
+from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -66,3 +68,31 @@ def _page_forms(response) -> list:
         page_forms.append(inline.formset.management_form)
         page_forms.extend(inline.formset.forms)
     return page_forms
+
+
+def every_model_is_browsable(models, make_rows):
+    """The checks every app's admin passes, as a test class: each model registered, its list and change
+    pages answering, and its list making no query per row. `make_rows()` makes one row of each model;
+    the test module provides a `rows` fixture returning it."""
+
+    @pytest.mark.django_db
+    class EveryModelIsBrowsable:
+        @pytest.mark.parametrize("model", models, ids=lambda model: model.__name__)
+        def test_is_registered(self, model):
+            assert admin.site.is_registered(model)
+
+        @pytest.mark.parametrize("model", models, ids=lambda model: model.__name__)
+        def test_changelist_and_change_page_answer(self, admin_client, rows, model):
+            assert admin_client.get(admin_url(model, "changelist")).status_code == 200
+            assert admin_client.get(admin_url(rows[model], "change")).status_code == 200
+
+        @pytest.mark.parametrize("model", models, ids=lambda model: model.__name__)
+        def test_changelist_makes_no_query_per_row(self, admin_client, model):
+            make_rows()
+            queries_for_one = changelist_query_count(admin_client, model)
+            make_rows()
+            make_rows()
+
+            assert changelist_query_count(admin_client, model) == queries_for_one
+
+    return EveryModelIsBrowsable

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
-from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
@@ -15,9 +14,9 @@ from django.urls import reverse
 from accounts.models import ApiKey, AuditLog, User, UserProfile
 from accounts.tests.admin_helpers import (
     admin_url,
-    changelist_query_count,
     changelist_rows,
     editable_field_names,
+    every_model_is_browsable,
     unchanged_form_data,
 )
 from accounts.tests.factories import ApiKeyFactory, UserFactory, UserProfileFactory
@@ -113,26 +112,7 @@ def rows(db):
     return make_billing_rows()
 
 
-@pytest.mark.django_db
-class TestEveryModelIsBrowsable:
-    @pytest.mark.parametrize("model", MODELS, ids=lambda model: model.__name__)
-    def test_is_registered(self, model):
-        assert admin.site.is_registered(model)
-
-    @pytest.mark.parametrize("model", MODELS, ids=lambda model: model.__name__)
-    def test_changelist_and_change_page_answer(self, admin_client, rows, model):
-        assert admin_client.get(admin_url(model, "changelist")).status_code == 200
-        assert admin_client.get(admin_url(rows[model], "change")).status_code == 200
-
-    @pytest.mark.parametrize("model", MODELS, ids=lambda model: model.__name__)
-    def test_changelist_makes_no_query_per_row(self, admin_client, model):
-        make_billing_rows()
-        queries_for_one = changelist_query_count(admin_client, model)
-        make_billing_rows()
-        make_billing_rows()
-
-        assert changelist_query_count(admin_client, model) == queries_for_one
-
+class TestEveryModelIsBrowsable(every_model_is_browsable(MODELS, make_billing_rows)):
     def test_amounts_are_shown_with_their_currency(self, admin_client, rows):
         response = admin_client.get(admin_url(Invoice, "changelist"))
 

@@ -1,11 +1,10 @@
 import pytest
 from django.apps import apps
-from django.contrib import admin
 
 from accounts.tests.admin_helpers import (
     admin_url,
-    changelist_query_count,
     changelist_rows,
+    every_model_is_browsable,
     unchanged_form_data,
 )
 from accounts.tests.factories import ApiKeyFactory
@@ -34,25 +33,7 @@ def rows(db):
     return make_libraries_rows()
 
 
-@pytest.mark.django_db
-class TestEveryModelIsBrowsable:
-    @pytest.mark.parametrize("model", MODELS, ids=lambda model: model.__name__)
-    def test_is_registered(self, model):
-        assert admin.site.is_registered(model)
-
-    @pytest.mark.parametrize("model", MODELS, ids=lambda model: model.__name__)
-    def test_changelist_and_change_page_answer(self, admin_client, rows, model):
-        assert admin_client.get(admin_url(model, "changelist")).status_code == 200
-        assert admin_client.get(admin_url(rows[model], "change")).status_code == 200
-
-    @pytest.mark.parametrize("model", MODELS, ids=lambda model: model.__name__)
-    def test_changelist_makes_no_query_per_row(self, admin_client, model):
-        make_libraries_rows()
-        queries_for_one = changelist_query_count(admin_client, model)
-        make_libraries_rows()
-        make_libraries_rows()
-
-        assert changelist_query_count(admin_client, model) == queries_for_one
+TestEveryModelIsBrowsable = every_model_is_browsable(MODELS, make_libraries_rows)
 
 
 @pytest.mark.django_db
