@@ -166,6 +166,8 @@ def libraries_create(*, count: int, chunks_per_library: int = 0) -> list:
         for version in versions
         for position in range(chunks_per_library)
     )
+    for table in ("libraries_library", "libraries_libraryversion", "libraries_documentationchunk"):
+        execute(f"VACUUM ANALYZE {table}")  # as autovacuum would have by the time the data is read
     return versions
 
 

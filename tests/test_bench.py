@@ -33,3 +33,18 @@ class TestBench:
 
         assert result.returncode == 2
         assert "pdf" in result.stderr
+
+
+@pytest.mark.slow
+def test_invoice_run_smoke():
+    """The monthly-run benchmark, small: it builds its database, runs the real service, checks and drops it."""
+    result = run_bench("invoice_run", "--subscriptions", "2000", "--usage", "50000")
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["bench"] == "invoice_run"
+    for key in ("seconds", "floor_seconds", "ratio", "peak_rss_mb"):
+        assert isinstance(figures[key], int | float) and figures[key] > 0, (key, figures)
+    assert isinstance(figures["invoices"], int) and 0 < figures["invoices"] <= 2000
+    assert figures["numbers_gapless"] and figures["all_rolled"]
+    assert "dropped" in result.stdout

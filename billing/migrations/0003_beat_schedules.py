@@ -1,6 +1,7 @@
 """The scheduled billing work, stored with django-celery-beat so that finance can see and edit it in admin."""
-from django.conf import settings
 from django.db import migrations
+
+from twinmcp.schedules import crontab_tasks_create, tasks_remove
 
 # name: (task, crontab minute, hour, day of month)
 SCHEDULES = {
@@ -17,18 +18,11 @@ SCHEDULES = {
 
 
 def create_schedules(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    for name, (task, minute, hour, day_of_month) in SCHEDULES.items():
-        crontab, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year="*", day_of_week="*",
-            timezone=settings.BILLING_TIME_ZONE,
-        )
-        PeriodicTask.objects.update_or_create(name=name, defaults={"task": task, "crontab": crontab, "enabled": True})
+    crontab_tasks_create(apps, SCHEDULES)
 
 
 def remove_schedules(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name__in=SCHEDULES).delete()
+    tasks_remove(apps, SCHEDULES)
 
 
 class Migration(migrations.Migration):
