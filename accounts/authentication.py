@@ -1,5 +1,8 @@
+from dataclasses import replace
+
 from rest_framework import authentication, exceptions
 
+from .audit import current_audit_context, set_audit_context
 from .services import api_key_authenticate
 
 
@@ -18,6 +21,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         api_key = api_key_authenticate(token.strip())
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.")
+        # The middleware saw an anonymous request: from here on, what this request changes is the key owner's doing.
+        set_audit_context(replace(current_audit_context(), actor_id=api_key.user_id))
         return api_key.user, api_key
 
     def authenticate_header(self, request):

@@ -236,7 +236,7 @@ def gunicorn_server(*, workers: int, ready_path: str = "/bench/bare/") -> Iterat
     benchmark's settings and database; stopped on the way out, its peak memory in `peak_rss_mb`."""
     port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE, "PYTHONUNBUFFERED": "1"}
-    log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)
     command = [
         sys.executable, "-m", "gunicorn", "twinmcp.wsgi:application", "--workers", str(workers),
         "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
