@@ -15,10 +15,12 @@ after the run (the best of the two counts), and the ratio is run ÷ floor. The n
 and every subscription rolled (or expired), in SQL.
 """
 import argparse
+import contextlib
 import cProfile
 import datetime
 import io
 import pstats
+import re
 import time
 from zoneinfo import ZoneInfo
 
@@ -41,8 +43,116 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-size", type=int, default=None, help="subscriptions per chunk (default: the "
                         "service's, 500, as the beat task)")
     parser.add_argument("--seed", type=int, default=2026, help="seed of the generated data")
+    parser.add_argument("--breakdown", action="store_true", help="time the run's steps, its SQL and its Redis "
+                        "calls (a timer around each call: the run is hardly slower) and add them to the figures")
     parser.add_argument("--profile", metavar="FILE", help="run the invoice run under cProfile, save the stats to "
                         "FILE and print where the time went (slows the run: its seconds are not the figure)")
+
+
+# (module, attribute, label): the steps of a chunk, timed where the service looks them up.
+BREAKDOWN_STEPS = (
+    ("billing.services.invoice_run", "load_subscriptions", "load subscriptions (plan, profile, history)"),
+    ("billing.services.invoice_run", "invoice_drafts", "drafts: usage query and pricing"),
+    ("billing.selectors", "usage_tokens_by_window", "  of which the grouped usage query"),
+    ("billing.services.invoice_run", "invoices_create", "invoices_create (invoices, lines)"),
+    ("billing.services.invoice_run", "invoices_finalize", "invoices_finalize (price, credits, numbers)"),
+    ("billing.services.invoices", "_apply_credits", "  of which credits"),
+    ("billing.services.invoice_run", "_roll", "_roll (periods, expiries)"),
+    ("billing.services.invoice_run", "subscription_end", "  of which subscription_end, one by one"),
+    ("billing.cache", "customer_cache_bump", "Redis: customer cache version bumps"),
+    ("accounts.services", "audit_log_record_many", "audit trail (hash chain)"),
+    ("billing.services.invoice_run", "audit_log_record_many", None),
+    ("billing.services.invoices", "audit_log_record_many", None),
+)
+
+
+SQL_TABLE = re.compile(r'\b(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', re.IGNORECASE)
+
+
+class Breakdown:
+    """Inclusive wall time and calls of the steps above, of QuerySet.bulk_update/bulk_create, and of SQL."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.sql: dict[str, float] = {}
+        self.sql_calls: dict[str, int] = {}
+        self._undo = []
+
+    def _add(self, label: str, seconds: float) -> None:
+        self.seconds[label] = self.seconds.get(label, 0.0) + seconds
+        self.calls[label] = self.calls.get(label, 0) + 1
+
+    def _wrap(self, owner, name: str, label: str, *, per_model: bool = False) -> None:
+        original = getattr(owner, name)
+        wrapped = getattr(original, "__bench_wrapped__", original)
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return wrapped(*args, **kwargs)
+            finally:
+                self._add(f"{label} ({args[0].model.__name__})" if per_model else label,
+                          time.perf_counter() - started)
+
+        timed.__bench_wrapped__ = wrapped
+        setattr(owner, name, timed)
+        self._undo.append((owner, name, original))
+
+    def _statement(self, execute, sql, params, many, context):
+        kind = sql.split(None, 1)[0].upper() if sql.strip() else "?"
+        table = SQL_TABLE.search(sql)
+        key = f"{kind} {table.group(1)}" if table else kind
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.sql[key] = self.sql.get(key, 0.0) + elapsed
+            self.sql_calls[key] = self.sql_calls.get(key, 0) + 1
+
+    def __enter__(self):
+        import importlib
+
+        from django.db import connection
+        from django.db.models.query import QuerySet
+
+        labels = {}
+        for module, name, label in BREAKDOWN_STEPS:
+            owner = importlib.import_module(module)
+            label = label or labels[name]
+            labels[name] = label
+            self._wrap(owner, name, label)
+        self._wrap(QuerySet, "bulk_update", "QuerySet.bulk_update", per_model=True)
+        self._wrap(QuerySet, "bulk_create", "QuerySet.bulk_create", per_model=True)
+        self._sql = connection.execute_wrapper(self._statement)
+        self._sql.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._sql.__exit__(*exc)
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+
+    def report(self, total: float) -> dict:
+        steps = list(dict.fromkeys(label for _, _, label in BREAKDOWN_STEPS if label))
+        bulk = sorted((label for label in self.seconds if label not in steps), key=lambda label: -self.seconds[label])
+        lines = [f"{'step':48} {'seconds':>8} {'share':>6} {'calls':>8}"]
+        for label in [*steps, *bulk]:
+            seconds = self.seconds.get(label, 0.0)
+            lines.append(f"{label:48} {seconds:8.2f} {seconds / total:6.1%} {self.calls.get(label, 0):8,}")
+        sql_total = sum(self.sql.values())
+        lines.append(f"{'SQL, all statements (client-side wall time)':48} {sql_total:8.2f} {sql_total / total:6.1%} "
+                     f"{sum(self.sql_calls.values()):8,}")
+        for key, seconds in sorted(self.sql.items(), key=lambda item: -item[1])[:10]:
+            lines.append(f"{'  ' + key:48} {seconds:8.2f} {seconds / total:6.1%} {self.sql_calls[key]:8,}")
+        progress(f"where the {total:.1f}s went (inclusive: an indented step is part of the one above, bulk writes "
+                 "and SQL are part of the steps):\n" + "\n".join(lines))
+        return {
+            "steps": {label: round(seconds, 2) for label, seconds in self.seconds.items()},
+            "sql_seconds": round(sql_total, 2),
+            "sql_statements": sum(self.sql_calls.values()),
+        }
 
 
 def _floor(start_at, end_at) -> tuple[float, int]:
@@ -58,7 +168,7 @@ def _check(summary, subscriptions: int) -> dict:
     """Gapless numbers and every period rolled, in SQL; raises when either is not so."""
     [(issued, distinct, highest)] = fetch(
         "SELECT count(*), count(DISTINCT number), coalesce(max(substr(number, 11)::int), 0) FROM billing_invoice "
-        "WHERE number LIKE 'TMCP-2026-%%'"
+        "WHERE number LIKE 'TMCP-2026-%'"
     )
     [last_number] = fetch(
         "SELECT coalesce(max(last_number), 0) FROM billing_numbersequence WHERE kind = 'INVOICE' AND year = 2026"
@@ -111,13 +221,14 @@ def run(args: argparse.Namespace) -> dict:
         progress(f"floor (before the run): {floor_before:.2f}s for {with_usage:,} customers with usage")
         progress(f"invoice run: {args.subscriptions:,} subscriptions in chunks of {chunk_size}, documents off")
         profiler = cProfile.Profile() if args.profile else None
-        started = time.perf_counter()
-        if profiler:
-            profiler.enable()
-        summary = invoice_run(period_end=PERIOD_END, now=RUN_AT, chunk_size=chunk_size, issue_documents=False)
-        if profiler:
-            profiler.disable()
-        seconds = time.perf_counter() - started
+        with Breakdown() if args.breakdown else contextlib.nullcontext() as breakdown:
+            started = time.perf_counter()
+            if profiler:
+                profiler.enable()
+            summary = invoice_run(period_end=PERIOD_END, now=RUN_AT, chunk_size=chunk_size, issue_documents=False)
+            if profiler:
+                profiler.disable()
+            seconds = time.perf_counter() - started
         progress(f"invoice run: {summary.created:,} invoices, {summary.nothing_owed:,} owing nothing, "
                  f"{summary.total_billed} EUR billed in {seconds:.1f}s ({rate(summary.created, seconds)}/s)")
         floor_after, _ = _floor(month.start_at, month.end_at)
@@ -126,6 +237,7 @@ def run(args: argparse.Namespace) -> dict:
         checked = _check(summary, args.subscriptions)
         if profiler:
             _print_profile(profiler, args.profile)
+        extra = {"breakdown": breakdown.report(seconds)} if breakdown else {}
         return {
             "subscriptions": args.subscriptions,
             "usage_rows": args.usage,
@@ -139,4 +251,5 @@ def run(args: argparse.Namespace) -> dict:
             **checked,
             "cancel_at_period_end": loaded["cancelling"],
             "profiled": bool(profiler),
+            **extra,
         }
