@@ -307,4 +307,6 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["request_id"], "formatter": LOG_FORMAT},
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # django-axes announces itself at start-up and logs each failure itself; warnings (lock-outs) stay.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
