@@ -17,6 +17,7 @@ from billing.cache import customer_cache_invalidate
 from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from billing.pricing import billing_period
 from billing.selectors import invoice_drafts, invoice_run_chunks, load_subscriptions
+from twinmcp.db import rows_update
 
 from .invoices import invoices_create, invoices_finalize, next_period
 from .subscriptions import subscription_end
@@ -62,7 +63,7 @@ def _roll(subscriptions: list[Subscription], period_end: datetime.date) -> None:
         following = next_period(subscription, period_end)
         subscription.current_period_start, subscription.current_period_end = following.start, following.end
         rolled.append(subscription)
-    Subscription.objects.bulk_update(rolled, ["current_period_start", "current_period_end"])
+    rows_update(Subscription, rolled, ["current_period_start", "current_period_end"])
     audit_log_record_many(
         audit_entry(action="subscription.renew", obj=s, changes={"period_start": s.current_period_start.isoformat()})
         for s in rolled

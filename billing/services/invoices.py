@@ -30,6 +30,7 @@ from billing.periods import Period, add_months, local_date, parse_month
 from billing.pricing import InvoiceDraft, billing_period, invoice_totals
 from billing.selectors import buyer_snapshot, invoice_drafts, load_subscriptions, seller_snapshot, usable_credits
 from billing.tax import tax_treatment
+from twinmcp.db import rows_update
 
 from .alerts import alert_raise
 from .numbering import numbers_reserve
@@ -159,7 +160,8 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_
         invoice.status, invoice.sent_at = InvoiceStatus.SENT, now
         if invoice.amount_due == 0:
             invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
-    Invoice.objects.bulk_update(
+    rows_update(
+        Invoice,
         invoices,
         [
             "number", "status", "issue_date", "due_date", "sent_at", "paid_at", "billing_details", "buyer_country",
