@@ -25,13 +25,16 @@ def encrypt_text(plaintext: str) -> str:
     return field_cipher().encrypt(plaintext.encode()).decode()
 
 
+RETIRED_KEY_REMOVED = (
+    "An encrypted value matches none of the keys in FIELD_ENCRYPTION_KEY: a retired key was removed too soon."
+)
+
+
 def decrypt_text(token: str) -> str:
     try:
         return field_cipher().decrypt(token.encode()).decode()
     except InvalidToken as error:
-        raise ImproperlyConfigured(
-            "An encrypted value matches none of the keys in FIELD_ENCRYPTION_KEY: a retired key was removed too soon."
-        ) from error
+        raise ImproperlyConfigured(RETIRED_KEY_REMOVED) from error
 
 
 def is_on_newest_key(token: str) -> bool:
@@ -48,6 +51,4 @@ def rotate_token(token: str) -> str:
     try:
         return field_cipher().rotate(token.encode()).decode()
     except InvalidToken as error:
-        raise ImproperlyConfigured(
-            "An encrypted value matches none of the keys in FIELD_ENCRYPTION_KEY: a retired key was removed too soon."
-        ) from error
+        raise ImproperlyConfigured(RETIRED_KEY_REMOVED) from error

@@ -5,14 +5,13 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from billing import clock
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.periods import period_containing
 from billing.tests.admin_world import STAFF_PASSWORD, finance_user, make_world
 from libraries.models import UsageLog
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = PROJECT_ROOT / "docs" / "admin-dashboard.png"

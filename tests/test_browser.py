@@ -5,13 +5,13 @@ and sees its secret once, submits an invalid VAT number and sees the error next 
 no page scrolls sideways. The dashboard and invoice screenshots in docs/ are taken here.
 """
 import datetime
-import os
 from decimal import Decimal
 from io import BytesIO
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from playwright import sync_api
 from pypdf import PdfReader
 
 from accounts.models import UserProfile
@@ -22,11 +22,6 @@ from billing.periods import Period, add_months, period_containing
 from billing.services import credit_grant, invoice_finalize, payment_record
 from billing.tests.factories import InvoiceFactory, InvoiceLineFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the tests are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -44,12 +39,15 @@ DAILY_TOKENS = (182_400, 241_900, 205_300, 268_800, 221_700, 64_200, 38_900)
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    # Playwright's sync API runs an event loop in this thread while the tests' ORM calls stay synchronous;
+    # allowed for this module only, so that no later subprocess inherits the switch.
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
 
 
 @pytest.fixture
