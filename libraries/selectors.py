@@ -1,7 +1,8 @@
 """Reads of the catalogue: library search, one library, the version asked for and its best chunks.
 
-Search and topic matching use PostgreSQL full-text search (`websearch_to_tsquery`, ranked with `ts_rank`;
-the GIN index of migration 0002 serves the chunk search) and fall back to `icontains` elsewhere (SQLite).
+Search and topic matching use PostgreSQL full-text search (`websearch_to_tsquery`, ranked with `ts_rank`)
+over the chunks' stored `search_vector` column and its GIN index (migration 0004), and fall back to
+`icontains` elsewhere (SQLite).
 """
 import hashlib
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from .models import DocumentationChunk, Library, LibraryVersion
 SEARCH_CACHE_SECONDS = 15 * 60
 SEARCH_MAX_RESULTS = 500
 
-# Keep these expressions identical to the index of migration 0002, or PostgreSQL will not use it.
-CHUNK_DOCUMENT = "to_tsvector('english', c.title || ' ' || c.content)"
+# The vector PostgreSQL stores with each chunk (a generated column, migration 0004): never computed at query time.
+CHUNK_DOCUMENT = "c.search_vector"
 LIBRARY_DOCUMENT = (
     "setweight(to_tsvector('english', l.name), 'A') || setweight(to_tsvector('english', l.description), 'B')"
 )
