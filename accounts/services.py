@@ -14,6 +14,8 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from twinmcp.db import rows_insert
+
 from .audit import current_audit_context
 from .audit_chain import GENESIS_HASH, hash_of
 from .encryption import is_on_newest_key, rotate_token
@@ -65,7 +67,7 @@ def audit_log_record_many(entries: Iterable[AuditLog]) -> list[AuditLog]:
     for entry in entries:
         entry.previous_hash = previous
         entry.hash = previous = hash_of(entry, previous_hash=previous)
-    AuditLog.objects.bulk_create(entries)
+    rows_insert(AuditLog, entries)
     head.last_id, head.last_hash = entries[-1].pk, previous
     head.save(update_fields=["last_id", "last_hash"])
     return entries

@@ -1,26 +1,34 @@
 """The monthly invoice run: every subscription period that ended is invoiced, finalised and rolled.
 
 Work is done in chunks of subscriptions, one transaction each: lock the chunk's subscriptions, one
-grouped usage query, invoices and lines written in bulk, numbers reserved in one locked block. A
+grouped usage query, periods rolled by a few UPDATEs, invoices written once already issued, with their
+lines, in bulk, numbers reserved in one locked block. A
 re-run, or a second run at the same time, finds the periods rolled or the invoices there, and
 bills nothing twice.
 """
 import datetime
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
 
+from accounts.models import AuditLog
 from accounts.services import audit_entry, audit_log_record_many
 from billing import clock
 from billing.cache import customer_cache_invalidate
 from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from billing.pricing import billing_period
 from billing.selectors import invoice_drafts, invoice_run_chunks, load_subscriptions
-from twinmcp.db import rows_update
 
-from .invoices import invoices_create, invoices_finalize, next_period
-from .subscriptions import subscription_end
+from .invoices import (
+    invoice_issue_entry,
+    invoices_finalize,
+    invoices_issue,
+    issue_documents_after_commit,
+    next_period,
+)
+from .subscriptions import subscriptions_end
 
 DEFAULT_CHUNK_SIZE = 500
 
@@ -51,24 +59,26 @@ class RunSummary:
         }
 
 
-def _roll(subscriptions: list[Subscription], period_end: datetime.date) -> None:
-    """Live subscriptions move to their next period; those cancelled at period end expire."""
-    rolled = []
-    for subscription in subscriptions:
-        if subscription.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED):
-            continue
-        if subscription.cancel_at_period_end:
-            subscription_end(subscription)
-            continue
-        following = next_period(subscription, period_end)
-        subscription.current_period_start, subscription.current_period_end = following.start, following.end
-        rolled.append(subscription)
-    rows_update(Subscription, rolled, ["current_period_start", "current_period_end"])
-    audit_log_record_many(
+def _roll(subscriptions: list[Subscription], period_end: datetime.date) -> list[AuditLog]:
+    """Live subscriptions move to their next period, one UPDATE per kind of period; those cancelled at
+    period end expire. Returns the audit entries, for the caller to record with the chunk's others."""
+    live = [s for s in subscriptions if s.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)]
+    entries = subscriptions_end([s for s in live if s.cancel_at_period_end])
+    rolled = [s for s in live if not s.cancel_at_period_end]
+    by_period = defaultdict(list)
+    for subscription in rolled:
+        by_period[next_period(subscription, period_end)].append(subscription)
+    for following, group in by_period.items():
+        Subscription.objects.filter(pk__in=[s.pk for s in group]).update(
+            current_period_start=following.start, current_period_end=following.end
+        )
+        for subscription in group:
+            subscription.current_period_start, subscription.current_period_end = following.start, following.end
+    entries.extend(
         audit_entry(action="subscription.renew", obj=s, changes={"period_start": s.current_period_start.isoformat()})
         for s in rolled
     )
-    customer_cache_invalidate(s.user_id for s in rolled)
+    return entries
 
 
 def invoice_run_chunk(
@@ -81,7 +91,9 @@ def invoice_run_chunk(
 ) -> RunSummary:
     """Invoice, finalise and roll one chunk in one transaction: all of it happens, or none.
 
-    `issue_documents` queues the PDFs and emails after commit (the benchmark turns it off).
+    The invoice counter and the audit chain are locked until commit, so a chunk takes them last: chunks
+    on other workers run side by side until then. `issue_documents` queues the PDFs and emails after
+    commit (the benchmark turns it off).
     """
     with transaction.atomic():
         locked_ids = list(
@@ -101,13 +113,14 @@ def invoice_run_chunk(
         drafts = invoice_drafts(
             {sub: billing_period(sub, period_end) for sub in subscriptions if sub.pk not in existing}
         )
-        created = invoices_create([draft for draft in drafts if draft.subtotal > 0])
-        invoices_finalize(
-            created + [invoice for invoice in existing.values() if invoice.status == InvoiceStatus.DRAFT],
-            now=now,
-            issue_documents=issue_documents,
-        )
-        _roll(subscriptions, period_end)
+        audit_entries = _roll(subscriptions, period_end)
+        pending = [invoice for invoice in existing.values() if invoice.status == InvoiceStatus.DRAFT]
+        invoices_finalize(pending, now=now, issue_documents=issue_documents)
+        created = invoices_issue([draft for draft in drafts if draft.subtotal > 0], now=now)
+        audit_log_record_many([*audit_entries, *(invoice_issue_entry(invoice) for invoice in created)])
+        customer_cache_invalidate(s.user_id for s in subscriptions)
+        if issue_documents and created:
+            issue_documents_after_commit([invoice.pk for invoice in created])
         if dry_run:
             transaction.set_rollback(True)
     return RunSummary(

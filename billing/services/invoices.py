@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 
+from accounts.models import AuditLog
 from accounts.services import audit_entry, audit_log_record, audit_log_record_many
 from billing import clock
 from billing.cache import customer_cache_invalidate
@@ -30,7 +31,7 @@ from billing.periods import Period, add_months, local_date, parse_month
 from billing.pricing import InvoiceDraft, billing_period, invoice_totals
 from billing.selectors import buyer_snapshot, invoice_drafts, load_subscriptions, seller_snapshot, usable_credits
 from billing.tax import tax_treatment
-from twinmcp.db import rows_update
+from twinmcp.db import rows_insert, rows_update
 
 from .alerts import alert_raise
 from .numbering import numbers_reserve
@@ -66,25 +67,35 @@ def guard_transition(invoice: Invoice, new_status: str) -> None:
         )
 
 
+def _new_invoice(draft: InvoiceDraft) -> Invoice:
+    """An unsaved invoice of `draft`, priced (buyer and seller snapshotted, tax, totals)."""
+    invoice = Invoice(
+        user=draft.subscription.user,
+        subscription=draft.subscription,
+        currency=draft.plan.currency,
+        period_start=draft.period.start,
+        period_end=draft.period.end,
+    )
+    _price(invoice, subtotal=draft.subtotal)
+    return invoice
+
+
+def _insert_with_lines(invoices: list[Invoice], drafts: list[InvoiceDraft]) -> None:
+    rows_insert(Invoice, invoices)
+    rows_insert(
+        InvoiceLine,
+        (
+            InvoiceLine(invoice=invoice, position=position, **line.__dict__)
+            for invoice, draft in zip(invoices, drafts, strict=True)
+            for position, line in enumerate(draft.lines)
+        ),
+    )
+
+
 def invoices_create(drafts: list[InvoiceDraft]) -> list[Invoice]:
     """DRAFT invoices with their lines, written in bulk."""
-    invoices = []
-    for draft in drafts:
-        invoice = Invoice(
-            user=draft.subscription.user,
-            subscription=draft.subscription,
-            currency=draft.plan.currency,
-            period_start=draft.period.start,
-            period_end=draft.period.end,
-        )
-        _price(invoice, subtotal=draft.subtotal)
-        invoices.append(invoice)
-    Invoice.objects.bulk_create(invoices)
-    InvoiceLine.objects.bulk_create(
-        InvoiceLine(invoice=invoice, position=position, **line.__dict__)
-        for invoice, draft in zip(invoices, drafts, strict=True)
-        for position, line in enumerate(draft.lines)
-    )
+    invoices = [_new_invoice(draft) for draft in drafts]
+    _insert_with_lines(invoices, drafts)
     audit_log_record_many(
         audit_entry(action="invoice.generate", obj=invoice, changes={"total": str(invoice.total)})
         for invoice in invoices
@@ -93,11 +104,14 @@ def invoices_create(drafts: list[InvoiceDraft]) -> list[Invoice]:
     return invoices
 
 
-def _apply_credits(invoices: list[Invoice], *, now: datetime.datetime) -> None:
-    """Spend each customer's credits, oldest-expiring first, on the amount due of their invoices."""
+def _apply_credits(invoices: list[Invoice], *, now: datetime.datetime) -> list[CreditApplication]:
+    """Spend each customer's credits, oldest-expiring first, on the amount due of their invoices.
+
+    The credits are written; the applications are returned unsaved, for invoices that may not be yet.
+    """
     payable = [invoice for invoice in invoices if invoice.amount_due > 0]
     if not payable:
-        return
+        return []
     currencies = {invoice.currency for invoice in payable}
     candidates = [
         credit
@@ -105,7 +119,7 @@ def _apply_credits(invoices: list[Invoice], *, now: datetime.datetime) -> None:
         for credit in usable_credits(user_ids={i.user_id for i in payable}, currency=currency, now=now)
     ]
     if not candidates:
-        return
+        return []
     # Lock in primary-key order (no deadlock with other lockers), then spend in expiry order.
     locked = {
         credit.pk: credit
@@ -124,14 +138,44 @@ def _apply_credits(invoices: list[Invoice], *, now: datetime.datetime) -> None:
             invoice.credit_applied += amount
             invoice.amount_due -= amount
             applications.append(CreditApplication(credit=credit, invoice=invoice, amount=amount, created_at=now))
-    Credit.objects.bulk_update([c for c in locked.values()], ["remaining_amount"])
-    CreditApplication.objects.bulk_create(applications)
+    rows_update(Credit, locked.values(), ["remaining_amount"])
+    return applications
 
 
-def _issue_documents_after_commit(invoice_ids: list[int]) -> None:
+def issue_documents_after_commit(invoice_ids: list[int]) -> None:
     from billing.tasks.invoicing import invoices_documents_issue_task  # tasks import services
 
     transaction.on_commit(lambda: invoices_documents_issue_task.delay(invoice_ids=invoice_ids), robust=True)
+
+
+ISSUE_FIELDS = [
+    "number", "status", "issue_date", "due_date", "sent_at", "paid_at", "billing_details", "buyer_country",
+    "reverse_charge", "tax_mention", "subtotal", "tax_rate", "tax_amount", "total", "credit_applied", "amount_due",
+]
+
+
+def _issue(invoices: list[Invoice], *, now: datetime.datetime) -> list[CreditApplication]:
+    """Credits spent, then numbers in one block, dates and status, on priced invoices in memory.
+
+    The number counter stays locked until commit, so callers write their rows right after this.
+    """
+    applications = _apply_credits(invoices, now=now)
+    issue_date = local_date(now)
+    numbers = numbers_reserve(kind=DocumentKind.INVOICE, year=issue_date.year, count=len(invoices))
+    for invoice, number in zip(invoices, numbers, strict=True):
+        invoice.number = number
+        invoice.issue_date = issue_date
+        invoice.due_date = issue_date + datetime.timedelta(days=settings.INVOICE_DUE_DAYS)
+        invoice.status, invoice.sent_at = InvoiceStatus.SENT, now
+        if invoice.amount_due == 0:
+            invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
+    return applications
+
+
+def invoice_issue_entry(invoice: Invoice) -> AuditLog:
+    return audit_entry(
+        action="invoice.finalize", obj=invoice, changes={"number": invoice.number, "status": invoice.status},
+    )
 
 
 def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_documents: bool = True) -> None:
@@ -150,34 +194,29 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_
     )
     for invoice in invoices:
         _price(invoice, subtotal=subtotals.get(invoice.pk, ZERO))
-    _apply_credits(invoices, now=now)
-    issue_date = local_date(now)
-    numbers = numbers_reserve(kind=DocumentKind.INVOICE, year=issue_date.year, count=len(invoices))
-    for invoice, number in zip(invoices, numbers, strict=True):
-        invoice.number = number
-        invoice.issue_date = issue_date
-        invoice.due_date = issue_date + datetime.timedelta(days=settings.INVOICE_DUE_DAYS)
-        invoice.status, invoice.sent_at = InvoiceStatus.SENT, now
-        if invoice.amount_due == 0:
-            invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
-    rows_update(
-        Invoice,
-        invoices,
-        [
-            "number", "status", "issue_date", "due_date", "sent_at", "paid_at", "billing_details", "buyer_country",
-            "reverse_charge", "tax_mention", "subtotal", "tax_rate", "tax_amount", "total",
-            "credit_applied", "amount_due",
-        ],
-    )
-    audit_log_record_many(
-        audit_entry(
-            action="invoice.finalize", obj=invoice, changes={"number": invoice.number, "status": invoice.status},
-        )
-        for invoice in invoices
-    )
+    applications = _issue(invoices, now=now)
+    rows_update(Invoice, invoices, ISSUE_FIELDS)
+    CreditApplication.objects.bulk_create(applications)
+    audit_log_record_many(invoice_issue_entry(invoice) for invoice in invoices)
     customer_cache_invalidate(invoice.user_id for invoice in invoices)
     if issue_documents:
-        _issue_documents_after_commit([invoice.pk for invoice in invoices])
+        issue_documents_after_commit([invoice.pk for invoice in invoices])
+
+
+def invoices_issue(drafts: list[InvoiceDraft], *, now: datetime.datetime) -> list[Invoice]:
+    """New invoices written once, already issued (numbered, SENT or PAID): the monthly run's way.
+
+    The same rows as `invoices_create` then `invoices_finalize`, without writing a DRAFT first. The caller
+    records the audit entries (`invoice_issue_entry`), invalidates the customers' caches and queues the
+    documents, so that a chunk does each once.
+    """
+    invoices = [_new_invoice(draft) for draft in drafts]
+    if not invoices:
+        return invoices
+    applications = _issue(invoices, now=now)
+    _insert_with_lines(invoices, drafts)
+    CreditApplication.objects.bulk_create(applications)
+    return invoices
 
 
 def _lock_invoice(invoice: Invoice) -> Invoice:

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
-from accounts.services import audit_log_record
+from accounts.models import AuditLog
+from accounts.services import audit_entry, audit_log_record, audit_log_record_many
 from billing import clock
 from billing.cache import customer_cache_invalidate
 from billing.exceptions import BillingError, InvalidTransition
@@ -21,6 +22,7 @@ from billing.money import ZERO
 from billing.periods import Period, add_months, local_date, start_of_day
 from billing.pricing import LineDraft, interval_months, invoice_draft
 from billing.selectors import load_subscriptions
+from twinmcp.db import rows_update
 
 Status = SubscriptionStatus
 SUBSCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -185,12 +187,28 @@ def subscription_expire(*, subscription: Subscription, now: datetime.datetime | 
 
 def subscription_end(subscription: Subscription) -> None:
     """EXPIRED at the end of its current period; the caller holds the row locked."""
-    _close_pause(subscription, now=start_of_day(subscription.current_period_end))
-    subscription.status = Status.EXPIRED
-    subscription.ended_at = start_of_day(subscription.current_period_end)
-    subscription.save(update_fields=["status", "ended_at"])
-    audit_log_record(action="subscription.expire", obj=subscription, changes={"status": Status.EXPIRED})
-    customer_cache_invalidate(subscription.user_id)
+    audit_log_record_many(subscriptions_end([subscription]))
+
+
+def subscriptions_end(subscriptions: list[Subscription]) -> list[AuditLog]:
+    """EXPIRED at the end of their current periods, in a few statements whatever their number; the caller
+    holds the rows locked and records the audit entries returned (the monthly run records a chunk's at once)."""
+    if not subscriptions:
+        return []
+    for subscription in subscriptions:
+        subscription.status = Status.EXPIRED
+        subscription.ended_at = start_of_day(subscription.current_period_end)
+    ends = {subscription.pk: local_date(subscription.ended_at) for subscription in subscriptions}
+    pauses = list(SubscriptionPause.objects.filter(subscription__in=subscriptions, end_date__isnull=True))
+    for pause in pauses:
+        pause.end_date = ends[pause.subscription_id]
+    rows_update(SubscriptionPause, pauses, ["end_date"])
+    rows_update(Subscription, subscriptions, ["status", "ended_at"])
+    customer_cache_invalidate(subscription.user_id for subscription in subscriptions)
+    return [
+        audit_entry(action="subscription.expire", obj=subscription, changes={"status": Status.EXPIRED})
+        for subscription in subscriptions
+    ]
 
 
 @dataclass(frozen=True)

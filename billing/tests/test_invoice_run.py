@@ -1,0 +1,141 @@
+"""The monthly run, chunked and set-based, bills exactly what one-by-one generation bills.
+
+The same customers are billed twice in one test: by `invoice_run` in small chunks, inside a savepoint
+rolled back afterwards, then one subscription at a time with `invoice_generate` and `invoice_finalize`.
+Every invoice must come out the same to the cent: lines, tax, totals, credits spent, status and number.
+"""
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+
+from accounts.models import AuditLog
+from accounts.tests.factories import UserProfileFactory
+from billing.models import CreditApplication, Invoice, InvoiceStatus, Subscription, SubscriptionStatus
+from billing.services import (
+    credit_grant,
+    invoice_finalize,
+    invoice_generate,
+    invoice_run,
+    subscription_cancel,
+    subscription_change_plan,
+    subscription_create,
+    subscription_pause,
+)
+from billing.tests.factories import PlanFactory
+from libraries.tests.factories import UsageLogFactory
+
+pytestmark = pytest.mark.django_db
+
+NOVEMBER_1 = datetime.date(2026, 11, 1)
+ISSUED_AT = datetime.datetime(2026, 11, 1, 2, 0, tzinfo=datetime.UTC)
+
+
+def paris(day: int, hour: int = 12) -> datetime.datetime:
+    return datetime.datetime(2026, 10, day, hour, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def customers() -> list[Subscription]:
+    """Fourteen customers covering what a month brings: full months, starts, changes, pauses, cancellations,
+    overage, a hard-capped free plan, credits, French, German (reverse charge) and US buyers."""
+    pro = PlanFactory(code="pro", name="Pro", price=Decimal("19.00"), included_tokens=5_000_000,
+                      overage_price_per_million=Decimal("2.00"))
+    team = PlanFactory(code="team", name="Team", price=Decimal("49.00"), included_tokens=20_000_000,
+                       overage_price_per_million=Decimal("1.50"))
+    free = PlanFactory(code="free", name="Free", price=Decimal("0.00"), included_tokens=100_000,
+                       overage_price_per_million=Decimal("0.00"))
+    buyers = [
+        {"country": "FR", "language": "fr"},
+        {"country": "FR", "language": "fr", "company_name": "Lovelace SAS", "vat_number": "FR40303265045"},
+        {"country": "DE", "language": "en", "company_name": "Analytische GmbH", "vat_number": "DE129273398"},
+        {"country": "US", "language": "en", "company_name": "Analytical Engines Inc."},
+    ]
+    subscriptions = []
+    for index in range(14):
+        user = UserProfileFactory(**buyers[index % len(buyers)]).user
+        started = paris(1, 0) if index % 3 else paris(3 + index)  # some start during October
+        plan = free if index == 13 else (team if index % 5 == 0 else pro)
+        subscriptions.append(subscription_create(user=user, plan=plan, now=started))
+    subscription_change_plan(subscription=subscriptions[1], plan=team, now=paris(16))
+    subscription_pause(subscription=subscriptions[2], now=paris(20))
+    subscription_cancel(subscription=subscriptions[4], at_period_end=True, now=paris(10))
+    subscription_cancel(subscription=subscriptions[7], at_period_end=False, now=paris(25, 9))
+    credit_grant(user=subscriptions[5].user, type="PROMOTIONAL", amount=Decimal("10.00"), reason="Welcome",
+                 now=paris(1))
+    credit_grant(user=subscriptions[8].user, type="PROMOTIONAL", amount=Decimal("500.00"), reason="Partner",
+                 now=paris(1))
+    for index, subscription in enumerate(subscriptions):
+        for day in (2, 12, 26, 31):
+            UsageLogFactory(user=subscription.user, tokens=(index + 1) * 1_234_567, created_at=paris(day, 23))
+    return subscriptions
+
+
+def billed() -> dict[int, tuple]:
+    """Every invoice of the period as a customer and the books see it, by subscription."""
+    return {
+        invoice.subscription_id: (
+            invoice.number, invoice.status, invoice.period_start, invoice.period_end, invoice.subtotal,
+            invoice.tax_rate, invoice.tax_amount, invoice.total, invoice.credit_applied, invoice.amount_due,
+            invoice.reverse_charge, invoice.tax_mention, invoice.billing_details["buyer"],
+            [(line.kind, line.description, line.quantity, line.unit_price, line.amount)
+             for line in invoice.lines.order_by("position")],
+            sorted(application.amount for application in CreditApplication.objects.filter(invoice=invoice)),
+        )
+        for invoice in Invoice.objects.filter(period_end=NOVEMBER_1).order_by("pk")
+    }
+
+
+def test_the_chunked_run_bills_what_one_by_one_generation_bills_to_the_cent(customers):
+    with transaction.atomic():
+        summary = invoice_run(period_end=NOVEMBER_1, chunk_size=4, issue_documents=False, now=ISSUED_AT)
+        by_run = billed()
+        transaction.set_rollback(True)
+
+    for subscription in sorted(customers, key=lambda s: s.pk):
+        invoice = invoice_generate(subscription=Subscription.objects.get(pk=subscription.pk), period="2026-10")
+        if invoice is not None:
+            invoice_finalize(invoice=invoice, now=ISSUED_AT)
+    one_by_one = billed()
+
+    assert by_run == one_by_one
+    assert summary.created == len(by_run) == 13  # the free plan within its quota owes nothing
+    assert summary.total_billed == sum(row[7] for row in one_by_one.values())
+    statuses = {row[1] for row in by_run.values()}
+    assert statuses == {InvoiceStatus.SENT, InvoiceStatus.PAID}  # the partner credit pays one in full
+    assert any(row[10] for row in by_run.values())  # German companies under reverse charge
+    assert [row[0] for row in sorted(by_run.values())] == [f"TMCP-2026-{n:06d}" for n in range(1, 14)]
+
+
+def test_the_run_rolls_expires_and_audits_each_subscription_once(customers):
+    summary = invoice_run(period_end=NOVEMBER_1, chunk_size=4, issue_documents=False, now=ISSUED_AT)
+
+    subscriptions = {s.pk: s for s in Subscription.objects.all()}
+    assert subscriptions[customers[4].pk].status == SubscriptionStatus.EXPIRED
+    assert subscriptions[customers[4].pk].ended_at == datetime.datetime(2026, 10, 31, 23, tzinfo=datetime.UTC)
+    assert subscriptions[customers[7].pk].status == SubscriptionStatus.CANCELLED
+    renewed = [s for s in subscriptions.values() if s.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)]
+    assert len(renewed) == 12
+    assert {(s.current_period_start, s.current_period_end) for s in renewed} == {
+        (NOVEMBER_1, datetime.date(2026, 12, 1))
+    }
+    assert subscriptions[customers[2].pk].pauses.get().end_date is None  # still paused, into November
+    actions = list(AuditLog.objects.filter(action__in=["invoice.finalize", "subscription.renew",
+                                                       "subscription.expire"]).values_list("action", "object_id"))
+    assert sorted(a for a, _ in actions) == ["invoice.finalize"] * 13 + ["subscription.expire"] + [
+        "subscription.renew"] * 12
+    assert {object_id for action, object_id in actions if action == "invoice.finalize"} == {
+        str(pk) for pk in summary.invoice_ids
+    }
+
+
+def test_a_paused_subscription_cancelled_at_period_end_closes_its_pause_when_it_expires(customers):
+    paused = customers[2]
+    subscription_cancel(subscription=paused, at_period_end=True, now=paris(22))
+
+    invoice_run(period_end=NOVEMBER_1, chunk_size=4, issue_documents=False, now=ISSUED_AT)
+
+    paused.refresh_from_db()
+    assert paused.status == SubscriptionStatus.EXPIRED
+    assert paused.pauses.get().end_date == NOVEMBER_1
