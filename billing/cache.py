@@ -1,10 +1,12 @@
 """Per-customer cache of billing reads (DESIGN, "Caching and limits").
 
-Every cached read of a customer is keyed by that customer's current *version*, a random token kept in
-the cache. Billing services call `customer_cache_invalidate(...)` whenever they change an invoice,
-a payment, a credit, a subscription or an alert of a customer: the customer gets a new version, and again
-once the transaction commits, so every entry cached under an older one is never read again (it expires on
-its own). A read that raced with the change can only have stored its stale copy under an older version.
+Every cached read of a customer is stored with that customer's *version* when it was computed, a random
+token kept in the cache, and is served only while that is still the customer's version: the version and the
+entry are read together, in one round trip. Billing services call `customer_cache_invalidate(...)` whenever
+they change an invoice, a payment, a credit, a subscription or an alert of a customer: the customer gets a new
+version, and again once the transaction commits, so no entry stored under an older one is served again (the
+next read computes it anew, or it expires on its own). A read that raced with the change can only have stored
+its stale copy under an older version, the one it read before computing.
 
 The cache is a speed-up, never a source of truth: Redis is configured to ignore its errors, and every
 function here then falls back to computing the value, so the API keeps answering, uncached.
@@ -25,12 +27,9 @@ def _version_key(user_id: int) -> str:
     return f"billing:customer:{user_id}:version"
 
 
-def customer_cache_version(user_id: int) -> str:
-    """The customer's current version; a new one when none is known (first read, evicted, or Redis down)."""
+def _version_start(user_id: int) -> str:
+    """A version for a customer who has none (first read, evicted, or Redis down)."""
     key = _version_key(user_id)
-    version = cache.get(key)
-    if version is not None:
-        return version
     version = uuid.uuid4().hex
     if cache.add(key, version, timeout=None) is False:  # another request set one first: use theirs
         version = cache.get(key) or version
@@ -58,9 +57,13 @@ def customer_cache_invalidate(user_ids: int | Iterable[int]) -> None:
 def customer_cached(*, user_id: int, name: str, key: str, timeout: int, compute: Callable[[], Any]) -> Any:
     """`compute()`, cached for the customer under `name` and `key` (e.g. the full request URL)."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    cache_key = f"billing:customer:{user_id}:{customer_cache_version(user_id)}:{name}:{digest}"
-    value = cache.get(cache_key)
-    if value is None:
-        value = compute()
-        cache.set(cache_key, value, timeout=timeout)
+    version_key, entry_key = _version_key(user_id), f"billing:customer:{user_id}:{name}:{digest}"
+    found = cache.get_many([version_key, entry_key])
+    version, entry = found.get(version_key), found.get(entry_key)
+    if version is not None and entry is not None and entry[0] == version:
+        return entry[1]
+    if version is None:
+        version = _version_start(user_id)
+    value = compute()
+    cache.set(entry_key, (version, value), timeout=timeout)
     return value
