@@ -10,6 +10,7 @@ import itertools
 import random
 import time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from bench import progress, rate
 from bench._common import copy_rows, execute, indexes_dropped
@@ -191,6 +192,16 @@ JOIN libraries_library AS library ON library.id = version.library_id
 """
 
 
+def usage_partitions_cover(start_at: datetime.datetime, end_at: datetime.datetime) -> None:
+    """The monthly partitions of [start_at, end_at), as the daily task would have created them in time."""
+    from libraries.partitions import usage_partitions_ensure
+
+    month = start_at.astimezone(ZoneInfo(PARIS))
+    while month < end_at:
+        usage_partitions_ensure(now=month, months_ahead=0)
+        month = (month.replace(day=1) + datetime.timedelta(days=32)).replace(day=1)
+
+
 def usage_load(*, rows: int, customers: int, start_at: datetime.datetime, end_at: datetime.datetime,
                seed: int) -> None:
     """`rows` usage logs spread over [start_at, end_at) among customers 1..`customers` (skewed: the first ones
@@ -202,10 +213,18 @@ def usage_load(*, rows: int, customers: int, start_at: datetime.datetime, end_at
     execute("SET maintenance_work_mem = '512MB'")
     execute("SET synchronous_commit = off")
     execute("SELECT setseed(%s)", [(seed % 1000) / 1000])
+    usage_partitions_cover(start_at, end_at)
+    # The event-id trigger would register the rows one by one: off for the load, the ids registered after in
+    # one statement (both tables as production has them once loaded).
+    execute("ALTER TABLE libraries_usagelog DISABLE TRIGGER usage_event_register")
     with indexes_dropped("libraries_usagelog"):
         execute(USAGE_INSERT, {"rows": rows, "customers": customers, "start_at": start_at, "end_at": end_at,
                                "versions": versions, "seed": str(seed)})
         progress(f"{rows:,} usage logs inserted by generate_series in {time.perf_counter() - started:.1f}s")
+    execute("ALTER TABLE libraries_usagelog ENABLE TRIGGER usage_event_register")
+    with indexes_dropped("libraries_usageeventid"):
+        execute("INSERT INTO libraries_usageeventid (event_id, created_at) SELECT event_id, created_at "
+                "FROM libraries_usagelog")
     execute("RESET maintenance_work_mem")
     execute("RESET synchronous_commit")
     seconds = time.perf_counter() - started

@@ -40,17 +40,14 @@ UsageWindow = tuple[datetime.datetime, datetime.datetime]
 def usage_tokens_by_window(windows: dict[int, tuple[int, UsageWindow]]) -> dict[int, int]:
     """Tokens used per key of `windows` ({key: (user_id, (start_at, end_at))}), end excluded: one query.
 
-    Keys sharing a window (the whole month, for most) are summed by one grouped query. On PostgreSQL,
-    different windows (a subscription started or cancelled during the month) join the usage logs from
-    a VALUES list in the same single query, bounded by the earliest start and latest end so that only the
-    month's partitions are read.
+    On PostgreSQL each window is summed from the covering (user, created_at, tokens) index of the months it
+    spans (a LATERAL subquery per window: a range of the index each, never a scan of the month per chunk);
+    elsewhere, keys sharing a window are summed by one grouped query.
     """
     if not windows:
         return {}
-    distinct_windows = {window for _, window in windows.values()}
-    if len(distinct_windows) > 1 and connection.vendor == "postgresql":
-        bounds = (min(start for start, _ in distinct_windows), max(end for _, end in distinct_windows))
-        return _usage_tokens_joined(windows, bounds=bounds)
+    if connection.vendor == "postgresql":
+        return _usage_tokens_lateral(windows)
     users_by_window: dict[UsageWindow, set[int]] = defaultdict(set)
     for user_id, window in windows.values():
         users_by_window[window].add(user_id)
@@ -68,19 +65,21 @@ def usage_tokens_by_window(windows: dict[int, tuple[int, UsageWindow]]) -> dict[
     return {key: tokens.get((user_id, window), 0) for key, (user_id, window) in windows.items()}
 
 
-def _usage_tokens_joined(windows: dict[int, tuple[int, UsageWindow]], *, bounds: UsageWindow) -> dict[int, int]:
+def _usage_tokens_lateral(windows: dict[int, tuple[int, UsageWindow]]) -> dict[int, int]:
     values = ", ".join(["(%s::bigint, %s::bigint, %s::timestamptz, %s::timestamptz)"] * len(windows))
     params = [value for key, (user_id, window) in windows.items() for value in (key, user_id, *window)]
+    # The literal bounds let the planner read only the partitions of these months.
+    bounds = (min(start for _, (start, _) in windows.values()), max(end for _, (_, end) in windows.values()))
     table = connection.ops.quote_name(UsageLog._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT w.key, sum(u.tokens) FROM (VALUES {values}) AS w(key, user_id, start_at, end_at) "
-            f"JOIN {table} AS u ON u.user_id = w.user_id AND u.created_at >= w.start_at AND u.created_at < w.end_at "
-            "WHERE u.created_at >= %s AND u.created_at < %s GROUP BY w.key",
+            f"SELECT w.key, used.tokens FROM (VALUES {values}) AS w(key, user_id, start_at, end_at) "
+            f"CROSS JOIN LATERAL (SELECT sum(u.tokens) AS tokens FROM {table} AS u WHERE u.user_id = w.user_id "
+            "AND u.created_at >= w.start_at AND u.created_at < w.end_at "
+            "AND u.created_at >= %s AND u.created_at < %s) AS used",
             [*params, *bounds],
         )
-        tokens = dict(cursor.fetchall())
-    return {key: int(tokens.get(key, 0)) for key in windows}
+        return {key: int(tokens or 0) for key, tokens in cursor.fetchall()}
 
 
 def usable_credits(*, user_ids: Iterable[int], currency: str, now: datetime.datetime):

@@ -3,7 +3,7 @@ from django.db import models
 
 from accounts.admin_mixins import ReadOnlyAdminMixin
 
-from .models import DocumentationChunk, Library, LibraryVersion, UsageLog
+from .models import DocumentationChunk, Library, LibraryVersion, UsageEventId, UsageLog
 
 # A URL typed without a scheme means https, as it will by default from Django 6.
 URLS_ASSUME_HTTPS = {models.URLField: {"assume_scheme": "https"}}
@@ -91,3 +91,14 @@ class UsageLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="API key", ordering="api_key__prefix")
     def api_key_prefix(self, obj):
         return obj.api_key.prefix if obj.api_key else ""
+
+
+@admin.register(UsageEventId)
+class UsageEventIdAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The event ids already counted, kept by the database; looked up to answer "was this event billed?"."""
+
+    list_display = ("event_id", "created_at")
+    search_fields = ("=event_id",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    show_full_result_count = False

@@ -65,11 +65,19 @@ def new_event_id() -> str:
 class UsageLog(models.Model):
     """One metered call. `event_id` makes ingestion idempotent: the same event is never counted twice.
 
+    On PostgreSQL the table is partitioned by billing month (libraries.partitions) and the uniqueness of
+    `event_id` is kept by UsageEventId; elsewhere by the unique index itself.
+
     `user` is detached (null) when a customer is erased; the tokens stay for the books.
     """
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_logs"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="usage_logs",
+        db_index=False,  # the (user, created_at) index serves lookups by user
     )
     api_key = models.ForeignKey(
         "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_logs"
@@ -86,7 +94,24 @@ class UsageLog(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["user", "created_at"], name="usage_user_created_idx")]
+        # Covering: the invoice run sums a customer's tokens over a window from the index alone.
+        indexes = [models.Index(fields=["user", "created_at"], name="usage_user_created_idx", include=["tokens"])]
 
     def __str__(self):
         return f"{self.tokens} tokens on {self.endpoint} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class UsageEventId(models.Model):
+    """Every event id ever stored in UsageLog, so that an event is counted once across monthly partitions.
+
+    On PostgreSQL, UsageLog is partitioned by month and a partitioned table cannot hold a unique index
+    that leaves out its partition key: a trigger on UsageLog inserts here first (migration 0005), and a
+    second copy of an event fails on this primary key as it would on a unique `event_id`. Purged with the
+    usage logs past their retention.
+    """
+
+    event_id = models.CharField(max_length=100, primary_key=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.event_id

@@ -2,8 +2,10 @@
 
 Ingestion is set-based, for batches of up to 1,000 events at a high rate: the batch is validated in Python,
 customers, libraries and versions are resolved with one query each, and the rows are written by one
-`INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING` (PostgreSQL), so that the duplicates counted are
-exact even when two copies of a batch arrive at once: duplicates = valid events − rows this statement inserted.
+`INSERT … SELECT … WHERE NOT EXISTS … RETURNING` (PostgreSQL), so that the duplicates counted are exact:
+duplicates = valid events − rows this statement inserted. Event ids are unique across the monthly
+partitions through UsageEventId (libraries.partitions): when two copies of an event arrive at once, the
+second waits for the first, fails on that key, and its batch is retried, which then skips it.
 """
 import datetime
 import time
@@ -12,13 +14,14 @@ from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import User
 
-from .models import DocumentationChunk, Library, LibraryVersion, UsageLog
+from .models import DocumentationChunk, Library, LibraryVersion, UsageEventId, UsageLog
+from .partitions import usage_partitions_drop_before
 from .selectors import documentation_chunks_best, library_version_get
 from .throttling import MeteredUsage, metered_usage_notify
 
@@ -216,6 +219,8 @@ def _resolve(events: list[_Event]) -> dict[int, dict[str, list[str]]]:
 
 
 USAGE_LOG_TABLE = UsageLog._meta.db_table
+USAGE_EVENT_ID_TABLE = UsageEventId._meta.db_table
+INSERT_ATTEMPTS = 3
 INSERT_COLUMNS = (
     "user_id", "library_id", "library_version_id", "endpoint", "tokens", "status_code", "duration_ms",
     "event_id", "created_at",
@@ -225,11 +230,13 @@ POSTGRESQL_INSERT = f"""
 WITH inserted AS (
     INSERT INTO {USAGE_LOG_TABLE} (api_key_id, {", ".join(INSERT_COLUMNS)})
     SELECT NULL, {", ".join(f"batch.{column}" for column in INSERT_COLUMNS)}
-    FROM unnest(
-        %s::bigint[], %s::bigint[], %s::bigint[], %s::varchar[], %s::integer[], %s::smallint[], %s::integer[],
-        %s::varchar[], %s::timestamptz[]
-    ) AS batch({", ".join(INSERT_COLUMNS)})
-    ON CONFLICT (event_id) DO NOTHING
+    FROM (
+        SELECT DISTINCT ON (event_id) * FROM unnest(
+            %s::bigint[], %s::bigint[], %s::bigint[], %s::varchar[], %s::integer[], %s::smallint[], %s::integer[],
+            %s::varchar[], %s::timestamptz[]
+        ) AS batch({", ".join(INSERT_COLUMNS)})
+    ) AS batch
+    WHERE NOT EXISTS (SELECT 1 FROM {USAGE_EVENT_ID_TABLE} AS seen WHERE seen.event_id = batch.event_id)
     RETURNING user_id, tokens, created_at
 )
 SELECT user_id, COUNT(*), SUM(tokens), MAX(created_at) FROM inserted GROUP BY user_id
@@ -254,9 +261,16 @@ def _insert_new(events: list[_Event]) -> tuple[int, list[MeteredUsage]]:
         return 0, []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            columns = list(zip(*(_event_values(event) for event in events), strict=True))
-            cursor.execute(POSTGRESQL_INSERT, [list(column) for column in columns])
-            rows = cursor.fetchall()
+            columns = [list(column) for column in zip(*(_event_values(event) for event in events), strict=True)]
+            for attempt in range(1, INSERT_ATTEMPTS + 1):
+                try:
+                    with transaction.atomic():  # a savepoint: a failed attempt leaves nothing behind
+                        cursor.execute(POSTGRESQL_INSERT, columns)
+                        rows = cursor.fetchall()
+                    break
+                except IntegrityError:  # an event id stored by a concurrent batch since this one looked
+                    if attempt == INSERT_ATTEMPTS:
+                        raise
             return sum(row[1] for row in rows), [MeteredUsage(user_id, int(tokens), last_at)
                                                  for user_id, _, tokens, last_at in rows]
         inserted = []
@@ -306,17 +320,22 @@ USAGE_PURGE_BATCH = 10_000
 
 
 def usage_logs_purge(*, now: datetime.datetime | None = None) -> int:
-    """Delete usage logs older than USAGE_RETENTION_DAYS, in short batches so that ingestion never waits long.
+    """Remove usage logs older than USAGE_RETENTION_DAYS: the rows purged.
 
-    Invoices keep what was billed; the raw calls are not kept past the retention period.
+    Whole months past the cutoff go by dropping their partition (PostgreSQL); the rows left before it (in
+    the month the cutoff falls in, or elsewhere than PostgreSQL) and the event ids of all of them are deleted
+    in short batches, so that ingestion never waits long. Invoices keep what was billed.
     """
     cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.USAGE_RETENTION_DAYS)
-    purged = 0
-    while True:
-        ids = list(UsageLog.objects.filter(created_at__lt=cutoff).order_by("pk").values_list("pk", flat=True)[
-            :USAGE_PURGE_BATCH
-        ])
-        if not ids:
-            return purged
+    purged = sum(usage_partitions_drop_before(cutoff).values())
+    purged += _delete_in_batches(UsageLog.objects.filter(created_at__lt=cutoff))
+    _delete_in_batches(UsageEventId.objects.filter(created_at__lt=cutoff))
+    return purged
+
+
+def _delete_in_batches(rows) -> int:
+    deleted = 0
+    while keys := list(rows.order_by("pk").values_list("pk", flat=True)[:USAGE_PURGE_BATCH]):
         with transaction.atomic():
-            purged += UsageLog.objects.filter(pk__in=ids).delete()[0]
+            deleted += rows.model.objects.filter(pk__in=keys).delete()[0]
+    return deleted

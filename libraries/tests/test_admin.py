@@ -8,7 +8,7 @@ from accounts.tests.admin_helpers import (
     unchanged_form_data,
 )
 from accounts.tests.factories import ApiKeyFactory
-from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
+from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageEventId, UsageLog
 from libraries.tests.factories import (
     DocumentationChunkFactory,
     LibraryFactory,
@@ -25,7 +25,12 @@ def make_libraries_rows() -> dict:
     version = chunk.version
     api_key = ApiKeyFactory()
     usage = UsageLogFactory(user=api_key.user, api_key=api_key, library=version.library, library_version=version)
-    return {Library: version.library, LibraryVersion: version, DocumentationChunk: chunk, UsageLog: usage}
+    # PostgreSQL registers the event id by trigger (libraries.partitions).
+    event_id = UsageEventId.objects.get(event_id=usage.event_id)
+    return {
+        Library: version.library, LibraryVersion: version, DocumentationChunk: chunk, UsageLog: usage,
+        UsageEventId: event_id,
+    }
 
 
 @pytest.fixture
