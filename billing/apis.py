@@ -5,6 +5,8 @@ one. Reads are cached per customer (billing.cache): invoice lists and the invoic
 beside them for 15 minutes, the rest of the customer's data for 5; a billing change of the customer
 invalidates them. Plans also require a key, like every endpoint of the API.
 """
+import json
+
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -13,6 +15,7 @@ from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -60,18 +63,38 @@ from .services import (
 TAG = "billing"
 
 
-class CustomerCache:
-    """Caches a view's answer for the customer, keyed by the full URL (path, filters, page)."""
+class RenderedJSON(bytes):
+    """An answer's data as `JSONRenderer` wrote it when it was cached."""
 
+
+class CachedJSONRenderer(JSONRenderer):
+    """Sends a cached answer's JSON as it was written: no decoding and encoding again on every call."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, RenderedJSON):
+            if self.get_indent(accepted_media_type, renderer_context or {}) is None:
+                return bytes(data)
+            data = json.loads(data)  # asked for `application/json; indent=4`
+        return super().render(data, accepted_media_type, renderer_context)
+
+
+class CustomerCache:
+    """Caches a view's answer for the customer, keyed by the full URL (path, filters, page), as its JSON."""
+
+    renderer_classes = [CachedJSONRenderer, BrowsableAPIRenderer]
     cache_name: str
     cache_timeout: int
 
-    def cached(self, compute):
+    def cached(self, compute) -> Response:
+        """The answer whose data `compute()` returns, from the customer's cache when it holds it."""
         request = self.request
-        return customer_cached(
+        body = customer_cached(
             user_id=request.user.pk, name=self.cache_name, key=request.build_absolute_uri(),
-            timeout=self.cache_timeout, compute=compute,
+            timeout=self.cache_timeout, compute=lambda: JSONRenderer().render(compute()),
         )
+        if isinstance(request.accepted_renderer, CachedJSONRenderer):
+            return Response(RenderedJSON(body))
+        return Response(json.loads(body))
 
 
 class CustomerListApi(CustomerCache, generics.ListAPIView):
@@ -88,7 +111,7 @@ class CustomerListApi(CustomerCache, generics.ListAPIView):
         raise NotImplementedError
 
     def list(self, request, *args, **kwargs):
-        return Response(self.cached(lambda: super(CustomerListApi, self).list(request, *args, **kwargs).data))
+        return self.cached(lambda: super(CustomerListApi, self).list(request, *args, **kwargs).data)
 
 
 def live_subscription_or_404(user):
@@ -129,7 +152,7 @@ class InvoiceDetailApi(CustomerCache, generics.RetrieveAPIView):
         return customer_invoice_detail(user=self.request.user)
 
     def retrieve(self, request, *args, **kwargs):
-        return Response(self.cached(lambda: super(InvoiceDetailApi, self).retrieve(request, *args, **kwargs).data))
+        return self.cached(lambda: super(InvoiceDetailApi, self).retrieve(request, *args, **kwargs).data)
 
 
 class IgnoreClientContentNegotiation(BaseContentNegotiation):
@@ -176,7 +199,7 @@ class InvoiceUpcomingApi(CustomerCache, APIView):
                 raise NotFound("You have no live subscription.")
             return UpcomingInvoiceSerializer(upcoming).data
 
-        return Response(self.cached(compute))
+        return self.cached(compute)
 
 
 # Payments
@@ -227,7 +250,7 @@ class SubscriptionApi(CustomerCache, APIView):
                    description="The ACTIVE or PAUSED subscription; 404 when you have none. Cached 5 minutes.",
                    responses={200: SubscriptionSerializer, **error_responses(401, 404)})
     def get(self, request):
-        return Response(self.cached(lambda: SubscriptionSerializer(live_subscription_or_404(request.user)).data))
+        return self.cached(lambda: SubscriptionSerializer(live_subscription_or_404(request.user)).data)
 
     @extend_schema(tags=[TAG], summary="Subscribe to a plan",
                    description="Starts the plan today; the first period pays its days pro rata. 400 when you "
@@ -344,6 +367,6 @@ class UsageApi(CustomerCache, APIView):
         query = UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         month = query.validated_data.get("period")
-        return Response(self.cached(
+        return self.cached(
             lambda: UsageSerializer(usage_summary(user=request.user, now=clock.now(), month=month)).data
-        ))
+        )

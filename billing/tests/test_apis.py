@@ -5,15 +5,17 @@ million beyond): an October 2026 invoice is 19.00 + 3.80 = 22.80 EUR.
 """
 import datetime
 import hashlib
+import json
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis.client
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from accounts.models import AuditLog
-from accounts.services import api_key_create
+from accounts.services import api_key_create, api_key_revoke
 from accounts.tests.factories import UserProfileFactory
 from billing import clock
 from billing.models import (
@@ -283,8 +285,69 @@ class TestInvoiceList:
         assert error["message"].startswith(f"{field}: ")
 
 
+@pytest.fixture
+def redis_commands(monkeypatch):
+    """The commands sent to Redis, one per round trip (a pipeline counts once)."""
+    sent = []
+    execute_command, execute_pipeline = redis.client.Redis.execute_command, redis.client.Pipeline.execute
+
+    def command(self, *args, **options):
+        sent.append(args[0])
+        return execute_command(self, *args, **options)
+
+    def pipeline(self, *args, **kwargs):
+        sent.append("PIPELINE")
+        return execute_pipeline(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Redis, "execute_command", command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline)
+    return sent
+
+
 @pytest.mark.django_db
 class TestInvoiceListCache:
+    def test_a_cached_list_costs_one_query_and_one_redis_round_trip(self, django_assert_num_queries, redis_commands):
+        user = customer()
+        sent_invoice(subscription_of(user))
+        client = client_for(user)
+        first = client.get("/api/billing/invoices/")  # computes and caches the page; marks the key used
+        redis_commands.clear()
+
+        with django_assert_num_queries(1):  # the key and its user
+            again = client.get("/api/billing/invoices/")
+
+        assert redis_commands == ["MGET"]  # the customer's cache version and the page, together
+        assert (again.status_code, again["Content-Type"]) == (200, "application/json")
+        assert again.content == first.content
+
+    def test_a_key_revoked_after_the_list_was_cached_is_refused_at_once(self):
+        user = customer()
+        sent_invoice(subscription_of(user))
+        issued = api_key_create(user=user, name="tests", scopes=["docs:read"])
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
+        assert client.get("/api/billing/invoices/").status_code == 200
+        assert client.get("/api/billing/invoices/").status_code == 200  # from the cache
+
+        api_key_revoke(api_key=issued.api_key)
+
+        assert client.get("/api/billing/invoices/").status_code == 401
+
+    def test_a_cached_list_is_indented_or_browsable_on_request(self):
+        user = customer()
+        sent_invoice(subscription_of(user))
+        client = client_for(user)
+        compact = client.get("/api/billing/invoices/")
+
+        indented = client.get("/api/billing/invoices/", HTTP_ACCEPT="application/json; indent=4")
+        browsable = client.get("/api/billing/invoices/", HTTP_ACCEPT="text/html")
+
+        assert indented.content.startswith(b'{\n    "count": 1,')
+        assert json.loads(indented.content) == compact.json()
+        assert browsable.status_code == 200
+        assert browsable["Content-Type"].startswith("text/html")
+        assert compact.json()["results"][0]["number"] in browsable.content.decode()
+
     def test_the_list_is_cached_then_invalidated_by_a_payment(self, django_capture_on_commit_callbacks):
         user = customer()
         invoice = sent_invoice(subscription_of(user))
