@@ -1,5 +1,5 @@
 """Set-based writes that Django's ORM makes slow at scale."""
-from django.db import connections, router
+from django.db import connections, models, router
 
 
 def rows_update(model, objects, fields: list[str]) -> int:
@@ -56,6 +56,7 @@ def rows_insert(model, objects) -> None:
     for obj in objects:
         obj._prepare_related_fields_for_save(operation_name="rows_insert")
     fields = meta.concrete_fields
+    prepared = [_needs_preparing(field) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -68,5 +69,25 @@ def rows_insert(model, objects) -> None:
         with cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for obj in objects:
                 copy.write_row(
-                    [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
+                    [
+                        field.get_db_prep_save(field.pre_save(obj, add=True), connection)
+                        if needs_preparing
+                        else getattr(obj, field.attname)
+                        for field, needs_preparing in zip(fields, prepared, strict=True)
+                    ]
                 )
+
+
+# Fields whose Python value psycopg writes as it is: the rest (encrypted, JSON, automatic dates, custom
+# fields) go through their own preparation.
+PLAIN_FIELDS = (
+    models.AutoField, models.BigAutoField, models.BigIntegerField, models.BooleanField, models.CharField,
+    models.DateField, models.DateTimeField, models.DecimalField, models.ForeignKey, models.IntegerField,
+    models.PositiveIntegerField, models.PositiveSmallIntegerField, models.SmallIntegerField, models.TextField,
+)
+
+
+def _needs_preparing(field) -> bool:
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return True
+    return type(field) not in PLAIN_FIELDS

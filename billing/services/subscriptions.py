@@ -21,7 +21,7 @@ from billing.models import (
 from billing.money import ZERO
 from billing.periods import Period, add_months, local_date, start_of_day
 from billing.pricing import LineDraft, interval_months, invoice_draft
-from billing.selectors import load_subscriptions
+from billing.selectors import history_prefill, load_subscriptions
 from twinmcp.db import rows_update
 
 Status = SubscriptionStatus
@@ -268,12 +268,10 @@ def _with_plan_change(subscription: Subscription, change: SubscriptionPlanChange
     """An unsaved copy of `subscription` (its history prefetched) as if `change` were stored.
 
     Pricing reads `plan_changes.all()`, which a prefetch cache answers: the copy's cache holds the history plus
-    `change`, filled the way Django's own prefetching fills it, so pricing runs without a write or a query.
+    `change`, so pricing runs without a write or a query.
     """
     changed = copy.copy(subscription)
     changed.plan = change.to_plan
-    history = SubscriptionPlanChange.objects.filter(subscription=subscription)
-    history._result_cache = [*subscription.plan_changes.all(), change]
-    history._prefetch_done = True
-    changed._prefetched_objects_cache = {**subscription._prefetched_objects_cache, "plan_changes": history}
+    changed._prefetched_objects_cache = dict(subscription._prefetched_objects_cache)
+    history_prefill(changed, plan_changes=[*subscription.plan_changes.all(), change])
     return changed
