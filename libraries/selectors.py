@@ -4,11 +4,12 @@ Search and topic matching use PostgreSQL full-text search (`websearch_to_tsquery
 over the chunks' stored `search_vector` column and its GIN index (migration 0004), and fall back to
 `icontains` elsewhere (SQLite).
 """
+import functools
 import hashlib
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections, router
 from django.db.models import Case, F, Prefetch, Q, QuerySet, When
 from django.http import Http404
 
@@ -137,19 +138,63 @@ def library_get(*, slug: str) -> Library:
     return library
 
 
+@functools.cache
+def _row_loader(model, alias: str):
+    """Makes instances of `model` from its concrete columns in field order, each value converted as the ORM
+    converts it (SQLite's booleans and dates); the converters depend only on the backend, so they are looked up
+    once."""
+    database = connections[alias]
+    fields = model._meta.concrete_fields
+    names = [field.attname for field in fields]
+    conversions = [
+        (index, field.cached_col, converters)
+        for index, field in enumerate(fields)
+        if (converters := [*database.ops.get_db_converters(field.cached_col), *field.get_db_converters(database)])
+    ]
+
+    def load(values):
+        values = list(values)
+        for index, column, converters in conversions:
+            for converter in converters:
+                values[index] = converter(values[index], column, database)
+        return model.from_db(alias, names, values)
+
+    return load
+
+
+@functools.cache
+def _version_lookup_sql(*, by_name: bool) -> str:
+    """The version of a library by slug with its library: the one named, else the latest, else the newest."""
+    columns = ", ".join(
+        f'{table}."{field.column}"'
+        for model, table in ((LibraryVersion, "v"), (Library, "l"))
+        for field in model._meta.concrete_fields
+    )
+    return (
+        f"SELECT {columns} FROM libraries_libraryversion v JOIN libraries_library l ON l.id = v.library_id "
+        f"WHERE l.slug = %s {'AND v.version = %s' if by_name else ''} "
+        # NULLs last on either database: `released_at IS NULL` sorts the released ones (false) first.
+        "ORDER BY v.is_latest DESC, v.released_at IS NULL, v.released_at DESC, v.id DESC LIMIT 1"
+    )
+
+
 def library_version_get(*, slug: str, version: str | None = None) -> LibraryVersion:
-    """The version asked for, else the one marked latest, else the newest released; 404 when none."""
+    """The version asked for, else the one marked latest, else the newest released; 404 when none.
+
+    Every docs call runs it, so it is one SQL statement written once: the ORM took longer to compile this join
+    than PostgreSQL takes to run it.
+    """
     if not slug or "\x00" in slug or (version and "\x00" in version):
         raise Http404("No such library.")
-    versions = LibraryVersion.objects.select_related("library").filter(library__slug=slug)
-    if version:
-        found = versions.filter(version=version).first()
-    else:
-        found = versions.order_by(
-            F("is_latest").desc(), F("released_at").desc(nulls_last=True), "-id"
-        ).first()
-    if found is None:
+    alias = router.db_for_read(LibraryVersion)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_version_lookup_sql(by_name=bool(version)), [slug, version] if version else [slug])
+        row = cursor.fetchone()
+    if row is None:
         raise Http404("No such library or version.")
+    width = len(LibraryVersion._meta.concrete_fields)
+    found = _row_loader(LibraryVersion, alias)(row[:width])
+    found.library = _row_loader(Library, alias)(row[width:])
     return found
 
 
@@ -192,5 +237,25 @@ def documentation_chunks_best(*, version: LibraryVersion, topic: str | None, tok
             remaining -= candidate.tokens
             if remaining == 0:
                 break
-    chunks = DocumentationChunk.objects.in_bulk(chosen)
+    chunks = _chunks_by_id(chosen)
     return [chunks[pk] for pk in chosen]
+
+
+def _chunks_by_id(ids: list[int]) -> dict[int, DocumentationChunk]:
+    if not ids:
+        return {}
+    if not _is_postgresql():
+        # Without the model's ordering, which would join the version and the library to sort rows reordered here.
+        return DocumentationChunk.objects.order_by().in_bulk(ids)
+    # One statement written once, as for the version: the ORM took longer to compile it than to run it.
+    alias = router.db_for_read(DocumentationChunk)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_chunks_by_id_sql(), [ids])
+        load = _row_loader(DocumentationChunk, alias)
+        return {chunk.pk: chunk for chunk in map(load, cursor.fetchall())}
+
+
+@functools.cache
+def _chunks_by_id_sql() -> str:
+    columns = ", ".join(f'c."{field.column}"' for field in DocumentationChunk._meta.concrete_fields)
+    return f"SELECT {columns} FROM libraries_documentationchunk c WHERE c.id = ANY(%s)"

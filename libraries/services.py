@@ -47,13 +47,17 @@ class DocsAnswer:
     chunks: list[DocumentationChunk]
 
 
-@transaction.atomic
 def docs_serve(
     *, user, api_key, slug: str, topic: str | None, token_budget: int, version: str | None = None,
     endpoint: str, now: datetime.datetime | None = None,
 ) -> DocsAnswer:
     """The best chunks of a library version for `topic` within `token_budget`; writes one UsageLog
-    with the tokens returned (404 for an unknown library or version, and then nothing is written)."""
+    with the tokens returned (404 for an unknown library or version, and then nothing is written).
+
+    Not atomic on purpose: the only write is one INSERT, atomic by itself, and BEGIN and COMMIT around the
+    reads would be two more round trips on every metered call. The throttles hear of the usage once it is
+    committed (at once here, or when a caller's own transaction commits).
+    """
     started = time.perf_counter()
     library_version = library_version_get(slug=slug, version=version)
     chunks = documentation_chunks_best(version=library_version, topic=topic, token_budget=token_budget)

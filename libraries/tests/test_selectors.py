@@ -1,10 +1,20 @@
-"""Full-text search of documentation chunks on PostgreSQL: the stored `search_vector` column (migration 0004)
-stays current with each write, the queries read it instead of computing `to_tsvector`, and ranks hold."""
+"""Reads of the docs API: the version asked for (one SQL statement), and the full-text search of documentation
+chunks on PostgreSQL: the stored `search_vector` column (migration 0004) stays current with each write, the
+queries read it instead of computing `to_tsvector`, and ranks hold."""
+import datetime
+
 import pytest
 from django.db import connection
+from django.http import Http404
 
 from libraries.models import DocumentationChunk, LibraryVersion
-from libraries.selectors import CHUNK_TOPIC_SQL, LIBRARY_SEARCH_SQL, documentation_chunks_best, library_search
+from libraries.selectors import (
+    CHUNK_TOPIC_SQL,
+    LIBRARY_SEARCH_SQL,
+    documentation_chunks_best,
+    library_search,
+    library_version_get,
+)
 from libraries.tests.factories import DocumentationChunkFactory, LibraryFactory, LibraryVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +58,50 @@ def catalogue() -> list[LibraryVersion]:
         cursor.execute("ANALYZE libraries_documentationchunk")
         cursor.execute("SELECT gin_clean_pending_list(%s::regclass)", [SEARCH_INDEX])
     return versions
+
+
+def released(day: int) -> datetime.datetime:
+    return datetime.datetime(2026, 1, day, tzinfo=datetime.UTC)
+
+
+class TestLibraryVersionGet:
+    def test_the_version_named_with_its_library_loaded(self):
+        library = LibraryFactory(slug="vercel/next.js", name="Next.js")
+        LibraryVersionFactory(library=library, version="15.0.0", is_latest=True, released_at=released(2))
+        old = LibraryVersionFactory(library=library, version="14.2.0", released_at=released(1))
+
+        found = library_version_get(slug="vercel/next.js", version="14.2.0")
+
+        assert found == old
+        assert (found.version, found.is_latest, found.released_at) == ("14.2.0", False, released(1))
+        assert (found.library.slug, found.library.name) == ("vercel/next.js", "Next.js")
+
+    def test_without_a_name_the_latest_wins_over_a_newer_release(self):
+        library = LibraryFactory()
+        latest = LibraryVersionFactory(library=library, is_latest=True, released_at=released(1))
+        LibraryVersionFactory(library=library, released_at=released(9))
+
+        assert library_version_get(slug=library.slug) == latest
+
+    def test_without_a_latest_the_newest_release_then_the_newest_row(self):
+        library = LibraryFactory()
+        LibraryVersionFactory(library=library, released_at=released(1))
+        newest = LibraryVersionFactory(library=library, released_at=released(5))
+        LibraryVersionFactory(library=library, released_at=None)  # unreleased: after every released one
+
+        assert library_version_get(slug=library.slug) == newest
+
+        other = LibraryFactory()
+        first, second = LibraryVersionFactory(library=other), LibraryVersionFactory(library=other)
+        assert first.pk < second.pk
+        assert library_version_get(slug=other.slug) == second
+
+    @pytest.mark.parametrize("version", ["9.9.9", None])
+    def test_an_unknown_library_or_version_is_404(self, version):
+        LibraryVersionFactory(library=LibraryFactory(slug="acme/known"), version="1.0.0")
+
+        with pytest.raises(Http404):
+            library_version_get(slug="acme/known" if version else "acme/unknown", version=version)
 
 
 class TestStoredVector:
