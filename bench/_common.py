@@ -260,3 +260,36 @@ def gunicorn_server(*, workers: int, ready_path: str = "/bench/bare/") -> Iterat
             if tail:
                 progress("last lines of the server's log:\n" + tail)
         Path(log.name).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def celery_workers(*, concurrency: int, queue: str) -> Iterator[Server]:
+    """`celery -A twinmcp worker --concurrency N` (prefork, as the image runs it) on the Redis broker, with the
+    benchmark's settings and database, consuming `queue` only and running tasks for real (not eagerly); stopped
+    on the way out (warm shutdown), its peak memory in `peak_rss_mb` (the largest of the master and children)."""
+    env = {
+        **os.environ, "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE, "PYTHONUNBUFFERED": "1",
+        "CELERY_TASK_ALWAYS_EAGER": "false", "CELERY_TASK_DEFAULT_QUEUE": queue,
+    }
+    log = tempfile.NamedTemporaryFile(prefix="bench-celery-", suffix=".log", delete=False)
+    command = [
+        sys.executable, "-m", "celery", "-A", "twinmcp", "worker", "--concurrency", str(concurrency),
+        "-Q", queue, "-n", f"{queue}@%h", "--loglevel", "warning", "--without-gossip", "--without-mingle",
+        "--without-heartbeat",
+    ]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    workers = Server(url=f"celery://{queue}", pid=process.pid, log_path=log.name)
+    try:
+        deadline = time.monotonic() + 60
+        while len(children_of(process.pid)) < concurrency:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the Celery worker did not start:\n" + workers.log_tail())
+            time.sleep(0.2)
+        progress(f"celery worker ({concurrency} processes) consuming {queue}, pid {process.pid}")
+        yield workers
+    finally:
+        peaks = [peak_rss_of(pid) for pid in (process.pid, *children_of(process.pid))]
+        workers.peak_rss_mb = max((peak for peak in peaks if peak is not None), default=None)
+        _stop(process, timeout=120)
+        log.close()
+        Path(log.name).unlink(missing_ok=True)

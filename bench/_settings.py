@@ -19,4 +19,5 @@ SECURE_SSL_REDIRECT = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Nothing the benchmarks run queues a task (the invoice run's documents are off); should one, it runs here
 # instead of landing on a broker queue that some other worker might serve.
-CELERY_TASK_ALWAYS_EAGER = True
+# `invoice_run --workers` turns it off for itself and the Celery workers it starts, on a queue of its own.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)

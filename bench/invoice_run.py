@@ -19,6 +19,7 @@ import contextlib
 import cProfile
 import datetime
 import io
+import os
 import pstats
 import re
 import time
@@ -42,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--usage", type=int, default=10_000_000, help="usage logs in the month (default 10000000)")
     parser.add_argument("--chunk-size", type=int, default=None, help="subscriptions per chunk (default: the "
                         "service's, 500, as the beat task)")
+    parser.add_argument("--workers", type=int, default=0, help="run the chunks on a real Celery worker with "
+                        "this many processes, fed through Redis by the monthly task as beat starts it (default 0: "
+                        "one chunk after the other in this process)")
     parser.add_argument("--seed", type=int, default=2026, help="seed of the generated data")
     parser.add_argument("--breakdown", action="store_true", help="time the run's steps, its SQL and its Redis "
                         "calls (a timer around each call: the run is hardly slower) and add them to the figures")
@@ -166,6 +170,51 @@ def _floor(start_at, end_at) -> tuple[float, int]:
     return time.perf_counter() - started, len(rows)
 
 
+def _run_on_workers(concurrency: int) -> tuple:
+    """The monthly task sent as beat sends it, its chunk tasks run by a real worker: (summary, seconds, peak RSS).
+
+    The clock starts when the task is sent, after the worker is up, and stops when no live subscription is
+    left in October; the summary is then read from the invoices.
+    """
+    from django.db.models import Sum
+
+    from bench._common import celery_workers
+    from billing.models import Invoice, Subscription
+    from billing.services.invoice_run import RunSummary
+    from billing.tasks.invoicing import monthly_invoice_run_task
+    from twinmcp.celery import app
+
+    queue = f"bench-invoice-run-{os.getpid()}"
+    app.conf.task_always_eager, app.conf.task_default_queue = False, queue
+    with celery_workers(concurrency=concurrency, queue=queue) as workers:
+        deadline = time.monotonic() + 60
+        while not any(name.startswith(queue) for reply in app.control.ping(timeout=0.5) for name in reply):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Celery worker does not answer:\n" + workers.log_tail())
+        # A chunk commits whole: once no live subscription is left in October, every chunk has committed.
+        remaining = Subscription.objects.filter(current_period_end=PERIOD_END, status__in=["ACTIVE", "PAUSED"])
+        started = time.perf_counter()
+        monthly_invoice_run_task.apply_async(
+            kwargs={"period_end": PERIOD_END.isoformat(), "issue_documents": False}, queue=queue
+        )
+        progress(f"monthly task sent to {queue}")
+        reported = started
+        while remaining.exists():
+            time.sleep(0.05)
+            if time.perf_counter() - reported > 10:
+                reported = time.perf_counter()
+                progress(f"{remaining.count():,} subscriptions left to bill after {reported - started:.0f}s")
+        seconds = time.perf_counter() - started
+    issued = Invoice.objects.filter(period_end=PERIOD_END)
+    created = issued.count()
+    summary = RunSummary(
+        created=created,
+        nothing_owed=Subscription.objects.count() - created,
+        total_billed=issued.aggregate(total=Sum("total"))["total"],
+    )
+    return summary, seconds, workers.peak_rss_mb
+
+
 def _check(summary, subscriptions: int) -> dict:
     """Gapless numbers and every period rolled, in SQL; raises when either is not so."""
     [(issued, distinct, highest)] = fetch(
@@ -227,10 +276,14 @@ def run(args: argparse.Namespace) -> dict:
             started = time.perf_counter()
             if profiler:
                 profiler.enable()
-            summary = invoice_run(period_end=PERIOD_END, now=RUN_AT, chunk_size=chunk_size, issue_documents=False)
+            if args.workers:
+                summary, seconds, worker_peak_rss_mb = _run_on_workers(args.workers)
+            else:
+                summary = invoice_run(period_end=PERIOD_END, now=RUN_AT, chunk_size=chunk_size,
+                                      issue_documents=False)
+                seconds, worker_peak_rss_mb = time.perf_counter() - started, None
             if profiler:
                 profiler.disable()
-            seconds = time.perf_counter() - started
         progress(f"invoice run: {summary.created:,} invoices, {summary.nothing_owed:,} owing nothing, "
                  f"{summary.total_billed} EUR billed in {seconds:.1f}s ({rate(summary.created, seconds)}/s)")
         floor_after, _ = _floor(month.start_at, month.end_at)
@@ -240,6 +293,8 @@ def run(args: argparse.Namespace) -> dict:
         if profiler:
             _print_profile(profiler, args.profile)
         extra = {"breakdown": breakdown.report(seconds)} if breakdown else {}
+        if args.workers:
+            extra |= {"workers": args.workers, "worker_peak_rss_mb": worker_peak_rss_mb}
         return {
             "subscriptions": args.subscriptions,
             "usage_rows": args.usage,

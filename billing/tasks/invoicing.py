@@ -33,24 +33,32 @@ TASK_OPTIONS = {
 
 
 @shared_task(**TASK_OPTIONS, soft_time_limit=600, time_limit=900)
-def invoice_run_chunk_task(*, subscription_ids: list[int], period_end: str, now: str) -> dict:
+def invoice_run_chunk_task(
+    *, subscription_ids: list[int], period_end: str, now: str, issue_documents: bool = True
+) -> dict:
     with INVOICE_RUN_SECONDS.time():
         summary = invoice_run_chunk(
             subscription_ids=subscription_ids,
             period_end=datetime.date.fromisoformat(period_end),
             now=datetime.datetime.fromisoformat(now),
+            issue_documents=issue_documents,
         )
     return summary.as_dict()
 
 
 @shared_task(**TASK_OPTIONS, soft_time_limit=120, time_limit=180)
-def monthly_invoice_run_task(*, period_end: str | None = None) -> int:
-    """On the 1st: bill every period that ended today (or on `period_end`), one task per chunk."""
+def monthly_invoice_run_task(*, period_end: str | None = None, issue_documents: bool = True) -> int:
+    """On the 1st: bill every period that ended today (or on `period_end`), one task per chunk.
+
+    `issue_documents=False` bills first and leaves the PDFs and emails to the documents catch-up sweep.
+    """
     now = clock.now()
     end = datetime.date.fromisoformat(period_end) if period_end else local_date(now).replace(day=1)
     chunks = invoice_run_chunks(period_end=end, chunk_size=CHUNK_SIZE)
     for chunk in chunks:
-        invoice_run_chunk_task.delay(subscription_ids=chunk, period_end=end.isoformat(), now=now.isoformat())
+        invoice_run_chunk_task.delay(
+            subscription_ids=chunk, period_end=end.isoformat(), now=now.isoformat(), issue_documents=issue_documents
+        )
     return len(chunks)
 
 
