@@ -212,6 +212,19 @@ class TestMonthlyRunTask:
         assert invoice_numbers() == [f"TMCP-{year}-{n:06d}" for n in range(1, 6)]
         assert len(mail.outbox) == 5
 
+    def test_documents_left_to_the_catch_up_sweep_are_issued_by_it(self, django_capture_on_commit_callbacks):
+        small_dataset()
+
+        with django_capture_on_commit_callbacks(execute=True):
+            monthly_invoice_run_task.apply(kwargs={"period_end": "2026-11-01", "issue_documents": False}).get()
+
+        assert Invoice.objects.count() == 4
+        assert not Invoice.objects.exclude(pdf="").exists() and mail.outbox == []
+        with django_capture_on_commit_callbacks(execute=True):
+            documents_catch_up_task.apply()
+        assert not Invoice.objects.filter(pdf="").exists()
+        assert len(mail.outbox) == 4
+
     def test_a_second_run_changes_nothing(self, django_capture_on_commit_callbacks):
         small_dataset()
         self.run(django_capture_on_commit_callbacks)
