@@ -26,6 +26,7 @@ from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subque
 from django.db.models.functions import Coalesce, TruncMonth
 
 from libraries.models import UsageLog
+from twinmcp.db_router import replica_reads
 
 from .models import (
     LIVE_SUBSCRIPTION_STATUSES,
@@ -274,6 +275,7 @@ def failed_invoice_emails(*, limit: int = FAILED_EMAILS_SHOWN) -> tuple[int, tup
     )
 
 
+@replica_reads()  # a back-office report: a replica a few seconds behind serves it and spares the primary
 def dashboard_figures(*, now: datetime.datetime, currency: str) -> DashboardFigures:
     today = local_date(now)
     failed_count, failed = failed_invoice_emails()

@@ -24,7 +24,7 @@ class replica_reads(ContextDecorator):
 
 class ReplicaRouter:
     def db_for_read(self, model, **hints):
-        if _replica_reads.get() and REPLICA in settings.DATABASES:
+        if _replica_reads.get() and settings.DATABASE_REPLICA_READS and REPLICA in settings.DATABASES:
             return REPLICA
         return "default"
 

@@ -91,6 +91,8 @@ DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
     DATABASES["replica"].update(CONN_MAX_AGE=DATABASES["default"].get("CONN_MAX_AGE", 0), TEST={"MIRROR": "default"})
+# Off: every read on the primary (e.g. while the replica lags behind), without removing it.
+DATABASE_REPLICA_READS = env.bool("DATABASE_REPLICA_READS", default=True)
 DATABASE_ROUTERS = ["twinmcp.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

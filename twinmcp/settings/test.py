@@ -30,9 +30,11 @@ WHITENOISE_AUTOREFRESH = True
 
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)
 
-# The read replica is the primary itself in tests, so that routing to it can be checked.
+# The read replica is the primary itself in tests, so that routing to it can be checked. Its reads are off
+# but in the router's own tests: on another connection, they would not see a test's uncommitted rows.
 if "replica" not in DATABASES:  # noqa: F405
     DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}  # noqa: F405
+DATABASE_REPLICA_READS = False
 
 # Django's test client logs in without a request, which the login throttle needs; its own tests turn it on.
 AXES_ENABLED = False
