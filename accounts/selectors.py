@@ -1,70 +1,19 @@
 """Reads of the accounts app: the key behind an API call, and for the customer pages keys, consents and the
 personal-data export."""
-import functools
-
-from django.db import connections, models, router
+from django.db import router
 from django.utils import timezone
 
-from .models import ApiKey, ConsentPurpose, ConsentRecord, User, UserProfile
-
-
-def _row_loader(model, connection):
-    """Makes instances of `model` from its concrete columns in field order, each value converted as the ORM
-    converts it (a JSON list, SQLite's dates): the converters depend only on the backend, so they are looked up
-    once."""
-    fields = model._meta.concrete_fields
-    names = [field.attname for field in fields]
-    conversions = [
-        (index, field.cached_col, converters)
-        for index, field in enumerate(fields)
-        if (converters := [*connection.ops.get_db_converters(field.cached_col),
-                           *field.cached_col.get_db_converters(connection)])
-    ]
-
-    def load(values) -> models.Model:
-        values = list(values)
-        for index, column, converters in conversions:
-            for converter in converters:
-                values[index] = converter(values[index], column, connection)
-        return model.from_db(connection.alias, names, values)
-
-    return load
-
-
-@functools.cache
-def _api_key_lookup(alias: str):
-    """The statement of `api_key_with_user` (every column of the key, then of its user; the key by its prefix,
-    unique) and how to load its row, built once per database."""
-    connection = connections[alias]
-    columns = ", ".join(
-        f'{table}."{field.column}"'
-        for model, table in ((ApiKey, "k"), (User, "u"))
-        for field in model._meta.concrete_fields
-    )
-    sql = (
-        f'SELECT {columns} FROM "{ApiKey._meta.db_table}" k JOIN "{User._meta.db_table}" u ON u."id" = k."user_id" '
-        f'WHERE k."prefix" = %s'
-    )
-    return sql, len(ApiKey._meta.concrete_fields), _row_loader(ApiKey, connection), _row_loader(User, connection)
+from .models import ApiKey, ConsentPurpose, ConsentRecord, UserProfile
 
 
 def api_key_with_user(*, prefix: str) -> ApiKey | None:
-    """The key of `prefix` with its user loaded, usable or not; None when there is none.
-
-    Every API call runs it, so it is one SQL statement written once: the ORM takes longer to compile the
-    same join than PostgreSQL takes to run it.
-    """
+    """The key of `prefix` with its user, usable or not; None when there is none. The user's password hash is
+    deferred: it is no business of an API call, and `api_key_authenticate` caches what this returns."""
     # From the primary even inside `replica_reads()`: a key revoked a moment ago must not pass on a lagging replica.
-    alias = router.db_for_write(ApiKey)
-    sql, key_width, load_key, load_user = _api_key_lookup(alias)
-    with connections[alias].cursor() as cursor:
-        cursor.execute(sql, [prefix])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    api_key = load_key(row[:key_width])
-    api_key.user = load_user(row[key_width:])
-    return api_key
+    return (
+        ApiKey.objects.using(router.db_for_write(ApiKey)).select_related("user").defer("user__password")
+        .filter(prefix=prefix).first()
+    )
 
 
 def api_keys_of(*, user):

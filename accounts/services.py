@@ -1,6 +1,7 @@
 import hashlib
 import hmac
 import secrets
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -9,6 +10,7 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.apps import apps
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
@@ -76,6 +78,7 @@ def audit_log_record_many(entries: Iterable[AuditLog]) -> list[AuditLog]:
 API_KEY_PREFIX_BYTES = 4  # 8 hex characters, shown in lists
 API_KEY_SECRET_BYTES = 32  # 256 bits of secret
 LAST_USED_WRITE_INTERVAL = timedelta(minutes=1)  # last_used_at is precise to the minute, not written on every call
+API_KEY_CACHE_TIMEOUT = 60  # seconds: how long a key's lookup is cached (see api_key_authenticate)
 
 
 @dataclass(frozen=True)
@@ -125,22 +128,66 @@ def api_key_revoke(*, api_key: ApiKey, now=None) -> ApiKey:
     return api_key
 
 
+def _api_key_cache_keys(prefix: str) -> tuple[str, str]:
+    return f"api-key:{prefix}:generation", f"api-key:{prefix}"
+
+
+def api_key_cache_forget(prefixes: Iterable[str]) -> None:
+    """Never serve these keys' cached lookups again: now, and again once the current transaction commits.
+
+    Each key's lookup is cached under the key's *generation*, a random token; forgetting draws a new one. The
+    second draw is the one that counts: a call between the first and the commit still read the old row and may
+    have cached it under the first new generation. `accounts.receivers` calls it whenever a key or a user is
+    saved or deleted.
+    """
+    prefixes = sorted(set(prefixes))
+
+    def draw():
+        cache.set_many({_api_key_cache_keys(prefix)[0]: uuid.uuid4().hex for prefix in prefixes}, timeout=None)
+
+    if prefixes:
+        draw()
+        transaction.on_commit(draw, robust=True)
+
+
+def _api_key_lookup(prefix: str) -> tuple[ApiKey | None, str | None]:
+    """The key of `prefix` with its user: from the cache while it holds it under the key's current generation
+    (both read in one round trip), else from the database with the generation to cache it under."""
+    generation_key, entry_key = _api_key_cache_keys(prefix)
+    found = cache.get_many([generation_key, entry_key])
+    generation, entry = found.get(generation_key), found.get(entry_key)
+    if generation is not None and entry is not None and entry[0] == generation:
+        return entry[1], None
+    if generation is None:  # first call, evicted, or Redis down
+        generation = uuid.uuid4().hex
+        if cache.add(generation_key, generation, timeout=None) is False:  # another call drew one first: use theirs
+            generation = cache.get(generation_key) or generation
+    return api_key_with_user(prefix=prefix), generation
+
+
 def api_key_authenticate(token: str, *, now=None) -> ApiKey | None:
-    """The usable key a token names, or None; the secret is compared in constant time."""
+    """The usable key a token names, or None; the secret is compared in constant time.
+
+    A key that authenticated is cached with its user for `API_KEY_CACHE_TIMEOUT`, and forgotten as soon as the
+    key or its user is saved or deleted (revoked, edited, deactivated): such a key is refused on the very next
+    call. The expiry is checked on every call. Only a change made without the ORM's save or delete (a bulk
+    `update()`, SQL), or while Redis was unreachable, can go unseen, for `API_KEY_CACHE_TIMEOUT` at most.
+    """
     parts = (token or "").split("_", 2)
     if len(parts) != 3 or parts[0] != "tmcp" or not parts[1] or not parts[2]:
         return None
-    api_key = api_key_with_user(prefix=parts[1])
     now = now or timezone.now()
+    api_key, generation = _api_key_lookup(parts[1])
     if api_key is None or not hmac.compare_digest(api_key.key_hash, hash_secret(parts[2])):
         return None
     if not api_key.is_usable(now=now) or not api_key.user.is_active:
         return None
-    # About one write a minute per key whatever the traffic, decided on the row just read: no other round trip.
-    # Calls racing at the minute's turn may each write it, the same instant.
-    if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_WRITE_INTERVAL:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        api_key.last_used_at = now
+    if generation is not None:  # read from the database: cache it, and mark it used
+        # About one write a minute per key in use, decided on the row just read: the cached lookup lives a minute.
+        if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_WRITE_INTERVAL:
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+            api_key.last_used_at = now
+        cache.set(_api_key_cache_keys(parts[1])[1], (generation, api_key), timeout=API_KEY_CACHE_TIMEOUT)
     return api_key
 
 
