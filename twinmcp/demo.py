@@ -368,7 +368,10 @@ def _seed_usage(
         for day in days
         for log in _usage_of_day(customer, day=day, catalogue=catalogue, now=now, today=today)
     ]
-    UsageLog.objects.bulk_create(logs, ignore_conflicts=True, batch_size=USAGE_BATCH_SIZE)
+    # A re-run finds its events there: only the new ones go in (PostgreSQL keeps event ids unique by a trigger
+    # on the partitioned table, which ON CONFLICT cannot absorb).
+    seeded = set(UsageLog.objects.filter(event_id__startswith="seed-").values_list("event_id", flat=True))
+    UsageLog.objects.bulk_create([log for log in logs if log.event_id not in seeded], batch_size=USAGE_BATCH_SIZE)
 
 
 def _usage_of_day(
