@@ -14,3 +14,6 @@ WHITENOISE_AUTOREFRESH = True
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)
 LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405
+
+# The usage index carries `tokens` for PostgreSQL's index-only sums; SQLite builds it without, as it says.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]
