@@ -40,6 +40,7 @@ from billing.pricing import TOKENS_PER_MILLION, interval_months
 from billing.selectors import usage_tokens_by_window, usage_window
 from billing.services.alerts import alert_raise
 from libraries.throttling import MeteredUsage, RateLimit, rate_limit_record
+from twinmcp.db import row_converter
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,6 @@ def _account_lookup(alias: str):
     """The statement of `request_account` and how to convert its row, built once per database: the customer's
     first live subscription, every column of it and of its plan, then the profile's spend cap alone (a whole
     profile would decrypt its encrypted fields on every call)."""
-    database = connections[alias]
     spend_cap = UserProfile._meta.get_field("monthly_spend_cap")
     tables = ((Subscription, "s"), (Plan, "p"))
     fields = [field for model, _ in tables for field in model._meta.concrete_fields] + [spend_cap]
@@ -105,21 +105,7 @@ def _account_lookup(alias: str):
         f'WHERE s."user_id" = %s AND s."status" IN ({", ".join(["%s"] * len(LIVE_SUBSCRIPTION_STATUSES))}) '
         'ORDER BY s."id" LIMIT 1'
     )
-    # As the ORM converts each value (SQLite's decimals, dates and booleans); PostgreSQL's need none.
-    conversions = [
-        (index, field.cached_col, converters)
-        for index, field in enumerate(fields)
-        if (converters := [*database.ops.get_db_converters(field.cached_col), *field.get_db_converters(database)])
-    ]
-
-    def convert(row) -> list:
-        values = list(row)
-        for index, column, converters in conversions:
-            for converter in converters:
-                values[index] = converter(values[index], column, database)
-        return values
-
-    return sql, convert
+    return sql, row_converter(fields, alias)
 
 
 def request_account(request) -> Account:

@@ -13,6 +13,8 @@ from django.db import connection, connections, router
 from django.db.models import Case, F, Prefetch, Q, QuerySet, When
 from django.http import Http404
 
+from twinmcp.db import row_converter
+
 from .models import DocumentationChunk, Library, LibraryVersion
 
 SEARCH_CACHE_SECONDS = 15 * 60
@@ -140,26 +142,11 @@ def library_get(*, slug: str) -> Library:
 
 @functools.cache
 def _row_loader(model, alias: str):
-    """Makes instances of `model` from its concrete columns in field order, each value converted as the ORM
-    converts it (SQLite's booleans and dates); the converters depend only on the backend, so they are looked up
-    once."""
-    database = connections[alias]
+    """Makes instances of `model` from its concrete columns in field order, converted as the ORM would."""
     fields = model._meta.concrete_fields
     names = [field.attname for field in fields]
-    conversions = [
-        (index, field.cached_col, converters)
-        for index, field in enumerate(fields)
-        if (converters := [*database.ops.get_db_converters(field.cached_col), *field.get_db_converters(database)])
-    ]
-
-    def load(values):
-        values = list(values)
-        for index, column, converters in conversions:
-            for converter in converters:
-                values[index] = converter(values[index], column, database)
-        return model.from_db(alias, names, values)
-
-    return load
+    convert = row_converter(fields, alias)
+    return lambda values: model.from_db(alias, names, convert(values))
 
 
 @functools.cache

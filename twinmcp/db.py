@@ -1,4 +1,4 @@
-"""Set-based writes that Django's ORM makes slow at scale."""
+"""Set-based writes that Django's ORM makes slow at scale, and reading rows of hand-written SQL as the ORM would."""
 from django.db import connections, models, router
 
 
@@ -91,3 +91,24 @@ def _needs_preparing(field) -> bool:
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
         return True
     return type(field) not in PLAIN_FIELDS
+
+
+def row_converter(fields, alias: str):
+    """A function turning a raw row of `fields`' columns (in that order) into their Python values, converted as
+    the ORM converts them (SQLite's booleans, dates and decimals; encrypted fields decrypt). The converters
+    depend only on the fields and the backend: callers build this once per statement and reuse it."""
+    database = connections[alias]
+    conversions = [
+        (index, field.cached_col, converters)
+        for index, field in enumerate(fields)
+        if (converters := [*database.ops.get_db_converters(field.cached_col), *field.get_db_converters(database)])
+    ]
+
+    def convert(row) -> list:
+        values = list(row)
+        for index, column, converters in conversions:
+            for converter in converters:
+                values[index] = converter(values[index], column, database)
+        return values
+
+    return convert
