@@ -214,14 +214,14 @@ def usage_load(*, rows: int, customers: int, start_at: datetime.datetime, end_at
     execute("SET synchronous_commit = off")
     execute("SELECT setseed(%s)", [(seed % 1000) / 1000])
     usage_partitions_cover(start_at, end_at)
-    # The event-id trigger would register the rows one by one: off for the load, the ids registered after in
-    # one statement (both tables as production has them once loaded).
-    execute("ALTER TABLE libraries_usagelog DISABLE TRIGGER usage_event_register")
+    # The event-id trigger is off for the load and the ids registered after it, with that table's indexes
+    # rebuilt too (both tables as production has them once loaded).
+    execute("ALTER TABLE libraries_usagelog DISABLE TRIGGER usage_events_register")
     with indexes_dropped("libraries_usagelog"):
         execute(USAGE_INSERT, {"rows": rows, "customers": customers, "start_at": start_at, "end_at": end_at,
                                "versions": versions, "seed": str(seed)})
         progress(f"{rows:,} usage logs inserted by generate_series in {time.perf_counter() - started:.1f}s")
-    execute("ALTER TABLE libraries_usagelog ENABLE TRIGGER usage_event_register")
+    execute("ALTER TABLE libraries_usagelog ENABLE TRIGGER usage_events_register")
     with indexes_dropped("libraries_usageeventid"):
         execute("INSERT INTO libraries_usageeventid (event_id, created_at) SELECT event_id, created_at "
                 "FROM libraries_usagelog")

@@ -105,8 +105,8 @@ class UsageEventId(models.Model):
     """Every event id ever stored in UsageLog, so that an event is counted once across monthly partitions.
 
     On PostgreSQL, UsageLog is partitioned by month and a partitioned table cannot hold a unique index
-    that leaves out its partition key: a trigger on UsageLog inserts here first (migration 0005), and a
-    second copy of an event fails on this primary key as it would on a unique `event_id`. Purged with the
+    that leaves out its partition key: a statement trigger on UsageLog inserts each INSERT's event ids here
+    (migration 0005), and a second copy of an event fails on this primary key as on a unique `event_id`. Purged with the
     usage logs past their retention.
     """
 

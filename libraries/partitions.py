@@ -6,8 +6,8 @@ are created ahead by a daily beat task (`usage_partitions_ensure_task`); a DEFAU
 event outside them (a late or far-dated one) rather than refusing it, and its rows move into their month's
 partition when that partition is created.
 
-An event id is unique across the partitions through `UsageEventId`, filled by a trigger on every insert
-(see migration 0005): a partitioned table's own unique indexes must include the partition key.
+An event id is unique across the partitions through `UsageEventId`, filled by a statement trigger on every
+insert (see migration 0005): a partitioned table's own unique indexes must include the partition key.
 
 Other databases (SQLite for `make run`) keep one plain table: every function here does nothing there.
 """

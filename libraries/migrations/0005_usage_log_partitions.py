@@ -3,8 +3,8 @@ beat task that creates partitions ahead (libraries.partitions).
 
 The table is rebuilt as a partitioned one under the same name, keeping every column, check, foreign key
 and index by name (so that later migrations find them) except the unique index on `event_id`, which a
-partitioned table cannot hold: the trigger created here registers each event id in UsageEventId first,
-and a second copy fails there, as it did on the index. The rows are copied into their month's partition,
+partitioned table cannot hold: the statement trigger created here registers the event ids of every INSERT
+in UsageEventId, and a second copy fails there, as it did on the index. The rows are copied into their month's partition,
 and the identity continues after the highest id. Other databases (SQLite) keep the plain table.
 
 Not reversible: going back would need every event id to be unique again in one table, which it is, but
@@ -20,15 +20,17 @@ TABLE = "libraries_usagelog"
 OLD = "libraries_usagelog_unpartitioned"
 SCHEDULES = {"Usage log partitions ahead": ("libraries.tasks.usage_partitions_ensure_task", "15", "3", "*")}
 
+# After each INSERT statement, its rows' event ids in one set-based INSERT (a trigger per row costs a
+# PL/pgSQL call per event): a second copy of an event fails the statement, as a unique index would.
 REGISTER_EVENT_ID = """
-CREATE FUNCTION libraries_usage_event_register() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION libraries_usage_events_register() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO libraries_usageeventid (event_id, created_at) VALUES (NEW.event_id, NEW.created_at);
-    RETURN NEW;
+    INSERT INTO libraries_usageeventid (event_id, created_at) SELECT event_id, created_at FROM inserted;
+    RETURN NULL;
 END
 $$;
-CREATE TRIGGER usage_event_register BEFORE INSERT ON libraries_usagelog
-    FOR EACH ROW EXECUTE FUNCTION libraries_usage_event_register();
+CREATE TRIGGER usage_events_register AFTER INSERT ON libraries_usagelog
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION libraries_usage_events_register();
 """
 
 
