@@ -2,10 +2,9 @@
 
 Ingestion is set-based, for batches of up to 1,000 events at a high rate: the batch is validated in Python,
 customers, libraries and versions are resolved with one query each, and the rows are written by one
-`INSERT … SELECT … WHERE NOT EXISTS … RETURNING` (PostgreSQL), so that the duplicates counted are exact:
-duplicates = valid events − rows this statement inserted. Event ids are unique across the monthly
-partitions through UsageEventId (libraries.partitions): when two copies of an event arrive at once, the
-second waits for the first, fails on that key, and its batch is retried, which then skips it.
+statement (PostgreSQL) that registers the batch's event ids in UsageEventId with `ON CONFLICT DO NOTHING` and
+inserts the events registered, so that the duplicates counted are exact even when two copies of a batch
+arrive at once: duplicates = valid events − rows this statement inserted.
 """
 import datetime
 import functools
@@ -15,7 +14,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, connections, router, transaction
+from django.db import connection, connections, router, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -245,27 +244,33 @@ def _resolve(events: list[_Event]) -> dict[int, dict[str, list[str]]]:
 
 USAGE_LOG_TABLE = UsageLog._meta.db_table
 USAGE_EVENT_ID_TABLE = UsageEventId._meta.db_table
-INSERT_ATTEMPTS = 3
 INSERT_COLUMNS = (
     "user_id", "library_id", "library_version_id", "endpoint", "tokens", "status_code", "duration_ms",
     "event_id", "created_at",
 )
-# The new rows come back summed per customer: exact counts, and a few rows to read instead of a thousand.
+# The batch's event ids are registered first (ON CONFLICT DO NOTHING: a copy stored before, or by a concurrent
+# batch, which this one waits for, is skipped), and only the events registered are inserted. The new rows come
+# back summed per customer: exact counts, and a few rows to read instead of a thousand. The statement trigger
+# that registers the ids of other inserts is told, for this statement only, that they are registered already.
 POSTGRESQL_INSERT = f"""
-WITH inserted AS (
+WITH batch AS (
+    SELECT DISTINCT ON (event_id) * FROM unnest(
+        %s::bigint[], %s::bigint[], %s::bigint[], %s::varchar[], %s::integer[], %s::smallint[], %s::integer[],
+        %s::varchar[], %s::timestamptz[]
+    ) AS batch({", ".join(INSERT_COLUMNS)})
+), registered AS (
+    INSERT INTO {USAGE_EVENT_ID_TABLE} (event_id, created_at) SELECT event_id, created_at FROM batch
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+), inserted AS (
     INSERT INTO {USAGE_LOG_TABLE} (api_key_id, {", ".join(INSERT_COLUMNS)})
     SELECT NULL, {", ".join(f"batch.{column}" for column in INSERT_COLUMNS)}
-    FROM (
-        SELECT DISTINCT ON (event_id) * FROM unnest(
-            %s::bigint[], %s::bigint[], %s::bigint[], %s::varchar[], %s::integer[], %s::smallint[], %s::integer[],
-            %s::varchar[], %s::timestamptz[]
-        ) AS batch({", ".join(INSERT_COLUMNS)})
-    ) AS batch
-    WHERE NOT EXISTS (SELECT 1 FROM {USAGE_EVENT_ID_TABLE} AS seen WHERE seen.event_id = batch.event_id)
+    FROM batch JOIN registered USING (event_id)
     RETURNING user_id, tokens, created_at
 )
 SELECT user_id, COUNT(*), SUM(tokens), MAX(created_at) FROM inserted GROUP BY user_id
 """
+REGISTERED_FLAG = "SELECT set_config('twinmcp.usage_event_ids_registered', %s, true)"
 GENERIC_INSERT = f"""
 INSERT INTO {USAGE_LOG_TABLE} (api_key_id, {", ".join(INSERT_COLUMNS)})
 VALUES (NULL, {", ".join(["%s"] * len(INSERT_COLUMNS))})
@@ -287,15 +292,10 @@ def _insert_new(events: list[_Event]) -> tuple[int, list[MeteredUsage]]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             columns = [list(column) for column in zip(*(_event_values(event) for event in events), strict=True)]
-            for attempt in range(1, INSERT_ATTEMPTS + 1):
-                try:
-                    with transaction.atomic():  # a savepoint: a failed attempt leaves nothing behind
-                        cursor.execute(POSTGRESQL_INSERT, columns)
-                        rows = cursor.fetchall()
-                    break
-                except IntegrityError:  # an event id stored by a concurrent batch since this one looked
-                    if attempt == INSERT_ATTEMPTS:
-                        raise
+            cursor.execute(REGISTERED_FLAG, ["on"])
+            cursor.execute(POSTGRESQL_INSERT, columns)
+            rows = cursor.fetchall()
+            cursor.execute(REGISTERED_FLAG, ["off"])
             return sum(row[1] for row in rows), [MeteredUsage(user_id, int(tokens), last_at)
                                                  for user_id, _, tokens, last_at in rows]
         inserted = []

@@ -21,10 +21,14 @@ OLD = "libraries_usagelog_unpartitioned"
 SCHEDULES = {"Usage log partitions ahead": ("libraries.tasks.usage_partitions_ensure_task", "15", "3", "*")}
 
 # After each INSERT statement, its rows' event ids in one set-based INSERT (a trigger per row costs a
-# PL/pgSQL call per event): a second copy of an event fails the statement, as a unique index would.
+# PL/pgSQL call per event): a second copy of an event fails the statement, as a unique index would. Usage
+# ingestion registers its batch's ids in the same statement, and says so for that statement alone.
 REGISTER_EVENT_ID = """
 CREATE FUNCTION libraries_usage_events_register() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('twinmcp.usage_event_ids_registered', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO libraries_usageeventid (event_id, created_at) SELECT event_id, created_at FROM inserted;
     RETURN NULL;
 END

@@ -159,3 +159,17 @@ def test_retention_drops_whole_months_and_deletes_the_rest_with_their_event_ids(
     gone = [usage.event_id for usage in [*january, february_early]]
     assert not UsageEventId.objects.filter(event_id__in=gone).exists()
     assert UsageEventId.objects.filter(event_id=february_late.event_id).exists()
+
+
+def test_after_an_ingested_batch_other_inserts_still_register_their_event_ids(django_user_model):
+    customer = django_user_model.objects.create_user(email="grace@example.com", password="x")
+    now = datetime.datetime.now(PARIS)
+    usage_events_ingest(events=[{"event_id": "evt-batch", "customer": customer.email, "tokens": 3,
+                                 "endpoint": "/docs", "timestamp": now.isoformat()}], now=now)
+
+    later = UsageLogFactory(event_id="evt-orm", created_at=now)
+
+    assert set(UsageEventId.objects.values_list("event_id", flat=True)) == {"evt-batch", "evt-orm"}
+    assert UsageEventId.objects.get(event_id="evt-orm").created_at == later.created_at
+    with pytest.raises(IntegrityError), transaction.atomic():
+        UsageLogFactory(event_id="evt-batch", created_at=now)
