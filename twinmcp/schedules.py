@@ -1,5 +1,6 @@
 """Creating django-celery-beat schedules from data migrations, so they appear (and are edited) in the admin."""
 from django.conf import settings
+from django.db import migrations
 
 
 def crontab_tasks_create(apps, schedules: dict[str, tuple[str, str, str, str]]) -> None:
@@ -16,3 +17,11 @@ def crontab_tasks_create(apps, schedules: dict[str, tuple[str, str, str, str]]) 
 
 def tasks_remove(apps, names) -> None:
     apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name__in=list(names)).delete()
+
+
+def schedules_operation(schedules: dict[str, tuple[str, str, str, str]]) -> migrations.RunPython:
+    """The migration operation that creates `schedules` (and removes them when migrated back)."""
+    return migrations.RunPython(
+        lambda apps, schema_editor: crontab_tasks_create(apps, schedules),
+        lambda apps, schema_editor: tasks_remove(apps, schedules),
+    )

@@ -1,7 +1,7 @@
 """The scheduled billing work, stored with django-celery-beat so that finance can see and edit it in admin."""
 from django.db import migrations
 
-from twinmcp.schedules import crontab_tasks_create, tasks_remove
+from twinmcp.schedules import schedules_operation
 
 # name: (task, crontab minute, hour, day of month)
 SCHEDULES = {
@@ -17,13 +17,6 @@ SCHEDULES = {
 }
 
 
-def create_schedules(apps, schema_editor):
-    crontab_tasks_create(apps, SCHEDULES)
-
-
-def remove_schedules(apps, schema_editor):
-    tasks_remove(apps, SCHEDULES)
-
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -31,4 +24,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create_schedules, remove_schedules)]
+    operations = [schedules_operation(SCHEDULES)]

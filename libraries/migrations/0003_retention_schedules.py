@@ -1,20 +1,13 @@
 """Daily retention purges: usage logs past USAGE_RETENTION_DAYS and expired sessions (editable in admin)."""
 from django.db import migrations
 
-from twinmcp.schedules import crontab_tasks_create, tasks_remove
+from twinmcp.schedules import schedules_operation
 
 SCHEDULES = {
     "Usage log retention": ("libraries.tasks.usage_logs_purge_task", "30", "3", "*"),
     "Expired sessions": ("accounts.tasks.sessions_purge_task", "45", "3", "*"),
 }
 
-
-def create_schedules(apps, schema_editor):
-    crontab_tasks_create(apps, SCHEDULES)
-
-
-def remove_schedules(apps, schema_editor):
-    tasks_remove(apps, SCHEDULES)
 
 
 class Migration(migrations.Migration):
@@ -23,4 +16,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create_schedules, remove_schedules)]
+    operations = [schedules_operation(SCHEDULES)]

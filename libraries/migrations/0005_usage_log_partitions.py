@@ -14,7 +14,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from twinmcp.schedules import crontab_tasks_create, tasks_remove
+from twinmcp.schedules import schedules_operation
 
 TABLE = "libraries_usagelog"
 OLD = "libraries_usagelog_unpartitioned"
@@ -100,13 +100,6 @@ def partition_usage_logs(apps, schema_editor):
             execute(f'DROP INDEX "{name}"')
 
 
-def create_schedules(apps, schema_editor):
-    crontab_tasks_create(apps, SCHEDULES)
-
-
-def remove_schedules(apps, schema_editor):
-    tasks_remove(apps, SCHEDULES)
-
 
 class Migration(migrations.Migration):
 
@@ -139,5 +132,5 @@ class Migration(migrations.Migration):
             index=models.Index(fields=['user', 'created_at'], include=('tokens',), name='usage_user_created_idx'),
         ),
         migrations.RunPython(partition_usage_logs),
-        migrations.RunPython(create_schedules, remove_schedules),
+        schedules_operation(SCHEDULES),
     ]
