@@ -179,7 +179,7 @@ def _run_on_workers(concurrency: int) -> tuple:
     from django.db.models import Sum
 
     from bench._common import celery_workers
-    from billing.models import Invoice, Subscription
+    from billing.models import LIVE_SUBSCRIPTION_STATUSES, Invoice, Subscription
     from billing.services.invoice_run import RunSummary
     from billing.tasks.invoicing import monthly_invoice_run_task
     from twinmcp.celery import app
@@ -192,7 +192,7 @@ def _run_on_workers(concurrency: int) -> tuple:
             if time.monotonic() > deadline:
                 raise RuntimeError("the Celery worker does not answer:\n" + workers.log_tail())
         # A chunk commits whole: once no live subscription is left in October, every chunk has committed.
-        remaining = Subscription.objects.filter(current_period_end=PERIOD_END, status__in=["ACTIVE", "PAUSED"])
+        remaining = Subscription.objects.filter(current_period_end=PERIOD_END, status__in=LIVE_SUBSCRIPTION_STATUSES)
         started = time.perf_counter()
         monthly_invoice_run_task.apply_async(
             kwargs={"period_end": PERIOD_END.isoformat(), "issue_documents": False}, queue=queue

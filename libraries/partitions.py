@@ -83,16 +83,25 @@ def usage_partition_create(*, year: int, month: int) -> bool:
     return True
 
 
-def usage_partitions_ensure(*, now: datetime.datetime | None = None, months_ahead: int = MONTHS_AHEAD) -> list[str]:
-    """Create the partitions of the current billing month and the next `months_ahead`: the names created."""
-    local = timezone.localtime(now or timezone.now(), _zone())
-    year, month = local.year, local.month
+def usage_partitions_cover(start_at: datetime.datetime, end_at: datetime.datetime) -> list[str]:
+    """Create the partitions of every billing month that [start_at, end_at] touches: the names created."""
+    first, last = timezone.localtime(start_at, _zone()), timezone.localtime(end_at, _zone())
+    year, month = first.year, first.month
     created = []
-    for _ in range(months_ahead + 1):
+    while (year, month) <= (last.year, last.month):
         if usage_partition_create(year=year, month=month):
             created.append(partition_name(year, month))
         year, month = _next_month(year, month)
     return created
+
+
+def usage_partitions_ensure(*, now: datetime.datetime | None = None, months_ahead: int = MONTHS_AHEAD) -> list[str]:
+    """Create the partitions of the current billing month and the next `months_ahead`: the names created."""
+    local = timezone.localtime(now or timezone.now(), _zone())
+    year, month = local.year, local.month
+    for _ in range(months_ahead):
+        year, month = _next_month(year, month)
+    return usage_partitions_cover(local, _month_start(year, month))
 
 
 @transaction.atomic

@@ -41,7 +41,7 @@ CREATE TRIGGER usage_events_register AFTER INSERT ON libraries_usagelog
 def partition_usage_logs(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    from libraries.partitions import DEFAULT_PARTITION, usage_partition_create, usage_partitions_ensure
+    from libraries.partitions import DEFAULT_PARTITION, usage_partitions_cover, usage_partitions_ensure
 
     execute = schema_editor.execute
     with schema_editor.connection.cursor() as cursor:
@@ -74,13 +74,7 @@ def partition_usage_logs(apps, schema_editor):
         execute(f'ALTER TABLE {TABLE} ADD CONSTRAINT "{name}" {definition}')
     usage_partitions_ensure()
     if first is not None:
-        from libraries.partitions import _next_month, _zone
-
-        month, until = first.astimezone(_zone()), last.astimezone(_zone())
-        year, number = month.year, month.month
-        while (year, number) <= (until.year, until.month):
-            usage_partition_create(year=year, month=number)
-            year, number = _next_month(year, number)
+        usage_partitions_cover(first, last)
     execute(f"INSERT INTO {TABLE} SELECT * FROM {OLD}")
     execute(f"INSERT INTO libraries_usageeventid (event_id, created_at) SELECT event_id, created_at FROM {OLD}")
     execute(
