@@ -1,5 +1,6 @@
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -79,6 +80,12 @@ API_KEY_PREFIX_BYTES = 4  # 8 hex characters, shown in lists
 API_KEY_SECRET_BYTES = 32  # 256 bits of secret
 LAST_USED_WRITE_INTERVAL = timedelta(minutes=1)  # last_used_at is precise to the minute, not written on every call
 API_KEY_CACHE_TIMEOUT = 60  # seconds: how long a key's lookup is cached (see api_key_authenticate)
+# A generation outlives the lookups cached under it; it expires too, so that a token naming no key leaves
+# nothing behind in the Redis that also carries the Celery queue.
+API_KEY_GENERATION_TIMEOUT = 2 * API_KEY_CACHE_TIMEOUT
+# `tmcp_<prefix>_<secret>`: the prefix as `ApiKey.prefix` holds it (up to 12 characters), a URL-safe secret.
+# Anything else is refused before any lookup.
+API_KEY_TOKEN_PATTERN = re.compile(r"tmcp_([a-z0-9]{1,12})_([A-Za-z0-9_-]{16,128})")
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,10 @@ def api_key_cache_forget(prefixes: Iterable[str]) -> None:
     prefixes = sorted(set(prefixes))
 
     def draw():
-        cache.set_many({_api_key_cache_keys(prefix)[0]: uuid.uuid4().hex for prefix in prefixes}, timeout=None)
+        cache.set_many(
+            {_api_key_cache_keys(prefix)[0]: uuid.uuid4().hex for prefix in prefixes},
+            timeout=API_KEY_GENERATION_TIMEOUT,
+        )
 
     if prefixes:
         draw()
@@ -160,7 +170,8 @@ def _api_key_lookup(prefix: str) -> tuple[ApiKey | None, str | None]:
         return entry[1], None
     if generation is None:  # first call, evicted, or Redis down
         generation = uuid.uuid4().hex
-        if cache.add(generation_key, generation, timeout=None) is False:  # another call drew one first: use theirs
+        # another call drew one first: use theirs
+        if cache.add(generation_key, generation, timeout=API_KEY_GENERATION_TIMEOUT) is False:
             generation = cache.get(generation_key) or generation
     return api_key_with_user(prefix=prefix), generation
 
@@ -173,12 +184,13 @@ def api_key_authenticate(token: str, *, now=None) -> ApiKey | None:
     call. The expiry is checked on every call. Only a change made without the ORM's save or delete (a bulk
     `update()`, SQL), or while Redis was unreachable, can go unseen, for `API_KEY_CACHE_TIMEOUT` at most.
     """
-    parts = (token or "").split("_", 2)
-    if len(parts) != 3 or parts[0] != "tmcp" or not parts[1] or not parts[2]:
+    match = API_KEY_TOKEN_PATTERN.fullmatch(token or "")
+    if match is None:
         return None
+    prefix, secret = match.groups()
     now = now or timezone.now()
-    api_key, generation = _api_key_lookup(parts[1])
-    if api_key is None or not hmac.compare_digest(api_key.key_hash, hash_secret(parts[2])):
+    api_key, generation = _api_key_lookup(prefix)
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, hash_secret(secret)):
         return None
     if not api_key.is_usable(now=now) or not api_key.user.is_active:
         return None
@@ -187,7 +199,7 @@ def api_key_authenticate(token: str, *, now=None) -> ApiKey | None:
         if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_WRITE_INTERVAL:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
             api_key.last_used_at = now
-        cache.set(_api_key_cache_keys(parts[1])[1], (generation, api_key), timeout=API_KEY_CACHE_TIMEOUT)
+        cache.set(_api_key_cache_keys(prefix)[1], (generation, api_key), timeout=API_KEY_CACHE_TIMEOUT)
     return api_key
 
 
