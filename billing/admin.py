@@ -649,8 +649,9 @@ class InvoiceAdmin(ObjectActionsMixin, admin.ModelAdmin):
             run_for_each(
                 self, request, [invoice],
                 lambda item: payment_record(
-                    invoice=item, amount=data["amount"], idempotency_key=form.idempotency_key, method=data["method"],
-                    provider_reference=data["reference"], status=PaymentStatus.COMPLETED, now=form.received_at,
+                    invoice=item, amount=data["amount"], idempotency_key=form.idempotency_key("payment", item),
+                    method=data["method"], provider_reference=data["reference"], status=PaymentStatus.COMPLETED,
+                    now=form.received_at,
                 ),
                 done="Payment recorded",
             )
@@ -999,6 +1000,7 @@ class CustomerAdmin(ObjectActionsMixin, UserAdmin):
                 lambda user: credit_grant(
                     user=user, type=data["type"], amount=data["amount"], reason=data["reason"],
                     expires_at=form.expires_at, created_by=request.user,
+                    idempotency_key=form.idempotency_key("credit", user),
                 ),
                 done=f"Credit of {data['amount']} granted",
             )

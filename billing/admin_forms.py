@@ -16,7 +16,18 @@ DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
-class RecordPaymentForm(forms.Form):
+class OneEffectForm(forms.Form):
+    """The form of an action that moves money. The token drawn when the form is shown goes back with it, and the
+    service keeps one effect per key (a unique column): submitting the same form twice acts once."""
+
+    token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+
+    def idempotency_key(self, effect: str, obj) -> str:
+        """The key of this submission's `effect` on `obj` (an action may act on several objects)."""
+        return f"admin-{effect}:{obj.pk}:{self.cleaned_data['token']}"
+
+
+class RecordPaymentForm(OneEffectForm):
     """Money received for one invoice (a bank transfer, a cheque…), recorded as a completed payment."""
 
     amount = forms.DecimalField(**MONEY, min_value=CENT, help_text="An amount above what is due becomes a credit.")
@@ -25,12 +36,10 @@ class RecordPaymentForm(forms.Form):
         max_length=200, required=False, help_text="The bank statement line, cheque number or provider reference."
     )
     received_on = forms.DateField(widget=DATE_INPUT, label="Received on")
-    # Drawn when the form is shown: submitting the same form twice records one payment, not two.
-    token = forms.UUIDField(widget=forms.HiddenInput)
 
     def __init__(self, *args, invoice, **kwargs):
         self.invoice = invoice
-        initial = {"amount": invoice.amount_due, "received_on": clock.today(), "token": uuid.uuid4()}
+        initial = {"amount": invoice.amount_due, "received_on": clock.today()}
         kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
 
@@ -41,10 +50,6 @@ class RecordPaymentForm(forms.Form):
         if self.invoice.issue_date and received_on < self.invoice.issue_date:
             raise forms.ValidationError(f"The invoice was issued on {self.invoice.issue_date}.")
         return received_on
-
-    @property
-    def idempotency_key(self) -> str:
-        return f"admin-payment:{self.invoice.pk}:{self.cleaned_data['token']}"
 
     @property
     def received_at(self) -> datetime.datetime:
@@ -62,7 +67,7 @@ class CancelInvoiceForm(forms.Form):
     )
 
 
-class GrantCreditForm(forms.Form):
+class GrantCreditForm(OneEffectForm):
     type = forms.ChoiceField(choices=CreditType.choices, initial=CreditType.COMPENSATION)
     amount = forms.DecimalField(**MONEY, min_value=CENT, help_text=f"In {settings.INVOICE_CURRENCY}.")
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), max_length=1000)

@@ -365,6 +365,10 @@ class Credit(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A grant made from a form (the admin's "Grant a credit") carries its key: the same form posted again grants
+    # nothing more. Credits the services make themselves (overpayments, cancellations) have none; the database
+    # default serves bulk loads that leave the column out.
+    idempotency_key = models.CharField(max_length=200, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -374,6 +378,9 @@ class Credit(models.Model):
             models.CheckConstraint(
                 condition=Q(remaining_amount__gte=0) & Q(remaining_amount__lte=F("amount")),
                 name="credit_remaining_within_amount",
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"], condition=~Q(idempotency_key=""), name="credit_idempotency_key_unique"
             ),
         ]
         indexes = [models.Index(fields=["user", "expires_at"], name="credit_user_expiry_idx")]

@@ -7,11 +7,12 @@ import zipfile
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.contrib.messages import get_messages
 from django.core import mail
 from django.urls import reverse
 
-from accounts.models import AuditLog
+from accounts.models import AuditLog, User
 from accounts.tests.admin_helpers import admin_url, editable_field_names, unchanged_form_data
 from accounts.tests.factories import ApiKeyFactory, UserProfileFactory
 from billing import clock
@@ -32,7 +33,7 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.periods import start_of_day
-from billing.services import invoice_cancel, invoice_finalize, plan_new_version
+from billing.services import invoice_cancel, invoice_finalize, payment_record, plan_new_version
 from billing.services.subscriptions import subscription_change_preview
 from billing.tests.admin_world import audit_actions, finance_user
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
@@ -63,6 +64,20 @@ def apply_action(client, model, action: str, objects, **data):
         admin_url(model, "changelist"),
         {"action": action, "_selected_action": [obj.pk for obj in objects], "apply": "1", **data},
     )
+
+
+@pytest.fixture
+def monday():
+    """A Monday of November 2026, 10:30 in Paris, the clock stopped: October is the period just billed."""
+    with time_machine.travel(datetime.datetime(2026, 11, 16, 9, 30, tzinfo=datetime.UTC), tick=False):
+        yield
+
+
+def shown_token(response) -> str:
+    """The one-time token an action's form page rendered (what the browser posts back)."""
+    token = str(response.context["form"]["token"].value())
+    assert f'name="token" value="{token}"' in response.content.decode()
+    return token
 
 
 def messages_of(response) -> list[str]:
@@ -195,6 +210,20 @@ class TestRecordPayment:
         invoice.refresh_from_db()
         assert invoice.amount_due == Decimal("12.80")
 
+    def test_the_form_shown_posted_five_times_records_one_payment(self, finance_client, monday):
+        invoice = issued_invoice()
+        token = shown_token(start_action(finance_client, Invoice, "record_payment", [invoice]))
+
+        for _ in range(5):
+            apply_action(
+                finance_client, Invoice, "record_payment", [invoice],
+                **self.payment_form(invoice, amount="10.00", token=token),
+            )
+
+        assert Payment.objects.filter(invoice=invoice).count() == 1
+        invoice.refresh_from_db()
+        assert invoice.amount_due == Decimal("12.80")
+
     def test_more_than_is_due_becomes_a_credit(self, finance_client):
         invoice = issued_invoice()
 
@@ -279,6 +308,17 @@ class TestCancelWithCreditNote:
         assert audit_rows(invoice, "invoice.cancel")[0].actor == finance
         assert audit_rows(credit_note, "credit_note.issue")
 
+    def test_the_same_form_posted_five_times_issues_one_credit_note(self, finance_client, monday):
+        invoice = issued_invoice()
+        payment_record(invoice=invoice, amount=Decimal("10.00"), idempotency_key="bank:VIR-1", now=clock.now())
+
+        for _ in range(5):
+            apply_action(finance_client, Invoice, "cancel_with_credit_note", [invoice], reason="Billed twice")
+
+        assert CreditNote.objects.filter(invoice=invoice).count() == 1
+        refunds = Credit.objects.filter(user=invoice.user).values_list("type", "amount")
+        assert list(refunds) == [(CreditType.REFUND, Decimal("10.00"))]
+
     def test_a_cancelled_invoice_is_refused_with_a_message(self, finance_client):
         invoice = invoice_cancel(invoice=issued_invoice(), reason="Billed twice")
 
@@ -327,9 +367,9 @@ class TestGrantCredit:
         usable_until = clock.today() + datetime.timedelta(days=90)
 
         response = apply_action(
-            finance_client, customers[0].__class__, "grant_credit", customers,
+            finance_client, User, "grant_credit", customers,
             type=CreditType.COMPENSATION, amount="15.00", reason="Outage of 12 November",
-            usable_until=usable_until.isoformat(),
+            usable_until=usable_until.isoformat(), token=str(uuid.uuid4()),
         )
 
         assert response.status_code == 302
@@ -345,12 +385,51 @@ class TestGrantCredit:
         customer = UserProfileFactory().user
 
         response = apply_action(
-            finance_client, customer.__class__, "grant_credit", [customer], type=CreditType.PROMOTIONAL,
-            amount="0", reason="",
+            finance_client, User, "grant_credit", [customer], type=CreditType.PROMOTIONAL,
+            amount="0", reason="", token=str(uuid.uuid4()),
         )
 
         assert response.status_code == 200
         assert set(response.context["form"].errors) == {"amount", "reason"}
+        assert not Credit.objects.exists()
+
+    def test_the_form_shown_posted_five_times_grants_one_credit_each(self, finance_client, monday):
+        customers = [UserProfileFactory().user, UserProfileFactory().user]
+        token = shown_token(start_action(finance_client, User, "grant_credit", customers))
+
+        for _ in range(5):
+            apply_action(
+                finance_client, User, "grant_credit", customers, type=CreditType.COMPENSATION, amount="15.00",
+                reason="Outage of 12 November", token=token,
+            )
+
+        for customer in customers:
+            [credit] = Credit.objects.filter(user=customer)
+            assert credit.amount == Decimal("15.00")
+            assert len(audit_rows(credit, "credit.grant")) == 1
+
+    def test_each_form_shown_grants_its_own_credit(self, finance_client, monday):
+        customer = UserProfileFactory().user
+
+        for _ in range(2):
+            token = shown_token(start_action(finance_client, User, "grant_credit", [customer]))
+            apply_action(
+                finance_client, User, "grant_credit", [customer], type=CreditType.PROMOTIONAL, amount="5.00",
+                reason="Welcome", token=token,
+            )
+
+        assert Credit.objects.filter(user=customer).count() == 2
+
+    def test_a_form_without_its_token_grants_nothing(self, finance_client):
+        customer = UserProfileFactory().user
+
+        response = apply_action(
+            finance_client, User, "grant_credit", [customer], type=CreditType.PROMOTIONAL, amount="5.00",
+            reason="Welcome",
+        )
+
+        assert response.status_code == 200
+        assert set(response.context["form"].errors) == {"token"}
         assert not Credit.objects.exists()
 
 
@@ -449,6 +528,19 @@ class TestSubscriptionActions:
         subscription.refresh_from_db()
         assert subscription.plan == team
         assert audit_rows(subscription, "subscription.change_plan")[0].actor == finance
+
+    def test_the_same_change_posted_five_times_changes_the_plan_once(self, finance_client, monday):
+        subscription = self.live_subscription()
+        team = PlanFactory(code="team", name="Team", price=Decimal("99.00"))
+
+        for _ in range(5):
+            apply_action(
+                finance_client, Subscription, "change_plan", [subscription], plan=team.pk, previewed_plan=team.pk
+            )
+
+        assert [(change.from_plan.code, change.to_plan.code) for change in subscription.plan_changes.all()] == [
+            ("pro", "team")
+        ]
 
     def test_a_plan_chosen_after_the_preview_is_previewed_before_it_applies(self, finance_client):
         subscription = self.live_subscription()
