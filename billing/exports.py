@@ -293,7 +293,8 @@ def fec_lines(period: ExportPeriod) -> list[FecLine]:
 def fec_rows(period: ExportPeriod) -> Iterator[tuple[str, ...]]:
     yield FEC_COLUMNS
     for line in fec_lines(period):
-        yield line.as_row()
+        # Accountants open the FEC in spreadsheets too: a company name is customer-typed text.
+        yield spreadsheet_safe(line.as_row())
 
 
 def fec_filename(*, siren: str, closing_date: datetime.date) -> str:

@@ -163,6 +163,24 @@ class TestFec:
         assert {row["CompAuxLib"] for row in rows if row["CompteNum"] == "411"} == {"Acme SARL", "Globex GmbH"}
         assert "TMCP-2026-000150" not in {row["PieceRef"] for row in rows}
 
+    @pytest.mark.parametrize("sign", ["=", "@", "+", "-"])
+    def test_a_company_name_a_spreadsheet_would_run_as_a_formula_is_quoted(self, finance_client, books, sign):
+        invoice = books["reverse_charged"]
+        company = f'{sign}HYPERLINK("https://evil.example","Click")'
+        invoice.billing_details["buyer"]["company_name"] = company
+        invoice.save(update_fields=["billing_details"])
+        payment = books["payment"]
+        payment.provider_reference = f"{sign}cmd|' /C calc'!A0"
+        payment.save(update_fields=["provider_reference"])
+
+        _, rows = fec_table(download(finance_client, "fec"))
+
+        globex = f"C{invoice.user_id:06d}"
+        assert {row["CompAuxLib"] for row in rows if row["CompAuxNum"] == globex} == {f"'{company}"}
+        assert {row["PieceRef"] for row in rows if row["JournalCode"] == "BQ"} == {f"'{sign}cmd|' /C calc'!A0"}
+        assert not [field for row in rows for field in row.values() if field.startswith(("=", "@", "+", "-"))]
+        assert sum(fec_amount(row["Debit"]) for row in rows) == sum(fec_amount(row["Credit"]) for row in rows)
+
     def test_entries_are_numbered_per_journal_in_date_order(self, books):
         lines = fec_lines(ExportPeriod(datetime.date(2026, 10, 1), datetime.date(2026, 10, 31)))
 
