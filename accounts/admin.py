@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
 from .admin_mixins import (
+    FormChangesAuditMixin,
     ObjectAction,
     ObjectActionsMixin,
     ReadOnlyAdminMixin,
@@ -15,7 +16,7 @@ from .admin_mixins import (
 )
 from .fields import EncryptedTextField
 from .models import ApiKey, AuditChainHead, AuditLog, ConsentRecord, OAuthToken, User, UserProfile
-from .services import api_key_revoke
+from .services import api_key_revoke, user_email_change_notify
 
 # Encrypted fields hold one-line values (address line, phone, VAT number), not prose.
 ENCRYPTED_AS_ONE_LINE = {EncryptedTextField: {"widget": forms.TextInput(attrs={"size": 60})}}
@@ -41,7 +42,7 @@ class UserProfileInline(admin.StackedInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(FormChangesAuditMixin, DjangoUserAdmin):
     form = EmailUserChangeForm
     add_form = EmailUserCreationForm
     inlines = (UserProfileInline,)
@@ -67,6 +68,9 @@ class UserAdmin(DjangoUserAdmin):
     # Staff who are not superusers (Finance) edit customers' billing identity, never who is staff or what they may
     # do, nor the account's history; a password is set by the customer or a superuser.
     ACCESS_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions", "last_login", "date_joined")
+    # Nor who signs in: whoever sets the login email receives the password resets, so changing it, like the
+    # password, would be taking the account.
+    IDENTITY_FIELDS = ("email", "is_active")
 
     def get_inlines(self, request, obj):
         # The add page only sets the login; the profile is filled in on the change page that follows.
@@ -82,8 +86,16 @@ class UserAdmin(DjangoUserAdmin):
         )
 
     def get_readonly_fields(self, request, obj=None):
+        # Read-only fields are left out of the submitted form too: a forged POST cannot change them either.
         readonly = tuple(super().get_readonly_fields(request, obj))
-        return readonly if request.user.is_superuser else (*readonly, *self.ACCESS_FIELDS)
+        if request.user.is_superuser:
+            return readonly
+        return (*readonly, *self.ACCESS_FIELDS, *(self.IDENTITY_FIELDS if obj is not None else ()))
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "email" in form.changed_data:
+            user_email_change_notify(user=obj, old_email=form.initial["email"])
 
     def has_change_permission(self, request, obj=None):
         # A staff account is a superuser's to change: otherwise a change permission would be a way to more.
@@ -104,7 +116,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(UserProfile)
-class UserProfileAdmin(admin.ModelAdmin):
+class UserProfileAdmin(FormChangesAuditMixin, admin.ModelAdmin):
     list_display = ("user", "full_name", "company_name", "city", "country", "billing_email", "language")
     list_select_related = ("user",)
     list_filter = ("country", "language")
@@ -121,7 +133,7 @@ class UserProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class ApiKeyAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     list_display = ("name", "user", "prefix", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at")
     list_select_related = ("user",)
     list_filter = (("revoked_at", admin.EmptyFieldListFilter), ("expires_at", admin.EmptyFieldListFilter))
@@ -165,7 +177,7 @@ class ApiKeyAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(OAuthToken)
-class OAuthTokenAdmin(admin.ModelAdmin):
+class OAuthTokenAdmin(FormChangesAuditMixin, admin.ModelAdmin):
     list_display = ("user", "provider", "scope", "expires_at", "created_at")
     list_select_related = ("user",)
     list_filter = ("provider",)

@@ -10,6 +10,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from .admin_audit import admin_form_changes, form_changes_logged
 from .models import AuditLog
 
 # How many audit rows a change page shows; the audit log page has them all.
@@ -29,6 +30,24 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class FormChangesAuditMixin:
+    """For a ModelAdmin whose pages edit rows: the audit row of each add or change holds the old and new value
+    of every field the form (and its inlines) changed, secrets excepted."""
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # Called once the form is saved, just before the log entry is written (see log_addition, log_change).
+        request.admin_form_changes = admin_form_changes(form, formsets, added=add)
+        return super().construct_change_message(request, form, formsets, add)
+
+    def log_addition(self, request, obj, message):
+        with form_changes_logged(vars(request).pop("admin_form_changes", None)):
+            return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        with form_changes_logged(vars(request).pop("admin_form_changes", None)):
+            return super().log_change(request, obj, message)
 
 
 def error_text(error: Exception) -> str:

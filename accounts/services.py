@@ -13,8 +13,10 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, connection, models, transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
 from twinmcp.db import rows_insert
@@ -447,3 +449,31 @@ def sessions_purge() -> int:
     """Delete expired sessions (Django keeps them until someone clears them)."""
     deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
     return deleted
+
+
+@transaction.atomic
+def user_email_change_notify(*, user, old_email: str, now=None) -> None:
+    """Tell the previous login address that the account now signs in with `user.email`, when, and whom to
+    contact: if the change was not its owner's, they hear of it where they still read their mail (the new
+    address receives the password resets). Sent once the change is committed; call it whenever a login changes."""
+    if old_email == user.email:
+        return
+    profile = getattr(user, "profile", None)
+    context = {
+        "name": (profile.full_name if profile else "") or user.get_full_name(),
+        "old_email": old_email,
+        "new_email": user.email,
+        "changed_at": now or timezone.now(),
+        "contact_name": settings.SELLER["name"],
+        "contact_email": settings.SELLER["email"],
+    }
+    # In the customer's language, the time in the product's zone (the one the invoices use).
+    language = profile.language if profile else settings.LANGUAGE_CODE
+    with translation.override(language), timezone.override(settings.BILLING_TIME_ZONE):
+        subject = render_to_string("accounts/emails/login_email_changed_subject.txt", context)
+        body = render_to_string("accounts/emails/login_email_changed.txt", context)
+    message = EmailMessage(
+        subject=" ".join(subject.split()), body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[old_email]
+    )
+    # Robust: a mail server that is down must not undo the change, which is already committed.
+    transaction.on_commit(message.send, robust=True)

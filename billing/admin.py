@@ -17,7 +17,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin import UserAdmin
-from accounts.admin_mixins import ObjectAction, ObjectActionsMixin, ReadOnlyAdminMixin, action_page, back_to_object
+from accounts.admin_mixins import (
+    FormChangesAuditMixin,
+    ObjectAction,
+    ObjectActionsMixin,
+    ReadOnlyAdminMixin,
+    action_page,
+    back_to_object,
+)
 from accounts.admin_mixins import run_for_each as run_each
 from accounts.models import ApiKey, User, UserProfile
 from accounts.services import audit_entry, audit_log_record_many
@@ -103,7 +110,7 @@ def single(model_admin, request, objects: list, *, what: str):
 
 
 @admin.register(Plan)
-class PlanAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class PlanAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     list_display = (
         "code", "name", "price_with_currency", "interval", "quota", "overage", "requests_per_minute", "is_active",
         "live_subscriptions",
@@ -215,7 +222,7 @@ class SubscriptionInvoiceInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class SubscriptionAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     list_display = (
         "user", "company", "plan", "status_badge", "current_period_start", "current_period_end",
         "cancel_at_period_end", "started_at",
@@ -473,7 +480,7 @@ def credit_note_pdf_link(credit_note: CreditNote) -> str:
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     list_display = (
         "reference", "customer", "company", "status_badge", "total_with_currency", "amount_due_with_currency",
         "due_date", "days_overdue",

@@ -1,7 +1,11 @@
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
 from accounts.models import AuditLog
+from accounts.services import audit_chain_verify
+from accounts.tests.admin_helpers import unchanged_form_data
 from billing.models import Plan
 
 
@@ -21,3 +25,23 @@ def test_a_change_made_in_the_admin_is_audited_with_ip_and_user_agent(admin_clie
     entry = AuditLog.objects.get(action="admin.add")
     assert (entry.object_type, entry.object_id) == ("billing.Plan", str(plan.pk))
     assert (entry.actor, entry.ip_address, entry.user_agent) == (admin_user, "192.0.2.44", "Safari/19")
+
+
+@pytest.mark.django_db
+def test_a_change_made_in_the_admin_is_audited_with_the_old_and_new_values(admin_client):
+    plan = Plan.objects.create(
+        code="starter", name="Starter", price=Decimal("5.00"), included_tokens=1_000_000,
+        overage_price_per_million=Decimal("3.00"), requests_per_minute=30,
+    )
+    page = admin_client.get(reverse("admin:billing_plan_change", args=[plan.pk]))
+
+    admin_client.post(
+        reverse("admin:billing_plan_change", args=[plan.pk]),
+        unchanged_form_data(page) | {"price": "6.50", "requests_per_minute": "60"},
+    )
+
+    entry = AuditLog.objects.get(action="admin.change", object_type="billing.Plan", object_id=str(plan.pk))
+    assert entry.changes["fields"] == {
+        "price": {"old": "5.00", "new": "6.50"}, "requests_per_minute": {"old": 30, "new": 60},
+    }
+    assert audit_chain_verify().problems == []
