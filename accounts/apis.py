@@ -5,11 +5,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .models import ApiKey
+from .parsers import JSONParser
 from .selectors import api_keys_of
 from .serializers import (
     AccountExportSerializer,

@@ -3,11 +3,11 @@ selector or service each. Limits come from the throttles named in settings (see 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
+from accounts.parsers import JSONParser
 from accounts.serializers import ErrorSerializer
 
 from .selectors import library_get, library_search

@@ -5,22 +5,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from accounts.parsers import error_fields, first_error
 from billing.exceptions import BillingError, IdempotencyConflict, InvalidTransition
-
-
-def _fields(detail) -> dict[str, list[str]]:
-    if isinstance(detail, dict):
-        return {
-            field: [str(message) for message in (messages if isinstance(messages, list) else [messages])]
-            for field, messages in detail.items()
-        }
-    return {}
 
 
 def _message(detail, fields) -> str:
     if fields:
-        field, messages = next(iter(fields.items()))
-        return f"{field}: {messages[0]}" if field != "non_field_errors" else messages[0]
+        return first_error(fields)
     if isinstance(detail, list) and detail:
         return str(detail[0])
     return str(detail)
@@ -39,7 +30,7 @@ def api_exception_handler(exc, context):
     if response is None:
         return None
     detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
-    fields = _fields(detail) if isinstance(exc, exceptions.ValidationError) else {}
+    fields = error_fields(detail) if isinstance(exc, exceptions.ValidationError) else {}
     code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
     if not isinstance(code, str):
         code = "invalid"

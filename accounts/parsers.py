@@ -1,0 +1,83 @@
+"""The API's JSON: a body nested too deep is refused as 400 before it can crash the server, and every API
+error names a nested field by the same dotted path (`data.amount`, `events.3`).
+
+Python's JSON decoder recurses once per nesting level: a body of 100,000 `[` exhausted the stack (a 500), and
+data parsed a few hundred levels deep could exhaust it later, in validation or when stored.
+"""
+import json
+from collections.abc import Callable
+
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.settings import api_settings
+from rest_framework.utils.json import strict_constant
+
+# Generous for every body the API takes (usage events are 3 levels deep), small enough for any later recursion.
+MAX_DEPTH = 32
+TOO_DEEP = f"The JSON is nested more than {MAX_DEPTH} levels deep."
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser within MAX_DEPTH: the API's default, and the one a view names when it takes only JSON."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return _within_depth(lambda: super(JSONParser, self).parse(stream, media_type, parser_context))
+
+
+def json_loads(body: bytes | str):
+    """The same for a body read outside DRF (the payment webhook)."""
+    def parse():
+        try:
+            return json.loads(body, parse_constant=strict_constant)
+        except ValueError as error:
+            raise ParseError(f"JSON parse error - {error}") from None
+
+    return _within_depth(parse)
+
+
+def _within_depth(parse: Callable[[], object]):
+    try:
+        data = parse()
+    except RecursionError:
+        raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [TOO_DEEP]}) from None
+    too_deep = _too_deep(data)
+    if too_deep is not None:
+        raise ValidationError({too_deep: [TOO_DEEP]})
+    return data
+
+
+def _too_deep(data) -> str | None:
+    """The top-level key (or the body as a whole) under which the data goes deeper than MAX_DEPTH, else None."""
+    stack = [(data, 1, api_settings.NON_FIELD_ERRORS_KEY)]
+    while stack:
+        value, depth, top = stack.pop()
+        if isinstance(value, dict | list) and depth > MAX_DEPTH:
+            return top
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1, key if depth == 1 else top) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1, top) for item in value)
+    return None
+
+
+def error_fields(detail) -> dict[str, list[str]]:
+    """A DRF error detail as messages by field, a nested field named by its dotted path."""
+    return _flatten("", detail) if isinstance(detail, dict) else {}
+
+
+def first_error(fields: dict[str, list[str]]) -> str:
+    """The message an error body leads with: its first field's first message, naming the field."""
+    field, messages = next(iter(fields.items()))
+    return messages[0] if field == api_settings.NON_FIELD_ERRORS_KEY else f"{field}: {messages[0]}"
+
+
+def _flatten(name: str, detail) -> dict[str, list[str]]:
+    if isinstance(detail, list) and all(isinstance(message, str) for message in detail):
+        return {name: [str(message) for message in detail]}
+    if isinstance(detail, dict | list):
+        items = detail.items() if isinstance(detail, dict) else enumerate(detail)
+        fields = {}
+        for key, value in items:
+            fields.update(_flatten(f"{name}.{key}" if name else str(key), value))
+        return fields
+    return {name: [str(detail)]}
