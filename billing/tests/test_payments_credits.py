@@ -618,3 +618,61 @@ class TestAlertRaise:
 
         assert created == [True, True, True]
         assert BillingAlert.objects.count() == 4
+
+
+@pytest.mark.django_db
+class TestMoneyBounds:
+    """PAYMENT_MAX_AMOUNT (1,000,000.00 by default) bounds every amount a service takes; floats are refused."""
+
+    def test_a_payment_of_the_largest_amount_is_recorded(self):
+        invoice = sent_invoice()
+
+        payment = pay(invoice, "1000000.00")
+
+        assert payment.amount == Decimal("1000000.00")
+        assert Credit.objects.get(payment=payment).amount == Decimal("999977.20")  # the overpayment
+
+    @pytest.mark.parametrize("amount", ["1000000.01", "9999999999.99", "1e30"])
+    def test_a_payment_beyond_the_bound_is_refused_and_becomes_no_credit(self, amount):
+        invoice = sent_invoice()
+        before_invoice, before = row(invoice), ledger()
+
+        with pytest.raises(BillingError, match=r"A payment is at most 1000000\.00 \(PAYMENT_MAX_AMOUNT\)"):
+            pay(invoice, amount)
+
+        assert row(invoice) == before_invoice
+        assert ledger() == before
+
+    def test_a_credit_beyond_the_bound_is_refused(self):
+        user = UserFactory()
+
+        with pytest.raises(BillingError, match="A credit is at most 1000000.00"):
+            grant(user, "1000000.01")
+
+        assert not Credit.objects.exists()
+
+    def test_the_bound_is_a_setting(self, settings):
+        settings.PAYMENT_MAX_AMOUNT = Decimal("500.00")
+        invoice = sent_invoice()
+
+        with pytest.raises(BillingError, match="at most 500.00"):
+            pay(invoice, "500.01")
+        assert pay(invoice, "500.00").amount == Decimal("500.00")
+
+    @pytest.mark.parametrize("service", ["payment", "refund", "credit"])
+    def test_a_float_is_refused_by_every_money_service(self, service):
+        invoice = sent_invoice()
+        payment = pay(invoice, "22.80") if service == "refund" else None
+        calls = {
+            "payment": lambda: payment_record(invoice=invoice, amount=22.8, idempotency_key="k", now=PAID_AT),
+            "refund": lambda: payment_refund(payment=payment, amount=22.8, now=REFUNDED_AT),
+            "credit": lambda: credit_grant(user=invoice.user, type=CreditType.PROMOTIONAL, amount=22.8,
+                                           reason="Offer", now=GRANTED_AT),
+        }
+        before_invoice, before = row(invoice), ledger()
+
+        with pytest.raises(BillingError, match="never a float"):
+            calls[service]()
+
+        assert row(invoice) == before_invoice
+        assert ledger() == before

@@ -280,6 +280,8 @@ INVOICE_TAX_RATE = Decimal(env.str("INVOICE_TAX_RATE", default="0.20"))
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=30)
 # Shared with the payment provider: events posted to /api/billing/payments/webhook/ are signed with it.
 PAYMENT_WEBHOOK_SECRET = env("PAYMENT_WEBHOOK_SECRET", default="")
+# The largest payment, refund, credit or webhook amount accepted; larger figures are refused as mistakes.
+PAYMENT_MAX_AMOUNT = Decimal(env.str("PAYMENT_MAX_AMOUNT", default="1000000.00"))
 INVOICE_CURRENCY = env("INVOICE_CURRENCY", default="EUR")
 # Yearly late-payment penalty rate printed on invoices, in percent: the ECB refinancing rate plus 10 points.
 LATE_PAYMENT_RATE = Decimal(env.str("LATE_PAYMENT_RATE", default="12.15"))
