@@ -1022,9 +1022,9 @@ class CustomerAdmin(ObjectActionsMixin, UserAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("received_at", "type", "event_id", "payment")
+    list_display = ("received_at", "type", "event_id", "status", "payment")
     list_select_related = ("payment__invoice",)  # a payment names its invoice
-    list_filter = ("type",)
+    list_filter = ("status", "type")
     search_fields = ("event_id",)
     date_hierarchy = "received_at"
     ordering = ("-received_at", "-id")

@@ -1,7 +1,15 @@
-"""The payment provider's webhook: HMAC-SHA256 over `<timestamp>.<body>`, at most 5 minutes old."""
+"""The payment provider's webhook, our own protocol: HMAC-SHA256 over `<timestamp>.<body>`, at most 5 minutes old.
+
+The answer tells the provider whether to deliver the event again:
+- 2xx: processed. Final.
+- 4xx: refused, final: the provider must not retry it. A bad signature or an unreadable body is refused without
+  being recorded; an event refused for its content (or that cannot apply, e.g. an unknown invoice) is recorded as
+  REJECTED with the refusal, visible to finance, and a redelivery of its id gets the same answer. 409
+  `duplicate_event`: the id was processed already. A corrected event is sent under a new id.
+- 5xx or no answer (timeout): nothing was recorded; the provider retries with backoff.
+"""
 import hashlib
 import hmac
-import json
 import time
 
 from django.conf import settings
@@ -10,9 +18,11 @@ from django.http import JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import ParseError, ValidationError
 
-from .exceptions import BillingError, InvalidTransition
-from .services.webhooks import DuplicateEvent, payment_webhook_process
+from accounts.parsers import error_fields, first_error, json_loads
+
+from .services.webhooks import DuplicateEvent, EventRefused, payment_webhook_process
 
 SIGNATURE_HEADER = "TwinMCP-Signature"
 TOLERANCE_SECONDS = 300
@@ -24,8 +34,8 @@ def sign(*, body: bytes, timestamp: int, secret: str) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def _error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message, "fields": {}}}, status=status)
+def _error(status: int, code: str, message: str, fields: dict | None = None) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status)
 
 
 def _verified(header: str, body: bytes, *, now: float) -> JsonResponse | None:
@@ -56,17 +66,19 @@ class PaymentWebhookView(View):
         if refusal is not None:
             return refusal
         try:
-            event = json.loads(request.body)
-        except ValueError:
-            return _error(400, "invalid", "The body is not JSON.")
+            event = json_loads(request.body)
+        except ParseError as error:
+            return _error(400, "invalid", str(error.detail))
+        except ValidationError as error:
+            fields = error_fields(error.detail)
+            return _error(400, "invalid", first_error(fields), fields)
         if not isinstance(event, dict):
             return _error(400, "invalid", "The body must be a JSON object.")
         try:
             record = payment_webhook_process(event=event)
         except DuplicateEvent as error:
             return _error(409, "duplicate_event", str(error))
-        except InvalidTransition as error:
-            return _error(409, "conflict", str(error))
-        except BillingError as error:
-            return _error(400, "invalid", str(error))
+        except EventRefused as error:
+            refusal = error.refusal
+            return _error(refusal["status"], refusal["code"], refusal["message"], refusal["fields"])
         return JsonResponse({"event": record.event_id, "payment": record.payment_id, "status": "processed"})
