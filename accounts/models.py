@@ -5,6 +5,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .audit_chain import KEY_ID_LENGTH
 from .fields import EncryptedTextField
 
 
@@ -166,9 +167,10 @@ class ConsentRecord(models.Model):
 class AuditLog(models.Model):
     """Append-only trail of every operation on money, subscriptions and keys.
 
-    Hash-chained: `hash` covers the row's content and `previous_hash`, the hash of the row before it, so
-    an edited or removed row breaks the chain (`manage.py verify_audit_log`). In PostgreSQL a trigger
-    refuses UPDATE and DELETE on the table.
+    Hash-chained: `hash` is an HMAC, under the key `key_id` names (`AUDIT_LOG_KEYS`), of the row's content and
+    `previous_hash`, the hash of the row before it, so an edited or removed row breaks the chain, even when
+    the hashes after it are recomputed without the key (`manage.py verify_audit_log`). In PostgreSQL triggers
+    refuse UPDATE, DELETE and TRUNCATE on the table.
     """
 
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -181,6 +183,7 @@ class AuditLog(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     previous_hash = models.CharField(max_length=64, editable=False)
     hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_id = models.CharField(max_length=KEY_ID_LENGTH, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -22,7 +22,7 @@ from django.utils.module_loading import import_string
 from twinmcp.db import rows_insert
 
 from .audit import current_audit_context
-from .audit_chain import GENESIS_HASH, hash_of
+from .audit_chain import GENESIS_HASH, audit_keys, signing_key, unkeyed_hash
 from .encryption import is_on_newest_key, rotate_token
 from .fields import EncryptedTextField
 from .models import (
@@ -61,17 +61,18 @@ def audit_log_record(*, action: str, obj: models.Model, changes: dict | None = N
 
 @transaction.atomic
 def audit_log_record_many(entries: Iterable[AuditLog]) -> list[AuditLog]:
-    """Append rows to the chain. The head row stays locked until the caller's transaction ends, so
-    concurrent writers link one after the other and never fork the chain."""
+    """Append rows to the chain, each signed with the newest audit key. The head row stays locked until the
+    caller's transaction ends, so concurrent writers link one after the other and never fork the chain."""
     entries = list(entries)
     if not entries:
         return entries
+    key = signing_key()
     AuditChainHead.objects.bulk_create([AuditChainHead(id=1)], ignore_conflicts=True)
     head = AuditChainHead.objects.select_for_update().get(id=1)
     previous = head.last_hash or GENESIS_HASH
     for entry in entries:
-        entry.previous_hash = previous
-        entry.hash = previous = hash_of(entry, previous_hash=previous)
+        entry.previous_hash, entry.key_id = previous, key.key_id
+        entry.hash = previous = key.sign(entry, previous_hash=previous)
     rows_insert(AuditLog, entries)
     head.last_id, head.last_hash = entries[-1].pk, previous
     head.save(update_fields=["last_id", "last_hash"])
@@ -213,16 +214,24 @@ class AuditChainReport:
 
 
 def audit_chain_verify() -> AuditChainReport:
-    """Recompute every link: an edited row no longer matches its hash, a removed one breaks the chain."""
+    """Recompute every link with the key that signed it: an edited row no longer matches its hash, a removed
+    one breaks the chain, and hashes recomputed after an edit without the key match none."""
     report = AuditChainReport()
+    keys = audit_keys()
     previous = GENESIS_HASH
     last_id = 0
     for row in AuditLog.objects.order_by("id").iterator(chunk_size=5000):
         report.rows += 1
         if row.previous_hash != previous:
             report.problems.append(f"row #{row.id}: the row before it is missing or was altered (chain broken)")
-        if hash_of(row, previous_hash=row.previous_hash) != row.hash:
-            report.problems.append(f"row #{row.id}: its content was altered ({row.action} {row.object_type})")
+        key = keys.get(row.key_id)
+        if key is None:
+            report.problems.append(
+                f"row #{row.id}: signed by an unknown key (key id {row.key_id!r}): a key dropped from "
+                "AUDIT_LOG_KEYS too early, or a forged row"
+            )
+        elif not hmac.compare_digest(key.sign(row, previous_hash=row.previous_hash), row.hash):
+            report.problems.append(f"row #{row.id}: {_mismatch(row)}")
         previous, last_id = row.hash, row.id
     head = AuditChainHead.objects.filter(id=1).first()
     if head is not None and (head.last_id, head.last_hash or GENESIS_HASH) != (last_id, previous):
@@ -231,6 +240,12 @@ def audit_chain_verify() -> AuditChainReport:
         )
     report.head_hash = previous
     return report
+
+
+def _mismatch(row: AuditLog) -> str:
+    if unkeyed_hash(row, previous_hash=row.previous_hash) == row.hash:
+        return "its hash is a plain SHA-256, recomputed without the audit key: the chain was re-hashed from here"
+    return f"its content was altered, or its hash recomputed with another key ({row.action} {row.object_type})"
 
 
 # The profile fields a customer edits on the billing profile page.

@@ -19,6 +19,7 @@ SETTINGS_DIR = PROJECT_ROOT / "twinmcp" / "settings"
 REQUIRED_SECRETS = {
     "SECRET_KEY": "compose-config-check-not-a-secret",
     "FIELD_ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    "AUDIT_LOG_KEYS": "compose-config-check-not-an-audit-log-key",
 }
 APP_SERVICES = ("web", "worker", "beat")
 

@@ -1,7 +1,7 @@
 """Hash-chain the audit log and make it append-only in PostgreSQL."""
 from django.db import migrations, models
 
-from accounts.audit_chain import GENESIS_HASH, hash_of
+from accounts.audit_chain import GENESIS_HASH, unkeyed_hash
 
 APPEND_ONLY_SQL = """
 CREATE OR REPLACE FUNCTION accounts_auditlog_append_only() RETURNS trigger AS $$
@@ -27,7 +27,7 @@ def chain_existing_rows(apps, schema_editor):
     previous, last_id = GENESIS_HASH, 0
     for row in AuditLog.objects.order_by("id").iterator():
         row.previous_hash = previous
-        row.hash = previous = hash_of(row, previous_hash=previous)
+        row.hash = previous = unkeyed_hash(row, previous_hash=previous)
         last_id = row.id
         row.save(update_fields=["previous_hash", "hash"])
     AuditChainHead.objects.create(id=1, last_id=last_id, last_hash=previous if last_id else "")

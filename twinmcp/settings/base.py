@@ -269,6 +269,10 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="TwinMCP Billing <billing
 # Encryption at rest: a comma-separated list of Fernet keys, newest first.
 FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
 
+# Keys signing the audit log's chain (HMAC-SHA256): comma-separated, newest first. The first signs new rows,
+# each row names the key that signed it, and the older keys verify the rows they signed.
+AUDIT_LOG_KEYS = env.list("AUDIT_LOG_KEYS", default=[])
+
 # `seed_demo` creates users with known passwords: only where explicitly allowed.
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=False)
 

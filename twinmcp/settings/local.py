@@ -4,8 +4,9 @@ from .base import env
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env("SECRET_KEY", default="django-insecure-local-development-key-never-used-in-production")
-# A fixed development key so that `make run` needs no setup; production refuses to start without its own.
+# Fixed development keys so that `make run` needs no setup; production refuses to start without its own.
 FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=["wcQFNX4ETuY1HPhpa0CFj8nBFGnB-u0uKN1UwzOGAfA="])
+AUDIT_LOG_KEYS = env.list("AUDIT_LOG_KEYS", default=["local-development-audit-log-key-never-used-in-production"])
 
 # Serve static files from the app folders without collectstatic.
 WHITENOISE_USE_FINDERS = True

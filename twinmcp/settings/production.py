@@ -2,7 +2,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import FIELD_ENCRYPTION_KEY, SECRET_KEY, env
+from .base import AUDIT_LOG_KEYS, FIELD_ENCRYPTION_KEY, SECRET_KEY, env
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -13,6 +13,13 @@ if not FIELD_ENCRYPTION_KEY:
         "FIELD_ENCRYPTION_KEY is not set: production refuses to start without a key to encrypt personal data "
         "(a comma-separated list of Fernet keys, newest first)."
     )
+if not AUDIT_LOG_KEYS:
+    raise ImproperlyConfigured(
+        "AUDIT_LOG_KEYS is not set: production refuses to start without a key to sign the audit log "
+        "(a comma-separated list of secrets of at least 32 characters, newest first)."
+    )
+if min(len(key) for key in AUDIT_LOG_KEYS) < 32:
+    raise ImproperlyConfigured("AUDIT_LOG_KEYS: every key must be at least 32 characters long (random).")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

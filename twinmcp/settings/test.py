@@ -16,6 +16,7 @@ FIELD_ENCRYPTION_KEY = env.list(
     "FIELD_ENCRYPTION_KEY",
     default=["wcQFNX4ETuY1HPhpa0CFj8nBFGnB-u0uKN1UwzOGAfA=", "wUsPtMS2ppEcyPZ9-JPwrzGU5ftfyJ03UzIi16LVZfI="],
 )
+AUDIT_LOG_KEYS = env.list("AUDIT_LOG_KEYS", default=["test-audit-log-key-never-used-in-production"])
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A real worker started by a test (billing/tests/test_worker.py) turns these to a broker and files.
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")

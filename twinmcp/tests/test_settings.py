@@ -4,6 +4,7 @@ from tests.helpers import clean_environment, run_manage
 
 GOOD_SECRET_KEY = "p7w!x2rk9#f3l0q8v6z1m4n5b7c2d8e9g0h1j2k3l4m5n6o7p8q9r0s1t2u3v4w5"
 GOOD_ENCRYPTION_KEY = "wUsPtMS2ppEcyPZ9-JPwrzGU5ftfyJ03UzIi16LVZfI="
+GOOD_AUDIT_LOG_KEY = "Jq3v8Zr1Xw6Lb0Nc5Ty2Hs9Pm4Kd7Fg1Ae8Ui3Oo6"
 
 
 def production_environment(**overrides):
@@ -11,6 +12,7 @@ def production_environment(**overrides):
         DJANGO_SETTINGS_MODULE="twinmcp.settings.production",
         SECRET_KEY=GOOD_SECRET_KEY,
         FIELD_ENCRYPTION_KEY=GOOD_ENCRYPTION_KEY,
+        AUDIT_LOG_KEYS=GOOD_AUDIT_LOG_KEY,
         ALLOWED_HOSTS="billing.twinmcp.dev",
         DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres",
         REDIS_URL="redis://127.0.0.1:6379/0",
@@ -25,6 +27,7 @@ def production_environment(**overrides):
     [
         ("SECRET_KEY", "SECRET_KEY is not set"),
         ("FIELD_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEY is not set"),
+        ("AUDIT_LOG_KEYS", "AUDIT_LOG_KEYS is not set"),
     ],
 )
 def test_production_refuses_to_start_without_its_secrets(missing, message):
@@ -32,6 +35,14 @@ def test_production_refuses_to_start_without_its_secrets(missing, message):
 
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.slow
+def test_production_refuses_a_short_audit_log_key():
+    result = run_manage("check", env=production_environment(AUDIT_LOG_KEYS=f"{GOOD_AUDIT_LOG_KEY},too-short"))
+
+    assert result.returncode != 0
+    assert "AUDIT_LOG_KEYS: every key must be at least 32 characters long" in result.stderr
 
 
 @pytest.mark.slow

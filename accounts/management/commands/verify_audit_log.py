@@ -4,7 +4,11 @@ from accounts.services import audit_chain_verify
 
 
 class Command(BaseCommand):
-    help = "Walks the audit log's hash chain; exits non-zero naming the first row that was altered or removed."
+    help = (
+        "Walks the audit log's chain, checking each row's HMAC with the key of AUDIT_LOG_KEYS that signed it; "
+        "exits non-zero naming the first row that was altered, removed, re-hashed without the key or signed by an "
+        "unknown key."
+    )
 
     def handle(self, *args, **options):
         report = audit_chain_verify()
