@@ -30,8 +30,8 @@ def _count_retry(sender=None, **kwargs):
 
 @signals.worker_process_init.connect
 def _serve_worker_metrics(**kwargs):
-    """Each worker process serves its own task counters when WORKER_METRICS_PORT is set."""
+    """Each worker process serves its own task counters when WORKER_METRICS_PORT is set, on WORKER_METRICS_ADDR."""
     from django.conf import settings
 
     if settings.WORKER_METRICS_PORT:
-        start_http_server(settings.WORKER_METRICS_PORT + os.getpid() % 100)
+        start_http_server(settings.WORKER_METRICS_PORT + os.getpid() % 100, addr=settings.WORKER_METRICS_ADDR)

@@ -15,7 +15,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="billing:dashboard", permanent=False)),
     path("admin/", admin.site.urls),
     path("health/", views.health, name="health"),
-    path("", include("django_prometheus.urls")),  # /metrics
+    path("metrics", views.metrics, name="metrics"),
     path("account/", include("accounts.urls")),
     path("billing/", include("billing.urls")),
     path("api/account/", include("accounts.api_urls")),

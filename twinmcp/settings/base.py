@@ -135,6 +135,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Worker processes serve their task counters on this port (plus pid % 100) when set.
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+# Worker metrics have no authentication: loopback only, unless a private network lets the scraper reach them.
+WORKER_METRICS_ADDR = env("WORKER_METRICS_ADDR", default="127.0.0.1")
+# /metrics answers a scraper sending `Authorization: Bearer <METRICS_TOKEN>`, or a logged-in staff user (only
+# staff when empty).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Workers and producers sharing one Redis can keep to their own queue (the test worker does).
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
