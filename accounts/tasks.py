@@ -1,13 +1,16 @@
 from celery import shared_task
+from django.conf import settings
+
+from twinmcp.celery import RESUMABLE_TASK_OPTIONS
 
 from .services import encryption_keys_rotate, sessions_purge
 
 
-@shared_task(acks_late=True, soft_time_limit=3300, time_limit=3600)
+@shared_task(acks_late=True, **RESUMABLE_TASK_OPTIONS, **settings.TASK_TIME_LIMITS["batch"])
 def encryption_keys_rotate_task() -> int:
     return encryption_keys_rotate().rotated
 
 
-@shared_task(acks_late=True, soft_time_limit=600, time_limit=900)
+@shared_task(acks_late=True, **settings.TASK_TIME_LIMITS["batch"])
 def sessions_purge_task() -> int:
     return sessions_purge()

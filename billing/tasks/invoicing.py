@@ -3,6 +3,7 @@ import datetime
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from billing import clock
@@ -14,7 +15,7 @@ from billing.services import credit_note_documents_issue, invoice_documents_issu
 
 # A chunk is one transaction: a worker lost half-way rolls it back, and the redelivered task (acks_late)
 # runs it again from the start, so nothing is billed twice and no number is skipped.
-CHUNK_SIZE = 500
+CHUNK_SIZE = settings.INVOICE_RUN_CHUNK_SIZE
 logger = logging.getLogger(__name__)
 
 
@@ -27,12 +28,12 @@ TASK_OPTIONS = {
     "acks_late": True,
     "reject_on_worker_lost": True,
     "retry_backoff": True,
-    "retry_backoff_max": 600,
+    "retry_backoff_max": settings.TASK_RETRY_BACKOFF_MAX,
     "max_retries": 5,
 }
 
 
-@shared_task(**TASK_OPTIONS, soft_time_limit=600, time_limit=900)
+@shared_task(**TASK_OPTIONS, **settings.TASK_TIME_LIMITS["invoice_run_chunk"])
 def invoice_run_chunk_task(
     *, subscription_ids: list[int], period_end: str, now: str, issue_documents: bool = True
 ) -> dict:
@@ -46,7 +47,7 @@ def invoice_run_chunk_task(
     return summary.as_dict()
 
 
-@shared_task(**TASK_OPTIONS, soft_time_limit=120, time_limit=180)
+@shared_task(**TASK_OPTIONS, **settings.TASK_TIME_LIMITS["batch"])
 def monthly_invoice_run_task(*, period_end: str | None = None, issue_documents: bool = True) -> int:
     """On the 1st: bill every period that ended today (or on `period_end`), one task per chunk.
 
@@ -62,7 +63,7 @@ def monthly_invoice_run_task(*, period_end: str | None = None, issue_documents: 
     return len(chunks)
 
 
-@shared_task(**TASK_OPTIONS, soft_time_limit=600, time_limit=900)
+@shared_task(**TASK_OPTIONS, **settings.TASK_TIME_LIMITS["batch"])
 def invoices_documents_issue_task(*, invoice_ids: list[int]) -> None:
     """Each invoice on its own: one that fails does not hold back the others; the task is retried for it."""
     failed = []
@@ -76,6 +77,6 @@ def invoices_documents_issue_task(*, invoice_ids: list[int]) -> None:
         raise DocumentsIncomplete(f"documents of invoices {failed} failed")
 
 
-@shared_task(**TASK_OPTIONS, soft_time_limit=120, time_limit=180)
+@shared_task(**TASK_OPTIONS, **settings.TASK_TIME_LIMITS["short"])
 def credit_note_documents_issue_task(*, credit_note_id: int) -> None:
     credit_note_documents_issue(credit_note=CreditNote.objects.get(pk=credit_note_id))

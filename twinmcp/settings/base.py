@@ -132,6 +132,33 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Time limits of the tasks, in seconds: at the soft one a task gets SoftTimeLimitExceeded (its transaction
+# rolls back), at the hard one the pool kills its process. The broker's visibility timeout follows from them.
+INVOICE_RUN_CHUNK_SIZE = 500
+# bench/README.md measures 1.4 ms of worker time per subscription of a chunk: 0.1 s each leaves room for a slow
+# host and for the wait on the invoice counter behind the chunks of the other workers.
+_CHUNK_SECONDS = 30 + INVOICE_RUN_CHUNK_SIZE // 10
+TASK_TIME_LIMITS = {
+    "invoice_run_chunk": {"soft_time_limit": _CHUNK_SECONDS, "time_limit": _CHUNK_SECONDS + 30},
+    # One email, one credit note's documents, and Celery's own tasks (the defaults below).
+    "short": {"soft_time_limit": 60, "time_limit": 90},
+    # The fan-out, a chunk's documents, the sweeps and purges: batches, each safe to stop and run again.
+    "batch": {"soft_time_limit": 540, "time_limit": 600},
+}
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_TIME_LIMITS["short"]["soft_time_limit"]
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMITS["short"]["time_limit"]
+# The longest a retried task waits for its turn, held unacknowledged by its worker.
+TASK_RETRY_BACKOFF_MAX = 120
+# Redis hands an unacknowledged task to another worker once it has been out this long: longer than any task
+# holds one (retry wait plus hard limit), so a running task never runs twice, and no longer, since it is how
+# long the tasks of a worker lost whole (kill -9, host down) wait; every worker looks for them every 10 s.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": max(limits["time_limit"] for limits in TASK_TIME_LIMITS.values())
+    + TASK_RETRY_BACKOFF_MAX
+    + 60,
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Worker processes serve their task counters on this port (plus pid % 100) when set.
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)

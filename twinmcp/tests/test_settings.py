@@ -1,6 +1,7 @@
 import pytest
 
 from tests.helpers import clean_environment, run_manage
+from twinmcp.celery import app as celery_app
 
 GOOD_SECRET_KEY = "p7w!x2rk9#f3l0q8v6z1m4n5b7c2d8e9g0h1j2k3l4m5n6o7p8q9r0s1t2u3v4w5"
 GOOD_ENCRYPTION_KEY = "wUsPtMS2ppEcyPZ9-JPwrzGU5ftfyJ03UzIi16LVZfI="
@@ -81,3 +82,34 @@ def test_sslmode_in_the_database_url_reaches_the_driver():
 
     assert result.returncode == 0, result.stderr
     assert "'sslmode': 'verify-full'" in result.stdout
+
+
+class TestBrokerVisibilityTimeout:
+    """Redis gives a task its worker has not acknowledged to another worker once the visibility timeout has
+    passed since delivery: shorter than a task can take, a running task (an invoice-run chunk) runs twice."""
+
+    def test_it_outlasts_whatever_any_registered_task_holds_a_delivery(self):
+        celery_app.loader.import_default_modules()  # every app's tasks, as a worker registers them
+        visibility_timeout = celery_app.conf.broker_transport_options["visibility_timeout"]
+
+        for name, task in celery_app.tasks.items():
+            assert task.soft_time_limit and task.time_limit, f"{name} has no time limits"
+            assert task.soft_time_limit < task.time_limit, name
+            # A task retrying by itself waits for its turn on the worker, its new message unacknowledged.
+            retry_wait = 0
+            if getattr(task, "autoretry_for", ()):
+                backoff = getattr(task, "retry_backoff", False)
+                retry_wait = getattr(task, "retry_backoff_max", 600) if backoff else task.default_retry_delay
+            assert task.time_limit + retry_wait < visibility_timeout, name
+
+    def test_it_is_far_shorter_than_redis_default_hour(self):
+        assert celery_app.conf.broker_transport_options["visibility_timeout"] <= 15 * 60
+        # Every worker looks for the tasks of lost workers every 10 s (and when it starts).
+        assert celery_app.conf.broker_transport_options["unacked_restore_interval"] == 10
+        assert celery_app.conf.broker_transport_options["unacked_restore_throttle"] == 1
+
+    def test_a_lost_pool_process_has_its_task_requeued_at_once(self):
+        assert celery_app.conf.task_acks_late and celery_app.conf.task_reject_on_worker_lost
+        celery_app.loader.import_default_modules()
+        chunk = celery_app.tasks["billing.tasks.invoicing.invoice_run_chunk_task"]
+        assert chunk.acks_late and chunk.reject_on_worker_lost
