@@ -16,7 +16,6 @@ app.autodiscover_tasks()
 # (nor its message unacknowledged) past the limits the broker's visibility timeout is computed from.
 RESUMABLE_TASK_OPTIONS = {"autoretry_for": (SoftTimeLimitExceeded,), "default_retry_delay": 0, "max_retries": 100}
 
-
 TASK_OUTCOMES = Counter("twinmcp_celery_tasks", "Celery task outcomes.", ["task", "outcome"])
 
 

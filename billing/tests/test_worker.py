@@ -1,8 +1,11 @@
 """The monthly run on a real Celery worker process, through Redis, against the test database.
 
 The worker has its own queue (nothing else on this Redis takes its tasks, and it takes nobody else's),
-writes PDFs under a temporary MEDIA_ROOT and emails as files under a temporary EMAIL_FILE_PATH.
+writes PDFs under a temporary MEDIA_ROOT and emails as files under a temporary EMAIL_FILE_PATH. A worker killed
+mid-chunk (one pool process, or the whole worker) loses nothing: its chunk runs again, billed once.
 """
+import datetime
+import json
 import os
 import re
 import signal
@@ -10,7 +13,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,13 +23,24 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import connection, transaction
 
 from accounts.tests.factories import UserProfileFactory
 from billing import clock
-from billing.models import CreditType, EmailKind, EmailNotification, EmailStatus, Invoice, InvoiceStatus, Subscription
+from billing.models import (
+    CreditType,
+    DocumentKind,
+    EmailKind,
+    EmailNotification,
+    EmailStatus,
+    Invoice,
+    InvoiceStatus,
+    NumberSequence,
+    Subscription,
+)
+from billing.selectors import invoice_run_chunks
 from billing.services import credit_grant
-from billing.tasks.invoicing import monthly_invoice_run_task
+from billing.tasks.invoicing import invoice_run_chunk_task, monthly_invoice_run_task
 from billing.tests.factories import PlanFactory, SubscriptionFactory
 from twinmcp.celery import app as celery_app
 
@@ -59,8 +75,11 @@ def database_url() -> str:
 
 
 class Worker:
-    def __init__(self, *, queue: str, media_root: Path, mail_dir: Path, log_path: Path):
+    def __init__(
+        self, *, queue: str, media_root: Path, mail_dir: Path, log_path: Path, transport_options: dict | None = None
+    ):
         self.queue, self.log_path = queue, log_path
+        self.transport_options = transport_options or {}
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "twinmcp.settings.test",
@@ -71,6 +90,7 @@ class Worker:
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(mail_dir),
             "MEDIA_ROOT": str(media_root),
+            "CELERY_BROKER_TRANSPORT_OPTIONS": json.dumps(self.transport_options),
         }
         command = [
             sys.executable, "-m", "celery", "-A", "twinmcp", "worker", "-Q", queue, "-n", f"{queue}@%h",
@@ -90,7 +110,18 @@ class Worker:
         """Every task it received has finished, and nothing waits in its queue."""
         log = self.log()
         pending = set(RECEIVED.findall(log)) - set(FINISHED.findall(log))
-        return not pending and redis.Redis.from_url(django_settings.REDIS_URL).llen(self.queue) == 0
+        queue = f"{self.transport_options.get('global_keyprefix', '')}{self.queue}"
+        return not pending and redis.Redis.from_url(django_settings.REDIS_URL).llen(queue) == 0
+
+    def pool_processes(self) -> list[int]:
+        """The pids of its pool's processes, the children of its main process."""
+        ps = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.process.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in ps.stdout.split()]
+
+    def kill(self) -> None:
+        """kill -9 of the whole worker, main process and pool: no warm shutdown, nothing handed back."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -102,26 +133,44 @@ class Worker:
                 self.process.wait(timeout=10)
         self.log_file.close()
         client = redis.Redis.from_url(django_settings.REDIS_URL)
-        client.delete(self.queue, f"_kombu.binding.{self.queue}", f"_kombu.binding_permanent.{self.queue}")
+        if prefix := self.transport_options.get("global_keyprefix"):
+            for key in client.scan_iter(f"{prefix}*"):  # its queue and its unacknowledged tasks
+                client.delete(key)
+        else:
+            client.delete(self.queue, f"_kombu.binding.{self.queue}", f"_kombu.binding_permanent.{self.queue}")
 
 
 @pytest.fixture
-def worker(tmp_path, settings):
+def start_worker(tmp_path, settings):
+    """Starts workers (`transport_options` for the broker) on a queue of this test; each one is stopped, or
+    killed, at the end, even when the test fails."""
     queue = f"twinmcp-test-{uuid.uuid4().hex[:10]}"
     settings.MEDIA_ROOT = tmp_path / "media"
     (tmp_path / "mail").mkdir()
     conf = celery_app.conf
     saved = conf.task_always_eager, conf.task_default_queue
-    running = Worker(queue=queue, media_root=tmp_path / "media", mail_dir=tmp_path / "mail",
-                     log_path=tmp_path / "worker.log")
-    try:
+    started = []
+
+    def start(*, transport_options: dict | None = None) -> Worker:
+        running = Worker(queue=queue, media_root=tmp_path / "media", mail_dir=tmp_path / "mail",
+                         log_path=tmp_path / f"worker-{len(started)}.log", transport_options=transport_options)
+        started.append(running)
         wait_for(lambda: " ready." in running.log(), timeout=START_TIMEOUT, what="the worker to start",
                  worker=running)
-        conf.task_always_eager, conf.task_default_queue = False, queue
-        yield running
+        return running
+
+    conf.task_always_eager, conf.task_default_queue = False, queue
+    try:
+        yield start
     finally:
         conf.task_always_eager, conf.task_default_queue = saved
-        running.stop()
+        for running in reversed(started):
+            running.stop()
+
+
+@pytest.fixture
+def worker(start_worker):
+    return start_worker()
 
 
 def dataset() -> list[Subscription]:
@@ -209,3 +258,105 @@ def test_the_monthly_run_on_a_real_worker_bills_renders_and_emails_once(worker, 
     assert worker.idle()
     assert snapshot(mail_dir) == before
     assert " ERROR" not in worker.log() and "Traceback" not in worker.log()
+
+
+# The chunks of October 2026 as the monthly run sends them, issued on 1 November.
+RUN_AT = "2026-11-01T02:00:00+00:00"
+
+
+def send_chunks(*, chunk_size: int, broker=None) -> list[str]:
+    """One chunk task per `chunk_size` subscriptions, on the `broker` connection if given: their task ids."""
+    return [
+        invoice_run_chunk_task.apply_async(
+            kwargs={"subscription_ids": chunk, "period_end": "2026-11-01", "now": RUN_AT, "issue_documents": False},
+            connection=broker,
+        ).id
+        for chunk in invoice_run_chunks(period_end=datetime.date(2026, 11, 1), chunk_size=chunk_size)
+    ]
+
+
+def chunks_waiting_on_this_test() -> int:
+    """Database sessions waiting, directly or in the queue behind another, for a lock this test's session holds
+    (pg_locks is live, unlike pg_stat_activity, which a transaction reads once)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH RECURSIVE waiting(pid) AS (
+                SELECT pid FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))
+                UNION
+                SELECT lock.pid FROM pg_locks lock JOIN waiting ON waiting.pid = ANY(pg_blocking_pids(lock.pid))
+                WHERE NOT lock.granted
+            )
+            SELECT count(*) FROM waiting
+            """
+        )
+        return cursor.fetchone()[0]
+
+
+@contextmanager
+def invoice_numbers_held():
+    """Holds the invoice counter of 2026: a chunk stops on it, its invoices written and its subscriptions
+    rolled in its open transaction, until the block ends."""
+    sequence, _ = NumberSequence.objects.get_or_create(kind=DocumentKind.INVOICE, year=2026)
+    with transaction.atomic():
+        NumberSequence.objects.select_for_update().get(pk=sequence.pk)
+        yield
+
+
+def assert_invoiced_once_without_gaps(subscriptions: list[Subscription]) -> None:
+    invoices = list(Invoice.objects.order_by("number"))
+    assert [invoice.number for invoice in invoices] == [f"TMCP-2026-{n:06d}" for n in range(1, len(subscriptions) + 1)]
+    assert sorted(invoice.subscription_id for invoice in invoices) == sorted(s.pk for s in subscriptions)
+    assert set(Subscription.objects.values_list("current_period_end", flat=True)) == {datetime.date(2026, 12, 1)}
+    assert NumberSequence.objects.get(kind=DocumentKind.INVOICE, year=2026).last_number == len(subscriptions)
+
+
+def all_numbered(subscriptions: list[Subscription]) -> Callable[[], bool]:
+    return lambda: Invoice.objects.filter(number__isnull=False).count() == len(subscriptions)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+class TestAWorkerKilledMidChunk:
+    def test_a_pool_process_killed_mid_chunk_has_its_chunk_run_again_at_once(self, worker):
+        subscriptions = dataset()
+
+        with invoice_numbers_held():
+            first, second = send_chunks(chunk_size=3)
+            wait_for(lambda: chunks_waiting_on_this_test() == 2, timeout=RUN_TIMEOUT,
+                     what="both chunks half-way, on the invoice counter", worker=worker)
+            os.kill(worker.pool_processes()[0], signal.SIGKILL)
+            wait_for(lambda: "exited with 'signal 9 (SIGKILL)'" in worker.log(), timeout=30,
+                     what="the worker to see its pool process lost", worker=worker)
+        # Far sooner than the visibility timeout: the worker put the lost task back in the queue itself.
+        wait_for(all_numbered(subscriptions), timeout=30, what="the lost chunk billed again", worker=worker)
+        wait_for(worker.idle, timeout=30, what="the worker to finish its tasks", worker=worker)
+
+        assert_invoiced_once_without_gaps(subscriptions)
+        deliveries = Counter(RECEIVED.findall(worker.log()))
+        assert set(deliveries) == {first, second}
+        assert sorted(deliveries.values()) == [1, 2]  # the lost chunk, and only it, delivered twice
+
+    def test_a_worker_killed_whole_mid_chunk_has_its_chunks_run_by_the_next_one(self, start_worker):
+        subscriptions = dataset()
+        keys = {"global_keyprefix": f"twinmcp-test-{uuid.uuid4().hex[:10]}:"}  # its unacknowledged tasks apart
+        lost = start_worker(transport_options=keys)
+
+        with celery_app.connection_for_write(transport_options=keys) as broker, invoice_numbers_held():
+            sent = send_chunks(chunk_size=3, broker=broker)
+            wait_for(lambda: chunks_waiting_on_this_test() == 2, timeout=RUN_TIMEOUT,
+                     what="both chunks half-way, on the invoice counter", worker=lost)
+            lost.kill()
+
+        assert not Invoice.objects.exists()  # both chunks rolled back with their worker
+        unacked = redis.Redis.from_url(django_settings.REDIS_URL).hlen(f"{keys['global_keyprefix']}unacked")
+        assert unacked == 2  # neither acknowledged nor lost: they wait for the visibility timeout
+
+        # A worker whose visibility timeout is short (the product's is computed from the task time limits).
+        restarted = start_worker(transport_options={**keys, "visibility_timeout": 5, "unacked_restore_interval": 1})
+        wait_for(all_numbered(subscriptions), timeout=45, what="the lost chunks billed again", worker=restarted)
+        wait_for(restarted.idle, timeout=30, what="the worker to finish its tasks", worker=restarted)
+
+        assert_invoiced_once_without_gaps(subscriptions)
+        assert sorted(RECEIVED.findall(restarted.log())) == sorted(sent)
+        assert " ERROR" not in restarted.log() and "Traceback" not in restarted.log()
