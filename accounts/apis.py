@@ -1,4 +1,4 @@
-"""The customer's account API (`/api/account/`): API keys and the GDPR export."""
+"""The customer's account API (`/api/account/`): API keys and the GDPR export, all under `account:admin`."""
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from .models import ApiKey
 from .parsers import JSONParser
+from .permissions import scopes_held
 from .selectors import api_keys_of
 from .serializers import (
     AccountExportSerializer,
@@ -21,6 +22,7 @@ from .serializers import (
 from .services import api_key_create, api_key_revoke, user_data_export
 
 TAG = "account"
+ACCOUNT_ADMIN = "account:admin"
 
 
 @extend_schema(exclude=True)
@@ -33,6 +35,7 @@ def api_not_found(request, *args, **kwargs):
 
 
 class ApiKeyListApi(generics.ListCreateAPIView):
+    required_scopes = {"GET": ACCOUNT_ADMIN, "POST": ACCOUNT_ADMIN}
     parser_classes = [JSONParser]
     serializer_class = ApiKeySerializer
     filterset_class = None
@@ -47,35 +50,40 @@ class ApiKeyListApi(generics.ListCreateAPIView):
 
     @extend_schema(tags=[TAG], summary="Your API keys",
                    description="Newest first, usable or not: each shows its prefix, never its secret or hash.",
-                   responses={200: ApiKeySerializer(many=True), **error_responses(401, 404)})
+                   responses={200: ApiKeySerializer(many=True), **error_responses(401, 403, 404)})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(tags=[TAG], summary="Create an API key", request=ApiKeyCreateInputSerializer,
-                   description="The answer holds the token `tmcp_<prefix>_<secret>`: it is shown this once.",
-                   responses={201: ApiKeyCreatedSerializer, **error_responses(400, 401)})
+                   description="The answer holds the token `tmcp_<prefix>_<secret>`: it is shown this once. The "
+                   "new key holds the `scopes` asked for (`docs:read` by default), never one the calling key lacks.",
+                   responses={201: ApiKeyCreatedSerializer, **error_responses(400, 401, 403)})
     def post(self, request, *args, **kwargs):
         serializer = ApiKeyCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        issued = api_key_create(user=request.user, **serializer.validated_data)
+        issued = api_key_create(user=request.user, grantable=scopes_held(request), **serializer.validated_data)
         output = ApiKeySerializer(issued.api_key, context={"now": timezone.now()}).data
         return Response({**output, "token": issued.token}, status=status.HTTP_201_CREATED)
 
 
 class ApiKeyDetailApi(APIView):
+    required_scopes = {"DELETE": ACCOUNT_ADMIN}
+
     @extend_schema(tags=[TAG], summary="Revoke an API key",
                    description="The key stops working at once; revoking it again changes nothing.",
-                   responses={204: OpenApiResponse(description="Revoked."), **error_responses(401, 404)})
+                   responses={204: OpenApiResponse(description="Revoked."), **error_responses(401, 403, 404)})
     def delete(self, request, pk: int):
         api_key_revoke(api_key=get_object_or_404(api_keys_of(user=request.user), pk=pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AccountExportApi(APIView):
+    required_scopes = {"GET": ACCOUNT_ADMIN}
+
     @extend_schema(tags=[TAG], summary="Export your personal data (GDPR)",
                    description="Everything held about you, and nobody else: profile, API keys (metadata), "
                    "consents, subscriptions, invoices, payments, credits, alerts, usage per month and the audit "
                    "entries about you. Never cached; the export itself is audited.",
-                   responses={200: AccountExportSerializer, **error_responses(401)})
+                   responses={200: AccountExportSerializer, **error_responses(401, 403)})
     def get(self, request):
         return Response(user_data_export(user=request.user))

@@ -9,7 +9,7 @@ from stdnum.fr import siren as fr_siren
 from stdnum.util import clean, get_cc_module
 
 from .countries import COUNTRIES, country_name
-from .models import ConsentPurpose, UserProfile
+from .models import API_KEY_SCOPES, CUSTOMER_API_KEY_SCOPES, ConsentPurpose, UserProfile
 
 # VAT numbers carry the country's VAT prefix, which differs from ISO 3166 for Greece.
 VAT_PREFIX_OF_COUNTRY = {"GR": "EL"}
@@ -184,6 +184,14 @@ class ApiKeyCreateForm(PageForm):
         max_length=100,
         help_text="To recognise the key later, e.g. “Laptop” or “CI pipeline”.",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    scopes = forms.MultipleChoiceField(
+        label="What the key may do",
+        choices=[(scope, API_KEY_SCOPES[scope]) for scope in CUSTOMER_API_KEY_SCOPES],
+        initial=["docs:read"],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Tick at least one scope."},
+        help_text="Give a key only what it needs: a leaked key can do no more than its scopes allow.",
     )
 
 

@@ -95,8 +95,17 @@ class UserProfile(models.Model):
         return self.billing_email or self.user.email
 
 
-# Scopes beyond a customer's own data: `usage:write` lets the documentation server report usage events.
-API_KEY_SCOPES = {"docs:read": "Read documentation", "usage:write": "Report usage events for every customer"}
+# What each scope of an API key opens (checked by accounts.permissions), in the order pages list them.
+API_KEY_SCOPES = {
+    "docs:read": "Read the documentation (docs API and MCP); each call is metered on your plan.",
+    "billing:read": "Read your invoices, payments, subscription, plans, credits, alerts and usage.",
+    "billing:write": "Change, pause, resume or cancel your subscription, and mark alerts read.",
+    "account:admin": "Create and revoke your API keys and export your personal data.",
+    "usage:write": "Report usage events for every customer (the documentation server's key).",
+}
+# What a customer may give their keys, and what a browser session holds: every scope but `usage:write`, which
+# reports usage for everybody and is issued by staff in the admin.
+CUSTOMER_API_KEY_SCOPES = tuple(scope for scope in API_KEY_SCOPES if scope != "usage:write")
 
 
 class ApiKey(models.Model):

@@ -2,11 +2,13 @@
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from .models import ApiKey
+from .models import API_KEY_SCOPES, CUSTOMER_API_KEY_SCOPES, ApiKey
 
 
 class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="`invalid`, `not_authenticated`, `not_found`, `conflict`, …")
+    code = serializers.CharField(
+        help_text="`invalid`, `not_authenticated`, `insufficient_scope`, `not_found`, `conflict`, …"
+    )
     message = serializers.CharField(help_text="For a person to read; names the first field in error.")
 
     def get_fields(self):
@@ -26,6 +28,9 @@ class ErrorSerializer(serializers.Serializer):
 ERROR_DESCRIPTIONS = {
     400: "Bad input: `error.fields` names each field in error. Nothing was written.",
     401: "No API key, or an invalid, revoked or expired one.",
+    403: "insufficient_scope: the API key lacks the scope this operation needs, and the message names it "
+         "(`billing:read` to read under /api/billing/, `billing:write` to change anything there, `account:admin` "
+         "under /api/account/). A browser session holds every customer scope.",
     404: "Not found: no such object among the customer's own (another customer's id answers 404 too), or a "
          "page past the last.",
     409: "A status move the object's state machine refuses; the message says why. Nothing was written.",
@@ -35,10 +40,6 @@ ERROR_DESCRIPTIONS = {
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """The error answers of an operation, for `extend_schema(responses=...)`."""
     return {status: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[status]) for status in statuses}
-
-
-# Scopes a customer may give their own keys; `usage:write` (the documentation server's) is issued by staff.
-CUSTOMER_API_KEY_SCOPES = ("docs:read",)
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -58,11 +59,13 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
 class ApiKeyCreateInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=CUSTOMER_API_KEY_SCOPES),
-        default=list(CUSTOMER_API_KEY_SCOPES),
+    scopes = serializers.MultipleChoiceField(
+        choices=[(scope, API_KEY_SCOPES[scope]) for scope in CUSTOMER_API_KEY_SCOPES],
+        default=["docs:read"],
         allow_empty=False,
-        max_length=len(CUSTOMER_API_KEY_SCOPES),
+        error_messages={"invalid_choice": "“{input}” is not a scope a customer may give a key."},
+        help_text=" ".join(f"`{scope}`: {API_KEY_SCOPES[scope]}" for scope in CUSTOMER_API_KEY_SCOPES)
+        + " Never a scope the key making this call lacks; `usage:write` is issued by staff only.",
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None,
                                            help_text="In the future; none for a key that never expires.")

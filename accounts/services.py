@@ -102,14 +102,24 @@ def hash_secret(secret: str) -> str:
 
 
 @transaction.atomic
-def api_key_create(*, user, name: str, scopes: list[str], expires_at=None) -> IssuedApiKey:
-    """A new key `tmcp_<prefix>_<secret>`: only the secret's SHA-256 is kept, the token is returned once."""
+def api_key_create(
+    *, user, name: str, scopes: Iterable[str], expires_at=None, grantable: Iterable[str] | None = None
+) -> IssuedApiKey:
+    """A new key `tmcp_<prefix>_<secret>`: only the secret's SHA-256 is kept, the token is returned once.
+
+    `grantable` is what the caller may hand out: a customer, only the scopes their own credential holds, so that
+    a key never creates a key stronger than itself. Staff and the demo seed pass none and may give any scope.
+    """
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give the key a name."})
-    unknown = sorted(set(scopes) - set(API_KEY_SCOPES))
+    scopes = set(scopes)
+    unknown = sorted(scopes - set(API_KEY_SCOPES))
     if unknown:
         raise ValidationError({"scopes": f"Unknown scope(s): {', '.join(unknown)}."})
+    withheld = sorted(scopes - set(grantable)) if grantable is not None else []
+    if withheld:
+        raise ValidationError({"scopes": f"You cannot give a key a scope you lack: {', '.join(withheld)}."})
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     secret = secrets.token_urlsafe(API_KEY_SECRET_BYTES)
@@ -118,7 +128,7 @@ def api_key_create(*, user, name: str, scopes: list[str], expires_at=None) -> Is
         try:
             with transaction.atomic():
                 api_key = ApiKey.objects.create(
-                    user=user, name=name, prefix=prefix, key_hash=hash_secret(secret), scopes=sorted(set(scopes)),
+                    user=user, name=name, prefix=prefix, key_hash=hash_secret(secret), scopes=sorted(scopes),
                     expires_at=expires_at,
                 )
             break

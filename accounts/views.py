@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .forms import AccountEraseForm, ApiKeyCreateForm, ConsentForm, ProfileForm
-from .models import API_KEY_SCOPES, ConsentPurpose
+from .models import CUSTOMER_API_KEY_SCOPES, ConsentPurpose
 from .selectors import api_keys_of, consents_current, profile_of
 from .services import (
     account_erase,
@@ -26,8 +26,6 @@ from .services import (
 
 # A new key's token waits in the session for the one page that shows it, then is gone.
 TOKEN_SESSION_KEY = "accounts:new-api-key"
-# Customers' keys read documentation; `usage:write` belongs to the documentation server only.
-CUSTOMER_KEY_SCOPES = ["docs:read"]
 
 
 @never_cache
@@ -48,14 +46,15 @@ def profile(request):
 def api_keys(request):
     form = ApiKeyCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        issued = api_key_create(user=request.user, name=form.cleaned_data["name"], scopes=CUSTOMER_KEY_SCOPES)
+        # A browser session holds every customer scope, so it may give any of them.
+        issued = api_key_create(user=request.user, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
+                                grantable=CUSTOMER_API_KEY_SCOPES)
         request.session[TOKEN_SESSION_KEY] = {"name": issued.api_key.name, "token": issued.token}
         return redirect("accounts:api_keys")
     context = {
         "form": form,
         "api_keys": api_keys_of(user=request.user),
         "new_key": request.session.pop(TOKEN_SESSION_KEY, None),
-        "scope_labels": API_KEY_SCOPES,
         "now": timezone.now(),
     }
     return render(request, "accounts/api_keys.html", context, status=400 if form.errors else 200)

@@ -106,7 +106,7 @@ def _customer_with_invoices():
     issued = user.invoices.exclude(number=None).count()
     if issued != INVOICES:
         raise AssertionError(f"{issued} invoices issued, {INVOICES} expected")
-    token = api_key_create(user=user, name="bench", scopes=["docs:read"]).token
+    token = api_key_create(user=user, name="bench", scopes=["billing:read", "docs:read"]).token
     progress(f"customer with {issued} invoices issued by the monthly run, {first:%Y-%m} to "
              f"{add_months(this_month, -1):%Y-%m}")
     return token

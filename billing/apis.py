@@ -3,7 +3,8 @@
 Every endpoint answers for `request.user` only: another customer's id answers 404, like an unknown
 one. Reads are cached per customer (billing.cache): invoice lists and the invoice and payment reads
 beside them for 15 minutes, the rest of the customer's data for 5; a billing change of the customer
-invalidates them. Plans also require a key, like every endpoint of the API.
+invalidates them. Plans also require a key, like every endpoint of the API. A key reads with the
+`billing:read` scope and changes anything with `billing:write` (see accounts.permissions).
 """
 import json
 
@@ -61,6 +62,8 @@ from .services import (
 )
 
 TAG = "billing"
+READ = {"GET": "billing:read"}
+WRITE = {"POST": "billing:write"}
 
 
 class RenderedJSON(bytes):
@@ -101,6 +104,7 @@ class CustomerListApi(CustomerCache, generics.ListAPIView):
     """A paginated, filtered list of the customer's own rows, cached per customer."""
 
     model = None
+    required_scopes = READ
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema is built without a customer
@@ -125,7 +129,7 @@ def live_subscription_or_404(user):
 
 
 @extend_schema(tags=[TAG], summary="Your invoices", responses={200: InvoiceSerializer(many=True),
-                                                             **error_responses(400, 401, 404)})
+                                                             **error_responses(400, 401, 403, 404)})
 class InvoiceListApi(CustomerListApi):
     """Issued invoices, newest period first (drafts are not issued yet). Cached 15 minutes."""
 
@@ -139,11 +143,12 @@ class InvoiceListApi(CustomerListApi):
 
 
 @extend_schema(tags=[TAG], summary="One of your invoices",
-               responses={200: InvoiceDetailSerializer, **error_responses(401, 404)})
+               responses={200: InvoiceDetailSerializer, **error_responses(401, 403, 404)})
 class InvoiceDetailApi(CustomerCache, generics.RetrieveAPIView):
     """An invoice with its lines, payments and credit note."""
 
     serializer_class = InvoiceDetailSerializer
+    required_scopes = READ
     cache_name, cache_timeout = "invoice", INVOICE_LIST_TIMEOUT
 
     def get_queryset(self):
@@ -169,9 +174,10 @@ class IgnoreClientContentNegotiation(BaseContentNegotiation):
     tags=[TAG], summary="The PDF of one of your invoices",
     responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The stored PDF/A-3 "
                                                          "with its Factur-X XML, the same at every download."),
-               **error_responses(401, 404)},
+               **error_responses(401, 403, 404)},
 )
 class InvoicePdfApi(APIView):
+    required_scopes = READ
     content_negotiation_class = IgnoreClientContentNegotiation
 
     def get(self, request, pk: int):
@@ -185,11 +191,12 @@ class InvoicePdfApi(APIView):
 
 
 @extend_schema(tags=[TAG], summary="The invoice of the current period so far",
-               responses={200: UpcomingInvoiceSerializer, **error_responses(401, 404)})
+               responses={200: UpcomingInvoiceSerializer, **error_responses(401, 403, 404)})
 class InvoiceUpcomingApi(CustomerCache, APIView):
     """What the current period would be invoiced if it ended now (usage so far); 404 without a subscription.
     Cached 5 minutes."""
 
+    required_scopes = READ
     cache_name, cache_timeout = "upcoming", USER_DATA_TIMEOUT
 
     def get(self, request):
@@ -206,7 +213,7 @@ class InvoiceUpcomingApi(CustomerCache, APIView):
 
 
 @extend_schema(tags=[TAG], summary="Your payments", responses={200: PaymentSerializer(many=True),
-                                                             **error_responses(400, 401, 404)})
+                                                             **error_responses(400, 401, 403, 404)})
 class PaymentListApi(CustomerListApi):
     """Payments of your invoices, newest first. Cached 15 minutes."""
 
@@ -225,6 +232,7 @@ class PaymentListApi(CustomerListApi):
 class SubscriptionMoveApi(APIView):
     """A POST that moves the live subscription; a move its state refuses answers 409."""
 
+    required_scopes = WRITE
     parser_classes = [JSONParser]
     serializer_class = None
 
@@ -243,19 +251,21 @@ class SubscriptionMoveApi(APIView):
 
 
 class SubscriptionApi(CustomerCache, APIView):
+    required_scopes = READ | WRITE
     parser_classes = [JSONParser]
     cache_name, cache_timeout = "subscription", USER_DATA_TIMEOUT
 
     @extend_schema(tags=[TAG], summary="Your live subscription",
                    description="The ACTIVE or PAUSED subscription; 404 when you have none. Cached 5 minutes.",
-                   responses={200: SubscriptionSerializer, **error_responses(401, 404)})
+                   responses={200: SubscriptionSerializer, **error_responses(401, 403, 404)})
     def get(self, request):
         return self.cached(lambda: SubscriptionSerializer(live_subscription_or_404(request.user)).data)
 
     @extend_schema(tags=[TAG], summary="Subscribe to a plan",
                    description="Starts the plan today; the first period pays its days pro rata. 400 when you "
                    "already have a live subscription (change its plan instead).",
-                   request=PlanChoiceSerializer, responses={201: SubscriptionSerializer, **error_responses(400, 401)})
+                   request=PlanChoiceSerializer,
+                   responses={201: SubscriptionSerializer, **error_responses(400, 401, 403)})
     def post(self, request):
         serializer = PlanChoiceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -263,7 +273,7 @@ class SubscriptionApi(CustomerCache, APIView):
         return Response(SubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED)
 
 
-MOVE_ERRORS = error_responses(400, 401, 404, 409)
+MOVE_ERRORS = error_responses(400, 401, 403, 404, 409)
 
 
 @extend_schema(tags=[TAG], summary="Change your plan", request=PlanChoiceSerializer,
@@ -305,10 +315,11 @@ class SubscriptionCancelApi(SubscriptionMoveApi):
 
 
 @extend_schema(tags=[TAG], summary="Plans offered", responses={200: PlanSerializer(many=True),
-                                                              **error_responses(400, 401, 404)})
+                                                              **error_responses(400, 401, 403, 404)})
 class PlanListApi(generics.ListAPIView):
     """The plans you may subscribe to, cheapest first. Like every endpoint, it takes an API key."""
 
+    required_scopes = READ
     serializer_class = PlanSerializer
     filterset_class = PlanFilter
 
@@ -317,7 +328,7 @@ class PlanListApi(generics.ListAPIView):
 
 
 @extend_schema(tags=[TAG], summary="Your credits", responses={200: CreditSerializer(many=True),
-                                                            **error_responses(400, 401, 404)})
+                                                            **error_responses(400, 401, 403, 404)})
 class CreditListApi(CustomerListApi):
     """Every credit, the next to be spent first (oldest-expiring). Cached 5 minutes."""
 
@@ -331,7 +342,7 @@ class CreditListApi(CustomerListApi):
 
 
 @extend_schema(tags=[TAG], summary="Your billing alerts", responses={200: AlertSerializer(many=True),
-                                                                   **error_responses(400, 401, 404)})
+                                                                   **error_responses(400, 401, 403, 404)})
 class AlertListApi(CustomerListApi):
     """Newest first. Cached 5 minutes."""
 
@@ -346,8 +357,9 @@ class AlertListApi(CustomerListApi):
 
 @extend_schema(tags=[TAG], summary="Mark an alert read", request=None,
                description="Sets `read_at` once; reading it again keeps the first time.",
-               responses={200: AlertSerializer, **error_responses(401, 404)})
+               responses={200: AlertSerializer, **error_responses(401, 403, 404)})
 class AlertReadApi(APIView):
+    required_scopes = WRITE
     parser_classes = [JSONParser]
 
     def post(self, request, pk: int):
@@ -356,11 +368,12 @@ class AlertReadApi(APIView):
 
 
 @extend_schema(tags=[TAG], summary="Your usage", parameters=[UsageQuerySerializer],
-               responses={200: UsageSerializer, **error_responses(400, 401)})
+               responses={200: UsageSerializer, **error_responses(400, 401, 403)})
 class UsageApi(CustomerCache, APIView):
     """Tokens used in the current billing period (or the one holding `period`) against the plan's quota,
     day by day. Cached 5 minutes: the last calls may take that long to show."""
 
+    required_scopes = READ
     cache_name, cache_timeout = "usage", USER_DATA_TIMEOUT
 
     def get(self, request):

@@ -1,7 +1,7 @@
 """The docs API (`/api/libraries/…`) and usage ingestion (`/api/usage/events/`): thin views over one
-selector or service each. Limits come from the throttles named in settings (see `libraries.throttling`)."""
+selector or service each. Limits come from the throttles named in settings (see `libraries.throttling`); the
+scopes each view declares are checked by the API's default permission (see `accounts.permissions`)."""
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,36 +23,13 @@ from .serializers import (
 from .services import docs_serve, usage_events_ingest
 from .throttling import DocsApiThrottling
 
-DOCS_READ_SCOPE = "docs:read"
-USAGE_WRITE_SCOPE = "usage:write"
+# A browser session holds `docs:read`; `usage:write` is only ever held by a key staff issued.
+DOCS_READ = {"GET": "docs:read"}
+USAGE_WRITE = {"POST": "usage:write"}
 
 
 def _api_key(request) -> ApiKey | None:
     return request.auth if isinstance(request.auth, ApiKey) else None
-
-
-class CanReadDocs(permissions.BasePermission):
-    """A signed-in customer, or an API key with the `docs:read` scope."""
-
-    message = "This API key lacks the docs:read scope."
-
-    def has_permission(self, request, view) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        api_key = _api_key(request)
-        return api_key is None or DOCS_READ_SCOPE in (api_key.scopes or [])
-
-
-class CanWriteUsage(permissions.BasePermission):
-    """Only an API key with the `usage:write` scope (the documentation server's), never a browser session."""
-
-    message = "Reporting usage needs an API key with the usage:write scope."
-
-    def has_permission(self, request, view) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        api_key = _api_key(request)
-        return api_key is not None and USAGE_WRITE_SCOPE in (api_key.scopes or [])
 
 
 class StrictPageNumberPagination(PageNumberPagination):
@@ -69,7 +46,8 @@ def _errors(*codes: int) -> dict:
         400: "Bad input: `error.fields` names each field in error. Nothing was written.",
         401: "No credentials, or an invalid, revoked or expired API key.",
         402: "spend_cap_reached: this period's overage reached the customer's monthly spend cap.",
-        403: "The key lacks the scope, or (subscription_required) metered calls need an active subscription.",
+        403: "insufficient_scope: the key lacks the scope the message names (docs:read; usage:write to report "
+             "usage), or subscription_required: metered calls need an active subscription.",
         404: "No such library or version.",
         429: "throttled (requests per minute of the plan) or quota_exceeded (hard cap); see Retry-After.",
     }
@@ -88,7 +66,7 @@ SLUG_PARAMETER = OpenApiParameter(
 
 
 class LibraryListApi(DocsApiThrottling, APIView):
-    permission_classes = [CanReadDocs]
+    required_scopes = DOCS_READ
     pagination_class = StrictPageNumberPagination
 
     @extend_schema(
@@ -111,7 +89,7 @@ class LibraryListApi(DocsApiThrottling, APIView):
 
 
 class LibraryDetailApi(DocsApiThrottling, APIView):
-    permission_classes = [CanReadDocs]
+    required_scopes = DOCS_READ
 
     @extend_schema(
         operation_id="libraries_retrieve",
@@ -125,7 +103,7 @@ class LibraryDetailApi(DocsApiThrottling, APIView):
 
 
 class LibraryDocsApi(DocsApiThrottling, APIView):
-    permission_classes = [CanReadDocs]
+    required_scopes = DOCS_READ
     metered = True
 
     @extend_schema(
@@ -156,7 +134,7 @@ class LibraryDocsApi(DocsApiThrottling, APIView):
 
 
 class UsageEventsApi(DocsApiThrottling, APIView):
-    permission_classes = [CanWriteUsage]
+    required_scopes = USAGE_WRITE
     parser_classes = [JSONParser]
 
     @extend_schema(

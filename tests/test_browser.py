@@ -159,12 +159,16 @@ def test_create_an_api_key_and_see_its_secret_once(page, world):
     page.goto("/account/api-keys/")
 
     page.get_by_label("Name").fill("Laptop")
+    assert page.get_by_label("docs:read").is_checked()  # the default scope
+    page.get_by_label("billing:read").check()
     page.get_by_role("button", name="Create the key").click()
 
     token = page.locator("#new-key-token").inner_text()
     assert token.startswith("tmcp_")
     prefix = token.split("_")[1]
     assert page.get_by_text(f"tmcp_{prefix}_…").is_visible()
+    row = page.get_by_role("row", name="Laptop")
+    assert row.get_by_text("billing:read").is_visible() and row.get_by_text("docs:read").is_visible()
 
     page.reload()
 

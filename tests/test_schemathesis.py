@@ -1,9 +1,9 @@
 """The whole API against its own OpenAPI schema (schemathesis, in process through WSGI).
 
 Every operation of /api/schema/ (billing, account, and the documentation and usage endpoints) gets a
-bounded number of generated requests, valid and invalid, sent with a real API key of a seeded customer:
-none may answer 5xx, and every answer must be one the schema declares, in its status code, content
-type and body. Deterministic (derandomized), no shrinking, no example database.
+bounded number of generated requests, valid and invalid, sent with a real API key of a seeded customer
+holding every customer scope: none may answer 5xx, and every answer must be one the schema declares, in its
+status code, content type and body. Deterministic (derandomized), no shrinking, no example database.
 """
 import datetime
 from decimal import Decimal
@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from accounts.models import CUSTOMER_API_KEY_SCOPES
 from accounts.services import api_key_create
 from accounts.tests.factories import UserProfileFactory
 from billing.models import AlertType
@@ -70,7 +71,7 @@ def customer_token(db) -> str:
     credit_grant(user=user, type="PROMOTIONAL", amount=Decimal("5.00"), reason="Welcome")
     alert_raise(user=user, type=AlertType.USAGE_THRESHOLD, occasion="2026-10:80", message="80 % used")
     UsageLogFactory(user=user, tokens=1500)
-    return api_key_create(user=user, name="schemathesis", scopes=["docs:read"]).token
+    return api_key_create(user=user, name="schemathesis", scopes=list(CUSTOMER_API_KEY_SCOPES)).token
 
 
 @schema.parametrize()

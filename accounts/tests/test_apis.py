@@ -25,8 +25,8 @@ def bearer(token: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
-def client_for(user) -> APIClient:
-    issued = api_key_create(user=user, name="tests", scopes=["docs:read"])
+def client_for(user, scopes=("account:admin", "docs:read")) -> APIClient:
+    issued = api_key_create(user=user, name="tests", scopes=scopes)
     client = APIClient()
     client.credentials(**bearer(issued.token))
     return client
@@ -41,7 +41,7 @@ def error_of(response) -> dict:
 class TestApiKeyList:
     def test_lists_the_customers_keys_without_secrets(self):
         user = customer()
-        issued = api_key_create(user=user, name="CI", scopes=["docs:read"],
+        issued = api_key_create(user=user, name="CI", scopes=["account:admin"],
                                 expires_at=datetime.datetime(2099, 1, 1, tzinfo=UTC))
         api_key_create(user=customer(), name="someone else's", scopes=["docs:read"])
         client = APIClient()
@@ -56,7 +56,7 @@ class TestApiKeyList:
         assert set(key) == {"id", "name", "prefix", "scopes", "created_at", "last_used_at", "expires_at",
                             "revoked_at", "is_usable"}
         assert (key["id"], key["name"], key["prefix"], key["scopes"]) == (
-            issued.api_key.pk, "CI", issued.api_key.prefix, ["docs:read"],
+            issued.api_key.pk, "CI", issued.api_key.prefix, ["account:admin"],
         )
         assert (key["expires_at"], key["revoked_at"], key["is_usable"]) == ("2099-01-01T00:00:00Z", None, True)
         assert key["last_used_at"] is not None  # this very call used it
@@ -87,12 +87,13 @@ class TestApiKeyCreate:
         user = customer()
         client = client_for(user)
 
-        response = client.post("/api/account/api-keys/", {"name": "laptop", "scopes": ["docs:read"]}, format="json")
+        response = client.post("/api/account/api-keys/", {"name": "laptop", "scopes": ["account:admin"]},
+                               format="json")
 
         assert response.status_code == 201
         body = response.json()
         api_key = ApiKey.objects.get(pk=body["id"])
-        assert (api_key.user, api_key.name, api_key.scopes) == (user, "laptop", ["docs:read"])
+        assert (api_key.user, api_key.name, api_key.scopes) == (user, "laptop", ["account:admin"])
         assert body["token"].startswith(f"tmcp_{api_key.prefix}_")
         assert api_key.key_hash == hashlib.sha256(body["token"].split("_", 2)[2].encode()).hexdigest()
         assert "key_hash" not in body
@@ -135,6 +136,39 @@ class TestApiKeyCreate:
         assert error["message"].startswith(f"{field}: ")
         assert (ApiKey.objects.count(), AuditLog.objects.count()) == (keys, audit_rows)
 
+    def test_the_customer_picks_the_scopes_and_sees_them(self):
+        client = client_for(customer(), scopes=["account:admin", "billing:read", "billing:write", "docs:read"])
+
+        response = client.post("/api/account/api-keys/", {"name": "dashboard", "scopes": ["billing:read", "docs:read"]},
+                               format="json")
+
+        assert response.status_code == 201
+        assert response.json()["scopes"] == ["billing:read", "docs:read"]
+        assert ApiKey.objects.get(pk=response.json()["id"]).scopes == ["billing:read", "docs:read"]
+        listed = {key["name"]: key["scopes"] for key in client.get("/api/account/api-keys/").json()["results"]}
+        assert listed["dashboard"] == ["billing:read", "docs:read"]
+
+    @pytest.mark.parametrize(
+        ("held", "body", "withheld"),
+        [
+            (["account:admin"], {"name": "k"}, "docs:read"),  # the default scope, which this key lacks
+            (["account:admin", "docs:read"], {"name": "k", "scopes": ["docs:read", "billing:write"]}, "billing:write"),
+            # Even a staff-issued key holding usage:write cannot pass it on.
+            (["account:admin", "usage:write"], {"name": "k", "scopes": ["usage:write"]}, "usage:write"),
+        ],
+    )
+    def test_a_key_never_gives_a_scope_it_lacks_and_nothing_is_written(self, held, body, withheld):
+        client = client_for(customer(), scopes=held)
+        keys, audit_rows = ApiKey.objects.count(), AuditLog.objects.count()
+
+        response = client.post("/api/account/api-keys/", body, format="json")
+
+        assert response.status_code == 400
+        error = error_of(response)
+        assert (error["code"], list(error["fields"])) == ("invalid", ["scopes"])
+        assert withheld in error["message"]
+        assert (ApiKey.objects.count(), AuditLog.objects.count()) == (keys, audit_rows)
+
     def test_a_body_that_is_not_json_answers_400(self):
         client = client_for(customer())
 
@@ -168,7 +202,7 @@ class TestApiKeyRevoke:
         assert AuditLog.objects.filter(action="api_key.revoke", object_id=str(other.api_key.pk)).count() == 1
 
     def test_another_customers_key_answers_404_and_keeps_working(self):
-        others = api_key_create(user=customer(), name="theirs", scopes=["docs:read"])
+        others = api_key_create(user=customer(), name="theirs", scopes=["account:admin"])
 
         response = client_for(customer()).delete(f"/api/account/api-keys/{others.api_key.pk}/")
 

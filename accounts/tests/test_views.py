@@ -203,7 +203,8 @@ class TestProfile:
 @pytest.mark.django_db
 class TestApiKeys:
     def test_a_new_key_is_shown_once_then_only_its_prefix(self, logged_in, customer):
-        response = logged_in.post(reverse("accounts:api_keys"), {"name": "Laptop"}, follow=True)
+        response = logged_in.post(reverse("accounts:api_keys"), {"name": "Laptop", "scopes": ["docs:read"]},
+                                  follow=True)
 
         html = response.content.decode()
         token = re.search(r'<code class="secret-value mono" id="new-key-token">(tmcp_\w+_[\w-]+)</code>', html).group(1)
@@ -216,6 +217,35 @@ class TestApiKeys:
         assert token not in again
         assert f"tmcp_{key.prefix}_…" in again
         assert "Laptop" in again
+
+    def test_the_form_offers_every_customer_scope_with_docs_read_ticked(self, logged_in):
+        html = logged_in.get(reverse("accounts:api_keys")).content.decode()
+
+        boxes = dict(re.findall(r'<input type="checkbox" name="scopes" value="([\w:]+)"([^>]*)>', html))
+        assert list(boxes) == ["docs:read", "billing:read", "billing:write", "account:admin"]
+        assert [scope for scope, attributes in boxes.items() if "checked" in attributes] == ["docs:read"]
+        assert "Read your invoices, payments, subscription" in html  # each scope says what it opens
+        assert "usage:write" not in html
+
+    def test_the_customer_picks_the_scopes_and_the_list_shows_them(self, logged_in, customer):
+        response = logged_in.post(reverse("accounts:api_keys"),
+                                  {"name": "Dashboard", "scopes": ["billing:read", "account:admin"]}, follow=True)
+
+        assert response.status_code == 200
+        assert ApiKey.objects.get(user=customer).scopes == ["account:admin", "billing:read"]
+        row = re.search(r"<tr>\s*<td>Dashboard</td>.*?</tr>", response.content.decode(), re.S).group(0)
+        assert '<code class="mono">account:admin</code>, <code class="mono">billing:read</code>' in row
+
+    @pytest.mark.parametrize(("scopes", "message"), [
+        ([], "Tick at least one scope."),
+        (["docs:read", "usage:write"], "Select a valid choice. usage:write is not one of the available choices."),
+    ])
+    def test_a_key_needs_a_customer_scope_and_nothing_is_written(self, logged_in, customer, scopes, message):
+        response = logged_in.post(reverse("accounts:api_keys"), {"name": "Server", "scopes": scopes})
+
+        assert response.status_code == 400
+        assert message in response.content.decode()
+        assert not ApiKey.objects.filter(user=customer).exists()
 
     def test_a_key_needs_a_name(self, logged_in, customer):
         response = logged_in.post(reverse("accounts:api_keys"), {"name": "  "})

@@ -63,7 +63,7 @@ def customer():
 
 def client_for(user) -> APIClient:
     """A client holding a real key of `user`, created the way customers create theirs."""
-    issued = api_key_create(user=user, name="tests", scopes=["docs:read"])
+    issued = api_key_create(user=user, name="tests", scopes=["billing:read", "billing:write"])
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
     return client
@@ -144,7 +144,7 @@ class TestAuthentication:
 
     def test_a_revoked_key_answers_401(self):
         user = customer()
-        issued = api_key_create(user=user, name="old", scopes=["docs:read"])
+        issued = api_key_create(user=user, name="old", scopes=["billing:read"])
         issued.api_key.revoked_at = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
         issued.api_key.save(update_fields=["revoked_at"])
 
@@ -157,7 +157,7 @@ class TestAuthentication:
 
     def test_an_expired_key_answers_401(self):
         user = customer()
-        issued = api_key_create(user=user, name="short-lived", scopes=["docs:read"],
+        issued = api_key_create(user=user, name="short-lived", scopes=["billing:read"],
                                 expires_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC))
         issued.api_key.expires_at = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
         issued.api_key.save(update_fields=["expires_at"])
@@ -168,7 +168,7 @@ class TestAuthentication:
 
     def test_a_wrong_secret_answers_401(self):
         user = customer()
-        issued = api_key_create(user=user, name="k", scopes=["docs:read"])
+        issued = api_key_create(user=user, name="k", scopes=["billing:read"])
         forged = issued.token[:-4] + ("AAAA" if not issued.token.endswith("AAAA") else "BBBB")
 
         response = APIClient().get("/api/billing/invoices/", HTTP_AUTHORIZATION=f"Bearer {forged}")
@@ -324,7 +324,7 @@ class TestInvoiceListCache:
     def test_a_key_revoked_after_the_list_was_cached_is_refused_at_once(self):
         user = customer()
         sent_invoice(subscription_of(user))
-        issued = api_key_create(user=user, name="tests", scopes=["docs:read"])
+        issued = api_key_create(user=user, name="tests", scopes=["billing:read"])
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
         assert client.get("/api/billing/invoices/").status_code == 200

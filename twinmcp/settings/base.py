@@ -250,7 +250,8 @@ REST_FRAMEWORK = {
         "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every view declares the API key scope each method needs; a method it does not declare is refused.
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasRequiredScope"],
     "EXCEPTION_HANDLER": "twinmcp.api.api_exception_handler",
     # JSON too deep for the stack answers 400 naming the field, not 500 (views that pin JSON name this parser too).
     "DEFAULT_PARSER_CLASSES": [
