@@ -15,9 +15,10 @@ from rest_framework.test import APIClient
 from accounts.models import API_KEY_SCOPES, CUSTOMER_API_KEY_SCOPES, ApiKey, AuditLog
 from accounts.services import api_key_create
 from accounts.tests.factories import UserProfileFactory
-from billing.models import AlertType, Subscription, SubscriptionStatus
+from billing.models import AlertType, BillingAlert, Subscription, SubscriptionStatus
 from billing.services import alert_raise, invoice_finalize
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
+from libraries.models import UsageLog
 from libraries.tests.factories import DocumentationChunkFactory, LibraryVersionFactory
 
 NOW = datetime.datetime(2026, 10, 20, 12, 0, tzinfo=ZoneInfo("Europe/Paris"))
@@ -99,19 +100,30 @@ def call(client, method: str, path: str, body=None):
 
 
 def assert_refused(response, scope: str):
-    assert response.status_code == 403
-    assert response.json() == {"error": {"code": "insufficient_scope", "message": response.json()["error"]["message"],
-                                         "fields": {}}}
-    assert scope in response.json()["error"]["message"]
+    error = response.json()["error"]
+    assert (response.status_code, error["code"], error["fields"]) == (403, "insufficient_scope", {})
+    assert scope in error["message"]
+
+
+def written() -> tuple:
+    """What a call could have written: keys, audit rows, subscriptions, alerts read, metered calls."""
+    return (
+        ApiKey.objects.count(), AuditLog.objects.count(), UsageLog.objects.count(),
+        list(Subscription.objects.values_list("status", "plan__code", "cancel_at_period_end")),
+        list(BillingAlert.objects.values_list("read_at", flat=True)),
+    )
 
 
 @pytest.mark.django_db
 class TestEveryEndpoint:
-    def test_the_table_names_every_operation_of_the_api(self):
+    def test_the_table_names_every_operation_of_the_api_and_each_documents_the_403(self):
         schema = SchemaGenerator().get_schema(request=None, public=True)
         operations = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
 
         assert operations == {(method, path) for method, path, *_ in ENDPOINTS}
+        undocumented = {(method, path) for path, item in schema["paths"].items() for method, operation in item.items()
+                        if "403" not in operation["responses"]}
+        assert not undocumented
 
     @pytest.mark.parametrize(("method", "path", "scope", "body", "ok"), ENDPOINTS, ids=list(map(ids, ENDPOINTS)))
     def test_a_key_lacking_the_scope_is_refused_naming_it_and_nothing_is_written(
@@ -119,15 +131,13 @@ class TestEveryEndpoint:
     ):
         every_other = [other for other in API_KEY_SCOPES if other != scope]
         client = key_client(world["user"], every_other)
-        state = (ApiKey.objects.count(), AuditLog.objects.count(),
-                 list(Subscription.objects.values_list("status", "plan__code", "cancel_at_period_end")))
+        before = written()
 
         response = call(client, method, url(world, path), body)
 
         assert_refused(response, scope)
         assert f"This API key lacks the {scope} scope." == response.json()["error"]["message"]
-        assert (ApiKey.objects.count(), AuditLog.objects.count(),
-                list(Subscription.objects.values_list("status", "plan__code", "cancel_at_period_end"))) == state
+        assert written() == before
 
     @pytest.mark.parametrize(("method", "path", "scope", "body", "ok"), ENDPOINTS, ids=list(map(ids, ENDPOINTS)))
     def test_a_key_holding_only_that_scope_gets_through(self, world, method, path, scope, body, ok):
@@ -136,6 +146,15 @@ class TestEveryEndpoint:
         response = call(client, method, url(world, path), body)
 
         assert response.status_code == ok, response.content
+
+    def test_the_check_reads_the_key_the_request_already_holds(self, world, django_assert_num_queries):
+        client = key_client(world["user"], ["docs:read"])
+        call(client, "GET", "/api/libraries/")  # caches the key's lookup and marks it used
+
+        with django_assert_num_queries(0):
+            response = call(client, "GET", "/api/billing/invoices/")
+
+        assert_refused(response, "billing:read")
 
     @pytest.mark.parametrize(("scopes", "status"), [(["billing:read"], 200), (["docs:read"], 403)])
     def test_head_needs_what_get_needs(self, world, scopes, status):
