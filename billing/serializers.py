@@ -1,8 +1,10 @@
 """Serializers of the billing API. Money is a string with two decimals, its currency beside it."""
 from drf_spectacular.types import OpenApiTypes
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from .models import BillingAlert, Credit, CreditNote, Invoice, InvoiceLine, Payment, Plan, Subscription
 from .periods import PERIOD_PATTERN, parse_month
@@ -159,9 +161,19 @@ class UsageSerializer(serializers.Serializer):
 
 # Inputs
 
+class PlanCodeField(serializers.SlugRelatedField):
+    """A plan's code, looked up only once it is text PostgreSQL can compare (a NUL character was a 500)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            ProhibitNullCharactersValidator()(data)
+            ProhibitSurrogateCharactersValidator()(data)
+        return super().to_internal_value(data)
+
+
 class PlanChoiceSerializer(serializers.Serializer):
-    plan = serializers.SlugRelatedField(slug_field="code", queryset=plans_offered(),
-                                        help_text="Code of a plan offered (GET /api/billing/plans/).")
+    plan = PlanCodeField(slug_field="code", queryset=plans_offered(),
+                         help_text="Code of a plan offered (GET /api/billing/plans/).")
 
 
 class SubscriptionCancelInputSerializer(serializers.Serializer):

@@ -1,7 +1,8 @@
-"""JSON nested deeper than the stack answers 400 naming the field, never 500, and writes nothing.
+"""Hostile bodies answer 400 naming the field, never 500, and write nothing.
 
-Python's JSON decoder recurses once per nesting level: before the API's parser (accounts.parsers) such a
-body was a server error on every endpoint that reads JSON.
+Python's JSON decoder recurses once per nesting level: before the API's parser (accounts.parsers) a deep
+body was a server error on every endpoint that reads JSON. PostgreSQL cannot compare text holding a NUL
+character or a lone surrogate: a lookup made with one was a server error too.
 """
 import json
 
@@ -11,6 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey
 from accounts.services import api_key_create
 from accounts.tests.factories import UserFactory
+from billing.tests.factories import SubscriptionFactory
 from libraries.models import UsageLog
 
 TOO_DEEP = "The JSON is nested more than 32 levels deep."
@@ -72,3 +74,22 @@ class TestDeeplyNestedJson:
         assert response.json()["error"]["fields"] == {field: [TOO_DEEP]}
         assert written(customer) == (0, 0)
 
+
+
+@pytest.mark.django_db
+class TestTextPostgreSQLCannotHold:
+    @pytest.mark.parametrize(("code", "message"), [("pro\x00", "Null characters are not allowed."),
+                                                   ("pro\ud800", "Surrogate characters are not allowed: U+D800.")],
+                             ids=["NUL", "lone surrogate"])
+    def test_a_plan_code_is_refused_before_it_is_looked_up(self, clients, customer, code, message):
+        subscription = SubscriptionFactory(user=customer)
+        plan = subscription.plan_id
+
+        # json.dumps writes them as \u0000 and \ud800, as a client would send them.
+        response = clients[API_KEYS].post("/api/billing/subscription/change-plan/", json.dumps({"plan": code}),
+                                          content_type="application/json")
+
+        assert response.status_code == 400
+        assert response.json()["error"]["fields"] == {"plan": [message]}
+        subscription.refresh_from_db()
+        assert subscription.plan_id == plan
