@@ -24,8 +24,8 @@ def browser(user) -> Client:
     return client
 
 
-def api(user) -> Client:
-    token = api_key_create(user=user, name="audit test", scopes=["docs:read"]).token
+def api(user, *, scopes: list[str]) -> Client:
+    token = api_key_create(user=user, name="audit test", scopes=scopes).token
     return Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=AGENT, HTTP_AUTHORIZATION=f"Bearer {token}")
 
 
@@ -43,7 +43,7 @@ class TestCustomerOperations:
         return user
 
     def test_subscription_moves_made_through_the_api(self, customer):
-        client = api(customer)
+        client = api(customer, scopes=["billing:write"])
 
         assert client.post("/api/billing/subscription/pause/").status_code == 200
         assert client.post("/api/billing/subscription/resume/").status_code == 200
@@ -57,7 +57,7 @@ class TestCustomerOperations:
             assert (row.ip_address, row.user_agent) == (IP, AGENT)
 
     def test_api_keys_created_and_revoked_through_the_api(self, customer):
-        client = api(customer)
+        client = api(customer, scopes=["account:admin", "docs:read"])
 
         created = client.post("/api/account/api-keys/", {"name": "ci", "scopes": ["docs:read"]},
                               content_type="application/json")
