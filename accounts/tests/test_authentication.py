@@ -128,7 +128,8 @@ class TestCachedLookup:
         assert redis_commands == ["MGET"]  # the key's lookup and its generation, together
         assert (api_key, api_key.user, api_key.scopes) == (issued.api_key, issued.api_key.user, ["account:admin"])
 
-    def test_the_expiry_is_checked_on_every_call(self, django_assert_num_queries):
+    def test_the_expiry_is_checked_on_every_call(self, django_assert_num_queries, time_machine):
+        time_machine.move_to(NOW, tick=False)  # the key is created with an expiry still to come
         issued = api_key_create(user=UserFactory(), name="CI", scopes=["docs:read"],
                                 expires_at=NOW + datetime.timedelta(hours=1))
         assert api_key_authenticate(issued.token, now=NOW) == issued.api_key

@@ -37,6 +37,12 @@ class CountingStorage(FileSystemStorage):
 
 
 @pytest.fixture(autouse=True)
+def _during_the_run(time_machine):
+    """Documents are filed under the year they are stored in: that of the run."""
+    time_machine.move_to(RUN_AT, tick=False)
+
+
+@pytest.fixture(autouse=True)
 def _storage(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     settings.STORAGES = {

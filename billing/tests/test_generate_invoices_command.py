@@ -10,6 +10,8 @@ from billing.tests.factories import PlanFactory, SubscriptionFactory
 from tests.helpers import clean_environment, run_manage
 
 NOVEMBER_1 = datetime.date(2026, 11, 1)
+# When beat runs October's invoices: they are issued, and numbered, in 2026.
+RUN_AT = datetime.datetime(2026, 11, 1, 1, 0, tzinfo=datetime.UTC)
 
 
 def october_customer(email: str, country: str = "FR"):
@@ -27,6 +29,10 @@ def generate(*args: str) -> str:
 
 @pytest.mark.django_db
 class TestGenerateInvoices:
+    @pytest.fixture(autouse=True)
+    def _on_november_1(self, time_machine):
+        time_machine.move_to(RUN_AT, tick=False)
+
     def test_invoices_every_period_that_ended_and_prints_a_summary(self):
         october_customer("ada@example.com")
         october_customer("alan@example.com", country="US")

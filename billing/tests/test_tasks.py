@@ -292,12 +292,15 @@ class TestChunkLostHalfWay:
 
 @pytest.mark.django_db
 class TestDocumentAndEmailTasks:
+    ISSUED_AT = datetime.datetime(2026, 11, 1, 1, tzinfo=datetime.UTC)
+
     def issued(self) -> Invoice:
         subscription = october_subscription(language="fr")
-        return invoice_finalize(invoice=InvoiceFactory(subscription=subscription),
-                                now=datetime.datetime(2026, 11, 1, 1, tzinfo=datetime.UTC))
+        return invoice_finalize(invoice=InvoiceFactory(subscription=subscription), now=self.ISSUED_AT)
 
-    def test_the_documents_task_run_twice_renders_and_sends_once(self, django_capture_on_commit_callbacks):
+    def test_the_documents_task_run_twice_renders_and_sends_once(self, django_capture_on_commit_callbacks,
+                                                                 time_machine):
+        time_machine.move_to(self.ISSUED_AT, tick=False)  # documents are filed under the year they are stored in
         invoice = self.issued()
 
         names = []
