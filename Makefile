@@ -8,15 +8,26 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 # chromium (browser tests through Playwright), postgresql-client (make backup and make restore).
 SYSTEM_PACKAGES := docker-compose gettext chromium postgresql-client
 
-.PHONY: run test install system-deps migrate seed reset-db health worker beat up down logs backup restore
+.PHONY: run test test-clock install system-deps migrate seed reset-db health worker beat up down logs backup restore
 
-run: install ## install, migrate, seed demo data and serve on 127.0.0.1:8000
+PORT ?= 8000
+
+run: install ## install, migrate, seed demo data and serve on 127.0.0.1:$(PORT) (make run PORT=8001)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: install system-deps ## the whole suite on the real PostgreSQL and Redis
 	$(VENV)/bin/pytest
+
+# No test may depend on the day it runs: the suite again a year from now, then on a leap day, every process it
+# starts (live server, Celery worker, manage.py) on the same shifted clock (pytest --clock, see conftest.py).
+CLOCK_LATER ?= +365d
+CLOCK_LEAP_DAY ?= 2028-02-29T10:00:00+00:00
+
+test-clock: install system-deps ## the whole suite under a clock a year ahead, then on 29 February 2028
+	$(VENV)/bin/pytest --clock=$(CLOCK_LATER)
+	$(VENV)/bin/pytest --clock=$(CLOCK_LEAP_DAY)
 
 install: $(VENV)/.installed
 

@@ -1,6 +1,58 @@
+import datetime
+import os
+import re
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
+
+from twinmcp.settings.test import TEST_CLOCK_OFFSET_VARIABLE, clock_shift
+
+CLOCK_SHIFT = re.compile(r"^([+-])(\d+)([dh])$")
+CLOCK_SHIFT_UNITS = {"d": "days", "h": "hours"}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("twinmcp")
+    group.addoption(
+        "--clock", metavar="WHEN",
+        help="run the session, and every process its tests start, under a clock set to WHEN and ticking on: an "
+             "ISO 8601 instant with its offset (2028-02-29T10:00:00+00:00) or a shift from now in days or hours "
+             "(+365d, -12h). `make test-clock` runs the suite a year ahead, then on a leap day.",
+    )
+
+
+def clock_offset(when: str, *, now: datetime.datetime) -> float:
+    """The seconds between `now` and the clock that --clock asks for."""
+    if shift := CLOCK_SHIFT.match(when):
+        sign, count, unit = shift.groups()
+        seconds = datetime.timedelta(**{CLOCK_SHIFT_UNITS[unit]: int(count)}).total_seconds()
+        return -seconds if sign == "-" else seconds
+    try:
+        instant = datetime.datetime.fromisoformat(when)
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise pytest.UsageError(
+            f"--clock={when}: give an ISO 8601 instant with its offset (2028-02-29T10:00:00+00:00) or a shift "
+            "such as +365d or -12h"
+        )
+    return (instant - now).total_seconds()
+
+
+def pytest_configure(config):
+    when = config.getoption("clock")
+    # A process that inherited the variable (an xdist worker) had its clock shifted when it imported the settings.
+    if when and not os.environ.get(TEST_CLOCK_OFFSET_VARIABLE):
+        offset = clock_offset(when, now=datetime.datetime.now(datetime.UTC))
+        os.environ[TEST_CLOCK_OFFSET_VARIABLE] = str(offset)
+        clock_shift(offset)
+
+
+def pytest_report_header(config):
+    if os.environ.get(TEST_CLOCK_OFFSET_VARIABLE):
+        return f"clock: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M:%S} UTC (shifted, --clock)"
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,9 @@
 """Tests: the real PostgreSQL and Redis of the machine, eager Celery, fast hashing."""
+import datetime
 import os
 import uuid
+
+import time_machine
 
 os.environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/twinmcp")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -44,3 +47,19 @@ DATABASE_REPLICA_READS = False
 
 # Django's test client logs in without a request, which the login throttle needs; its own tests turn it on.
 AXES_ENABLED = False
+
+# `pytest --clock=…` (conftest.py) runs the suite under a shifted clock and passes the shift, in seconds, to the
+# processes its tests start (a live server, a Celery worker, `manage.py` commands): each of them imports these
+# settings, so the whole run sees one clock. PostgreSQL's own now() is not shifted: the code takes time from
+# Python (billing.clock) only.
+TEST_CLOCK_OFFSET_VARIABLE = "TWINMCP_TEST_CLOCK_OFFSET"
+
+
+def clock_shift(seconds: float) -> None:
+    """Every clock of this process (datetime, date, time) runs `seconds` ahead of the real one, ticking on."""
+    real_now = datetime.datetime.now(datetime.UTC)
+    time_machine.travel(real_now + datetime.timedelta(seconds=seconds), tick=True).start()
+
+
+if env(TEST_CLOCK_OFFSET_VARIABLE, default=""):
+    clock_shift(env.float(TEST_CLOCK_OFFSET_VARIABLE))
