@@ -1,6 +1,7 @@
 import datetime
 import os
 import re
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -8,6 +9,9 @@ from django.db import connection
 
 from twinmcp.settings.test import TEST_CLOCK_OFFSET_VARIABLE, clock_shift
 
+PROJECT_ROOT = Path(__file__).resolve().parent
+DOCS = PROJECT_ROOT / "docs"
+TEST_ARTIFACTS = PROJECT_ROOT / ".test-artifacts"
 CLOCK_SHIFT = re.compile(r"^([+-])(\d+)([dh])$")
 CLOCK_SHIFT_UNITS = {"d": "days", "h": "hours"}
 
@@ -19,6 +23,10 @@ def pytest_addoption(parser):
         help="run the session, and every process its tests start, under a clock set to WHEN and ticking on: an "
              "ISO 8601 instant with its offset (2028-02-29T10:00:00+00:00) or a shift from now in days or hours "
              "(+365d, -12h). `make test-clock` runs the suite a year ahead, then on a leap day.",
+    )
+    group.addoption(
+        "--update-docs-screenshots", action="store_true",
+        help="browser tests save their screenshots into docs/, which README shows, instead of .test-artifacts/",
     )
 
 
@@ -53,6 +61,15 @@ def pytest_report_header(config):
     if os.environ.get(TEST_CLOCK_OFFSET_VARIABLE):
         return f"clock: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M:%S} UTC (shifted, --clock)"
     return None
+
+
+@pytest.fixture
+def screenshot_path(request):
+    """Where a browser test saves the screenshot `name`: .test-artifacts/screenshots/ (untracked), or docs/ when
+    the run was asked to refresh README's pictures with --update-docs-screenshots."""
+    folder = DOCS if request.config.getoption("update_docs_screenshots") else TEST_ARTIFACTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return lambda name: folder / name
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """Finance in a real browser (Playwright driving Debian's chromium): log in, read the dashboard, open an invoice
-and record the bank transfer that pays it. The dashboard's screenshot is kept as docs/admin-dashboard.png."""
+and record the bank transfer that pays it. The dashboard's screenshot is admin-dashboard.png (in docs/ with
+--update-docs-screenshots)."""
 import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright import sync_api
@@ -13,8 +13,6 @@ from billing.periods import period_containing
 from billing.tests.admin_world import STAFF_PASSWORD, finance_user, make_world
 from libraries.models import UsageLog
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOT = PROJECT_ROOT / "docs" / "admin-dashboard.png"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
@@ -32,12 +30,13 @@ def usage_this_month(world) -> None:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_finance_reads_the_dashboard_and_records_a_payment(live_server, monkeypatch):
+def test_finance_reads_the_dashboard_and_records_a_payment(live_server, monkeypatch, screenshot_path):
     # Playwright's sync API runs an event loop in this thread; the ORM is only used before and after it.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     world = make_world(invoices=160, customers=16)
     usage_this_month(world)
     finance = finance_user()
+    screenshot = screenshot_path("admin-dashboard.png")
     invoice = world.invoice(InvoiceStatus.OVERDUE)
     invoice_url = f"{live_server.url}/admin/billing/invoice/{invoice.pk}/change/"
 
@@ -54,8 +53,7 @@ def test_finance_reads_the_dashboard_and_records_a_payment(live_server, monkeypa
         sync_api.expect(page.locator("#card-mrr .tmcp-figure")).to_contain_text("EUR")
         sync_api.expect(page.locator("svg.tmcp-chart")).to_be_visible()
         sync_api.expect(page.locator("#top-customers tbody tr")).to_have_count(10)
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        page.screenshot(path=str(screenshot), full_page=True)
 
         page.goto(invoice_url)
         sync_api.expect(page.locator("#audit-trail")).to_contain_text("invoice.finalize")
@@ -76,4 +74,4 @@ def test_finance_reads_the_dashboard_and_records_a_payment(live_server, monkeypa
         invoice.amount_due, PaymentStatus.COMPLETED, "VIR SEPA 2026-11 ACME"
     )
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID
-    assert SCREENSHOT.stat().st_size > 20_000
+    assert screenshot.stat().st_size > 20_000

@@ -2,7 +2,8 @@
 
 A customer logs in, reads the dashboard figures, opens an invoice and downloads its PDF, creates an API key
 and sees its secret once, submits an invalid VAT number and sees the error next to the field; at 360 px wide
-no page scrolls sideways. The dashboard and invoice screenshots in docs/ are taken here.
+no page scrolls sideways. The dashboard and invoice screenshots are taken here (docs/ with
+--update-docs-screenshots).
 """
 import datetime
 from decimal import Decimal
@@ -30,7 +31,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--no-first-run",
 ]
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 EMAIL, PASSWORD = "ada@example.com", "correct-horse-battery"
 NBSP = "\u00a0"
 # Tokens per day of the current period, cycled: a believable week with a quiet weekend, which stays under Pro's
@@ -120,7 +120,7 @@ def log_in(page):
     page.wait_for_url("**/billing/")
 
 
-def test_log_in_and_read_the_dashboard(page, world):
+def test_log_in_and_read_the_dashboard(page, world, screenshot_path):
     log_in(page)
 
     assert page.get_by_test_id("plan-name").inner_text() == "Pro"
@@ -129,11 +129,10 @@ def test_log_in_and_read_the_dashboard(page, world):
     assert page.get_by_test_id("upcoming-total").inner_text() == f"22.80{NBSP}EUR"
     assert page.get_by_text("You have used 80 % of the tokens").is_visible()
     assert page.locator("svg.usage-chart rect.bar").count() == (clock.today() - world["period"].start).days + 1
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+    page.screenshot(path=str(screenshot_path("dashboard.png")), full_page=True)
 
 
-def test_open_an_invoice_and_download_its_pdf(page, world):
+def test_open_an_invoice_and_download_its_pdf(page, world, screenshot_path):
     invoice = world["invoice"]
     log_in(page)
 
@@ -143,7 +142,7 @@ def test_open_an_invoice_and_download_its_pdf(page, world):
     assert page.get_by_role("heading", level=1).inner_text().startswith(f"Invoice {invoice.number}")
     assert page.get_by_test_id("invoice-total").inner_text() == f"30.48{NBSP}EUR"  # 25.40 + 5.08 VAT
     assert page.get_by_test_id("amount-due").inner_text() == f"20.48{NBSP}EUR"  # 10.00 paid by transfer
-    page.screenshot(path=str(DOCS / "invoice.png"), full_page=True)
+    page.screenshot(path=str(screenshot_path("invoice.png")), full_page=True)
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download the PDF").click()
     download = download_info.value
@@ -197,7 +196,7 @@ def test_an_invalid_vat_number_is_shown_next_to_its_field(page, world):
 @pytest.mark.parametrize(
     "path", ["/billing/", "/billing/invoices/", "invoice", "/billing/payments/", "/account/", "/account/api-keys/"]
 )
-def test_at_360_px_no_page_scrolls_sideways(browser, live_server, world, path):
+def test_at_360_px_no_page_scrolls_sideways(browser, live_server, world, path, screenshot_path):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740})
     page = context.new_page()
     try:
@@ -206,6 +205,6 @@ def test_at_360_px_no_page_scrolls_sideways(browser, live_server, world, path):
 
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         if path == "/billing/":
-            page.screenshot(path="/tmp/dashboard-360.png", full_page=True)
+            page.screenshot(path=str(screenshot_path("dashboard-360.png")), full_page=True)
     finally:
         context.close()
