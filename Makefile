@@ -52,7 +52,7 @@ seed: install
 
 reset-db: install ## drop every table and start again (asks first)
 	@read -p "Erase every table of the configured database? [y/N] " answer; [ "$$answer" = "y" ]
-	$(PY) manage.py flush --noinput
+	$(PY) manage.py erase_database --noinput
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 
