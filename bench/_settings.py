@@ -12,6 +12,7 @@ DEBUG = False
 SECRET_KEY = "bench-not-a-secret"
 # The development key of twinmcp.settings.local: the benchmark's data is generated and dropped afterwards.
 FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=["wcQFNX4ETuY1HPhpa0CFj8nBFGnB-u0uKN1UwzOGAfA="])
+AUDIT_LOG_KEYS = env.list("AUDIT_LOG_KEYS", default=["bench-audit-log-key-not-a-secret"])
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = "bench._urls"
 AXES_ENABLED = False

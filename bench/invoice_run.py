@@ -257,9 +257,9 @@ def run(args: argparse.Namespace) -> dict:
         from bench._data import customers_load, libraries_create, plans_create, usage_load
         from billing.periods import Period
         from billing.services import invoice_run
-        from billing.services.invoice_run import DEFAULT_CHUNK_SIZE
+        from django.conf import settings
 
-        chunk_size = args.chunk_size or DEFAULT_CHUNK_SIZE
+        chunk_size = args.chunk_size or settings.INVOICE_RUN_CHUNK_SIZE
         month = Period(PERIOD_START, PERIOD_END)
         plans = plans_create()
         libraries_create(count=20)

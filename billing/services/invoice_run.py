@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import AuditLog
@@ -29,8 +30,6 @@ from .invoices import (
     next_period,
 )
 from .subscriptions import subscriptions_end
-
-DEFAULT_CHUNK_SIZE = 500
 
 
 @dataclass
@@ -137,7 +136,7 @@ def invoice_run(
     period_end: datetime.date,
     customer=None,
     dry_run: bool = False,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     issue_documents: bool = True,
     now: datetime.datetime | None = None,
 ) -> RunSummary:
@@ -147,6 +146,7 @@ def invoice_run(
     """
     now = now or clock.now()
     summary = RunSummary()
+    chunk_size = chunk_size or settings.INVOICE_RUN_CHUNK_SIZE
     for chunk in invoice_run_chunks(period_end=period_end, chunk_size=chunk_size, customer=customer):
         summary += invoice_run_chunk(
             subscription_ids=chunk, period_end=period_end, now=now, dry_run=dry_run, issue_documents=issue_documents

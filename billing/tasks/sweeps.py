@@ -48,8 +48,9 @@ def alert_emails_task() -> int:
 def documents_catch_up_task() -> int:
     """Issued invoices and credit notes whose PDF and email were lost with a worker get them now."""
     missing = invoices_missing_documents()
-    if missing:
-        invoices_documents_issue_task.delay(invoice_ids=missing)
+    size = settings.INVOICE_RUN_CHUNK_SIZE  # a backlog in batches that each fit one task's time limit
+    for start in range(0, len(missing), size):
+        invoices_documents_issue_task.delay(invoice_ids=missing[start : start + size])
     credit_notes = credit_notes_missing_documents()
     for credit_note_id in credit_notes:
         credit_note_documents_issue_task.delay(credit_note_id=credit_note_id)
