@@ -1,37 +1,43 @@
-"""The docs API's limits by plan; `settings.DOCS_API_THROTTLE_CLASSES` names these classes, so that
-`libraries` enforces billing's rules without importing billing.
+"""The API's limits by plan; the settings name these classes, so that `accounts` and `libraries` enforce
+billing's rules without importing billing.
 
-- `PlanRateThrottle`: requests per minute per API key (per user for a browser session, per address when
-  anonymous), from the plan of the customer's live subscription; a fixed one-minute window counted with an
-  atomic increment in the django-redis cache. Refused → 429 `throttled` with `Retry-After`.
-- `PlanQuotaThrottle`: on metered views only. Needs an ACTIVE subscription (403 `subscription_required`);
-  a plan with a hard cap (overage price 0) refuses calls once the period's tokens reach the included
-  tokens (429 `quota_exceeded`, `Retry-After` = the period's end); otherwise, once this period's overage
-  reaches the customer's monthly spend cap, calls are refused (402 `spend_cap_reached`) and a
-  USAGE_THRESHOLD alert says so, once per period.
+- `PlanRateThrottle` (`REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"]`: every view of the API): requests per minute
+  per API key (per user for a browser session, per address when anonymous), from the plan of the customer's
+  live subscription; a fixed one-minute window counted in Redis. The window's limit is read when the window
+  opens and kept beside its count, so a call within it costs one round trip and no query; a plan change
+  applies from the next minute. Refused → 429 `throttled` with `Retry-After`. The signed payment webhook is a
+  plain Django view, not DRF's: its signature guards it, not a rate.
+- `PlanQuotaThrottle` (`DOCS_API_THROTTLE_CLASSES`, after the rate): on metered views only. Needs an ACTIVE
+  subscription (403 `subscription_required`); a plan with a hard cap (overage price 0) refuses calls once the
+  period's tokens reach the included tokens (429 `quota_exceeded`, `Retry-After` = the period's end); otherwise,
+  once this period's overage reaches the customer's monthly spend cap, calls are refused (402
+  `spend_cap_reached`) and a USAGE_THRESHOLD alert says so, once per period.
 
 Tokens used this period come from a per-user counter in the cache: seeded from PostgreSQL on a miss,
 incremented after each metered call or ingested batch (`usage_recorded`), expiring at the end of the period
 and at the latest after `COUNTER_RESYNC_SECONDS`, so any drift (an increment racing a seed, a late event)
 lasts minutes at most. A refusal is never decided on the counter alone: it is confirmed against PostgreSQL
 (at most once a minute per customer). When Redis is down, the quota is read from PostgreSQL on every call
-and the rate is not enforced: the API keeps answering.
+and the rate is not enforced: the API keeps answering. Without Redis at all (development), both live in the
+local-memory cache.
 """
 import functools
 import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import connections, router
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import ApiKey, UserProfile
+from accounts.ratelimit import RateLimit, rate_limit_record
 from billing import clock
 from billing.models import LIVE_SUBSCRIPTION_STATUSES, AlertType, Plan, Subscription, SubscriptionStatus
 from billing.money import round_money
@@ -39,7 +45,7 @@ from billing.periods import Period, local_date, period_containing
 from billing.pricing import TOKENS_PER_MILLION, interval_months
 from billing.selectors import usage_tokens_by_window, usage_window
 from billing.services.alerts import alert_raise
-from libraries.throttling import MeteredUsage, RateLimit, rate_limit_record
+from libraries.throttling import MeteredUsage
 from twinmcp.db import row_converter
 
 logger = logging.getLogger(__name__)
@@ -56,6 +62,25 @@ for index, key in ipairs(KEYS) do
     end
 end
 return 0
+"""
+
+# Count one request in a window whose limit is set when it opens (KEYS[1] the count, KEYS[2] the limit; ARGV[1]
+# the limit to open it with, ARGV[2] its lifetime): false, counting nothing, when it is not open and ARGV[1] is
+# empty, so that the limit is read from the database only when a window opens.
+RATE_WINDOW_HIT = """
+local limit = redis.call('GET', KEYS[2])
+if not limit then
+    if ARGV[1] == '' then
+        return false
+    end
+    limit = ARGV[1]
+    redis.call('SET', KEYS[2], limit, 'EX', ARGV[2])
+end
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return {count, tonumber(limit)}
 """
 
 
@@ -135,7 +160,8 @@ def request_account(request) -> Account:
 
 
 def _api_key(request) -> ApiKey | None:
-    return request.auth if isinstance(request.auth, ApiKey) else None
+    auth = getattr(request, "auth", None)  # absent from a request DRF did not authenticate (a peek)
+    return auth if isinstance(auth, ApiKey) else None
 
 
 # --- Requests per minute -------------------------------------------------------------------------------
@@ -153,31 +179,38 @@ class PlanRateThrottle(BaseThrottle):
     def timer(self) -> float:
         return time.time()
 
-    def _limit(self, request) -> tuple[str, int]:
+    def _window_of(self, request, *, now: float) -> tuple[str, Callable[[], int]]:
+        """The cache key of the caller's window holding `now`, and how to read the caller's limit."""
         api_key = _api_key(request)
-        if api_key is not None and SERVICE_SCOPE in (api_key.scopes or []):
-            return f"key:{api_key.pk}", self.service_requests_per_minute
         user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated:
-            return f"ip:{self.get_ident(request)}", self.anonymous_requests_per_minute
-        subscription = request_account(request).subscription
-        limit = subscription.plan.requests_per_minute if subscription else self.default_requests_per_minute
-        return (f"key:{api_key.pk}" if api_key else f"user:{user.pk}"), limit
+        if api_key is not None and SERVICE_SCOPE in (api_key.scopes or []):
+            ident, limit_of = f"key:{api_key.pk}", lambda: self.service_requests_per_minute
+        elif user is None or not user.is_authenticated:
+            ident, limit_of = f"ip:{self.get_ident(request)}", lambda: self.anonymous_requests_per_minute
+        else:
+            # Per key, not per customer: each of a customer's keys gets the plan's rate.
+            ident = f"key:{api_key.pk}" if api_key else f"user:{user.pk}"
+            limit_of = functools.partial(self._plan_limit, request)
+        return f"{self.cache_prefix}:{ident}:{int(now // self.window_seconds)}", limit_of
 
-    def _window(self) -> tuple[int, int]:
-        now = self.timer()
-        window = int(now // self.window_seconds)
-        reset = max(1, math.ceil((window + 1) * self.window_seconds - now))
-        return window, reset
+    def _plan_limit(self, request) -> int:
+        subscription = request_account(request).subscription
+        return subscription.plan.requests_per_minute if subscription else self.default_requests_per_minute
+
+    def _reset(self, *, now: float) -> int:
+        """Seconds until the window holding `now` ends."""
+        return max(1, math.ceil((now // self.window_seconds + 1) * self.window_seconds - now))
 
     def allow_request(self, request, view) -> bool:
-        ident, limit = self._limit(request)
-        window, reset = self._window()
-        count = _count_hit(f"{self.cache_prefix}:{ident}:{window}", timeout=self.window_seconds + 1)
-        self._wait = reset
-        if count is None:  # the cache is down: serve, unlimited, rather than refuse everyone
-            rate_limit_record(request, RateLimit(limit=limit, remaining=max(0, limit - 1), reset=reset))
+        now = self.timer()
+        key, limit_of = self._window_of(request, now=now)
+        self._wait = reset = self._reset(now=now)
+        counted = _window_hit(key, limit_of=limit_of, timeout=self.window_seconds + 1)
+        if counted is None:  # the cache is down: serve, unlimited, rather than refuse everyone
+            limit = limit_of()
+            rate_limit_record(request, RateLimit(limit=limit, remaining=limit - 1, reset=reset))
             return True
+        count, limit = counted
         rate_limit_record(request, RateLimit(limit=limit, remaining=limit - count, reset=reset))
         return count <= limit
 
@@ -186,24 +219,42 @@ class PlanRateThrottle(BaseThrottle):
 
     def rate_limit_peek(self, request) -> RateLimit:
         """The current window without counting: labels answers decided before throttling (401, 403)."""
-        ident, limit = self._limit(request)
-        window, reset = self._window()
-        count = cache.get(f"{self.cache_prefix}:{ident}:{window}") or 0
-        return RateLimit(limit=limit, remaining=limit - int(count), reset=reset)
+        now = self.timer()
+        key, limit_of = self._window_of(request, now=now)
+        found = cache.get_many([key, _limit_key(key)])
+        limit = found.get(_limit_key(key))
+        if limit is None:
+            limit = limit_of()
+        return RateLimit(limit=limit, remaining=limit - found.get(key, 0), reset=self._reset(now=now))
 
 
-def _count_hit(key: str, *, timeout: int) -> int | None:
-    """Atomically count one request in `key`; None when the cache is unavailable."""
+def _limit_key(window_key: str) -> str:
+    return f"{window_key}:limit"
+
+
+def _redis_client():
+    """django-redis's client of the cache (it makes the keys and holds the connections); None on local memory."""
+    client = getattr(cache, "client", None)
+    return client if client is not None and hasattr(client, "get_client") else None
+
+
+def _window_hit(key: str, *, limit_of: Callable[[], int], timeout: int) -> tuple[int, int] | None:
+    """Count one request in the window `key`: its count and limit, `limit_of()` read only when it opens; None
+    when Redis is unavailable."""
+    client = _redis_client()
+    if client is None:  # local memory: development without Redis
+        limit = cache.get_or_set(_limit_key(key), limit_of, timeout=timeout)
+        cache.add(key, 0, timeout=timeout)
+        return cache.incr(key), limit
+    script = client.get_client(write=True).register_script(RATE_WINDOW_HIT)
+    keys = [client.make_key(key), client.make_key(_limit_key(key))]
     try:
-        return cache.incr(key)
-    except ValueError:  # first request of the window
-        pass
-    if cache.add(key, 1, timeout=timeout):
-        return 1
-    try:
-        return cache.incr(key)  # another request created it first; None if the cache is down
-    except ValueError:
+        counted = script(keys=keys, args=["", timeout])
+        if counted is None:
+            counted = script(keys=keys, args=[limit_of(), timeout])
+    except RedisError:
         return None
+    return counted[0], counted[1]
 
 
 # --- Quota and spend cap -------------------------------------------------------------------------------
@@ -279,8 +330,8 @@ def _refusal(subscription: Subscription, spend_cap: Decimal | None, tokens: int)
 
 def _increment_existing(deltas: dict[str, int]) -> None:
     """Add to the counters that exist, in one round trip on Redis."""
-    client = getattr(cache, "client", None)
-    if client is None or not hasattr(client, "get_client"):  # local memory: development without Redis
+    client = _redis_client()
+    if client is None:  # local memory: development without Redis
         for key, delta in deltas.items():
             try:
                 cache.incr(key, delta)

@@ -61,7 +61,8 @@ def customer_token(db) -> str:
     """A customer with a little of everything (so that some generated ids exist), and their API key."""
     user = UserProfileFactory(country="FR").user
     PlanFactory(code="team", name="Team", price=Decimal("49.00"))
-    subscription = SubscriptionFactory(user=user, plan=PlanFactory())
+    # A rate no generated series reaches: every request is checked, none throttled (429 is documented anyway).
+    subscription = SubscriptionFactory(user=user, plan=PlanFactory(requests_per_minute=1_000_000))
     for month in (8, 9):
         start = datetime.date(2026, month, 1)
         draft = InvoiceFactory(subscription=subscription, period_start=start,

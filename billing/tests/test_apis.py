@@ -306,7 +306,10 @@ def redis_commands(monkeypatch):
 
 @pytest.mark.django_db
 class TestInvoiceListCache:
-    def test_a_cached_list_costs_no_query_and_two_redis_round_trips(self, django_assert_num_queries, redis_commands):
+    def test_a_cached_list_costs_no_query_and_three_redis_round_trips(
+        self, django_assert_num_queries, redis_commands, time_machine
+    ):
+        time_machine.move_to(NOW, tick=False)  # both calls in one rate-limit window
         user = customer()
         sent_invoice(subscription_of(user))
         client = client_for(user)
@@ -316,8 +319,9 @@ class TestInvoiceListCache:
         with django_assert_num_queries(0):
             again = client.get("/api/billing/invoices/")
 
-        # The key's lookup with its generation, then the customer's cache version with the page.
-        assert redis_commands == ["MGET", "MGET"]
+        # The key's lookup with its generation, its rate-limit window (its limit read when it opened), then the
+        # customer's cache version with the page.
+        assert redis_commands == ["MGET", "EVALSHA", "MGET"]
         assert (again.status_code, again["Content-Type"]) == (200, "application/json")
         assert again.content == first.content
 

@@ -1,4 +1,6 @@
-"""The docs API's limits by plan (billing.throttles), through the API as customers meet them, on real Redis."""
+"""The docs API's limits by plan (billing.throttles), through the API as customers meet them, on real Redis.
+
+The rate of the other endpoints of the API: test_rate_limits.py."""
 import datetime
 from decimal import Decimal
 
@@ -21,13 +23,11 @@ pytestmark = pytest.mark.django_db
 
 NOW = 1_800_000_010.0  # 10 seconds into a minute window
 DOCS = "/api/libraries/acme/widgets/docs/"
-THROTTLES = ["billing.throttles.PlanRateThrottle", "billing.throttles.PlanQuotaThrottle"]
 
 
 @pytest.fixture(autouse=True)
-def _plan_throttles(settings, monkeypatch):
-    settings.DOCS_API_THROTTLE_CLASSES = THROTTLES
-    monkeypatch.setattr(PlanRateThrottle, "timer", lambda self: NOW)
+def _pinned_clock(time_machine):
+    time_machine.move_to(NOW, tick=False)
 
 
 def this_period() -> Period:
@@ -80,13 +80,13 @@ class TestRequestsPerMinute:
         assert (third["RateLimit-Limit"], third["RateLimit-Remaining"], third["RateLimit-Reset"]) == ("2", "0", "50")
         assert UsageLog.objects.count() == 2
 
-    def test_the_window_resets_each_minute(self, customer, library_version, monkeypatch):
+    def test_the_window_resets_each_minute(self, customer, library_version, time_machine):
         subscribe(customer, requests_per_minute=1)
         client = key_client(customer)
         assert client.get(DOCS).status_code == 200
         assert client.get(DOCS).status_code == 429
 
-        monkeypatch.setattr(PlanRateThrottle, "timer", lambda self: NOW + 60)
+        time_machine.move_to(NOW + 60, tick=False)
 
         assert client.get(DOCS).status_code == 200
 

@@ -9,11 +9,11 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 from rest_framework.throttling import BaseThrottle
 
+from accounts.ratelimit import RateLimit, rate_limit_record
 from accounts.services import api_key_create
 from accounts.tests.factories import UserFactory
 from libraries.models import UsageLog
 from libraries.tests.factories import DocumentationChunkFactory, LibraryFactory, LibraryVersionFactory
-from libraries.throttling import RateLimit, rate_limit_record
 
 pytestmark = pytest.mark.django_db
 
@@ -279,11 +279,16 @@ class TestThrottlingHook:
             client.get(docs_url()),
             client.get(docs_url(), {"tokens": 1}),  # 400
             client.get(docs_url("nobody/nothing")),  # 404
-            APIClient().get(docs_url()),  # 401, before the throttles ran
         ):
             assert response["RateLimit-Limit"] == "10", response.status_code
             assert int(response["RateLimit-Remaining"]) >= 0
             assert response["RateLimit-Reset"] == "42"
+
+    def test_an_answer_refused_before_the_throttles_carries_the_api_wide_window(self, nextjs):
+        response = APIClient().get(docs_url())
+
+        assert response.status_code == 401
+        assert int(response["RateLimit-Remaining"]) == int(response["RateLimit-Limit"]) > 0  # peeked, not counted
 
     def test_a_refusal_is_429_with_retry_after_and_nothing_is_written(self, client, nextjs):
         for _ in range(10):
@@ -298,11 +303,12 @@ class TestThrottlingHook:
         assert UsageLog.objects.count() == 10
 
     @override_settings(DOCS_API_THROTTLE_CLASSES=[])
-    def test_without_throttles_the_api_still_answers(self, client, nextjs):
+    def test_without_throttles_of_its_own_the_docs_api_has_the_api_wide_rate(self, client, nextjs):
         response = client.get(docs_url())
 
         assert response.status_code == 200
-        assert "RateLimit-Limit" not in response
+        assert response["RateLimit-Limit"] != "10"
+        assert int(response["RateLimit-Remaining"]) == int(response["RateLimit-Limit"]) - 1
 
 
 REDIS_DOWN = {

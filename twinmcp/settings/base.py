@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.AuditContextMiddleware",
+    "accounts.ratelimit.RateLimitHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -253,6 +254,8 @@ REST_FRAMEWORK = {
     # Every view declares the API key scope each method needs; a method it does not declare is refused.
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasRequiredScope"],
     "EXCEPTION_HANDLER": "twinmcp.api.api_exception_handler",
+    # Every view of the API: requests per minute by plan, per key (billing provides it, accounts labels answers).
+    "DEFAULT_THROTTLE_CLASSES": ["billing.throttles.PlanRateThrottle"],
     # JSON too deep for the stack answers 400 naming the field, not 500 (views that pin JSON name this parser too).
     "DEFAULT_PARSER_CLASSES": [
         "accounts.parsers.JSONParser",
@@ -264,8 +267,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
 }
-# Limits of the docs API by plan: billing provides the throttles, libraries reads their names from here.
-DOCS_API_THROTTLE_CLASSES = ["billing.throttles.PlanRateThrottle", "billing.throttles.PlanQuotaThrottle"]
+# The docs API's quota, after the rate of every API view: billing provides it, libraries reads its name from here.
+DOCS_API_THROTTLE_CLASSES = ["billing.throttles.PlanQuotaThrottle"]
 # What each app above accounts holds about a person, for the GDPR export (accounts.personal_data).
 PERSONAL_DATA_PROVIDERS = ["billing.personal_data.billing_personal_data"]
 # Called by accounts.services.account_erase, so that accounts never imports the apps above it.
@@ -277,6 +280,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,  # /api/schema/ describes the API, not itself
+    "SERVE_AUTHENTICATION": [],  # public: rate limited per address, like any anonymous caller
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "accounts.ratelimit.rate_limit_schema"],
     # Several models have a `status`: each choice set keeps its own name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "InvoiceStatusEnum": "billing.models.InvoiceStatus",
