@@ -45,6 +45,8 @@ class TestMalformedTokens:
             "tmcp_abcd1234_" + "é" * 40,
             "tmcp_abcd1234_" + secrets.token_urlsafe(32) + "\x00",
         ],
+        ids=["2000-characters", "2000-character-prefix", "upper-case-prefix", "short-secret", "no-prefix",
+             "not-ascii", "nul-byte"],
     )
     def test_are_refused_without_a_query_nor_a_redis_key(self, token):
         with CaptureQueriesContext(connection) as queries:
