@@ -4,6 +4,7 @@ Invoice generation, the monthly run and the upcoming-invoice estimate all price 
 they agree to the cent.
 """
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,11 +25,15 @@ LINE_TEXT = {
         "fee": "{plan} plan, {period}",
         "partial": "{plan} plan, {days}/{period_days} days of {period}",
         "usage": "Usage above the {included} included tokens: {overage} tokens (quantity in millions)",
+        "segment_usage": "{plan} plan, {days}/{period_days} days: usage above the {included} included tokens: "
+        "{overage} tokens (quantity in millions)",
     },
     "fr": {
         "fee": "Forfait {plan}, {period}",
         "partial": "Forfait {plan}, {period} : {days} jours sur {period_days}",
         "usage": "Consommation au-delà des {included} jetons inclus : {overage} jetons (quantité en millions)",
+        "segment_usage": "Forfait {plan}, {days} jours sur {period_days} : consommation au-delà des {included} "
+        "jetons inclus : {overage} jetons (quantité en millions)",
     },
 }
 
@@ -65,7 +70,7 @@ class LineDraft:
 class InvoiceDraft:
     subscription: Subscription
     period: Period
-    plan: Plan  # in force at the period's end: its quota and overage price apply
+    plan: Plan  # in force at the period's end: its currency is the invoice's
     tokens_used: int
     lines: tuple[LineDraft, ...]
 
@@ -114,7 +119,10 @@ def billing_period(subscription: Subscription, period_end: datetime.date) -> Per
 
 
 def _plan_segments(subscription: Subscription, billed: Period) -> list[tuple[Plan, Period]]:
-    """Which plan was in force on which days of `billed`, from the plan-change history."""
+    """Which plan was in force on which days of `billed`, from the plan-change history.
+
+    Days on the same plan form one segment, even when the plan was left and taken again the same day.
+    """
     changes = sorted(subscription.plan_changes.all(), key=lambda change: (change.effective_date, change.changed_at))
     plan = changes[0].from_plan if changes else subscription.plan
     segments, start = [], billed.start
@@ -128,7 +136,36 @@ def _plan_segments(subscription: Subscription, billed: Period) -> list[tuple[Pla
     piece = billed.clip(start, billed.end)
     if piece:
         segments.append((plan, piece))
-    return segments
+    merged = segments[:1]
+    for plan, piece in segments[1:]:
+        if plan.pk == merged[-1][0].pk:
+            merged[-1] = (plan, Period(merged[-1][1].start, piece.end))
+        else:
+            merged.append((plan, piece))
+    return merged
+
+
+@dataclass(frozen=True)
+class UsageSegment:
+    """Days of a billed period on one plan: the usage of these days is billed at this plan's price."""
+
+    plan: Plan
+    period: Period
+    included_tokens: int
+
+
+def usage_segments(subscription: Subscription, billed: Period) -> list[UsageSegment]:
+    """The plans in force over `billed`, each with its quota.
+
+    On one plan the period keeps the whole quota (partial periods too, as before). With several, each
+    segment has its share by days, rounded down: switching plan never adds tokens to a period's quotas,
+    so usage done on one plan cannot be moved under another plan's whole quota.
+    """
+    segments = _plan_segments(subscription, billed)
+    if len(segments) == 1:
+        [(plan, piece)] = segments
+        return [UsageSegment(plan, piece, plan.included_tokens)]
+    return [UsageSegment(plan, piece, plan.included_tokens * piece.days // billed.days) for plan, piece in segments]
 
 
 def _without_pauses(piece: Period, pauses: list[Period]) -> list[Period]:
@@ -174,27 +211,34 @@ def _fee_line(*, kind: str, plan: Plan, days: int, whole: Period, language: str)
     return LineDraft(kind, description, Decimal(1), amount, amount)
 
 
-def _usage_line(*, plan: Plan, tokens_used: int, language: str) -> LineDraft | None:
-    overage = max(0, tokens_used - plan.included_tokens)
+def _usage_line(*, segment: UsageSegment, tokens_used: int, billed: Period, language: str) -> LineDraft | None:
+    plan = segment.plan
+    overage = max(0, tokens_used - segment.included_tokens)
     amount = round_money(overage * plan.overage_price_per_million / TOKENS_PER_MILLION)
     if amount == 0:
         return None
-    description = LINE_TEXT[language]["usage"].format(
-        included=_count(plan.included_tokens, language), overage=_count(overage, language)
-    )
+    included, overage_text = _count(segment.included_tokens, language), _count(overage, language)
+    if segment.period == billed:
+        description = LINE_TEXT[language]["usage"].format(included=included, overage=overage_text)
+    else:
+        description = LINE_TEXT[language]["segment_usage"].format(
+            plan=plan.name, days=segment.period.days, period_days=billed.days, included=included,
+            overage=overage_text,
+        )
     quantity = Decimal(overage) / TOKENS_PER_MILLION
     return LineDraft(LineKind.USAGE, description, quantity, plan.overage_price_per_million, amount)
 
 
-def invoice_draft(*, subscription: Subscription, period: Period, tokens_used: int) -> InvoiceDraft:
+def invoice_draft(*, subscription: Subscription, period: Period, segment_tokens: Sequence[int]) -> InvoiceDraft:
     """The lines owed for `period`: the fee (split by plan and day when it changed) and the overage.
 
-    The plan in force at the period's end bills the SUBSCRIPTION line and the overage; the days
-    spent on earlier plans are PRORATION lines.
+    `segment_tokens` are the tokens used in each of `usage_segments(subscription, period)`, in order. The
+    plan in force at the period's end bills the SUBSCRIPTION line, the days spent on earlier plans are
+    PRORATION lines; each segment over its quota has its own USAGE line at its plan's price.
     """
     whole = calendar_period(subscription, period)
     charged = fee_days(subscription, period)
-    final_plan = _plan_segments(subscription, period)[-1][0]
+    segments = usage_segments(subscription, period)
     language = _language(subscription)
     lines = [
         _fee_line(
@@ -203,7 +247,10 @@ def invoice_draft(*, subscription: Subscription, period: Period, tokens_used: in
         )
         for index, (plan, days) in enumerate(charged)
     ]
-    usage = _usage_line(plan=final_plan, tokens_used=tokens_used, language=language)
-    if usage:
-        lines.append(usage)
-    return InvoiceDraft(subscription, period, final_plan, tokens_used, tuple(line for line in lines if line.amount))
+    for segment, tokens in zip(segments, segment_tokens, strict=True):
+        usage = _usage_line(segment=segment, tokens_used=tokens, billed=period, language=language)
+        if usage:
+            lines.append(usage)
+    return InvoiceDraft(
+        subscription, period, segments[-1].plan, sum(segment_tokens), tuple(line for line in lines if line.amount)
+    )

@@ -30,7 +30,7 @@ from .models import (
 )
 from .money import ZERO
 from .periods import Period, billing_zone, local_date, period_containing
-from .pricing import InvoiceDraft, LineDraft, interval_months, invoice_draft, invoice_totals
+from .pricing import InvoiceDraft, LineDraft, interval_months, invoice_draft, invoice_totals, usage_segments
 from .tax import buyer_country, tax_treatment
 
 SUBSCRIPTION_RELATED = ("plan", "user__profile")
@@ -129,12 +129,46 @@ def usage_window(subscription: Subscription, billed: Period) -> tuple[datetime.d
     return billed.start_at, end_at
 
 
-def invoice_drafts(billed_periods: dict[Subscription, Period]) -> list[InvoiceDraft]:
-    """Price each subscription's period; usage comes from grouped queries, not one per customer."""
-    windows = {sub.pk: (sub.user_id, usage_window(sub, billed)) for sub, billed in billed_periods.items()}
+def segment_windows(
+    subscription: Subscription, billed: Period, *, until: datetime.datetime | None = None
+) -> list[UsageWindow]:
+    """The usage window of each plan segment of `billed` (see `usage_segments`), cut at `until` when given.
+
+    A plan change splits the period's window at the change day: usage belongs to the plan in force then.
+    """
+    start_at, end_at = usage_window(subscription, billed)
+    if until is not None:
+        end_at = max(start_at, min(end_at, until))
+    windows = []
+    for segment in usage_segments(subscription, billed):
+        window_start = min(max(start_at, segment.period.start_at), end_at)
+        windows.append((window_start, max(window_start, min(end_at, segment.period.end_at))))
+    return windows
+
+
+def segment_tokens_by_subscription(
+    windows_by_subscription: dict[Subscription, list[UsageWindow]],
+) -> dict[Subscription, list[int]]:
+    """Tokens used in each window of each subscription, summed by one query whatever their number."""
+    keys, windows = [], {}
+    for subscription, sub_windows in windows_by_subscription.items():
+        for window in sub_windows:
+            windows[len(keys)] = (subscription.user_id, window)
+            keys.append(subscription)
     tokens = usage_tokens_by_window(windows)
+    used = defaultdict(list)
+    for index, subscription in enumerate(keys):
+        used[subscription].append(tokens[index])
+    return {subscription: used[subscription] for subscription in windows_by_subscription}
+
+
+def invoice_drafts(billed_periods: dict[Subscription, Period]) -> list[InvoiceDraft]:
+    """Price each subscription's period; usage per plan segment comes from one query, not one per customer."""
+    tokens = segment_tokens_by_subscription(
+        {sub: segment_windows(sub, billed) for sub, billed in billed_periods.items()}
+    )
     return [
-        invoice_draft(subscription=sub, period=billed, tokens_used=tokens[sub.pk])
+        invoice_draft(subscription=sub, period=billed, segment_tokens=tokens[sub])
         for sub, billed in billed_periods.items()
     ]
 
@@ -192,10 +226,10 @@ def invoice_upcoming(*, subscription: Subscription, now: datetime.datetime) -> U
     if subscription.status not in LIVE_SUBSCRIPTION_STATUSES:
         return None
     billed = Period(subscription.current_period_start, subscription.current_period_end)
-    start_at, end_at = usage_window(subscription, billed)
-    window = (start_at, max(start_at, min(end_at, now)))
-    tokens = usage_tokens_by_window({subscription.pk: (subscription.user_id, window)})[subscription.pk]
-    draft = invoice_draft(subscription=subscription, period=billed, tokens_used=tokens)
+    windows = {subscription: segment_windows(subscription, billed, until=now)}
+    draft = invoice_draft(
+        subscription=subscription, period=billed, segment_tokens=segment_tokens_by_subscription(windows)[subscription]
+    )
     buyer = buyer_snapshot(subscription.user)
     treatment = tax_treatment(country=buyer["country"], vat_number=buyer["vat_number"])
     totals = invoice_totals(subtotal=draft.subtotal, treatment=treatment)
@@ -205,7 +239,7 @@ def invoice_upcoming(*, subscription: Subscription, now: datetime.datetime) -> U
     return UpcomingInvoice(
         period=billed,
         currency=draft.plan.currency,
-        tokens_used=tokens,
+        tokens_used=draft.tokens_used,
         included_tokens=draft.plan.included_tokens,
         lines=draft.lines,
         subtotal=totals.subtotal,

@@ -20,7 +20,7 @@ from billing.models import (
 )
 from billing.money import ZERO
 from billing.periods import Period, add_months, local_date, start_of_day
-from billing.pricing import LineDraft, interval_months, invoice_draft
+from billing.pricing import LineDraft, interval_months, invoice_draft, usage_segments
 from billing.selectors import history_prefill, load_subscriptions
 from twinmcp.db import rows_update
 
@@ -259,9 +259,15 @@ def subscription_change_preview(
         effective_date=change.effective_date,
         current_plan=current.plan,
         new_plan=plan,
-        current_lines=invoice_draft(subscription=current, period=billed, tokens_used=0).lines,
-        new_lines=invoice_draft(subscription=_with_plan_change(current, change), period=billed, tokens_used=0).lines,
+        current_lines=_fee_lines(current, billed),
+        new_lines=_fee_lines(_with_plan_change(current, change), billed),
     )
+
+
+def _fee_lines(subscription: Subscription, billed: Period) -> tuple[LineDraft, ...]:
+    """The period's fee lines, priced without usage."""
+    no_usage = [0] * len(usage_segments(subscription, billed))
+    return invoice_draft(subscription=subscription, period=billed, segment_tokens=no_usage).lines
 
 
 def _with_plan_change(subscription: Subscription, change: SubscriptionPlanChange) -> Subscription:

@@ -246,6 +246,77 @@ class TestOverage:
         assert run_october().lines.get(kind=LineKind.USAGE).amount == Decimal("1.00")
 
 
+def upgraded_on_the_31st_after_40_million_tokens() -> Subscription:
+    """DESIGN's worked example: October on Pro, 40M tokens by the 30th, upgraded to Team on the 31st."""
+    user = customer()
+    subscription = october_subscription(user, pro())
+    use(user, 25_000_000, paris(2026, 10, 3, 10))
+    use(user, 15_000_000, paris(2026, 10, 30, 23, 30))  # the 30th in Paris, still on Pro
+    subscription_change_plan(subscription=subscription, plan=team(), now=paris(2026, 10, 31, 9))
+    return subscription
+
+
+# Pro segment: 30 days, quota 5,000,000 × 30 / 31 = 4,838,709.67 → 4,838,709; 35,161,291 tokens over at
+# 2.00 per million = 70.322582 → 70.32. Fees 19 × 30 / 31 = 18.387 → 18.39 and 99 × 1 / 31 = 3.193 → 3.19.
+WORKED_EXAMPLE_LINES = [
+    (LineKind.PRORATION, Decimal("1"), Decimal("18.39"), Decimal("18.39")),
+    (LineKind.SUBSCRIPTION, Decimal("1"), Decimal("3.19"), Decimal("3.19")),
+    (LineKind.USAGE, Decimal("35.161291"), Decimal("2.00"), Decimal("70.32")),
+]
+WORKED_EXAMPLE_TOTALS = (Decimal("91.90"), Decimal("18.38"), Decimal("110.28"))
+
+
+@pytest.mark.django_db
+class TestUsageBelongsToThePlanInForce:
+    def test_the_worked_example_is_invoiced_to_the_cent(self):
+        upgraded_on_the_31st_after_40_million_tokens()
+
+        invoice = run_october()
+
+        assert lines(invoice) == WORKED_EXAMPLE_LINES
+        assert (invoice.subtotal, invoice.tax_amount, invoice.total) == WORKED_EXAMPLE_TOTALS
+        assert invoice.lines.get(kind=LineKind.USAGE).description == (
+            "Pro plan, 30/31 days: usage above the 4,838,709 included tokens: 35,161,291 tokens (quantity in millions)"
+        )
+
+    def test_the_upcoming_invoice_shows_the_worked_example_before_the_period_ends(self):
+        subscription = upgraded_on_the_31st_after_40_million_tokens()
+
+        upcoming = invoice_upcoming(subscription=subscription, now=paris(2026, 10, 31, 18))
+
+        assert [
+            (line.kind, line.quantity, line.unit_price, line.amount) for line in upcoming.lines
+        ] == WORKED_EXAMPLE_LINES
+        assert (upcoming.subtotal, upcoming.tax_amount, upcoming.total) == WORKED_EXAMPLE_TOTALS
+        assert upcoming.tokens_used == 40_000_000
+
+    def test_each_segment_over_its_quota_has_its_own_usage_line_at_its_plan_price(self):
+        # Pro 1 → 10 October: quota 5M × 10 / 31 = 1,612,903; 3M used → 1,387,097 over × 2.00 = 2.774… → 2.77.
+        # Team 11 → 31 October: quota 50M × 21 / 31 = 33,870,967; 40M used → 6,129,033 over × 1.50 = 9.19.
+        user = customer()
+        subscription = october_subscription(user, pro())
+        use(user, 3_000_000, paris(2026, 10, 10, 20))
+        subscription_change_plan(subscription=subscription, plan=team(), now=paris(2026, 10, 11, 8))
+        use(user, 40_000_000, paris(2026, 10, 25, 12))
+
+        invoice = run_october()
+
+        assert [line for line in lines(invoice) if line[0] == LineKind.USAGE] == [
+            (LineKind.USAGE, Decimal("1.387097"), Decimal("2.00"), Decimal("2.77")),
+            (LineKind.USAGE, Decimal("6.129033"), Decimal("1.50"), Decimal("9.19")),
+        ]
+        # Fees 19 × 10 / 31 = 6.13 and 99 × 21 / 31 = 67.06.
+        assert invoice.subtotal == Decimal("6.13") + Decimal("67.06") + Decimal("2.77") + Decimal("9.19")
+
+    def test_a_segment_within_its_quota_adds_no_usage_line(self):
+        user = customer()
+        subscription = october_subscription(user, pro())
+        use(user, 1_612_903, paris(2026, 10, 10, 20))  # exactly Pro's 10-day quota
+        subscription_change_plan(subscription=subscription, plan=team(), now=paris(2026, 10, 11, 8))
+
+        assert [line[0] for line in lines(run_october())] == [LineKind.PRORATION, LineKind.SUBSCRIPTION]
+
+
 @pytest.mark.django_db
 class TestUsageBelongsToItsLocalDay:
     @pytest.mark.parametrize(

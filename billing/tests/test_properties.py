@@ -27,9 +27,11 @@ from billing.models import (
     Payment,
     Plan,
     Subscription,
+    SubscriptionPlanChange,
 )
 from billing.periods import Period
-from billing.pricing import invoice_draft, invoice_totals
+from billing.pricing import invoice_draft, invoice_totals, usage_segments
+from billing.selectors import history_prefill
 from billing.services import invoice_finalize, invoice_generate, payment_record, payment_refund
 from billing.tax import TaxTreatment, tax_treatment
 from billing.tests.factories import CreditFactory, PlanFactory, SubscriptionFactory
@@ -128,7 +130,7 @@ def price_october(subscription, *, price, included, per_million, first_day=1, to
         overage_price_per_million=per_million,
     )
     period = Period(datetime.date(2026, 10, first_day), NOVEMBER_START)
-    return invoice_draft(subscription=subscription, period=period, tokens_used=tokens)
+    return invoice_draft(subscription=subscription, period=period, segment_tokens=[tokens])
 
 
 def expected_overage(*, tokens: int, included: int, per_million: Decimal) -> Decimal:
@@ -294,6 +296,109 @@ class TestOverage:
         )
 
         assert [line.kind for line in draft.lines] == [LineKind.SUBSCRIPTION]
+
+
+OCTOBER = Period(OCTOBER_START, NOVEMBER_START)
+# A usage timeline: tokens used on days of October.
+usage_timelines = st.lists(
+    st.tuples(st.integers(min_value=1, max_value=OCTOBER_DAYS), st.integers(min_value=0, max_value=10**10)),
+    max_size=8,
+)
+# The days on which the plan changes (to the other plan each time), the 1st excluded: it would replace the plan.
+change_days = st.lists(st.integers(min_value=2, max_value=OCTOBER_DAYS), max_size=5, unique=True).map(sorted)
+
+
+def in_memory_plan(pk: int, *, included: int, per_million: Decimal) -> Plan:
+    return Plan(
+        pk=pk, code=f"plan-{pk}", name=f"Plan {pk}", price=Decimal("10.00"), currency="EUR", interval=Interval.MONTH,
+        included_tokens=included, overage_price_per_million=per_million,
+    )
+
+
+def october_with_changes(first: Plan, other: Plan, days: list[int]) -> Subscription:
+    """An unsaved October subscription starting on `first` and switching between the two plans on `days`."""
+    plans = [first, other]
+    subscription = Subscription(
+        pk=1, plan=plans[len(days) % 2], current_period_start=OCTOBER_START, current_period_end=NOVEMBER_START
+    )
+    changes = [
+        SubscriptionPlanChange(
+            subscription=subscription, from_plan=plans[index % 2], to_plan=plans[(index + 1) % 2],
+            effective_date=datetime.date(2026, 10, day), changed_at=datetime.datetime(2026, 10, day, 9, tzinfo=UTC),
+        )
+        for index, day in enumerate(days)
+    ]
+    history_prefill(subscription, plan_changes=changes, pauses=[])
+    return subscription
+
+
+def usage_charge(subscription: Subscription, usage: list[tuple[int, int]]) -> tuple[Fraction, int]:
+    """The USAGE lines of October for `usage` (each call on the plan in force on its day), and their count."""
+    segment_tokens = [
+        sum(tokens for day, tokens in usage if segment.period.start <= datetime.date(2026, 10, day) < segment.period.end)
+        for segment in usage_segments(subscription, OCTOBER)
+    ]
+    draft = invoice_draft(subscription=subscription, period=OCTOBER, segment_tokens=segment_tokens)
+    usage_lines = [line.amount for line in draft.lines if line.kind == LineKind.USAGE]
+    return Fraction(sum(usage_lines, Decimal("0"))), len(usage_lines)
+
+
+def cost_alone(plan: Plan, tokens: int) -> Fraction:
+    """What `tokens` cost on `plan` for the whole month, exactly (before rounding)."""
+    return Fraction(max(0, tokens - plan.included_tokens)) * Fraction(plan.overage_price_per_million) / 1_000_000
+
+
+class TestPlanChangesCannotBeGamed:
+    """Usage belongs to the plan in force on its day, each plan's segment with its quota's share by days.
+
+    What is proved, for any usage timeline in October and any sequence of changes between two plans:
+    1. Usage already done when the plan first changes is billed at least what it costs on its plan alone
+       (both sides rounded half-up to the cent): later changes never lower its price.
+    2. When one plan dominates the other (at least as many included tokens and no dearer per million, the
+       shape of an upgrade), the usage lines add up to at least the exact cost of the whole month's usage on
+       the cheaper of the two plans alone, less half a cent per USAGE line of rounding. Without dominance this
+       does not hold and is not claimed: a plan with a bigger quota and a dearer overage, nearly used up before
+       moving to one with a small quota and a cheaper overage, bills the rest at the cheaper price.
+    """
+
+    @examples
+    @given(
+        included=quotas, per_million=prices_per_million, other_included=quotas,
+        other_per_million=prices_per_million, days=change_days.filter(bool), data=st.data(),
+    )
+    def test_usage_done_before_a_change_costs_at_least_its_price_on_its_plan(
+        self, included, per_million, other_included, other_per_million, days, data
+    ):
+        first = in_memory_plan(1, included=included, per_million=per_million)
+        other = in_memory_plan(2, included=other_included, per_million=other_per_million)
+        before_change = st.integers(min_value=1, max_value=days[0] - 1)
+        usage = data.draw(st.lists(st.tuples(before_change, st.integers(0, 10**10)), max_size=6))
+
+        charge, _ = usage_charge(october_with_changes(first, other, days), usage)
+
+        assert charge >= Fraction(cents(cost_alone(first, sum(tokens for _, tokens in usage))))
+
+    @examples
+    @given(
+        included=quotas, per_million=prices_per_million, more_tokens=quotas,
+        cheaper_by=prices_per_million, starts_small=st.booleans(), days=change_days, usage=usage_timelines,
+    )
+    # DESIGN's worked example: 40M tokens on Pro, Team from the 31st.
+    @example(
+        included=5_000_000, per_million=Decimal("2.00"), more_tokens=45_000_000, cheaper_by=Decimal("0.50"),
+        starts_small=True, days=[31], usage=[(3, 40_000_000)],
+    )
+    def test_switching_to_and_from_a_bigger_plan_never_beats_staying_on_either(
+        self, included, per_million, more_tokens, cheaper_by, starts_small, days, usage
+    ):
+        small = in_memory_plan(1, included=included, per_million=per_million)
+        big = in_memory_plan(2, included=included + more_tokens, per_million=max(Decimal("0"), per_million - cheaper_by))
+        first, other = (small, big) if starts_small else (big, small)
+
+        charge, usage_lines = usage_charge(october_with_changes(first, other, days), usage)
+
+        tokens = sum(tokens for _, tokens in usage)
+        assert charge >= min(cost_alone(small, tokens), cost_alone(big, tokens)) - Fraction(usage_lines, 200)
 
 
 # ---------------------------------------------------------------------------------------------------

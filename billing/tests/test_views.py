@@ -27,7 +27,7 @@ from billing.models import (
 )
 from billing.money import round_money
 from billing.periods import Period, add_months, period_containing
-from billing.pricing import invoice_draft
+from billing.pricing import invoice_draft, usage_segments
 from billing.selectors import load_subscriptions
 from billing.services import invoice_finalize, payment_record
 from billing.services.subscriptions import subscription_change_preview
@@ -391,7 +391,8 @@ class TestPlanChange:
         [change] = SubscriptionPlanChange.objects.all()
         assert change.effective_date == max(clock.today(), period.start)
         [reloaded] = load_subscriptions([subscription.pk])
-        assert invoice_draft(subscription=reloaded, period=period, tokens_used=0).lines == preview.new_lines
+        no_usage = [0] * len(usage_segments(reloaded, period))
+        assert invoice_draft(subscription=reloaded, period=period, segment_tokens=no_usage).lines == preview.new_lines
 
     def test_an_unknown_or_current_plan_is_refused_with_a_message(self, logged_in, subscription):
         unknown = logged_in.get(reverse("billing:plan_change_confirm"), {"plan": "nope"}, follow=True)
