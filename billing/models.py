@@ -426,6 +426,9 @@ class BillingAlert(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.TextField(
+        blank=True, help_text="Why its email could not be sent; the next sweep tries again and clears it."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -444,6 +447,7 @@ class EmailKind(models.TextChoices):
     PAYMENT_FAILED = "PAYMENT_FAILED", "Payment failed"
     PAYMENT_REMINDER = "PAYMENT_REMINDER", "Payment reminder"
     USAGE_THRESHOLD = "USAGE_THRESHOLD", "Usage threshold"
+    SPEND_CAP_REACHED = "SPEND_CAP_REACHED", "Spend cap reached"
     SUBSCRIPTION_EXPIRING = "SUBSCRIPTION_EXPIRING", "Subscription expiring"
 
 

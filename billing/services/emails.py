@@ -11,6 +11,7 @@ figures from `invoice` (and its credit note's for CREDIT_NOTE_ISSUED), the calle
 - PAYMENT_FAILED: `amount` (the payment's), `reason` (may be empty).
 - PAYMENT_REMINDER: `days_from_due` (negative before the due date: -3, 1, 7, 15).
 - USAGE_THRESHOLD: `percent`, `tokens_used`, `included_tokens`, `period_start_date`, `period_end_date`.
+- SPEND_CAP_REACHED: `spend_cap`, `currency`, `period_start_date`, `period_end_date` (when calls resume).
 - SUBSCRIPTION_EXPIRING: `plan_name`, `end_date` (the current period's end, excluded).
 """
 import datetime
@@ -46,6 +47,7 @@ REQUIRED_CONTEXT: dict[str, frozenset[str]] = {
     EmailKind.USAGE_THRESHOLD: frozenset(
         {"percent", "tokens_used", "included_tokens", "period_start_date", "period_end_date"}
     ),
+    EmailKind.SPEND_CAP_REACHED: frozenset({"spend_cap", "currency", "period_start_date", "period_end_date"}),
     EmailKind.SUBSCRIPTION_EXPIRING: frozenset({"plan_name", "end_date"}),
 }
 
@@ -55,6 +57,7 @@ _TYPED_CONTEXT: dict[str, Callable[[str], Any]] = {
     "credit_applied": Decimal,
     "amount_due": Decimal,
     "amount": Decimal,
+    "spend_cap": Decimal,
     "due_date": datetime.date.fromisoformat,
     "period_start_date": datetime.date.fromisoformat,
     "period_end_date": datetime.date.fromisoformat,
@@ -64,6 +67,10 @@ _TYPED_CONTEXT: dict[str, Callable[[str], Any]] = {
 
 class EmailDeliveryFailed(Exception):
     """The mail server refused or dropped an email; the failure is recorded and the task retries it."""
+
+
+class EmailRenderFailed(Exception):
+    """An email could not be rendered (a template or a stored value in error); recorded, not retried at once."""
 
 
 def _profile(user: User) -> UserProfile | None:
@@ -215,7 +222,7 @@ def _message(notification: EmailNotification) -> EmailMultiAlternatives:
 
 
 def email_deliver(*, notification_id: int, now: datetime.datetime | None = None) -> EmailNotification:
-    """Send a queued email unless it was already sent; a mail server failure is recorded, then raised."""
+    """Send a queued email unless it was already sent; a failure to render or to send is recorded, then raised."""
     with transaction.atomic():
         notification = (
             EmailNotification.objects.select_for_update(of=("self",))
@@ -224,21 +231,26 @@ def email_deliver(*, notification_id: int, now: datetime.datetime | None = None)
         )
         if notification.status == EmailStatus.SENT:
             return notification
-        message = _message(notification)
-        notification.subject = message.subject[:300]
         notification.attempts += 1
+        failure, raised = None, None
         try:
-            message.send(fail_silently=False)
-        except OSError as error:  # smtplib's errors are OSErrors, like a refused or dropped connection
-            # Saved and committed before raising: raising inside the block would roll the record back.
-            failure = error
-            notification.status, notification.last_error = EmailStatus.FAILED, f"{type(error).__name__}: {error}"
+            message = _message(notification)
+        except Exception as error:  # any template or value error: the retry sweep tries again a few times only
+            failure, raised = error, EmailRenderFailed
         else:
-            failure = None
+            notification.subject = message.subject[:300]
+            try:
+                message.send(fail_silently=False)
+            except OSError as error:  # smtplib's errors are OSErrors, like a refused or dropped connection
+                failure, raised = error, EmailDeliveryFailed
+        # Saved and committed before raising: raising inside the block would roll the record back.
+        if failure is None:
             notification.status, notification.sent_at = EmailStatus.SENT, now or clock.now()
+        else:
+            notification.status, notification.last_error = EmailStatus.FAILED, f"{type(failure).__name__}: {failure}"
         notification.save(update_fields=["subject", "attempts", "status", "last_error", "sent_at"])
     if failure is not None:
-        raise EmailDeliveryFailed(
+        raise raised(
             f"Email {notification.key} to {notification.recipient} failed (attempt {notification.attempts}): "
             f"{notification.last_error}"
         ) from failure

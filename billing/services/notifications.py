@@ -1,12 +1,14 @@
 """Emails the schedule sends: payment reminders on the dunning calendar, and alerts not yet emailed."""
 import datetime
+import logging
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Q
 
+from accounts.models import UserProfile
 from billing import clock
 from billing.models import (
-    LIVE_SUBSCRIPTION_STATUSES,
     AlertType,
     BillingAlert,
     EmailKind,
@@ -17,9 +19,11 @@ from billing.models import (
     Subscription,
 )
 from billing.periods import Period, local_date
-from billing.selectors import usage_tokens_by_window, usage_window
+from billing.selectors import customer_live_subscription, usage_tokens_by_window, usage_window
 
 from .emails import email_queue
+
+logger = logging.getLogger(__name__)
 
 # Days from the due date on which a reminder goes out: 3 days before, then 1, 7 and 15 days after.
 REMINDER_OFFSETS = (-3, 1, 7, 15)
@@ -27,6 +31,9 @@ EMAILED_ALERTS = {
     AlertType.USAGE_THRESHOLD: EmailKind.USAGE_THRESHOLD,
     AlertType.SUBSCRIPTION_EXPIRING: EmailKind.SUBSCRIPTION_EXPIRING,
 }
+# The usage alert the docs API raises when the overage reaches the customer's spend cap (`YYYY-MM:spend-cap`, see
+# billing/throttles.py), where a usage threshold's occasion ends in its percentage.
+SPEND_CAP_OCCASION = "spend-cap"
 
 
 def reminder_offset_due(*, due_date: datetime.date, today: datetime.date) -> int | None:
@@ -57,13 +64,30 @@ def payment_reminders_send(*, now: datetime.datetime | None = None) -> int:
     return queued
 
 
+def _is_spend_cap(alert: BillingAlert) -> bool:
+    return alert.type == AlertType.USAGE_THRESHOLD and alert.occasion.endswith(f":{SPEND_CAP_OCCASION}")
+
+
+def _spend_cap(alert: BillingAlert) -> Decimal | None:
+    try:
+        return alert.user.profile.monthly_spend_cap
+    except UserProfile.DoesNotExist:
+        return None
+
+
 def _alert_email_context(alert: BillingAlert, subscription: Subscription | None, *, now) -> dict | None:
-    """The figures an alert email shows, read again now; None when the subscription is gone."""
+    """The figures an alert email shows, read again now; None when there is nothing left to tell."""
     if subscription is None:
         return None
     if alert.type == AlertType.SUBSCRIPTION_EXPIRING:
         return {"plan_name": subscription.plan.name, "end_date": subscription.current_period_end.isoformat()}
     period = Period(subscription.current_period_start, subscription.current_period_end)
+    period_dates = {"period_start_date": period.start.isoformat(), "period_end_date": period.end.isoformat()}
+    if _is_spend_cap(alert):
+        spend_cap = _spend_cap(alert)
+        if spend_cap is None:
+            return None  # the customer removed the cap since: calls have resumed already
+        return {"spend_cap": str(spend_cap), "currency": subscription.plan.currency, **period_dates}
     start_at, end_at = usage_window(subscription, period)
     window = (start_at, max(start_at, min(end_at, now)))
     tokens = usage_tokens_by_window({subscription.pk: (subscription.user_id, window)})[subscription.pk]
@@ -71,34 +95,46 @@ def _alert_email_context(alert: BillingAlert, subscription: Subscription | None,
         "percent": int(alert.occasion.rsplit(":", 1)[1]),
         "tokens_used": tokens,
         "included_tokens": subscription.plan.included_tokens,
-        "period_start_date": period.start.isoformat(),
-        "period_end_date": period.end.isoformat(),
+        **period_dates,
     }
 
 
 @transaction.atomic
-def alert_emails_send(*, now: datetime.datetime | None = None) -> int:
-    """Email the usage-threshold and expiry alerts that have not been emailed yet, once each."""
-    now = now or clock.now()
-    pending = list(
+def _alert_email_send(*, alert_id: int, now: datetime.datetime) -> bool:
+    """Queue the email of one alert and mark it emailed; False when another sweep holds or has done it."""
+    alert = (
         BillingAlert.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(type__in=EMAILED_ALERTS, emailed_at__isnull=True)
+        .filter(pk=alert_id, emailed_at__isnull=True)
         .select_related("user__profile")
-        .order_by("pk")
+        .first()
     )
-    subscriptions = {
-        subscription.user_id: subscription
-        for subscription in Subscription.objects.filter(
-            user_id__in={alert.user_id for alert in pending}, status__in=LIVE_SUBSCRIPTION_STATUSES
-        ).select_related("plan")
-    }
-    for alert in pending:
-        context = _alert_email_context(alert, subscriptions.get(alert.user_id), now=now)
-        if context is not None:
-            email_queue(kind=EMAILED_ALERTS[alert.type], key=f"alert:{alert.pk}", user=alert.user, context=context)
-        alert.emailed_at = now  # an alert whose subscription ended is not worth an email any more
-    BillingAlert.objects.bulk_update(pending, ["emailed_at"])
-    return len(pending)
+    if alert is None:
+        return False
+    context = _alert_email_context(alert, customer_live_subscription(user=alert.user), now=now)
+    if context is not None:
+        kind = EmailKind.SPEND_CAP_REACHED if _is_spend_cap(alert) else EMAILED_ALERTS[alert.type]
+        email_queue(kind=kind, key=f"alert:{alert.pk}", user=alert.user, context=context)
+    alert.emailed_at, alert.email_error = now, ""  # an alert with nothing left to tell is not worth an email
+    alert.save(update_fields=["emailed_at", "email_error"])
+    return True
+
+
+def alert_emails_send(*, now: datetime.datetime | None = None) -> int:
+    """Email the usage-threshold, spend-cap and expiry alerts that have not been emailed yet, once each.
+
+    Each alert is its own transaction: one whose email cannot be made is logged, its error kept on it for the
+    next sweep to try again, and the others go out all the same. Returns the number of alerts emailed.
+    """
+    now = now or clock.now()
+    pending = BillingAlert.objects.filter(type__in=EMAILED_ALERTS, emailed_at__isnull=True).order_by("pk")
+    emailed = 0
+    for alert_id in list(pending.values_list("pk", flat=True)):
+        try:
+            emailed += _alert_email_send(alert_id=alert_id, now=now)
+        except Exception as error:  # whatever went wrong with this alert must not hold back the others
+            logger.exception("Billing alert %s could not be emailed", alert_id)
+            BillingAlert.objects.filter(pk=alert_id).update(email_error=f"{type(error).__name__}: {error}")
+    return emailed
 
 
 # An email still PENDING this long after it was queued lost its task (a broker down at commit time).

@@ -225,6 +225,31 @@ CASES = [
         phrases={"en": ["(80%)"], "fr": ["(80 %)"]},
     ),
     Case(
+        id="spend-cap-reached",
+        kind=EmailKind.SPEND_CAP_REACHED,
+        context={
+            "spend_cap": Decimal("50.00"),
+            "currency": "EUR",
+            "period_start_date": datetime.date(2026, 10, 1),
+            "period_end_date": datetime.date(2026, 11, 1),
+        },
+        invoice=None,
+        subject={
+            "en": "You have reached your TwinMCP spend cap of 50.00 EUR",
+            "fr": "Vous avez atteint votre plafond de dépenses TwinMCP de 50,00 EUR",
+        },
+        figures={
+            "en": ["50.00 EUR", "October 2026", "1 November 2026"],
+            "fr": ["50,00 EUR", "octobre 2026", "1 novembre 2026"],
+        },
+        phrases={
+            "en": ["calls made with your API keys are refused until 1 November 2026",
+                   "Spend cap: 50.00 EUR", "raise or remove the monthly overage cap on your account page"],
+            "fr": ["sont refusés jusqu'au 1 novembre 2026", "Plafond de dépenses : 50,00 EUR",
+                   "relevez ou supprimez le plafond mensuel de dépassement depuis votre espace client"],
+        },
+    ),
+    Case(
         id="subscription-expiring",
         kind=EmailKind.SUBSCRIPTION_EXPIRING,
         context={"plan_name": "Pro", "end_date": datetime.date(2026, 11, 1)},

@@ -24,6 +24,7 @@ from billing.models import (
     PaymentStatus,
 )
 from billing.services import (
+    alert_raise,
     email_queue,
     expiring_subscription_alerts_raise,
     invoice_finalize,
@@ -221,6 +222,110 @@ class TestAlertEmails:
 
         assert committed(alert_emails_send, now=paris(2026, 10, 11)) == 0
         assert mail.outbox == []
+
+
+def spend_cap_alert(user) -> BillingAlert:
+    """The alert the docs API raises once October's overage reaches the customer's cap (billing/throttles.py)."""
+    return alert_raise(
+        user=user, type=AlertType.USAGE_THRESHOLD, occasion="2026-10:spend-cap",
+        message="Your overage this period reached your monthly spend cap of 50.00 EUR.", now=paris(2026, 10, 20, 15),
+    )[0]
+
+
+@pytest.fixture
+def broken_usage_email(settings, tmp_path):
+    """The usage-threshold email's plain text no longer renders (a template in error, found before the real one)."""
+    (tmp_path / "emails").mkdir()
+    (tmp_path / "emails" / "usage_threshold.txt").write_text("{% if %}")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
+
+
+@pytest.mark.django_db
+class TestEachAlertEmailOnItsOwn:
+    """A spend-cap alert waiting beside two other customers' usage and expiry alerts."""
+
+    def three_alerts(self) -> None:
+        capped = UserProfileFactory(
+            country="FR", language="en", billing_email="capped@acme.example", monthly_spend_cap=Decimal("50.00")
+        ).user
+        SubscriptionFactory(user=capped)
+        spend_cap_alert(capped)
+        heavy = october_customer()
+        SubscriptionFactory(user=heavy)
+        UsageLogFactory(user=heavy, tokens=4_000_000, created_at=paris(2026, 10, 10))
+        usage_threshold_alerts_raise(now=paris(2026, 10, 20, 15, 10))
+        leaving = UserProfileFactory(country="FR", language="en", billing_email="leaving@acme.example").user
+        subscription_cancel(subscription=SubscriptionFactory(user=leaving), at_period_end=True,
+                            now=paris(2026, 10, 3))
+        expiring_subscription_alerts_raise(now=paris(2026, 10, 26, 6, 30))
+
+    def test_the_spend_cap_alert_gets_its_own_email_and_the_others_go_out(self, committed):
+        self.three_alerts()
+
+        assert committed(alert_emails_send, now=paris(2026, 10, 26, 7, 20)) == 3
+
+        emails = {message.to[0]: message for message in mail.outbox}
+        assert set(emails) == {"capped@acme.example", "accounts@acme.example", "leaving@acme.example"}
+        capped = emails["capped@acme.example"]
+        assert capped.subject == "You have reached your TwinMCP spend cap of 50.00 EUR"
+        assert "Your overage for October 2026 has reached your monthly spend cap of 50.00 EUR" in capped.body
+        assert "refused until 1 November 2026" in capped.body
+        assert "raise or remove the monthly overage cap on your account page" in capped.body
+        assert emails["accounts@acme.example"].subject == "You have used 80% of your TwinMCP tokens"
+        assert emails["leaving@acme.example"].subject == "Your TwinMCP Pro subscription ends on 1 November 2026"
+        assert not BillingAlert.objects.filter(emailed_at__isnull=True).exists()
+        assert EmailNotification.objects.get(kind=EmailKind.SPEND_CAP_REACHED).language == "en"
+
+    def test_the_spend_cap_email_is_in_french_for_a_french_customer(self, committed):
+        user = UserProfileFactory(language="fr", billing_email="plafond@acme.example",
+                                  monthly_spend_cap=Decimal("120.00")).user
+        SubscriptionFactory(user=user)
+        spend_cap_alert(user)
+
+        committed(alert_emails_send, now=paris(2026, 10, 20, 15, 20))
+
+        [message] = mail.outbox
+        assert message.subject == "Vous avez atteint votre plafond de dépenses TwinMCP de 120,00 EUR"
+        assert "sont refusés jusqu'au 1 novembre 2026" in message.body
+
+    def test_a_spend_cap_removed_before_the_sweep_is_marked_without_an_email(self, committed):
+        user = UserProfileFactory(monthly_spend_cap=None).user
+        SubscriptionFactory(user=user)
+        spend_cap_alert(user)
+
+        assert committed(alert_emails_send, now=paris(2026, 10, 20, 15, 20)) == 1
+
+        assert mail.outbox == []
+        assert BillingAlert.objects.get().emailed_at == paris(2026, 10, 20, 15, 20)
+
+    def test_an_alert_whose_email_fails_to_render_does_not_stop_the_others(self, committed, broken_usage_email):
+        self.three_alerts()
+
+        committed(alert_emails_send, now=paris(2026, 10, 26, 7, 20))
+
+        assert sorted(message.to[0] for message in mail.outbox) == ["capped@acme.example", "leaving@acme.example"]
+        broken = EmailNotification.objects.get(kind=EmailKind.USAGE_THRESHOLD)
+        assert (broken.status, broken.attempts) == (EmailStatus.FAILED, 1)
+        assert broken.last_error.startswith("TemplateSyntaxError")
+        assert broken.sent_at is None
+
+    def test_an_alert_whose_email_cannot_be_made_is_recorded_and_tried_again_next_time(self, committed):
+        self.three_alerts()
+        # An occasion this sweep does not know how to tell.
+        odd = BillingAlert.objects.create(
+            user=october_customer(), type=AlertType.USAGE_THRESHOLD, occasion="2026-10:ninety", message="..."
+        )
+        SubscriptionFactory(user=odd.user)
+
+        assert committed(alert_emails_send, now=paris(2026, 10, 26, 7, 20)) == 3
+
+        assert len(mail.outbox) == 3
+        odd.refresh_from_db()
+        assert odd.emailed_at is None
+        assert odd.email_error.startswith("ValueError: invalid literal for int()")
+        assert not EmailNotification.objects.filter(key=f"alert:{odd.pk}").exists()
+        assert committed(alert_emails_send, now=paris(2026, 10, 26, 7, 40)) == 0
+        assert len(mail.outbox) == 3
 
 
 @pytest.mark.django_db
