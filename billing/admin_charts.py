@@ -6,6 +6,8 @@ from decimal import Decimal
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from .templatetags.billing_format import money
+
 WIDTH, HEIGHT = 760, 280
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 12, 28, 36
 
@@ -45,7 +47,8 @@ def _amount_label(value: Decimal) -> str:
 def grouped_bar_chart(*, labels: Sequence[str], series: Sequence[Series], title: str, unit: str = "") -> SafeString:
     """Bars side by side per label, one colour per series, a y axis with five gridlines and a legend.
 
-    Every value carries a <title> (the browser shows it on hover); negative values are drawn as zero.
+    Every value is an amount in `unit` and carries a <title> with it (the browser shows it on hover); negative
+    values are drawn as zero.
     """
     top = nice_ceiling(max((value for s in series for value in s.values), default=Decimal(0)))
     plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
@@ -75,7 +78,7 @@ def grouped_bar_chart(*, labels: Sequence[str], series: Sequence[Series], title:
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_width - 1:.1f}" height="{bar_height:.1f}" '
                 f'fill="{escape(item.colour)}"><title>{escape(item.name)}, {escape(label)}: '
-                f"{escape(f'{item.values[index]:,.2f}')} {escape(unit)}</title></rect>"
+                f"{escape(money(item.values[index], unit))}</title></rect>"
             )
         parts.append(
             f'<text x="{MARGIN_LEFT + group_width * (index + 0.5):.1f}" y="{HEIGHT - MARGIN_BOTTOM + 16}" '

@@ -11,6 +11,10 @@ Definitions (docs for finance, and what the tests check):
 - **Invoiced** in a month: totals (VAT included) of the invoices issued that month, less the credit notes
   issued that month. **Collected**: completed payments processed that month, less what was refunded of them.
   Months are calendar months in BILLING_TIME_ZONE; the twelve shown end with the current one.
+- **Never the future**: every figure is taken at `now`: an invoice or credit note issued after today, a payment
+  processed or tokens used after `now` are not counted yet (rows dated ahead, as imports and demo data may be).
+- Every amount is rounded to the cent through `round_money`: SQLite sums through floats
+  (`Decimal("377.600000000000")`), PostgreSQL in numeric; both read the same.
 - **Outstanding**: amount due on SENT and OVERDUE invoices. **Overdue**: those whose due date has passed;
   aged by days past due: 0–30 (1 to 30 days), 31–60, 61–90, 90+ (91 days and more).
 - **Top customers**: tokens used in the current calendar month.
@@ -155,25 +159,36 @@ def mrr_at(*, day: datetime.date, currency: str) -> Decimal:
     return round_money((sums["monthly"] or ZERO) + (sums["yearly"] or ZERO) / 12)
 
 
-def revenue_by_month(*, today: datetime.date, currency: str, months: int = REVENUE_MONTHS) -> tuple[MonthRevenue, ...]:
-    """Invoiced and collected per calendar month, the last `months` of them ending with this one."""
+def _money(total: Decimal | None) -> Decimal:
+    """An aggregated amount, None when no row was summed, to the cent."""
+    return round_money(ZERO if total is None else total)
+
+
+def revenue_by_month(
+    *, now: datetime.datetime, currency: str, months: int = REVENUE_MONTHS
+) -> tuple[MonthRevenue, ...]:
+    """Invoiced and collected per calendar month, the last `months` of them ending with this one, up to `now`."""
+    today = local_date(now)
     first = add_months(today, -(months - 1))
     issued = (
-        Invoice.objects.filter(number__isnull=False, currency=currency, issue_date__gte=first)
+        Invoice.objects.filter(number__isnull=False, currency=currency, issue_date__gte=first, issue_date__lte=today)
         .annotate(month=TruncMonth("issue_date"))
         .values("month")
         .annotate(amount=Sum("total"))
         .order_by()
     )
     credited = (
-        CreditNote.objects.filter(invoice__currency=currency, issue_date__gte=first)
+        CreditNote.objects.filter(invoice__currency=currency, issue_date__gte=first, issue_date__lte=today)
         .annotate(month=TruncMonth("issue_date"))
         .values("month")
         .annotate(amount=Sum("amount"))
         .order_by()
     )
     collected = (
-        Payment.objects.filter(currency=currency, status__in=COLLECTED_STATUSES, processed_at__gte=start_of_day(first))
+        Payment.objects.filter(
+            currency=currency, status__in=COLLECTED_STATUSES, processed_at__gte=start_of_day(first),
+            processed_at__lte=now,
+        )
         .annotate(month=TruncMonth("processed_at", tzinfo=billing_zone()))
         .values("month")
         .annotate(amount=Sum(F("amount") - F("refunded_amount")))
@@ -190,15 +205,16 @@ def revenue_by_month(*, today: datetime.date, currency: str, months: int = REVEN
     return tuple(
         MonthRevenue(
             month=month,
-            invoiced=issued_by_month.get(month, ZERO) - credited_by_month.get(month, ZERO),
-            collected=collected_by_month.get(month, ZERO),
+            invoiced=_money(issued_by_month.get(month, ZERO) - credited_by_month.get(month, ZERO)),
+            collected=_money(collected_by_month.get(month)),
         )
         for month in (add_months(first, offset) for offset in range(months))
     )
 
 
 def receivables(*, today: datetime.date, currency: str) -> dict:
-    """Outstanding and overdue amounts and counts, and the overdue ones aged: one aggregate query."""
+    """Outstanding and overdue amounts and counts of the invoices issued so far, and the overdue ones aged: one
+    aggregate query."""
     overdue = Q(due_date__lt=today)
     aggregates = {
         "outstanding_amount": Sum("amount_due"),
@@ -212,24 +228,26 @@ def receivables(*, today: datetime.date, currency: str) -> dict:
             bucket &= Q(due_date__gte=today - datetime.timedelta(days=last_day))
         aggregates[f"bucket_{index}_amount"] = Sum("amount_due", filter=bucket)
         aggregates[f"bucket_{index}_count"] = Count("pk", filter=bucket)
-    row = Invoice.objects.filter(status__in=OUTSTANDING_STATUSES, currency=currency).aggregate(**aggregates)
+    row = Invoice.objects.filter(
+        status__in=OUTSTANDING_STATUSES, currency=currency, issue_date__lte=today
+    ).aggregate(**aggregates)
     return {
-        "outstanding_amount": row["outstanding_amount"] or ZERO,
+        "outstanding_amount": _money(row["outstanding_amount"]),
         "outstanding_count": row["outstanding_count"],
-        "overdue_amount": row["overdue_amount"] or ZERO,
+        "overdue_amount": _money(row["overdue_amount"]),
         "overdue_count": row["overdue_count"],
         "aging": tuple(
-            AgingBucket(label=label, count=row[f"bucket_{index}_count"], amount=row[f"bucket_{index}_amount"] or ZERO)
+            AgingBucket(label=label, count=row[f"bucket_{index}_count"], amount=_money(row[f"bucket_{index}_amount"]))
             for index, (label, _, _) in enumerate(AGING_BUCKETS)
         ),
     }
 
 
-def top_customers_by_usage(*, today: datetime.date, limit: int = TOP_CUSTOMERS) -> tuple[TopCustomer, ...]:
-    """The customers who used the most tokens this calendar month, with their live plan."""
-    month = period_containing(today)
+def top_customers_by_usage(*, now: datetime.datetime, limit: int = TOP_CUSTOMERS) -> tuple[TopCustomer, ...]:
+    """The customers who used the most tokens this calendar month up to `now`, with their live plan."""
+    month = period_containing(local_date(now))
     rows = list(
-        UsageLog.objects.filter(created_at__gte=month.start_at, created_at__lt=month.end_at, user__isnull=False)
+        UsageLog.objects.filter(created_at__gte=month.start_at, created_at__lte=now, user__isnull=False)
         .values("user_id", "user__email", "user__profile__company_name")
         .annotate(tokens=Sum("tokens"))
         .order_by("-tokens", "user_id")[:limit]
@@ -284,9 +302,9 @@ def dashboard_figures(*, now: datetime.datetime, currency: str) -> DashboardFigu
         currency=currency,
         mrr=mrr_at(day=today, currency=currency),
         mrr_before=mrr_at(day=today - datetime.timedelta(days=MRR_LOOKBACK_DAYS), currency=currency),
-        revenue=revenue_by_month(today=today, currency=currency),
+        revenue=revenue_by_month(now=now, currency=currency),
         **receivables(today=today, currency=currency),
-        top_customers=top_customers_by_usage(today=today),
+        top_customers=top_customers_by_usage(now=now),
         failed_emails=failed,
         failed_email_count=failed_count,
         computed_at=now,

@@ -1,12 +1,18 @@
 """The finance dashboard, opened by a Finance user: each figure equals the sum worked out here by hand.
 
-Rows are dated relative to today (the dashboard reads the clock), far enough from month ends not to matter.
+The clock is pinned mid-month (NOW); rows are dated relative to it, far enough from month ends not to matter.
 """
 import datetime
+import re
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
+from django.test import Client
+from django.test.utils import setup_test_environment
 from django.urls import reverse
+from django.utils.formats import date_format
 
 from accounts.tests.factories import UserFactory, UserProfileFactory
 from billing import clock
@@ -27,9 +33,16 @@ from billing.periods import add_months, period_containing, start_of_day
 from billing.tests.admin_world import finance_user, staff_user
 from billing.tests.factories import InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
+from tests.helpers import clean_environment, run_manage
 
 DASHBOARD = reverse("admin:billing_dashboard")
-DAY = datetime.timedelta(days=1)
+DAY, HOUR = datetime.timedelta(days=1), datetime.timedelta(hours=1)
+NOW = datetime.datetime(2026, 11, 18, 10, 0, tzinfo=ZoneInfo("Europe/Paris"))
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock(time_machine):
+    time_machine.move_to(NOW, tick=False)
 
 
 @pytest.fixture
@@ -52,6 +65,28 @@ def figures(client, **params):
     response = client.get(DASHBOARD, params)
     assert response.status_code == 200
     return response.context["figures"]
+
+
+def card_figure(content: str, card: str) -> str:
+    """The big figure of the card `card` (mrr, outstanding, overdue...) as the page shows it."""
+    [figure] = re.findall(rf'id="card-{card}".*?<div class="tmcp-figure[^"]*">(.*?)</div>', content, re.S)
+    return figure
+
+
+def revenue_row(content: str, name: str) -> list[str]:
+    """The cells of the revenue table's row `name` (Invoiced or Collected), oldest month first."""
+    [row] = re.findall(rf'<tr><th scope="row">{name}</th>(.*?)</tr>', content)
+    return re.findall(r'<td class="tmcp-number">(.*?)</td>', row)
+
+
+def issued_invoice(number: int, *, total: str, issue_date: datetime.date, paid: str = "0.00", **fields):
+    """An issued invoice without VAT (a customer outside the EU) of `total`, `paid` of it settled."""
+    total, paid = Decimal(total), Decimal(paid)
+    return InvoiceFactory(
+        status=InvoiceStatus.PAID if paid == total else InvoiceStatus.SENT, number=f"TMCP-2000-{number:06d}",
+        issue_date=issue_date, due_date=issue_date + 30 * DAY, subtotal=total, tax_rate=Decimal("0"),
+        tax_amount=Decimal("0.00"), total=total, amount_paid=paid, amount_due=total - paid, **fields,
+    )
 
 
 def subscription(plan, *, started_days_ago: int, now, **fields) -> Subscription:
@@ -162,6 +197,106 @@ class TestRevenue:
         assert content.count('class="tmcp-chart"') == 1
         assert content.count('<rect x="') >= 24  # two bars a month, plus the legend
         assert "Invoiced" in content and "Collected" in content
+
+
+@pytest.mark.django_db
+class TestNeverCountsTheFuture:
+    def test_a_payment_dated_later_today_or_tomorrow_is_not_collected_yet(self, finance_client, now, today):
+        invoice = issued_invoice(1, total="22.80", issue_date=today - 3 * DAY, paid="10.00")
+        for processed_at, amount in ((now - HOUR, "10.00"), (now + HOUR, "5.00"), (now + DAY, "7.80")):
+            PaymentFactory(
+                invoice=invoice, amount=Decimal(amount), status=PaymentStatus.COMPLETED, processed_at=processed_at
+            )
+
+        result = figures(finance_client)
+
+        assert result.revenue[-1].month == today.replace(day=1)
+        assert result.revenue[-1].collected == Decimal("10.00")
+
+    def test_invoices_and_credit_notes_dated_tomorrow_are_not_counted_yet(self, finance_client, today):
+        issued = issued_invoice(1, total="22.80", issue_date=today)
+        issued_invoice(2, total="118.80", issue_date=today + DAY)
+        CreditNote.objects.create(
+            number="AV-2000-000001", invoice=issued, amount=Decimal("22.80"), reason="Billed twice",
+            issue_date=today + DAY,
+        )
+
+        result = figures(finance_client)
+
+        assert result.revenue[-1].invoiced == Decimal("22.80")
+        assert (result.outstanding_count, result.outstanding_amount) == (1, Decimal("22.80"))
+
+    def test_tokens_used_after_now_are_not_counted_yet(self, finance_client, now):
+        customer = UserFactory()
+        UsageLogFactory(user=customer, tokens=1_000, created_at=now - HOUR)
+        UsageLogFactory(user=customer, tokens=10**6, created_at=now + DAY)
+
+        result = figures(finance_client)
+
+        assert [(row.email, row.tokens) for row in result.top_customers] == [(customer.email, 1_000)]
+
+
+@pytest.mark.django_db
+class TestAmountsOnThePage:
+    def test_are_rounded_to_the_cent_and_carry_their_currency(self, finance_client, plans, now, today):
+        pro = subscription(plans["pro"], started_days_ago=60, now=now)
+        invoice = issued_invoice(1, total="22.80", issue_date=today - 3 * DAY, paid="10.50", subscription=pro)
+        PaymentFactory(invoice=invoice, amount=Decimal("10.50"), status=PaymentStatus.COMPLETED, processed_at=now - DAY)
+
+        content = finance_client.get(DASHBOARD).content.decode()
+
+        assert card_figure(content, "mrr") == "19.00\u00a0EUR"
+        assert card_figure(content, "outstanding") == "12.30\u00a0EUR"
+        assert card_figure(content, "overdue") == "0.00\u00a0EUR"
+        assert revenue_row(content, "Invoiced")[-1] == "22.80\u00a0EUR"
+        assert revenue_row(content, "Collected")[-2:] == ["0.00\u00a0EUR", "10.50\u00a0EUR"]
+        assert "Collected, " + date_format(today, "M y") + ": 10.50\u00a0EUR" in content  # the bar's hover text
+
+
+def sqlite_dashboard_page() -> None:
+    """Run in a process of its own on the embedded SQLite database (`manage.py shell`, local settings): books
+    whose sums SQLite reads back through floats, then the figures and the dashboard page, printed."""
+    setup_test_environment()  # the test client's host, and the context of the rendered template
+    with time_machine.travel(NOW, tick=False):
+        today = clock.today()
+        for number, (total, paid) in enumerate(
+            (("0.10", "0.00"), ("0.20", "0.00"), ("377.30", "0.00"), ("0.15", "0.15"), ("0.20", "0.20"),
+             ("802.60", "802.60")),
+            start=1,
+        ):
+            invoice = issued_invoice(number, total=total, issue_date=today, paid=paid)
+            if invoice.amount_paid:
+                PaymentFactory(
+                    invoice=invoice, amount=invoice.amount_paid, status=PaymentStatus.COMPLETED,
+                    processed_at=NOW - HOUR,
+                )
+        client = Client()
+        client.force_login(finance_user())
+        response = client.get(DASHBOARD)
+    result = response.context["figures"]
+    print(f"outstanding={result.outstanding_amount!r} this month={result.revenue[-1]!r}")
+    print(response.content.decode())
+
+
+@pytest.mark.slow
+def test_on_embedded_sqlite_amounts_are_rounded_to_the_cent_with_their_currency(tmp_path):
+    env = clean_environment(
+        DJANGO_SETTINGS_MODULE="twinmcp.settings.local", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    )
+    migrate = run_manage("migrate", "--noinput", env=env)
+    assert migrate.returncode == 0, migrate.stderr
+
+    shown = run_manage(
+        "shell", "-c", "from billing.tests.test_dashboard import sqlite_dashboard_page; sqlite_dashboard_page()",
+        env=env,
+    )
+
+    assert shown.returncode == 0, shown.stderr
+    assert "outstanding=Decimal('377.60') " in shown.stdout
+    assert "invoiced=Decimal('1180.55'), collected=Decimal('802.95')" in shown.stdout
+    assert card_figure(shown.stdout, "outstanding") == "377.60\u00a0EUR"
+    assert revenue_row(shown.stdout, "Invoiced")[-1] == "1,180.55\u00a0EUR"
+    assert revenue_row(shown.stdout, "Collected")[-1] == "802.95\u00a0EUR"
 
 
 @pytest.mark.django_db
