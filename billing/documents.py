@@ -1,8 +1,9 @@
 """An issued invoice or credit note as plain, frozen data: what its PDF and its Factur-X XML print.
 
 `billing/pdf.py` and `billing/facturx.py` take an `InvoiceDocument` and never touch a model. The two
-builders at the bottom are the only functions here that read models: they take the buyer and the seller
-from the invoice's `billing_details` snapshot (as they were at issue), never from the live profile.
+builders at the bottom are the only functions here that read models: they state the document as it was
+issued, whenever it is rendered: the buyer and the seller from the invoice's `billing_details` snapshot, never
+the live profile, and what was settled at issue, never a payment made since.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+
+from .money import ZERO
 
 if TYPE_CHECKING:  # the builders only read attributes: no import of models at runtime
     from billing.models import CreditNote, Invoice
@@ -174,7 +177,12 @@ def _from_invoice(invoice: Invoice) -> dict:
 
 
 def invoice_document(invoice: Invoice) -> InvoiceDocument:
-    """The document of an issued invoice, with buyer and seller as they were at issue."""
+    """The document of an issued invoice as it was issued, even when first rendered after it was paid.
+
+    Credits are spent when an invoice is finalised and never after (a cancellation keeps `credit_applied`):
+    they are part of the issue. Payments are taken only once it is issued, so none is part of it: the amount
+    due is the total less those credits, in the PDF as in its Factur-X XML.
+    """
     shared = _from_invoice(invoice)
     return InvoiceDocument(
         **shared,
@@ -183,8 +191,8 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         issue_date=invoice.issue_date,
         due_date=invoice.due_date,
         credit_applied=invoice.credit_applied,
-        amount_paid=invoice.amount_paid,
-        amount_due=invoice.amount_due,
+        amount_paid=ZERO,
+        amount_due=invoice.total - invoice.credit_applied,
         payment_terms=_invoice_payment_terms(
             issue_date=invoice.issue_date, due_date=invoice.due_date, language=shared["language"]
         ),
@@ -201,8 +209,8 @@ def credit_note_document(credit_note: CreditNote) -> InvoiceDocument:
         number=credit_note.number,
         issue_date=credit_note.issue_date,
         due_date=None,
-        credit_applied=Decimal("0.00"),
-        amount_paid=Decimal("0.00"),
+        credit_applied=ZERO,
+        amount_paid=ZERO,
         amount_due=credit_note.amount,
         payment_terms=_credit_note_payment_terms(shared["language"]),
         original_invoice_number=invoice.number,

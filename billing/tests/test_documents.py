@@ -9,16 +9,18 @@ import io
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import facturx
 import pytest
 from django.core import mail
 from django.core.files.storage import FileSystemStorage, default_storage
+from lxml import etree
 from pypdf import PdfReader
 
 from accounts.tests.factories import UserProfileFactory
 from billing.exceptions import BillingError
 from billing.models import CreditNote, EmailKind, EmailNotification, EmailStatus, Invoice, InvoiceStatus
-from billing.services import invoice_cancel, invoice_pdf_store, invoice_run
-from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
+from billing.services import invoice_cancel, invoice_pdf_store, invoice_run, payment_record
+from billing.tests.factories import CreditFactory, InvoiceFactory, PlanFactory, SubscriptionFactory
 
 PARIS = ZoneInfo("Europe/Paris")
 NOVEMBER_1 = datetime.date(2026, 11, 1)
@@ -135,6 +137,60 @@ class TestInvoicePdfStoredAtFinalisation:
         draft.refresh_from_db()
         assert not draft.pdf
         assert CountingStorage.saved == []
+
+
+def settlement(pdf: bytes) -> dict[str, Decimal]:
+    """The Factur-X XML's prepaid and due amounts (BT-113, BT-115) embedded in `pdf`."""
+    _, xml = facturx.get_xml_from_pdf(pdf, check_xsd=False)
+    root = etree.fromstring(xml)
+    return {
+        name: Decimal(root.xpath(f"string(//ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:{name})",
+                                 namespaces={"ram": root.nsmap["ram"]}))
+        for name in ("TotalPrepaidAmount", "DuePayableAmount")
+    }
+
+
+@pytest.mark.django_db
+class TestThePdfStatesTheInvoiceAsIssued:
+    """The run's documents task was lost: the PDF is first rendered (by the sweep, or a download) later."""
+
+    def test_a_payment_made_before_the_first_rendering_is_not_on_it(self):
+        user = customer(language="en", email="billing@acme.example")
+        october_subscription(user)
+        CreditFactory(user=user, amount=Decimal("5.00"))
+        invoice_run(period_end=NOVEMBER_1, now=RUN_AT)  # after-commit documents never ran
+        invoice = Invoice.objects.get()
+        payment_record(invoice=invoice, amount=Decimal("17.80"), idempotency_key="transfer-1",
+                       now=RUN_AT + datetime.timedelta(days=2))
+
+        invoice = invoice_pdf_store(invoice=invoice)
+
+        assert (invoice.status, invoice.amount_paid, invoice.amount_due) == (
+            InvoiceStatus.PAID, Decimal("17.80"), Decimal("0.00")
+        )
+        pdf = stored_bytes(invoice.pdf)
+        text = pdf_text(pdf)
+        assert "Total (incl. VAT) 22.80 EUR" in text
+        assert "Credits applied 5.00 EUR" in text
+        assert "Amount paid 0.00 EUR" in text
+        assert "Amount due 17.80 EUR" in text
+        assert settlement(pdf) == {"TotalPrepaidAmount": Decimal("5.00"), "DuePayableAmount": Decimal("17.80")}
+
+    def test_an_invoice_covered_by_credits_at_issue_shows_nothing_due(self):
+        user = customer(language="en", email="billing@acme.example")
+        october_subscription(user)
+        CreditFactory(user=user, amount=Decimal("30.00"))
+        invoice_run(period_end=NOVEMBER_1, now=RUN_AT)
+
+        invoice = invoice_pdf_store(invoice=Invoice.objects.get())
+
+        assert invoice.status == InvoiceStatus.PAID
+        pdf = stored_bytes(invoice.pdf)
+        text = pdf_text(pdf)
+        assert "Credits applied 22.80 EUR" in text
+        assert "Amount paid 0.00 EUR" in text
+        assert "Amount due 0.00 EUR" in text
+        assert settlement(pdf) == {"TotalPrepaidAmount": Decimal("22.80"), "DuePayableAmount": Decimal("0.00")}
 
 
 @pytest.mark.django_db
