@@ -238,6 +238,16 @@ class TestSeedDemoAtAGivenTime:
         )
         assert any(row["tokens"] > 5_000_000 for row in october_tokens)
 
+    def test_nothing_is_invoiced_or_paid_after_the_seed_time(self):
+        # Just after midnight on 1 November: October's run and its payments cannot wait for 02:00 or the days after.
+        latest = Payment.objects.filter(invoice__issue_date=datetime.date(2026, 11, 1))
+        assert latest.exists()
+        assert set(latest.values_list("created_at", flat=True)) == {HALLOWEEN_NIGHT}
+        assert not Payment.objects.filter(created_at__gt=HALLOWEEN_NIGHT).exists()
+        assert not Payment.objects.filter(processed_at__gt=HALLOWEEN_NIGHT).exists()
+        assert not Invoice.objects.filter(paid_at__gt=HALLOWEEN_NIGHT).exists()
+        assert not Invoice.objects.filter(sent_at__gt=HALLOWEEN_NIGHT).exists()
+
     def test_free_customers_stay_under_their_hard_cap(self):
         monthly_tokens = (
             UsageLog.objects.filter(
@@ -254,8 +264,11 @@ class TestSeedDemoAtAGivenTime:
 
 @pytest.mark.slow
 def test_seed_demo_runs_on_embedded_sqlite_without_redis(tmp_path):
-    database = tmp_path / "db.sqlite3"
-    env = clean_environment(DJANGO_SETTINGS_MODULE="twinmcp.settings.local", DATABASE_URL=f"sqlite:///{database}")
+    database, outbox = tmp_path / "db.sqlite3", tmp_path / "outbox"
+    env = clean_environment(
+        DJANGO_SETTINGS_MODULE="twinmcp.settings.local", DATABASE_URL=f"sqlite:///{database}",
+        EMAIL_FILE_PATH=str(outbox),
+    )
     assert "REDIS_URL" not in env
 
     migrate = run_manage("migrate", "--noinput", env=env)
@@ -263,7 +276,20 @@ def test_seed_demo_runs_on_embedded_sqlite_without_redis(tmp_path):
 
     assert migrate.returncode == 0, migrate.stderr
     assert seed.returncode == 0, seed.stderr
-    assert "Demo customer: demo@twinmcp.dev / demo-password" in seed.stdout
+    # The logins, the key and where to go, nothing else: no email, no task log, no broker warning.
+    token = TOKEN_PATTERN.search(seed.stdout).group(0)
+    assert seed.stdout.splitlines() == [
+        "Demo data ready. Sign in:",
+        "  Demo customer: demo@twinmcp.dev / demo-password  http://127.0.0.1:8000/account/login/",
+        "  Finance: finance@twinmcp.dev / finance-password  http://127.0.0.1:8000/admin/",
+        "  Admin: admin@twinmcp.dev / admin-password  http://127.0.0.1:8000/admin/",
+        f"Demo customer API key (shown once, keep it now): {token}",
+        "  Try it on http://127.0.0.1:8000/api/docs/ (Authorize: Bearer <key>)",
+        f"Emails the application sends are written to {outbox}",
+    ]
+    assert seed.stderr == ""
+    # The payments' receipts were sent all the same, to files.
+    assert any("Payment received" in path.read_text() for path in outbox.iterdir())
     with sqlite3.connect(database) as connection:
         plan_codes = {code for (code,) in connection.execute("SELECT code FROM billing_plan")}
         (usage_logs,) = connection.execute("SELECT COUNT(*) FROM libraries_usagelog").fetchone()

@@ -48,10 +48,11 @@ FINANCE_EMAIL = "finance@twinmcp.dev"
 FINANCE_PASSWORD = "finance-password"
 ADMIN_EMAIL = "admin@twinmcp.dev"
 ADMIN_PASSWORD = "admin-password"
+# Who signs in, and the page where each begins, as URL names.
 LOGINS = (
-    ("Demo customer", DEMO_CUSTOMER.email, DEMO_PASSWORD),
-    ("Finance", FINANCE_EMAIL, FINANCE_PASSWORD),
-    ("Admin", ADMIN_EMAIL, ADMIN_PASSWORD),
+    ("Demo customer", DEMO_CUSTOMER.email, DEMO_PASSWORD, "accounts:login"),
+    ("Finance", FINANCE_EMAIL, FINANCE_PASSWORD, "admin:index"),
+    ("Admin", ADMIN_EMAIL, ADMIN_PASSWORD, "admin:index"),
 )
 
 KEY_PREFIX_ALPHABET = string.ascii_lowercase + string.digits
@@ -98,13 +99,9 @@ USAGE_PROFILES = {
 # Far enough above 1 that the month's total exceeds the quota whatever the draws.
 OVER_QUOTA_PROFILE = UsageProfile(calls_per_day=(10, 16), share_of_quota=(1.2, 1.4))
 
-SEEDED_MODELS = (User, UserProfile, Plan, Subscription, ApiKey, Library, LibraryVersion, DocumentationChunk, UsageLog)
-
 
 @dataclass(frozen=True)
 class SeedSummary:
-    created: dict[str, int]
-    totals: dict[str, int]
     # The demo customer's first key, only on the run that created it: the secret is never stored.
     demo_api_token: str | None
     demo_api_key_prefix: str
@@ -122,7 +119,6 @@ class SeededCustomer:
 @transaction.atomic
 def seed_demo(*, now: datetime.datetime) -> SeedSummary:
     """Loads the demo world as it stands at `now`; usage covers this month so far and the two before."""
-    totals_before = _row_counts()
     today = local_date(now)
     plans = {plan.code: plan for plan in _seed_plans()}
     _seed_staff(today=today)
@@ -133,18 +129,11 @@ def seed_demo(*, now: datetime.datetime) -> SeedSummary:
         for customer_seed in CUSTOMERS
     ]
     _seed_usage(customers, catalogue=catalogue, now=now, today=today)
-    _seed_billing_history(today=today)
-    totals = _row_counts()
+    _seed_billing_history(now=now, today=today)
     return SeedSummary(
-        created={label: totals[label] - totals_before[label] for label in totals},
-        totals=totals,
         demo_api_token=demo_tokens[0],
         demo_api_key_prefix=demo.api_keys[0].prefix,
     )
-
-
-def _row_counts() -> dict[str, int]:
-    return {str(model._meta.verbose_name_plural): model.objects.count() for model in SEEDED_MODELS}
 
 
 # Plans, staff and the catalogue
@@ -424,23 +413,25 @@ def _usage_of_month(
     return profile, monthly_quota * share / calendar.monthrange(month.year, month.month)[1]
 
 
-def _seed_billing_history(*, today: datetime.date) -> None:
+def _seed_billing_history(*, now: datetime.datetime, today: datetime.date) -> None:
     """The invoice runs of the past months, as the scheduler would have made them, then the payments.
 
     Older invoices are paid; of the latest run's, some are paid and the rest still due. Documents are left to be
-    rendered when first downloaded, and no email is sent. A rerun finds every period invoiced and pays nothing twice.
+    rendered when first downloaded; the payments' receipts are emailed. Nothing happens after `now`: a seed just
+    after midnight on the 1st runs that month's invoices at once, and a payment whose day is still to come is
+    made at `now`. A rerun finds every period invoiced and pays nothing twice.
     """
     this_month = today.replace(day=1)
     for months_back in range(BILLED_MONTHS - 1, -1, -1):
         period_end = add_months(this_month, -months_back)
-        run_at = start_of_day(period_end) + datetime.timedelta(hours=2)
+        run_at = min(start_of_day(period_end) + datetime.timedelta(hours=2), now)
         invoice_run(period_end=period_end, now=run_at, issue_documents=False)
     unpaid = Invoice.objects.filter(status=InvoiceStatus.SENT, number__isnull=False).order_by("number")
     for invoice in unpaid:
         rng = random.Random(f"{SEED}:payment:{invoice.number}")
         if invoice.issue_date >= this_month and rng.random() > PAID_SHARE_OF_LATEST:
             continue
-        paid_at = start_of_day(invoice.issue_date) + datetime.timedelta(days=rng.randint(2, 20), hours=10)
+        paid_at = min(start_of_day(invoice.issue_date) + datetime.timedelta(days=rng.randint(2, 20), hours=10), now)
         payment_record(
             invoice=invoice, amount=invoice.amount_due, idempotency_key=f"seed:payment:{invoice.number}",
             method=PaymentMethod.BANK_TRANSFER if rng.random() < 0.5 else PaymentMethod.SEPA_DEBIT,

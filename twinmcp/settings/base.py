@@ -118,8 +118,10 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
-# The Redis of REDIS_URL by default; RabbitMQ (amqp://user:password@host:5672/vhost) works as well.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# The Redis of REDIS_URL by default; RabbitMQ (amqp://user:password@host:5672/vhost) works as well. Without
+# either, tasks run eagerly; they still pass through an in-memory producer, whose URL names a host so that kombu
+# does not warn that none was supplied.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 if CELERY_BROKER_URL.startswith("rediss://"):
     # TLS to Redis (e.g. rediss://:password@redis.internal:6380/0): Celery verifies the server's certificate.
     CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}

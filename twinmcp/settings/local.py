@@ -18,3 +18,13 @@ LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405
 
 # The usage index carries `tokens` for PostgreSQL's index-only sums; SQLite builds it without, as it says.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
+
+# Emails are written as files (one per message) under outbox/ rather than printed, where they would bury the
+# output of `seed_demo` and of the server; SMTP_HOST still sends them.
+if not SMTP_HOST:  # noqa: F405
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = env.path("EMAIL_FILE_PATH", default=BASE_DIR / "outbox")  # noqa: F405
+# An eager task runs inside the request or command that queued it: its "succeeded" line tells nothing more, and
+# a task that fails raises in its caller (CELERY_TASK_EAGER_PROPAGATES), which this leaves as it is.
+if CELERY_TASK_ALWAYS_EAGER:  # noqa: F405
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}  # noqa: F405
