@@ -55,6 +55,7 @@ from .models import (
     WebhookEvent,
 )
 from .periods import parse_month
+from .selectors import scheduled_plan_change
 from .services import (
     credit_grant,
     invoice_cancel,
@@ -67,6 +68,7 @@ from .services import (
     subscription_change_plan,
     subscription_pause,
     subscription_resume,
+    subscription_scheduled_change_apply,
 )
 from .services.plans import PLAN_TERMS_FIELDS, plan_is_used
 from .services.subscriptions import subscription_change_preview
@@ -234,9 +236,10 @@ class SubscriptionAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAd
     inlines = (SubscriptionPlanChangeInline, SubscriptionPauseInline, SubscriptionInvoiceInline)
     date_hierarchy = "started_at"
     ordering = ("-started_at", "-id")
-    actions = ("pause", "resume", "cancel_at_period_end", "change_plan")
+    actions = ("pause", "resume", "cancel_at_period_end", "change_plan", "apply_scheduled_change")
     object_actions = (
         ObjectAction("change_plan", "Change plan"),
+        ObjectAction("apply_scheduled_change", "Apply the scheduled plan change now"),
         ObjectAction("pause", "Pause"),
         ObjectAction("resume", "Resume"),
         ObjectAction("cancel_at_period_end", "Cancel at period end"),
@@ -259,6 +262,8 @@ class SubscriptionAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAd
 
     def object_action_applies(self, action, subscription):
         live = subscription.status in LIVE_SUBSCRIPTION_STATUSES
+        if action == "apply_scheduled_change":
+            return live and scheduled_plan_change(subscription) is not None
         return {
             "pause": subscription.status == SubscriptionStatus.ACTIVE,
             "resume": subscription.status == SubscriptionStatus.PAUSED,
@@ -284,6 +289,15 @@ class SubscriptionAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAd
         run_for_each(
             self, request, objects, lambda s: subscription_cancel(subscription=s, at_period_end=True),
             done="Will end at the end of their period",
+        )
+        return back_to_object(self, request, objects)
+
+    @admin.action(description="Apply the scheduled plan change (a downgrade) now", permissions=["change"])
+    def apply_scheduled_change(self, request, queryset):
+        objects = list(queryset)
+        run_for_each(
+            self, request, objects, lambda s: subscription_scheduled_change_apply(subscription=s),
+            done="Moved to the scheduled plan from today",
         )
         return back_to_object(self, request, objects)
 

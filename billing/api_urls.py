@@ -16,6 +16,10 @@ urlpatterns = [
     path("payments/webhook/", PaymentWebhookView.as_view(), name="payment-webhook"),
     path("subscription/", apis.SubscriptionApi.as_view(), name="subscription"),
     path("subscription/change-plan/", apis.SubscriptionChangePlanApi.as_view(), name="subscription-change-plan"),
+    path(
+        "subscription/scheduled-change/cancel/", apis.SubscriptionScheduledChangeCancelApi.as_view(),
+        name="subscription-scheduled-change-cancel",
+    ),
     path("subscription/pause/", apis.SubscriptionPauseApi.as_view(), name="subscription-pause"),
     path("subscription/resume/", apis.SubscriptionResumeApi.as_view(), name="subscription-resume"),
     path("subscription/cancel/", apis.SubscriptionCancelApi.as_view(), name="subscription-cancel"),

@@ -43,6 +43,7 @@ from .serializers import (
     InvoiceDetailSerializer,
     InvoiceSerializer,
     PaymentSerializer,
+    PlanChangeSerializer,
     PlanChoiceSerializer,
     PlanSerializer,
     SubscriptionCancelInputSerializer,
@@ -59,6 +60,7 @@ from .services import (
     subscription_create,
     subscription_pause,
     subscription_resume,
+    subscription_scheduled_change_cancel,
 )
 
 TAG = "billing"
@@ -235,6 +237,7 @@ class SubscriptionMoveApi(APIView):
     required_scopes = WRITE
     parser_classes = [JSONParser]
     serializer_class = None
+    output_serializer_class = SubscriptionSerializer
 
     def move(self, *, subscription, data):
         raise NotImplementedError
@@ -247,7 +250,7 @@ class SubscriptionMoveApi(APIView):
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
         subscription = self.move(subscription=subscription, data=data)
-        return Response(SubscriptionSerializer(subscription).data)
+        return Response(self.output_serializer_class(subscription).data)
 
 
 class SubscriptionApi(CustomerCache, APIView):
@@ -277,13 +280,25 @@ MOVE_ERRORS = error_responses(400, 401, 403, 404, 409)
 
 
 @extend_schema(tags=[TAG], summary="Change your plan", request=PlanChoiceSerializer,
-               description="From today: this period's fee is split by days between the two plans.",
-               responses={200: SubscriptionSerializer, **MOVE_ERRORS})
+               description="An upgrade (a higher monthly-equivalent price, or more tokens for the same price) applies "
+               "from today: this period's fee is split by days between the two plans and the usage of each day "
+               "belongs to the plan of that day. Any other change is scheduled for the end of the period "
+               "(`effective`: `period_end`, see `scheduled_change`) and replaces one already scheduled.",
+               responses={200: PlanChangeSerializer, **MOVE_ERRORS})
 class SubscriptionChangePlanApi(SubscriptionMoveApi):
     serializer_class = PlanChoiceSerializer
+    output_serializer_class = PlanChangeSerializer
 
     def move(self, *, subscription, data):
         return subscription_change_plan(subscription=subscription, plan=data["plan"])
+
+
+@extend_schema(tags=[TAG], summary="Cancel the scheduled plan change", request=None,
+               description="The subscription renews on its current plan; 409 when no change is scheduled.",
+               responses={200: SubscriptionSerializer, **MOVE_ERRORS})
+class SubscriptionScheduledChangeCancelApi(SubscriptionMoveApi):
+    def move(self, *, subscription, data):
+        return subscription_scheduled_change_cancel(subscription=subscription)
 
 
 @extend_schema(tags=[TAG], summary="Pause your subscription", request=None,

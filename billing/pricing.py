@@ -145,6 +145,12 @@ def _plan_segments(subscription: Subscription, billed: Period) -> list[tuple[Pla
     return merged
 
 
+def plan_on(subscription: Subscription, day: datetime.date) -> Plan:
+    """The plan in force on `day` from the (loaded) plan-change history, scheduled changes included."""
+    [(plan, _)] = _plan_segments(subscription, Period(day, day + datetime.timedelta(days=1)))
+    return plan
+
+
 @dataclass(frozen=True)
 class UsageSegment:
     """Days of a billed period on one plan: the usage of these days is billed at this plan's price."""

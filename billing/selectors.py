@@ -342,6 +342,19 @@ def plan_in_force(subscription: Subscription, day: datetime.date) -> Plan:
     return plan
 
 
+def scheduled_plan_changes(subscription: Subscription):
+    """Plan changes that wait for the end of the current period: downgrades, until the invoice run rolls the
+    subscription. An upgrade made on the day a period ends is on the new plan already, so it is not one."""
+    return SubscriptionPlanChange.objects.filter(
+        subscription=subscription, effective_date__gte=subscription.current_period_end
+    ).exclude(to_plan_id=subscription.plan_id)
+
+
+def scheduled_plan_change(subscription: Subscription) -> SubscriptionPlanChange | None:
+    """The change to come at the end of the current period, if any (a new choice replaces the previous one)."""
+    return scheduled_plan_changes(subscription).select_related("to_plan").order_by("-changed_at", "-id").first()
+
+
 PERCENT = Decimal("0.01")
 
 
@@ -425,9 +438,11 @@ def customer_invoice_years(*, user) -> list[int]:
 
 @dataclass(frozen=True)
 class CustomerDashboard:
-    """The dashboard: the plan and its period, usage against the quota, the upcoming invoice, unread alerts."""
+    """The dashboard: the plan and its period, a scheduled plan change, usage against the quota, the upcoming
+    invoice, unread alerts."""
 
     subscription: Subscription | None
+    scheduled_change: SubscriptionPlanChange | None
     usage: UsageSummary
     upcoming: UpcomingInvoice | None
     unread_alerts: tuple[BillingAlert, ...]
@@ -442,6 +457,7 @@ def customer_dashboard(*, user, now: datetime.datetime) -> CustomerDashboard:
     unread = customer_alerts(user=user).filter(read_at__isnull=True)
     return CustomerDashboard(
         subscription=subscription,
+        scheduled_change=scheduled_plan_change(subscription) if subscription else None,
         usage=usage_summary(user=user, now=now),
         upcoming=invoice_upcoming(subscription=subscription, now=now) if subscription else None,
         unread_alerts=tuple(unread[:DASHBOARD_ALERTS]),

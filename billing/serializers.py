@@ -8,7 +8,7 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from .models import BillingAlert, Credit, CreditNote, Invoice, InvoiceLine, Payment, Plan, Subscription
 from .periods import PERIOD_PATTERN, parse_month
-from .selectors import credit_note_of, plans_offered
+from .selectors import credit_note_of, plans_offered, scheduled_plan_change
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -23,14 +23,43 @@ class PlanSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ScheduledChangeSerializer(serializers.Serializer):
+    plan = serializers.CharField(source="to_plan.code", help_text="Code of the plan to come.")
+    effective_date = serializers.DateField(help_text="The first day on it: the end of the current period.")
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
     plan = PlanSerializer()
+    scheduled_change = serializers.SerializerMethodField(
+        help_text="A downgrade waiting for the end of the period (cancellable), or null."
+    )
 
     class Meta:
         model = Subscription
         fields = ["id", "plan", "status", "current_period_start", "current_period_end", "cancel_at_period_end",
-                  "started_at", "paused_at", "cancelled_at", "ended_at"]
+                  "started_at", "paused_at", "cancelled_at", "ended_at", "scheduled_change"]
         read_only_fields = fields
+
+    @extend_schema_field(ScheduledChangeSerializer(allow_null=True))
+    def get_scheduled_change(self, subscription: Subscription) -> dict | None:
+        change = scheduled_plan_change(subscription)
+        return ScheduledChangeSerializer(change).data if change is not None else None
+
+
+class PlanChangeSerializer(SubscriptionSerializer):
+    """The subscription after a plan change, and when the new plan applies."""
+
+    effective = serializers.SerializerMethodField(
+        help_text="`immediately` for an upgrade; `period_end` for a downgrade, scheduled (see `scheduled_change`)."
+    )
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = [*SubscriptionSerializer.Meta.fields, "effective"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=["immediately", "period_end"]))
+    def get_effective(self, subscription: Subscription) -> str:
+        return "period_end" if scheduled_plan_change(subscription) is not None else "immediately"
 
 
 class InvoiceSerializer(serializers.ModelSerializer):

@@ -16,5 +16,6 @@ urlpatterns = [
     path("alerts/<int:pk>/read/", views.alert_read, name="alert_read"),
     path("plan/", views.plan_change, name="plan_change"),
     path("plan/confirm/", views.plan_change_confirm, name="plan_change_confirm"),
+    path("plan/scheduled-change/cancel/", views.scheduled_change_cancel, name="scheduled_change_cancel"),
     path("cancel/", views.cancel, name="cancel"),
 ]

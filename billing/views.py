@@ -26,8 +26,14 @@ from .selectors import (
     customer_live_subscription,
     customer_payments,
     plans_offered,
+    scheduled_plan_change,
 )
-from .services import invoice_pdf_store, subscription_cancel, subscription_change_plan
+from .services import (
+    invoice_pdf_store,
+    subscription_cancel,
+    subscription_change_plan,
+    subscription_scheduled_change_cancel,
+)
 from .services.alerts import alert_mark_read
 from .services.subscriptions import subscription_change_preview
 
@@ -159,14 +165,37 @@ def plan_change_confirm(request):
     plan = form.cleaned_data["plan"]
     try:
         if request.method == "POST":
-            subscription_change_plan(subscription=subscription, plan=plan)
-            messages.success(request, f"You are now on the {plan.name} plan.")
+            subscription = subscription_change_plan(subscription=subscription, plan=plan)
+            scheduled = scheduled_plan_change(subscription)
+            if scheduled is None:
+                messages.success(request, f"You are now on the {plan.name} plan.")
+            else:
+                messages.success(
+                    request, f"You move to the {plan.name} plan on {scheduled.effective_date:%-d %b %Y}; until then "
+                    f"you stay on {subscription.plan.name}."
+                )
             return redirect("billing:dashboard")
         preview = subscription_change_preview(subscription=subscription, plan=plan)
     except BillingError as error:
         messages.error(request, str(error))
         return redirect("billing:plan_change")
     return render(request, "billing/plan_change_confirm.html", {"preview": preview, "subscription": subscription})
+
+
+@login_required
+@require_POST
+def scheduled_change_cancel(request):
+    """The dashboard's button: the plan change scheduled for the period's end is dropped."""
+    subscription = _live_subscription_or_redirect(request)
+    if subscription is None:
+        return redirect("billing:dashboard")
+    try:
+        subscription = subscription_scheduled_change_cancel(subscription=subscription)
+    except BillingError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"The plan change is cancelled: you stay on {subscription.plan.name}.")
+    return redirect("billing:dashboard")
 
 
 @never_cache

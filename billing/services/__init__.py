@@ -26,6 +26,8 @@ from .subscriptions import (
     subscription_expire,
     subscription_pause,
     subscription_resume,
+    subscription_scheduled_change_apply,
+    subscription_scheduled_change_cancel,
 )
 from .sweeps import (
     expiring_subscription_alerts_raise,
@@ -66,6 +68,8 @@ __all__ = [
     "subscription_expire",
     "subscription_pause",
     "subscription_resume",
+    "subscription_scheduled_change_apply",
+    "subscription_scheduled_change_cancel",
     "subscriptions_expire_due",
     "usage_threshold_alerts_raise",
 ]

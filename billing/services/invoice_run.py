@@ -19,7 +19,7 @@ from accounts.services import audit_entry, audit_log_record_many
 from billing import clock
 from billing.cache import customer_cache_invalidate
 from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
-from billing.pricing import billing_period
+from billing.pricing import billing_period, plan_on
 from billing.selectors import invoice_drafts, invoice_run_chunks, load_subscriptions
 
 from .invoices import (
@@ -77,6 +77,25 @@ def _roll(subscriptions: list[Subscription], period_end: datetime.date) -> list[
         audit_entry(action="subscription.renew", obj=s, changes={"period_start": s.current_period_start.isoformat()})
         for s in rolled
     )
+    entries.extend(_apply_scheduled_changes(rolled))
+    return entries
+
+
+def _apply_scheduled_changes(rolled: list[Subscription]) -> list[AuditLog]:
+    """A downgrade scheduled for the end of the period takes effect as its subscription enters the next one:
+    one UPDATE per plan taken. Pricing reads the history, so a late run bills the right plan all the same."""
+    by_plan, entries = defaultdict(list), []
+    for subscription in rolled:
+        plan = plan_on(subscription, subscription.current_period_start)
+        if plan.pk != subscription.plan_id:
+            by_plan[plan].append(subscription)
+            entries.append(audit_entry(
+                action="subscription.change_plan", obj=subscription,
+                changes={"plan": [subscription.plan.code, plan.code], "scheduled": True},
+            ))
+            subscription.plan = plan
+    for plan, group in by_plan.items():
+        Subscription.objects.filter(pk__in=[s.pk for s in group]).update(plan=plan)
     return entries
 
 

@@ -21,7 +21,7 @@ from billing.models import (
 from billing.money import ZERO
 from billing.periods import Period, add_months, local_date, start_of_day
 from billing.pricing import LineDraft, interval_months, invoice_draft, usage_segments
-from billing.selectors import history_prefill, load_subscriptions
+from billing.selectors import history_prefill, load_subscriptions, scheduled_plan_change, scheduled_plan_changes
 from twinmcp.db import rows_update
 
 Status = SubscriptionStatus
@@ -85,26 +85,99 @@ def _check_plan_change(subscription: Subscription, plan: Plan) -> None:
         )
 
 
-def _change_effective_date(subscription: Subscription, now: datetime.datetime) -> datetime.date:
-    return max(local_date(now), subscription.current_period_start)
+def plan_change_is_upgrade(current: Plan, new: Plan) -> bool:
+    """A higher monthly-equivalent price (a yearly price counts as price / 12), or at equal price more tokens."""
+    current_monthly = current.price / interval_months(current)
+    new_monthly = new.price / interval_months(new)
+    if new_monthly != current_monthly:
+        return new_monthly > current_monthly
+    return new.included_tokens > current.included_tokens
+
+
+def _planned_change(subscription: Subscription, plan: Plan, now: datetime.datetime) -> SubscriptionPlanChange:
+    """The unsaved change to `plan`: an upgrade from today, anything else from the end of the current period.
+
+    A downgrade waits for the period's end so that the plan paid for this period, its quota included, stays
+    the one its usage is measured against.
+    """
+    if plan_change_is_upgrade(subscription.plan, plan):
+        effective_date = max(local_date(now), subscription.current_period_start)
+    else:
+        effective_date = subscription.current_period_end
+    return SubscriptionPlanChange(
+        subscription=subscription, from_plan=subscription.plan, to_plan=plan, effective_date=effective_date,
+        changed_at=now,
+    )
 
 
 @transaction.atomic
 def subscription_change_plan(
     *, subscription: Subscription, plan: Plan, now: datetime.datetime | None = None
 ) -> Subscription:
-    """Switch plans from today: this period's fee is split by days between the two plans."""
+    """Upgrade from today (this period's fee is split by days between the two plans), or schedule a downgrade
+    for the end of the period. A new choice replaces a change still scheduled."""
     now = now or clock.now()
     subscription = _lock(subscription)
     _check_plan_change(subscription, plan)
-    SubscriptionPlanChange.objects.create(
-        subscription=subscription, from_plan=subscription.plan, to_plan=plan,
-        effective_date=_change_effective_date(subscription, now), changed_at=now,
-    )
+    scheduled_plan_changes(subscription).delete()
+    change = _planned_change(subscription, plan, now)
+    change.save()
     previous = subscription.plan
-    subscription.plan = plan
+    if plan_change_is_upgrade(previous, plan):
+        subscription.plan = plan
+        subscription.save(update_fields=["plan"])
+        audit_log_record(
+            action="subscription.change_plan", obj=subscription, changes={"plan": [previous.code, plan.code]}
+        )
+    else:
+        audit_log_record(
+            action="subscription.schedule_plan_change", obj=subscription,
+            changes={"plan": [previous.code, plan.code], "effective_date": change.effective_date.isoformat()},
+        )
+    customer_cache_invalidate(subscription.user_id)
+    return subscription
+
+
+def _scheduled_change_or_error(subscription: Subscription) -> SubscriptionPlanChange:
+    change = scheduled_plan_change(subscription)
+    if change is None:
+        raise InvalidTransition(f"Subscription {subscription.pk} has no plan change scheduled.")
+    return change
+
+
+@transaction.atomic
+def subscription_scheduled_change_cancel(*, subscription: Subscription) -> Subscription:
+    """The scheduled downgrade is dropped: the subscription renews on its plan. It never took effect, so it
+    leaves the plan history; the audit trail keeps it."""
+    subscription = _lock(subscription)
+    change = _scheduled_change_or_error(subscription)
+    change.delete()
+    audit_log_record(
+        action="subscription.cancel_scheduled_change", obj=subscription,
+        changes={"plan": [subscription.plan.code, change.to_plan.code]},
+    )
+    customer_cache_invalidate(subscription.user_id)
+    return subscription
+
+
+@transaction.atomic
+def subscription_scheduled_change_apply(
+    *, subscription: Subscription, now: datetime.datetime | None = None
+) -> Subscription:
+    """Finance applies a scheduled downgrade at once: from today, split by days like an upgrade."""
+    now = now or clock.now()
+    subscription = _lock(subscription)
+    _require_live(subscription, "change the plan of")
+    change = _scheduled_change_or_error(subscription)
+    change.effective_date, change.changed_at = max(local_date(now), subscription.current_period_start), now
+    change.save(update_fields=["effective_date", "changed_at"])
+    previous = subscription.plan
+    subscription.plan = change.to_plan
     subscription.save(update_fields=["plan"])
-    audit_log_record(action="subscription.change_plan", obj=subscription, changes={"plan": [previous.code, plan.code]})
+    audit_log_record(
+        action="subscription.change_plan", obj=subscription,
+        changes={"plan": [previous.code, change.to_plan.code], "scheduled_change_applied_at_once": True},
+    )
     customer_cache_invalidate(subscription.user_id)
     return subscription
 
@@ -221,6 +294,7 @@ class PlanChangePreview:
     new_plan: Plan
     current_lines: tuple[LineDraft, ...]
     new_lines: tuple[LineDraft, ...]
+    is_scheduled: bool  # a downgrade: it waits for the end of the period, whose fee stays as it is
 
     @property
     def currency(self) -> str:
@@ -250,10 +324,7 @@ def subscription_change_preview(
     [current] = load_subscriptions([subscription.pk])
     _check_plan_change(current, plan)
     billed = Period(current.current_period_start, current.current_period_end)
-    change = SubscriptionPlanChange(
-        subscription=current, from_plan=current.plan, to_plan=plan,
-        effective_date=_change_effective_date(current, now), changed_at=now,
-    )
+    change = _planned_change(current, plan, now)
     return PlanChangePreview(
         period=billed,
         effective_date=change.effective_date,
@@ -261,6 +332,7 @@ def subscription_change_preview(
         new_plan=plan,
         current_lines=_fee_lines(current, billed),
         new_lines=_fee_lines(_with_plan_change(current, change), billed),
+        is_scheduled=not plan_change_is_upgrade(current.plan, plan),
     )
 
 

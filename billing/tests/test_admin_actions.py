@@ -33,7 +33,13 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.periods import start_of_day
-from billing.services import invoice_cancel, invoice_finalize, payment_record, plan_new_version
+from billing.services import (
+    invoice_cancel,
+    invoice_finalize,
+    payment_record,
+    plan_new_version,
+    subscription_change_plan,
+)
 from billing.services.subscriptions import subscription_change_preview
 from billing.tests.admin_world import audit_actions, finance_user
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
@@ -541,6 +547,36 @@ class TestSubscriptionActions:
         assert [(change.from_plan.code, change.to_plan.code) for change in subscription.plan_changes.all()] == [
             ("pro", "team")
         ]
+
+    def test_finance_applies_a_scheduled_downgrade_at_once(self, finance_client, finance):
+        with time_machine.travel(datetime.datetime(2026, 10, 20, 9, tzinfo=datetime.UTC), tick=False):
+            team = PlanFactory(code="team", name="Team", price=Decimal("99.00"))
+            subscription = SubscriptionFactory(
+                plan=team, current_period_start=datetime.date(2026, 10, 1),
+                current_period_end=datetime.date(2026, 11, 1),
+            )
+            subscription_change_plan(subscription=subscription, plan=PlanFactory())
+            page = finance_client.get(admin_url(subscription, "change"))
+
+            response = start_action(finance_client, Subscription, "apply_scheduled_change", [subscription])
+
+        assert "apply_scheduled_change" in {button.action for button in page.context["object_action_buttons"]}
+        assert response.status_code == 302
+        subscription.refresh_from_db()
+        assert subscription.plan.code == "pro"
+        assert [(c.from_plan.code, c.to_plan.code, c.effective_date) for c in subscription.plan_changes.all()] == [
+            ("team", "pro", datetime.date(2026, 10, 20))
+        ]
+        assert audit_rows(subscription, "subscription.change_plan")[0].actor == finance
+
+    def test_applying_when_nothing_is_scheduled_says_so(self, finance_client):
+        subscription = self.live_subscription()
+
+        response = start_action(finance_client, Subscription, "apply_scheduled_change", [subscription])
+
+        assert any("no plan change scheduled" in text for text in messages_of(response))
+        subscription.refresh_from_db()
+        assert subscription.plan.code == "pro"
 
     def test_a_plan_chosen_after_the_preview_is_previewed_before_it_applies(self, finance_client):
         subscription = self.live_subscription()

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis.client
+import time_machine
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -581,6 +582,60 @@ class TestPayments:
 
         assert response.status_code == 400
         assert field in error_of(response)["fields"]
+
+
+@pytest.fixture
+def october_20():
+    """Every call below happens on 20 October 2026, in the subscriptions' October period."""
+    with time_machine.travel(NOW, tick=False):
+        yield NOW
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("october_20")
+class TestPlanChangeApi:
+    def test_an_upgrade_applies_immediately(self):
+        user = customer()
+        subscription_of(user)
+        PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000)
+
+        response = client_for(user).post("/api/billing/subscription/change-plan/", {"plan": "team"}, format="json")
+
+        assert response.status_code == 200
+        body = response.json()
+        assert (body["plan"]["code"], body["effective"], body["scheduled_change"]) == ("team", "immediately", None)
+
+    def test_a_downgrade_is_scheduled_for_the_period_end_and_shown_on_the_subscription(self):
+        user = customer()
+        subscription_of(user)
+        PlanFactory(code="free", name="Free", price=Decimal("0.00"), included_tokens=100_000)
+        client = client_for(user)
+        client.get("/api/billing/subscription/")  # cached before the change: the change must invalidate it
+
+        response = client.post("/api/billing/subscription/change-plan/", {"plan": "free"}, format="json")
+
+        assert response.status_code == 200
+        scheduled = {"plan": "free", "effective_date": "2026-11-01"}
+        body = response.json()
+        assert (body["plan"]["code"], body["effective"], body["scheduled_change"]) == ("pro", "period_end", scheduled)
+        assert client.get("/api/billing/subscription/").json()["scheduled_change"] == scheduled
+
+    def test_the_scheduled_change_can_be_cancelled_once(self):
+        user = customer()
+        subscription = subscription_of(user)
+        PlanFactory(code="free", name="Free", price=Decimal("0.00"), included_tokens=100_000)
+        client = client_for(user)
+        client.post("/api/billing/subscription/change-plan/", {"plan": "free"}, format="json")
+
+        cancelled = client.post("/api/billing/subscription/scheduled-change/cancel/")
+        again = client.post("/api/billing/subscription/scheduled-change/cancel/")
+
+        assert cancelled.status_code == 200
+        assert (cancelled.json()["plan"]["code"], cancelled.json()["scheduled_change"]) == ("pro", None)
+        assert client.get("/api/billing/subscription/").json()["scheduled_change"] is None
+        assert not SubscriptionPlanChange.objects.filter(subscription=subscription).exists()
+        assert again.status_code == 409
+        assert "no plan change scheduled" in error_of(again)["message"]
 
 
 @pytest.mark.django_db

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from accounts.models import AuditLog
 from accounts.tests.factories import UserProfileFactory
 from billing.models import Interval, Invoice, InvoiceStatus, LineKind, Subscription
 from billing.selectors import invoice_upcoming
@@ -16,6 +17,7 @@ from billing.services import (
     subscription_change_plan,
     subscription_pause,
     subscription_resume,
+    subscription_scheduled_change_apply,
 )
 from billing.tax import OUTSIDE_EU_MENTION, REVERSE_CHARGE_MENTION
 from billing.tests.factories import PlanFactory, SubscriptionFactory
@@ -315,6 +317,41 @@ class TestUsageBelongsToThePlanInForce:
         subscription_change_plan(subscription=subscription, plan=team(), now=paris(2026, 10, 11, 8))
 
         assert [line[0] for line in lines(run_october())] == [LineKind.PRORATION, LineKind.SUBSCRIPTION]
+
+
+@pytest.mark.django_db
+class TestScheduledDowngrade:
+    def test_the_period_stays_on_the_plan_paid_for_and_the_run_moves_to_the_new_one(self):
+        # Downgraded to Pro on 20 October: October is Team's, whole quota and fee; November is Pro's.
+        user = customer()
+        subscription = october_subscription(user, team())
+        subscription_change_plan(subscription=subscription, plan=pro(), now=paris(2026, 10, 20, 9))
+        use(user, 30_000_000, paris(2026, 10, 25, 12))
+
+        october = run_october()
+
+        assert lines(october) == [(LineKind.SUBSCRIPTION, Decimal("1"), Decimal("99.00"), Decimal("99.00"))]
+        subscription.refresh_from_db()
+        assert (subscription.plan.code, subscription.current_period_start) == ("pro", NOVEMBER_1)
+        assert AuditLog.objects.get(action="subscription.change_plan", object_id=str(subscription.pk)).changes == {
+            "plan": ["team", "pro"], "scheduled": True
+        }
+        use(user, 6_000_000, paris(2026, 11, 10, 12))
+        invoice_run(period_end=datetime.date(2026, 12, 1), now=paris(2026, 12, 1, 2))
+        november = Invoice.objects.get(period_start=NOVEMBER_1)
+        assert lines(november) == [
+            (LineKind.SUBSCRIPTION, Decimal("1"), Decimal("19.00"), Decimal("19.00")),
+            (LineKind.USAGE, Decimal("1"), Decimal("2.00"), Decimal("2.00")),
+        ]
+
+    def test_applied_at_once_by_finance_it_splits_the_period_like_an_upgrade(self):
+        # Team 1 → 24 October (24 days): 99 × 24 / 31 = 76.645… → 76.65; Pro 25 → 31 (7 days): 4.290… → 4.29.
+        user = customer()
+        subscription = october_subscription(user, team())
+        subscription_change_plan(subscription=subscription, plan=pro(), now=paris(2026, 10, 20, 9))
+        subscription_scheduled_change_apply(subscription=subscription, now=paris(2026, 10, 25, 9))
+
+        assert [line[3] for line in lines(run_october())] == [Decimal("76.65"), Decimal("4.29")]
 
 
 @pytest.mark.django_db

@@ -10,6 +10,7 @@ from accounts.tests.factories import UserFactory
 from billing.exceptions import BillingError, InvalidTransition
 from billing.models import (
     Interval,
+    Plan,
     Subscription,
     SubscriptionPause,
     SubscriptionPlanChange,
@@ -22,7 +23,11 @@ from billing.services import (
     subscription_expire,
     subscription_pause,
     subscription_resume,
+    subscription_scheduled_change_apply,
+    subscription_scheduled_change_cancel,
 )
+from billing.services.subscriptions import plan_change_is_upgrade
+from billing.selectors import scheduled_plan_change
 from billing.tests.factories import PlanFactory, SubscriptionFactory
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -197,12 +202,13 @@ class TestChangePlan:
             (change.from_plan.code, change.to_plan.code, change.effective_date)
             for change in SubscriptionPlanChange.objects.filter(subscription=subscription)
         ]
+        # The way back to Pro is a downgrade: it waits for the end of the period.
         assert history == [
             ("pro", "team", datetime.date(2026, 10, 10)),
-            ("team", "pro", datetime.date(2026, 10, 20)),
+            ("team", "pro", NOV_1),
         ]
         subscription.refresh_from_db()
-        assert subscription.plan == pro
+        assert subscription.plan == team
 
     def test_the_same_plan_is_refused(self, pro):
         subscription = subscription_in(SubscriptionStatus.ACTIVE, plan=pro)
@@ -232,6 +238,120 @@ class TestChangePlan:
             subscription_change_plan(subscription=subscription, plan=yearly, now=NOW)
 
         assert snapshot(subscription) == before
+
+
+def plan(code, price, tokens, interval=Interval.MONTH):
+    return Plan(code=code, price=Decimal(price), included_tokens=tokens, interval=interval)
+
+
+class TestWhatIsAnUpgrade:
+    @pytest.mark.parametrize(
+        ("current", "new", "upgrade"),
+        [
+            (plan("pro", "19.00", 5_000_000), plan("team", "99.00", 50_000_000), True),
+            (plan("team", "99.00", 50_000_000), plan("pro", "19.00", 5_000_000), False),
+            # A dearer plan is an upgrade even with fewer tokens: the customer pays more from today.
+            (plan("pro", "19.00", 5_000_000), plan("lite-plus", "25.00", 1_000_000), True),
+            # At equal price, more included tokens is an upgrade; fewer, or as many, waits for the period's end.
+            (plan("pro", "19.00", 5_000_000), plan("pro-max", "19.00", 6_000_000), True),
+            (plan("pro", "19.00", 5_000_000), plan("pro-min", "19.00", 4_000_000), False),
+            (plan("pro", "19.00", 5_000_000), plan("pro-twin", "19.00", 5_000_000), False),
+            # A yearly price counts as a twelfth of it a month.
+            (plan("pro", "99.00", 5_000_000), plan("pro-y", "1200.00", 1, Interval.YEAR), True),
+            (plan("pro", "100.00", 5_000_000), plan("pro-y", "1188.00", 1, Interval.YEAR), False),
+        ],
+        ids=lambda value: value.code if isinstance(value, Plan) else str(value),
+    )
+    def test_a_higher_monthly_equivalent_price_or_more_tokens_for_the_same(self, current, new, upgrade):
+        assert plan_change_is_upgrade(current, new) is upgrade
+
+
+@pytest.fixture
+def free():
+    return PlanFactory(code="free", name="Free", price=Decimal("0.00"), included_tokens=100_000,
+                       overage_price_per_million=Decimal("0"))
+
+
+def history(subscription) -> list[tuple]:
+    return [
+        (change.from_plan.code, change.to_plan.code, change.effective_date)
+        for change in SubscriptionPlanChange.objects.filter(subscription=subscription).order_by("changed_at", "id")
+    ]
+
+
+@pytest.mark.django_db
+class TestScheduledDowngrade:
+    def test_a_downgrade_waits_for_the_end_of_the_period(self, pro, team):
+        subscription = subscription_in(SubscriptionStatus.ACTIVE, plan=team)
+
+        subscription_change_plan(subscription=subscription, plan=pro, now=NOW)
+
+        subscription.refresh_from_db()
+        assert subscription.plan == team  # this period's plan, and its quota, until 31 October
+        assert history(subscription) == [("team", "pro", NOV_1)]
+        scheduled = scheduled_plan_change(subscription)
+        assert (scheduled.to_plan, scheduled.effective_date) == (pro, NOV_1)
+        assert audit_rows(subscription, "subscription.schedule_plan_change").get().changes == {
+            "plan": ["team", "pro"], "effective_date": "2026-11-01"
+        }
+        assert not audit_rows(subscription, "subscription.change_plan").exists()
+
+    def test_a_new_choice_replaces_the_scheduled_one(self, pro, team, free):
+        subscription = subscription_in(SubscriptionStatus.ACTIVE, plan=team)
+        subscription_change_plan(subscription=subscription, plan=pro, now=NOW)
+
+        subscription_change_plan(subscription=subscription, plan=free, now=NOW + datetime.timedelta(days=1))
+
+        assert history(subscription) == [("team", "free", NOV_1)]
+        assert scheduled_plan_change(subscription).to_plan == free
+
+    def test_an_upgrade_applies_at_once_and_drops_the_scheduled_downgrade(self, pro, team, free):
+        subscription = subscription_in(SubscriptionStatus.ACTIVE, plan=pro)
+        subscription_change_plan(subscription=subscription, plan=free, now=NOW)
+
+        subscription_change_plan(subscription=subscription, plan=team, now=NOW + datetime.timedelta(days=1))
+
+        subscription.refresh_from_db()
+        assert subscription.plan == team
+        assert history(subscription) == [("pro", "team", datetime.date(2026, 10, 21))]
+        assert scheduled_plan_change(subscription) is None
+
+    def test_the_customer_may_cancel_it(self, pro, team):
+        subscription = subscription_in(SubscriptionStatus.ACTIVE, plan=team)
+        subscription_change_plan(subscription=subscription, plan=pro, now=NOW)
+
+        subscription_scheduled_change_cancel(subscription=subscription)
+
+        subscription.refresh_from_db()
+        assert subscription.plan == team
+        assert scheduled_plan_change(subscription) is None
+        assert history(subscription) == []  # it never took effect
+        assert audit_rows(subscription, "subscription.cancel_scheduled_change").get().changes == {
+            "plan": ["team", "pro"]
+        }
+
+    def test_cancelling_when_nothing_is_scheduled_is_refused(self, team):
+        subscription = subscription_in(SubscriptionStatus.ACTIVE, plan=team)
+        before = snapshot(subscription)
+
+        with pytest.raises(InvalidTransition, match="no plan change scheduled"):
+            subscription_scheduled_change_cancel(subscription=subscription)
+
+        assert snapshot(subscription) == before
+
+    def test_finance_applies_it_at_once_from_today(self, pro, team):
+        subscription = subscription_in(SubscriptionStatus.ACTIVE, plan=team)
+        subscription_change_plan(subscription=subscription, plan=pro, now=NOW)
+
+        subscription_scheduled_change_apply(subscription=subscription, now=paris(2026, 10, 25, 9, 0))
+
+        subscription.refresh_from_db()
+        assert subscription.plan == pro
+        assert history(subscription) == [("team", "pro", datetime.date(2026, 10, 25))]
+        assert scheduled_plan_change(subscription) is None
+        assert audit_rows(subscription, "subscription.change_plan").get().changes == {
+            "plan": ["team", "pro"], "scheduled_change_applied_at_once": True
+        }
 
 
 @pytest.mark.django_db

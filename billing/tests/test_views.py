@@ -10,6 +10,7 @@ from decimal import Decimal
 from io import BytesIO
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
@@ -401,6 +402,54 @@ class TestPlanChange:
         assert "Choose one of the plans offered." in html_of(unknown)
         assert "is already on Pro" in html_of(same)
         assert not SubscriptionPlanChange.objects.exists()
+
+
+@pytest.fixture
+def team_in_october(customer, team):
+    """On Team for October 2026; the pages are read on 20 October."""
+    with time_machine.travel(datetime.datetime(2026, 10, 20, 12, tzinfo=datetime.UTC), tick=False):
+        yield SubscriptionFactory(
+            user=customer, plan=team, current_period_start=datetime.date(2026, 10, 1),
+            current_period_end=datetime.date(2026, 11, 1),
+        )
+
+
+@pytest.mark.django_db
+class TestScheduledDowngrade:
+    def test_the_confirmation_says_the_period_keeps_its_plan(self, logged_in, team_in_october, pro):
+        html = html_of(logged_in.get(reverse("billing:plan_change_confirm"), {"plan": "pro"}))
+
+        assert 'data-testid="scheduled"' in html
+        assert "you stay on Team until 31 Oct 2026 and are on Pro from <strong>1 Nov 2026</strong>" in html
+        assert f'data-testid="difference">{eur("0.00")}<' in html
+        assert not SubscriptionPlanChange.objects.exists()
+
+    def test_confirming_schedules_it_and_the_dashboard_shows_it_with_a_cancel_button(
+        self, logged_in, team_in_october, pro
+    ):
+        response = logged_in.post(reverse("billing:plan_change_confirm"), {"plan": "pro"}, follow=True)
+
+        html = html_of(response)
+        assert "You move to the Pro plan on 1 Nov 2026; until then you stay on Team." in html
+        assert "You move to Pro on 1 Nov 2026; until then you stay on Team." in html
+        assert f'action="{reverse("billing:scheduled_change_cancel")}"' in html
+        team_in_october.refresh_from_db()
+        assert team_in_october.plan.code == "team"
+
+    def test_the_dashboard_button_cancels_it(self, logged_in, team_in_october, pro):
+        logged_in.post(reverse("billing:plan_change_confirm"), {"plan": "pro"})
+
+        response = logged_in.post(reverse("billing:scheduled_change_cancel"), follow=True)
+
+        html = html_of(response)
+        assert "The plan change is cancelled: you stay on Team." in html
+        assert 'data-testid="scheduled-change"' not in html
+        assert not SubscriptionPlanChange.objects.exists()
+
+    def test_cancelling_when_nothing_is_scheduled_says_so(self, logged_in, team_in_october):
+        response = logged_in.post(reverse("billing:scheduled_change_cancel"), follow=True)
+
+        assert "has no plan change scheduled" in html_of(response)
 
 
 @pytest.mark.django_db
