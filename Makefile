@@ -14,7 +14,7 @@ PORT ?= 8000
 
 run: install ## install, migrate, seed demo data and serve on 127.0.0.1:$(PORT) (make run PORT=8001)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: install system-deps ## the whole suite on the real PostgreSQL and Redis
@@ -48,13 +48,13 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 seed: install
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
 
 reset-db: install ## drop every table and start again (asks first)
 	@read -p "Erase every table of the configured database? [y/N] " answer; [ "$$answer" = "y" ]
 	$(PY) manage.py erase_database --noinput
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
 
 health: install
 	$(PY) manage.py health
