@@ -17,6 +17,10 @@ urlpatterns = [
     path("subscription/", apis.SubscriptionApi.as_view(), name="subscription"),
     path("subscription/change-plan/", apis.SubscriptionChangePlanApi.as_view(), name="subscription-change-plan"),
     path(
+        "subscription/change-plan/preview/", apis.SubscriptionChangePlanPreviewApi.as_view(),
+        name="subscription-change-plan-preview",
+    ),
+    path(
         "subscription/scheduled-change/cancel/", apis.SubscriptionScheduledChangeCancelApi.as_view(),
         name="subscription-scheduled-change-cancel",
     ),

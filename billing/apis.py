@@ -43,6 +43,7 @@ from .serializers import (
     InvoiceDetailSerializer,
     InvoiceSerializer,
     PaymentSerializer,
+    PlanChangePreviewSerializer,
     PlanChangeSerializer,
     PlanChoiceSerializer,
     PlanSerializer,
@@ -62,6 +63,7 @@ from .services import (
     subscription_resume,
     subscription_scheduled_change_cancel,
 )
+from .services.subscriptions import subscription_change_preview
 
 TAG = "billing"
 READ = {"GET": "billing:read"}
@@ -291,6 +293,27 @@ class SubscriptionChangePlanApi(SubscriptionMoveApi):
 
     def move(self, *, subscription, data):
         return subscription_change_plan(subscription=subscription, plan=data["plan"])
+
+
+@extend_schema(tags=[TAG], summary="Preview a plan change", request=PlanChoiceSerializer,
+               description="The figures the plan page confirms before a change: this period's invoice so far as it "
+               "would be with the change (lines, subtotal, tax, total; usage up to now, each day on its plan), and "
+               "the total without it. Changes nothing; refuses what the change would refuse.",
+               responses={200: PlanChangePreviewSerializer, **MOVE_ERRORS})
+class SubscriptionChangePlanPreviewApi(APIView):
+    # A POST because it takes the change's own body, but it writes nothing: a key that may read the billing may
+    # see what a change would cost.
+    required_scopes = {"POST": "billing:read"}
+    parser_classes = [JSONParser]
+
+    def post(self, request):
+        subscription = live_subscription_or_404(request.user)
+        serializer = PlanChoiceSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        preview = subscription_change_preview(
+            subscription=subscription, plan=serializer.validated_data["plan"], now=clock.now()
+        )
+        return Response(PlanChangePreviewSerializer(preview).data)
 
 
 @extend_schema(tags=[TAG], summary="Cancel the scheduled plan change", request=None,

@@ -225,6 +225,12 @@ def invoice_upcoming(*, subscription: Subscription, now: datetime.datetime) -> U
     [subscription] = load_subscriptions([subscription.pk])
     if subscription.status not in LIVE_SUBSCRIPTION_STATUSES:
         return None
+    return upcoming_priced(subscription, now=now)
+
+
+def upcoming_priced(subscription: Subscription, *, now: datetime.datetime) -> UpcomingInvoice:
+    """The current period of `subscription` (its history loaded, or a what-if copy) priced with the usage up to
+    `now`: one usage query, no write."""
     billed = Period(subscription.current_period_start, subscription.current_period_end)
     windows = {subscription: segment_windows(subscription, billed, until=now)}
     draft = invoice_draft(

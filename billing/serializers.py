@@ -157,6 +157,28 @@ class UpcomingInvoiceSerializer(serializers.Serializer):
     tax_mention = serializers.CharField()
 
 
+class PlanChangePreviewSerializer(serializers.Serializer):
+    """The figures of the plan page's confirmation: the current period's invoice so far with the change."""
+
+    plan = serializers.CharField(source="new_plan.code")
+    effective = serializers.SerializerMethodField(help_text="`immediately` (an upgrade) or `period_end`.")
+    effective_date = serializers.DateField(help_text="The first day on the new plan.")
+    period_start = serializers.DateField(source="period.start")
+    period_end = serializers.DateField(source="period.end", help_text="Excluded.")
+    currency = serializers.CharField(source="invoice.currency")
+    tokens_used = serializers.IntegerField(source="invoice.tokens_used", help_text="This period's usage so far.")
+    lines = DraftLineSerializer(many=True, source="invoice.lines")
+    subtotal = serializers.DecimalField(**MONEY, source="invoice.subtotal")
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=4, source="invoice.tax_rate")
+    tax_amount = serializers.DecimalField(**MONEY, source="invoice.tax_amount")
+    total = serializers.DecimalField(**MONEY, source="invoice.total")
+    total_without_change = serializers.DecimalField(**MONEY, source="invoice_without_change.total")
+
+    @extend_schema_field(serializers.ChoiceField(choices=["immediately", "period_end"]))
+    def get_effective(self, preview) -> str:
+        return "period_end" if preview.is_scheduled else "immediately"
+
+
 class CreditSerializer(serializers.ModelSerializer):
     class Meta:
         model = Credit

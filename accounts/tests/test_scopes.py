@@ -33,6 +33,7 @@ ENDPOINTS = [
     ("GET", "/api/billing/subscription/", "billing:read", None, 200),
     ("POST", "/api/billing/subscription/", "billing:write", {"plan": "team"}, 400),  # has one already
     ("POST", "/api/billing/subscription/change-plan/", "billing:write", {"plan": "team"}, 200),
+    ("POST", "/api/billing/subscription/change-plan/preview/", "billing:read", {"plan": "team"}, 200),
     ("POST", "/api/billing/subscription/scheduled-change/cancel/", "billing:write", None, 409),  # none scheduled
     ("POST", "/api/billing/subscription/pause/", "billing:write", None, 200),
     ("POST", "/api/billing/subscription/resume/", "billing:write", None, 409),  # not paused

@@ -21,7 +21,14 @@ from billing.models import (
 from billing.money import ZERO
 from billing.periods import Period, add_months, local_date, start_of_day
 from billing.pricing import LineDraft, interval_months, invoice_draft, usage_segments
-from billing.selectors import history_prefill, load_subscriptions, scheduled_plan_change, scheduled_plan_changes
+from billing.selectors import (
+    UpcomingInvoice,
+    history_prefill,
+    load_subscriptions,
+    scheduled_plan_change,
+    scheduled_plan_changes,
+    upcoming_priced,
+)
 from twinmcp.db import rows_update
 
 Status = SubscriptionStatus
@@ -286,7 +293,8 @@ def subscriptions_end(subscriptions: list[Subscription]) -> list[AuditLog]:
 
 @dataclass(frozen=True)
 class PlanChangePreview:
-    """The current period's fee as it stands and as it would be after the change, before VAT and usage."""
+    """What a plan change would do to the current period: its fee with and without the change (before VAT and
+    usage), and its invoice so far with the change (usage up to now, each day on its plan, VAT, total)."""
 
     period: Period
     effective_date: datetime.date
@@ -295,6 +303,8 @@ class PlanChangePreview:
     current_lines: tuple[LineDraft, ...]
     new_lines: tuple[LineDraft, ...]
     is_scheduled: bool  # a downgrade: it waits for the end of the period, whose fee stays as it is
+    invoice: UpcomingInvoice
+    invoice_without_change: UpcomingInvoice
 
     @property
     def currency(self) -> str:
@@ -316,7 +326,7 @@ class PlanChangePreview:
 def subscription_change_preview(
     *, subscription: Subscription, plan: Plan, now: datetime.datetime | None = None
 ) -> PlanChangePreview:
-    """What `subscription_change_plan` would do to this period's fee, priced by the invoice code; writes nothing.
+    """What `subscription_change_plan` would do to this period, priced by the invoice code; writes nothing.
 
     Refuses the same changes as `subscription_change_plan`, with the same errors.
     """
@@ -325,14 +335,17 @@ def subscription_change_preview(
     _check_plan_change(current, plan)
     billed = Period(current.current_period_start, current.current_period_end)
     change = _planned_change(current, plan, now)
+    changed = _with_plan_change(current, change)
     return PlanChangePreview(
         period=billed,
         effective_date=change.effective_date,
         current_plan=current.plan,
         new_plan=plan,
         current_lines=_fee_lines(current, billed),
-        new_lines=_fee_lines(_with_plan_change(current, change), billed),
+        new_lines=_fee_lines(changed, billed),
         is_scheduled=not plan_change_is_upgrade(current.plan, plan),
+        invoice=upcoming_priced(changed, now=now),
+        invoice_without_change=upcoming_priced(current, now=now),
     )
 
 

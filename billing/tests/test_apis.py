@@ -638,6 +638,71 @@ class TestPlanChangeApi:
         assert "no plan change scheduled" in error_of(again)["message"]
 
 
+def pro_customer_with_40_million_tokens_on_the_31st():
+    """DESIGN's worked example, before the change: Pro in October, 40M tokens used by the 30th."""
+    user = customer()
+    subscription_of(user)
+    PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000,
+                overage_price_per_million=Decimal("1.50"))
+    PlanFactory(code="free", name="Free", price=Decimal("0.00"), included_tokens=100_000)
+    UsageLogFactory(user=user, tokens=40_000_000, created_at=paris(2026, 10, 3, 10, 0))
+    return user
+
+
+@pytest.mark.django_db
+class TestPlanChangePreviewApi:
+    def reader(self, user) -> APIClient:
+        """A key that may only read the billing: enough for a preview."""
+        issued = api_key_create(user=user, name="reader", scopes=["billing:read"])
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
+        return client
+
+    def preview(self, user, plan: str, client=None):
+        with time_machine.travel(paris(2026, 10, 31, 9, 0), tick=False):
+            return (client or self.reader(user)).post(
+                "/api/billing/subscription/change-plan/preview/", {"plan": plan}, format="json"
+            )
+
+    def test_an_upgrade_on_the_31st_shows_the_worked_example_and_changes_nothing(self):
+        user = pro_customer_with_40_million_tokens_on_the_31st()
+        client = self.reader(user)
+        audit_rows = AuditLog.objects.count()
+
+        response = self.preview(user, "team", client)
+
+        assert response.status_code == 200
+        body = response.json()
+        assert (body["plan"], body["effective"], body["effective_date"]) == ("team", "immediately", "2026-10-31")
+        assert [(line["kind"], line["amount"]) for line in body["lines"]] == [
+            ("PRORATION", "18.39"), ("SUBSCRIPTION", "3.19"), ("USAGE", "70.32")
+        ]
+        assert (body["subtotal"], body["tax_amount"], body["total"]) == ("91.90", "18.38", "110.28")
+        # Staying on Pro: 19.00 + 35M over at 2.00 = 89.00, 106.80 with VAT. The change costs more, not less.
+        assert body["total_without_change"] == "106.80"
+        assert user.subscriptions.get().plan.code == "pro"
+        assert not SubscriptionPlanChange.objects.exists()
+        assert AuditLog.objects.count() == audit_rows
+
+    def test_a_downgrade_leaves_this_period_as_it_is(self):
+        user = pro_customer_with_40_million_tokens_on_the_31st()
+
+        body = self.preview(user, "free").json()
+
+        assert (body["effective"], body["effective_date"]) == ("period_end", "2026-11-01")
+        assert body["total"] == body["total_without_change"] == "106.80"
+
+    def test_the_current_or_an_unknown_plan_answers_400_naming_the_field(self):
+        user = pro_customer_with_40_million_tokens_on_the_31st()
+
+        same = self.preview(user, "pro")
+        unknown = self.preview(user, "platinum")
+
+        assert same.status_code == 400 and "already on Pro" in error_of(same)["message"]
+        assert unknown.status_code == 400
+        assert error_of(unknown)["fields"] == {"plan": ["Object with code=platinum does not exist."]}
+
+
 @pytest.mark.django_db
 class TestSubscription:
     def test_shows_the_live_subscription(self):

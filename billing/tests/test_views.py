@@ -453,6 +453,29 @@ class TestScheduledDowngrade:
 
 
 @pytest.mark.django_db
+class TestPlanChangeConfirmationFigures:
+    def test_the_page_confirms_the_figures_the_preview_api_answers(self, logged_in, customer, team_in_october, pro):
+        UsageLogFactory(
+            user=customer, tokens=60_000_000, created_at=datetime.datetime(2026, 10, 5, tzinfo=datetime.UTC)
+        )
+        business = PlanFactory(code="business", name="Business", price=Decimal("199.00"), included_tokens=200_000_000,
+                               overage_price_per_million=Decimal("1.00"))
+
+        html = html_of(logged_in.get(reverse("billing:plan_change_confirm"), {"plan": "business"}))
+        api = logged_in.post(
+            "/api/billing/subscription/change-plan/preview/", {"plan": business.code}, content_type="application/json"
+        ).json()
+
+        for field, testid in (("subtotal", "preview-subtotal"), ("tax_amount", "preview-tax"),
+                              ("total", "preview-total"), ("total_without_change", "preview-total-without")):
+            assert f'data-testid="{testid}">{eur(api[field])}<' in html
+        # Team 1 → 19 October: 99 × 19 / 31 = 60.68, quota 50M × 19 / 31 = 30,645,161, 29,354,839 over × 1.50 = 44.03;
+        # Business from the 20th: 199 × 12 / 31 = 77.03.
+        assert [line["amount"] for line in api["lines"]] == ["60.68", "77.03", "44.03"]
+        assert not SubscriptionPlanChange.objects.exists()
+
+
+@pytest.mark.django_db
 class TestCancel:
     def test_the_confirmation_page_changes_nothing(self, logged_in, subscription, period):
         html = html_of(logged_in.get(reverse("billing:cancel")))
