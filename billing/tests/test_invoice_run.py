@@ -8,7 +8,8 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditLog
 from accounts.tests.factories import UserProfileFactory
@@ -22,8 +23,10 @@ from billing.services import (
     subscription_change_plan,
     subscription_create,
     subscription_pause,
+    subscription_scheduled_change_apply,
 )
 from billing.tests.factories import PlanFactory
+from libraries.models import UsageLog
 from libraries.tests.factories import UsageLogFactory
 
 pytestmark = pytest.mark.django_db
@@ -139,3 +142,25 @@ def test_a_paused_subscription_cancelled_at_period_end_closes_its_pause_when_it_
     paused.refresh_from_db()
     assert paused.status == SubscriptionStatus.EXPIRED
     assert paused.pauses.get().end_date == NOVEMBER_1
+
+
+def test_usage_is_summed_by_one_query_per_chunk_however_many_plans_a_period_had(customers):
+    pro, team = customers[2].plan, customers[0].plan
+    # Besides the fixture's upgrade: a downgrade applied at once by finance, and a way there and back.
+    subscription_change_plan(subscription=customers[5], plan=pro, now=paris(10))
+    subscription_scheduled_change_apply(subscription=customers[5], now=paris(12))
+    subscription_change_plan(subscription=customers[3], plan=team, now=paris(8))
+    subscription_change_plan(subscription=customers[3], plan=pro, now=paris(9))
+    subscription_scheduled_change_apply(subscription=customers[3], now=paris(20))
+    usage_table = UsageLog._meta.db_table
+
+    with CaptureQueriesContext(connection) as queries:
+        invoice_run(period_end=NOVEMBER_1, chunk_size=4, issue_documents=False, now=ISSUED_AT)
+
+    assert len([query for query in queries if usage_table in query["sql"]]) == 4  # 14 subscriptions, 4 chunks
+    # customers[3], from 6 October: Pro 6 → 7, Team 8 → 19, Pro 20 → 31 of 26 days. Its 4,938,268 tokens of the
+    # 13th are within Team's 20M × 12 / 26; those of the 27th exceed Pro's 5M × 12 / 26 = 2,307,692 by 2,630,576.
+    usage_lines = Invoice.objects.get(subscription=customers[3]).lines.filter(kind="USAGE")
+    assert [(line.quantity, line.unit_price, line.amount) for line in usage_lines] == [
+        (Decimal("2.630576"), Decimal("2.00"), Decimal("5.26"))
+    ]
