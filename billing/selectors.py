@@ -400,8 +400,9 @@ def usage_daily(*, user, period: Period, today: datetime.date) -> tuple[DailyUsa
 def usage_summary(*, user, now: datetime.datetime, month: Period | None = None) -> UsageSummary:
     """Usage of the customer's current billing period, or of the billing period holding `month`.
 
-    The quota is that of the plan in force at the period's end (for a yearly plan it covers twelve
-    months). Without a live subscription the period is the calendar month and there is no quota.
+    The plan is the one in force at the period's end; the quota is the period's as invoiced: the plan's (for
+    a yearly plan it covers twelve months), or with several plans the sum of each plan's share by days. Without
+    a live subscription the period is the calendar month and there is no quota.
     """
     today = local_date(now)
     subscription = customer_live_subscription(user=user)
@@ -418,7 +419,7 @@ def usage_summary(*, user, now: datetime.datetime, month: Period | None = None) 
             )
         plan = plan_in_force(subscription, period.end - datetime.timedelta(days=1))
     tokens = usage_tokens_by_window({user.pk: (user.pk, (period.start_at, period.end_at))})[user.pk]
-    included = plan.included_tokens if plan is not None else None
+    included = None if subscription is None else sum(s.included_tokens for s in usage_segments(subscription, period))
     percent = (Decimal(tokens) * 100 / included).quantize(PERCENT, rounding=ROUND_HALF_UP) if included else None
     return UsageSummary(period, plan, tokens, included, percent, usage_daily(user=user, period=period, today=today))
 

@@ -620,6 +620,20 @@ class TestPlanChangeApi:
         assert (body["plan"]["code"], body["effective"], body["scheduled_change"]) == ("pro", "period_end", scheduled)
         assert client.get("/api/billing/subscription/").json()["scheduled_change"] == scheduled
 
+    def test_after_an_upgrade_the_usage_is_measured_against_the_quotas_invoiced(self):
+        user = customer()
+        subscription_of(user)
+        PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000)
+        UsageLogFactory(user=user, tokens=40_000_000, created_at=paris(2026, 10, 3, 10, 0))
+        client = client_for(user)
+        with time_machine.travel(paris(2026, 10, 31, 9, 0), tick=False):
+            client.post("/api/billing/subscription/change-plan/", {"plan": "team"}, format="json")
+
+            body = client.get("/api/billing/usage/").json()
+
+        # Pro's 30 days: 5M × 30 / 31 = 4,838,709; Team's 31st: 50M / 31 = 1,612,903. Not Team's whole 50M.
+        assert (body["plan"], body["included_tokens"], body["percent_used"]) == ("team", 6_451_612, "620.00")
+
     def test_the_scheduled_change_can_be_cancelled_once(self):
         user = customer()
         subscription = subscription_of(user)
