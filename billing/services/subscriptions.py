@@ -126,20 +126,22 @@ def subscription_change_plan(
     now = now or clock.now()
     subscription = _lock(subscription)
     _check_plan_change(subscription, plan)
+    replaced = scheduled_plan_change(subscription)
     scheduled_plan_changes(subscription).delete()
     change = _planned_change(subscription, plan, now)
     change.save()
     previous = subscription.plan
+    changes = {"plan": [previous.code, plan.code]}
+    if replaced is not None:
+        changes["replaces_scheduled"] = replaced.to_plan.code
     if plan_change_is_upgrade(previous, plan):
         subscription.plan = plan
         subscription.save(update_fields=["plan"])
-        audit_log_record(
-            action="subscription.change_plan", obj=subscription, changes={"plan": [previous.code, plan.code]}
-        )
+        audit_log_record(action="subscription.change_plan", obj=subscription, changes=changes)
     else:
         audit_log_record(
             action="subscription.schedule_plan_change", obj=subscription,
-            changes={"plan": [previous.code, plan.code], "effective_date": change.effective_date.isoformat()},
+            changes={**changes, "effective_date": change.effective_date.isoformat()},
         )
     customer_cache_invalidate(subscription.user_id)
     return subscription

@@ -304,6 +304,9 @@ class TestScheduledDowngrade:
 
         assert history(subscription) == [("team", "free", NOV_1)]
         assert scheduled_plan_change(subscription).to_plan == free
+        assert audit_rows(subscription, "subscription.schedule_plan_change").order_by("pk").last().changes == {
+            "plan": ["team", "free"], "replaces_scheduled": "pro", "effective_date": "2026-11-01"
+        }
 
     def test_an_upgrade_applies_at_once_and_drops_the_scheduled_downgrade(self, pro, team, free):
         subscription = subscription_in(SubscriptionStatus.ACTIVE, plan=pro)
