@@ -569,6 +569,23 @@ class TestSubscriptionActions:
         ]
         assert audit_rows(subscription, "subscription.change_plan")[0].actor == finance
 
+    def test_the_preview_says_a_downgrade_waits_for_the_end_of_the_period(self, finance_client):
+        subscription = SubscriptionFactory(
+            plan=PlanFactory(code="team", name="Team", price=Decimal("99.00")),
+            current_period_start=datetime.date(2026, 10, 1), current_period_end=datetime.date(2026, 11, 1),
+        )
+
+        with time_machine.travel(datetime.datetime(2026, 10, 20, 9, tzinfo=datetime.UTC), tick=False):
+            response = finance_client.post(
+                admin_url(Subscription, "changelist"),
+                {"action": "change_plan", "_selected_action": [subscription.pk], "plan": PlanFactory().pk,
+                 "preview": "1"},
+            )
+
+        assert "(downgrade: scheduled for the period's end)" in response.content.decode()
+        [row] = response.context["previews"]
+        assert (row["preview"].effective_date, row["preview"].difference) == (datetime.date(2026, 11, 1), 0)
+
     def test_applying_when_nothing_is_scheduled_says_so(self, finance_client):
         subscription = self.live_subscription()
 
