@@ -19,8 +19,15 @@ from pypdf import PdfReader
 from accounts.tests.factories import UserProfileFactory
 from billing.exceptions import BillingError
 from billing.models import CreditNote, EmailKind, EmailNotification, EmailStatus, Invoice, InvoiceStatus
-from billing.services import invoice_cancel, invoice_pdf_store, invoice_run, payment_record
+from billing.services import (
+    invoice_cancel,
+    invoice_pdf_store,
+    invoice_run,
+    payment_record,
+    subscription_change_plan,
+)
 from billing.tests.factories import CreditFactory, InvoiceFactory, PlanFactory, SubscriptionFactory
+from libraries.tests.factories import UsageLogFactory
 
 PARIS = ZoneInfo("Europe/Paris")
 NOVEMBER_1 = datetime.date(2026, 11, 1)
@@ -243,3 +250,26 @@ class TestCreditNote:
         invoice.refresh_from_db()
         assert invoice.status == InvoiceStatus.CANCELLED
         assert stored_bytes(invoice.pdf)  # the cancelled invoice keeps its own document
+
+
+@pytest.mark.django_db
+class TestAPlanChangeOnTheDocuments:
+    def test_the_worked_example_prints_and_validates_with_a_usage_line_per_segment(self, run_october):
+        user = customer(language="en", email="billing@acme.example")
+        subscription = october_subscription(user)
+        UsageLogFactory(user=user, tokens=40_000_000, created_at=datetime.datetime(2026, 10, 3, 10, tzinfo=PARIS))
+        team = PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000,
+                           overage_price_per_million=Decimal("1.50"))
+        upgraded_at = datetime.datetime(2026, 10, 31, 9, tzinfo=PARIS)
+        subscription_change_plan(subscription=subscription, plan=team, now=upgraded_at)
+
+        [invoice] = run_october()
+
+        pdf = stored_bytes(invoice.pdf)
+        _, xml = facturx.get_xml_from_pdf(pdf, check_xsd=True)
+        root = etree.fromstring(xml)
+        amounts = root.xpath("//ram:SpecifiedLineTradeSettlement//ram:LineTotalAmount/text()",
+                             namespaces={"ram": root.nsmap["ram"]})
+        assert amounts == ["18.39", "3.19", "70.32"]
+        assert "110.28" in pdf_text(pdf)
+        assert "Pro plan, 30/31 days: usage above the 4,838,709 included tokens" in pdf_text(pdf)
