@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from stdnum import iban
 
 from .money import ZERO
 
@@ -39,6 +40,8 @@ class DocumentParty:
     vat_number: str = ""
     siren: str = ""
     email: str = ""
+    iban: str = ""  # compact, the seller's only: where a bank transfer pays the invoice
+    bic: str = ""
 
     @property
     def display_name(self) -> str:
@@ -99,6 +102,11 @@ class InvoiceDocument:
     def period_last_day(self) -> datetime.date:
         return self.period_end - datetime.timedelta(days=1)
 
+    @property
+    def pays_by_bank_transfer(self) -> bool:
+        """An invoice with something left to pay and a seller account to pay it into: its payment instructions."""
+        return not self.is_credit_note and self.amount_due > 0 and bool(self.seller.iban)
+
 
 def late_payment_rate() -> Decimal:
     return settings.LATE_PAYMENT_RATE
@@ -117,6 +125,8 @@ def _party(snapshot: dict) -> DocumentParty:
         vat_number=snapshot.get("vat_number", ""),
         siren=snapshot.get("siren", ""),
         email=snapshot.get("email", ""),
+        iban=iban.compact(snapshot.get("iban", "")),
+        bic=snapshot.get("bic", "").replace(" ", "").upper(),
     )
 
 

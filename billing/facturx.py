@@ -27,6 +27,7 @@ LEVEL = "en16931"
 INVOICE_TYPE_CODE = "380"
 CREDIT_NOTE_TYPE_CODE = "381"
 UNIT_CODE = "C62"  # UN/ECE rec. 20 "one": a plan month, a million tokens
+SEPA_CREDIT_TRANSFER = "58"  # UNTDID 4461 payment means code
 SIREN_SCHEME = "0002"  # ISO 6523 ICD of the French SIREN
 EMAIL_SCHEME = "EM"
 STANDARD, REVERSE_CHARGE, EXPORT = "S", "AE", "G"
@@ -140,6 +141,11 @@ def facturx_data(document: InvoiceDocument) -> dict:
     }
     if document.due_date is not None:
         data["BT-9"] = document.due_date
+    if document.pays_by_bank_transfer:
+        # BG-16 payment instructions: the seller's IBAN (BT-84) and BIC (BT-86), the number as the reference.
+        data |= {"BT-81": SEPA_CREDIT_TRANSFER, "BT-83": document.number, "BT-84": document.seller.iban}
+        if document.seller.bic:
+            data["BT-86"] = document.seller.bic
     if document.is_credit_note and document.original_invoice_number:
         preceding = {"BT-25": document.original_invoice_number}
         if document.original_invoice_issue_date is not None:

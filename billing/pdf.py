@@ -39,6 +39,7 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
+from stdnum import iban
 
 from .documents import DocumentParty, InvoiceDocument
 
@@ -120,6 +121,7 @@ LABELS = {
         "credit_note_reference": "This credit note cancels invoice {number}{date}.",
         "credit_note_reference_date": " of {date}",
         "reason": "Reason: {reason}",
+        "bank_transfer": "Payment: bank transfer to IBAN {iban}, BIC {bic}, reference {reference}.",
         "page": "Page {page} / {pages}",
     },
     "fr": {
@@ -164,6 +166,7 @@ LABELS = {
         "credit_note_reference": "Cet avoir annule la facture {number}{date}.",
         "credit_note_reference_date": " du {date}",
         "reason": "Motif : {reason}",
+        "bank_transfer": "Règlement : virement bancaire sur l'IBAN {iban}, BIC {bic}, référence {reference}.",
         "page": "Page {page} / {pages}",
     },
 }
@@ -578,8 +581,21 @@ def _summary(document: InvoiceDocument, text: dict[str, str]) -> Table:
     return table
 
 
+def bank_transfer_instructions(document: InvoiceDocument) -> str:
+    """How to pay the invoice by bank transfer, its number as the reference; empty when there is nothing to pay."""
+    if not document.pays_by_bank_transfer:
+        return ""
+    seller = document.seller
+    return labels(document)["bank_transfer"].format(
+        iban=iban.format(seller.iban), bic=seller.bic, reference=document.number
+    )
+
+
 def _notes(document: InvoiceDocument, text: dict[str, str]) -> list:
     notes = []
+    instructions = bank_transfer_instructions(document)
+    if instructions:
+        notes.append(_p(instructions, NOTE_STRONG))
     if document.is_credit_note:
         date = ""
         if document.original_invoice_issue_date is not None:

@@ -43,7 +43,9 @@ BASE14 = {
 SELLER = DocumentParty(
     name="TwinMCP SAS", address_line1="12 rue de la Paix", postal_code="75002", city="Paris", country="FR",
     vat_number="FR40303265045", siren="303265045", email="billing@twinmcp.dev",
+    iban="FR7630006000011234567890189", bic="AGRIFRPPXXX",
 )
+IBAN_PRINTED = "FR76 3000 6000 0112 3456 7890 189"
 FRENCH_BUYER = DocumentParty(
     name="Camille Martin", company_name="Atelier Numérique SARL", address_line1="10 rue de Rivoli",
     postal_code="75001", city="Paris", country="FR", vat_number="FR44732829320", siren="732829320",
@@ -477,6 +479,45 @@ class TestFacturX:
         assert "12,15" in notes["PMD"] and "40" in notes["PMT"] and "escompte" in notes["AAB"]
 
 
+class TestPaymentInstructions:
+    """An invoice says how to pay it: a bank transfer to the seller's account, its number as the reference."""
+
+    def test_the_pdf_prints_iban_bic_and_the_invoice_number_as_reference(self, invoice_pdf):
+        assert (
+            f"Payment: bank transfer to IBAN {IBAN_PRINTED}, BIC AGRIFRPPXXX, reference TMCP-2026-000042."
+        ) in text_of(invoice_pdf)
+
+    def test_the_french_pdf_prints_them_in_french(self, french_text):
+        assert (
+            f"Règlement : virement bancaire sur l'IBAN {IBAN_PRINTED}, BIC AGRIFRPPXXX, référence TMCP-2026-000042."
+        ) in french_text
+
+    def test_the_xml_carries_a_sepa_credit_transfer_to_the_iban(self, invoice_pdf):
+        root = xml_root(invoice_pdf)
+        assert facturx.xml_check_xsd(etree.tostring(root), flavor="factur-x", level="en16931")
+        [means] = root.xpath("//ram:SpecifiedTradeSettlementPaymentMeans", namespaces=NS)
+        assert means.findtext("ram:TypeCode", namespaces=NS) == "58"
+        assert means.findtext("ram:PayeePartyCreditorFinancialAccount/ram:IBANID", namespaces=NS) == (
+            "FR7630006000011234567890189"
+        )
+        assert means.findtext("ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID", namespaces=NS) == (
+            "AGRIFRPPXXX"
+        )
+        assert root.xpath("string(//ram:ApplicableHeaderTradeSettlement/ram:PaymentReference)", namespaces=NS) == (
+            "TMCP-2026-000042"
+        )
+
+    def test_nothing_to_pay_prints_no_instructions(self):
+        document = make_document(credit_applied=Decimal("26.40"), amount_due=Decimal("0.00"))
+        assert "IBAN" not in text_of(render_invoice_document(document))
+        root = etree.fromstring(facturx_xml(document))
+        assert not root.xpath("//ram:SpecifiedTradeSettlementPaymentMeans", namespaces=NS)
+
+    def test_a_credit_note_asks_for_no_payment(self, credit_note_pdf):
+        assert "IBAN" not in text_of(credit_note_pdf)
+        assert not xml_root(credit_note_pdf).xpath("//ram:SpecifiedTradeSettlementPaymentMeans", namespaces=NS)
+
+
 class TestText:
     def test_characters_missing_from_the_font_fall_back_to_their_base_letter(self):
         assert fit_text("Łódź Śląsk €") == "Łódz Slask €"
@@ -519,6 +560,7 @@ class TestDocumentsFromInvoices:
         return invoice_finalize(invoice=invoice, now=self.FINALISED_AT), profile
 
     def test_invoice_document_from_the_snapshot(self, settings):
+        settings.SELLER = {**settings.SELLER, "iban": "fr76 3000 6000 0112 3456 7890 189", "bic": "AGRIFRPPXXX"}
         invoice, profile = self.issued_invoice(language="fr")
         profile.company_name = "Renamed after issue"
         profile.save()
@@ -537,11 +579,13 @@ class TestDocumentsFromInvoices:
             Decimal("19.00"), Decimal("3.80"), Decimal("22.80")
         )
         assert document.language == "fr" and "30 jours" in document.payment_terms
+        assert (document.seller.iban, document.seller.bic) == ("FR7630006000011234567890189", "AGRIFRPPXXX")
         assert document.recovery_indemnity == Decimal("40.00")
         assert document.late_payment_rate == Decimal(str(getattr(settings, "LATE_PAYMENT_RATE", "12.15")))
 
         text = text_of(render_invoice_document(document))
         assert invoice.number in text and "Atelier Numérique SARL" in text and "Net à payer 22,80 EUR" in text
+        assert f"virement bancaire sur l'IBAN {IBAN_PRINTED}, BIC AGRIFRPPXXX, référence {invoice.number}." in text
 
     def test_late_payment_rate_from_settings(self, settings):
         settings.LATE_PAYMENT_RATE = Decimal("11.50")

@@ -342,6 +342,9 @@ SELLER = {
     "vat_number": env("SELLER_VAT_NUMBER", default="FR40303265045"),
     "siren": env("SELLER_SIREN", default="303265045"),
     "email": env("SELLER_EMAIL", default="billing@twinmcp.dev"),
+    # The account customers pay by bank transfer into, printed with the invoice number as the reference.
+    "iban": env("SELLER_IBAN", default="FR7630006000011234567890189"),
+    "bic": env("SELLER_BIC", default="AGRIFRPPXXX"),
 }
 
 # One JSON object per line, each with the request id of the request that logged it (LOG_FORMAT=text for people).
