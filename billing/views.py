@@ -1,5 +1,7 @@
 """Customer billing pages. Each view reads through a selector or writes through one service; a customer only
 ever reaches their own objects: any other id answers 404."""
+import copy
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -25,8 +27,10 @@ from .selectors import (
     customer_invoices,
     customer_live_subscription,
     customer_payments,
+    load_subscriptions,
     plans_offered,
     scheduled_plan_change,
+    upcoming_priced,
 )
 from .services import (
     invoice_pdf_store,
@@ -219,5 +223,15 @@ def cancel(request):
             messages.success(request, "Your subscription is cancelled. This period's invoice will follow.")
         return redirect("billing:dashboard")
     status = 400 if form.errors else 200
-    return render(request, "billing/cancel.html", {"subscription": subscription, "form": form}, status=status)
+    context = {"subscription": subscription, "form": form, "final": _final_invoices(subscription, now=clock.now())}
+    return render(request, "billing/cancel.html", context, status=status)
+
+
+def _final_invoices(subscription, *, now) -> dict:
+    """The last invoice of each choice, priced like the upcoming invoice with the usage so far: this whole
+    period's fee when the subscription ends with the period, the fee up to today when it ends now."""
+    [current] = load_subscriptions([subscription.pk])
+    ending_now = copy.copy(current)
+    ending_now.ended_at = now
+    return {"period_end": upcoming_priced(current, now=now), "now": upcoming_priced(ending_now, now=now)}
 

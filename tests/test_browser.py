@@ -208,3 +208,89 @@ def test_at_360_px_no_page_scrolls_sideways(browser, live_server, world, path, s
             page.screenshot(path=str(screenshot_path("dashboard-360.png")), full_page=True)
     finally:
         context.close()
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740})
+    yield context.new_page()
+    context.close()
+
+
+def assert_within_width(locator, width=360):
+    """The element lies wholly between the screen's left and right edges (not cut off, not scrolled away)."""
+    box = locator.bounding_box()
+    assert box is not None, "the element is not shown"
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"{locator.inner_text()!r} spans {box}"
+
+
+class TestAmountsOnAPhone:
+    def test_the_invoice_list_shows_each_invoice_s_whole_amount(self, phone, world, screenshot_path):
+        log_in(phone)
+        phone.goto("/billing/invoices/")
+
+        total = phone.get_by_test_id("invoice-total")
+        assert total.inner_text().endswith(f"30.48{NBSP}EUR")
+        assert_within_width(total)
+        due = phone.get_by_role("row", name=world["invoice"].number).get_by_text(f"20.48{NBSP}EUR")
+        assert_within_width(due)
+        phone.screenshot(path=str(screenshot_path("invoice-list-360.png")), full_page=True)
+
+    def test_the_invoice_page_shows_the_amount_column_and_every_total(self, phone, world, screenshot_path):
+        log_in(phone)
+        phone.goto(f"/billing/invoices/{world['invoice'].pk}/")
+
+        amounts = phone.get_by_test_id("line-amount")
+        assert amounts.all_inner_texts() == [f"19.00{NBSP}EUR", f"6.40{NBSP}EUR"]
+        for amount in amounts.all():
+            assert_within_width(amount)
+        for test_id, figure in (("invoice-subtotal", "25.40"), ("invoice-tax", "5.08"), ("invoice-total", "30.48")):
+            cell = phone.get_by_test_id(test_id)
+            assert cell.inner_text() == f"{figure}{NBSP}EUR"
+            assert_within_width(cell)
+        payment = phone.get_by_test_id("payment-amount")
+        assert payment.inner_text() == f"10.00{NBSP}EUR"
+        assert_within_width(payment)
+        phone.screenshot(path=str(screenshot_path("invoice-360.png")), full_page=True)
+
+
+def test_the_copy_button_puts_a_new_key_on_the_clipboard(browser, live_server, world, screenshot_path):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page = context.new_page()
+    try:
+        log_in(page)
+        page.goto("/account/api-keys/")
+        page.get_by_label("Name").fill("Laptop")
+        page.get_by_role("button", name="Create the key").click()
+        token = page.locator("#new-key-token").inner_text()
+
+        page.get_by_role("button", name="Copy the key").click()
+
+        copied = page.get_by_role("button", name="Copied")
+        copied.wait_for()
+        assert page.evaluate("navigator.clipboard.readText()") == token
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360  # the list of keys stays in its box
+        page.screenshot(path=str(screenshot_path("api-key-copied-360.png")), full_page=True)
+    finally:
+        context.close()
+
+
+def test_without_a_clipboard_the_copy_button_selects_the_key(browser, live_server, world):
+    context = browser.new_context(base_url=live_server.url)
+    # A browser that offers no clipboard to the page (an older one, or a page not served over https).
+    context.add_init_script("Object.defineProperty(navigator, 'clipboard', {value: undefined})")
+    page = context.new_page()
+    try:
+        log_in(page)
+        page.goto("/account/api-keys/")
+        page.get_by_label("Name").fill("Laptop")
+        page.get_by_role("button", name="Create the key").click()
+        token = page.locator("#new-key-token").inner_text()
+
+        page.get_by_role("button", name="Copy the key").click()
+
+        assert page.get_by_text("The key is selected: press Ctrl+C").is_visible()
+        assert page.evaluate("window.getSelection().toString()").strip() == token
+    finally:
+        context.close()

@@ -11,7 +11,9 @@ from io import BytesIO
 
 import pytest
 import time_machine
-from django.urls import reverse
+from django.template.loader import render_to_string
+from django.test import override_settings
+from django.urls import path, reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
@@ -34,6 +36,7 @@ from billing.services import invoice_finalize, payment_record
 from billing.services.subscriptions import subscription_change_preview
 from billing.tests.factories import CreditFactory, InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
+from twinmcp import urls as site_urls
 
 NBSP = "\u00a0"
 
@@ -500,9 +503,84 @@ class TestCancel:
         subscription.refresh_from_db()
         assert subscription.status == SubscriptionStatus.CANCELLED
 
+    def test_each_choice_shows_the_amount_of_the_final_invoice(self, logged_in, customer, team_in_october):
+        UsageLogFactory(
+            user=customer, tokens=60_000_000, created_at=datetime.datetime(2026, 10, 5, tzinfo=datetime.UTC)
+        )
+
+        html = html_of(logged_in.get(reverse("billing:cancel")))
+
+        # At the period's end: Team's 99.00 and 10,000,000 tokens over the quota × 1.50 = 15.00, + 20 % VAT.
+        assert f'data-testid="final-invoice-period-end">Final invoice: {eur("136.80")} incl. VAT' in html
+        # Now, on 20 October: the fee of 1 → 19 October, 99 × 19 / 31 = 60.68, the same usage, + 20 % VAT.
+        assert f'data-testid="final-invoice-now">Final invoice: {eur("90.82")} incl. VAT' in html
+        team_in_october.refresh_from_db()
+        assert team_in_october.status == SubscriptionStatus.ACTIVE and team_in_october.ended_at is None
+
+    def test_the_final_invoice_says_what_is_left_to_pay_after_credits(self, logged_in, customer, team_in_october):
+        CreditFactory(user=customer, amount=Decimal("100.00"), reason="Welcome")
+
+        html = html_of(logged_in.get(reverse("billing:cancel")))
+
+        # 99.00 + 20 % VAT = 118.80 at the period's end; 60.68 + 12.14 VAT = 72.82 now, which the credit covers.
+        assert f"{eur('118.80')} incl. VAT, with the usage so far. After your credits, {eur('18.80')} to pay." in html
+        assert f"{eur('72.82')} incl. VAT, with the usage so far. After your credits, {eur('0.00')} to pay." in html
+
     def test_without_a_subscription_there_is_nothing_to_cancel(self, client):
         client.force_login(UserFactory())
 
         response = client.post(reverse("billing:cancel"), {"when": "now"}, follow=True)
 
         assert "You have no active subscription." in html_of(response)
+
+
+def _failing_view(request):
+    raise RuntimeError("the database went away")
+
+
+# The site's URLs plus a page that always fails, for TestErrorPages only (ROOT_URLCONF is this module there).
+urlpatterns = [path("fails/", _failing_view), *site_urls.urlpatterns]
+
+
+class TestErrorPages:
+    @pytest.mark.django_db
+    def test_an_unknown_address_answers_404_with_the_way_back(self, logged_in):
+        response = logged_in.get("/billing/no-such-page/")
+
+        assert response.status_code == 404
+        html = response.content.decode()
+        assert "This page does not exist" in html
+        assert f'href="{reverse("billing:dashboard")}">Go to your dashboard' in html
+        assert f'href="{reverse("billing:invoice_list")}"' in html
+        assert "css/app.css" in html  # the site's look, not the server's bare page
+
+    @pytest.mark.django_db
+    def test_another_customers_invoice_answers_the_same_404_page(self, logged_in, stranger_invoice):
+        response = logged_in.get(reverse("billing:invoice_detail", args=[stranger_invoice.pk]))
+
+        assert response.status_code == 404
+        assert "This page does not exist" in response.content.decode()
+
+    @pytest.mark.django_db
+    def test_a_visitor_not_logged_in_is_offered_the_login(self, client):
+        response = client.get("/billing/no-such-page/")
+
+        assert response.status_code == 404
+        assert f'href="{reverse("accounts:login")}">Log in' in response.content.decode()
+
+    @override_settings(ROOT_URLCONF=__name__)
+    def test_a_server_error_answers_500_saying_what_to_do(self, client):
+        client.raise_request_exception = False
+
+        response = client.get("/fails/")
+
+        assert response.status_code == 500
+        html = response.content.decode()
+        assert "Something went wrong on our side" in html and "Try again in a few minutes" in html
+        assert 'href="/">Back to your dashboard' in html and "css/app.css" in html
+
+    def test_the_500_page_renders_without_context_or_database(self):
+        # No django_db mark: any query here fails the test.
+        html = render_to_string("500.html")
+
+        assert "Something went wrong on our side" in html
