@@ -8,6 +8,7 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
@@ -15,8 +16,20 @@ from django.db import transaction
 from django.db.models import Max, Min, Sum
 from stdnum.eu import vat
 
-from accounts.models import ApiKey, AuditLog, User, UserProfile
-from billing.models import Invoice, Payment, Plan, Subscription, SubscriptionStatus
+from accounts.models import ApiKey, AuditLog, ConsentPurpose, ConsentRecord, User, UserProfile
+from billing.dashboard import receivables
+from billing.models import (
+    AlertType,
+    BillingAlert,
+    Credit,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    Plan,
+    Subscription,
+    SubscriptionPlanChange,
+    SubscriptionStatus,
+)
 from billing.roles import finance_permission_names
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
 from tests.helpers import clean_environment, run_manage
@@ -28,15 +41,20 @@ EU_COUNTRIES = {
     "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 }
 SEEDED_MODELS = (
-    Group, User, UserProfile, Plan, Subscription, ApiKey, AuditLog, Invoice, Payment,
-    Library, LibraryVersion, DocumentationChunk, UsageLog,
+    Group, User, UserProfile, ConsentRecord, Plan, Subscription, SubscriptionPlanChange, ApiKey, AuditLog, Invoice,
+    Payment, Credit, BillingAlert, Library, LibraryVersion, DocumentationChunk, UsageLog,
 )
 TOKEN_PATTERN = re.compile(r"tmcp_([a-z0-9]{8})_([A-Za-z0-9]+)")
 
 
+# The command seeds the world as it stands at the moment it runs: the tests run it at this one.
+COMMAND_TIME = datetime.datetime(2026, 3, 10, 9, 15, tzinfo=datetime.UTC)
+
+
 def run_seed_demo() -> str:
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    with time_machine.travel(COMMAND_TIME, tick=False):
+        call_command("seed_demo", stdout=out)
     return out.getvalue()
 
 
@@ -72,11 +90,16 @@ class TestSeedDemoReruns:
         assert 24 <= first_counts["LibraryVersion"] <= 36
         assert 48 <= first_counts["DocumentationChunk"] <= 96
         assert first_counts["UserProfile"] == first_counts["User"]
-        assert 1_000 <= first_counts["UsageLog"] <= 20_000
+        # A year of usage in a few events a day per customer.
+        assert 5_000 <= first_counts["UsageLog"] <= 30_000
         # One row per subscription and key created, then the invoice runs' and payments' own rows.
         assert first_counts["AuditLog"] > first_counts["Subscription"] + first_counts["ApiKey"]
-        assert first_counts["Invoice"] > first_counts["Subscription"]  # two months invoiced
-        assert 0 < first_counts["Payment"] < first_counts["Invoice"]  # the latest partly unpaid
+        assert first_counts["Invoice"] > 10 * first_counts["Subscription"] // 2  # a year invoiced, Free owes nothing
+        assert 0 < first_counts["Payment"] < first_counts["Invoice"]  # the latest partly unpaid, some overdue
+        assert first_counts["ConsentRecord"] >= 3 * first_counts["Subscription"]
+        assert first_counts["Credit"] >= 3
+        assert first_counts["BillingAlert"] > 0
+        assert first_counts["SubscriptionPlanChange"] == 1
 
     def test_a_rerun_keeps_changed_passwords(self):
         run_seed_demo()
@@ -217,11 +240,16 @@ class TestSeedDemoAtAGivenTime:
         )
         assert yearly.started_at.astimezone(PARIS).month == yearly.current_period_start.month
 
-    def test_usage_covers_this_month_so_far_and_the_two_before(self):
+    def test_usage_covers_a_year_from_the_demo_customers_first_day(self):
         logs = UsageLog.objects.all()
         first_at, last_at = logs.aggregate(Min("created_at"), Max("created_at")).values()
-        assert first_at >= datetime.datetime(2026, 9, 1, tzinfo=PARIS)
-        assert first_at < datetime.datetime(2026, 9, 2, tzinfo=PARIS)
+        # The demo customer subscribed on 14 November 2025; the others' history starts on 1 December 2025.
+        demo_started_at = Subscription.objects.get(user__email="demo@twinmcp.dev").started_at
+        assert demo_started_at.astimezone(PARIS).date() == datetime.date(2025, 11, 14)
+        assert demo_started_at <= first_at < datetime.datetime(2025, 11, 15, tzinfo=PARIS)
+        others = logs.exclude(user__email="demo@twinmcp.dev")
+        others_first_at = others.aggregate(Min("created_at"))["created_at__min"]
+        assert datetime.date(2025, 12, 1) == others_first_at.astimezone(PARIS).date()
         assert datetime.datetime(2026, 11, 1, tzinfo=PARIS) <= last_at <= HALLOWEEN_NIGHT
         assert not logs.filter(api_key__isnull=True).exists()
         assert not logs.exclude(status_code=200).exists()
@@ -260,6 +288,120 @@ class TestSeedDemoAtAGivenTime:
         )
         assert monthly_tokens
         assert all(row["tokens"] <= 100_000 for row in monthly_tokens)
+
+
+HALLOWEEN_TODAY = datetime.date(2026, 11, 1)  # in Paris
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("seeded_on_halloween_night")
+class TestYearOfHistory:
+    def test_the_demo_customer_has_twelve_months_of_invoices_the_first_pro_rata(self):
+        invoices = list(Invoice.objects.filter(user__email="demo@twinmcp.dev").order_by("period_start"))
+
+        periods = [(invoice.period_start, invoice.period_end) for invoice in invoices]
+        assert periods[0] == (datetime.date(2025, 11, 14), datetime.date(2025, 12, 1))
+        assert periods[1:] == [
+            (datetime.date(2025 + (month - 1) // 12, (month - 1) % 12 + 1, 1),
+             datetime.date(2025 + month // 12, month % 12 + 1, 1))
+            for month in range(12, 23)
+        ]
+        # 17 of November's 30 days of Pro's 19.00.
+        assert invoices[0].subtotal == Decimal("10.77")
+        assert all(invoice.subtotal >= Decimal("19.00") for invoice in invoices[1:])
+        assert {invoice.issue_date for invoice in invoices} == {period_end for _, period_end in periods}
+
+    def test_unpaid_invoices_are_overdue_in_the_aging_buckets_with_an_alert_each(self):
+        overdue = Invoice.objects.filter(status=InvoiceStatus.OVERDUE)
+
+        figures = receivables(today=HALLOWEEN_TODAY, currency="EUR")
+        assert overdue.count() == figures["overdue_count"] >= 2
+        assert sum(bucket.count for bucket in figures["aging"]) == overdue.count()
+        assert len([bucket for bucket in figures["aging"] if bucket.count]) >= 2  # aged differently
+        assert all(invoice.due_date < HALLOWEEN_TODAY and invoice.amount_due > 0 for invoice in overdue)
+        assert set(
+            BillingAlert.objects.filter(type=AlertType.INVOICE_OVERDUE).values_list("occasion", flat=True)
+        ) == {f"invoice:{invoice.number}" for invoice in overdue}
+        # Everything else issued before this month was paid.
+        assert not Invoice.objects.filter(status=InvoiceStatus.SENT, issue_date__lt=HALLOWEEN_TODAY).exists()
+
+    def test_invoice_numbers_are_gapless_and_follow_the_issue_dates(self):
+        issued = list(Invoice.objects.exclude(number=None).order_by("number").values_list("number", "issue_date"))
+
+        by_year = {}
+        for number, issue_date in issued:
+            by_year.setdefault(number.split("-")[1], []).append((int(number.split("-")[2]), issue_date))
+        assert set(by_year) == {"2025", "2026"}
+        for year, rows in by_year.items():
+            assert [sequence for sequence, _ in rows] == list(range(1, len(rows) + 1))
+            assert [issue_date for _, issue_date in rows] == sorted(issue_date for _, issue_date in rows)
+            assert {issue_date.year for _, issue_date in rows} == {int(year)}
+
+    def test_nothing_is_dated_after_the_seed_time(self):
+        assert not UsageLog.objects.filter(created_at__gt=HALLOWEEN_NIGHT).exists()
+        assert not Invoice.objects.filter(issue_date__gt=HALLOWEEN_TODAY).exists()
+        assert not Credit.objects.filter(created_at__gt=HALLOWEEN_NIGHT).exists()
+        assert not BillingAlert.objects.filter(created_at__gt=HALLOWEEN_NIGHT).exists()
+        assert not BillingAlert.objects.filter(read_at__gt=HALLOWEEN_NIGHT).exists()
+        assert not ConsentRecord.objects.filter(created_at__gt=HALLOWEEN_NIGHT).exists()
+        assert not ApiKey.objects.filter(last_used_at__gt=HALLOWEEN_NIGHT).exists()
+        assert not SubscriptionPlanChange.objects.filter(changed_at__gt=HALLOWEEN_NIGHT).exists()
+
+    def test_credits_were_spent_on_the_invoices_after_them(self):
+        credits = Credit.objects.all()
+
+        assert credits.count() >= 3
+        assert len(set(credits.values_list("type", flat=True))) >= 3
+        for credit in credits:
+            spent = credit.amount - credit.remaining_amount
+            assert spent > 0
+            applied = Invoice.objects.filter(user=credit.user, issue_date__gt=credit.created_at.date())
+            assert applied.aggregate(Sum("credit_applied"))["credit_applied__sum"] >= spent
+
+    def test_usage_alerts_were_raised_and_the_past_ones_read(self):
+        usage_alerts = BillingAlert.objects.filter(type=AlertType.USAGE_THRESHOLD)
+
+        assert usage_alerts.filter(occasion__endswith=":100").exists()
+        assert usage_alerts.filter(occasion__endswith=":80").exists()
+        past = BillingAlert.objects.filter(created_at__lt=datetime.datetime(2026, 11, 1, tzinfo=PARIS))
+        assert past.exists() and not past.filter(read_at=None).exists()
+        assert not BillingAlert.objects.filter(type=AlertType.INVOICE_OVERDUE).exclude(read_at=None).exists()
+
+    def test_every_customer_accepted_the_terms_when_signing_up(self):
+        for customer in User.objects.filter(is_staff=False):
+            terms = customer.consents.get(purpose=ConsentPurpose.TERMS)
+            assert terms.granted
+            assert terms.created_at == customer.date_joined
+            assert terms.ip_address and terms.user_agent
+
+    def test_each_key_was_last_used_at_its_latest_call(self):
+        keys = ApiKey.objects.filter(user__is_staff=False)
+
+        for key in keys:
+            latest_call_at = UsageLog.objects.filter(api_key=key).aggregate(Max("created_at"))["created_at__max"]
+            assert key.last_used_at == latest_call_at
+            assert key.created_at <= UsageLog.objects.filter(api_key=key).aggregate(Min("created_at"))[
+                "created_at__min"
+            ]
+        assert not keys.filter(last_used_at=None).exists()
+
+    def test_a_downgrade_is_scheduled_for_the_end_of_the_period(self, client):
+        customer = User.objects.get(email="haruto.sato@sakura-devtools.example")
+        client.force_login(customer)
+
+        response = client.get("/api/billing/subscription/")
+
+        assert response.status_code == 200
+        assert response.json()["plan"]["code"] == "team"
+        assert response.json()["scheduled_change"] == {"plan": "pro", "effective_date": "2026-12-01"}
+        assert customer.subscriptions.get().plan.code == "team"
+
+    def test_the_audit_log_verifies(self):
+        out = StringIO()
+
+        call_command("verify_audit_log", stdout=out)
+
+        assert "audit log intact" in out.getvalue()
 
 
 @pytest.mark.slow

@@ -1,10 +1,11 @@
-"""What `seed_demo` loads: customers and a documentation catalogue, as plain data.
+"""What `seed_demo` loads: customers, the credits they were given and a documentation catalogue, as plain data.
 
 Customer addresses use reserved `.example` domains so that no invoice email of the demo ever reaches a
 real inbox. The VAT numbers are made up but pass python-stdnum's offline check, like real ones would.
 """
 import datetime
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,22 @@ class CustomerSeed:
     billing_email: str = ""
     # A past month (1 = last month, 2 = the month before) in which the customer used more than the quota.
     over_quota_months_ago: int | None = None
+    # The day of the month before the demo's history on which the customer subscribed: the first invoice pays that
+    # month's fee pro rata. None: the subscription is older, and its history starts with a whole period.
+    subscribed_on_day: int | None = None
+    # Past months whose invoice the customer has not paid; 3 or more, so that it is past due whatever the day.
+    unpaid_months_ago: tuple[int, ...] = ()
+    # A smaller plan chosen this period: a downgrade, waiting for the period's end.
+    downgrade_to_plan_code: str = ""
+
+
+@dataclass(frozen=True)
+class CreditSeed:
+    email: str
+    months_ago: int  # granted in that month, so that the next invoice run applies it; at least 1
+    type: str
+    amount: Decimal
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,7 @@ DEMO_CUSTOMER = CustomerSeed(
     plan_code="pro",
     billing_email="compta@atelier-numerique.example",
     over_quota_months_ago=1,
+    subscribed_on_day=14,
 )
 
 CUSTOMERS = (
@@ -187,6 +205,7 @@ CUSTOMERS = (
         country="ES",
         phone="+34 915 32 48 77",
         plan_code="pro",
+        unpaid_months_ago=(4, 5),
     ),
     CustomerSeed(
         email="sanne.devries@polderstack.example",
@@ -295,6 +314,7 @@ CUSTOMERS = (
         phone="+1 415 555 0142",
         plan_code="team",
         billing_email="ap@bluefin-robotics.example",
+        unpaid_months_ago=(3,),
     ),
     CustomerSeed(
         email="michael.chen@fastmail.example",
@@ -351,6 +371,7 @@ CUSTOMERS = (
         country="JP",
         phone="+81 3 5436 7720",
         plan_code="team",
+        downgrade_to_plan_code="pro",
     ),
     CustomerSeed(
         email="chloe.nguyen@harbourline.example",
@@ -362,6 +383,25 @@ CUSTOMERS = (
         country="AU",
         phone="+61 2 9251 3390",
         plan_code="pro",
+    ),
+)
+
+CREDITS = (
+    CreditSeed(
+        email=DEMO_CUSTOMER.email, months_ago=10, type="PROMOTIONAL", amount=Decimal("50.00"),
+        reason="Welcome offer for the first months on Pro",
+    ),
+    CreditSeed(
+        email="julien.moreau@moreau-conseil.example", months_ago=7, type="COMPENSATION", amount=Decimal("30.00"),
+        reason="Documentation API outage of six hours",
+    ),
+    CreditSeed(
+        email="lukas.schneider@nordlicht-software.example", months_ago=5, type="REFUND", amount=Decimal("19.80"),
+        reason="Usage billed twice after a retried batch",
+    ),
+    CreditSeed(
+        email="aoife.murphy@cliffside-analytics.example", months_ago=2, type="ADJUSTMENT", amount=Decimal("10.00"),
+        reason="Goodwill gesture after a support escalation",
     ),
 )
 

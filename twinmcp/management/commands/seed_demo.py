@@ -8,9 +8,10 @@ from twinmcp.demo import LOGINS, seed_demo
 
 class Command(BaseCommand):
     help = (
-        "Loads demo data: plans, customers with subscriptions and API keys, a documentation catalogue and three "
-        "months of usage, then prints the logins, the demo customer's API key and where to go. Safe to run again: "
-        "a second run adds nothing."
+        "Loads demo data: plans, customers with subscriptions and API keys, a documentation catalogue and a year "
+        "of history (usage, monthly invoices, payments, overdue invoices, credits, alerts, accepted terms, a "
+        "scheduled downgrade), then prints the logins, the demo customer's API key and where to go. Safe to run "
+        "again: a second run adds nothing."
     )
 
     def add_arguments(self, parser):
