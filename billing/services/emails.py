@@ -8,11 +8,19 @@ figures from `invoice` (and its credit note's for CREDIT_NOTE_ISSUED), the calle
 - INVOICE_ISSUED: the invoice figures.
 - CREDIT_NOTE_ISSUED: `credit_note_number`, `amount` (the credit note's), `reason`: from the credit note.
 - PAYMENT_RECEIVED: `amount` (the payment's); `amount_due` is what remains on the invoice.
-- PAYMENT_FAILED: `amount` (the payment's), `reason` (may be empty).
-- PAYMENT_REMINDER: `days_from_due` (negative before the due date: -3, 1, 7, 15).
-- USAGE_THRESHOLD: `percent`, `tokens_used`, `included_tokens`, `period_start_date`, `period_end_date`.
+- PAYMENT_FAILED: `amount` (the payment's), `reason` (may be empty; a reason the product writes is marked with
+  gettext_noop where it is written and translated here).
+- PAYMENT_REMINDER: `days_from_due` (negative before the due date: -3, 1, 7, 15), `stage` (its tone: upcoming,
+  first, second, final).
+- USAGE_THRESHOLD: `percent`, `tokens_used`, `included_tokens`, `period_start_date`, `period_end_date`,
+  `overage_price_per_million` (0: a hard cap) and `currency` of the plan.
 - SPEND_CAP_REACHED: `spend_cap`, `currency`, `period_start_date`, `period_end_date` (when calls resume).
-- SUBSCRIPTION_EXPIRING: `plan_name`, `end_date` (the current period's end, excluded).
+- SUBSCRIPTION_EXPIRING: `plan_name`, `end_date` (the current period's end, excluded: the email shows the day
+  before, its last day).
+
+Every email links to a page of the site (`action_url`, on `SITE_URL`): the invoice it is about, or where the
+customer acts on the alert. The emails about an invoice to pay carry the seller's `iban` and `bic`, shown
+while something is left to pay, with the invoice number as the reference.
 """
 import datetime
 import json
@@ -27,11 +35,15 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import translation
 from django.utils.formats import date_format
+from django.utils.translation import gettext
+from stdnum import iban
 
 from accounts.models import User, UserProfile
 from billing import clock
+from billing.documents import RECOVERY_INDEMNITY, late_payment_rate
 from billing.exceptions import BillingError
 from billing.models import CreditNote, EmailKind, EmailNotification, EmailStatus, Invoice
 
@@ -43,9 +55,10 @@ REQUIRED_CONTEXT: dict[str, frozenset[str]] = {
     EmailKind.CREDIT_NOTE_ISSUED: _INVOICE_FIGURES | {"credit_note_number", "amount", "reason"},
     EmailKind.PAYMENT_RECEIVED: _INVOICE_FIGURES | {"amount"},
     EmailKind.PAYMENT_FAILED: _INVOICE_FIGURES | {"amount", "reason"},
-    EmailKind.PAYMENT_REMINDER: _INVOICE_FIGURES | {"days_from_due"},
+    EmailKind.PAYMENT_REMINDER: _INVOICE_FIGURES | {"days_from_due", "stage"},
     EmailKind.USAGE_THRESHOLD: frozenset(
-        {"percent", "tokens_used", "included_tokens", "period_start_date", "period_end_date"}
+        {"percent", "tokens_used", "included_tokens", "period_start_date", "period_end_date",
+         "overage_price_per_million", "currency"}
     ),
     EmailKind.SPEND_CAP_REACHED: frozenset({"spend_cap", "currency", "period_start_date", "period_end_date"}),
     EmailKind.SUBSCRIPTION_EXPIRING: frozenset({"plan_name", "end_date"}),
@@ -58,6 +71,7 @@ _TYPED_CONTEXT: dict[str, Callable[[str], Any]] = {
     "amount_due": Decimal,
     "amount": Decimal,
     "spend_cap": Decimal,
+    "overage_price_per_million": Decimal,
     "due_date": datetime.date.fromisoformat,
     "period_start_date": datetime.date.fromisoformat,
     "period_end_date": datetime.date.fromisoformat,
@@ -111,6 +125,30 @@ def _document_context(*, kind: str, invoice: Invoice | None) -> dict[str, Any]:
     return context
 
 
+# The emails that ask for the payment of their invoice, and the page an email without an invoice links to.
+_PAYMENT_KINDS = frozenset(
+    {EmailKind.INVOICE_ISSUED, EmailKind.PAYMENT_RECEIVED, EmailKind.PAYMENT_FAILED, EmailKind.PAYMENT_REMINDER}
+)
+_ACTION_PAGES = {
+    EmailKind.USAGE_THRESHOLD: "billing:dashboard",
+    EmailKind.SPEND_CAP_REACHED: "accounts:profile",
+    EmailKind.SUBSCRIPTION_EXPIRING: "billing:plan_change",
+}
+
+
+def _links_and_instructions(*, kind: str, invoice: Invoice | None) -> dict[str, str]:
+    """The absolute link of the email, and the bank details to pay its invoice by transfer."""
+    if invoice is not None:
+        path = reverse("billing:invoice_detail", args=[invoice.pk])
+    else:
+        path = reverse(_ACTION_PAGES.get(kind, "billing:invoice_list"))
+    values = {"action_url": f"{settings.SITE_URL}{path}"}
+    account = settings.SELLER.get("iban", "")
+    if invoice is not None and kind in _PAYMENT_KINDS and account:
+        values |= {"iban": iban.format(account), "bic": settings.SELLER.get("bic", "")}
+    return values
+
+
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     """JSON values only: Decimals and dates become strings, so the row says exactly what was sent."""
     return json.loads(json.dumps(values, cls=DjangoJSONEncoder))
@@ -129,6 +167,7 @@ def email_queue(
         "seller_name": settings.SELLER["name"],
         "seller_email": settings.SELLER["email"],
         **_document_context(kind=kind, invoice=invoice),
+        **_links_and_instructions(kind=kind, invoice=invoice),
         **context,
     }
     missing = REQUIRED_CONTEXT[kind] - values.keys()
@@ -163,7 +202,7 @@ def _attachment(notification: EmailNotification) -> tuple[str, FieldFile] | None
     invoice = notification.invoice
     if invoice is None:
         return None
-    if notification.kind == EmailKind.INVOICE_ISSUED:
+    if notification.kind in (EmailKind.INVOICE_ISSUED, EmailKind.PAYMENT_REMINDER):
         return (f"{invoice.number}.pdf", invoice.pdf) if invoice.pdf else None
     credit_note = _credit_note(invoice) if notification.kind == EmailKind.CREDIT_NOTE_ISSUED else None
     if credit_note is not None and credit_note.pdf:
@@ -187,8 +226,14 @@ def _template_context(notification: EmailNotification, *, attachment_name: str |
     }
     if context.get("period_start_date") and context.get("period_end_date"):
         context["period"] = _period_label(context["period_start_date"], context["period_end_date"])
+    if context.get("end_date"):
+        context["last_day"] = context["end_date"] - datetime.timedelta(days=1)
     if "days_from_due" in context:
         context["days"] = abs(context["days_from_due"])
+        context["late_payment_rate"], context["recovery_indemnity"] = late_payment_rate(), RECOVERY_INDEMNITY
+    if notification.kind == EmailKind.PAYMENT_FAILED and context.get("reason"):
+        context["reason"] = gettext(context["reason"])  # a provider's own words stay as they are
+    context["pays_by_transfer"] = bool(context.get("iban")) and context.get("amount_due", 0) > 0
     context["attachment_name"] = attachment_name
     return context
 

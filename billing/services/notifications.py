@@ -25,8 +25,11 @@ from .emails import email_queue
 
 logger = logging.getLogger(__name__)
 
-# Days from the due date on which a reminder goes out: 3 days before, then 1, 7 and 15 days after.
-REMINDER_OFFSETS = (-3, 1, 7, 15)
+# Days from the due date on which a reminder goes out, and its tone: 3 days before, then a reminder 1 day
+# after, a second reminder stating the late fees 7 days after, and a final notice 15 days after (metered access
+# may be suspended).
+REMINDER_STAGES = {-3: "upcoming", 1: "first", 7: "second", 15: "final"}
+REMINDER_OFFSETS = tuple(REMINDER_STAGES)
 EMAILED_ALERTS = {
     AlertType.USAGE_THRESHOLD: EmailKind.USAGE_THRESHOLD,
     AlertType.SUBSCRIPTION_EXPIRING: EmailKind.SUBSCRIPTION_EXPIRING,
@@ -58,7 +61,7 @@ def payment_reminders_send(*, now: datetime.datetime | None = None) -> int:
             continue
         email_queue(
             kind=EmailKind.PAYMENT_REMINDER, key=f"reminder:{invoice.pk}:{offset:+d}", user=invoice.user,
-            invoice=invoice, context={"days_from_due": offset},
+            invoice=invoice, context={"days_from_due": offset, "stage": REMINDER_STAGES[offset]},
         )
         queued += 1
     return queued
@@ -95,6 +98,8 @@ def _alert_email_context(alert: BillingAlert, subscription: Subscription | None,
         "percent": int(alert.occasion.rsplit(":", 1)[1]),
         "tokens_used": tokens,
         "included_tokens": subscription.plan.included_tokens,
+        "overage_price_per_million": str(subscription.plan.overage_price_per_million),
+        "currency": subscription.plan.currency,
         **period_dates,
     }
 

@@ -7,6 +7,7 @@ rejected id gets the same refusal without being looked at again, and finance see
 import datetime
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_noop
 from rest_framework import serializers
 
 from accounts.parsers import error_fields, first_error
@@ -134,7 +135,9 @@ def _succeeded(data: dict, *, now) -> Payment:
 
 def _failed(data: dict, *, now) -> Payment:
     payment = _payment(data["reference"]) or _new_payment(data, status=PaymentStatus.PENDING, now=now)
-    return payment_fail(payment=payment, reason=data.get("reason") or "refused by the payment provider", now=now)
+    # Stored in English for finance, translated into the customer's language in the email.
+    reason = data.get("reason") or gettext_noop("refused by the payment provider")
+    return payment_fail(payment=payment, reason=reason, now=now)
 
 
 def _refunded(data: dict, *, now) -> Payment:

@@ -1,8 +1,11 @@
-"""Filters of the customer pages: money with its currency, token counts, the last day of a half-open period."""
+"""Filters of the customer pages and emails: money with its currency, token counts, dates, the last day of a
+half-open period."""
 import datetime
 from decimal import Decimal
 
 from django import template
+from django.utils import translation
+from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
 
 from accounts.countries import country_name as _country_name
@@ -30,6 +33,29 @@ def unit_price(value, currency: str = "") -> str:
     whole, _, fraction = text.partition(".")
     text = f"{whole}.{fraction.ljust(2, '0')}"
     return f"{text}\u00a0{currency}" if currency else text
+
+
+@register.filter
+def localized_unit_price(value) -> str:
+    """A unit price in the active language with two to four places: `2.0000` → `2.00` (`2,00` in French),
+    `0.0125` → `0.0125`."""
+    if value is None or value == "":
+        return ""
+    value = Decimal(value)
+    places = min(max(2, -value.normalize().as_tuple().exponent), 4)
+    return number_format(value, decimal_pos=places)
+
+
+@register.filter
+def long_date(value: datetime.date) -> str:
+    """`1 December 2026` in the active language; French writes the first of a month `1er décembre 2026`, which
+    no Django date format can say."""
+    if value is None or value == "":
+        return ""
+    text = date_format(value, "j F Y")
+    if value.day == 1 and (translation.get_language() or "").startswith("fr"):
+        return f"1er{text[1:]}"
+    return text
 
 
 @register.filter

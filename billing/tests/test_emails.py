@@ -8,6 +8,7 @@ import smtplib
 import subprocess
 from dataclasses import dataclass, field
 from decimal import Decimal
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,24 @@ def html_of(message) -> str:
     return content
 
 
+SITE = "https://billing.twinmcp.example"
+IBAN = "FR76 3000 6000 0112 3456 7890 189"
+PAY_BY_TRANSFER = {
+    "en": f"Pay by bank transfer to IBAN {IBAN}, BIC AGRIFRPPXXX, quoting the reference TMCP-2026-000001.",
+    "fr": f"Réglez par virement bancaire sur l'IBAN {IBAN}, BIC AGRIFRPPXXX, en indiquant la référence "
+          "TMCP-2026-000001.",
+}
+VIEW_AND_PAY = {"en": "View and pay", "fr": "Voir et payer"}
+VIEW_INVOICE = {"en": "View the invoice", "fr": "Voir la facture"}
+INVOICE_PAGE = "/billing/invoices/{invoice}/"
+
+
+@pytest.fixture(autouse=True)
+def _site_and_bank(settings):
+    settings.SITE_URL = SITE
+    settings.SELLER = {**settings.SELLER, "iban": "FR7630006000011234567890189", "bic": "AGRIFRPPXXX"}
+
+
 @dataclass(frozen=True)
 class Case:
     """One email: what the caller gives, and what the customer reads in each language."""
@@ -96,9 +115,29 @@ class Case:
     figures: dict[str, list[str]]
     phrases: dict[str, list[str]] = field(default_factory=dict)
     invoice: dict | None = field(default_factory=dict)  # fields of the issued invoice; None: no invoice
+    # The link of the email: its text in each language and its page ({invoice}: the invoice's id).
+    action: dict[str, str] = field(default_factory=lambda: VIEW_AND_PAY)
+    page: str = INVOICE_PAGE
+    pays_by_transfer: bool = True  # the bank details and the invoice number as reference are given
 
 
 NUMBER = "TMCP-2026-000001"
+OVERDUE = {"status": InvoiceStatus.OVERDUE}
+USAGE_OF_OCTOBER = {
+    "tokens_used": 5_000_000,
+    "included_tokens": 5_000_000,
+    "period_start_date": datetime.date(2026, 10, 1),
+    "period_end_date": datetime.date(2026, 11, 1),
+    "currency": "EUR",
+}
+USAGE_EMAIL = {
+    "invoice": None, "action": {"en": "See your usage", "fr": "Voir votre consommation"}, "page": "/billing/",
+    "pays_by_transfer": False,
+}
+FULL_USAGE_SUBJECT = {
+    "en": "You have used 100% of your TwinMCP tokens",
+    "fr": "Vous avez utilisé 100 % de vos jetons TwinMCP",
+}
 CASES = [
     Case(
         id="invoice-issued",
@@ -107,13 +146,27 @@ CASES = [
         subject={"en": f"Your TwinMCP invoice {NUMBER}", "fr": f"Votre facture TwinMCP {NUMBER}"},
         figures={
             "en": [NUMBER, "October 2026", "22.80 EUR", "1 December 2026"],
-            "fr": [NUMBER, "octobre 2026", "22,80 EUR", "1 décembre 2026"],
+            "fr": [NUMBER, "octobre 2026", "22,80 EUR", "1er décembre 2026"],
         },
         phrases={
             "en": ["Total incl. VAT: 22.80 EUR", "Amount due: 22.80 EUR", "Please pay 22.80 EUR by 1 December 2026."],
             "fr": ["Total TTC : 22,80 EUR", "Montant dû : 22,80 EUR",
-                   "Merci de régler 22,80 EUR au plus tard le 1 décembre 2026."],
+                   "Merci de régler 22,80 EUR au plus tard le 1er décembre 2026."],
         },
+    ),
+    Case(
+        id="invoice-issued-covered-by-credits",
+        kind=EmailKind.INVOICE_ISSUED,
+        context={},
+        invoice={"status": InvoiceStatus.PAID, "credit_applied": Decimal("22.80"), "amount_due": Decimal("0.00")},
+        subject={"en": f"Your TwinMCP invoice {NUMBER}", "fr": f"Votre facture TwinMCP {NUMBER}"},
+        figures={"en": [NUMBER, "22.80 EUR", "0.00 EUR"], "fr": [NUMBER, "22,80 EUR", "0,00 EUR"]},
+        phrases={
+            "en": ["Nothing is left to pay: your credits cover this invoice."],
+            "fr": ["Vous n'avez rien à régler : vos crédits couvrent cette facture."],
+        },
+        action=VIEW_INVOICE,
+        pays_by_transfer=False,
     ),
     Case(
         id="credit-note-issued",
@@ -132,6 +185,8 @@ CASES = [
             "en": [f"credit note AV-2026-000001 of 22.80 EUR, which cancels invoice {NUMBER}."],
             "fr": [f"l'avoir AV-2026-000001 d'un montant de 22,80 EUR, qui annule la facture {NUMBER}."],
         },
+        action=VIEW_INVOICE,
+        pays_by_transfer=False,
     ),
     Case(
         id="payment-received",
@@ -146,13 +201,24 @@ CASES = [
         },
     ),
     Case(
+        id="payment-received-in-full",
+        kind=EmailKind.PAYMENT_RECEIVED,
+        context={"amount": Decimal("22.80")},
+        invoice={"status": InvoiceStatus.PAID, "amount_paid": Decimal("22.80"), "amount_due": Decimal("0.00")},
+        subject={"en": f"Payment received for invoice {NUMBER}", "fr": f"Paiement reçu pour la facture {NUMBER}"},
+        figures={"en": [NUMBER, "22.80 EUR"], "fr": [NUMBER, "22,80 EUR"]},
+        phrases={"en": ["This invoice is now fully paid."], "fr": ["Cette facture est désormais entièrement réglée."]},
+        action=VIEW_INVOICE,
+        pays_by_transfer=False,
+    ),
+    Case(
         id="payment-failed",
         kind=EmailKind.PAYMENT_FAILED,
         context={"amount": Decimal("22.80"), "reason": "Card declined"},
         subject={"en": f"Payment failed for invoice {NUMBER}", "fr": f"Échec du paiement de la facture {NUMBER}"},
         figures={
             "en": [NUMBER, "22.80 EUR", "Card declined", "1 December 2026"],
-            "fr": [NUMBER, "22,80 EUR", "Card declined", "1 décembre 2026"],
+            "fr": [NUMBER, "22,80 EUR", "Card declined", "1er décembre 2026"],
         },
         phrases={
             "en": ["could not be processed", "again or by bank transfer"],
@@ -160,14 +226,26 @@ CASES = [
         },
     ),
     Case(
+        id="payment-failed-refused-by-the-provider",
+        kind=EmailKind.PAYMENT_FAILED,
+        # The reason billing/services/webhooks.py writes when the provider gives none.
+        context={"amount": Decimal("22.80"), "reason": "refused by the payment provider"},
+        subject={"en": f"Payment failed for invoice {NUMBER}", "fr": f"Échec du paiement de la facture {NUMBER}"},
+        figures={"en": [NUMBER, "22.80 EUR"], "fr": [NUMBER, "22,80 EUR"]},
+        phrases={
+            "en": ["Reason: refused by the payment provider"],
+            "fr": ["Motif : refusé par le prestataire de paiement"],
+        },
+    ),
+    Case(
         id="reminder-3-days-before",
         kind=EmailKind.PAYMENT_REMINDER,
-        context={"days_from_due": -3},
+        context={"days_from_due": -3, "stage": "upcoming"},
         subject={
             "en": f"Reminder: invoice {NUMBER} is due on 1 December 2026",
-            "fr": f"Rappel : la facture {NUMBER} arrive à échéance le 1 décembre 2026",
+            "fr": f"Rappel : la facture {NUMBER} arrive à échéance le 1er décembre 2026",
         },
-        figures={"en": [NUMBER, "22.80 EUR", "1 December 2026"], "fr": [NUMBER, "22,80 EUR", "1 décembre 2026"]},
+        figures={"en": [NUMBER, "22.80 EUR", "1 December 2026"], "fr": [NUMBER, "22,80 EUR", "1er décembre 2026"]},
         phrases={
             "en": [f"Your invoice {NUMBER} is due in 3 days."],
             "fr": [f"Votre facture {NUMBER} arrive à échéance dans 3 jours."],
@@ -176,44 +254,64 @@ CASES = [
     Case(
         id="reminder-1-day-after",
         kind=EmailKind.PAYMENT_REMINDER,
-        context={"days_from_due": 1},
-        invoice={"status": InvoiceStatus.OVERDUE},
+        context={"days_from_due": 1, "stage": "first"},
+        invoice=OVERDUE,
         subject={
             "en": f"Overdue: invoice {NUMBER} was due on 1 December 2026",
-            "fr": f"Relance : la facture {NUMBER} était à régler le 1 décembre 2026",
+            "fr": f"Relance : la facture {NUMBER} était à régler le 1er décembre 2026",
         },
-        figures={"en": [NUMBER, "22.80 EUR", "1 December 2026"], "fr": [NUMBER, "22,80 EUR", "1 décembre 2026"]},
+        figures={"en": [NUMBER, "22.80 EUR", "1 December 2026"], "fr": [NUMBER, "22,80 EUR", "1er décembre 2026"]},
         phrases={
-            "en": [f"Your invoice {NUMBER} is 1 day overdue.", "recovery indemnity of 40 EUR"],
-            "fr": [f"Votre facture {NUMBER} est échue depuis 1 jour.", "frais de recouvrement de 40 EUR"],
+            "en": [f"Your invoice {NUMBER} is 1 day overdue.", "Please pay 22.80 EUR as soon as possible."],
+            "fr": [f"Votre facture {NUMBER} est échue depuis 1 jour.",
+                   "Merci de régler 22,80 EUR dans les meilleurs délais."],
+        },
+    ),
+    Case(
+        id="reminder-7-days-after",
+        kind=EmailKind.PAYMENT_REMINDER,
+        context={"days_from_due": 7, "stage": "second"},
+        invoice=OVERDUE,
+        subject={
+            "en": f"Second reminder: invoice {NUMBER} is overdue and late fees apply",
+            "fr": f"Deuxième relance : la facture {NUMBER} est en retard et des pénalités de retard s'appliquent",
+        },
+        figures={"en": [NUMBER, "22.80 EUR"], "fr": [NUMBER, "22,80 EUR"]},
+        phrases={
+            "en": [f"Your invoice {NUMBER} is 7 days overdue and we have still not received your payment.",
+                   "Please pay 22.80 EUR without delay.",
+                   "Late-payment penalties at the legal rate of 12.15% per year now run from the day after the due "
+                   "date, and the fixed recovery indemnity of 40 EUR is due"],
+            "fr": [f"Votre facture {NUMBER} est échue depuis 7 jours et nous n'avons toujours pas reçu votre paiement.",
+                   "Merci de régler 22,80 EUR sans délai.",
+                   "Des pénalités de retard au taux légal de 12,15\xa0% par an courent désormais depuis le lendemain "
+                   "de la date d'échéance, et l'indemnité forfaitaire pour frais de recouvrement de 40 EUR est due"],
         },
     ),
     Case(
         id="reminder-15-days-after",
         kind=EmailKind.PAYMENT_REMINDER,
-        context={"days_from_due": 15},
-        invoice={"status": InvoiceStatus.OVERDUE},
+        context={"days_from_due": 15, "stage": "final"},
+        invoice=OVERDUE,
         subject={
-            "en": f"Overdue: invoice {NUMBER} was due on 1 December 2026",
-            "fr": f"Relance : la facture {NUMBER} était à régler le 1 décembre 2026",
+            "en": f"Final notice: invoice {NUMBER} is unpaid and your access may be suspended",
+            "fr": f"Dernier avis : la facture {NUMBER} est impayée et votre accès pourra être suspendu",
         },
         figures={"en": [NUMBER, "22.80 EUR"], "fr": [NUMBER, "22,80 EUR"]},
         phrases={
-            "en": [f"Your invoice {NUMBER} is 15 days overdue."],
-            "fr": [f"Votre facture {NUMBER} est échue depuis 15 jours."],
+            "en": [f"Final notice: your invoice {NUMBER} is 15 days overdue.",
+                   "fixed recovery indemnity of 40 EUR is due",
+                   "metered access for your API keys may be suspended"],
+            "fr": [f"Dernier avis : votre facture {NUMBER} est échue depuis 15 jours.",
+                   "frais de recouvrement de 40 EUR est due",
+                   "l'accès facturé à l'usage de vos clés d'API pourra être suspendu"],
         },
     ),
     Case(
         id="usage-threshold",
         kind=EmailKind.USAGE_THRESHOLD,
-        context={
-            "percent": 80,
-            "tokens_used": 4_000_000,
-            "included_tokens": 5_000_000,
-            "period_start_date": datetime.date(2026, 10, 1),
-            "period_end_date": datetime.date(2026, 11, 1),
-        },
-        invoice=None,
+        context={**USAGE_OF_OCTOBER, "percent": 80, "tokens_used": 4_000_000,
+                 "overage_price_per_million": Decimal("2.00")},
         subject={
             "en": "You have used 80% of your TwinMCP tokens",
             "fr": "Vous avez utilisé 80 % de vos jetons TwinMCP",
@@ -223,6 +321,32 @@ CASES = [
             "fr": ["4\xa0000\xa0000", "5\xa0000\xa0000", "octobre 2026"],
         },
         phrases={"en": ["(80%)"], "fr": ["(80 %)"]},
+        **USAGE_EMAIL,
+    ),
+    Case(
+        id="usage-all-used-with-overage",
+        kind=EmailKind.USAGE_THRESHOLD,
+        context={**USAGE_OF_OCTOBER, "percent": 100, "overage_price_per_million": Decimal("2.0000")},
+        subject=FULL_USAGE_SUBJECT,
+        figures={"en": ["5,000,000", "October 2026"], "fr": ["5\xa0000\xa0000", "octobre 2026"]},
+        phrases={
+            "en": ["Further tokens are billed at 2.00 EUR per million, on your next invoice."],
+            "fr": ["Les jetons supplémentaires sont facturés 2,00 EUR par million, sur votre prochaine facture."],
+        },
+        **USAGE_EMAIL,
+    ),
+    Case(
+        id="usage-all-used-on-a-hard-cap",
+        kind=EmailKind.USAGE_THRESHOLD,
+        context={**USAGE_OF_OCTOBER, "percent": 100, "overage_price_per_million": Decimal("0.0000")},
+        subject=FULL_USAGE_SUBJECT,
+        figures={"en": ["5,000,000", "October 2026"], "fr": ["5\xa0000\xa0000", "octobre 2026"]},
+        phrases={
+            "en": ["further calls are refused until 1 November 2026, when your included tokens renew."],
+            "fr": ["les appels suivants sont refusés jusqu'au 1er novembre 2026, date à laquelle vos jetons inclus "
+                   "sont renouvelés."],
+        },
+        **USAGE_EMAIL,
     ),
     Case(
         id="spend-cap-reached",
@@ -240,26 +364,38 @@ CASES = [
         },
         figures={
             "en": ["50.00 EUR", "October 2026", "1 November 2026"],
-            "fr": ["50,00 EUR", "octobre 2026", "1 novembre 2026"],
+            "fr": ["50,00 EUR", "octobre 2026", "1er novembre 2026"],
         },
         phrases={
             "en": ["calls made with your API keys are refused until 1 November 2026",
                    "Spend cap: 50.00 EUR", "raise or remove the monthly overage cap on your account page"],
-            "fr": ["sont refusés jusqu'au 1 novembre 2026", "Plafond de dépenses : 50,00 EUR",
+            "fr": ["sont refusés jusqu'au 1er novembre 2026", "Plafond de dépenses : 50,00 EUR",
                    "relevez ou supprimez le plafond mensuel de dépassement depuis votre espace client"],
         },
+        action={"en": "Change your spend cap", "fr": "Modifier votre plafond de dépenses"},
+        page="/account/",
+        pays_by_transfer=False,
     ),
     Case(
         id="subscription-expiring",
         kind=EmailKind.SUBSCRIPTION_EXPIRING,
-        context={"plan_name": "Pro", "end_date": datetime.date(2026, 11, 1)},
+        # The period ends (excluded) on 1 January: its last day, the one the customer reads, is 31 December.
+        context={"plan_name": "Pro", "end_date": datetime.date(2027, 1, 1)},
         invoice=None,
         subject={
-            "en": "Your TwinMCP Pro subscription ends on 1 November 2026",
-            "fr": "Votre abonnement TwinMCP Pro prend fin le 1 novembre 2026",
+            "en": "Your TwinMCP Pro subscription ends on 31 December 2026",
+            "fr": "Votre abonnement TwinMCP Pro prend fin le 31 décembre 2026",
         },
-        figures={"en": ["Pro", "1 November 2026"], "fr": ["Pro", "1 novembre 2026"]},
-        phrases={"en": ["your API keys keep working"], "fr": ["vos clés d'API continuent de fonctionner"]},
+        figures={"en": ["Pro", "31 December 2026"], "fr": ["Pro", "31 décembre 2026"]},
+        phrases={
+            "en": ["your API keys keep working", "Last day: 31 December 2026",
+                   "choose a plan again from your billing page by 31 December 2026."],
+            "fr": ["vos clés d'API continuent de fonctionner", "Dernier jour : 31 décembre 2026",
+                   "depuis votre espace de facturation au plus tard le 31 décembre 2026."],
+        },
+        action={"en": "Choose a plan", "fr": "Choisir une formule"},
+        page="/billing/plan/",
+        pays_by_transfer=False,
     ),
 ]
 
@@ -293,6 +429,42 @@ class TestEachKind:
         assert notification.subject == message.subject
         assert notification.sent_at is not None
 
+    @pytest.mark.parametrize("language", ["en", "fr"])
+    @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+    def test_links_to_its_page_and_says_how_to_pay(self, queue, case: Case, language: str):
+        user = customer(language=language)
+        invoice = issued_invoice(user, **case.invoice) if case.invoice is not None else None
+
+        queue(kind=case.kind, key=case.id, user=user, context=case.context, invoice=invoice)
+
+        [message] = mail.outbox
+        html = unescape(html_of(message))
+        link = SITE + case.page.format(invoice=invoice.pk if invoice else None)
+        assert f"\n{case.action[language]}\n{link}\n" in message.body
+        assert f'<a href="{link}"' in html and f">{case.action[language]}</a>" in html
+        if case.pays_by_transfer:
+            assert PAY_BY_TRANSFER[language] in message.body and PAY_BY_TRANSFER[language] in html
+        else:
+            assert "IBAN" not in message.body and "IBAN" not in html
+
+
+@pytest.mark.django_db
+class TestReminders:
+    def test_the_three_reminders_after_the_due_date_escalate_with_distinct_subjects_and_bodies(self, queue):
+        user = customer()
+        invoice = issued_invoice(user, status=InvoiceStatus.OVERDUE)
+
+        for days, stage in ((1, "first"), (7, "second"), (15, "final")):
+            queue(kind=EmailKind.PAYMENT_REMINDER, key=f"reminder:{days}", user=user, invoice=invoice,
+                  context={"days_from_due": days, "stage": stage})
+
+        first, second, final = mail.outbox
+        assert len({first.subject, second.subject, final.subject}) == 3
+        assert "late fees" not in first.subject and "indemnity" not in first.body
+        assert "late fees apply" in second.subject and "recovery indemnity of 40 EUR" in second.body
+        assert "suspended" not in second.body
+        assert "may be suspended" in final.subject and "may be suspended" in final.body
+
 
 @pytest.mark.django_db
 class TestRecipientAndContext:
@@ -309,7 +481,7 @@ class TestRecipientAndContext:
                              context={"plan_name": "Pro", "end_date": datetime.date(2026, 11, 1)})
 
         assert (notification.recipient, notification.language) == (user.email, "en")
-        assert mail.outbox[0].subject == "Your TwinMCP Pro subscription ends on 1 November 2026"
+        assert mail.outbox[0].subject == "Your TwinMCP Pro subscription ends on 31 October 2026"
 
     def test_the_context_is_stored_as_plain_json_values(self, queue):
         user = customer()
@@ -378,13 +550,26 @@ class TestAttachments:
         assert message.attachments == []
         assert "attached" not in message.body
 
+    @pytest.mark.parametrize("days, stage", [(-3, "upcoming"), (1, "first"), (7, "second"), (15, "final")])
+    def test_each_payment_reminder_carries_the_invoice_pdf(self, queue, days, stage):
+        user = customer(language="fr")
+        invoice = issued_invoice(user, status=InvoiceStatus.OVERDUE if days > 0 else InvoiceStatus.SENT)
+        invoice.pdf.save("x.pdf", ContentFile(FAKE_PDF))
+
+        queue(kind=EmailKind.PAYMENT_REMINDER, key=f"reminder:{invoice.pk}:{days:+d}", user=user,
+              context={"days_from_due": days, "stage": stage}, invoice=invoice)
+
+        [message] = mail.outbox
+        assert message.attachments == [(f"{NUMBER}.pdf", FAKE_PDF, "application/pdf")]
+        assert f"Vous trouverez le PDF en pièce jointe : {NUMBER}.pdf." in message.body
+
     def test_other_kinds_carry_no_attachment(self, queue):
         user = customer()
         invoice = issued_invoice(user)
         invoice.pdf.save("x.pdf", ContentFile(FAKE_PDF))
 
-        queue(kind=EmailKind.PAYMENT_REMINDER, key=f"reminder:{invoice.pk}:+7", user=user,
-              context={"days_from_due": 7}, invoice=invoice)
+        queue(kind=EmailKind.PAYMENT_FAILED, key=f"payment-failed:{invoice.pk}", user=user,
+              context={"amount": Decimal("22.80"), "reason": "Card declined"}, invoice=invoice)
 
         assert mail.outbox[0].attachments == []
 
@@ -395,11 +580,10 @@ class TestSentOnce:
         user = customer()
         invoice = issued_invoice(user)
         key = f"reminder:{invoice.pk}:+7"
+        context = {"days_from_due": 7, "stage": "second"}
 
-        first = queue(kind=EmailKind.PAYMENT_REMINDER, key=key, user=user, context={"days_from_due": 7},
-                      invoice=invoice)
-        second = queue(kind=EmailKind.PAYMENT_REMINDER, key=key, user=user, context={"days_from_due": 7},
-                       invoice=invoice)
+        first = queue(kind=EmailKind.PAYMENT_REMINDER, key=key, user=user, context=context, invoice=invoice)
+        second = queue(kind=EmailKind.PAYMENT_REMINDER, key=key, user=user, context=context, invoice=invoice)
         email_deliver(notification_id=first.pk)
 
         assert second.pk == first.pk

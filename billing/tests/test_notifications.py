@@ -146,7 +146,7 @@ class TestPaymentReminders:
 
         assert reminder_offsets() == [7]
         [message] = mail.outbox
-        assert message.subject == f"Overdue: invoice {NUMBER} was due on 1 December 2026"
+        assert message.subject == f"Second reminder: invoice {NUMBER} is overdue and late fees apply"
 
     def test_a_paid_invoice_gets_no_reminder(self, committed):
         invoice = issued_invoice()
@@ -193,6 +193,21 @@ class TestAlertEmails:
             "Vous avez utilisé 100 % de vos jetons TwinMCP",
             "Vous avez utilisé 80 % de vos jetons TwinMCP",
         ]
+        full = next(message for message in mail.outbox if "100 %" in message.subject)
+        # The plan's overage price, read when the alert is emailed (Pro: 2.00 per million).
+        assert "Les jetons supplémentaires sont facturés 2,00 EUR par million" in full.body
+
+    def test_the_full_quota_email_of_a_hard_cap_plan_says_calls_are_refused_until_the_next_period(self, committed):
+        user = october_customer()
+        SubscriptionFactory(user=user, plan__overage_price_per_million=Decimal("0"))
+        UsageLogFactory(user=user, tokens=5_000_000, created_at=paris(2026, 10, 10))
+        usage_threshold_alerts_raise(now=paris(2026, 10, 11))
+
+        committed(alert_emails_send, now=paris(2026, 10, 11, 0, 20))
+
+        full = next(message for message in mail.outbox if "100%" in message.subject)
+        assert "further calls are refused until 1 November 2026" in full.body
+        assert "billed at" not in full.body
 
     def test_a_subscription_expiring_is_emailed_once(self, committed):
         user = october_customer()
@@ -204,7 +219,8 @@ class TestAlertEmails:
         committed(alert_emails_send, now=paris(2026, 10, 26, 8, 20))
 
         [message] = mail.outbox
-        assert message.subject == "Your TwinMCP Pro subscription ends on 1 November 2026"
+        # The period ends on 1 November, excluded: 31 October is its last day.
+        assert message.subject == "Your TwinMCP Pro subscription ends on 31 October 2026"
         assert BillingAlert.objects.get(type=AlertType.SUBSCRIPTION_EXPIRING).emailed_at is not None
 
     def test_an_alert_whose_subscription_ended_is_marked_without_an_email(self, committed):
@@ -272,7 +288,7 @@ class TestEachAlertEmailOnItsOwn:
         assert "refused until 1 November 2026" in capped.body
         assert "raise or remove the monthly overage cap on your account page" in capped.body
         assert emails["accounts@acme.example"].subject == "You have used 80% of your TwinMCP tokens"
-        assert emails["leaving@acme.example"].subject == "Your TwinMCP Pro subscription ends on 1 November 2026"
+        assert emails["leaving@acme.example"].subject == "Your TwinMCP Pro subscription ends on 31 October 2026"
         assert not BillingAlert.objects.filter(emailed_at__isnull=True).exists()
         assert EmailNotification.objects.get(kind=EmailKind.SPEND_CAP_REACHED).language == "en"
 
@@ -286,7 +302,7 @@ class TestEachAlertEmailOnItsOwn:
 
         [message] = mail.outbox
         assert message.subject == "Vous avez atteint votre plafond de dépenses TwinMCP de 120,00 EUR"
-        assert "sont refusés jusqu'au 1 novembre 2026" in message.body
+        assert "sont refusés jusqu'au 1er novembre 2026" in message.body
 
     def test_a_spend_cap_removed_before_the_sweep_is_marked_without_an_email(self, committed):
         user = UserProfileFactory(monthly_spend_cap=None).user

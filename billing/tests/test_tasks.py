@@ -326,7 +326,7 @@ class TestDocumentAndEmailTasks:
         email_deliver_task.apply(kwargs={"notification_id": notification.pk})
 
         [message] = mail.outbox
-        assert (message.subject, message.to) == ("Your TwinMCP Pro subscription ends on 1 November 2026",
+        assert (message.subject, message.to) == ("Your TwinMCP Pro subscription ends on 31 October 2026",
                                                  [user.email])
         notification.refresh_from_db()
         assert (notification.status, notification.attempts) == (EmailStatus.SENT, 1)

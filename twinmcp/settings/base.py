@@ -346,6 +346,8 @@ SELLER = {
     "iban": env("SELLER_IBAN", default="FR7630006000011234567890189"),
     "bic": env("SELLER_BIC", default="AGRIFRPPXXX"),
 }
+# The address customers reach the site at: links in emails are built on it.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # One JSON object per line, each with the request id of the request that logged it (LOG_FORMAT=text for people).
 LOG_FORMAT = env("LOG_FORMAT", default="json")
