@@ -35,6 +35,7 @@ from billing.services import (
     usage_threshold_alerts_raise,
 )
 from billing.services.notifications import alert_emails_send, payment_reminders_send, unsent_emails_retry
+from billing.services.webhooks import payment_webhook_process
 from billing.tests.factories import InvoiceFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
@@ -418,5 +419,20 @@ class TestPaymentEmails:
         [message] = mail.outbox
         assert message.subject == f"Payment failed for invoice {NUMBER}"
         assert "Card declined" in message.body
+
+    def test_a_refusal_the_provider_gives_no_reason_for_is_explained_in_french_to_a_french_customer(self, committed):
+        invoice = issued_invoice()
+        invoice.user.profile.language = "fr"
+        invoice.user.profile.save()
+        payment_record(invoice=invoice, amount=Decimal("22.80"), idempotency_key="card-1", provider_reference="pi_1",
+                       status=PaymentStatus.PENDING, now=paris(2026, 11, 20, 10))
+        event = {"id": "evt_1", "type": "payment.failed", "data": {"reference": "pi_1"}}
+
+        committed(payment_webhook_process, event=event, now=paris(2026, 11, 20, 10, 1))
+
+        [message] = mail.outbox
+        assert message.subject == f"Échec du paiement de la facture {NUMBER}"
+        assert "Motif : refusé par le prestataire de paiement" in message.body
+        assert "refused" not in message.body
         alert = BillingAlert.objects.get(type=AlertType.PAYMENT_FAILED)
         assert alert.emailed_at == paris(2026, 11, 20, 10, 1)
