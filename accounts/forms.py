@@ -2,7 +2,9 @@
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext as _
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.fr import siren as fr_siren
@@ -14,7 +16,8 @@ from .models import API_KEY_SCOPES, CUSTOMER_API_KEY_SCOPES, ConsentPurpose, Use
 # VAT numbers carry the country's VAT prefix, which differs from ISO 3166 for Greece.
 VAT_PREFIX_OF_COUNTRY = {"GR": "EL"}
 COUNTRY_OF_VAT_PREFIX = {prefix: country for country, prefix in VAT_PREFIX_OF_COUNTRY.items()}
-# The consents a customer may give or withdraw here; the terms of service are accepted at sign-up.
+# The consents a customer may give or withdraw here; the terms of service may only be accepted (at sign-up, or
+# here by a customer who never did): withdrawing them is erasing the account.
 TOGGLEABLE_CONSENTS = (ConsentPurpose.MARKETING_EMAIL, ConsentPurpose.USAGE_ANALYTICS)
 
 
@@ -146,6 +149,10 @@ class ProfileForm(forms.ModelForm):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["country"].widget.attrs["autocomplete"] = "country"
+        # The cap is compared with the overage, which is billed in the invoice currency.
+        self.fields["monthly_spend_cap"].label = _("Monthly overage cap (%(currency)s)") % {
+            "currency": settings.INVOICE_CURRENCY
+        }
 
     FIELDSETS = (
         ("Who you are", ("full_name", "company_name", "billing_email", "phone")),
@@ -196,8 +203,17 @@ class ApiKeyCreateForm(PageForm):
 
 
 class ConsentForm(PageForm):
-    purpose = forms.ChoiceField(choices=[(purpose.value, purpose.label) for purpose in TOGGLEABLE_CONSENTS])
+    purpose = forms.ChoiceField(choices=ConsentPurpose.choices)
     granted = forms.TypedChoiceField(choices=[("1", "Give"), ("0", "Withdraw")], coerce=lambda value: value == "1")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("purpose") not in TOGGLEABLE_CONSENTS and cleaned.get("granted") is False:
+            raise forms.ValidationError(
+                _("The terms of service cannot be withdrawn: to stop using TwinMCP, erase your account."),
+                code="terms_withdrawn",
+            )
+        return cleaned
 
 
 class AccountEraseForm(PageForm):

@@ -283,16 +283,25 @@ def profile_update(*, user, **fields) -> UserProfile:
     return profile
 
 
+@transaction.atomic
 def consent_record(
     *, user, purpose: str, granted: bool, ip_address: str | None = None, user_agent: str = "", now=None
 ) -> ConsentRecord:
-    """One more decision about `purpose`; the newest record per purpose is in force, the older ones stay."""
+    """One more decision about `purpose`, audited; the newest record per purpose is in force, the older ones stay."""
     if purpose not in ConsentPurpose.values:
         raise ValidationError({"purpose": f"Unknown purpose: {purpose}."})
-    return ConsentRecord.objects.create(
+    record = ConsentRecord.objects.create(
         user=user, purpose=purpose, granted=granted, ip_address=ip_address or None, user_agent=(user_agent or "")[:500],
         created_at=now or timezone.now(),
     )
+    entry = audit_entry(
+        action="consent.give" if granted else "consent.withdraw", obj=record,
+        changes={"purpose": purpose, "granted": granted},
+    )
+    # The audit row names where the decision was made, as the record does, also when it is not the request's.
+    entry.ip_address, entry.user_agent = record.ip_address, record.user_agent
+    audit_log_record_many([entry])
+    return record
 
 
 ERASED_EMAIL_DOMAIN = "erased.invalid"

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .forms import AccountEraseForm, ApiKeyCreateForm, ConsentForm, ProfileForm
+from .forms import TOGGLEABLE_CONSENTS, AccountEraseForm, ApiKeyCreateForm, ConsentForm, ProfileForm
 from .models import CUSTOMER_API_KEY_SCOPES, ConsentPurpose
 from .selectors import api_keys_of, consents_current, profile_of
 from .services import (
@@ -88,10 +88,10 @@ def privacy(request):
             )
             messages.success(request, "Your choice was recorded.")
             return redirect("accounts:privacy")
-        messages.error(request, "That choice could not be recorded.")
+        messages.error(request, " ".join(form.non_field_errors()) or "That choice could not be recorded.")
     current = consents_current(user=request.user)
     consents = [
-        {"purpose": purpose, "record": current[purpose.value], "toggleable": purpose != ConsentPurpose.TERMS}
+        {"purpose": purpose, "record": current[purpose.value], "toggleable": purpose in TOGGLEABLE_CONSENTS}
         for purpose in ConsentPurpose
     ]
     return render(request, "accounts/privacy.html", {"consents": consents}, status=400 if form.errors else 200)

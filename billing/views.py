@@ -2,6 +2,7 @@
 ever reaches their own objects: any other id answers 404."""
 import copy
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -114,7 +115,9 @@ def payments(request):
 def credits(request):
     page = _page(request, customer_credits(user=request.user))
     balance = customer_credit_balance(user=request.user, now=clock.now())
-    return render(request, "billing/credits.html", {"page": page, "balance": balance, "now": clock.now()})
+    # With no credit the balance is zero in the currency credits are granted in.
+    context = {"page": page, "balance": balance, "now": clock.now(), "currency": settings.INVOICE_CURRENCY}
+    return render(request, "billing/credits.html", context)
 
 
 @never_cache

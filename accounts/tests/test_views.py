@@ -118,6 +118,13 @@ class TestProfile:
         assert '<option value="FR" selected>France</option>' in html
         assert '<option value="DE">Germany</option>' in html
 
+    def test_the_spend_cap_names_its_currency(self, logged_in, settings):
+        settings.INVOICE_CURRENCY = "CHF"
+
+        html = logged_in.get(reverse("accounts:profile")).content.decode()
+
+        assert '<label for="id_monthly_spend_cap">Monthly overage cap (CHF)</label>' in html
+
     def test_a_valid_profile_is_saved_with_the_vat_number_in_compact_form(self, logged_in, customer):
         response = logged_in.post(
             reverse("accounts:profile"),
@@ -309,11 +316,46 @@ class TestPrivacy:
         html = logged_in.get(url).content.decode()
         assert "Withdrawn" in html
 
-    def test_the_terms_cannot_be_toggled_here(self, logged_in, customer):
+    def test_the_terms_cannot_be_withdrawn_here(self, logged_in, customer):
         response = logged_in.post(reverse("accounts:privacy"), {"purpose": ConsentPurpose.TERMS, "granted": "0"})
 
         assert response.status_code == 400
+        assert "The terms of service cannot be withdrawn: to stop using TwinMCP, erase your account." in (
+            response.content.decode()
+        )
         assert not ConsentRecord.objects.filter(user=customer).exists()
+
+    def test_terms_not_given_can_be_accepted(self, logged_in, customer):
+        url = reverse("accounts:privacy")
+        html = logged_in.get(url).content.decode()
+        terms_row = re.search(r"<th scope=\"row\">Terms of service</th>.*?</tr>", html, re.S).group()
+        assert "Not given" in terms_row and 'name="granted" value="1"' in terms_row and "Accept" in terms_row
+
+        logged_in.post(
+            url, {"purpose": ConsentPurpose.TERMS, "granted": "1"}, REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="Firefox"
+        )
+
+        record = ConsentRecord.objects.get(user=customer, purpose=ConsentPurpose.TERMS)
+        assert record.granted and record.ip_address == "203.0.113.9" and record.user_agent == "Firefox"
+        html = logged_in.get(url).content.decode()
+        terms_row = re.search(r"<th scope=\"row\">Terms of service</th>.*?</tr>", html, re.S).group()
+        assert "Accepted" in terms_row and "<button" not in terms_row  # accepted for good
+
+    def test_each_decision_is_audited_with_the_address_and_browser(self, logged_in, customer):
+        url = reverse("accounts:privacy")
+
+        for granted in ("1", "0"):
+            logged_in.post(
+                url, {"purpose": ConsentPurpose.USAGE_ANALYTICS, "granted": granted},
+                REMOTE_ADDR="198.51.100.4", HTTP_USER_AGENT="Safari",
+            )
+
+        entries = list(AuditLog.objects.filter(object_type="accounts.ConsentRecord").order_by("id"))
+        assert [entry.action for entry in entries] == ["consent.give", "consent.withdraw"]
+        assert {(entry.actor_id, entry.ip_address, entry.user_agent) for entry in entries} == {
+            (customer.pk, "198.51.100.4", "Safari")
+        }
+        assert entries[1].changes == {"purpose": "USAGE_ANALYTICS", "granted": False}
 
     def test_the_export_is_a_json_download_of_the_customers_data(self, logged_in, customer):
         ApiKeyFactory(user=customer, name="Laptop")

@@ -323,6 +323,14 @@ class TestPaymentsCreditsAlerts:
         assert f'data-testid="credit-balance">{eur("7.50")}<' in html
         assert "Sorry for the outage" in html and "Somebody else" not in html
 
+    @time_machine.travel(datetime.datetime(2026, 10, 20, 12, tzinfo=datetime.UTC), tick=False)
+    def test_with_no_usable_credit_the_balance_is_zero_with_its_currency(self, logged_in, customer):
+        CreditFactory(user=customer, expires_at=datetime.datetime(2026, 10, 19, tzinfo=datetime.UTC))
+
+        html = html_of(logged_in.get(reverse("billing:credits")))
+
+        assert f'data-testid="credit-balance">{eur("0.00")}<' in html
+
     def test_an_alert_is_marked_read(self, logged_in, customer):
         alert = BillingAlert.objects.create(
             user=customer, type=AlertType.PAYMENT_FAILED, occasion="p:1", message="Your card was declined."
@@ -560,6 +568,12 @@ class TestErrorPages:
 
         assert response.status_code == 404
         assert "This page does not exist" in response.content.decode()
+
+    @pytest.mark.django_db
+    def test_it_speaks_the_visitors_language(self, client):
+        response = client.get("/billing/no-such-page/", HTTP_ACCEPT_LANGUAGE="fr")
+
+        assert "Cette page n’existe pas" in response.content.decode()
 
     @pytest.mark.django_db
     def test_a_visitor_not_logged_in_is_offered_the_login(self, client):
