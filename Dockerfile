@@ -24,6 +24,8 @@ COPY . .
 # without real ones.
 RUN SECRET_KEY=collectstatic-build-only-not-a-secret \
     FIELD_ENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
+    AUDIT_LOG_KEYS=collectstatic-build-only-not-an-audit-log-key \
+    SITE_URL=https://collectstatic.invalid \
     python manage.py collectstatic --noinput \
     && mkdir -p /app/media \
     && chown twinmcp:twinmcp /app/media

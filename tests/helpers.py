@@ -26,7 +26,8 @@ def run_manage(*args: str, env: dict[str, str], timeout: int = 180) -> subproces
 def clean_environment(**overrides: str) -> dict[str, str]:
     """The current environment without any of the project's settings, plus `overrides`."""
     project_variables = {
-        "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "AUDIT_LOG_KEYS", "DJANGO_SETTINGS_MODULE",
+        "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "AUDIT_LOG_KEYS", "SITE_URL",
+        "DJANGO_SETTINGS_MODULE",
     }
     env = {key: value for key, value in os.environ.items() if key not in project_variables}
     env.update(overrides)

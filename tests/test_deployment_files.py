@@ -20,6 +20,7 @@ REQUIRED_SECRETS = {
     "SECRET_KEY": "compose-config-check-not-a-secret",
     "FIELD_ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     "AUDIT_LOG_KEYS": "compose-config-check-not-an-audit-log-key",
+    "SITE_URL": "https://billing.example.com",
 }
 APP_SERVICES = ("web", "worker", "beat")
 

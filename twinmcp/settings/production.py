@@ -2,7 +2,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import AUDIT_LOG_KEYS, FIELD_ENCRYPTION_KEY, SECRET_KEY, env
+from .base import AUDIT_LOG_KEYS, FIELD_ENCRYPTION_KEY, SECRET_KEY, SITE_URL, env
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -20,6 +20,10 @@ if not AUDIT_LOG_KEYS:
     )
 if min(len(key) for key in AUDIT_LOG_KEYS) < 32:
     raise ImproperlyConfigured("AUDIT_LOG_KEYS: every key must be at least 32 characters long (random).")
+if not SITE_URL.startswith("https://"):
+    raise ImproperlyConfigured(
+        "SITE_URL must be the site's public https:// address: every email links to it (now: " + SITE_URL + ")."
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

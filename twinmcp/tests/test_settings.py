@@ -14,6 +14,7 @@ def production_environment(**overrides):
         SECRET_KEY=GOOD_SECRET_KEY,
         FIELD_ENCRYPTION_KEY=GOOD_ENCRYPTION_KEY,
         AUDIT_LOG_KEYS=GOOD_AUDIT_LOG_KEY,
+        SITE_URL="https://billing.twinmcp.dev",
         ALLOWED_HOSTS="billing.twinmcp.dev",
         DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres",
         REDIS_URL="redis://127.0.0.1:6379/0",
@@ -29,6 +30,7 @@ def production_environment(**overrides):
         ("SECRET_KEY", "SECRET_KEY is not set"),
         ("FIELD_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEY is not set"),
         ("AUDIT_LOG_KEYS", "AUDIT_LOG_KEYS is not set"),
+        ("SITE_URL", "SITE_URL must be the site's public https:// address"),
     ],
 )
 def test_production_refuses_to_start_without_its_secrets(missing, message):
