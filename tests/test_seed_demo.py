@@ -12,7 +12,7 @@ import time_machine
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min, Sum
 from stdnum.eu import vat
 
@@ -25,6 +25,7 @@ from billing.models import (
     Invoice,
     InvoiceStatus,
     Payment,
+    PaymentStatus,
     Plan,
     Subscription,
     SubscriptionPlanChange,
@@ -32,6 +33,7 @@ from billing.models import (
 )
 from billing.roles import finance_permission_names
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
+from libraries.partitions import DEFAULT_PARTITION, partition_name, usage_partitions
 from tests.helpers import clean_environment, run_manage
 from twinmcp.demo import seed_demo
 
@@ -311,7 +313,7 @@ class TestYearOfHistory:
         assert all(invoice.subtotal >= Decimal("19.00") for invoice in invoices[1:])
         assert {invoice.issue_date for invoice in invoices} == {period_end for _, period_end in periods}
 
-    def test_unpaid_invoices_are_overdue_in_the_aging_buckets_with_an_alert_each(self):
+    def test_unpaid_invoices_are_overdue_in_the_aging_buckets_with_their_alerts(self):
         overdue = Invoice.objects.filter(status=InvoiceStatus.OVERDUE)
 
         figures = receivables(today=HALLOWEEN_TODAY, currency="EUR")
@@ -322,6 +324,12 @@ class TestYearOfHistory:
         assert set(
             BillingAlert.objects.filter(type=AlertType.INVOICE_OVERDUE).values_list("occasion", flat=True)
         ) == {f"invoice:{invoice.number}" for invoice in overdue}
+        # Each was left unpaid by a direct debit the bank returned.
+        failed = Payment.objects.filter(status=PaymentStatus.FAILED)
+        assert sorted(failed.values_list("invoice", flat=True)) == sorted(overdue.values_list("pk", flat=True))
+        assert set(
+            BillingAlert.objects.filter(type=AlertType.PAYMENT_FAILED).values_list("occasion", flat=True)
+        ) == {f"payment:{payment.pk}" for payment in failed}
         # Everything else issued before this month was paid.
         assert not Invoice.objects.filter(status=InvoiceStatus.SENT, issue_date__lt=HALLOWEEN_TODAY).exists()
 
@@ -395,6 +403,15 @@ class TestYearOfHistory:
         assert response.json()["plan"]["code"] == "team"
         assert response.json()["scheduled_change"] == {"plan": "pro", "effective_date": "2026-12-01"}
         assert customer.subscriptions.get().plan.code == "team"
+
+    def test_each_month_of_usage_is_in_its_own_partition(self):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {DEFAULT_PARTITION}")
+            (left_in_default,) = cursor.fetchone()
+
+        assert left_in_default == 0
+        months = [(2025, 11), (2025, 12)] + [(2026, month) for month in range(1, 12)]
+        assert {partition_name(year, month) for year, month in months} <= set(usage_partitions())
 
     def test_the_audit_log_verifies(self):
         out = StringIO()

@@ -30,6 +30,7 @@ from billing.models import (
     Invoice,
     InvoiceStatus,
     PaymentMethod,
+    PaymentStatus,
     Plan,
     Subscription,
     SubscriptionPlanChange,
@@ -43,11 +44,13 @@ from billing.services import (
     credit_grant,
     invoice_run,
     invoices_mark_overdue_due,
+    payment_fail,
     payment_record,
     subscription_change_plan,
     usage_threshold_alerts_raise,
 )
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
+from libraries.partitions import usage_partitions_cover
 
 from .demo_data import CREDITS, CUSTOMERS, DEMO_CUSTOMER, LIBRARIES, CreditSeed, CustomerSeed, LibrarySeed
 
@@ -404,6 +407,9 @@ def _seed_usage(
             today=today,
         )
     ]
+    # Each month of the history in its own partition on PostgreSQL, as the invoice run and retention expect, rather
+    # than in the DEFAULT partition that the daily task only empties for the months ahead.
+    usage_partitions_cover(start_of_day(min(customer.usage_from for customer in customers)), now)
     # A re-run finds its events there: only the new ones go in (PostgreSQL keeps event ids unique by a trigger
     # on the partitioned table, which ON CONFLICT cannot absorb).
     seeded = set(UsageLog.objects.filter(event_id__startswith="seed-").values_list("event_id", flat=True))
@@ -555,17 +561,36 @@ def _pay_invoices(
     *, period_end: datetime.date, unpaid: set[tuple[int, datetime.date]], now: datetime.datetime, latest: bool
 ) -> None:
     """Pays the invoices of the periods that ended on `period_end` (those credits did not settle at issue), but for
-    the unpaid ones and, of the latest run, those whose draw says they are still to pay."""
+    the unpaid ones, whose direct debit failed, and, of the latest run, those whose draw says they are still to pay."""
     due = Invoice.objects.filter(status=InvoiceStatus.SENT, period_end=period_end).order_by("number")
     for invoice in due:
         rng = random.Random(f"{SEED}:payment:{invoice.number}")
-        if (invoice.user_id, period_end) in unpaid or (latest and rng.random() > PAID_SHARE_OF_LATEST):
+        if (invoice.user_id, period_end) in unpaid:
+            _fail_direct_debit(invoice, now=now)
+            continue
+        if latest and rng.random() > PAID_SHARE_OF_LATEST:
             continue
         paid_at = min(start_of_day(invoice.issue_date) + datetime.timedelta(days=rng.randint(2, 20), hours=10), now)
         payment_record(
             invoice=invoice, amount=invoice.amount_due, idempotency_key=f"seed:payment:{invoice.number}",
             method=PaymentMethod.BANK_TRANSFER if rng.random() < 0.5 else PaymentMethod.SEPA_DEBIT,
             provider_reference=f"seed-{invoice.number}", now=paid_at,
+        )
+
+
+def _fail_direct_debit(invoice: Invoice, *, now: datetime.datetime) -> None:
+    """A SEPA debit of the invoice, returned by the bank a few days later: a PAYMENT_FAILED alert, and the invoice
+    stays due."""
+    debited_at = min(start_of_day(invoice.issue_date) + datetime.timedelta(days=5, hours=6), now)
+    payment = payment_record(
+        invoice=invoice, amount=invoice.amount_due, idempotency_key=f"seed:payment:{invoice.number}",
+        method=PaymentMethod.SEPA_DEBIT, provider_reference=f"seed-{invoice.number}", status=PaymentStatus.PENDING,
+        now=debited_at,
+    )
+    if payment.status == PaymentStatus.PENDING:
+        payment_fail(
+            payment=payment, reason="Insufficient funds (SEPA return code AM04)",
+            now=min(debited_at + datetime.timedelta(days=3), now),
         )
 
 
