@@ -254,6 +254,15 @@ class TestAmountsOnAPhone:
         phone.screenshot(path=str(screenshot_path("invoice-360.png")), full_page=True)
 
 
+    def test_the_credits_page_shows_each_credit_s_amount_left(self, phone, world):
+        log_in(phone)
+        phone.goto("/billing/credits/")
+
+        remaining = phone.get_by_test_id("credit-remaining")
+        assert remaining.inner_text() == f"5.00{NBSP}EUR"
+        assert_within_width(remaining)
+
+
 def test_the_copy_button_puts_a_new_key_on_the_clipboard(browser, live_server, world, screenshot_path):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
@@ -271,6 +280,7 @@ def test_the_copy_button_puts_a_new_key_on_the_clipboard(browser, live_server, w
         copied.wait_for()
         assert page.evaluate("navigator.clipboard.readText()") == token
         assert page.evaluate("document.documentElement.scrollWidth") <= 360  # the list of keys stays in its box
+        assert_within_width(page.get_by_role("link", name="Revoke Laptop"))
         page.screenshot(path=str(screenshot_path("api-key-copied-360.png")), full_page=True)
     finally:
         context.close()
@@ -294,3 +304,21 @@ def test_without_a_clipboard_the_copy_button_selects_the_key(browser, live_serve
         assert page.evaluate("window.getSelection().toString()").strip() == token
     finally:
         context.close()
+
+
+def test_on_a_phone_a_consent_not_given_is_given_with_its_button(phone, world, screenshot_path):
+    log_in(phone)
+    phone.goto("/account/privacy/")
+    row = phone.get_by_role("row", name="Marketing emails")
+    assert row.get_by_text("Not given").is_visible()
+    give = row.get_by_role("button", name="Give Marketing emails")
+    assert_within_width(give)
+
+    give.click()
+
+    row = phone.get_by_role("row", name="Marketing emails")
+    assert row.get_by_text("Given", exact=True).is_visible()
+    assert_within_width(row.get_by_role("button", name="Withdraw Marketing emails"))
+    accept = phone.get_by_role("row", name="Terms of service").get_by_role("button", name="Accept Terms of service")
+    assert_within_width(accept)
+    phone.screenshot(path=str(screenshot_path("privacy-360.png")), full_page=True)
