@@ -194,7 +194,11 @@ def test_an_invalid_vat_number_is_shown_next_to_its_field(page, world):
 
 
 @pytest.mark.parametrize(
-    "path", ["/billing/", "/billing/invoices/", "invoice", "/billing/payments/", "/account/", "/account/api-keys/"]
+    "path",
+    [
+        "/billing/", "/billing/invoices/", "invoice", "/billing/payments/", "/billing/credits/", "/billing/cancel/",
+        "/account/", "/account/api-keys/", "/account/privacy/", "/billing/no-such-page/",
+    ],
 )
 def test_at_360_px_no_page_scrolls_sideways(browser, live_server, world, path, screenshot_path):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740})
