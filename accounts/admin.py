@@ -17,6 +17,7 @@ from .admin_mixins import (
 from .fields import EncryptedTextField
 from .models import ApiKey, AuditChainHead, AuditLog, ConsentRecord, OAuthToken, User, UserProfile
 from .services import api_key_revoke, user_email_change_notify
+from .templatetags.audit_format import audit_changes
 
 # Encrypted fields hold one-line values (address line, phone, VAT number), not prose.
 ENCRYPTED_AS_ONE_LINE = {EncryptedTextField: {"widget": forms.TextInput(attrs={"size": 60})}}
@@ -222,6 +223,15 @@ class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ("-created_at", "-id")
     # The trail only grows; counting it all on every page costs more than it tells.
     show_full_result_count = False
+    readonly_fields = ("readable_changes",)
+
+    def get_fields(self, request, obj=None):
+        fields = [field for field in super().get_fields(request, obj) if field != "readable_changes"]
+        return [*fields[: fields.index("changes") + 1], "readable_changes", *fields[fields.index("changes") + 1:]]
+
+    @admin.display(description="Changes, old → new")
+    def readable_changes(self, obj):
+        return audit_changes(obj.changes)
 
 
 @admin.register(AuditChainHead)

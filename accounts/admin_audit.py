@@ -92,6 +92,43 @@ def admin_form_changes(form: forms.BaseForm, formsets, *, added: bool) -> dict:
     return changes
 
 
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value, cls=_AuditEncoder, ensure_ascii=False)
+
+
+def _change_line(name: str, value) -> str:
+    """`name: old → new` for a change in either form the trail holds (`{"old", "new"}` or `[old, new]`)."""
+    if isinstance(value, dict) and value.keys() == {"old", "new"}:
+        return f"{name}: {_shown(value['old'])} → {_shown(value['new'])}"
+    if isinstance(value, list) and len(value) == 2:
+        return f"{name}: {_shown(value[0])} → {_shown(value[1])}"
+    if value == {"changed": True}:  # a secret: that it changed, never its values
+        return f"{name}: changed"
+    return f"{name}: {_shown(value)}"
+
+
+def audit_change_lines(changes) -> list[str]:
+    """An audit row's `changes` as lines a person reads: `email: a → b` per field (inline rows prefixed by the
+    row they changed), other entries as `key: value`."""
+    if not isinstance(changes, dict):
+        return [] if changes in (None, "") else [_shown(changes)]
+    lines = []
+    for key, value in changes.items():
+        if key == "fields" and isinstance(value, dict):
+            lines.extend(_change_line(name, change) for name, change in value.items())
+        elif key == "inlines" and isinstance(value, list):
+            for row in value:
+                prefix = f"{row.get('object_type', '')} #{row.get('object_id', '')}"
+                lines.extend(f"{prefix} {_change_line(name, change)}" for name, change in row.get("fields", {}).items())
+        elif key == "message" and value in ("", None, []):
+            continue  # Django's change message is empty when a form saved nothing
+        else:
+            lines.append(_change_line(key, value))
+    return lines
+
+
 @contextmanager
 def form_changes_logged(changes: dict | None):
     """Within it, the admin log entry written goes to the audit log with `changes`."""
