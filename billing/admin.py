@@ -72,6 +72,7 @@ from .services import (
 )
 from .services.plans import PLAN_TERMS_FIELDS, plan_is_used
 from .services.subscriptions import subscription_change_preview
+from .templatetags.billing_format import last_day, long_date, money, percent, quantity, unit_price
 
 OUTSTANDING_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE)
 CANCELLABLE_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.SENT, InvoiceStatus.OVERDUE)
@@ -91,6 +92,16 @@ def money_column(field: str, *, description: str, currency: str = "currency"):
         return f"{getattr(obj, field)} {currency_of(obj)}"
 
     return column
+
+
+def invoice_amount(field: str, *, description: str):
+    """A read-only amount of an invoice's page with its currency, as the `money` filter writes it."""
+
+    @admin.display(description=description)
+    def shown(model_admin, invoice):
+        return money(getattr(invoice, field), invoice.currency)
+
+    return shown
 
 
 def badge(value: str, label: str) -> str:
@@ -366,7 +377,28 @@ def invoice_is_editable(invoice: Invoice | None) -> bool:
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     fields = ("position", "kind", "description", "quantity", "unit_price", "amount")
+    # An issued invoice's lines read as on its document: plain quantities, prices with their currency.
+    issued_fields = ("position", "kind", "description", "plain_quantity", "price_with_currency", "amount_with_currency")
+    readonly_fields = issued_fields[3:]
     extra = 0
+
+    def get_fields(self, request, obj=None):
+        return self.fields if invoice_is_editable(obj) else self.issued_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice")  # each line shows the invoice's currency
+
+    @admin.display(description="Quantity")
+    def plain_quantity(self, line):
+        return quantity(line.quantity)
+
+    @admin.display(description="Unit price")
+    def price_with_currency(self, line):
+        return unit_price(line.unit_price, line.invoice.currency)
+
+    @admin.display(description="Amount")
+    def amount_with_currency(self, line):
+        return money(line.amount, line.invoice.currency)
 
     def has_add_permission(self, request, obj):
         return super().has_add_permission(request, obj) and invoice_is_editable(obj)
@@ -496,8 +528,8 @@ def credit_note_pdf_link(credit_note: CreditNote) -> str:
 @admin.register(Invoice)
 class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     list_display = (
-        "reference", "customer", "company", "status_badge", "total_with_currency", "amount_due_with_currency",
-        "due_date", "days_overdue",
+        "reference", "customer", "status_badge", "total_with_currency", "amount_due_with_currency", "due_date",
+        "days_overdue",
     )
     list_select_related = ("user__profile",)
     list_filter = ("status", PeriodFilter, OverdueFilter, "reverse_charge", CountryFilter)
@@ -518,10 +550,18 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
         ("Issued document", {"classes": ("collapse",), "fields": ("billing_details", "pdf_sha256")}),
         ("History", {"fields": ("created_at", "sent_at", "paid_at", "cancelled_at")}),
     )
+    # An issued invoice's page reads like the document the customer has: the period's last day (not its excluded
+    # end), the tax rate in percent, amounts with their currency.
+    AS_ISSUED = {
+        "period_start": "billed_period", "period_end": None, "tax_rate": "tax_percent",
+        **{field: f"{field}_as_issued" for field in (
+            "subtotal", "tax_amount", "total", "credit_applied", "amount_paid", "amount_due"
+        )},
+    }
     # Set by finalisation, payments and cancellation, never by hand, even on a draft.
     readonly_fields = (
         "number", "status", "issue_date", "billing_details", "billed_parties", "pdf_link", "pdf_sha256",
-        "created_at", "sent_at", "paid_at", "cancelled_at",
+        "created_at", "sent_at", "paid_at", "cancelled_at", *filter(None, AS_ISSUED.values()),
     )
     actions = ("finalize_and_send", "resend_email", "record_payment", "cancel_with_credit_note", "download_pdfs")
     object_actions = (
@@ -533,6 +573,42 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
 
     total_with_currency = money_column("total", description="Total")
     amount_due_with_currency = money_column("amount_due", description="Amount due")
+    subtotal_as_issued = invoice_amount("subtotal", description="Subtotal")
+    tax_amount_as_issued = invoice_amount("tax_amount", description="Tax amount")
+    total_as_issued = invoice_amount("total", description="Total")
+    credit_applied_as_issued = invoice_amount("credit_applied", description="Credit applied")
+    amount_paid_as_issued = invoice_amount("amount_paid", description="Amount paid")
+    amount_due_as_issued = invoice_amount("amount_due", description="Amount due")
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        cl = getattr(response, "context_data", {}).get("cl")
+        if cl is not None:
+            # Every invoice the filters select, not only this page's: one grouped query.
+            response.context_data["selection_totals"] = list(
+                cl.queryset.order_by().values("currency").annotate(total=Sum("total"), due=Sum("amount_due"))
+                .order_by("currency")
+            )
+        return response
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if invoice_is_editable(obj):
+            return fieldsets
+        return tuple(
+            (name, {**options, "fields": tuple(
+                self.AS_ISSUED.get(field, field) for field in options["fields"] if self.AS_ISSUED.get(field, field)
+            )})
+            for name, options in fieldsets
+        )
+
+    @admin.display(description="Period (last day included)")
+    def billed_period(self, obj):
+        return f"{long_date(obj.period_start)} – {long_date(last_day(obj.period_end))}"
+
+    @admin.display(description="Tax rate")
+    def tax_percent(self, obj):
+        return percent(obj.tax_rate)
 
     @admin.display(description="Invoice", ordering="number")
     def reference(self, obj):
@@ -540,13 +616,15 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.display(description="Customer", ordering="user__email")
     def customer(self, obj):
-        return format_html('<span class="tmcp-ellipsis" title="{}">{}</span>', obj.user.email, obj.user.email)
-
-    @admin.display(description="Company", ordering="user__profile__company_name")
-    def company(self, obj):
+        """The company as invoiced above the email, in one narrow column."""
         buyer = (obj.billing_details or {}).get("buyer") or {}
         profile = getattr(obj.user, "profile", None)
-        return buyer.get("company_name") or (profile.company_name if profile else "")
+        company = buyer.get("company_name") or (profile.company_name if profile else "")
+        email = obj.user.email
+        return format_html(
+            '<span class="tmcp-ellipsis" title="{}">{}</span><br><span class="tmcp-ellipsis tmcp-quiet" title="{}">'
+            "{}</span>", company, company, email, email,
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):

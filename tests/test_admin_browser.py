@@ -75,3 +75,37 @@ def test_finance_reads_the_dashboard_and_records_a_payment(live_server, monkeypa
     )
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID
     assert screenshot.stat().st_size > 20_000
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_invoice_list_fits_1280_px_with_the_sidebar_open(live_server, monkeypatch, screenshot_path):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    make_world(invoices=60, customers=12)
+    finance = finance_user()
+    screenshot = screenshot_path("admin-invoice-list-1280.png")
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(20_000)
+        page.goto(f"{live_server.url}/admin/")
+        page.fill("#id_username", finance.email)
+        page.fill("#id_password", STAFF_PASSWORD)
+        page.click("input[type=submit]")
+
+        page.goto(f"{live_server.url}/admin/billing/invoice/?overdue=yes")
+        sync_api.expect(page.locator("#nav-sidebar")).to_be_visible()
+        sync_api.expect(page.locator("#changelist-filter")).to_be_visible()
+        sync_api.expect(page.locator("#selection-totals")).to_contain_text("EUR")
+        page.screenshot(path=str(screenshot), full_page=True)
+        results = page.locator("#changelist .results").bounding_box()
+        edges = [
+            page.locator(selector).bounding_box()
+            for selector in ("th.column-days_overdue", "#result_list tbody tr:first-child td.field-days_overdue")
+        ]
+        browser.close()
+
+    for box in edges:
+        assert box["x"] + box["width"] <= min(1280, results["x"] + results["width"])
+    assert screenshot.stat().st_size > 20_000

@@ -1,6 +1,7 @@
 import datetime
 import importlib
 import itertools
+import re
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -439,6 +440,132 @@ class TestFinancePagesOnAYearOfBooks:
 
         assert reverse("admin:billing_dashboard") in content
         assert reverse("admin:billing_exports") in content
+
+
+def selection_totals(response) -> dict[str, tuple[str, str]]:
+    """The totals table under the invoice list: {currency: (total, amount due)} as printed."""
+    table = re.search(r'<table[^>]*id="selection-totals".*?</table>', response.content.decode(), re.S)
+    assert table, "no totals under the list"
+    return {
+        currency: (total, due)
+        for currency, total, due in re.findall(
+            r"<tr><th>(\w+)</th><td[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)</td></tr>", table.group(0)
+        )
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("books")
+class TestInvoiceListFitsFinanceReading:
+    def test_the_columns_are_the_ones_finance_reads_first(self, finance_client):
+        response = finance_client.get(admin_url(Invoice, "changelist"))
+
+        headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', response.content.decode())
+        assert headers == [
+            "reference", "customer", "status_badge", "total_with_currency", "amount_due_with_currency", "due_date",
+            "days_overdue",
+        ]
+
+    def test_the_customer_column_names_the_company_and_the_email(self, finance_client, books):
+        invoice = books[0].invoice(InvoiceStatus.SENT)
+
+        response = finance_client.get(admin_url(Invoice, "changelist"), {"q": invoice.number})
+
+        cell = re.search(r'<td class="field-customer">(.*?)</td>', response.content.decode(), re.S).group(1)
+        assert invoice.billing_details["buyer"]["company_name"] in cell
+        assert invoice.user.email in cell
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("books")
+class TestFilteredSelectionTotals:
+    def test_totals_cover_every_page_of_the_selection_to_the_cent(self, finance_client, books):
+        world = books[0]
+
+        response = finance_client.get(admin_url(Invoice, "changelist"), {"q": "@world.test"})
+
+        assert response.context["cl"].result_count == len(world.invoices) > response.context["cl"].list_per_page
+        total = sum(invoice.total for invoice in world.invoices)
+        due = sum(invoice.amount_due for invoice in world.invoices)
+        assert selection_totals(response) == {"EUR": (f"{total:,}\xa0EUR", f"{due:,}\xa0EUR")}
+
+    def test_totals_follow_the_filters(self, finance_client, books):
+        overdue = [invoice for invoice in books[0].invoices if invoice.status == InvoiceStatus.OVERDUE]
+
+        response = finance_client.get(
+            admin_url(Invoice, "changelist"), {"q": "@world.test", "status__exact": InvoiceStatus.OVERDUE}
+        )
+
+        total = sum(invoice.total for invoice in overdue)
+        due = sum(invoice.amount_due for invoice in overdue)
+        assert selection_totals(response) == {"EUR": (f"{total:,}\xa0EUR", f"{due:,}\xa0EUR")}
+
+    def test_each_currency_has_its_own_totals(self, finance_client, books):
+        sent = [invoice for invoice in books[0].invoices if invoice.status == InvoiceStatus.SENT]
+        in_dollars = sent[0]
+        Invoice.objects.filter(pk=in_dollars.pk).update(currency="USD")
+
+        response = finance_client.get(
+            admin_url(Invoice, "changelist"), {"q": "@world.test", "status__exact": InvoiceStatus.SENT}
+        )
+
+        euros = sent[1:]
+        assert selection_totals(response) == {
+            "EUR": (f"{sum(i.total for i in euros):,}\xa0EUR", f"{sum(i.amount_due for i in euros):,}\xa0EUR"),
+            "USD": (f"{in_dollars.total:,}\xa0USD", f"{in_dollars.amount_due:,}\xa0USD"),
+        }
+
+    def test_an_empty_selection_shows_no_totals(self, finance_client):
+        response = finance_client.get(admin_url(Invoice, "changelist"), {"q": "no-such-invoice"})
+
+        assert 'id="selection-totals"' not in response.content.decode()
+
+
+@pytest.mark.django_db
+class TestIssuedInvoicePageReadsLikeTheDocument:
+    @pytest.fixture
+    def page(self, client):
+        subscription = SubscriptionFactory(
+            current_period_start=datetime.date(2026, 11, 1), current_period_end=datetime.date(2026, 12, 1)
+        )
+        invoice = issued_invoice(subscription=subscription, currency="EUR")  # 19.00 + 20 % = 22.80
+        client.force_login(finance_user())
+        response = client.get(admin_url(invoice, "change"))
+        assert response.status_code == 200
+        return response.content.decode()
+
+    @staticmethod
+    def shown(page: str, field: str) -> str:
+        match = re.search(rf'field-{field}\b.*?<div class="readonly">(.*?)</div>', page, re.S)
+        assert match, f"{field} is not on the page"
+        return match.group(1).strip()
+
+    def test_the_period_ends_on_its_last_day(self, page):
+        assert self.shown(page, "billed_period") == "1 November 2026 – 30 November 2026"
+        assert "Dec. 1, 2026" not in page
+
+    def test_the_tax_rate_is_a_percentage(self, page):
+        assert self.shown(page, "tax_percent") == "20\xa0%"
+
+    def test_amounts_carry_their_currency(self, page):
+        assert self.shown(page, "subtotal_as_issued") == "19.00\xa0EUR"
+        assert self.shown(page, "tax_amount_as_issued") == "3.80\xa0EUR"
+        assert self.shown(page, "total_as_issued") == "22.80\xa0EUR"
+        assert self.shown(page, "amount_due_as_issued") == "22.80\xa0EUR"
+
+    def test_lines_show_plain_quantities_and_priced_amounts(self, page):
+        line = re.search(r'<td class="field-plain_quantity">\s*<p>(.*?)</p>', page, re.S)
+        assert line and line.group(1) == "1"
+        assert "1.000000" not in page
+        assert re.search(r'<td class="field-amount_with_currency">\s*<p>19.00\xa0EUR</p>', page)
+
+    def test_a_draft_keeps_its_editable_fields(self, client):
+        draft = InvoiceFactory()
+        client.force_login(finance_user())
+
+        response = client.get(admin_url(draft, "change"))
+
+        assert {"period_end", "tax_rate", "total"} <= editable_field_names(response)
 
 
 @pytest.mark.django_db
