@@ -8,6 +8,9 @@ from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
 CHART_HEIGHT = 220
 PLOT_TOP = 26
 PLOT_HEIGHT = 160
@@ -56,7 +59,6 @@ def daily_usage_svg(
     days = (end - start).days
     tokens_by_day = {day: tokens for day, tokens in points if start <= day < end}
     peak = max(tokens_by_day.values(), default=0)
-    top = nice_ceiling(peak)
     total = sum(tokens_by_day.values())
     last_day = end - datetime.timedelta(days=1)
 
@@ -68,43 +70,121 @@ def daily_usage_svg(
         )
     else:
         description = "No tokens used in this period yet."
+    slots = [
+        (_day_label(day), tokens_by_day.get(day, 0), day == today)
+        for day in (start + datetime.timedelta(days=index) for index in range(days))
+    ]
+    return _bar_chart(
+        slots, title=title, description=description, empty="No usage yet", chart_id=chart_id, css="daily-chart"
+    )
 
+
+def _month_label(month_start: datetime.date) -> str:
+    return date_format(month_start, "M Y")
+
+
+def monthly_usage_svg(
+    months: Iterable[tuple[datetime.date, int]], *, chart_id: str = "monthly-chart"
+) -> str:
+    """A bar per month of `months` ((first day, tokens) pairs, oldest first), the last one (the current month)
+    marked. Accessible like the daily chart."""
+    months = list(months)
+    total = sum(tokens for _month, tokens in months)
+    title = _("Tokens used per month, %(first)s to %(last)s") % {
+        "first": _month_label(months[0][0]), "last": _month_label(months[-1][0]),
+    }
+    if total:
+        busiest, peak = max(months, key=lambda month: (month[1], month[0]))
+        description = _("%(total)s tokens in total; the busiest month was %(month)s with %(peak)s tokens.") % {
+            "total": f"{total:,}", "month": _month_label(busiest), "peak": f"{peak:,}",
+        }
+    else:
+        description = _("No tokens used in the last twelve months.")
+    slots = [(_month_label(month), tokens, index == len(months) - 1) for index, (month, tokens) in enumerate(months)]
+    return _bar_chart(
+        slots, title=title, description=description, empty=_("No usage yet"), chart_id=chart_id, css="monthly-chart"
+    )
+
+
+def _bar_chart(
+    slots: list[tuple[str, int, bool]], *, title: str, description: str, empty: str, chart_id: str, css: str
+) -> str:
+    """Vertical bars for (label, tokens, marked) slots; a slot of 0 tokens has no bar. The first, middle and
+    last labels name the axis."""
+    count = len(slots)
+    peak = max((tokens for _label, tokens, _marked in slots), default=0)
+    top = nice_ceiling(peak)
     bars = []
-    for index in range(days):
-        day = start + datetime.timedelta(days=index)
-        tokens = tokens_by_day.get(day)
+    for index, (label, tokens, marked) in enumerate(slots):
         if not tokens:
             continue
         height = Decimal(tokens) * 100 / top
-        css = "bar bar-today" if day == today else "bar"
+        bar_css = "bar bar-today" if marked else "bar"
         bars.append(
-            f'<rect class="{css}" x="{index * SLOT + (SLOT - BAR) / 2:g}" y="{100 - height:.3f}" width="{BAR}" '
-            f'height="{height:.3f}"><title>{escape(_day_label(day))}: {tokens:,} tokens</title></rect>'
+            f'<rect class="{bar_css}" x="{index * SLOT + (SLOT - BAR) / 2:g}" y="{100 - height:.3f}" width="{BAR}" '
+            f'height="{height:.3f}"><title>{escape(label)}: {tokens:,} tokens</title></rect>'
         )
-    empty = "" if peak else (
+    empty_text = "" if peak else (
         f'<text class="chart-empty" x="50%" y="{PLOT_TOP + PLOT_HEIGHT / 2:g}" text-anchor="middle">'
-        "No usage yet</text>"
+        f"{escape(empty)}</text>"
     )
-    middle = start + datetime.timedelta(days=days // 2)
-    middle_x = (days // 2 * SLOT + SLOT / 2) * 100 / (days * SLOT)
+    middle = count // 2
+    middle_x = (middle * SLOT + SLOT / 2) * 100 / (count * SLOT)
     label_y = PLOT_TOP + PLOT_HEIGHT + 22
     return (
-        f'<svg class="usage-chart" xmlns="http://www.w3.org/2000/svg" width="100%" height="{CHART_HEIGHT}" '
+        f'<svg class="usage-chart {css}" xmlns="http://www.w3.org/2000/svg" width="100%" height="{CHART_HEIGHT}" '
         f'role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">'
         f'<title id="{chart_id}-title">{escape(title)}</title>'
         f'<desc id="{chart_id}-desc">{escape(description)}</desc>'
         f'<text class="chart-scale" x="0" y="{PLOT_TOP - 8}">{escape(compact_tokens(top))} tokens</text>'
-        f'<svg x="0" y="{PLOT_TOP}" width="100%" height="{PLOT_HEIGHT}" viewBox="0 0 {days * SLOT} 100" '
+        f'<svg x="0" y="{PLOT_TOP}" width="100%" height="{PLOT_HEIGHT}" viewBox="0 0 {count * SLOT} 100" '
         'preserveAspectRatio="none" overflow="visible">'
         '<line class="grid" x1="0" y1="0" x2="100%" y2="0" vector-effect="non-scaling-stroke"/>'
         '<line class="grid" x1="0" y1="50" x2="100%" y2="50" vector-effect="non-scaling-stroke"/>'
         f'{"".join(bars)}'
         '<line class="axis" x1="0" y1="100" x2="100%" y2="100" vector-effect="non-scaling-stroke"/>'
         "</svg>"
-        f"{empty}"
-        f'<text class="chart-label" x="0" y="{label_y}">{escape(_day_label(start))}</text>'
+        f"{empty_text}"
+        f'<text class="chart-label" x="0" y="{label_y}">{escape(slots[0][0])}</text>'
         f'<text class="chart-label" x="{middle_x:.2f}%" y="{label_y}" text-anchor="middle">'
-        f"{escape(_day_label(middle))}</text>"
-        f'<text class="chart-label" x="100%" y="{label_y}" text-anchor="end">{escape(_day_label(last_day))}</text>'
+        f"{escape(slots[middle][0])}</text>"
+        f'<text class="chart-label" x="100%" y="{label_y}" text-anchor="end">{escape(slots[-1][0])}</text>'
+        "</svg>"
+    )
+
+
+FORECAST_ROW = 34  # px per bar row: a label line above a 12 px bar
+
+
+def forecast_svg(
+    *, tokens_used: int, projected_tokens: int, included_tokens: int | None, chart_id: str = "forecast-chart"
+) -> str:
+    """Horizontal bars: tokens used so far, the forecast at the period's end and the quota, on one scale
+    (widths in %, so the chart fits any screen)."""
+    rows = [
+        (_("Used so far"), tokens_used, "forecast-bar"),
+        (_("Forecast at period end"), projected_tokens, "forecast-bar is-projected"),
+    ]
+    if included_tokens:
+        rows.append((_("Included in your plan"), included_tokens, "forecast-bar is-quota"))
+    top = max(tokens for _label, tokens, _css in rows) or 1
+    title = _("Usage forecast for this period")
+    description = "; ".join(
+        _("%(label)s: %(tokens)s tokens") % {"label": label, "tokens": f"{tokens:,}"} for label, tokens, _css in rows
+    )
+    parts = []
+    for index, (label, tokens, css) in enumerate(rows):
+        y = index * FORECAST_ROW
+        width = Decimal(tokens) * 100 / top
+        parts.append(
+            f'<text class="chart-label" x="0" y="{y + 12}">{escape(label)}: {tokens:,}</text>'
+            f'<rect class="{css}" x="0" y="{y + 17}" width="{width:.3f}%" height="12"/>'
+        )
+    return (
+        f'<svg class="usage-chart forecast-chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
+        f'height="{len(rows) * FORECAST_ROW}" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">'
+        f'<title id="{chart_id}-title">{escape(title)}</title>'
+        f'<desc id="{chart_id}-desc">{escape(description)}</desc>'
+        f'{"".join(parts)}'
         "</svg>"
     )

@@ -29,7 +29,7 @@ from .models import (
     SubscriptionPlanChange,
 )
 from .money import ZERO
-from .periods import Period, billing_zone, local_date, period_containing
+from .periods import Period, add_months, billing_zone, local_date, period_containing
 from .pricing import InvoiceDraft, LineDraft, interval_months, invoice_draft, invoice_totals, usage_segments
 from .tax import buyer_country, tax_treatment
 
@@ -433,6 +433,65 @@ def usage_by_month(*, user) -> list[dict]:
         .annotate(calls=Count("id"), tokens=Sum("tokens"))
         .order_by("month")
     )
+
+
+@dataclass(frozen=True)
+class MonthlyUsage:
+    month: datetime.date  # the first day of the month
+    tokens: int
+
+
+CHART_MONTHS = 12
+
+
+def usage_last_months(*, user, now: datetime.datetime, months: int = CHART_MONTHS) -> tuple[MonthlyUsage, ...]:
+    """Tokens per calendar month of BILLING_TIME_ZONE for the last `months` months, the current one included,
+    oldest first; months without calls count 0. One query."""
+    current = period_containing(local_date(now))
+    first = Period(add_months(current.start, 1 - months), current.end)
+    rows = (
+        UsageLog.objects.filter(user=user, created_at__gte=first.start_at, created_at__lt=first.end_at)
+        .annotate(month=TruncMonth("created_at", tzinfo=billing_zone()))
+        .values("month")
+        .annotate(tokens=Sum("tokens"))
+        .order_by()
+        .values_list("month", "tokens")
+    )
+    tokens = {local_date(month): total for month, total in rows}
+    starts = (add_months(first.start, offset) for offset in range(months))
+    return tuple(MonthlyUsage(start, tokens.get(start, 0)) for start in starts)
+
+
+@dataclass(frozen=True)
+class UsageForecast:
+    """Where the period's usage ends at today's pace: tokens so far ÷ elapsed days × the period's days."""
+
+    tokens_used: int
+    elapsed_days: Decimal
+    period_days: int
+    projected_tokens: int
+    included_tokens: int | None
+    quota_reached_date: datetime.date | None  # None: not reached within the period at this pace
+
+
+MICROSECONDS_A_DAY = 86_400_000_000
+
+
+def usage_forecast(*, usage: UsageSummary, now: datetime.datetime) -> UsageForecast:
+    """The forecast of `usage` (a period holding `now`); elapsed time counts fractional days from the period's
+    start, so a forecast made in the morning is not thrown off by a day barely begun."""
+    period = usage.period
+    elapsed = Decimal((now - period.start_at) // datetime.timedelta(microseconds=1)) / MICROSECONDS_A_DAY
+    elapsed = min(max(elapsed, Decimal(0)), Decimal(period.days))
+    pace = Decimal(usage.tokens_used) / elapsed if elapsed else Decimal(0)
+    projected = int((pace * period.days).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    reached = None
+    if usage.included_tokens and pace:
+        days_to_quota = Decimal(usage.included_tokens) / pace
+        if days_to_quota < period.days:
+            to_quota = datetime.timedelta(microseconds=int(days_to_quota * MICROSECONDS_A_DAY))
+            reached = local_date(period.start_at + to_quota)
+    return UsageForecast(usage.tokens_used, elapsed, period.days, projected, usage.included_tokens, reached)
 
 
 # The customer pages (billing/views.py).

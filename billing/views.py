@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import clock
-from .charts import daily_usage_svg
+from .charts import daily_usage_svg, forecast_svg, monthly_usage_svg
 from .exceptions import BillingError
 from .forms import CancelForm, InvoiceFilterForm, PlanChoiceForm
 from .periods import local_date
@@ -32,6 +32,8 @@ from .selectors import (
     plans_offered,
     scheduled_plan_change,
     upcoming_priced,
+    usage_forecast,
+    usage_last_months,
 )
 from .services import (
     invoice_pdf_store,
@@ -59,7 +61,24 @@ def dashboard(request):
         [(day.date, day.tokens) for day in usage.daily],
         start=usage.period.start, end=usage.period.end, today=local_date(now),
     )
-    return render(request, "billing/dashboard.html", {"data": data, "usage": usage, "chart": mark_safe(chart)})
+    months = usage_last_months(user=request.user, now=now)
+    forecast = usage_forecast(usage=usage, now=now)
+    context = {
+        "data": data,
+        "usage": usage,
+        "chart": mark_safe(chart),
+        "months": months,
+        "monthly_chart": mark_safe(monthly_usage_svg((month.month, month.tokens) for month in months)),
+        "forecast": forecast,
+        "forecast_chart": mark_safe(
+            forecast_svg(
+                tokens_used=forecast.tokens_used,
+                projected_tokens=forecast.projected_tokens,
+                included_tokens=forecast.included_tokens,
+            )
+        ),
+    }
+    return render(request, "billing/dashboard.html", context)
 
 
 @never_cache

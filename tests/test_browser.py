@@ -128,7 +128,7 @@ def test_log_in_and_read_the_dashboard(page, world, screenshot_path):
     # Pro 19.00 + 20 % VAT; the 5.00 credit is applied below the total.
     assert page.get_by_test_id("upcoming-total").inner_text() == f"22.80{NBSP}EUR"
     assert page.get_by_text("You have used 80 % of the tokens").is_visible()
-    assert page.locator("svg.usage-chart rect.bar").count() == (clock.today() - world["period"].start).days + 1
+    assert page.locator("svg.daily-chart rect.bar").count() == (clock.today() - world["period"].start).days + 1
     page.screenshot(path=str(screenshot_path("dashboard.png")), full_page=True)
 
 
@@ -210,6 +210,27 @@ def test_at_360_px_no_page_scrolls_sideways(browser, live_server, world, path, s
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         if path == "/billing/":
             page.screenshot(path=str(screenshot_path("dashboard-360.png")), full_page=True)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 360])
+def test_the_monthly_and_forecast_charts_render_and_fit(browser, live_server, world, width, screenshot_path):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        log_in(page)
+
+        # The world's usage is all this month: one bar, the current month's, at the right end.
+        assert page.locator("svg.monthly-chart rect.bar").count() == 1
+        assert page.locator("svg.monthly-chart rect.bar-today").count() == 1
+        assert page.locator("svg.forecast-chart rect.forecast-bar").count() == 3
+        for chart in ("svg.monthly-chart", "svg.forecast-chart", "[data-testid=monthly-table]",
+                      "[data-testid=forecast-table]"):
+            assert_within_width(page.locator(chart), width=width)
+        assert page.get_by_role("img", name="Usage forecast for this period").is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.locator(".chart-grid").screenshot(path=str(screenshot_path(f"dashboard-charts-{width}.png")))
     finally:
         context.close()
 
