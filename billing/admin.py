@@ -84,12 +84,13 @@ def run_for_each(model_admin, request, objects, call, *, done: str) -> list:
 
 
 def money_column(field: str, *, description: str, currency: str = "currency"):
-    """A list column showing an amount with its currency ("22.80 EUR"); `currency` is a dotted attribute path."""
+    """A list column showing an amount with its currency, as the `money` filter writes it ("1,022.80 EUR");
+    `currency` is a dotted attribute path."""
     currency_of = attrgetter(currency)
 
     @admin.display(description=description, ordering=field)
     def column(model_admin, obj):
-        return f"{getattr(obj, field)} {currency_of(obj)}"
+        return money(getattr(obj, field), currency_of(obj))
 
     return column
 
