@@ -84,8 +84,8 @@ def run_for_each(model_admin, request, objects, call, *, done: str) -> list:
 
 
 def money_column(field: str, *, description: str, currency: str = "currency"):
-    """A list column showing an amount with its currency, as the `money` filter writes it ("1,022.80 EUR");
-    `currency` is a dotted attribute path."""
+    """An amount with its currency, as the `money` filter writes it ("1,022.80 EUR"), for a list column or a
+    read-only field of a page; `currency` is a dotted attribute path."""
     currency_of = attrgetter(currency)
 
     @admin.display(description=description, ordering=field)
@@ -93,16 +93,6 @@ def money_column(field: str, *, description: str, currency: str = "currency"):
         return money(getattr(obj, field), currency_of(obj))
 
     return column
-
-
-def invoice_amount(field: str, *, description: str):
-    """A read-only amount of an invoice's page with its currency, as the `money` filter writes it."""
-
-    @admin.display(description=description)
-    def shown(model_admin, invoice):
-        return money(getattr(invoice, field), invoice.currency)
-
-    return shown
 
 
 def badge(value: str, label: str) -> str:
@@ -574,12 +564,12 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
 
     total_with_currency = money_column("total", description="Total")
     amount_due_with_currency = money_column("amount_due", description="Amount due")
-    subtotal_as_issued = invoice_amount("subtotal", description="Subtotal")
-    tax_amount_as_issued = invoice_amount("tax_amount", description="Tax amount")
-    total_as_issued = invoice_amount("total", description="Total")
-    credit_applied_as_issued = invoice_amount("credit_applied", description="Credit applied")
-    amount_paid_as_issued = invoice_amount("amount_paid", description="Amount paid")
-    amount_due_as_issued = invoice_amount("amount_due", description="Amount due")
+    subtotal_as_issued = money_column("subtotal", description="Subtotal")
+    tax_amount_as_issued = money_column("tax_amount", description="Tax amount")
+    total_as_issued = money_column("total", description="Total")
+    credit_applied_as_issued = money_column("credit_applied", description="Credit applied")
+    amount_paid_as_issued = money_column("amount_paid", description="Amount paid")
+    amount_due_as_issued = money_column("amount_due", description="Amount due")
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)

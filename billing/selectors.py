@@ -382,16 +382,22 @@ class UsageSummary:
     daily: tuple[DailyUsage, ...]
 
 
-def usage_daily(*, user, period: Period, today: datetime.date) -> tuple[DailyUsage, ...]:
-    """Tokens per local day of `period`, up to `today`; days without calls count 0."""
-    rows = dict(
+def _tokens_by(*, user, period: Period, truncate) -> list[tuple]:
+    """(day or month, tokens) of the customer's usage in `period`, cut by `truncate` (TruncDate, TruncMonth) in
+    BILLING_TIME_ZONE; one grouped query."""
+    return list(
         UsageLog.objects.filter(user=user, created_at__gte=period.start_at, created_at__lt=period.end_at)
-        .annotate(day=TruncDate("created_at", tzinfo=billing_zone()))
-        .values("day")
+        .annotate(bucket=truncate("created_at", tzinfo=billing_zone()))
+        .values("bucket")
         .annotate(tokens=Sum("tokens"))
         .order_by()
-        .values_list("day", "tokens")
+        .values_list("bucket", "tokens")
     )
+
+
+def usage_daily(*, user, period: Period, today: datetime.date) -> tuple[DailyUsage, ...]:
+    """Tokens per local day of `period`, up to `today`; days without calls count 0."""
+    rows = dict(_tokens_by(user=user, period=period, truncate=TruncDate))
     last = min(period.end, today + datetime.timedelta(days=1))
     days = range((last - period.start).days)
     return tuple(DailyUsage(day, rows.get(day, 0)) for day in (period.start + datetime.timedelta(n) for n in days))
@@ -449,15 +455,7 @@ def usage_last_months(*, user, now: datetime.datetime, months: int = CHART_MONTH
     oldest first; months without calls count 0. One query."""
     current = period_containing(local_date(now))
     first = Period(add_months(current.start, 1 - months), current.end)
-    rows = (
-        UsageLog.objects.filter(user=user, created_at__gte=first.start_at, created_at__lt=first.end_at)
-        .annotate(month=TruncMonth("created_at", tzinfo=billing_zone()))
-        .values("month")
-        .annotate(tokens=Sum("tokens"))
-        .order_by()
-        .values_list("month", "tokens")
-    )
-    tokens = {local_date(month): total for month, total in rows}
+    tokens = {local_date(month): total for month, total in _tokens_by(user=user, period=first, truncate=TruncMonth)}
     starts = (add_months(first.start, offset) for offset in range(months))
     return tuple(MonthlyUsage(start, tokens.get(start, 0)) for start in starts)
 

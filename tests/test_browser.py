@@ -288,18 +288,23 @@ class TestAmountsOnAPhone:
         assert_within_width(remaining)
 
 
+def create_a_key_and_copy_it(page, *, name: str) -> str:
+    """Logs in, creates a key on /account/api-keys/, presses its Copy button; the key's token shown once."""
+    log_in(page)
+    page.goto("/account/api-keys/")
+    page.get_by_label("Name").fill(name)
+    page.get_by_role("button", name="Create the key").click()
+    token = page.locator("#new-key-token").inner_text()
+    page.get_by_role("button", name="Copy the key").click()
+    return token
+
+
 def test_the_copy_button_puts_a_new_key_on_the_clipboard(browser, live_server, world, screenshot_path):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page = context.new_page()
     try:
-        log_in(page)
-        page.goto("/account/api-keys/")
-        page.get_by_label("Name").fill("Laptop")
-        page.get_by_role("button", name="Create the key").click()
-        token = page.locator("#new-key-token").inner_text()
-
-        page.get_by_role("button", name="Copy the key").click()
+        token = create_a_key_and_copy_it(page, name="Laptop")
 
         copied = page.get_by_role("button", name="Copied")
         copied.wait_for()
@@ -317,13 +322,7 @@ def test_without_a_clipboard_the_copy_button_selects_the_key(browser, live_serve
     context.add_init_script("Object.defineProperty(navigator, 'clipboard', {value: undefined})")
     page = context.new_page()
     try:
-        log_in(page)
-        page.goto("/account/api-keys/")
-        page.get_by_label("Name").fill("Laptop")
-        page.get_by_role("button", name="Create the key").click()
-        token = page.locator("#new-key-token").inner_text()
-
-        page.get_by_role("button", name="Copy the key").click()
+        token = create_a_key_and_copy_it(page, name="Laptop")
 
         assert page.get_by_text("The key is selected: press Ctrl+C").is_visible()
         assert page.evaluate("window.getSelection().toString()").strip() == token
