@@ -8,7 +8,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 # chromium (browser tests through Playwright), postgresql-client (make backup and make restore).
 SYSTEM_PACKAGES := docker-compose gettext chromium postgresql-client
 
-.PHONY: run test test-clock install system-deps migrate seed reset-db health worker beat up down logs backup restore
+.PHONY: run test test-clock messages install system-deps migrate seed reset-db health worker beat up down logs backup restore
 
 PORT ?= 8000
 
@@ -28,6 +28,10 @@ CLOCK_LEAP_DAY ?= 2028-02-29T10:00:00+00:00
 test-clock: install system-deps ## the whole suite under a clock a year ahead, then on 29 February 2028
 	$(VENV)/bin/pytest --clock=$(CLOCK_LATER)
 	$(VENV)/bin/pytest --clock=$(CLOCK_LEAP_DAY)
+
+messages: install ## collect the strings to translate into locale/fr, then compile what translators filled in
+	$(PY) manage.py makemessages --locale fr --no-obsolete --ignore 'bench/*' --ignore 'docs/*'
+	msgfmt --check -o locale/fr/LC_MESSAGES/django.mo locale/fr/LC_MESSAGES/django.po
 
 install: $(VENV)/.installed
 
