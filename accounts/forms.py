@@ -4,7 +4,7 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.fr import siren as fr_siren
@@ -40,13 +40,13 @@ def normalize_vat_number(vat_number: str, country: str) -> str:
         prefix = compact[:2]
         if COUNTRY_OF_VAT_PREFIX.get(prefix, prefix) != country:
             raise forms.ValidationError(
-                "This VAT number was not issued in %(country)s: it should start with %(prefix)s.",
+                _("This VAT number was not issued in %(country)s: it should start with %(prefix)s."),
                 code="vat_country",
                 params={"country": name, "prefix": VAT_PREFIX_OF_COUNTRY.get(country, country)},
             )
         if not eu_vat.is_valid(compact):
             raise forms.ValidationError(
-                "This is not a valid VAT number for %(country)s: check the digits.",
+                _("This is not a valid VAT number for %(country)s: check the digits."),
                 code="vat_invalid",
                 params={"country": name},
             )
@@ -58,7 +58,7 @@ def normalize_vat_number(vat_number: str, country: str) -> str:
         return module.validate(vat_number)
     except StdnumValidationError:
         raise forms.ValidationError(
-            "This is not a valid VAT number for %(country)s: check the digits.",
+            _("This is not a valid VAT number for %(country)s: check the digits."),
             code="vat_invalid",
             params={"country": name},
         ) from None
@@ -84,7 +84,7 @@ class EmailAuthenticationForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
 
     username = forms.EmailField(
-        label="Email address",
+        label=_("Email address"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
@@ -96,17 +96,17 @@ class ProfileForm(forms.ModelForm):
     required_css_class = "required"
 
     country = forms.ChoiceField(
-        choices=[("", "Choose a country")] + list(COUNTRIES),
+        label=_("Country"),
+        choices=[("", _("Choose a country"))] + list(COUNTRIES),
         required=False,
-        help_text="Sets the VAT on your invoices; when empty, France is assumed.",
+        help_text=_("Sets the VAT on your invoices; when empty, France is assumed."),
     )
     monthly_spend_cap = forms.DecimalField(
-        label="Monthly overage cap",
         required=False,
         min_value=Decimal("0"),
         max_digits=12,
         decimal_places=2,
-        help_text="Calls beyond your quota stop once this much overage is reached in a period. Leave empty for no cap.",
+        help_text=_("Calls beyond your quota stop once this much overage is reached in a period. Leave empty for no cap."),
     )
 
     class Meta:
@@ -116,21 +116,25 @@ class ProfileForm(forms.ModelForm):
             "city", "country", "vat_number", "siren", "language", "monthly_spend_cap",
         )
         labels = {
-            "full_name": "Full name",
-            "company_name": "Company",
-            "billing_email": "Invoice email",
-            "address_line1": "Address",
-            "address_line2": "Address (line 2)",
-            "postal_code": "Postal code",
-            "vat_number": "VAT number",
-            "siren": "SIREN",
-            "language": "Language of invoices and emails",
+            "full_name": _("Full name"),
+            "company_name": _("Company"),
+            "billing_email": _("Invoice email"),
+            "phone": _("Phone"),
+            "address_line1": _("Address"),
+            "address_line2": _("Address (line 2)"),
+            "postal_code": _("Postal code"),
+            "city": _("City"),
+            "vat_number": _("VAT number"),
+            "siren": _("SIREN"),
+            "language": _("Language"),
         }
         help_texts = {
-            "billing_email": "Invoices go here; when empty, to your login email.",
-            "vat_number": "EU businesses outside France with a valid VAT number are invoiced without VAT "
-            "(reverse charge).",
-            "siren": "French companies only: nine digits.",
+            "billing_email": _("Invoices go here; when empty, to your login email."),
+            "vat_number": _(
+                "EU businesses outside France with a valid VAT number are invoiced without VAT (reverse charge)."
+            ),
+            "siren": _("French companies only: nine digits."),
+            "language": _("Of these pages, your invoices and your emails."),
         }
         widgets = {
             "full_name": forms.TextInput(attrs={"autocomplete": "name"}),
@@ -155,9 +159,9 @@ class ProfileForm(forms.ModelForm):
         }
 
     FIELDSETS = (
-        ("Who you are", ("full_name", "company_name", "billing_email", "phone")),
-        ("Address", ("address_line1", "address_line2", "postal_code", "city", "country")),
-        ("Tax and invoices", ("vat_number", "siren", "language", "monthly_spend_cap")),
+        (_("Who you are"), ("full_name", "company_name", "billing_email", "phone")),
+        (_("Address"), ("address_line1", "address_line2", "postal_code", "city", "country")),
+        (_("Tax and invoices"), ("vat_number", "siren", "language", "monthly_spend_cap")),
     )
 
     def fieldsets(self):
@@ -167,7 +171,7 @@ class ProfileForm(forms.ModelForm):
     def clean_siren(self):
         siren = fr_siren.compact(self.cleaned_data["siren"])
         if siren and not fr_siren.is_valid(siren):
-            raise forms.ValidationError("This is not a valid SIREN: check the nine digits.", code="siren_invalid")
+            raise forms.ValidationError(_("This is not a valid SIREN: check the nine digits."), code="siren_invalid")
         return siren
 
     def clean(self):
@@ -177,7 +181,7 @@ class ProfileForm(forms.ModelForm):
             return cleaned
         country = cleaned["country"]
         if not country:
-            self.add_error("country", "Choose the country that issued your VAT number.")
+            self.add_error("country", _("Choose the country that issued your VAT number."))
             return cleaned
         try:
             cleaned["vat_number"] = normalize_vat_number(vat_number, country)
@@ -189,22 +193,23 @@ class ProfileForm(forms.ModelForm):
 class ApiKeyCreateForm(PageForm):
     name = forms.CharField(
         max_length=100,
-        help_text="To recognise the key later, e.g. “Laptop” or “CI pipeline”.",
+        label=_("Name"),
+        help_text=_("To recognise the key later, e.g. “Laptop” or “CI pipeline”."),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     scopes = forms.MultipleChoiceField(
-        label="What the key may do",
-        choices=[(scope, API_KEY_SCOPES[scope]) for scope in CUSTOMER_API_KEY_SCOPES],
+        label=_("What the key may do"),
+        choices=[(scope, _(API_KEY_SCOPES[scope])) for scope in CUSTOMER_API_KEY_SCOPES],
         initial=["docs:read"],
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": "Tick at least one scope."},
-        help_text="Give a key only what it needs: a leaked key can do no more than its scopes allow.",
+        error_messages={"required": _("Tick at least one scope.")},
+        help_text=_("Give a key only what it needs: a leaked key can do no more than its scopes allow."),
     )
 
 
 class ConsentForm(PageForm):
     purpose = forms.ChoiceField(choices=ConsentPurpose.choices)
-    granted = forms.TypedChoiceField(choices=[("1", "Give"), ("0", "Withdraw")], coerce=lambda value: value == "1")
+    granted = forms.TypedChoiceField(choices=[("1", _("Give")), ("0", _("Withdraw"))], coerce=lambda value: value == "1")
 
     def clean(self):
         cleaned = super().clean()
@@ -220,10 +225,10 @@ class AccountEraseForm(PageForm):
     """Erasure cannot be undone: the customer confirms with their password and a tick."""
 
     password = forms.CharField(
-        label="Your password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label=_("Your password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
     confirm = forms.BooleanField(
-        label="I understand that my account is erased for good and that I will be logged out."
+        label=_("I understand that my account is erased for good and that I will be logged out.")
     )
 
     def __init__(self, *args, user, **kwargs):
@@ -233,5 +238,5 @@ class AccountEraseForm(PageForm):
     def clean_password(self):
         password = self.cleaned_data["password"]
         if not self.user.check_password(password):
-            raise forms.ValidationError("This is not your password.", code="password_incorrect")
+            raise forms.ValidationError(_("This is not your password."), code="password_incorrect")
         return password

@@ -1,4 +1,7 @@
+from django.utils import translation
+
 from .audit import AuditContext, reset_audit_context, set_audit_context
+from .models import UserProfile
 
 
 class AuditContextMiddleware:
@@ -19,3 +22,33 @@ class AuditContextMiddleware:
             return self.get_response(request)
         finally:
             reset_audit_context(token)
+
+
+class ProfileLanguageMiddleware:
+    """A logged-in customer reads the pages in their profile's language, whichever language the browser asks for;
+    anyone else keeps what LocaleMiddleware chose (the switch's cookie, then Accept-Language, then English).
+
+    Placed after AuthenticationMiddleware, which it needs, and answered in `Content-Language`.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        language = self._profile_language(request)
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        response.headers["Content-Language"] = translation.get_language()
+        return response
+
+    @staticmethod
+    def _profile_language(request) -> str | None:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        try:
+            return user.profile.language
+        except UserProfile.DoesNotExist:  # a customer who never saved a profile: the browser decides
+            return None

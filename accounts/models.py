@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from .audit_chain import KEY_ID_LENGTH
 from .fields import EncryptedTextField
@@ -95,13 +96,14 @@ class UserProfile(models.Model):
         return self.billing_email or self.user.email
 
 
-# What each scope of an API key opens (checked by accounts.permissions), in the order pages list them.
+# What each scope of an API key opens (checked by accounts.permissions), in the order pages list them. English
+# here (the API schema); marked for the catalogue, the pages translate them when they show them.
 API_KEY_SCOPES = {
-    "docs:read": "Read the documentation (docs API and MCP); each call is metered on your plan.",
-    "billing:read": "Read your invoices, payments, subscription, plans, credits, alerts and usage.",
-    "billing:write": "Change, pause, resume or cancel your subscription, and mark alerts read.",
-    "account:admin": "Create and revoke your API keys and export your personal data.",
-    "usage:write": "Report usage events for every customer (the documentation server's key).",
+    "docs:read": gettext_noop("Read the documentation (docs API and MCP); each call is metered on your plan."),
+    "billing:read": gettext_noop("Read your invoices, payments, subscription, plans, credits, alerts and usage."),
+    "billing:write": gettext_noop("Change, pause, resume or cancel your subscription, and mark alerts read."),
+    "account:admin": gettext_noop("Create and revoke your API keys and export your personal data."),
+    "usage:write": gettext_noop("Report usage events for every customer (the documentation server's key)."),
 }
 # What a customer may give their keys, and what a browser session holds: every scope but `usage:write`, which
 # reports usage for everybody and is issued by staff in the admin.
@@ -150,9 +152,9 @@ class OAuthToken(models.Model):
 
 
 class ConsentPurpose(models.TextChoices):
-    TERMS = "TERMS", "Terms of service"
-    MARKETING_EMAIL = "MARKETING_EMAIL", "Marketing emails"
-    USAGE_ANALYTICS = "USAGE_ANALYTICS", "Usage analytics"
+    TERMS = "TERMS", _("Terms of service")
+    MARKETING_EMAIL = "MARKETING_EMAIL", _("Marketing emails")
+    USAGE_ANALYTICS = "USAGE_ANALYTICS", _("Usage analytics")
 
 
 class ConsentRecord(models.Model):

@@ -30,6 +30,7 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("language/", views.language_switch, name="language"),
     path("", views.profile, name="profile"),
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke_confirm, name="api_key_revoke"),

@@ -2,6 +2,7 @@
 service or selector; a customer only ever reaches their own objects (another id answers 404)."""
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -9,7 +10,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.i18n import set_language
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .forms import TOGGLEABLE_CONSENTS, AccountEraseForm, ApiKeyCreateForm, ConsentForm, ProfileForm
@@ -28,6 +31,17 @@ from .services import (
 TOKEN_SESSION_KEY = "accounts:new-api-key"
 
 
+@require_POST
+def language_switch(request):
+    """The language switch of every page. Django's set_language remembers the choice in a cookie and goes back
+    to the page; a logged-in customer's choice is also saved in the profile, which decides their pages (and
+    invoices and emails) in any browser."""
+    language = request.POST.get("language")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        profile_update(user=request.user, language=language)
+    return set_language(request)
+
+
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -35,7 +49,7 @@ def profile(request):
     form = ProfileForm(request.POST or None, instance=profile_of(user=request.user))
     if request.method == "POST" and form.is_valid():
         profile_update(user=request.user, **form.cleaned_data)
-        messages.success(request, "Your billing profile was saved.")
+        messages.success(request, _("Your billing profile was saved."))
         return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form}, status=400 if form.errors else 200)
 
@@ -67,7 +81,9 @@ def api_key_revoke_confirm(request, pk: int):
     api_key = get_object_or_404(api_keys_of(user=request.user), pk=pk, revoked_at__isnull=True)
     if request.method == "POST":
         api_key_revoke(api_key=api_key)
-        messages.success(request, f"The key “{api_key.name}” (tmcp_{api_key.prefix}_…) was revoked.")
+        messages.success(
+            request, _("The key “%(name)s” (tmcp_%(prefix)s_…) was revoked.") % {"name": api_key.name, "prefix": api_key.prefix}
+        )
         return redirect("accounts:api_keys")
     return render(request, "accounts/api_key_revoke.html", {"api_key": api_key})
 
@@ -86,9 +102,9 @@ def privacy(request):
                 ip_address=request.META.get("REMOTE_ADDR"),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
             )
-            messages.success(request, "Your choice was recorded.")
+            messages.success(request, _("Your choice was recorded."))
             return redirect("accounts:privacy")
-        messages.error(request, " ".join(form.non_field_errors()) or "That choice could not be recorded.")
+        messages.error(request, " ".join(form.non_field_errors()) or _("That choice could not be recorded."))
     current = consents_current(user=request.user)
     consents = [
         {"purpose": purpose, "record": current[purpose.value], "toggleable": purpose in TOGGLEABLE_CONSENTS}

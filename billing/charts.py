@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 
 CHART_HEIGHT = 220
@@ -19,11 +19,11 @@ BAR = 7
 
 
 def compact_tokens(tokens: int) -> str:
-    """`1234567` → `1.2M`, `12345` → `12.3k`, `999` → `999` (rounded half-up)."""
+    """`1234567` → `1.2M`, `12345` → `12.3k`, `999` → `999` (rounded half-up; `1,2M` in French)."""
     for threshold, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
         if tokens >= threshold:
             value = (Decimal(tokens) / threshold).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-            return f"{value.normalize():f}{suffix}"
+            return f"{number_format(value.normalize())}{suffix}"
     return str(tokens)
 
 
@@ -41,8 +41,13 @@ def nice_ceiling(value: int) -> int:
     return 10 * magnitude  # pragma: no cover - the loop always returns
 
 
+def _count(tokens: int) -> str:
+    """`1234567` → `1,234,567` (`1 234 567` in French)."""
+    return number_format(tokens, force_grouping=True)
+
+
 def _day_label(day: datetime.date) -> str:
-    return f"{day.day} {day:%b}"
+    return date_format(day, _("j M"))
 
 
 def daily_usage_svg(
@@ -62,25 +67,27 @@ def daily_usage_svg(
     total = sum(tokens_by_day.values())
     last_day = end - datetime.timedelta(days=1)
 
-    title = f"Tokens used per day, {_day_label(start)} to {_day_label(last_day)} {last_day.year}"
+    title = _("Tokens used per day, %(first)s to %(last)s %(year)s") % {
+        "first": _day_label(start), "last": _day_label(last_day), "year": last_day.year,
+    }
     if peak:
         busiest = max(tokens_by_day, key=lambda day: (tokens_by_day[day], day))
-        description = (
-            f"{total:,} tokens in total; the busiest day was {_day_label(busiest)} with {peak:,} tokens."
-        )
+        description = _("%(total)s tokens in total; the busiest day was %(day)s with %(peak)s tokens.") % {
+            "total": _count(total), "day": _day_label(busiest), "peak": _count(peak),
+        }
     else:
-        description = "No tokens used in this period yet."
+        description = _("No tokens used in this period yet.")
     slots = [
         (_day_label(day), tokens_by_day.get(day, 0), day == today)
         for day in (start + datetime.timedelta(days=index) for index in range(days))
     ]
     return _bar_chart(
-        slots, title=title, description=description, empty="No usage yet", chart_id=chart_id, css="daily-chart"
+        slots, title=title, description=description, empty=_("No usage yet"), chart_id=chart_id, css="daily-chart"
     )
 
 
 def _month_label(month_start: datetime.date) -> str:
-    return date_format(month_start, "M Y")
+    return date_format(month_start, _("M Y"))
 
 
 def monthly_usage_svg(
@@ -96,7 +103,7 @@ def monthly_usage_svg(
     if total:
         busiest, peak = max(months, key=lambda month: (month[1], month[0]))
         description = _("%(total)s tokens in total; the busiest month was %(month)s with %(peak)s tokens.") % {
-            "total": f"{total:,}", "month": _month_label(busiest), "peak": f"{peak:,}",
+            "total": _count(total), "month": _month_label(busiest), "peak": _count(peak),
         }
     else:
         description = _("No tokens used in the last twelve months.")
@@ -120,14 +127,16 @@ def _bar_chart(
             continue
         height = Decimal(tokens) * 100 / top
         bar_css = "bar bar-today" if marked else "bar"
+        bar_title = _("%(label)s: %(tokens)s tokens") % {"label": label, "tokens": _count(tokens)}
         bars.append(
             f'<rect class="{bar_css}" x="{index * SLOT + (SLOT - BAR) / 2:g}" y="{100 - height:.3f}" width="{BAR}" '
-            f'height="{height:.3f}"><title>{escape(label)}: {tokens:,} tokens</title></rect>'
+            f'height="{height:.3f}"><title>{escape(bar_title)}</title></rect>'
         )
     empty_text = "" if peak else (
         f'<text class="chart-empty" x="50%" y="{PLOT_TOP + PLOT_HEIGHT / 2:g}" text-anchor="middle">'
         f"{escape(empty)}</text>"
     )
+    scale = _("%(tokens)s tokens") % {"tokens": compact_tokens(top)}
     middle = count // 2
     middle_x = (middle * SLOT + SLOT / 2) * 100 / (count * SLOT)
     label_y = PLOT_TOP + PLOT_HEIGHT + 22
@@ -136,7 +145,7 @@ def _bar_chart(
         f'role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">'
         f'<title id="{chart_id}-title">{escape(title)}</title>'
         f'<desc id="{chart_id}-desc">{escape(description)}</desc>'
-        f'<text class="chart-scale" x="0" y="{PLOT_TOP - 8}">{escape(compact_tokens(top))} tokens</text>'
+        f'<text class="chart-scale" x="0" y="{PLOT_TOP - 8}">{escape(scale)}</text>'
         f'<svg x="0" y="{PLOT_TOP}" width="100%" height="{PLOT_HEIGHT}" viewBox="0 0 {count * SLOT} 100" '
         'preserveAspectRatio="none" overflow="visible">'
         '<line class="grid" x1="0" y1="0" x2="100%" y2="0" vector-effect="non-scaling-stroke"/>'
@@ -170,14 +179,14 @@ def forecast_svg(
     top = max(tokens for _label, tokens, _css in rows) or 1
     title = _("Usage forecast for this period")
     description = "; ".join(
-        _("%(label)s: %(tokens)s tokens") % {"label": label, "tokens": f"{tokens:,}"} for label, tokens, _css in rows
+        _("%(label)s: %(tokens)s tokens") % {"label": label, "tokens": _count(tokens)} for label, tokens, _css in rows
     )
     parts = []
     for index, (label, tokens, css) in enumerate(rows):
         y = index * FORECAST_ROW
         width = Decimal(tokens) * 100 / top
         parts.append(
-            f'<text class="chart-label" x="0" y="{y + 12}">{escape(label)}: {tokens:,}</text>'
+            f'<text class="chart-label" x="0" y="{y + 12}">{escape(label)}: {_count(tokens)}</text>'
             f'<rect class="{css}" x="0" y="{y + 17}" width="{width:.3f}%" height="12"/>'
         )
     return (

@@ -1,5 +1,6 @@
 """Forms of the customer billing pages: invoice filters, plan change and cancellation."""
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .models import InvoiceStatus
 from .selectors import CUSTOMER_INVOICE_STATUSES
@@ -17,15 +18,16 @@ class InvoiceFilterForm(PageForm):
     """Filters of the invoice list, from the query string."""
 
     status = forms.ChoiceField(
+        label=_("Status"),
         required=False,
-        choices=[("", "All statuses")]
+        choices=[("", _("All statuses"))]
         + [(status, InvoiceStatus(status).label) for status in CUSTOMER_INVOICE_STATUSES],
     )
-    year = forms.IntegerField(required=False, min_value=2000, max_value=2999, widget=forms.Select)
+    year = forms.IntegerField(label=_("Year"), required=False, min_value=2000, max_value=2999, widget=forms.Select)
 
     def __init__(self, *args, years: list[int], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["year"].widget.choices = [("", "All years")] + [(year, str(year)) for year in years]
+        self.fields["year"].widget.choices = [("", _("All years"))] + [(year, str(year)) for year in years]
 
     def filter(self, invoices):
         """The invoices matching the valid filters; an invalid one (a hand-edited URL) filters nothing."""
@@ -43,7 +45,7 @@ class InvoiceFilterForm(PageForm):
 class PlanChoiceForm(PageForm):
     plan = forms.ModelChoiceField(
         queryset=None, to_field_name="code", empty_label=None, widget=forms.RadioSelect,
-        error_messages={"invalid_choice": "Choose one of the plans offered."},
+        error_messages={"invalid_choice": _("Choose one of the plans offered.")},
     )
 
     def __init__(self, *args, plans, **kwargs):
@@ -58,8 +60,8 @@ class CancelForm(PageForm):
     when = forms.ChoiceField(
         widget=forms.RadioSelect,
         choices=[
-            (AT_PERIOD_END, "At the end of the current period"),
-            (NOW, "Now"),
+            (AT_PERIOD_END, _("At the end of the current period")),
+            (NOW, _("Now")),
         ],
         initial=AT_PERIOD_END,
     )

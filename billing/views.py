@@ -8,7 +8,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.formats import date_format
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -156,7 +158,7 @@ def alert_read(request, pk: int):
 def _live_subscription_or_redirect(request):
     subscription = customer_live_subscription(user=request.user)
     if subscription is None:
-        messages.info(request, "You have no active subscription.")
+        messages.info(request, _("You have no active subscription."))
     return subscription
 
 
@@ -186,7 +188,7 @@ def plan_change_confirm(request):
         return redirect("billing:dashboard")
     form = PlanChoiceForm(request.POST if request.method == "POST" else request.GET, plans=plans_offered())
     if not form.is_valid():
-        messages.error(request, "Choose one of the plans offered.")
+        messages.error(request, _("Choose one of the plans offered."))
         return redirect("billing:plan_change")
     plan = form.cleaned_data["plan"]
     try:
@@ -194,11 +196,15 @@ def plan_change_confirm(request):
             subscription = subscription_change_plan(subscription=subscription, plan=plan)
             scheduled = scheduled_plan_change(subscription)
             if scheduled is None:
-                messages.success(request, f"You are now on the {plan.name} plan.")
+                messages.success(request, _("You are now on the %(plan)s plan.") % {"plan": plan.name})
             else:
                 messages.success(
-                    request, f"You move to the {plan.name} plan on {scheduled.effective_date:%-d %b %Y}; until then "
-                    f"you stay on {subscription.plan.name}."
+                    request,
+                    _("You move to the %(new_plan)s plan on %(date)s; until then you stay on %(plan)s.") % {
+                        "new_plan": plan.name,
+                        "date": date_format(scheduled.effective_date, _("j M Y")),
+                        "plan": subscription.plan.name,
+                    },
                 )
             return redirect("billing:dashboard")
         preview = subscription_change_preview(subscription=subscription, plan=plan)
@@ -220,7 +226,9 @@ def scheduled_change_cancel(request):
     except BillingError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"The plan change is cancelled: you stay on {subscription.plan.name}.")
+        messages.success(
+            request, _("The plan change is cancelled: you stay on %(plan)s.") % {"plan": subscription.plan.name}
+        )
     return redirect("billing:dashboard")
 
 
@@ -240,9 +248,9 @@ def cancel(request):
             messages.error(request, str(error))
             return redirect("billing:cancel")
         if form.at_period_end:
-            messages.success(request, "Your subscription will end with the current period.")
+            messages.success(request, _("Your subscription will end with the current period."))
         else:
-            messages.success(request, "Your subscription is cancelled. This period's invoice will follow.")
+            messages.success(request, _("Your subscription is cancelled. This period's invoice will follow."))
         return redirect("billing:dashboard")
     status = 400 if form.errors else 200
     context = {"subscription": subscription, "form": form, "final": _final_invoices(subscription, now=clock.now())}
