@@ -10,6 +10,7 @@ from html import escape
 
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 CHART_HEIGHT = 220
 PLOT_TOP = 26
@@ -136,7 +137,7 @@ def _bar_chart(
         f'<text class="chart-empty" x="50%" y="{PLOT_TOP + PLOT_HEIGHT / 2:g}" text-anchor="middle">'
         f"{escape(empty)}</text>"
     )
-    scale = _("%(tokens)s tokens") % {"tokens": compact_tokens(top)}
+    scale = ngettext("%(tokens)s token", "%(tokens)s tokens", top) % {"tokens": compact_tokens(top)}
     middle = count // 2
     middle_x = (middle * SLOT + SLOT / 2) * 100 / (count * SLOT)
     label_y = PLOT_TOP + PLOT_HEIGHT + 22
@@ -185,8 +186,9 @@ def forecast_svg(
     for index, (label, tokens, css) in enumerate(rows):
         y = index * FORECAST_ROW
         width = Decimal(tokens) * 100 / top
+        figure = _("%(label)s: %(value)s") % {"label": label, "value": _count(tokens)}
         parts.append(
-            f'<text class="chart-label" x="0" y="{y + 12}">{escape(label)}: {_count(tokens)}</text>'
+            f'<text class="chart-label" x="0" y="{y + 12}">{escape(figure)}</text>'
             f'<rect class="{css}" x="0" y="{y + 17}" width="{width:.3f}%" height="12"/>'
         )
     return (

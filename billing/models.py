@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Round
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.fields import EncryptedJSONField
 
@@ -19,8 +21,8 @@ def _non_negative(*fields: str, prefix: str) -> list[models.CheckConstraint]:
 
 
 class Interval(models.TextChoices):
-    MONTH = "MONTH", "Monthly"
-    YEAR = "YEAR", "Yearly"
+    MONTH = "MONTH", _("Monthly")
+    YEAR = "YEAR", _("Yearly")
 
 
 class Plan(models.Model):
@@ -50,10 +52,11 @@ class Plan(models.Model):
 
 
 class SubscriptionStatus(models.TextChoices):
-    ACTIVE = "ACTIVE", "Active"
-    PAUSED = "PAUSED", "Paused"
-    CANCELLED = "CANCELLED", "Cancelled"
-    EXPIRED = "EXPIRED", "Expired"
+    # In context: French agrees these with "abonnement", an invoice's "Cancelled" with "facture".
+    ACTIVE = "ACTIVE", pgettext_lazy("subscription status", "Active")
+    PAUSED = "PAUSED", pgettext_lazy("subscription status", "Paused")
+    CANCELLED = "CANCELLED", pgettext_lazy("subscription status", "Cancelled")
+    EXPIRED = "EXPIRED", pgettext_lazy("subscription status", "Expired")
 
 
 LIVE_SUBSCRIPTION_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
@@ -131,11 +134,11 @@ class SubscriptionPause(models.Model):
 
 
 class InvoiceStatus(models.TextChoices):
-    DRAFT = "DRAFT", "Draft"
-    SENT = "SENT", "Sent"
-    PAID = "PAID", "Paid"
-    OVERDUE = "OVERDUE", "Overdue"
-    CANCELLED = "CANCELLED", "Cancelled"
+    DRAFT = "DRAFT", _("Draft")
+    SENT = "SENT", _("Sent")
+    PAID = "PAID", _("Paid")
+    OVERDUE = "OVERDUE", _("Overdue")
+    CANCELLED = "CANCELLED", _("Cancelled")
 
 
 # The only moves an invoice may make; every other one is refused.
@@ -226,10 +229,10 @@ class Invoice(models.Model):
 
 
 class LineKind(models.TextChoices):
-    SUBSCRIPTION = "SUBSCRIPTION", "Subscription"
-    USAGE = "USAGE", "Usage"
-    PRORATION = "PRORATION", "Proration"
-    ADJUSTMENT = "ADJUSTMENT", "Adjustment"
+    SUBSCRIPTION = "SUBSCRIPTION", _("Subscription")
+    USAGE = "USAGE", _("Usage")
+    PRORATION = "PRORATION", _("Proration")
+    ADJUSTMENT = "ADJUSTMENT", _("Adjustment")
 
 
 class InvoiceLine(models.Model):
@@ -289,11 +292,11 @@ class NumberSequence(models.Model):
 
 
 class PaymentStatus(models.TextChoices):
-    PENDING = "PENDING", "Pending"
-    PROCESSING = "PROCESSING", "Processing"
-    COMPLETED = "COMPLETED", "Completed"
-    FAILED = "FAILED", "Failed"
-    REFUNDED = "REFUNDED", "Refunded"
+    PENDING = "PENDING", _("Pending")
+    PROCESSING = "PROCESSING", _("Processing")
+    COMPLETED = "COMPLETED", _("Completed")
+    FAILED = "FAILED", _("Failed")
+    REFUNDED = "REFUNDED", _("Refunded")
 
 
 PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -306,11 +309,11 @@ PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class PaymentMethod(models.TextChoices):
-    CARD = "CARD", "Card"
-    SEPA_DEBIT = "SEPA_DEBIT", "SEPA direct debit"
-    BANK_TRANSFER = "BANK_TRANSFER", "Bank transfer"
-    CHECK = "CHECK", "Cheque"
-    OTHER = "OTHER", "Other"
+    CARD = "CARD", _("Card")
+    SEPA_DEBIT = "SEPA_DEBIT", _("SEPA direct debit")
+    BANK_TRANSFER = "BANK_TRANSFER", _("Bank transfer")
+    CHECK = "CHECK", _("Cheque")
+    OTHER = "OTHER", _("Other")
 
 
 class Payment(models.Model):
@@ -342,10 +345,10 @@ class Payment(models.Model):
 
 
 class CreditType(models.TextChoices):
-    PROMOTIONAL = "PROMOTIONAL", "Promotional"
-    REFUND = "REFUND", "Refund"
-    COMPENSATION = "COMPENSATION", "Compensation"
-    ADJUSTMENT = "ADJUSTMENT", "Adjustment"
+    PROMOTIONAL = "PROMOTIONAL", _("Promotional")
+    REFUND = "REFUND", _("Refund")
+    COMPENSATION = "COMPENSATION", _("Compensation")
+    ADJUSTMENT = "ADJUSTMENT", _("Adjustment")
 
 
 class Credit(models.Model):
@@ -410,10 +413,10 @@ class CreditApplication(models.Model):
 
 
 class AlertType(models.TextChoices):
-    USAGE_THRESHOLD = "USAGE_THRESHOLD", "Usage threshold"
-    PAYMENT_FAILED = "PAYMENT_FAILED", "Payment failed"
-    INVOICE_OVERDUE = "INVOICE_OVERDUE", "Invoice overdue"
-    SUBSCRIPTION_EXPIRING = "SUBSCRIPTION_EXPIRING", "Subscription expiring"
+    USAGE_THRESHOLD = "USAGE_THRESHOLD", _("Usage threshold")
+    PAYMENT_FAILED = "PAYMENT_FAILED", _("Payment failed")
+    INVOICE_OVERDUE = "INVOICE_OVERDUE", _("Invoice overdue")
+    SUBSCRIPTION_EXPIRING = "SUBSCRIPTION_EXPIRING", _("Subscription expiring")
 
 
 class BillingAlert(models.Model):
