@@ -260,3 +260,10 @@ def invoice_draft(*, subscription: Subscription, period: Period, segment_tokens:
     return InvoiceDraft(
         subscription, period, segments[-1].plan, sum(segment_tokens), tuple(line for line in lines if line.amount)
     )
+
+
+def usage_charge(*, segment: UsageSegment, tokens_used: int) -> Decimal:
+    """What the USAGE line of `segment` bills for `tokens_used` (0 within its quota): the spend cap weighs a
+    period's usage by the invoice's own rule."""
+    line = _usage_line(segment=segment, tokens_used=tokens_used, billed=segment.period)
+    return line.amount if line else ZERO

@@ -30,7 +30,16 @@ from .models import (
 )
 from .money import ZERO
 from .periods import Period, add_months, billing_zone, local_date, period_containing
-from .pricing import InvoiceDraft, LineDraft, interval_months, invoice_draft, invoice_totals, usage_segments
+from .pricing import (
+    InvoiceDraft,
+    LineDraft,
+    UsageSegment,
+    interval_months,
+    invoice_draft,
+    invoice_totals,
+    usage_charge,
+    usage_segments,
+)
 from .tax import buyer_country, tax_treatment
 
 SUBSCRIPTION_RELATED = ("plan", "user__profile")
@@ -97,6 +106,12 @@ def load_subscriptions(ids) -> list[Subscription]:
     subscriptions = list(
         Subscription.objects.filter(pk__in=list(ids)).select_related(*SUBSCRIPTION_RELATED).order_by("pk")
     )
+    plan_histories_load(subscriptions)
+    return subscriptions
+
+
+def plan_histories_load(subscriptions: list[Subscription]) -> None:
+    """Load the plan changes (with their plans) and pauses of `subscriptions` onto them: two queries."""
     changes, pauses = defaultdict(list), defaultdict(list)
     for change in SubscriptionPlanChange.objects.filter(subscription__in=subscriptions).select_related(
         "from_plan", "to_plan"
@@ -106,7 +121,6 @@ def load_subscriptions(ids) -> list[Subscription]:
         pauses[pause.subscription_id].append(pause)
     for subscription in subscriptions:
         history_prefill(subscription, plan_changes=changes[subscription.pk], pauses=pauses[subscription.pk])
-    return subscriptions
 
 
 def history_prefill(subscription: Subscription, **related: list) -> None:
@@ -160,6 +174,65 @@ def segment_tokens_by_subscription(
     for index, subscription in enumerate(keys):
         used[subscription].append(tokens[index])
     return {subscription: used[subscription] for subscription in windows_by_subscription}
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """A period's usage against the quota in force on a day of it. On one plan: the whole quota and every token of
+    the period. After a plan change: the segment of the plan in force, its share of the quota, and only the
+    tokens used since the change; the earlier segments are already billed by their own quotas."""
+
+    period: Period
+    segments: tuple[UsageSegment, ...]
+    segment_tokens: tuple[int, ...]
+    index: int  # of the segment in force
+
+    @property
+    def segment(self) -> UsageSegment:
+        return self.segments[self.index]
+
+    @property
+    def tokens_used(self) -> int:
+        return self.segment_tokens[self.index]
+
+    @property
+    def included_tokens(self) -> int:
+        return self.segment.included_tokens
+
+    @property
+    def tokens_before(self) -> int:
+        """The period's tokens before the segment in force."""
+        return sum(self.segment_tokens[: self.index])
+
+    @property
+    def earlier_charge(self) -> Decimal:
+        """What the usage of the period's earlier segments is billed so far."""
+        pairs = zip(self.segments[: self.index], self.segment_tokens, strict=False)
+        return sum((usage_charge(segment=segment, tokens_used=tokens) for segment, tokens in pairs), ZERO)
+
+    @property
+    def occasion(self) -> str:
+        """What a usage alert is raised once for: the period (`2026-12`) on one plan; after a change, the days of
+        the plan in force (`2026-12-15:team`), so that a segment never shares an alert with its period."""
+        if len(self.segments) == 1:
+            return f"{self.period.start:%Y-%m}"
+        return f"{self.segment.period.start.isoformat()}:{self.segment.plan.code}"
+
+
+def quota_usages(
+    periods: dict[Subscription, Period], *, now: datetime.datetime, until: datetime.datetime | None = None
+) -> dict[Subscription, QuotaUsage]:
+    """The usage against the quota in force at `now` of each subscription's period (plan history loaded, see
+    `load_subscriptions`), with the tokens up to `until` when given; one usage query."""
+    windows = {sub: segment_windows(sub, billed, until=until) for sub, billed in periods.items()}
+    tokens = segment_tokens_by_subscription(windows)
+    today = local_date(now)
+    usages = {}
+    for sub, billed in periods.items():
+        segments = tuple(usage_segments(sub, billed))
+        index = max((i for i, segment in enumerate(segments) if segment.period.start <= today), default=0)
+        usages[sub] = QuotaUsage(billed, segments, tuple(tokens[sub]), index)
+    return usages
 
 
 def invoice_drafts(billed_periods: dict[Subscription, Period]) -> list[InvoiceDraft]:
@@ -372,9 +445,13 @@ class DailyUsage:
 
 @dataclass(frozen=True)
 class UsageSummary:
-    """Tokens used in a period against the quota of the plan in force, day by day (BILLING_TIME_ZONE)."""
+    """Tokens used in a period against the quota in force, day by day (BILLING_TIME_ZONE).
+
+    After a plan change the quota is the plan's share for its days (`counted`, from the change to the period's
+    end) and only the tokens used since the change count against it; `daily` still covers the whole period."""
 
     period: Period
+    counted: Period  # the days whose tokens count against the quota: the period, or the current plan's segment
     plan: Plan | None
     tokens_used: int
     included_tokens: int | None
@@ -406,28 +483,33 @@ def usage_daily(*, user, period: Period, today: datetime.date) -> tuple[DailyUsa
 def usage_summary(*, user, now: datetime.datetime, month: Period | None = None) -> UsageSummary:
     """Usage of the customer's current billing period, or of the billing period holding `month`.
 
-    The plan is the one in force at the period's end; the quota is the period's as invoiced: the plan's (for
-    a yearly plan it covers twelve months), or with several plans the sum of each plan's share by days. Without
-    a live subscription the period is the calendar month and there is no quota.
+    The quota is the one in force now (at its end for an earlier period), as the limits count it (see
+    `QuotaUsage`): the plan's whole quota on one plan (for a yearly plan it covers twelve months), the current
+    plan's share since its change otherwise. Without a live subscription the period is the calendar month and
+    there is no quota.
     """
     today = local_date(now)
     subscription = customer_live_subscription(user=user)
-    plan = None
     if subscription is None:
         period = month or period_containing(today)
+        tokens = usage_tokens_by_window({user.pk: (user.pk, (period.start_at, period.end_at))})[user.pk]
+        daily = usage_daily(user=user, period=period, today=today)
+        return UsageSummary(period, period, None, tokens, None, None, daily)
+    [subscription] = load_subscriptions([subscription.pk])
+    current = Period(subscription.current_period_start, subscription.current_period_end)
+    if month is None or current.clip(month.start, month.end) is not None:
+        period = current
     else:
-        current = Period(subscription.current_period_start, subscription.current_period_end)
-        if month is None or current.clip(month.start, month.end) is not None:
-            period = current
-        else:
-            period = period_containing(
-                month.start, months=interval_months(subscription.plan), anchor=current.start
-            )
-        plan = plan_in_force(subscription, period.end - datetime.timedelta(days=1))
-    tokens = usage_tokens_by_window({user.pk: (user.pk, (period.start_at, period.end_at))})[user.pk]
-    included = None if subscription is None else sum(s.included_tokens for s in usage_segments(subscription, period))
-    percent = (Decimal(tokens) * 100 / included).quantize(PERCENT, rounding=ROUND_HALF_UP) if included else None
-    return UsageSummary(period, plan, tokens, included, percent, usage_daily(user=user, period=period, today=today))
+        period = period_containing(month.start, months=interval_months(subscription.plan), anchor=current.start)
+    quota = quota_usages({subscription: period}, now=now)[subscription]
+    included = quota.included_tokens
+    percent = None
+    if included:
+        percent = (Decimal(quota.tokens_used) * 100 / included).quantize(PERCENT, rounding=ROUND_HALF_UP)
+    return UsageSummary(
+        period, quota.segment.period, quota.segment.plan, quota.tokens_used, included, percent,
+        usage_daily(user=user, period=period, today=today),
+    )
 
 
 def usage_by_month(*, user) -> list[dict]:
@@ -476,20 +558,21 @@ MICROSECONDS_A_DAY = 86_400_000_000
 
 
 def usage_forecast(*, usage: UsageSummary, now: datetime.datetime) -> UsageForecast:
-    """The forecast of `usage` (a period holding `now`); elapsed time counts fractional days from the period's
-    start, so a forecast made in the morning is not thrown off by a day barely begun."""
-    period = usage.period
-    elapsed = Decimal((now - period.start_at) // datetime.timedelta(microseconds=1)) / MICROSECONDS_A_DAY
-    elapsed = min(max(elapsed, Decimal(0)), Decimal(period.days))
+    """The forecast of `usage` (a period holding `now`) over the days its quota counts (from a plan change, when
+    there was one); elapsed time counts fractional days from their start, so a forecast made in the morning is
+    not thrown off by a day barely begun."""
+    counted = usage.counted
+    elapsed = Decimal((now - counted.start_at) // datetime.timedelta(microseconds=1)) / MICROSECONDS_A_DAY
+    elapsed = min(max(elapsed, Decimal(0)), Decimal(counted.days))
     pace = Decimal(usage.tokens_used) / elapsed if elapsed else Decimal(0)
-    projected = int((pace * period.days).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    projected = int((pace * counted.days).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     reached = None
     if usage.included_tokens and pace:
         days_to_quota = Decimal(usage.included_tokens) / pace
-        if days_to_quota < period.days:
+        if days_to_quota < counted.days:
             to_quota = datetime.timedelta(microseconds=int(days_to_quota * MICROSECONDS_A_DAY))
-            reached = local_date(period.start_at + to_quota)
-    return UsageForecast(usage.tokens_used, elapsed, period.days, projected, usage.included_tokens, reached)
+            reached = local_date(counted.start_at + to_quota)
+    return UsageForecast(usage.tokens_used, elapsed, counted.days, projected, usage.included_tokens, reached)
 
 
 # The customer pages (billing/views.py).

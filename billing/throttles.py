@@ -8,18 +8,22 @@ billing's rules without importing billing.
   applies from the next minute. Refused → 429 `throttled` with `Retry-After`. The signed payment webhook is a
   plain Django view, not DRF's: its signature guards it, not a rate.
 - `PlanQuotaThrottle` (`DOCS_API_THROTTLE_CLASSES`, after the rate): on metered views only. Needs an ACTIVE
-  subscription (403 `subscription_required`); a plan with a hard cap (overage price 0) refuses calls once the
-  period's tokens reach the included tokens (429 `quota_exceeded`, `Retry-After` = the period's end); otherwise,
-  once this period's overage reaches the customer's monthly spend cap, calls are refused (402
-  `spend_cap_reached`) and a USAGE_THRESHOLD alert says so, once per period.
+  subscription (403 `subscription_required`). The quota is the one in force: the plan's on a period with one
+  plan; after a plan change, the current plan's share for its days, against the tokens used since the change
+  (`QuotaUsage`). Once it is reached, a plan with a hard cap (overage price 0) refuses calls (429
+  `quota_exceeded`, `Retry-After` = the period's end); otherwise, once the overage this period would be billed
+  so far (every plan's segment, priced as the invoice prices it) reaches the customer's monthly spend cap,
+  calls are refused (402 `spend_cap_reached`) and a USAGE_THRESHOLD alert says so, once per period.
 
 Tokens used this period come from a per-user counter in the cache: seeded from PostgreSQL on a miss,
 incremented after each metered call or ingested batch (`usage_recorded`), expiring at the end of the period
 and at the latest after `COUNTER_RESYNC_SECONDS`, so any drift (an increment racing a seed, a late event)
-lasts minutes at most. A refusal is never decided on the counter alone: it is confirmed against PostgreSQL
-(at most once a minute per customer). When Redis is down, the quota is read from PostgreSQL on every call
-and the rate is not enforced: the API keeps answering. Without Redis at all (development), both live in the
-local-memory cache.
+lasts minutes at most. Beside it, seeded at the same time and read in the same round trip, the quota it counts
+against (`QuotaState`): the segment in force and the period's tokens before it, keyed by plan so that a plan
+change takes effect on the next call. A refusal is never decided on the cache alone: it is confirmed against
+PostgreSQL (at most once a minute per customer). When Redis is down, the quota is read from PostgreSQL on every
+call and the rate is not enforced: the API keeps answering. Without Redis at all (development), both live in
+the local-memory cache.
 """
 import functools
 import logging
@@ -32,6 +36,7 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import connections, router
+from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.throttling import BaseThrottle
@@ -40,11 +45,12 @@ from accounts.models import ApiKey, UserProfile
 from accounts.ratelimit import RateLimit, rate_limit_record
 from billing import clock
 from billing.models import LIVE_SUBSCRIPTION_STATUSES, AlertType, Plan, Subscription, SubscriptionStatus
-from billing.money import round_money
+from billing.money import format_number
 from billing.periods import Period, local_date, period_containing
-from billing.pricing import TOKENS_PER_MILLION, interval_months
-from billing.selectors import usage_tokens_by_window, usage_window
-from billing.services.alerts import alert_raise
+from billing.pricing import UsageSegment, interval_months, usage_charge
+from billing.selectors import plan_histories_load, quota_usages, usage_window
+from billing.services.alerts import alert_raise, alert_text
+from billing.templatetags.billing_format import long_date
 from libraries.throttling import MeteredUsage
 from twinmcp.db import row_converter
 
@@ -275,12 +281,35 @@ def _counter_key(user_id: int) -> str:
     return f"usage-tokens:{user_id}"
 
 
+def _quota_key(subscription: Subscription, period: Period) -> str:
+    # The plan is part of the key: a plan change opens a new segment, and its quota is read afresh at once.
+    return f"usage-quota:{subscription.user_id}:{period.start:%Y%m%d}:{subscription.plan_id}"
+
+
 def _confirmed_key(user_id: int) -> str:
     return f"usage-tokens-confirmed:{user_id}"
 
 
-def _tokens_from_database(*, user_id: int, window) -> int:
-    return usage_tokens_by_window({user_id: (user_id, window)})[user_id]
+@dataclass(frozen=True)
+class QuotaState:
+    """What the period's counter is measured against, cached beside it (see `QuotaUsage`): the plan segment in
+    force (the whole period on one plan), the period's tokens before it, and what the usage of the earlier
+    segments is billed so far."""
+
+    segment: UsageSegment
+    tokens_before: int
+    earlier_charge: Decimal
+
+    def segment_tokens(self, period_tokens: int) -> int:
+        return period_tokens - self.tokens_before
+
+
+def _quota_from_database(subscription: Subscription, period: Period, *, now) -> tuple[int, QuotaState]:
+    """The period's tokens and the quota they count against: the plan history, then one usage query."""
+    plan_histories_load([subscription])
+    quota = quota_usages({subscription: period}, now=now)[subscription]
+    state = QuotaState(quota.segment, quota.tokens_before, quota.earlier_charge)
+    return sum(quota.segment_tokens), state
 
 
 def _counter_timeout(*, window, now) -> int:
@@ -288,42 +317,44 @@ def _counter_timeout(*, window, now) -> int:
     return max(1, min(COUNTER_RESYNC_SECONDS, until_period_end))
 
 
-def period_tokens_used(*, user_id: int, window, now) -> tuple[int, bool]:
-    """Tokens used in `window` and whether they come fresh from the database."""
-    cached = cache.get(_counter_key(user_id))
-    if cached is not None:
-        return int(cached), False
-    tokens = _tokens_from_database(user_id=user_id, window=window)
+def quota_tokens_used(*, subscription: Subscription, period: Period, now) -> tuple[int, QuotaState, bool]:
+    """The period's tokens, the quota they count against, and whether they come fresh from the database. Warm,
+    both come from the cache in one round trip and no query."""
+    counter_key, quota_key = _counter_key(subscription.user_id), _quota_key(subscription, period)
+    cached = cache.get_many([counter_key, quota_key])
+    if counter_key in cached and quota_key in cached:
+        return int(cached[counter_key]), cached[quota_key], False
+    tokens, state = _quota_from_database(subscription, period, now=now)
+    timeout = _counter_timeout(window=usage_window(subscription, period), now=now)
     # add, not set: a counter seeded meanwhile by another request may already hold newer increments.
-    cache.add(_counter_key(user_id), tokens, timeout=_counter_timeout(window=window, now=now))
-    return tokens, True
+    cache.add(counter_key, tokens, timeout=timeout)
+    cache.set(quota_key, state, timeout=timeout)
+    return tokens, state, True
 
 
-def _period_tokens_confirmed(*, user_id: int, window, now) -> int:
-    """Before refusing: the database's figure, unless it was confirmed less than a minute ago."""
+def _quota_confirmed(*, subscription: Subscription, period: Period, now) -> tuple[int, QuotaState]:
+    """Before refusing: the database's figures, unless they were confirmed less than a minute ago."""
+    user_id = subscription.user_id
+    counter_key, quota_key = _counter_key(user_id), _quota_key(subscription, period)
     if cache.get(_confirmed_key(user_id)):
-        cached = cache.get(_counter_key(user_id))
-        if cached is not None:
-            return int(cached)
-    tokens = _tokens_from_database(user_id=user_id, window=window)
-    cache.set(_counter_key(user_id), tokens, timeout=_counter_timeout(window=window, now=now))
+        cached = cache.get_many([counter_key, quota_key])
+        if counter_key in cached and quota_key in cached:
+            return int(cached[counter_key]), cached[quota_key]
+    tokens, state = _quota_from_database(subscription, period, now=now)
+    timeout = _counter_timeout(window=usage_window(subscription, period), now=now)
+    cache.set_many({counter_key: tokens, quota_key: state}, timeout=timeout)
     cache.set(_confirmed_key(user_id), 1, timeout=REFUSAL_CONFIRM_SECONDS)
-    return tokens
+    return tokens, state
 
 
-def _overage_amount(subscription: Subscription, tokens: int) -> Decimal:
-    plan = subscription.plan
-    overage = max(0, tokens - plan.included_tokens)
-    return round_money(overage * plan.overage_price_per_million / TOKENS_PER_MILLION)
-
-
-def _refusal(subscription: Subscription, spend_cap: Decimal | None, tokens: int) -> str | None:
-    plan = subscription.plan
-    if tokens < plan.included_tokens:
-        return None
-    if plan.has_hard_cap:
+def _refusal(state: QuotaState, spend_cap: Decimal | None, period_tokens: int) -> str | None:
+    segment = state.segment
+    tokens = state.segment_tokens(period_tokens)
+    if tokens < segment.included_tokens:
+        return None  # within the quota in force a call adds nothing to the bill, whatever earlier days cost
+    if segment.plan.has_hard_cap:
         return "quota"
-    if spend_cap is not None and _overage_amount(subscription, tokens) >= spend_cap:
+    if spend_cap is not None and state.earlier_charge + usage_charge(segment=segment, tokens_used=tokens) >= spend_cap:
         return "spend_cap"
     return None
 
@@ -343,6 +374,13 @@ def _increment_existing(deltas: dict[str, int]) -> None:
     redis.eval(INCREMENT_EXISTING, len(keys), *keys, *deltas.values())
 
 
+def _spend_cap_text(spend_cap: Decimal, currency: str, period: Period) -> str:
+    return _(
+        "Your overage this period reached your monthly spend cap of %(cap)s: metered calls are refused until "
+        "%(end)s, or until you raise the cap on your account page."
+    ) % {"cap": format_number(spend_cap, currency=currency), "end": long_date(period.end)}
+
+
 class PlanQuotaThrottle(BaseThrottle):
     """The plan's quota (hard cap) and the customer's spend cap, on views with `metered = True`."""
 
@@ -355,19 +393,17 @@ class PlanQuotaThrottle(BaseThrottle):
         if subscription is None or subscription.status != SubscriptionStatus.ACTIVE:
             raise SubscriptionRequired()
         period = current_period(subscription, now=now)
-        window = usage_window(subscription, period)
-        user_id = request.user.pk
-        tokens, fresh = period_tokens_used(user_id=user_id, window=window, now=now)
-        refusal = _refusal(subscription, account.spend_cap, tokens)
+        tokens, state, fresh = quota_tokens_used(subscription=subscription, period=period, now=now)
+        refusal = _refusal(state, account.spend_cap, tokens)
         if refusal is not None and not fresh:
-            tokens = _period_tokens_confirmed(user_id=user_id, window=window, now=now)
-            refusal = _refusal(subscription, account.spend_cap, tokens)
+            tokens, state = _quota_confirmed(subscription=subscription, period=period, now=now)
+            refusal = _refusal(state, account.spend_cap, tokens)
         if refusal == "quota":
-            plan = subscription.plan
+            plan = state.segment.plan
             raise QuotaExceeded(
-                f"You have used the {plan.included_tokens:,} tokens included in your {plan.name} plan this period; "
-                f"calls resume on {period.end.isoformat()}, or upgrade your plan on /billing/.",
-                wait=math.ceil((window[1] - now).total_seconds()),
+                f"You have used the {state.segment.included_tokens:,} tokens included in your {plan.name} plan "
+                f"this period; calls resume on {period.end.isoformat()}, or upgrade your plan on /billing/.",
+                wait=math.ceil((usage_window(subscription, period)[1] - now).total_seconds()),
             )
         if refusal == "spend_cap":
             self._spend_cap_reached(request.user, subscription, account.spend_cap, period, now=now)
@@ -375,15 +411,14 @@ class PlanQuotaThrottle(BaseThrottle):
 
     def _spend_cap_reached(self, user, subscription, spend_cap, period: Period, *, now) -> None:
         currency = subscription.plan.currency
-        message = (
+        alert_raise(
+            user=user, type=AlertType.USAGE_THRESHOLD, occasion=f"{period.start:%Y-%m}:spend-cap", now=now,
+            message=alert_text(_spend_cap_text, spend_cap, currency, period),
+        )
+        raise SpendCapReached(
             f"Your overage this period reached your monthly spend cap of {spend_cap} {currency}: metered calls "
             f"are refused until {period.end.isoformat()}, or until you raise the cap on /account/."
         )
-        alert_raise(
-            user=user, type=AlertType.USAGE_THRESHOLD, occasion=f"{period.start:%Y-%m}:spend-cap", message=message,
-            now=now,
-        )
-        raise SpendCapReached(message)
 
     def wait(self):
         return None

@@ -1,22 +1,51 @@
 import datetime
+import functools
+from collections.abc import Callable
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
+from django.utils.functional import Promise, lazy
 
 from billing import clock
 from billing.cache import customer_cache_invalidate
 from billing.models import BillingAlert
 
 
+def customer_language(user) -> str:
+    """The language the customer reads their billing in: their profile's, the site's own without one."""
+    profile = getattr(user, "profile", None)  # a missing profile raises an AttributeError too
+    language = getattr(profile, "language", "") or settings.LANGUAGE_CODE
+    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
+def alert_text(build: Callable[..., str], *args) -> Promise:
+    """The text of an alert to raise: `build(*args)`, written with gettext and called only when the alert is
+    written, in its customer's language (see `alert_message`)."""
+    return lazy(build, str)(*args)
+
+
+def alert_message(*, user, message: str | Promise) -> str:
+    """An alert's text is written once, when it is raised, in the customer's language: a lazy `message` (see
+    `alert_text`) is rendered under that language; a plain string is kept as it is."""
+    with translation.override(customer_language(user)):
+        return str(message)
+
+
 @transaction.atomic
 def alert_raise(
-    *, user, type: str, occasion: str, message: str, now: datetime.datetime | None = None
+    *, user, type: str, occasion: str, message: str | Promise, now: datetime.datetime | None = None
 ) -> tuple[BillingAlert, bool]:
-    """Raise an alert once per user, type and occasion; the unique constraint settles races.
+    """Raise an alert once per user, type and occasion; the unique constraint settles races. Its text is
+    rendered in the customer's language (`alert_message`), only when the alert is new.
 
     Returns the alert and whether this call created it.
     """
     alert, created = BillingAlert.objects.get_or_create(
-        user=user, type=type, occasion=occasion, defaults={"message": message, "created_at": now or clock.now()}
+        user=user, type=type, occasion=occasion,
+        # get_or_create calls a default that is callable, and only to create the row.
+        defaults={"message": functools.partial(alert_message, user=user, message=message),
+                  "created_at": now or clock.now()},
     )
     if created:
         customer_cache_invalidate(alert.user_id)

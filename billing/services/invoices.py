@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
+from django.utils.translation import gettext as _
 
 from accounts.models import AuditLog
 from accounts.services import audit_entry, audit_log_record, audit_log_record_many
@@ -26,14 +27,15 @@ from billing.models import (
     InvoiceStatus,
     Subscription,
 )
-from billing.money import ZERO
+from billing.money import ZERO, format_number
 from billing.periods import Period, add_months, local_date, parse_month
 from billing.pricing import InvoiceDraft, billing_period, invoice_totals
 from billing.selectors import buyer_snapshot, invoice_drafts, load_subscriptions, seller_snapshot, usable_credits
 from billing.tax import tax_treatment
+from billing.templatetags.billing_format import long_date
 from twinmcp.db import rows_insert, rows_update
 
-from .alerts import alert_raise
+from .alerts import alert_raise, alert_text
 from .numbering import numbers_reserve
 
 
@@ -285,12 +287,19 @@ def invoice_mark_overdue(*, invoice: Invoice, now: datetime.datetime | None = No
     return locked
 
 
+def _overdue_text(invoice: Invoice) -> str:
+    return _("Invoice %(number)s of %(total)s was due on %(due_date)s.") % {
+        "number": invoice.number, "total": format_number(invoice.total, currency=invoice.currency),
+        "due_date": long_date(invoice.due_date),
+    }
+
+
 def overdue_alert_raise(invoice: Invoice, *, now: datetime.datetime) -> None:
     alert_raise(
         user=invoice.user,
         type=AlertType.INVOICE_OVERDUE,
         occasion=f"invoice:{invoice.number}",
-        message=f"Invoice {invoice.number} of {invoice.total} {invoice.currency} was due on {invoice.due_date}.",
+        message=alert_text(_overdue_text, invoice),
         now=now,
     )
 

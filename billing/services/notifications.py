@@ -19,7 +19,7 @@ from billing.models import (
     Subscription,
 )
 from billing.periods import Period, local_date
-from billing.selectors import customer_live_subscription, usage_tokens_by_window, usage_window
+from billing.selectors import customer_live_subscription, plan_histories_load, quota_usages
 
 from .emails import email_queue
 
@@ -91,13 +91,12 @@ def _alert_email_context(alert: BillingAlert, subscription: Subscription | None,
         if spend_cap is None:
             return None  # the customer removed the cap since: calls have resumed already
         return {"spend_cap": str(spend_cap), "currency": subscription.plan.currency, **period_dates}
-    start_at, end_at = usage_window(subscription, period)
-    window = (start_at, max(start_at, min(end_at, now)))
-    tokens = usage_tokens_by_window({subscription.pk: (subscription.user_id, window)})[subscription.pk]
+    plan_histories_load([subscription])
+    quota = quota_usages({subscription: period}, now=now, until=now)[subscription]
     return {
         "percent": int(alert.occasion.rsplit(":", 1)[1]),
-        "tokens_used": tokens,
-        "included_tokens": subscription.plan.included_tokens,
+        "tokens_used": quota.tokens_used,
+        "included_tokens": quota.included_tokens,
         "overage_price_per_million": str(subscription.plan.overage_price_per_million),
         "currency": subscription.plan.currency,
         **period_dates,

@@ -3,6 +3,7 @@ import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from accounts.services import audit_log_record
 from billing import clock
@@ -20,10 +21,10 @@ from billing.models import (
     PaymentMethod,
     PaymentStatus,
 )
-from billing.money import positive_amount
+from billing.money import format_number, positive_amount
 from billing.periods import local_date
 
-from .alerts import alert_raise
+from .alerts import alert_raise, alert_text
 from .emails import email_queue
 from .invoices import guard_transition, overdue_alert_raise
 
@@ -144,6 +145,14 @@ def payment_complete(*, payment: Payment, now: datetime.datetime | None = None) 
     return payment
 
 
+def _payment_failed_text(payment: Payment, invoice: Invoice, reason: str) -> str:
+    figures = {"amount": format_number(payment.amount, currency=payment.currency), "number": invoice.number}
+    if not reason:
+        return _("Your payment of %(amount)s for invoice %(number)s failed.") % figures
+    # A reason the product writes is in the catalogue; a provider's own words stay as they are.
+    return _("Your payment of %(amount)s for invoice %(number)s failed: %(reason)s") % {**figures, "reason": _(reason)}
+
+
 @transaction.atomic
 def payment_fail(*, payment: Payment, reason: str, now: datetime.datetime | None = None) -> Payment:
     now = now or clock.now()
@@ -157,7 +166,7 @@ def payment_fail(*, payment: Payment, reason: str, now: datetime.datetime | None
         user=payment.user,
         type=AlertType.PAYMENT_FAILED,
         occasion=f"payment:{payment.pk}",
-        message=f"Your payment of {payment.amount} {payment.currency} for invoice {invoice.number} failed: {reason}",
+        message=alert_text(_payment_failed_text, payment, invoice, reason),
         now=now,
     )
     email_queue(

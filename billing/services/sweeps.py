@@ -4,6 +4,8 @@ Each is safe to run again: alerts are unique per occasion, and rows already move
 """
 import datetime
 
+from django.utils.translation import gettext as _
+
 from billing import clock
 from billing.cache import customer_cache_invalidate
 from billing.models import (
@@ -14,9 +16,12 @@ from billing.models import (
     InvoiceStatus,
     Subscription,
 )
+from billing.money import format_number
 from billing.periods import Period, local_date
-from billing.selectors import usage_tokens_by_window, usage_window
+from billing.selectors import QuotaUsage, load_subscriptions, quota_usages
+from billing.templatetags.billing_format import long_date
 
+from .alerts import alert_message, alert_text
 from .invoices import invoice_mark_overdue
 from .subscriptions import subscription_expire
 
@@ -31,31 +36,41 @@ def _batches(queryset, size: int = BATCH_SIZE):
         yield ids[offset : offset + size]
 
 
+def _usage_threshold_text(quota: QuotaUsage, threshold: int) -> str:
+    figures = {
+        "used": format_number(quota.tokens_used, places=0), "included": format_number(quota.included_tokens, places=0),
+        "plan": quota.segment.plan.name, "threshold": threshold,
+    }
+    if len(quota.segments) == 1:
+        return _("You have used %(used)s of the %(included)s tokens included in your %(plan)s plan this period "
+                 "(%(threshold)s %%).") % figures
+    return _("Since your change to the %(plan)s plan on %(start)s you have used %(used)s of the %(included)s tokens "
+             "included for its days this period (%(threshold)s %%).") % {
+        **figures, "start": long_date(quota.segment.period.start),
+    }
+
+
 def usage_threshold_alerts_raise(*, now: datetime.datetime | None = None) -> None:
-    """USAGE_THRESHOLD at 80 % and 100 % of the included tokens, once per subscription period."""
+    """USAGE_THRESHOLD at 80 % and 100 % of the quota in force, once per subscription period, or once per plan
+    segment of a period after a plan change (its share of the quota against the tokens used since the change)."""
     now = now or clock.now()
     live = Subscription.objects.filter(status__in=LIVE_SUBSCRIPTION_STATUSES, plan__included_tokens__gt=0)
     for ids in _batches(live):
-        subscriptions = list(Subscription.objects.filter(pk__in=ids).select_related("plan"))
-        windows = {}
-        for sub in subscriptions:
-            start_at, end_at = usage_window(sub, Period(sub.current_period_start, sub.current_period_end))
-            windows[sub.pk] = (sub.user_id, (start_at, max(start_at, min(end_at, now))))
-        tokens = usage_tokens_by_window(windows)
+        subscriptions = load_subscriptions(ids)
+        quotas = quota_usages(
+            {sub: Period(sub.current_period_start, sub.current_period_end) for sub in subscriptions}, now=now, until=now
+        )
         alerts = [
             BillingAlert(
                 user_id=sub.user_id,
                 type=AlertType.USAGE_THRESHOLD,
-                occasion=f"{sub.current_period_start:%Y-%m}:{threshold}",
-                message=(
-                    f"You have used {tokens[sub.pk]:,} of the {sub.plan.included_tokens:,} tokens included in your "
-                    f"{sub.plan.name} plan this period ({threshold} %)."
-                ),
+                occasion=f"{quota.occasion}:{threshold}",
+                message=alert_message(user=sub.user, message=alert_text(_usage_threshold_text, quota, threshold)),
                 created_at=now,
             )
-            for sub in subscriptions
+            for sub, quota in quotas.items()
             for threshold in USAGE_THRESHOLDS
-            if tokens[sub.pk] * 100 >= sub.plan.included_tokens * threshold
+            if quota.included_tokens and quota.tokens_used * 100 >= quota.included_tokens * threshold
         ]
         # The unique (user, type, occasion) constraint keeps each alert to one row, whoever runs first.
         BillingAlert.objects.bulk_create(alerts, ignore_conflicts=True)
@@ -71,19 +86,27 @@ def expiring_subscription_alerts_raise(*, now: datetime.datetime | None = None) 
         cancel_at_period_end=True,
         current_period_end__gt=today,
         current_period_end__lte=today + datetime.timedelta(days=EXPIRY_NOTICE_DAYS),
-    ).select_related("plan")
+    ).select_related("plan", "user__profile")
     alerts = [
         BillingAlert(
             user_id=sub.user_id,
             type=AlertType.SUBSCRIPTION_EXPIRING,
             occasion=f"expires:{sub.current_period_end.isoformat()}",
-            message=f"Your {sub.plan.name} subscription ends on {sub.current_period_end:%d %B %Y}.",
+            message=alert_message(user=sub.user, message=alert_text(_expiry_text, sub)),
             created_at=now,
         )
         for sub in expiring
     ]
     BillingAlert.objects.bulk_create(alerts, ignore_conflicts=True)
     customer_cache_invalidate(alert.user_id for alert in alerts)
+
+
+def _expiry_text(subscription: Subscription) -> str:
+    # The period's last day: its end is excluded.
+    last_day = subscription.current_period_end - datetime.timedelta(days=1)
+    return _("Your %(plan)s subscription ends on %(last_day)s.") % {
+        "plan": subscription.plan.name, "last_day": long_date(last_day),
+    }
 
 
 def subscriptions_expire_due(*, now: datetime.datetime | None = None) -> int:

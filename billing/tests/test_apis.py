@@ -628,11 +628,14 @@ class TestPlanChangeApi:
         client = client_for(user)
         with time_machine.travel(paris(2026, 10, 31, 9, 0), tick=False):
             client.post("/api/billing/subscription/change-plan/", {"plan": "team"}, format="json")
+            UsageLogFactory(user=user, tokens=806_452, created_at=paris(2026, 10, 31, 8, 30))
 
             body = client.get("/api/billing/usage/").json()
 
-        # Pro's 30 days: 5M × 30 / 31 = 4,838,709; Team's 31st: 50M / 31 = 1,612,903. Not Team's whole 50M.
-        assert (body["plan"], body["included_tokens"], body["percent_used"]) == ("team", 6_451_612, "620.00")
+        # Team's 31st: 50M / 31 = 1,612,903, not Team's whole 50M; only the tokens of the 31st count against it.
+        assert (body["plan"], body["tokens_used"], body["included_tokens"], body["percent_used"]) == (
+            "team", 806_452, 1_612_903, "50.00"
+        )
 
     def test_the_scheduled_change_can_be_cancelled_once(self):
         user = customer()

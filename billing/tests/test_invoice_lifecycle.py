@@ -169,7 +169,7 @@ class TestPaidAndOverdue:
         assert alert.type == AlertType.INVOICE_OVERDUE
         assert alert.occasion == "invoice:TMCP-2026-000001"
         assert "TMCP-2026-000001" in alert.message
-        assert "2026-12-02" in alert.message
+        assert "2 December 2026" in alert.message
 
     def test_on_its_due_date_an_invoice_is_not_overdue_yet(self):
         invoice = sent_invoice()
