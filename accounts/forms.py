@@ -106,7 +106,9 @@ class ProfileForm(forms.ModelForm):
         min_value=Decimal("0"),
         max_digits=12,
         decimal_places=2,
-        help_text=_("Calls beyond your quota stop once this much overage is reached in a period. Leave empty for no cap."),
+        help_text=_(
+            "Calls beyond your quota stop once this much overage is reached in a period. Leave empty for no cap."
+        ),
     )
 
     class Meta:
@@ -209,7 +211,9 @@ class ApiKeyCreateForm(PageForm):
 
 class ConsentForm(PageForm):
     purpose = forms.ChoiceField(choices=ConsentPurpose.choices)
-    granted = forms.TypedChoiceField(choices=[("1", _("Give")), ("0", _("Withdraw"))], coerce=lambda value: value == "1")
+    granted = forms.TypedChoiceField(
+        choices=[("1", _("Give")), ("0", _("Withdraw"))], coerce=lambda value: value == "1"
+    )
 
     def clean(self):
         cleaned = super().clean()

@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.i18n import set_language
 from django.views.decorators.http import require_http_methods, require_POST
+from django.views.i18n import set_language
 
 from .forms import TOGGLEABLE_CONSENTS, AccountEraseForm, ApiKeyCreateForm, ConsentForm, ProfileForm
 from .models import CUSTOMER_API_KEY_SCOPES, ConsentPurpose
@@ -81,9 +81,8 @@ def api_key_revoke_confirm(request, pk: int):
     api_key = get_object_or_404(api_keys_of(user=request.user), pk=pk, revoked_at__isnull=True)
     if request.method == "POST":
         api_key_revoke(api_key=api_key)
-        messages.success(
-            request, _("The key “%(name)s” (tmcp_%(prefix)s_…) was revoked.") % {"name": api_key.name, "prefix": api_key.prefix}
-        )
+        revoked = _("The key “%(name)s” (tmcp_%(prefix)s_…) was revoked.")
+        messages.success(request, revoked % {"name": api_key.name, "prefix": api_key.prefix})
         return redirect("accounts:api_keys")
     return render(request, "accounts/api_key_revoke.html", {"api_key": api_key})
 

@@ -23,7 +23,7 @@ from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFac
 from libraries.tests.factories import UsageLogFactory
 
 NOW = datetime.datetime(2026, 12, 15, 10, 0, tzinfo=datetime.UTC)
-SWITCH = f'action="/account/language/"'
+SWITCH = 'action="/account/language/"'
 
 
 @pytest.fixture(autouse=True)
@@ -82,9 +82,10 @@ def speaking(client, world, language: str):
 PAGES = {
     "dashboard": (
         lambda world: reverse("billing:dashboard"),
-        ["Tableau de bord", "Période de facturation 1 déc. 2026 – 31 déc. 2026", "Votre forfait", "HT par mois", "Consommation de la période", "jetons", "Prochaine facture", "Total HT",
-         "TVA 20 %", "Alertes non lues", "Consommation quotidienne", "Jetons par jour", "Se déconnecter",
-         "Changer de forfait", "Résilier l’abonnement", "Actif", "Utilisation des 12 derniers mois"],
+        ["Tableau de bord", "Période de facturation 1 déc. 2026 – 31 déc. 2026", "Votre forfait", "HT par mois",
+         "Consommation de la période", "jetons", "Prochaine facture", "Total HT", "TVA 20 %", "Alertes non lues",
+         "Consommation quotidienne", "Jetons par jour", "Se déconnecter", "Changer de forfait",
+         "Résilier l’abonnement", "Actif", "Utilisation des 12 derniers mois"],
         ["Dashboard", "Billing period 1 Dec 2026 – 31 Dec 2026", "Your plan", "a month, excl. VAT",
          "Usage this period", "Upcoming invoice", "Subtotal", "VAT 20 %", "Unread alerts", "Daily usage",
          "Tokens per day", "Log out", "Change plan", "Cancel subscription", "Usage over the last 12 months"],
@@ -122,7 +123,8 @@ PAGES = {
     "plan change confirmation": (
         lambda world: reverse("billing:plan_change_confirm") + "?plan=team",
         ["Passer de Pro à Team ?", "Abonnement de la période, HT", "Abonnement avec le changement",
-         "Abonnement sans le changement", "Écart", "Confirmer : passer à Team", "Garder Pro", "Total sans le changement"],
+         "Abonnement sans le changement", "Écart", "Confirmer : passer à Team", "Garder Pro",
+         "Total sans le changement"],
         ["Switch from Pro to Team?", "This period's fee", "Fee with the change", "Fee without it", "Difference",
          "Confirm: switch to Team", "Keep Pro", "Total without the change"],
     ),
