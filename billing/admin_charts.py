@@ -44,19 +44,23 @@ def _amount_label(value: Decimal) -> str:
     return f"{value:.0f}"
 
 
-def grouped_bar_chart(*, labels: Sequence[str], series: Sequence[Series], title: str, unit: str = "") -> SafeString:
+def grouped_bar_chart(
+    *, labels: Sequence[str], series: Sequence[Series], title: str, unit: str = "", width: int = WIDTH,
+    height: int = HEIGHT,
+) -> SafeString:
     """Bars side by side per label, one colour per series, a y axis with five gridlines and a legend.
 
     Every value is an amount in `unit` and carries a <title> with it (the browser shows it on hover); negative
-    values are drawn as zero.
+    values are drawn as zero. `width` and `height` are the drawing's units: a chart shown in a narrower box takes
+    fewer, so that its text keeps its size.
     """
     top = nice_ceiling(max((value for s in series for value in s.values), default=Decimal(0)))
-    plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
-    plot_height = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
+    plot_width = width - MARGIN_LEFT - MARGIN_RIGHT
+    plot_height = height - MARGIN_TOP - MARGIN_BOTTOM
     group_width = plot_width / max(len(labels), 1)
     bar_width = group_width * 0.8 / max(len(series), 1)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'class="tmcp-chart" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
     ]
@@ -64,7 +68,7 @@ def grouped_bar_chart(*, labels: Sequence[str], series: Sequence[Series], title:
         value = top * step / 4
         y = MARGIN_TOP + plot_height - plot_height * step / 4
         parts.append(
-            f'<line x1="{MARGIN_LEFT}" y1="{y:.1f}" x2="{WIDTH - MARGIN_RIGHT}" y2="{y:.1f}" class="tmcp-grid"/>'
+            f'<line x1="{MARGIN_LEFT}" y1="{y:.1f}" x2="{width - MARGIN_RIGHT}" y2="{y:.1f}" class="tmcp-grid"/>'
             f'<text x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tmcp-axis">'
             f"{escape(_amount_label(value))}</text>"
         )
@@ -81,7 +85,7 @@ def grouped_bar_chart(*, labels: Sequence[str], series: Sequence[Series], title:
                 f"{escape(money(item.values[index], unit))}</title></rect>"
             )
         parts.append(
-            f'<text x="{MARGIN_LEFT + group_width * (index + 0.5):.1f}" y="{HEIGHT - MARGIN_BOTTOM + 16}" '
+            f'<text x="{MARGIN_LEFT + group_width * (index + 0.5):.1f}" y="{height - MARGIN_BOTTOM + 16}" '
             f'text-anchor="middle" class="tmcp-axis">{escape(label)}</text>'
         )
     legend_x = MARGIN_LEFT
@@ -93,7 +97,7 @@ def grouped_bar_chart(*, labels: Sequence[str], series: Sequence[Series], title:
         legend_x += 24 + 8 * len(item.name)
     if unit:
         parts.append(
-            f'<text x="{WIDTH - MARGIN_RIGHT}" y="18" text-anchor="end" class="tmcp-axis">{escape(unit)}</text>'
+            f'<text x="{width - MARGIN_RIGHT}" y="18" text-anchor="end" class="tmcp-axis">{escape(unit)}</text>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # every piece of text above went through escape()

@@ -29,7 +29,7 @@ from .exports import (
 )
 
 FINANCE_PERMISSION = "billing.view_invoice"
-INVOICED_COLOUR, COLLECTED_COLOUR = "#417690", "#5b9b4a"
+INVOICED_COLOUR, COLLECTED_COLOUR, DUE_COLOUR = "#417690", "#5b9b4a", "#b45309"
 
 
 class FinancePage(View):
@@ -69,7 +69,14 @@ class DashboardView(FinancePage):
             title="Invoiced and collected per month",
             unit=figures.currency,
         )
-        return self.render(request, figures=figures, chart=chart)
+        aging_chart = grouped_bar_chart(
+            labels=[bucket.label for bucket in figures.aging],
+            series=[Series("Amount due", [bucket.amount for bucket in figures.aging], DUE_COLOUR)],
+            title="Amount due by days past due",
+            unit=figures.currency,
+            width=480,
+        )
+        return self.render(request, figures=figures, chart=chart, aging_chart=aging_chart)
 
 
 CSV_EXPORTS = {

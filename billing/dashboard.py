@@ -57,7 +57,11 @@ REVENUE_MONTHS = 12
 TOP_CUSTOMERS = 10
 FAILED_EMAILS_SHOWN = 20
 # label, first and last day past due (None: no end)
-AGING_BUCKETS = (("0–30 days", 1, 30), ("31–60 days", 31, 60), ("61–90 days", 61, 90), ("90+ days", 91, None))
+# Days past due, first and last included; None leaves a side open ("Not yet due": due today or later).
+AGING_BUCKETS = (
+    ("Not yet due", None, 0), ("1–30 days", 1, 30), ("31–60 days", 31, 60), ("61–90 days", 61, 90),
+    ("90+ days", 91, None),
+)
 OUTSTANDING_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE)
 COLLECTED_STATUSES = (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED)
 MONEY_FIELD = DecimalField(max_digits=12, decimal_places=2)
@@ -213,8 +217,8 @@ def revenue_by_month(
 
 
 def receivables(*, today: datetime.date, currency: str) -> dict:
-    """Outstanding and overdue amounts and counts of the invoices issued so far, and the overdue ones aged: one
-    aggregate query."""
+    """Outstanding and overdue amounts and counts of the invoices issued so far, and the outstanding ones aged by
+    days past due (not yet due first): one aggregate query."""
     overdue = Q(due_date__lt=today)
     aggregates = {
         "outstanding_amount": Sum("amount_due"),
@@ -223,7 +227,9 @@ def receivables(*, today: datetime.date, currency: str) -> dict:
         "overdue_count": Count("pk", filter=overdue),
     }
     for index, (_, first_day, last_day) in enumerate(AGING_BUCKETS):
-        bucket = Q(due_date__lte=today - datetime.timedelta(days=first_day))
+        bucket = Q()
+        if first_day is not None:
+            bucket &= Q(due_date__lte=today - datetime.timedelta(days=first_day))
         if last_day is not None:
             bucket &= Q(due_date__gte=today - datetime.timedelta(days=last_day))
         aggregates[f"bucket_{index}_amount"] = Sum("amount_due", filter=bucket)

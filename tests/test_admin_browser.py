@@ -1,6 +1,6 @@
-"""Finance in a real browser (Playwright driving Debian's chromium): log in, read the dashboard, open an invoice
-and record the bank transfer that pays it. The dashboard's screenshot is admin-dashboard.png (in docs/ with
---update-docs-screenshots)."""
+"""Finance in a real browser (Playwright driving Debian's chromium): log in, read the dashboard (revenue and aging
+charts, each beside its table), open an invoice and record the bank transfer that pays it. The dashboard's
+screenshot is admin-dashboard.png (in docs/ with --update-docs-screenshots)."""
 import os
 import re
 
@@ -51,7 +51,10 @@ def test_finance_reads_the_dashboard_and_records_a_payment(live_server, monkeypa
         page.click("input[type=submit]")
         page.get_by_role("link", name="Dashboard").click()
         sync_api.expect(page.locator("#card-mrr .tmcp-figure")).to_contain_text("EUR")
-        sync_api.expect(page.locator("svg.tmcp-chart")).to_be_visible()
+        sync_api.expect(page.locator("#revenue svg.tmcp-chart")).to_be_visible()
+        sync_api.expect(page.locator("#aging svg.tmcp-chart")).to_be_visible()
+        sync_api.expect(page.locator("#aging svg.tmcp-chart rect title")).to_have_count(5)  # a bar per age bucket
+        sync_api.expect(page.locator("#aging table tbody tr")).to_have_count(5)
         sync_api.expect(page.locator("#top-customers tbody tr")).to_have_count(10)
         page.screenshot(path=str(screenshot), full_page=True)
 

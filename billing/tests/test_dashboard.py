@@ -194,8 +194,9 @@ class TestRevenue:
         response = finance_client.get(DASHBOARD)
 
         content = response.content.decode()
-        assert content.count('class="tmcp-chart"') == 1
-        assert content.count('<rect x="') >= 24  # two bars a month, plus the legend
+        assert content.count('class="tmcp-chart"') == 2  # revenue, then the aging
+        revenue = content[content.index('id="revenue"'):content.index('id="aging"')]
+        assert revenue.count('<rect x="') >= 24  # two bars a month, plus the legend
         assert "Invoiced" in content and "Collected" in content
 
 
@@ -312,8 +313,8 @@ class TestReceivables:
 
         unpaid(5)  # not yet due: 22.80
         unpaid(0)  # due today, not overdue: 22.80
-        unpaid(-10, status=InvoiceStatus.OVERDUE)  # 0–30: 22.80
-        unpaid(-30)  # 0–30: 22.80
+        unpaid(-10, status=InvoiceStatus.OVERDUE)  # 1–30: 22.80
+        unpaid(-30)  # 1–30: 22.80
         unpaid(-45, amount_paid=Decimal("10.00"), amount_due=Decimal("12.80"))  # 31–60: 12.80
         unpaid(-75, subtotal=Decimal("99.00"), tax_amount=Decimal("19.80"), total=Decimal("118.80"),
                amount_due=Decimal("118.80"))  # 61–90: 118.80
@@ -325,11 +326,35 @@ class TestReceivables:
         assert (result.outstanding_count, result.outstanding_amount) == (7, Decimal("245.60"))
         assert (result.overdue_count, result.overdue_amount) == (5, Decimal("200.00"))
         assert [(bucket.label, bucket.count, bucket.amount) for bucket in result.aging] == [
-            ("0–30 days", 2, Decimal("45.60")),
+            ("Not yet due", 2, Decimal("45.60")),
+            ("1–30 days", 2, Decimal("45.60")),
             ("31–60 days", 1, Decimal("12.80")),
             ("61–90 days", 1, Decimal("118.80")),
             ("90+ days", 1, Decimal("22.80")),
         ]
+
+
+    def test_the_aging_chart_has_one_bar_per_bucket_beside_its_table(self, finance_client, today):
+        for number, (due_in_days, total) in enumerate(((3, "22.80"), (-40, "118.80"), (-120, "1234.50")), 1):
+            issued_invoice(number, total=total, issue_date=today + (due_in_days - 30) * DAY)  # due 30 days after
+
+        content = finance_client.get(DASHBOARD).content.decode()
+
+        aging = content[content.index('id="aging"'):content.index('id="top-customers"')]
+        [chart] = re.findall(r'<svg .*?</svg>', aging, re.S)
+        assert 'aria-label="Amount due by days past due"' in chart
+        bars = re.findall(r'<rect x="[^"]*" y="[^"]*" width="[^"]*" height="([^"]*)" fill="[^"]*"><title>(.*?)</title>',
+                          chart)
+        assert [title for _, title in bars] == [
+            "Amount due, Not yet due: 22.80\xa0EUR",
+            "Amount due, 1–30 days: 0.00\xa0EUR",
+            "Amount due, 31–60 days: 118.80\xa0EUR",
+            "Amount due, 61–90 days: 0.00\xa0EUR",
+            "Amount due, 90+ days: 1,234.50\xa0EUR",
+        ]
+        heights = [float(height) for height, _ in bars]
+        assert heights[1] == heights[3] == 0 and 0 < heights[0] < heights[2] < heights[4]
+        assert '<td>90+ days</td><td class="tmcp-number">1</td><td class="tmcp-number">1,234.50\xa0EUR</td>' in aging
 
 
 @pytest.mark.django_db
