@@ -72,7 +72,7 @@ from .services import (
 )
 from .services.plans import PLAN_TERMS_FIELDS, plan_is_used
 from .services.subscriptions import subscription_change_preview
-from .templatetags.billing_format import last_day, long_date, money, percent, quantity, unit_price
+from .templatetags.billing_format import last_day, line_quantity, line_unit_price, long_date, money, percent
 
 OUTSTANDING_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE)
 CANCELLABLE_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.SENT, InvoiceStatus.OVERDUE)
@@ -367,8 +367,9 @@ def invoice_is_editable(invoice: Invoice | None) -> bool:
 
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
-    fields = ("position", "kind", "description", "quantity", "unit_price", "amount")
-    # An issued invoice's lines read as on its document: plain quantities, prices with their currency.
+    fields = ("position", "kind", "description", "quantity", "unit_price", "price_base_quantity", "amount")
+    # An issued invoice's lines read as on its document: plain quantities (tokens on a usage line), prices with
+    # their currency (per million tokens).
     issued_fields = ("position", "kind", "description", "plain_quantity", "price_with_currency", "amount_with_currency")
     readonly_fields = issued_fields[3:]
     extra = 0
@@ -381,11 +382,11 @@ class InvoiceLineInline(admin.TabularInline):
 
     @admin.display(description="Quantity")
     def plain_quantity(self, line):
-        return quantity(line.quantity)
+        return line_quantity(line)
 
     @admin.display(description="Unit price")
     def price_with_currency(self, line):
-        return unit_price(line.unit_price, line.invoice.currency)
+        return line_unit_price(line, line.invoice.currency)
 
     @admin.display(description="Amount")
     def amount_with_currency(self, line):
@@ -410,7 +411,7 @@ class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class CreditNoteInline(ReadOnlyAdminMixin, admin.StackedInline):
     model = CreditNote
-    fields = ("number", "issue_date", "amount", "reason", "pdf_link")
+    fields = ("number", "issue_date", "amount", "reason_code", "reason", "pdf_link")
     readonly_fields = fields
     show_change_link = True
 
@@ -761,9 +762,10 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
         objects = list(queryset.order_by("pk"))
         form = CancelInvoiceForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
+            reason_code, reason = form.cleaned_data["reason_code"], form.cleaned_data["reason"]
             run_for_each(
-                self, request, objects, lambda invoice: invoice_cancel(invoice=invoice, reason=reason), done="Cancelled"
+                self, request, objects,
+                lambda invoice: invoice_cancel(invoice=invoice, reason_code=reason_code, reason=reason), done="Cancelled",
             )
             return back_to_object(self, request, objects)
         return action_page(
@@ -805,7 +807,10 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
 class InvoiceLineAdmin(admin.ModelAdmin):
     """Lines are added and edited on their draft invoice's page; deleting a draft deletes its lines."""
 
-    list_display = ("invoice", "position", "kind", "description", "quantity", "unit_price", "amount_with_currency")
+    list_display = (
+        "invoice", "position", "kind", "description", "quantity", "unit_price", "price_base_quantity",
+        "amount_with_currency",
+    )
     list_select_related = ("invoice",)
     list_filter = ("kind",)
     search_fields = ("description", "invoice__number")
@@ -833,7 +838,9 @@ class CreditNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("number", "invoice__number", "invoice__user__email")
     date_hierarchy = "issue_date"
     ordering = ("-issue_date", "-id")
-    fields = ("number", "invoice", "amount", "reason", "issue_date", "pdf_link", "pdf_sha256", "created_at")
+    fields = (
+        "number", "invoice", "amount", "reason_code", "reason", "issue_date", "pdf_link", "pdf_sha256", "created_at",
+    )
     readonly_fields = ("pdf_link",)
 
     amount_with_currency = money_column("amount", description="Amount", currency="invoice.currency")

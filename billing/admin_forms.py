@@ -7,7 +7,7 @@ from django import forms
 from django.conf import settings
 
 from . import clock
-from .models import CreditType, Interval, PaymentMethod, Plan
+from .models import CreditNoteReason, CreditType, Interval, PaymentMethod, Plan
 from .money import CENT
 from .periods import add_months, start_of_day
 from .services.plans import plan_version_code
@@ -61,10 +61,21 @@ class RecordPaymentForm(OneEffectForm):
 
 
 class CancelInvoiceForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=1000,
-        help_text="Printed on the credit note and sent to the customer.",
+    reason_code = forms.ChoiceField(
+        label="Reason", choices=CreditNoteReason.choices,
+        help_text="Printed on the credit note and sent to the customer, in the customer's language.",
     )
+    reason = forms.CharField(
+        label="Detail", widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=1000, required=False,
+        help_text="Printed as written after the reason; required when the reason is Other.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["reason"] = cleaned.get("reason", "").strip()
+        if cleaned.get("reason_code") == CreditNoteReason.OTHER and not cleaned["reason"]:
+            self.add_error("reason", "Describe the reason when it is Other.")
+        return cleaned
 
 
 class GrantCreditForm(OneEffectForm):

@@ -13,9 +13,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext, ngettext
 from stdnum import iban
 
 from .money import ZERO
+from .periods import format_long_date
 
 if TYPE_CHECKING:  # the builders only read attributes: no import of models at runtime
     from billing.models import CreditNote, Invoice
@@ -55,6 +58,7 @@ class DocumentLine:
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal
+    price_base_quantity: int = 1  # EN 16931 BT-149: a usage line's price is per million tokens
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ class InvoiceDocument:
     recovery_indemnity: Decimal
     payment_terms: str
     original_invoice_number: str = ""  # credit notes only
-    reason: str = ""  # credit notes only
+    reason: str = ""  # credit notes only, in `language`: the reason from the list, then its free-text detail
     original_invoice_issue_date: datetime.date | None = None  # credit notes only
 
     @property
@@ -135,17 +139,29 @@ def _language(buyer: dict) -> str:
     return language if language in LANGUAGES else "en"
 
 
+def buyer_language(invoice: Invoice) -> str:
+    """The language the invoice's documents speak: its buyer's at issue."""
+    return _language((invoice.billing_details or {}).get("buyer", {}))
+
+
 def _invoice_payment_terms(*, issue_date: datetime.date, due_date: datetime.date, language: str) -> str:
     days = (due_date - issue_date).days
-    if language == "fr":
-        return f"Paiement à {days} jours à compter de la date d'émission, au plus tard le {due_date.isoformat()}."
-    return f"Payable within {days} days of the issue date, by {due_date.isoformat()} at the latest."
+    with translation.override(language):
+        return ngettext(
+            "Payable within %(days)s day of the issue date, by %(due_date)s at the latest.",
+            "Payable within %(days)s days of the issue date, by %(due_date)s at the latest.",
+            days,
+        ) % {"days": days, "due_date": format_long_date(due_date)}
 
 
 def _credit_note_payment_terms(language: str) -> str:
-    if language == "fr":
-        return "Aucun règlement n'est dû au titre de cet avoir : son montant est crédité au client."
-    return "No payment is due on this credit note: its amount is credited to the customer."
+    with translation.override(language):
+        return gettext("No payment is due on this credit note: its amount is credited to the customer.")
+
+
+def _credit_note_reason(credit_note: CreditNote, language: str) -> str:
+    with translation.override(language):
+        return credit_note.reason_text()
 
 
 def _snapshot(invoice: Invoice) -> tuple[dict, dict]:
@@ -158,7 +174,8 @@ def _snapshot(invoice: Invoice) -> tuple[dict, dict]:
 def _lines(invoice: Invoice) -> tuple[DocumentLine, ...]:
     return tuple(
         DocumentLine(
-            description=line.description, quantity=line.quantity, unit_price=line.unit_price, amount=line.amount
+            description=line.description, quantity=line.quantity, unit_price=line.unit_price, amount=line.amount,
+            price_base_quantity=line.price_base_quantity,
         )
         for line in sorted(invoice.lines.all(), key=lambda line: line.position)
     )
@@ -224,6 +241,6 @@ def credit_note_document(credit_note: CreditNote) -> InvoiceDocument:
         amount_due=credit_note.amount,
         payment_terms=_credit_note_payment_terms(shared["language"]),
         original_invoice_number=invoice.number,
-        reason=credit_note.reason,
+        reason=_credit_note_reason(credit_note, shared["language"]),
         original_invoice_issue_date=invoice.issue_date,
     )

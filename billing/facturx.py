@@ -20,13 +20,13 @@ from facturx import generate_cii_xml, generate_from_file
 from facturx.facturx import FACTURX_LEVEL2xsd
 from lxml import etree
 
-from .documents import DocumentParty, InvoiceDocument
-from .pdf import format_date, labels, legal_mentions, render_invoice_pdf, vat_percent
+from .documents import DocumentLine, DocumentParty, InvoiceDocument
+from .pdf import document_title, in_document_language, legal_mentions, reason_text, render_invoice_pdf, vat_percent
 
 LEVEL = "en16931"
 INVOICE_TYPE_CODE = "380"
 CREDIT_NOTE_TYPE_CODE = "381"
-UNIT_CODE = "C62"  # UN/ECE rec. 20 "one": a plan month, a million tokens
+UNIT_CODE = "C62"  # UN/ECE rec. 20 "one": a plan month, a token
 SEPA_CREDIT_TRANSFER = "58"  # UNTDID 4461 payment means code
 SIREN_SCHEME = "0002"  # ISO 6523 ICD of the French SIREN
 EMAIL_SCHEME = "EM"
@@ -81,8 +81,31 @@ def _party(party: DocumentParty) -> dict:
     return {key: value for key, value in data.items() if value}
 
 
+def _line(position: int, line: DocumentLine, *, category: str, rate: str) -> dict:
+    """A line; a usage line bills tokens at a price per million: BT-149 (base quantity) keeps its quantity whole."""
+    data = {
+        "BT-126": str(position),
+        "BT-129": _plain(line.quantity),
+        "BT-130": UNIT_CODE,
+        "BT-131": _amount(line.amount),
+        "BT-146": _plain(line.unit_price),
+        "BT-151": category,
+        "BT-152": rate,
+        "BT-153": line.description,
+    }
+    if line.price_base_quantity != 1:
+        data["BT-149"] = str(line.price_base_quantity)
+    return data
+
+
 def facturx_data(document: InvoiceDocument) -> dict:
-    """The `generate_cii_xml` dictionary (keys are EN 16931 business terms) for `document`."""
+    """The `generate_cii_xml` dictionary (keys are EN 16931 business terms) for `document`; its notes in the
+    buyer's language, its codes and dates as the standard writes them."""
+    with in_document_language(document):
+        return _facturx_data(document)
+
+
+def _facturx_data(document: InvoiceDocument) -> dict:
     category = vat_category(document)
     rate = _plain(vat_percent(document))
     mentions = legal_mentions(document)
@@ -96,17 +119,7 @@ def facturx_data(document: InvoiceDocument) -> dict:
         tax["BT-120"] = document.tax_mention or DEFAULT_EXEMPTION_TEXT[category]
         tax["BT-121"] = EXEMPTION_CODES[category]
     lines = [
-        {
-            "BT-126": str(position),
-            "BT-129": _plain(line.quantity),
-            "BT-130": UNIT_CODE,
-            "BT-131": _amount(line.amount),
-            "BT-146": _plain(line.unit_price),
-            "BT-151": category,
-            "BT-152": rate,
-            "BT-153": line.description,
-        }
-        for position, line in enumerate(document.lines, start=1)
+        _line(position, line, category=category, rate=rate) for position, line in enumerate(document.lines, start=1)
     ]
     # French notes by subject code: PMD late-payment penalties, PMT recovery indemnity, AAB discount.
     notes = [
@@ -117,7 +130,7 @@ def facturx_data(document: InvoiceDocument) -> dict:
     if document.tax_mention:
         notes.append({"BT-22": document.tax_mention})
     if document.is_credit_note and document.reason:
-        notes.append({"BT-22": labels(document)["reason"].format(reason=document.reason)})
+        notes.append({"BT-22": reason_text(document)})
     data = {
         "BT-1": document.number,
         "BT-2": document.issue_date,
@@ -182,13 +195,14 @@ def facturx_xml(document: InvoiceDocument) -> bytes:
 
 
 def _pdf_metadata(document: InvoiceDocument) -> dict:
-    text = labels(document)
-    title = f"{text[document.kind]} {document.number}"
+    with in_document_language(document):
+        kind = document_title(document)
+    title = f"{kind} {document.number}"
     return {
         "author": document.seller.display_name,
-        "keywords": f"Factur-X, {text[document.kind]}",
+        "keywords": f"Factur-X, {kind}",
         "title": f"{document.seller.display_name}: {title}",
-        "subject": f"Factur-X {title} ({format_date(document.issue_date)})",
+        "subject": f"Factur-X {title} ({document.issue_date.isoformat()})",
     }
 
 

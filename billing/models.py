@@ -241,15 +241,39 @@ class InvoiceLine(models.Model):
     description = models.CharField(max_length=300)
     quantity = models.DecimalField(max_digits=18, decimal_places=6, default=1)
     unit_price = models.DecimalField(**UNIT_PRICE)
+    # How many units `unit_price` is the price of (EN 16931 BT-149): a USAGE line bills tokens at a price per
+    # million, so its quantity stays a whole number of tokens. amount = quantity × unit_price / base, to the cent.
+    price_base_quantity = models.PositiveIntegerField(default=1)
     amount = models.DecimalField(**MONEY)
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["invoice", "position"]
-        constraints = [models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position_unique"),
+            models.CheckConstraint(condition=Q(price_base_quantity__gt=0), name="invoice_line_price_base_positive"),
+        ]
 
     def __str__(self):
         return self.description
+
+
+class CreditNoteReason(models.TextChoices):
+    BILLING_ERROR = "BILLING_ERROR", _("Billing error")
+    DUPLICATE = "DUPLICATE", _("Duplicate invoice")
+    NOT_DELIVERED = "NOT_DELIVERED", _("Service not delivered as agreed")
+    COMMERCIAL_GESTURE = "COMMERCIAL_GESTURE", _("Commercial gesture")
+    CUSTOMER_REQUEST = "CUSTOMER_REQUEST", _("Cancelled at the customer's request")
+    OTHER = "OTHER", _("Other")
+
+
+def credit_note_reason_text(*, reason_code: str, reason: str) -> str:
+    """A credit note's reason as its reader reads it, in the active language: the label from the list, then the
+    free-text detail ('Billing error — wrong VAT rate'); 'Other' is its detail alone."""
+    if not reason_code or reason_code == CreditNoteReason.OTHER:
+        return reason
+    label = str(CreditNoteReason(reason_code).label)
+    return f"{label} — {reason}" if reason else label
 
 
 class CreditNote(models.Model):
@@ -258,7 +282,8 @@ class CreditNote(models.Model):
     number = models.CharField(max_length=20, unique=True)
     invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="credit_note")
     amount = models.DecimalField(**MONEY)
-    reason = models.TextField()
+    reason_code = models.CharField(max_length=20, choices=CreditNoteReason.choices, default=CreditNoteReason.OTHER)
+    reason = models.TextField(blank=True, help_text="Free-text detail of the reason; required for OTHER.")
     issue_date = models.DateField()
     pdf = models.FileField(upload_to="credit-notes/%Y/", blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
@@ -266,10 +291,19 @@ class CreditNote(models.Model):
 
     class Meta:
         ordering = ["-issue_date", "-id"]
-        constraints = _non_negative("amount", prefix="credit_note")
+        constraints = [
+            *_non_negative("amount", prefix="credit_note"),
+            models.CheckConstraint(
+                condition=~Q(reason_code="OTHER") | ~Q(reason=""), name="credit_note_other_reason_detailed"
+            ),
+        ]
 
     def __str__(self):
         return self.number
+
+    def reason_text(self) -> str:
+        """The reason as the credit note's documents print it, in the active language."""
+        return credit_note_reason_text(reason_code=self.reason_code, reason=self.reason)
 
 
 class DocumentKind(models.TextChoices):

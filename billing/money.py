@@ -2,10 +2,16 @@
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.utils import numberformat
+from django.utils.formats import get_format
+from django.utils.translation import gettext, ngettext
 
 from .exceptions import BillingError
 
 CENT = Decimal("0.01")
+# Overage is priced per million tokens: a usage line's price base quantity (EN 16931 BT-149).
+TOKENS_PER_MILLION = 1_000_000
+NO_BREAK_SPACE, NARROW_NO_BREAK_SPACE = "\u00a0", "\u202f"
 ZERO = Decimal("0.00")
 
 
@@ -36,3 +42,45 @@ def positive_amount(value, *, what: str = "An amount") -> Decimal:
     if amount != round_money(amount):
         raise BillingError(f"{what} must be a positive amount in cents, e.g. 22.80 (got {value}).")
     return amount
+
+
+def format_number(value, *, places: int = 2, max_places: int | None = None, currency: str = "") -> str:
+    """`value` as the reader of the active language writes it: grouped thousands and their decimal mark,
+    e.g. `1,234.50 EUR` in English and `1 234,50 EUR` in French (a narrow no-break space between thousands,
+    a no-break space before the currency).
+
+    `places` decimals, rounded half-up (money: 2, token counts: 0); with `max_places`, up to that many
+    where the value has them (a price per million `0.0125` keeps four, `2.0000` prints `2.00`).
+    """
+    if isinstance(value, float):
+        raise TypeError("Money is Decimal, never float.")
+    value = Decimal(value)
+    if max_places is not None:
+        places = min(max(places, -value.normalize().as_tuple().exponent), max_places)
+    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    thousands = get_format("THOUSAND_SEPARATOR")
+    if thousands == NO_BREAK_SPACE:  # French typography groups thousands with a narrow one; Django's French has not
+        thousands = NARROW_NO_BREAK_SPACE
+    text = numberformat.format(
+        rounded, get_format("DECIMAL_SEPARATOR"), decimal_pos=places, grouping=get_format("NUMBER_GROUPING"),
+        thousand_sep=thousands, force_grouping=True,
+    )
+    return f"{text}{NO_BREAK_SPACE}{currency}" if currency else text
+
+
+def format_line_quantity(line) -> str:
+    """An invoice line's quantity as its documents print it: a usage line counts tokens (`35,161,291 tokens`), any
+    other is a plain number without trailing zeros (`1`)."""
+    if line.price_base_quantity == TOKENS_PER_MILLION:
+        count = int(line.quantity)
+        return ngettext("%(count)s token", "%(count)s tokens", count) % {"count": format_number(count, places=0)}
+    return format_number(line.quantity, places=0, max_places=6)
+
+
+def format_line_unit_price(line, currency: str) -> str:
+    """An invoice line's unit price with two to four decimals and its currency, per million tokens on a usage line
+    (`2.00 EUR / million tokens`)."""
+    price = format_number(line.unit_price, max_places=4, currency=currency)
+    if line.price_base_quantity == TOKENS_PER_MILLION:
+        return gettext("%(price)s / million tokens") % {"price": price}
+    return price

@@ -1,4 +1,5 @@
-"""The PDF of an invoice or a credit note, from an `InvoiceDocument`: bytes out, no database, no Django.
+"""The PDF of an invoice or a credit note, from an `InvoiceDocument`: bytes out, no database; its texts through
+gettext in the buyer's language.
 
 PDF/A-3 prerequisites are built in: every font is a TrueType font embedded as a subset (reportlab's own
 Bitstream Vera, so no system font is needed; no base-14 font anywhere), and the catalog carries an sRGB
@@ -10,7 +11,7 @@ import datetime
 import functools
 import io
 import unicodedata
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -19,6 +20,7 @@ from PIL import Image as PILImage
 from PIL import ImageCms
 from reportlab import rl_config
 from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
@@ -39,9 +41,15 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
+from django.utils import translation
+from django.utils.translation import gettext, pgettext
 from stdnum import iban
 
+from accounts.countries import country_name
+
 from .documents import DocumentParty, InvoiceDocument
+from .money import format_line_quantity, format_line_unit_price, format_number
+from .periods import format_long_date
 
 DEFAULT_LOGO = Path(__file__).resolve().parent.parent / "static" / "img" / "logo.png"
 
@@ -71,109 +79,27 @@ BODY = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=12.5, textColor
 NOTE = ParagraphStyle("note", fontName=FONT, fontSize=7.5, leading=10.5, textColor=INK, spaceAfter=2.5)
 NOTE_STRONG = ParagraphStyle("note_strong", parent=NOTE, fontName=FONT_BOLD)
 CELL = ParagraphStyle("cell", fontName=FONT, fontSize=8.5, leading=11, textColor=INK)
+CELL_NUMBER = ParagraphStyle("cell_number", parent=CELL, alignment=TA_RIGHT)
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 18 * mm, 18 * mm, 22 * mm
 CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN_X
 
-CENT = Decimal("0.01")
-
-# --- Labels (not Django i18n: rendering never depends on a request's language) ---------------------------
-LABELS = {
-    "en": {
-        "INVOICE": "Invoice",
-        "CREDIT_NOTE": "Credit note",
-        "number": "No.",
-        "issue_date": "Issue date",
-        "due_date": "Due date",
-        "period": "Service period",
-        "cancelled_invoice": "Cancelled invoice",
-        "seller": "From",
-        "buyer": "Bill to",
-        "siren": "SIREN",
-        "vat_number": "VAT number",
-        "description": "Description",
-        "quantity": "Quantity",
-        "unit_price": "Unit price",
-        "amount": "Amount",
-        "vat_breakdown": "VAT breakdown",
-        "vat_base": "Taxable base",
-        "vat_rate": "Rate",
-        "vat_amount": "VAT",
-        "subtotal": "Subtotal (excl. VAT)",
-        "vat": "VAT {rate}",
-        "total": "Total (incl. VAT)",
-        "credit_applied": "Credits applied",
-        "amount_paid": "Amount paid",
-        "amount_due": "Amount due",
-        "amount_credited": "Total credited",
-        "operation": "Operation category: Services.",
-        "payment_terms": "Payment terms: {terms}",
-        "no_discount": "No discount for early payment.",
-        "late_payment": (
-            "Late-payment penalty rate: {rate}\u00a0% per year (ECB refinancing rate + 10 points), due from the day "
-            "after the due date without a reminder (article L441-10 of the French Commercial Code)."
-        ),
-        "recovery_indemnity": (
-            "A fixed recovery indemnity of {indemnity}\u00a0EUR is due for any late payment (article D441-5 of the "
-            "French Commercial Code)."
-        ),
-        "credit_note_reference": "This credit note cancels invoice {number}{date}.",
-        "credit_note_reference_date": " of {date}",
-        "reason": "Reason: {reason}",
-        "bank_transfer": "Payment: bank transfer to IBAN {iban}, BIC {bic}, reference {reference}.",
-        "page": "Page {page} / {pages}",
-    },
-    "fr": {
-        "INVOICE": "Facture",
-        "CREDIT_NOTE": "Avoir",
-        "number": "N°",
-        "issue_date": "Date d'émission",
-        "due_date": "Date d'échéance",
-        "period": "Période de service",
-        "cancelled_invoice": "Facture annulée",
-        "seller": "Émetteur",
-        "buyer": "Client",
-        "siren": "SIREN",
-        "vat_number": "N° de TVA",
-        "description": "Désignation",
-        "quantity": "Quantité",
-        "unit_price": "Prix unitaire HT",
-        "amount": "Montant HT",
-        "vat_breakdown": "Détail de la TVA",
-        "vat_base": "Base HT",
-        "vat_rate": "Taux",
-        "vat_amount": "TVA",
-        "subtotal": "Total HT",
-        "vat": "TVA {rate}",
-        "total": "Total TTC",
-        "credit_applied": "Crédits appliqués",
-        "amount_paid": "Déjà réglé",
-        "amount_due": "Net à payer",
-        "amount_credited": "Montant de l'avoir",
-        "operation": "Catégorie d'opération : Prestations de services.",
-        "payment_terms": "Conditions de paiement : {terms}",
-        "no_discount": "Pas d'escompte pour paiement anticipé.",
-        "late_payment": (
-            "En cas de retard de paiement : pénalités de retard au taux annuel de {rate}\u00a0% (taux de "
-            "refinancement de la BCE majoré de 10 points), exigibles dès le lendemain de la date d'échéance "
-            "sans rappel (article L441-10 du Code de commerce)."
-        ),
-        "recovery_indemnity": (
-            "Tout retard de paiement rend exigible une indemnité forfaitaire pour frais de recouvrement de "
-            "{indemnity}\u00a0€ (article D441-5 du Code de commerce)."
-        ),
-        "credit_note_reference": "Cet avoir annule la facture {number}{date}.",
-        "credit_note_reference_date": " du {date}",
-        "reason": "Motif : {reason}",
-        "bank_transfer": "Règlement : virement bancaire sur l'IBAN {iban}, BIC {bic}, référence {reference}.",
-        "page": "Page {page} / {pages}",
-    },
-}
+# --- Texts: gettext in the document's language (the buyer's, whatever the request's) ----------------------
+def in_document_language(document: InvoiceDocument):
+    """Every text and number of a document is written in its buyer's language, never in the request's."""
+    return translation.override(document.language)
 
 
-def labels(document: InvoiceDocument) -> dict[str, str]:
-    return LABELS.get(document.language, LABELS["en"])
+def document_title(document: InvoiceDocument) -> str:
+    if document.is_credit_note:
+        return pgettext("document", "Credit note")
+    return pgettext("document", "Invoice")
+
+
+def reason_text(document: InvoiceDocument) -> str:
+    """'Reason: Billing error — wrong VAT rate', or nothing when the credit note states none."""
+    return gettext("Reason: %(reason)s") % {"reason": document.reason} if document.reason else ""
 
 
 # --- Formatting ---------------------------------------------------------------------------------------
@@ -191,43 +117,14 @@ def fit_text(text: str) -> str:
     return "".join(out)
 
 
-def _decimal_text(value: Decimal, language: str, *, grouped: bool = False) -> str:
-    text = f"{value:,f}" if grouped else f"{value:f}"
-    if language == "fr":
-        return text.replace(",", " ").replace(".", ",")
-    return text
-
-
-def format_money(amount: Decimal, currency: str, language: str) -> str:
-    """Two decimals and the currency code: '1,234.50 EUR' in English, '1 234,50 EUR' in French."""
-    return f"{_decimal_text(Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP), language, grouped=True)} {currency}"
-
-
-def format_quantity(quantity: Decimal, language: str) -> str:
-    value = Decimal(quantity).normalize()
-    if value == value.to_integral_value():
-        value = value.quantize(Decimal(1))
-    return _decimal_text(value, language, grouped=True)
-
-
-def format_unit_price(price: Decimal, currency: str, language: str) -> str:
-    """Two to four decimals: unit prices (per million tokens, say) keep the precision they were set with."""
-    value = Decimal(price).normalize()
-    places = min(max(2, -value.as_tuple().exponent), 4)
-    value = Decimal(price).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    return f"{_decimal_text(value, language, grouped=True)} {currency}"
-
-
-def format_percent(value: Decimal, language: str) -> str:
+def format_percent(value: Decimal) -> str:
     """A percentage without trailing zeros: 20, 5.5, 12.15."""
-    value = Decimal(value).normalize()
-    if value == value.to_integral_value():
-        value = value.quantize(Decimal(1))
-    return _decimal_text(value, language)
+    return format_number(value, places=0, max_places=4)
 
 
 def format_date(value: datetime.date) -> str:
-    return value.isoformat()
+    """'6 December 2026', '1er décembre 2026'."""
+    return format_long_date(value)
 
 
 def vat_percent(document: InvoiceDocument) -> Decimal:
@@ -236,16 +133,19 @@ def vat_percent(document: InvoiceDocument) -> Decimal:
 
 
 def legal_mentions(document: InvoiceDocument) -> dict[str, str]:
-    """The mentions of a French B2B invoice, in the document's language (printed, and noted in Factur-X)."""
-    text = labels(document)
+    """The mentions of a French B2B invoice, in the active language (printed, and noted in Factur-X)."""
     return {
-        "operation": text["operation"],
-        "payment_terms": text["payment_terms"].format(terms=document.payment_terms),
-        "no_discount": text["no_discount"],
-        "late_payment": text["late_payment"].format(rate=format_percent(document.late_payment_rate, document.language)),
-        "recovery_indemnity": text["recovery_indemnity"].format(
-            indemnity=format_percent(document.recovery_indemnity, document.language)
-        ),
+        "operation": gettext("Operation category: Services."),
+        "payment_terms": gettext("Payment terms: %(terms)s") % {"terms": document.payment_terms},
+        "no_discount": gettext("No discount for early payment."),
+        "late_payment": gettext(
+            "Late-payment penalty rate: %(rate)s per year (ECB refinancing rate + 10 points), due from the day after "
+            "the due date without a reminder (article L441-10 of the French Commercial Code)."
+        ) % {"rate": f"{format_percent(document.late_payment_rate)}\u00a0%"},
+        "recovery_indemnity": gettext(
+            "A fixed recovery indemnity of %(indemnity)s is due for any late payment (article D441-5 of the French "
+            "Commercial Code)."
+        ) % {"indemnity": format_number(document.recovery_indemnity, places=0, max_places=2, currency="EUR")},
     }
 
 
@@ -320,7 +220,7 @@ class _DocumentCanvas(Canvas):
         self.setFillColor(MUTED)
         self.setFont(FONT, 7)
         self.drawString(MARGIN_X, 10 * mm, self._footer)
-        self.drawRightString(PAGE_WIDTH - MARGIN_X, 10 * mm, self._page_label.format(page=page, pages=count))
+        self.drawRightString(PAGE_WIDTH - MARGIN_X, 10 * mm, self._page_label % {"page": page, "pages": count})
         if page > 1:
             self.drawRightString(PAGE_WIDTH - MARGIN_X, PAGE_HEIGHT - 11 * mm, self._running_title)
         self.restoreState()
@@ -347,8 +247,16 @@ class _DocumentCanvas(Canvas):
 # --- Blocks -------------------------------------------------------------------------------------------
 def _address_lines(party: DocumentParty) -> list[str]:
     lines = [party.address_line1, party.address_line2, " ".join(filter(None, [party.postal_code, party.city]))]
-    lines.append(party.country)
+    lines.append(country_name(party.country))
     return [line for line in lines if line]
+
+
+def _siren(party: DocumentParty) -> str:
+    return gettext("SIREN %(siren)s") % {"siren": party.siren}
+
+
+def _vat_number(party: DocumentParty) -> str:
+    return gettext("VAT number %(vat_number)s") % {"vat_number": party.vat_number}
 
 
 def _markup(text: str) -> str:
@@ -360,26 +268,26 @@ def _label_markup(text: str) -> str:
     return f'<font size="7" color="{MUTED_HEX}">{_markup(text.upper())}</font>'
 
 
-def _party_block(party: DocumentParty, heading: str, text: dict[str, str]) -> Paragraph:
+def _party_block(party: DocumentParty, heading: str) -> Paragraph:
     lines = [_label_markup(heading), f"<b>{_markup(party.display_name)}</b>"]
     if party.company_name and party.name and party.name != party.company_name:
         lines.append(_markup(party.name))
     lines += [_markup(line) for line in _address_lines(party)]
     if party.siren:
-        lines.append(_markup(f"{text['siren']} {party.siren}"))
+        lines.append(_markup(_siren(party)))
     if party.vat_number:
-        lines.append(_markup(f"{text['vat_number']} {party.vat_number}"))
+        lines.append(_markup(_vat_number(party)))
     if party.email:
         lines.append(_markup(party.email))
     return Paragraph("<br/>".join(lines), BODY)
 
 
-def _header(document: InvoiceDocument, text: dict[str, str], logo_path) -> Table:
+def _header(document: InvoiceDocument, logo_path) -> Table:
     """Logo and seller on the left, title and number on the right: two rows of plain strings."""
     logo = _logo(logo_path, 15 * mm)
     rows = [
-        [fit_text(document.seller.display_name), fit_text(text[document.kind])],
-        [fit_text(document.seller.email), fit_text(f"{text['number']} {document.number}")],
+        [fit_text(document.seller.display_name), fit_text(document_title(document))],
+        [fit_text(document.seller.email), fit_text(gettext("No. %(number)s") % {"number": document.number})],
     ]
     widths = [CONTENT_WIDTH * 0.5] * 2
     if logo is not None:
@@ -418,15 +326,15 @@ def _header(document: InvoiceDocument, text: dict[str, str], logo_path) -> Table
     return table
 
 
-def _facts(document: InvoiceDocument, text: dict[str, str]) -> Table:
+def _facts(document: InvoiceDocument) -> Table:
     """Issue date, due date (or the cancelled invoice) and service period: captions over values."""
     period = f"{format_date(document.period_start)} – {format_date(document.period_last_day)}"
-    facts = [(text["issue_date"], format_date(document.issue_date))]
+    facts = [(gettext("Issue date"), format_date(document.issue_date))]
     if document.is_credit_note:
-        facts.append((text["cancelled_invoice"], document.original_invoice_number))
+        facts.append((gettext("Cancelled invoice"), document.original_invoice_number))
     elif document.due_date is not None:
-        facts.append((text["due_date"], format_date(document.due_date)))
-    facts.append((text["period"], period))
+        facts.append((gettext("Due date"), format_date(document.due_date)))
+    facts.append((gettext("Service period"), period))
     rows = [[fit_text(label.upper()) for label, _ in facts], [fit_text(value) for _, value in facts]]
     widths = [CONTENT_WIDTH * share for share in (0.28, 0.28, 0.44)[-len(facts):]]
     widths[0] += CONTENT_WIDTH - sum(widths)
@@ -455,9 +363,9 @@ def _facts(document: InvoiceDocument, text: dict[str, str]) -> Table:
     return table
 
 
-def _parties(document: InvoiceDocument, text: dict[str, str]) -> Table:
+def _parties(document: InvoiceDocument) -> Table:
     table = Table(
-        [[_party_block(document.seller, text["seller"], text), _party_block(document.buyer, text["buyer"], text)]],
+        [[_party_block(document.seller, pgettext("seller", "From")), _party_block(document.buyer, gettext("Bill to"))]],
         colWidths=[CONTENT_WIDTH / 2] * 2,
     )
     table.setStyle(
@@ -474,19 +382,24 @@ def _parties(document: InvoiceDocument, text: dict[str, str]) -> Table:
     return table
 
 
-def _lines_table(document: InvoiceDocument, text: dict[str, str]) -> Table:
-    lang, currency = document.language, document.currency
-    rows = [[text["description"], text["quantity"], text["unit_price"], text["amount"]]]
+def _lines_table(document: InvoiceDocument) -> Table:
+    currency = document.currency
+    rows = [[
+        pgettext("invoice line", "Description"), pgettext("invoice line", "Quantity"),
+        pgettext("invoice line", "Unit price"), pgettext("invoice line", "Amount"),
+    ]]
     for line in document.lines:
         rows.append(
             [
                 _p(line.description, CELL),
-                format_quantity(line.quantity, lang),
-                format_unit_price(line.unit_price, currency, lang),
-                format_money(line.amount, currency, lang),
+                _p(format_line_quantity(line), CELL_NUMBER),
+                _p(format_line_unit_price(line, currency), CELL_NUMBER),
+                fit_text(format_number(line.amount, currency=currency)),
             ]
         )
-    widths = [CONTENT_WIDTH - 96 * mm, 22 * mm, 36 * mm, 38 * mm]
+    # A usage line's quantity and price name their unit ('35,161,291 tokens', '2.00 EUR / million tokens'):
+    # those columns wrap, the amount never does.
+    widths = [CONTENT_WIDTH - 106 * mm, 30 * mm, 40 * mm, 36 * mm]
     table = Table(rows, colWidths=widths, repeatRows=1)  # the header row is repeated on every page
     table.setStyle(
         TableStyle(
@@ -513,28 +426,30 @@ def _lines_table(document: InvoiceDocument, text: dict[str, str]) -> Table:
     return table
 
 
-def _summary(document: InvoiceDocument, text: dict[str, str]) -> Table:
+def _summary(document: InvoiceDocument) -> Table:
     """One table: the VAT breakdown on the left (base, rate, VAT), the totals on the right."""
-    lang, currency = document.language, document.currency
 
     def money(amount):
-        return format_money(amount, currency, lang)
+        return fit_text(format_number(amount, currency=document.currency))
 
-    rate = f"{format_percent(vat_percent(document), lang)} %"
+    rate = f"{format_percent(vat_percent(document))} %"
     vat = [
-        [fit_text(text["vat_breakdown"].upper()), "", ""],
-        [text["vat_base"], text["vat_rate"], text["vat_amount"]],
+        [fit_text(gettext("VAT breakdown").upper()), "", ""],
+        [gettext("Taxable base"), gettext("Rate"), pgettext("tax amount", "VAT")],
         [money(document.subtotal), rate, money(document.tax_amount)],
     ]
-    totals = [[text["subtotal"], money(document.subtotal)], [text["vat"].format(rate=rate), money(document.tax_amount)]]
+    totals = [
+        [gettext("Subtotal (excl. VAT)"), money(document.subtotal)],
+        [gettext("VAT %(rate)s") % {"rate": rate}, money(document.tax_amount)],
+    ]
     if document.is_credit_note:
-        totals.append([text["amount_credited"], money(document.amount_due)])
+        totals.append([gettext("Total credited"), money(document.amount_due)])
     else:
         totals += [
-            [text["total"], money(document.total)],
-            [text["credit_applied"], money(document.credit_applied)],
-            [text["amount_paid"], money(document.amount_paid)],
-            [text["amount_due"], money(document.amount_due)],
+            [gettext("Total (incl. VAT)"), money(document.total)],
+            [pgettext("invoice total", "Credits applied"), money(document.credit_applied)],
+            [gettext("Amount paid"), money(document.amount_paid)],
+            [pgettext("invoice total", "Amount due"), money(document.amount_due)],
         ]
     rows = [
         [*(vat[i] if i < len(vat) else ["", "", ""]), "", *totals[i]]
@@ -586,23 +501,25 @@ def bank_transfer_instructions(document: InvoiceDocument) -> str:
     if not document.pays_by_bank_transfer:
         return ""
     seller = document.seller
-    return labels(document)["bank_transfer"].format(
-        iban=iban.format(seller.iban), bic=seller.bic, reference=document.number
-    )
+    return gettext("Payment: bank transfer to IBAN %(iban)s, BIC %(bic)s, reference %(reference)s.") % {
+        "iban": iban.format(seller.iban), "bic": seller.bic, "reference": document.number,
+    }
 
 
-def _notes(document: InvoiceDocument, text: dict[str, str]) -> list:
+def _notes(document: InvoiceDocument) -> list:
     notes = []
     instructions = bank_transfer_instructions(document)
     if instructions:
         notes.append(_p(instructions, NOTE_STRONG))
     if document.is_credit_note:
-        date = ""
-        if document.original_invoice_issue_date is not None:
-            date = text["credit_note_reference_date"].format(date=format_date(document.original_invoice_issue_date))
-        reference = text["credit_note_reference"].format(number=document.original_invoice_number, date=date)
-        reason = text["reason"].format(reason=document.reason) if document.reason else ""
-        notes.append(Paragraph(f"<b>{_markup(reference)}</b> {_markup(reason)}", NOTE))
+        number = document.original_invoice_number
+        if document.original_invoice_issue_date is None:
+            reference = gettext("This credit note cancels invoice %(number)s.") % {"number": number}
+        else:
+            reference = gettext("This credit note cancels invoice %(number)s of %(date)s.") % {
+                "number": number, "date": format_date(document.original_invoice_issue_date),
+            }
+        notes.append(Paragraph(f"<b>{_markup(reference)}</b> {_markup(reason_text(document))}", NOTE))
     if document.tax_mention:
         notes.append(_p(document.tax_mention, NOTE_STRONG))
     mentions = legal_mentions(document)
@@ -613,22 +530,26 @@ def _notes(document: InvoiceDocument, text: dict[str, str]) -> list:
     return notes
 
 
-def _footer(document: InvoiceDocument, text: dict[str, str]) -> str:
+def _footer(document: InvoiceDocument) -> str:
     seller = document.seller
     address = ", ".join(filter(None, [seller.address_line1, " ".join(filter(None, [seller.postal_code, seller.city]))]))
     parts = [seller.display_name, address]
     if seller.siren:
-        parts.append(f"{text['siren']} {seller.siren}")
+        parts.append(_siren(seller))
     if seller.vat_number:
-        parts.append(f"{text['vat_number']} {seller.vat_number}")
+        parts.append(_vat_number(seller))
     return fit_text(" · ".join(part for part in parts if part))
 
 
 # --- Entry point --------------------------------------------------------------------------------------
 def render_invoice_pdf(document: InvoiceDocument, *, logo_path: Path | str | None = DEFAULT_LOGO) -> bytes:
     """The PDF of an invoice or credit note (PDF/A-3 ready, without the Factur-X XML), as bytes."""
-    text = labels(document)
-    title = f"{text[document.kind]} {document.number}"
+    with in_document_language(document):
+        return _render(document, logo_path=logo_path)
+
+
+def _render(document: InvoiceDocument, *, logo_path: Path | str | None) -> bytes:
+    title = f"{document_title(document)} {document.number}"
     out = io.BytesIO()
     doc = BaseDocTemplate(
         out,
@@ -650,26 +571,27 @@ def render_invoice_pdf(document: InvoiceDocument, *, logo_path: Path | str | Non
     frame = Frame(MARGIN_X, MARGIN_BOTTOM, CONTENT_WIDTH, PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM, 0, 0, 0, 0)
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
     story = [
-        _header(document, text, logo_path),
+        _header(document, logo_path),
         Spacer(1, 8 * mm),
-        _facts(document, text),
+        _facts(document),
         Spacer(1, 7 * mm),
-        _parties(document, text),
+        _parties(document),
         Spacer(1, 8 * mm),
-        _lines_table(document, text),
+        _lines_table(document),
         Spacer(1, 5 * mm),
-        KeepTogether([_summary(document, text)]),
+        KeepTogether([_summary(document)]),
         Spacer(1, 6 * mm),
         HRFlowable(width="100%", thickness=0.5, color=RULE, spaceAfter=3 * mm),
-        *_notes(document, text),
+        *_notes(document),
     ]
     doc.build(
         story,
         canvasmaker=functools.partial(
             _DocumentCanvas,
-            footer=_footer(document, text),
+            footer=_footer(document),
             running_title=fit_text(f"{document.seller.display_name} — {title}"),
-            page_label=text["page"],
+            # The canvas numbers the pages once it knows how many there are: it gets the text to fill in.
+            page_label=gettext("Page %(page)s / %(pages)s"),
         ),
     )
     return out.getvalue()

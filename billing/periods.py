@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.formats import date_format
 
 from .exceptions import BillingError
 
@@ -92,3 +94,12 @@ def period_containing(day: datetime.date, *, months: int = 1, anchor: datetime.d
     elapsed = (day.year - first.year) * 12 + day.month - first.month
     start = add_months(first, (elapsed // months) * months)
     return Period(start, add_months(start, months))
+
+
+def format_long_date(value: datetime.date) -> str:
+    """`1 December 2026` in the active language; French writes the first of a month `1er décembre 2026`, which
+    no Django date format can say."""
+    text = date_format(value, "j F Y")
+    if value.day == 1 and (translation.get_language() or "").startswith("fr"):
+        return f"1er{text[1:]}"
+    return text

@@ -68,6 +68,7 @@ def _invoice(invoice: Invoice) -> dict:
                 "description": line.description,
                 "quantity": _money(line.quantity),
                 "unit_price": _money(line.unit_price),
+                "price_base_quantity": line.price_base_quantity,
                 "amount": _money(line.amount),
             }
             for line in invoice.lines.all()
@@ -75,6 +76,7 @@ def _invoice(invoice: Invoice) -> dict:
         "credit_note": None if credit_note is None else {
             "number": credit_note.number,
             "amount": _money(credit_note.amount),
+            "reason_code": credit_note.reason_code,
             "reason": credit_note.reason,
             "issue_date": _iso(credit_note.issue_date),
         },

@@ -8,53 +8,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
+from django.utils import translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext
+
 from .models import Interval, LineKind, Plan, Subscription
-from .money import ZERO, round_money
+from .money import TOKENS_PER_MILLION, ZERO, format_number, round_money
 from .periods import Period, add_months, local_date
 from .tax import TaxTreatment
 
-TOKENS_PER_MILLION = Decimal(1_000_000)
-
-# Line descriptions are written once, in the buyer's language, and printed as written on every document.
-MONTHS = {
-    "en": "January February March April May June July August September October November December".split(),
-    "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split(),
-}
-LINE_TEXT = {
-    "en": {
-        "fee": "{plan} plan, {period}",
-        "partial": "{plan} plan, {days}/{period_days} days of {period}",
-        "usage": "Usage above the {included} included tokens: {overage} tokens (quantity in millions)",
-        "segment_usage": "{plan} plan, {days}/{period_days} days: usage above the {included} included tokens: "
-        "{overage} tokens (quantity in millions)",
-    },
-    "fr": {
-        "fee": "Forfait {plan}, {period}",
-        "partial": "Forfait {plan}, {period} : {days} jours sur {period_days}",
-        "usage": "Consommation au-delà des {included} jetons inclus : {overage} jetons (quantité en millions)",
-        "segment_usage": "Forfait {plan}, {days} jours sur {period_days} : consommation au-delà des {included} "
-        "jetons inclus : {overage} jetons (quantité en millions)",
-    },
-}
-
 
 def _language(subscription: Subscription) -> str:
+    """The buyer's language: line descriptions are written once, in it, and printed as written on every document."""
     profile = getattr(subscription.user, "profile", None) if subscription.user_id else None
-    language = getattr(profile, "language", "en")
-    return language if language in LINE_TEXT else "en"
+    language = getattr(profile, "language", "") or settings.LANGUAGE_CODE
+    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
 
 
-def _count(number: int, language: str) -> str:
-    return f"{number:,}".replace(",", "\u202f" if language == "fr" else ",")
-
-
-def _period_name(period: Period, language: str) -> str:
-    months = MONTHS[language]
+def _period_name(period: Period) -> str:
+    """`December 2026`, or `January 2026 – December 2026` for a yearly period, in the active language."""
     last = add_months(period.end, -1)
-    first = f"{months[period.start.month - 1]} {period.start.year}"
+    first = date_format(period.start, "F Y")
     if (period.start.year, period.start.month) == (last.year, last.month):
         return first
-    return f"{first} – {months[last.month - 1]} {last.year}"
+    return f"{first} – {date_format(last, 'F Y')}"
 
 
 @dataclass(frozen=True)
@@ -64,6 +42,7 @@ class LineDraft:
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal
+    price_base_quantity: int = 1  # the quantity `unit_price` is the price of: a million tokens on a USAGE line
 
 
 @dataclass(frozen=True)
@@ -206,33 +185,36 @@ def fee_days(subscription: Subscription, billed: Period) -> list[tuple[Plan, int
     return charged
 
 
-def _fee_line(*, kind: str, plan: Plan, days: int, whole: Period, language: str) -> LineDraft:
-    text = LINE_TEXT[language]
-    period = _period_name(whole, language)
+def _fee_line(*, kind: str, plan: Plan, days: int, whole: Period) -> LineDraft:
+    period = _period_name(whole)
     if days == whole.days:
-        description = text["fee"].format(plan=plan.name, period=period)
+        description = gettext("%(plan)s plan, %(period)s") % {"plan": plan.name, "period": period}
         return LineDraft(kind, description, Decimal(1), plan.price, round_money(plan.price))
     amount = round_money(plan.price * days / whole.days)
-    description = text["partial"].format(plan=plan.name, days=days, period_days=whole.days, period=period)
+    description = gettext("%(plan)s plan, %(days)s/%(period_days)s days of %(period)s") % {
+        "plan": plan.name, "days": days, "period_days": whole.days, "period": period,
+    }
     return LineDraft(kind, description, Decimal(1), amount, amount)
 
 
-def _usage_line(*, segment: UsageSegment, tokens_used: int, billed: Period, language: str) -> LineDraft | None:
+def _usage_line(*, segment: UsageSegment, tokens_used: int, billed: Period) -> LineDraft | None:
+    """The overage in tokens at the plan's price per million (quantity in tokens, price base one million)."""
     plan = segment.plan
     overage = max(0, tokens_used - segment.included_tokens)
     amount = round_money(overage * plan.overage_price_per_million / TOKENS_PER_MILLION)
     if amount == 0:
         return None
-    included, overage_text = _count(segment.included_tokens, language), _count(overage, language)
+    included = format_number(segment.included_tokens, places=0)
     if segment.period == billed:
-        description = LINE_TEXT[language]["usage"].format(included=included, overage=overage_text)
+        description = gettext("Usage above the %(included)s included tokens") % {"included": included}
     else:
-        description = LINE_TEXT[language]["segment_usage"].format(
-            plan=plan.name, days=segment.period.days, period_days=billed.days, included=included,
-            overage=overage_text,
-        )
-    quantity = Decimal(overage) / TOKENS_PER_MILLION
-    return LineDraft(LineKind.USAGE, description, quantity, plan.overage_price_per_million, amount)
+        description = gettext("%(plan)s plan, %(days)s/%(period_days)s days: usage above the %(included)s included "
+                              "tokens") % {
+            "plan": plan.name, "days": segment.period.days, "period_days": billed.days, "included": included,
+        }
+    return LineDraft(
+        LineKind.USAGE, description, Decimal(overage), plan.overage_price_per_million, amount, TOKENS_PER_MILLION
+    )
 
 
 def invoice_draft(*, subscription: Subscription, period: Period, segment_tokens: Sequence[int]) -> InvoiceDraft:
@@ -245,18 +227,18 @@ def invoice_draft(*, subscription: Subscription, period: Period, segment_tokens:
     whole = calendar_period(subscription, period)
     charged = fee_days(subscription, period)
     segments = usage_segments(subscription, period)
-    language = _language(subscription)
-    lines = [
-        _fee_line(
-            kind=LineKind.SUBSCRIPTION if index == len(charged) - 1 else LineKind.PRORATION,
-            plan=plan, days=days, whole=whole, language=language,
-        )
-        for index, (plan, days) in enumerate(charged)
-    ]
-    for segment, tokens in zip(segments, segment_tokens, strict=True):
-        usage = _usage_line(segment=segment, tokens_used=tokens, billed=period, language=language)
-        if usage:
-            lines.append(usage)
+    with translation.override(_language(subscription)):
+        lines = [
+            _fee_line(
+                kind=LineKind.SUBSCRIPTION if index == len(charged) - 1 else LineKind.PRORATION,
+                plan=plan, days=days, whole=whole,
+            )
+            for index, (plan, days) in enumerate(charged)
+        ]
+        for segment, tokens in zip(segments, segment_tokens, strict=True):
+            usage = _usage_line(segment=segment, tokens_used=tokens, billed=period)
+            if usage:
+                lines.append(usage)
     return InvoiceDraft(
         subscription, period, segments[-1].plan, sum(segment_tokens), tuple(line for line in lines if line.amount)
     )

@@ -1,12 +1,23 @@
 """Serializers of the billing API. Money is a string with two decimals, its currency beside it."""
 from drf_spectacular.types import OpenApiTypes
 from django.core.validators import ProhibitNullCharactersValidator
+from django.utils import translation
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from .models import BillingAlert, Credit, CreditNote, Invoice, InvoiceLine, Payment, Plan, Subscription
+from .documents import buyer_language
+from .models import (
+    BillingAlert,
+    Credit,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Plan,
+    Subscription,
+)
 from .periods import PERIOD_PATTERN, parse_month
 from .selectors import credit_note_of, plans_offered, scheduled_plan_change
 
@@ -87,7 +98,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
 class InvoiceLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = InvoiceLine
-        fields = ["kind", "description", "quantity", "unit_price", "amount"]
+        # A usage line: `quantity` tokens at `unit_price` per `price_base_quantity` (1,000,000) of them.
+        fields = ["kind", "description", "quantity", "unit_price", "price_base_quantity", "amount"]
         read_only_fields = fields
 
 
@@ -109,10 +121,17 @@ class InvoicePaymentSerializer(serializers.ModelSerializer):
 
 
 class CreditNoteSerializer(serializers.ModelSerializer):
+    reason_label = serializers.SerializerMethodField()
+
     class Meta:
         model = CreditNote
-        fields = ["number", "amount", "reason", "issue_date"]
+        fields = ["number", "amount", "reason_code", "reason", "reason_label", "issue_date"]
         read_only_fields = fields
+
+    def get_reason_label(self, credit_note: CreditNote) -> str:
+        """The reason as its documents print it: the label in the buyer's language, then the free-text detail."""
+        with translation.override(buyer_language(credit_note.invoice)):
+            return credit_note.reason_text()
 
 
 class InvoiceDetailSerializer(InvoiceSerializer):
@@ -135,6 +154,7 @@ class DraftLineSerializer(serializers.Serializer):
     description = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=18, decimal_places=6)
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=4)
+    price_base_quantity = serializers.IntegerField()
     amount = serializers.DecimalField(**MONEY)
 
 

@@ -6,7 +6,8 @@ templates of a kind live in `templates/emails/<kind>_subject.txt`, `<kind>.txt` 
 figures from `invoice` (and its credit note's for CREDIT_NOTE_ISSUED), the caller gives the rest:
 
 - INVOICE_ISSUED: the invoice figures.
-- CREDIT_NOTE_ISSUED: `credit_note_number`, `amount` (the credit note's), `reason`: from the credit note.
+- CREDIT_NOTE_ISSUED: `credit_note_number`, `amount` (the credit note's), `reason_code` and `reason` (its
+  detail): from the credit note; the email prints the reason's label in the customer's language.
 - PAYMENT_RECEIVED: `amount` (the payment's); `amount_due` is what remains on the invoice.
 - PAYMENT_FAILED: `amount` (the payment's), `reason` (may be empty; a reason the product writes is marked with
   gettext_noop where it is written and translated here).
@@ -45,7 +46,14 @@ from accounts.models import User, UserProfile
 from billing import clock
 from billing.documents import RECOVERY_INDEMNITY, late_payment_rate
 from billing.exceptions import BillingError
-from billing.models import CreditNote, EmailKind, EmailNotification, EmailStatus, Invoice
+from billing.models import (
+    CreditNote,
+    EmailKind,
+    EmailNotification,
+    EmailStatus,
+    Invoice,
+    credit_note_reason_text,
+)
 
 _INVOICE_FIGURES = frozenset(
     {"invoice_number", "currency", "total", "amount_due", "due_date", "period_start_date", "period_end_date"}
@@ -120,6 +128,7 @@ def _document_context(*, kind: str, invoice: Invoice | None) -> dict[str, Any]:
         context |= {
             "credit_note_number": credit_note.number,
             "amount": credit_note.amount,
+            "reason_code": credit_note.reason_code,
             "reason": credit_note.reason,
         }
     return context
@@ -231,6 +240,8 @@ def _template_context(notification: EmailNotification, *, attachment_name: str |
     if "days_from_due" in context:
         context["days"] = abs(context["days_from_due"])
         context["late_payment_rate"], context["recovery_indemnity"] = late_payment_rate(), RECOVERY_INDEMNITY
+    if notification.kind == EmailKind.CREDIT_NOTE_ISSUED:
+        context["reason"] = credit_note_reason_text(reason_code=context.get("reason_code", ""), reason=context["reason"])
     if notification.kind == EmailKind.PAYMENT_FAILED and context.get("reason"):
         context["reason"] = gettext(context["reason"])  # a provider's own words stay as they are
     context["pays_by_transfer"] = bool(context.get("iban")) and context.get("amount_due", 0) > 0

@@ -19,6 +19,7 @@ from billing.models import (
     Credit,
     CreditApplication,
     CreditNote,
+    CreditNoteReason,
     CreditType,
     DocumentKind,
     Interval,
@@ -328,19 +329,30 @@ def _return_credits(invoice: Invoice, *, now: datetime.datetime) -> None:
 
 
 @transaction.atomic
-def invoice_cancel(*, invoice: Invoice, reason: str, now: datetime.datetime | None = None) -> Invoice:
+def invoice_cancel(
+    *, invoice: Invoice, reason_code: str = CreditNoteReason.OTHER, reason: str = "",
+    now: datetime.datetime | None = None,
+) -> Invoice:
     """Cancel an invoice. An issued one is never edited: a credit note cancels it, the credits it used
-    come back, and what was paid on it becomes a credit for the customer."""
+    come back, and what was paid on it becomes a credit for the customer.
+
+    The credit note's reason is one of the list (`reason_code`, printed in the buyer's language) with `reason`
+    as free-text detail, which OTHER requires: a caller giving only free text gives reason OTHER.
+    """
     now = now or clock.now()
+    reason = (reason or "").strip()
+    if reason_code not in CreditNoteReason.values:
+        raise BillingError(f"Unknown credit note reason {reason_code!r} (one of {', '.join(CreditNoteReason.values)}).")
     locked = _lock_invoice(invoice)
     guard_transition(locked, InvoiceStatus.CANCELLED)
     if locked.is_issued:
-        if not reason or not reason.strip():
-            raise BillingError("A reason is required to cancel an issued invoice.")
+        if reason_code == CreditNoteReason.OTHER and not reason:
+            raise BillingError("A reason is required to cancel an issued invoice: pick one or describe it.")
         issue_date = local_date(now)
         [number] = numbers_reserve(kind=DocumentKind.CREDIT_NOTE, year=issue_date.year, count=1)
         credit_note = CreditNote.objects.create(
-            number=number, invoice=locked, amount=locked.total, reason=reason.strip(), issue_date=issue_date
+            number=number, invoice=locked, amount=locked.total, reason_code=reason_code, reason=reason,
+            issue_date=issue_date,
         )
         audit_log_record(action="credit_note.issue", obj=credit_note, changes={"amount": str(credit_note.amount)})
         _credit_note_documents_after_commit(credit_note.pk)
@@ -354,7 +366,7 @@ def invoice_cancel(*, invoice: Invoice, reason: str, now: datetime.datetime | No
             audit_log_record(action="credit.grant", obj=credit, changes={"amount": str(credit.amount)})
     locked.status, locked.cancelled_at = InvoiceStatus.CANCELLED, now
     locked.save(update_fields=["status", "cancelled_at"])
-    audit_log_record(action="invoice.cancel", obj=locked, changes={"reason": reason})
+    audit_log_record(action="invoice.cancel", obj=locked, changes={"reason_code": reason_code, "reason": reason})
     customer_cache_invalidate(locked.user_id)
     return locked
 

@@ -4,74 +4,65 @@ import datetime
 from decimal import Decimal
 
 from django import template
-from django.utils import translation
-from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
 
 from accounts.countries import country_name as _country_name
-from billing.money import round_money
+from billing.money import format_line_quantity, format_line_unit_price, format_number
+from billing.periods import format_long_date
 
 register = template.Library()
 
 
 @register.filter
 def money(value, currency: str = "") -> str:
-    """`Decimal("1234.5")|money:"EUR"` → `1,234.50 EUR` (a no-break space before the currency)."""
+    """`Decimal("1234.5")|money:"EUR"` → `1,234.50 EUR` (`1 234,50 EUR` in French)."""
     if value is None or value == "":
         return ""
-    amount = f"{round_money(Decimal(value)):,.2f}"
-    return f"{amount}\u00a0{currency}" if currency else amount
+    return format_number(value, currency=currency)
 
 
 @register.filter
 def unit_price(value, currency: str = "") -> str:
-    """A unit price keeps up to four places: `2.0000` → `2.00`, `0.0125` → `0.0125`."""
+    """A unit price keeps up to four places: `2.0000` → `2.00` (`2,00` in French), `0.0125` → `0.0125`."""
     if value is None or value == "":
         return ""
-    value = Decimal(value)
-    text = f"{value:,.4f}".rstrip("0")
-    whole, _, fraction = text.partition(".")
-    text = f"{whole}.{fraction.ljust(2, '0')}"
-    return f"{text}\u00a0{currency}" if currency else text
-
-
-@register.filter
-def localized_unit_price(value) -> str:
-    """A unit price in the active language with two to four places: `2.0000` → `2.00` (`2,00` in French),
-    `0.0125` → `0.0125`."""
-    if value is None or value == "":
-        return ""
-    value = Decimal(value)
-    places = min(max(2, -value.normalize().as_tuple().exponent), 4)
-    return number_format(value, decimal_pos=places)
+    return format_number(value, max_places=4, currency=currency)
 
 
 @register.filter
 def long_date(value: datetime.date) -> str:
-    """`1 December 2026` in the active language; French writes the first of a month `1er décembre 2026`, which
-    no Django date format can say."""
+    """`1 December 2026` in the active language (`1er décembre 2026`)."""
     if value is None or value == "":
         return ""
-    text = date_format(value, "j F Y")
-    if value.day == 1 and (translation.get_language() or "").startswith("fr"):
-        return f"1er{text[1:]}"
-    return text
+    return format_long_date(value)
 
 
 @register.filter
 def tokens(value) -> str:
-    """`1234567` → `1,234,567`."""
+    """`1234567` → `1,234,567` (`1 234 567` in French)."""
     if value is None or value == "":
         return ""
-    return f"{int(value):,}"
+    return format_number(int(value), places=0)
 
 
 @register.filter
 def quantity(value) -> str:
-    """A line's quantity without trailing zeros: `1.000000` → `1`, `2.500000` → `2.5`."""
+    """A line's quantity without trailing zeros: `1.000000` → `1`, `2.500000` → `2.5`, `35161291` → `35,161,291`."""
     if value is None or value == "":
         return ""
-    return f"{Decimal(value).normalize():f}"
+    return format_number(value, places=0, max_places=6)
+
+
+@register.filter
+def line_quantity(line) -> str:
+    """`35,161,291 tokens` on a usage line, `1` on a fee line."""
+    return format_line_quantity(line)
+
+
+@register.filter
+def line_unit_price(line, currency: str) -> str:
+    """`2.00 EUR / million tokens` on a usage line, `19.00 EUR` on a fee line."""
+    return format_line_unit_price(line, currency)
 
 
 @register.filter

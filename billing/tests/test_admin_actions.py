@@ -289,28 +289,47 @@ class TestRecordPayment:
 
 @pytest.mark.django_db
 class TestCancelWithCreditNote:
-    def test_a_reason_is_required(self, finance_client):
+    def test_other_without_a_detail_is_refused_and_writes_nothing(self, finance_client):
         invoice = issued_invoice()
 
-        response = apply_action(finance_client, Invoice, "cancel_with_credit_note", [invoice], reason="  ")
+        response = apply_action(
+            finance_client, Invoice, "cancel_with_credit_note", [invoice], reason_code="OTHER", reason="  "
+        )
 
         assert response.status_code == 200
         assert "reason" in response.context["form"].errors
         invoice.refresh_from_db()
         assert invoice.status == InvoiceStatus.SENT
+        assert not CreditNote.objects.exists()
 
-    def test_issues_a_credit_note_with_the_reason(self, finance_client, finance):
+    def test_the_reason_is_picked_from_the_list(self, finance_client):
+        invoice = issued_invoice()
+
+        response = apply_action(finance_client, Invoice, "cancel_with_credit_note", [invoice])
+
+        assert response.status_code == 200
+        assert "reason_code" in response.context["form"].errors
+        assert [code for code, _ in response.context["form"].fields["reason_code"].choices] == [
+            "BILLING_ERROR", "DUPLICATE", "NOT_DELIVERED", "COMMERCIAL_GESTURE", "CUSTOMER_REQUEST", "OTHER",
+        ]
+        assert not CreditNote.objects.exists()
+
+    def test_issues_a_credit_note_with_the_reason_code_and_its_detail(self, finance_client, finance):
         invoice = issued_invoice()
 
         response = apply_action(
-            finance_client, Invoice, "cancel_with_credit_note", [invoice], reason="Duplicate of TMCP-2026-000001"
+            finance_client, Invoice, "cancel_with_credit_note", [invoice], reason_code="DUPLICATE",
+            reason="Duplicate of TMCP-2026-000001",
         )
 
         assert response.status_code == 302
         invoice.refresh_from_db()
         assert invoice.status == InvoiceStatus.CANCELLED
         credit_note = CreditNote.objects.get(invoice=invoice)
-        assert (credit_note.amount, credit_note.reason) == (Decimal("22.80"), "Duplicate of TMCP-2026-000001")
+        assert (credit_note.amount, credit_note.reason_code, credit_note.reason) == (
+            Decimal("22.80"), "DUPLICATE", "Duplicate of TMCP-2026-000001"
+        )
+        assert credit_note.reason_text() == "Duplicate invoice — Duplicate of TMCP-2026-000001"
         assert audit_rows(invoice, "invoice.cancel")[0].actor == finance
         assert audit_rows(credit_note, "credit_note.issue")
 
@@ -319,7 +338,9 @@ class TestCancelWithCreditNote:
         payment_record(invoice=invoice, amount=Decimal("10.00"), idempotency_key="bank:VIR-1", now=clock.now())
 
         for _ in range(5):
-            apply_action(finance_client, Invoice, "cancel_with_credit_note", [invoice], reason="Billed twice")
+            apply_action(
+                finance_client, Invoice, "cancel_with_credit_note", [invoice], reason_code="DUPLICATE", reason=""
+            )
 
         assert CreditNote.objects.filter(invoice=invoice).count() == 1
         refunds = Credit.objects.filter(user=invoice.user).values_list("type", "amount")
@@ -328,7 +349,9 @@ class TestCancelWithCreditNote:
     def test_a_cancelled_invoice_is_refused_with_a_message(self, finance_client):
         invoice = invoice_cancel(invoice=issued_invoice(), reason="Billed twice")
 
-        response = apply_action(finance_client, Invoice, "cancel_with_credit_note", [invoice], reason="Again")
+        response = apply_action(
+            finance_client, Invoice, "cancel_with_credit_note", [invoice], reason_code="OTHER", reason="Again"
+        )
 
         assert any("cannot become CANCELLED" in text for text in messages_of(response))
         assert CreditNote.objects.count() == 1

@@ -404,8 +404,21 @@ class TestInvoiceListCache:
         detail = client.get(f"/api/billing/invoices/{invoice.pk}/").json()
         assert detail["status"] == "CANCELLED"
         assert detail["credit_note"] == {
-            "number": "AV-2026-000001", "amount": "22.80", "reason": "Billed twice", "issue_date": "2026-11-03",
+            "number": "AV-2026-000001", "amount": "22.80", "reason_code": "OTHER", "reason": "Billed twice",
+            "reason_label": "Billed twice", "issue_date": "2026-11-03",
         }
+
+    def test_the_credit_note_reason_reads_in_the_buyers_language_whatever_the_request(self):
+        user = UserProfileFactory(country="FR", language="fr").user
+        invoice = sent_invoice(subscription_of(user))
+        invoice_cancel(invoice=invoice, reason_code="BILLING_ERROR", reason="TVA à 10 %", now=paris(2026, 11, 3, 9))
+
+        credit_note = client_for(user).get(f"/api/billing/invoices/{invoice.pk}/", HTTP_ACCEPT_LANGUAGE="en").json()[
+            "credit_note"
+        ]
+
+        assert (credit_note["reason_code"], credit_note["reason"]) == ("BILLING_ERROR", "TVA à 10 %")
+        assert credit_note["reason_label"] == "Erreur de facturation — TVA à 10 %"
 
     @override_settings(CACHES=REDIS_DOWN)
     def test_the_api_answers_uncached_while_redis_is_down(self):
@@ -440,7 +453,7 @@ class TestInvoiceDetail:
         )
         assert body["lines"] == [{
             "kind": "SUBSCRIPTION", "description": "Pro plan, 2026-10", "quantity": "1.000000",
-            "unit_price": "19.0000", "amount": "19.00",
+            "unit_price": "19.0000", "price_base_quantity": 1, "amount": "19.00",
         }]
         [payment] = body["payments"]
         assert (payment["amount"], payment["currency"], payment["status"], payment["method"]) == (
@@ -531,7 +544,8 @@ class TestUpcomingInvoice:
         assert (body["tokens_used"], body["included_tokens"]) == (6_000_000, 5_000_000)
         assert [(line["kind"], line["amount"]) for line in body["lines"]] == [("SUBSCRIPTION", "19.00"),
                                                                             ("USAGE", "2.00")]
-        assert body["lines"][1]["quantity"] == "1.000000"  # a million tokens over the quota
+        # a million tokens over the quota, at the price per million
+        assert (body["lines"][1]["quantity"], body["lines"][1]["price_base_quantity"]) == ("1000000.000000", 1_000_000)
         assert (body["subtotal"], body["tax_rate"], body["tax_amount"], body["total"]) == (
             "21.00", "0.2000", "4.20", "25.20",
         )

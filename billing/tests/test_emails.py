@@ -189,6 +189,25 @@ CASES = [
         pays_by_transfer=False,
     ),
     Case(
+        id="credit-note-issued-with-a-reason-from-the-list",
+        kind=EmailKind.CREDIT_NOTE_ISSUED,
+        context={
+            "credit_note_number": "AV-2026-000001", "amount": Decimal("22.80"), "reason_code": "BILLING_ERROR",
+            "reason": "VAT at 10 %",
+        },
+        invoice={"status": InvoiceStatus.CANCELLED},
+        subject={
+            "en": f"Credit note AV-2026-000001 for invoice {NUMBER}",
+            "fr": f"Avoir AV-2026-000001 sur la facture {NUMBER}",
+        },
+        figures={
+            "en": ["AV-2026-000001", "Billing error — VAT at 10 %"],
+            "fr": ["AV-2026-000001", "Erreur de facturation — VAT at 10 %"],
+        },
+        action=VIEW_INVOICE,
+        pays_by_transfer=False,
+    ),
+    Case(
         id="payment-received",
         kind=EmailKind.PAYMENT_RECEIVED,
         context={"amount": Decimal("10.00")},

@@ -1,15 +1,21 @@
 import datetime
 from decimal import Decimal
 
+import importlib
+
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import translation
 
 from accounts.tests.factories import UserFactory
 from billing.models import (
     AlertType,
     BillingAlert,
     CreditApplication,
+    CreditNote,
+    CreditNoteReason,
     DocumentKind,
     InvoiceLine,
     InvoiceStatus,
@@ -17,7 +23,7 @@ from billing.models import (
     NumberSequence,
     SubscriptionStatus,
 )
-from billing.money import round_money
+from billing.money import format_number, round_money
 from billing.tests.factories import (
     CreditFactory,
     InvoiceFactory,
@@ -181,6 +187,28 @@ class TestLedgerConstraints:
         )
         BillingAlert.objects.create(user=user, type=AlertType.USAGE_THRESHOLD, occasion="2026-10:100", message="100 %")
 
+    def test_a_line_price_is_for_a_positive_base_quantity(self):
+        invoice = InvoiceFactory()
+
+        assert violates_constraint(
+            lambda: InvoiceLine.objects.create(
+                invoice=invoice, kind=LineKind.USAGE, description="x", quantity=1, unit_price=1, amount=0,
+                price_base_quantity=0,
+            )
+        )
+
+    def test_a_credit_note_for_another_reason_says_which(self):
+        invoice = InvoiceFactory()
+
+        def credit_note(reason_code, reason):
+            return lambda: CreditNote.objects.create(
+                number=f"AV-{reason_code}", invoice=invoice, amount=Decimal("1.00"), reason_code=reason_code,
+                reason=reason, issue_date=datetime.date(2026, 11, 3),
+            )
+
+        assert violates_constraint(credit_note(CreditNoteReason.OTHER, ""))
+        assert not violates_constraint(credit_note(CreditNoteReason.DUPLICATE, ""))
+
     def test_one_number_sequence_per_kind_and_year(self):
         NumberSequence.objects.create(kind=DocumentKind.INVOICE, year=2026)
 
@@ -247,3 +275,86 @@ class TestRoundMoney:
     def test_refuses_float(self):
         with pytest.raises(TypeError):
             round_money(0.1)
+
+
+class TestFormatNumber:
+    """Money and token counts in the reader's language: English as the pages always printed them, French with a
+    narrow no-break space between thousands and a no-break space before the currency."""
+
+    @pytest.mark.parametrize(
+        ("language", "expected"), [("en", "1,234.50\u00a0EUR"), ("fr", "1\u202f234,50\u00a0EUR")]
+    )
+    def test_money(self, language, expected):
+        with translation.override(language):
+            assert format_number(Decimal("1234.5"), currency="EUR") == expected
+
+    @pytest.mark.parametrize(("language", "expected"), [("en", "35,161,291"), ("fr", "35\u202f161\u202f291")])
+    def test_tokens(self, language, expected):
+        with translation.override(language):
+            assert format_number(35_161_291, places=0) == expected
+
+    @pytest.mark.parametrize(
+        ("value", "expected"), [("2.0000", "2.00"), ("0.0125", "0.0125"), ("1.23456", "1.2346"), ("12", "12.00")]
+    )
+    def test_a_unit_price_keeps_two_to_four_places(self, value, expected):
+        with translation.override("en"):
+            assert format_number(Decimal(value), max_places=4) == expected
+
+    def test_a_negative_amount_rounds_half_up_away_from_zero(self):
+        with translation.override("en"):
+            assert format_number(Decimal("-1234.565")) == "-1,234.57"
+
+    def test_refuses_float(self):
+        with pytest.raises(TypeError):
+            format_number(0.1)
+
+
+LINES_IN_TOKENS = "0012_line_price_base_credit_note_reason"
+
+
+@pytest.mark.django_db
+class TestUsageLinesInTokensMigration:
+    """Migration 0012: a usage line's quantity was in millions of tokens; it becomes tokens at the same price per
+    million (price base quantity 1,000,000), and its amount does not move."""
+
+    def migration(self):
+        historical_apps = MigrationExecutor(connection).loader.project_state(("billing", LINES_IN_TOKENS)).apps
+        return importlib.import_module(f"billing.migrations.{LINES_IN_TOKENS}"), historical_apps
+
+    def test_a_usage_line_in_millions_becomes_tokens_with_the_same_amount(self):
+        invoice = InvoiceFactory()
+        fee = InvoiceLine.objects.create(
+            invoice=invoice, kind=LineKind.SUBSCRIPTION, description="Pro plan, October 2026", quantity=1,
+            unit_price=Decimal("19.00"), amount=Decimal("19.00"), position=10,
+        )
+        usage = InvoiceLine.objects.create(  # as written before: 35.161291 million tokens at 2.00 per million
+            invoice=invoice, kind=LineKind.USAGE, description="Usage", quantity=Decimal("35.161291"),
+            unit_price=Decimal("2.00"), amount=Decimal("70.32"), position=11,
+        )
+        migration, historical_apps = self.migration()
+
+        migration.usage_lines_in_tokens(historical_apps, None)
+
+        usage.refresh_from_db()
+        fee.refresh_from_db()
+        assert (usage.quantity, usage.unit_price, usage.price_base_quantity, usage.amount) == (
+            Decimal("35161291"), Decimal("2.00"), 1_000_000, Decimal("70.32")
+        )
+        assert round_money(usage.quantity * usage.unit_price / usage.price_base_quantity) == usage.amount
+        assert (fee.quantity, fee.price_base_quantity, fee.amount) == (Decimal("1"), 1, Decimal("19.00"))
+
+    def test_it_runs_once_and_backwards(self):
+        usage = InvoiceLine.objects.create(
+            invoice=InvoiceFactory(), kind=LineKind.USAGE, description="Usage", quantity=Decimal("1.5"),
+            unit_price=Decimal("2.00"), amount=Decimal("3.00"), position=10,
+        )
+        migration, historical_apps = self.migration()
+
+        migration.usage_lines_in_tokens(historical_apps, None)
+        migration.usage_lines_in_tokens(historical_apps, None)  # lines already in tokens are left alone
+        usage.refresh_from_db()
+        assert (usage.quantity, usage.price_base_quantity) == (Decimal("1500000"), 1_000_000)
+
+        migration.usage_lines_in_millions(historical_apps, None)
+        usage.refresh_from_db()
+        assert (usage.quantity, usage.price_base_quantity) == (Decimal("1.5"), 1)

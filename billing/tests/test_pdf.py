@@ -17,6 +17,8 @@ import pytest
 from lxml import etree
 from pypdf import PdfReader
 
+from django.utils import translation
+
 from billing.documents import (
     CREDIT_NOTE,
     INVOICE,
@@ -61,7 +63,9 @@ AMERICAN_BUYER = DocumentParty(
 )
 LINES = (
     DocumentLine("Pro plan, 2026-10", Decimal("1.000000"), Decimal("19.0000"), Decimal("19.00")),
-    DocumentLine("Overage: 1.5 million tokens", Decimal("1.500000"), Decimal("2.0000"), Decimal("3.00")),
+    # 1,500,000 tokens at 2.00 per million (EN 16931 BT-149: the price is for a base quantity of 1,000,000)
+    DocumentLine("Usage above the 5,000,000 included tokens", Decimal("1500000"), Decimal("2.0000"), Decimal("3.00"),
+                 price_base_quantity=1_000_000),
 )
 
 
@@ -179,14 +183,14 @@ class TestInvoiceMentions:
     def test_number_dates_and_period(self, invoice_pdf):
         text = text_of(invoice_pdf)
         assert "Invoice" in text and "TMCP-2026-000042" in text
-        assert "ISSUE DATE DUE DATE SERVICE PERIOD 2026-11-02 2026-12-02" in text
+        assert "ISSUE DATE DUE DATE SERVICE PERIOD 2 November 2026 2 December 2026" in text
         # the period is half-open: October ends on the 31st
-        assert "2026-10-01 – 2026-10-31" in text
+        assert "1 October 2026 – 31 October 2026" in text
 
     def test_lines(self, invoice_pdf):
         text = text_of(invoice_pdf)
         assert "Pro plan, 2026-10 1 19.00 EUR 19.00 EUR" in text
-        assert "Overage: 1.5 million tokens 1.5 2.00 EUR 3.00 EUR" in text
+        assert "Usage above the 5,000,000 included tokens 1,500,000 tokens 2.00 EUR / million tokens 3.00 EUR" in text
 
     def test_vat_breakdown_and_totals(self, invoice_pdf):
         text = text_of(invoice_pdf)
@@ -250,10 +254,20 @@ class TestFrenchDocument:
         assert "19,00 EUR" in text and "TVA 20 % 4,40 EUR" in text
         assert "Net à payer 21,40 EUR" in text
 
+    def test_french_tokens_and_price_per_million(self, text):
+        assert "1 500 000 jetons 2,00 EUR / million de jetons 3,00 EUR" in text
+
+    def test_french_dates_and_countries(self, text):
+        assert "2 novembre 2026 2 décembre 2026 1er octobre 2026 – 31 octobre 2026" in text
+        assert "75001 Paris France" in text
+
+    def test_a_german_buyer_is_in_germany(self):
+        assert "10119 Berlin Germany" in text_of(render_invoice_pdf(reverse_charge_document()))
+
     def test_french_legal_mentions(self, text):
         assert "Catégorie d'opération : Prestations de services" in text
         assert "pénalités de retard au taux annuel de 12,15 %" in text
-        assert "indemnité forfaitaire pour frais de recouvrement de 40 €" in text
+        assert "indemnité forfaitaire pour frais de recouvrement de 40 EUR" in text
         assert "Pas d'escompte pour paiement anticipé" in text
         assert "N° de TVA FR40303265045" in text
 
@@ -299,7 +313,7 @@ class TestCreditNote:
     def test_title_reference_and_reason(self, pdf):
         text = text_of(pdf)
         assert "Credit note" in text and "AV-2026-000003" in text
-        assert "This credit note cancels invoice TMCP-2026-000042 of 2026-11-02" in text
+        assert "This credit note cancels invoice TMCP-2026-000042 of 2 November 2026" in text
         assert "Reason: Invoiced twice" in text
         assert "Total credited 26.40 EUR" in text
         assert "Pro plan, 2026-10" in text
@@ -307,7 +321,7 @@ class TestCreditNote:
     def test_french_credit_note(self):
         text = text_of(render_invoice_document(credit_note(language="fr", reason="Facturée deux fois")))
         assert "Avoir" in text
-        assert "Cet avoir annule la facture TMCP-2026-000042 du 2026-11-02" in text
+        assert "Cet avoir annule la facture TMCP-2026-000042 du 2 novembre 2026" in text
         assert "Motif : Facturée deux fois" in text
 
     def test_xml_is_a_credit_note_referencing_the_invoice(self, pdf):
@@ -427,6 +441,29 @@ class TestFacturX:
         assert summation["GrandTotalAmount"] == summation["TaxBasisTotalAmount"] + summation["TaxTotalAmount"]
         assert summation["DuePayableAmount"] == summation["GrandTotalAmount"] - summation["TotalPrepaidAmount"]
 
+    def test_a_usage_line_bills_tokens_at_a_price_per_million(self, invoice_pdf):
+        root = xml_root(invoice_pdf)
+        [usage] = [
+            line for line in root.xpath("//ram:IncludedSupplyChainTradeLineItem", namespaces=NS)
+            if line.findtext("ram:AssociatedDocumentLineDocument/ram:LineID", namespaces=NS) == "2"
+        ]
+        price = "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice"
+        assert usage.findtext("ram:SpecifiedLineTradeDelivery/ram:BilledQuantity", namespaces=NS) == "1500000"
+        assert usage.findtext(f"{price}/ram:ChargeAmount", namespaces=NS) == "2"
+        assert usage.findtext(f"{price}/ram:BasisQuantity", namespaces=NS) == "1000000"  # BT-149
+        fee_basis = root.xpath(f"//ram:IncludedSupplyChainTradeLineItem[1]/{price}/ram:BasisQuantity", namespaces=NS)
+        assert fee_basis == []  # a plan fee is priced per one
+
+    @pytest.mark.parametrize(
+        "document", [make_document(), credit_note(), long_document(60)], ids=["standard", "credit-note", "long"]
+    )
+    def test_no_quantity_carries_more_than_four_decimals(self, document):
+        """The French CTC rules (and EN 16931 practice) allow at most 4 decimals on a quantity."""
+        root = xml_root(render_invoice_document(document))
+        quantities = root.xpath("//ram:BilledQuantity/text() | //ram:BasisQuantity/text()", namespaces=NS)
+        assert quantities
+        assert all(-Decimal(quantity).as_tuple().exponent <= 4 for quantity in quantities), quantities
+
     def test_invalid_xml_is_not_embedded(self):
         xml = facturx_xml(make_document()).replace(b"<ram:TypeCode>380</ram:TypeCode>", b"")
         with pytest.raises(FacturXError, match="not valid"):
@@ -532,7 +569,7 @@ def test_pdf_and_facturx_modules_touch_no_model():
     """billing.pdf and billing.facturx import without Django settings and load no model module."""
     code = (
         "import sys; import billing.pdf, billing.facturx; "
-        "forbidden = ('django.db', 'accounts.', 'libraries.', 'billing.models'); "
+        "forbidden = ('django.db', 'accounts.models', 'libraries.', 'billing.models'); "
         "loaded = [m for m in sys.modules if m.startswith(forbidden)]; "
         "assert not loaded, loaded"
     )
@@ -607,6 +644,38 @@ class TestDocumentsFromInvoices:
         assert [line.description for line in document.lines] == [line.description for line in invoice.lines.all()]
         root = xml_root(render_invoice_document(document))
         assert root.xpath("string(//rsm:ExchangedDocument/ram:TypeCode)", namespaces=NS) == "381"
+
+    @pytest.mark.parametrize(
+        ("language", "reason"),
+        [("fr", "Motif : Erreur de facturation — TVA à 10 %"), ("en", "Reason: Billing error — TVA à 10 %")],
+    )
+    def test_the_credit_note_reason_is_printed_in_the_buyers_language(self, language, reason):
+        from billing.services import invoice_cancel
+
+        invoice, _ = self.issued_invoice(language=language)
+        with translation.override("en" if language == "fr" else "fr"):  # whatever language the request had
+            invoice = invoice_cancel(
+                invoice=invoice, reason_code="BILLING_ERROR", reason="TVA à 10 %", now=self.FINALISED_AT
+            )
+            pdf = render_invoice_document(credit_note_document(invoice.credit_note))
+
+        assert reason in text_of(pdf)
+        notes = xml_root(pdf).xpath("//ram:IncludedNote/ram:Content/text()", namespaces=NS)
+        assert reason in [" ".join(note.split()) for note in notes]  # BT-22, the no-break spaces aside
+
+    def test_a_usage_line_prints_its_tokens_and_price_per_million(self):
+        from billing.models import InvoiceLine, LineKind
+
+        invoice, _ = self.issued_invoice(language="fr")
+        InvoiceLine.objects.create(
+            invoice=invoice, kind=LineKind.USAGE, description="Forfait Pro, 30 jours sur 31 : consommation",
+            quantity=Decimal("35161291"), unit_price=Decimal("2.00"), price_base_quantity=1_000_000,
+            amount=Decimal("70.32"), position=5,
+        )
+
+        text = text_of(render_invoice_pdf(invoice_document(invoice)))
+
+        assert "35 161 291 jetons 2,00 EUR / million de jetons 70,32 EUR" in text
 
     def test_a_draft_has_no_document(self):
         from billing.tests.factories import InvoiceFactory

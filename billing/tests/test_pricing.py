@@ -8,6 +8,8 @@ import pytest
 from accounts.models import AuditLog
 from accounts.tests.factories import UserProfileFactory
 from billing.models import Interval, Invoice, InvoiceStatus, LineKind, Subscription
+from billing.periods import Period
+from billing.pricing import invoice_draft
 from billing.selectors import invoice_upcoming
 from billing.services import (
     credit_grant,
@@ -213,9 +215,9 @@ class TestOverage:
     @pytest.mark.parametrize(
         ("plan", "tokens", "quantity", "unit_price", "amount"),
         [
-            (pro, 6_234_567, "1.234567", "2.00", "2.47"),  # 2.469134 → 2.47
-            (pro, 5_002_500, "0.002500", "2.00", "0.01"),  # 0.005 rounds half up, not to even
-            (team, 53_333_333, "3.333333", "1.50", "5.00"),  # 4.9999995 → 5.00
+            (pro, 6_234_567, "1234567", "2.00", "2.47"),  # 2.469134 → 2.47
+            (pro, 5_002_500, "2500", "2.00", "0.01"),  # 0.005 rounds half up, not to even
+            (team, 53_333_333, "3333333", "1.50", "5.00"),  # 4.9999995 → 5.00
         ],
     )
     def test_overage_is_billed_per_million_and_rounded_half_up(self, plan, tokens, quantity, unit_price, amount):
@@ -227,8 +229,9 @@ class TestOverage:
         invoice = run_october()
 
         usage = invoice.lines.get(kind=LineKind.USAGE)
-        assert (usage.quantity, usage.unit_price, usage.amount) == (
-            Decimal(quantity), Decimal(unit_price), Decimal(amount)
+        # The quantity is in tokens and the price is per million of them (EN 16931 BT-149).
+        assert (usage.quantity, usage.unit_price, usage.price_base_quantity, usage.amount) == (
+            Decimal(quantity), Decimal(unit_price), 1_000_000, Decimal(amount)
         )
         assert invoice.subtotal == subscription_plan.price + Decimal(amount)
 
@@ -263,7 +266,7 @@ def upgraded_on_the_31st_after_40_million_tokens() -> Subscription:
 WORKED_EXAMPLE_LINES = [
     (LineKind.PRORATION, Decimal("1"), Decimal("18.39"), Decimal("18.39")),
     (LineKind.SUBSCRIPTION, Decimal("1"), Decimal("3.19"), Decimal("3.19")),
-    (LineKind.USAGE, Decimal("35.161291"), Decimal("2.00"), Decimal("70.32")),
+    (LineKind.USAGE, Decimal("35161291"), Decimal("2.00"), Decimal("70.32")),
 ]
 WORKED_EXAMPLE_TOTALS = (Decimal("91.90"), Decimal("18.38"), Decimal("110.28"))
 
@@ -277,9 +280,9 @@ class TestUsageBelongsToThePlanInForce:
 
         assert lines(invoice) == WORKED_EXAMPLE_LINES
         assert (invoice.subtotal, invoice.tax_amount, invoice.total) == WORKED_EXAMPLE_TOTALS
-        assert invoice.lines.get(kind=LineKind.USAGE).description == (
-            "Pro plan, 30/31 days: usage above the 4,838,709 included tokens: 35,161,291 tokens (quantity in millions)"
-        )
+        usage = invoice.lines.get(kind=LineKind.USAGE)
+        assert usage.price_base_quantity == 1_000_000
+        assert usage.description == "Pro plan, 30/31 days: usage above the 4,838,709 included tokens"
 
     def test_the_upcoming_invoice_shows_the_worked_example_before_the_period_ends(self):
         subscription = upgraded_on_the_31st_after_40_million_tokens()
@@ -304,8 +307,8 @@ class TestUsageBelongsToThePlanInForce:
         invoice = run_october()
 
         assert [line for line in lines(invoice) if line[0] == LineKind.USAGE] == [
-            (LineKind.USAGE, Decimal("1.387097"), Decimal("2.00"), Decimal("2.77")),
-            (LineKind.USAGE, Decimal("6.129033"), Decimal("1.50"), Decimal("9.19")),
+            (LineKind.USAGE, Decimal("1387097"), Decimal("2.00"), Decimal("2.77")),
+            (LineKind.USAGE, Decimal("6129033"), Decimal("1.50"), Decimal("9.19")),
         ]
         # Fees 19 × 10 / 31 = 6.13 and 99 × 21 / 31 = 67.06.
         assert invoice.subtotal == Decimal("6.13") + Decimal("67.06") + Decimal("2.77") + Decimal("9.19")
@@ -341,7 +344,7 @@ class TestScheduledDowngrade:
         november = Invoice.objects.get(period_start=NOVEMBER_1)
         assert lines(november) == [
             (LineKind.SUBSCRIPTION, Decimal("1"), Decimal("19.00"), Decimal("19.00")),
-            (LineKind.USAGE, Decimal("1"), Decimal("2.00"), Decimal("2.00")),
+            (LineKind.USAGE, Decimal("1000000"), Decimal("2.00"), Decimal("2.00")),
         ]
 
     def test_applied_at_once_by_finance_it_splits_the_period_like_an_upgrade(self):
@@ -521,10 +524,24 @@ class TestLineDescriptions:
         invoice = run_october()
 
         assert [line.description for line in invoice.lines.order_by("position")] == [
-            "Forfait Pro, octobre 2026 : 17 jours sur 31",
-            "Consommation au-delà des 5\u202f000\u202f000 jetons inclus : 1\u202f234\u202f567 jetons "
-            "(quantité en millions)",
+            "Forfait Pro, octobre 2026\u00a0: 17 jours sur 31",
+            "Consommation au-delà des 5\u202f000\u202f000 jetons inclus",
         ]
+        assert invoice.lines.get(kind=LineKind.USAGE).quantity == Decimal(1_234_567)
+
+    @pytest.mark.parametrize(
+        ("language", "description"), [("fr", "Forfait Pro, décembre 2026"), ("en", "Pro plan, December 2026")]
+    )
+    def test_the_month_is_named_in_the_buyers_language(self, language, description):
+        december = Period(datetime.date(2026, 12, 1), datetime.date(2027, 1, 1))
+        subscription = SubscriptionFactory(
+            user=customer(language=language), plan=pro(), current_period_start=december.start,
+            current_period_end=december.end, started_at=paris(2026, 9, 1),
+        )
+
+        draft = invoice_draft(subscription=subscription, period=december, segment_tokens=[0])
+
+        assert [line.description for line in draft.lines] == [description]
 
     def test_english_is_the_default(self):
         october_subscription(customer(), pro())

@@ -284,7 +284,7 @@ class TestOverage:
         else:
             [line] = usage
             assert line.amount == overage
-            assert line.quantity == Decimal(tokens - included) / 1_000_000  # millions of tokens
+            assert (line.quantity, line.price_base_quantity) == (tokens - included, 1_000_000)  # tokens, per million
             assert line.unit_price == per_million
             assert has_two_places(line.amount)
         fee = [line for line in draft.lines if line.kind == LineKind.SUBSCRIPTION]
