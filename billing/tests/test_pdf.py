@@ -103,8 +103,8 @@ def untaxed(**changes) -> InvoiceDocument:
                          amount_due=Decimal("17.00"), **changes)
 
 
-def reverse_charge_document() -> InvoiceDocument:
-    return untaxed(buyer=GERMAN_BUYER, reverse_charge=True, tax_mention=REVERSE_CHARGE_MENTION)
+def reverse_charge_document(**changes) -> InvoiceDocument:
+    return untaxed(buyer=GERMAN_BUYER, reverse_charge=True, tax_mention=REVERSE_CHARGE_MENTION, **changes)
 
 
 def export_document() -> InvoiceDocument:
@@ -261,8 +261,10 @@ class TestFrenchDocument:
         assert "2 novembre 2026 2 décembre 2026 1er octobre 2026 – 31 octobre 2026" in text
         assert "75001 Paris France" in text
 
-    def test_a_german_buyer_is_in_germany(self):
-        assert "10119 Berlin Germany" in text_of(render_invoice_pdf(reverse_charge_document()))
+    @pytest.mark.parametrize(("language", "country"), [("en", "Germany"), ("fr", "Allemagne")])
+    def test_a_german_buyer_is_in_germany_in_the_buyers_language(self, language, country):
+        text = text_of(render_invoice_pdf(reverse_charge_document(language=language)))
+        assert f"10119 Berlin {country}" in text
 
     def test_french_legal_mentions(self, text):
         assert "Catégorie d'opération : Prestations de services" in text
