@@ -1,4 +1,5 @@
 """Forms of the customer pages: they validate input; the views hand the cleaned data to one service."""
+import unicodedata
 from decimal import Decimal
 
 from django import forms
@@ -64,6 +65,13 @@ def normalize_vat_number(vat_number: str, country: str) -> str:
         ) from None
 
 
+def _countries_by_name() -> list[tuple[str, str]]:
+    """(code, name) of every country in the active language, in the alphabetical order of that language's names
+    (accents aside: Åland with the A's, Égypte with the E's)."""
+    named = [(code, country_name(code)) for code, _name in COUNTRIES]
+    return sorted(named, key=lambda pair: unicodedata.normalize("NFKD", pair[1]).encode("ascii", "ignore"))
+
+
 class PageForm(forms.Form):
     """Labels without a trailing colon; required fields marked by a class the stylesheet shows."""
 
@@ -97,7 +105,7 @@ class ProfileForm(forms.ModelForm):
 
     country = forms.ChoiceField(
         label=_("Country"),
-        choices=[("", _("Choose a country"))] + list(COUNTRIES),
+        choices=lambda: [("", _("Choose a country")), *_countries_by_name()],
         required=False,
         help_text=_("Sets the VAT on your invoices; when empty, France is assumed."),
     )

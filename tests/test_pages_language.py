@@ -145,9 +145,9 @@ PAGES = {
     "profile": (
         lambda world: reverse("accounts:profile"),
         ["Profil de facturation", "Qui vous êtes", "Nom complet", "Société", "Code postal", "Numéro de TVA",
-         "Langue", "Plafond mensuel de dépassement (EUR)", "Enregistrer le profil"],
+         "Langue", "Plafond mensuel de dépassement (EUR)", "Enregistrer le profil", "Allemagne", "Royaume-Uni"],
         ["Billing profile", "Who you are", "Full name", "Company", "Postal code", "VAT number",
-         "Monthly overage cap", "Save the profile"],
+         "Monthly overage cap", "Save the profile", "Germany", "United Kingdom"],
     ),
     "privacy": (
         lambda world: reverse("accounts:privacy"),
@@ -236,6 +236,20 @@ class TestVisitorsLanguage:
         text = visible_text(response.content.decode())
         assert response["Content-Language"] == "en"
         assert "Log in" in text and "Forgot your password?" in text and SWITCH in response.content.decode()
+
+    @pytest.mark.parametrize(("url", "french", "english"), [
+        ("/account/password-reset/sent/", "Consultez vos e-mails", "Check your email"),
+        ("/account/reset/done/", "Votre mot de passe a été modifié", "Your password was changed"),
+        ("/account/reset/MQ/bad-token/", "Ce lien ne fonctionne plus", "This link no longer works"),
+    ])
+    def test_the_password_pages_follow_the_browser(self, client, url, french, english):
+        assert french in visible_text(client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode())
+        assert english in visible_text(client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode())
+
+    def test_the_logout_page_is_french(self, client, world):
+        response = speaking(client, world, "fr").post(reverse("accounts:logout"), HTTP_ACCEPT_LANGUAGE="fr")
+
+        assert "Vous êtes déconnecté" in visible_text(response.content.decode())
 
     def test_the_password_reset_pages_speak_french_too(self, client, mailoutbox, world):
         form = client.get(reverse("accounts:password_reset"), HTTP_ACCEPT_LANGUAGE="fr")
