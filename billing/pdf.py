@@ -397,9 +397,9 @@ def _lines_table(document: InvoiceDocument) -> Table:
                 fit_text(format_number(line.amount, currency=currency)),
             ]
         )
-    # A usage line's quantity and price name their unit ('35,161,291 tokens', '2.00 EUR / million tokens'):
-    # those columns wrap, the amount never does.
-    widths = [CONTENT_WIDTH - 106 * mm, 30 * mm, 40 * mm, 36 * mm]
+    # A usage line's quantity and price name their unit ('35,161,291 tokens', '2,00 EUR / million de jetons'):
+    # wide enough for them on one line up to a billion tokens; a longer price wraps, an amount never does.
+    widths = [CONTENT_WIDTH - 110 * mm, 34 * mm, 46 * mm, 30 * mm]
     table = Table(rows, colWidths=widths, repeatRows=1)  # the header row is repeated on every page
     table.setStyle(
         TableStyle(

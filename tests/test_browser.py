@@ -79,8 +79,8 @@ def world(media):
         subtotal=Decimal("25.40"), tax_amount=Decimal("5.08"), total=Decimal("30.48"), amount_due=Decimal("30.48"),
     )
     InvoiceLineFactory(
-        invoice=draft, kind="USAGE", position=1, description="Usage above the 5,000,000 included tokens: 3,200,000",
-        quantity=Decimal("3.2"), unit_price=Decimal("2.00"), amount=Decimal("6.40"),
+        invoice=draft, kind="USAGE", position=1, description="Usage above the 5,000,000 included tokens",
+        quantity=3_200_000, unit_price=Decimal("2.00"), price_base_quantity=1_000_000, amount=Decimal("6.40"),
     )
     invoice = invoice_finalize(invoice=draft, now=period.start_at + datetime.timedelta(hours=3))
     payment_record(

@@ -24,6 +24,7 @@ from billing.models import (
     BillingAlert,
     Invoice,
     InvoiceStatus,
+    LineKind,
     PaymentStatus,
     SubscriptionPlanChange,
     SubscriptionStatus,
@@ -269,6 +270,38 @@ class TestInvoiceDetail:
         html = html_of(logged_in.get(reverse("billing:invoice_detail", args=[invoice.pk])))
 
         assert "Credit note AV-" in html and "Billed twice by mistake" in html
+
+    @pytest.mark.parametrize(
+        ("language", "expected"),
+        [
+            ("en", ["35,161,291 tokens", "2.00\u00a0EUR / million tokens", "70.32\u00a0EUR", "Quantity", "Left to pay"]),
+            ("fr", ["35\u202f161\u202f291 jetons", "2,00\u00a0EUR / million de jetons", "70,32\u00a0EUR", "Quantité",
+                    "Reste à payer", "Toutes les factures"]),
+        ],
+    )
+    def test_a_usage_line_shows_its_tokens_and_price_per_million_in_the_readers_language(
+        self, logged_in, invoice, customer, language, expected
+    ):
+        invoice.lines.create(
+            kind=LineKind.USAGE, description="Usage above the 4,838,709 included tokens", quantity=35_161_291,
+            unit_price=Decimal("2.00"), price_base_quantity=1_000_000, amount=Decimal("70.32"), position=9,
+        )
+        customer.profile.language = language
+        customer.profile.save()
+
+        html = html_of(logged_in.get(reverse("billing:invoice_detail", args=[invoice.pk])))
+
+        for text in expected:
+            assert text in html, text
+
+    def test_the_credit_note_reason_is_its_label_and_detail(self, logged_in, invoice):
+        from billing.services import invoice_cancel
+
+        invoice_cancel(invoice=invoice, reason_code="DUPLICATE", reason="Same as the previous one")
+
+        html = html_of(logged_in.get(reverse("billing:invoice_detail", args=[invoice.pk])))
+
+        assert "Duplicate invoice — Same as the previous one" in html
 
     def test_another_customers_invoice_answers_404(self, logged_in, stranger_invoice):
         assert logged_in.get(reverse("billing:invoice_detail", args=[stranger_invoice.pk])).status_code == 404
