@@ -54,3 +54,18 @@ def test_a_french_customer_reads_french_pages_and_switches_to_english(french_pag
     assert page.get_by_role("button", name="English").get_attribute("aria-pressed") == "true"
     assert UserProfile.objects.get(user=world["user"]).language == "en"
     page.screenshot(path=str(screenshot_path("language-invoices-en.png")), full_page=True)
+
+
+def test_on_a_phone_the_french_login_page_keeps_its_switch_on_screen(browser, live_server, screenshot_path):  # noqa: F811
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740}, locale="fr-FR")
+    page = context.new_page()
+
+    page.goto("/account/login/")
+
+    assert page.get_by_role("heading", level=1).inner_text() == "Se connecter"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    for name in ("English", "Français"):
+        box = page.get_by_role("button", name=name).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+    page.screenshot(path=str(screenshot_path("language-login-fr-phone.png")), full_page=True)
+    context.close()
