@@ -34,6 +34,7 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
+    LineKind,
     NumberSequence,
     Payment,
     PaymentStatus,
@@ -46,7 +47,14 @@ from billing.models import (
 from billing.roles import FINANCE_GROUP, finance_permission_names
 from billing.templatetags.billing_format import money
 from billing.tests.admin_world import finance_user, make_world, staff_user
-from billing.tests.factories import CreditFactory, InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory
+from billing.tests.factories import (
+    CreditFactory,
+    InvoiceFactory,
+    InvoiceLineFactory,
+    PaymentFactory,
+    PlanFactory,
+    SubscriptionFactory,
+)
 from libraries.models import UsageLog
 from libraries.tests.factories import UsageLogFactory
 
@@ -559,6 +567,19 @@ class TestIssuedInvoicePageReadsLikeTheDocument:
         assert line and line.group(1) == "1"
         assert "1.000000" not in page
         assert re.search(r'<td class="field-amount_with_currency">\s*<p>19.00\xa0EUR</p>', page)
+
+    def test_a_usage_line_shows_its_tokens_and_price_per_million(self, client):
+        invoice = issued_invoice(currency="EUR")
+        InvoiceLineFactory(
+            invoice=invoice, kind=LineKind.USAGE, position=1, description="Usage", quantity=35_161_291,
+            unit_price=Decimal("2.00"), price_base_quantity=1_000_000, amount=Decimal("70.32"),
+        )
+        client.force_login(finance_user())
+
+        page = client.get(admin_url(invoice, "change")).content.decode()
+
+        assert re.search(r'<td class="field-plain_quantity">\s*<p>35,161,291 tokens</p>', page)
+        assert re.search(r'<td class="field-price_with_currency">\s*<p>2.00\xa0EUR / million tokens</p>', page)
 
     def test_a_draft_keeps_its_editable_fields(self, client):
         draft = InvoiceFactory()
