@@ -32,11 +32,12 @@ from billing.services import (
     payment_fail,
     payment_record,
     subscription_cancel,
+    subscription_change_plan,
     usage_threshold_alerts_raise,
 )
 from billing.services.notifications import alert_emails_send, payment_reminders_send, unsent_emails_retry
 from billing.services.webhooks import payment_webhook_process
-from billing.tests.factories import InvoiceFactory, SubscriptionFactory
+from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -181,6 +182,23 @@ class TestAlertEmails:
         }
         alert = BillingAlert.objects.get(user=user, type=AlertType.USAGE_THRESHOLD)
         assert alert.emailed_at == paris(2026, 10, 11, 9, 20)
+
+    def test_after_an_upgrade_the_email_gives_the_new_plans_share_and_the_tokens_since(self, committed):
+        user = october_customer()
+        subscription = SubscriptionFactory(user=user)
+        UsageLogFactory(user=user, tokens=4_500_000, created_at=paris(2026, 10, 10))
+        team = PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000)
+        subscription_change_plan(subscription=subscription, plan=team, now=paris(2026, 10, 16, 9))
+        # Team's 16 days of 31: 25,806,451 tokens; 80 % of them used since the change.
+        UsageLogFactory(user=user, tokens=20_645_161, created_at=paris(2026, 10, 18))
+        usage_threshold_alerts_raise(now=paris(2026, 10, 20, 9))
+
+        assert committed(alert_emails_send, now=paris(2026, 10, 20, 9, 10)) == 1
+
+        notification = EmailNotification.objects.get(kind=EmailKind.USAGE_THRESHOLD)
+        assert {key: notification.context[key] for key in ("percent", "tokens_used", "included_tokens")} == {
+            "percent": 80, "tokens_used": 20_645_161, "included_tokens": 25_806_451,
+        }
 
     def test_both_thresholds_are_emailed_in_french(self, committed):
         user = october_customer(language="fr")
