@@ -19,7 +19,7 @@ from billing.models import (
 from billing.money import format_number
 from billing.periods import Period, local_date
 from billing.selectors import QuotaUsage, load_subscriptions, quota_usages
-from billing.templatetags.billing_format import long_date
+from billing.templatetags.billing_format import last_day, long_date
 
 from .alerts import alert_message, alert_text
 from .invoices import invoice_mark_overdue
@@ -102,10 +102,8 @@ def expiring_subscription_alerts_raise(*, now: datetime.datetime | None = None) 
 
 
 def _expiry_text(subscription: Subscription) -> str:
-    # The period's last day: its end is excluded.
-    last_day = subscription.current_period_end - datetime.timedelta(days=1)
     return _("Your %(plan)s subscription ends on %(last_day)s.") % {
-        "plan": subscription.plan.name, "last_day": long_date(last_day),
+        "plan": subscription.plan.name, "last_day": long_date(last_day(subscription.current_period_end)),
     }
 
 
