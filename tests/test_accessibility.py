@@ -137,7 +137,7 @@ def admin_log_in(page) -> None:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width):  # noqa: F811
+def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width, screenshot_path):  # noqa: F811
     books = make_world(invoices=24, customers=6)
     page = new_page(width)
     page.goto("/admin/login/")
@@ -147,6 +147,7 @@ def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width):
     for path in (*ADMIN_PAGES, issued_invoice):
         page.goto(path)
         violations[page.url] = axe_violations(page)
+    page.screenshot(path=str(screenshot_path(f"admin-invoice-{width}.png")), full_page=True)
 
     assert_none(violations)
 
