@@ -19,7 +19,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 WCAG_A_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
              "resultTypes": ["violations"]}
-WIDTHS = (1280, 360)
 CUSTOMER_PAGES = (
     "/billing/", "/billing/invoices/", "/billing/payments/", "/billing/credits/", "/billing/alerts/",
     "/billing/plan/", "/billing/plan/confirm/?plan=team", "/billing/cancel/", "/account/api-keys/", "/account/",
@@ -84,11 +83,14 @@ def css_rgb(value: str) -> tuple[float, float, float]:
 
 @pytest.fixture
 def new_page(browser, live_server):  # noqa: F811 (the fixture imported above)
-    """Opens a page `width` px wide on the live server; every page opened is closed after the test."""
+    """Opens a page `width` px wide on the live server, in a browser set to a light or dark colour scheme; every
+    page opened is closed after the test."""
     contexts = []
 
-    def open_page(width: int):
-        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 900})
+    def open_page(width: int, color_scheme: str = "light"):
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": width, "height": 900}, color_scheme=color_scheme,
+        )
         contexts.append(context)
         return context.new_page()
 
@@ -136,10 +138,11 @@ def admin_log_in(page) -> None:
     page.wait_for_url("**/admin/")
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width, screenshot_path):  # noqa: F811
+# The admin follows the system's dark theme (the customer pages keep their light one).
+@pytest.mark.parametrize(("width", "color_scheme"), [(1280, "light"), (360, "light"), (1280, "dark")])
+def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width, color_scheme, screenshot_path):  # noqa: F811
     books = make_world(invoices=24, customers=6)
-    page = new_page(width)
+    page = new_page(width, color_scheme)
     page.goto("/admin/login/")
     violations = {page.url: axe_violations(page)}
     admin_log_in(page)
@@ -147,7 +150,7 @@ def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width, 
     for path in (*ADMIN_PAGES, issued_invoice):
         page.goto(path)
         violations[page.url] = axe_violations(page)
-    page.screenshot(path=str(screenshot_path(f"admin-invoice-{width}.png")), full_page=True)
+    page.screenshot(path=str(screenshot_path(f"admin-invoice-{width}-{color_scheme}.png")), full_page=True)
 
     assert_none(violations)
 
