@@ -151,6 +151,9 @@ def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width, 
         page.goto(path)
         violations[page.url] = axe_violations(page)
     page.screenshot(path=str(screenshot_path(f"admin-invoice-{width}-{color_scheme}.png")), full_page=True)
+    page.get_by_role("button", name="Record a payment").click()
+    page.locator("#id_amount").wait_for()
+    violations["the invoice's Record a payment form"] = axe_violations(page)
 
     assert_none(violations)
 
