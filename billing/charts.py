@@ -179,8 +179,8 @@ def forecast_svg(
         rows.append((_("Included in your plan"), included_tokens, "forecast-bar is-quota"))
     top = max(tokens for _label, tokens, _css in rows) or 1
     title = _("Usage forecast for this period")
-    description = "; ".join(
-        _("%(label)s: %(tokens)s tokens") % {"label": label, "tokens": _count(tokens)} for label, tokens, _css in rows
+    description = " ".join(
+        _("%(label)s: %(tokens)s tokens.") % {"label": label, "tokens": _count(tokens)} for label, tokens, _css in rows
     )
     parts = []
     for index, (label, tokens, css) in enumerate(rows):
