@@ -180,7 +180,9 @@ def forecast_svg(
     top = max(tokens for _label, tokens, _css in rows) or 1
     title = _("Usage forecast for this period")
     description = " ".join(
-        _("%(label)s: %(tokens)s tokens.") % {"label": label, "tokens": _count(tokens)} for label, tokens, _css in rows
+        ngettext("%(label)s: %(tokens)s token.", "%(label)s: %(tokens)s tokens.", tokens)
+        % {"label": label, "tokens": _count(tokens)}
+        for label, tokens, _css in rows
     )
     parts = []
     for index, (label, tokens, css) in enumerate(rows):
