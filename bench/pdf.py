@@ -11,7 +11,7 @@ import random
 import time
 from decimal import Decimal
 
-from bench import progress, rate
+from bench import django_setup, progress, rate
 from billing.documents import INVOICE, RECOVERY_INDEMNITY, DocumentLine, DocumentParty, InvoiceDocument
 from billing.facturx import render_invoice_document
 from billing.money import ZERO, round_money
@@ -65,9 +65,8 @@ def _lines(rng: random.Random) -> tuple[DocumentLine, ...]:
     name, _, per_million = plans[-1]
     included = 5_000_000 if name == "Pro" else 50_000_000
     overage = rng.randint(1, 40_000_000)
-    millions = (Decimal(overage) / 1_000_000).quantize(Decimal("0.000001"))
-    lines.append(DocumentLine(f"Usage above the {included:,} included tokens: {overage:,} tokens", millions,
-                              per_million, round_money(millions * per_million)))
+    lines.append(DocumentLine(f"Usage above the {included:,} included tokens", Decimal(overage), per_million,
+                              round_money(overage * per_million / 1_000_000), price_base_quantity=1_000_000))
     return tuple(lines)
 
 
@@ -94,6 +93,7 @@ def document(rng: random.Random, sequence: int) -> InvoiceDocument:
 
 
 def run(args: argparse.Namespace) -> dict:
+    django_setup()  # no database, but the documents' texts come from the translation catalogue
     rng = random.Random(args.seed)
     documents = [document(rng, n) for n in range(1, args.count + 1)]
     progress(f"built {len(documents)} documents; warming up (fonts, logo, XML schema)")

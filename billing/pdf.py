@@ -85,6 +85,7 @@ PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 18 * mm, 18 * mm, 22 * mm
 CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN_X
 
+
 # --- Texts: gettext in the document's language (the buyer's, whatever the request's) ----------------------
 def in_document_language(document: InvoiceDocument):
     """Every text and number of a document is written in its buyer's language, never in the request's."""

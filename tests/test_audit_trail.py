@@ -98,7 +98,9 @@ class TestFinanceOperations:
         draft.refresh_from_db()
         apply_action(client, Invoice, "record_payment", [draft], amount="10.00", method="BANK_TRANSFER",
                      reference="VIR 1", received_on=clock.today().isoformat(), token=str(uuid.uuid4()))
-        apply_action(client, Invoice, "cancel_with_credit_note", [draft], reason="Billed by mistake")
+        apply_action(
+            client, Invoice, "cancel_with_credit_note", [draft], reason_code="OTHER", reason="Billed by mistake"
+        )
         client.post(reverse("admin:billing_plan_add"), {
             "code": "starter", "name": "Starter", "price": "5.00", "currency": "EUR", "interval": "MONTH",
             "included_tokens": "1000000", "overage_price_per_million": "3.00", "requests_per_minute": "30",

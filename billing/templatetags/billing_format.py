@@ -67,10 +67,10 @@ def line_unit_price(line, currency: str) -> str:
 
 @register.filter
 def percent(rate) -> str:
-    """A tax rate as a fraction → `20 %`."""
+    """A tax rate as a fraction → `20 %`, `5.5 %` (`5,5 %` in French)."""
     if rate is None or rate == "":
         return ""
-    return f"{(Decimal(rate) * 100).normalize():f}\u00a0%"
+    return f"{format_number(Decimal(rate) * 100, places=0, max_places=4)}\u00a0%"
 
 
 @register.filter
