@@ -230,9 +230,18 @@ class TestCancel:
         credit_note = CreditNote.objects.get(invoice=invoice)
         assert credit_note.number == "AV-2026-000001"
         assert credit_note.amount == Decimal("22.80")
-        assert credit_note.reason == "Billed twice"
+        assert (credit_note.reason_code, credit_note.reason) == ("OTHER", "Billed twice")  # free text alone: Other
         assert credit_note.issue_date == datetime.date(2026, 11, 3)
         assert not Credit.objects.filter(user=invoice.user).exists()  # nothing was paid on it
+
+    def test_a_reason_from_the_list_needs_no_detail(self):
+        invoice = sent_invoice()
+
+        invoice_cancel(invoice=invoice, reason_code="DUPLICATE", now=paris(2026, 11, 3, 9, 0))
+
+        credit_note = CreditNote.objects.get(invoice=invoice)
+        assert (credit_note.reason_code, credit_note.reason) == ("DUPLICATE", "")
+        assert AuditLog.objects.get(action="invoice.cancel").changes == {"reason_code": "DUPLICATE", "reason": ""}
 
     def test_an_overdue_invoice_can_be_cancelled(self):
         invoice = overdue_invoice()
@@ -351,6 +360,14 @@ REFUSED_MOVES = {
     "cancel an overdue invoice with a blank reason": (
         overdue_invoice, lambda i: invoice_cancel(invoice=i, reason="   ", now=AFTER_DUE),
         BillingError, "A reason is required to cancel an issued invoice",
+    ),
+    "cancel a sent invoice for another reason without saying which": (
+        sent_invoice, lambda i: invoice_cancel(invoice=i, reason_code="OTHER", reason=" ", now=AFTER_DUE),
+        BillingError, "A reason is required to cancel an issued invoice",
+    ),
+    "cancel a sent invoice for a reason not in the list": (
+        sent_invoice, lambda i: invoice_cancel(invoice=i, reason_code="BORED", reason="No", now=AFTER_DUE),
+        BillingError, "Unknown credit note reason 'BORED'",
     ),
 }
 
