@@ -765,7 +765,8 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
             reason_code, reason = form.cleaned_data["reason_code"], form.cleaned_data["reason"]
             run_for_each(
                 self, request, objects,
-                lambda invoice: invoice_cancel(invoice=invoice, reason_code=reason_code, reason=reason), done="Cancelled",
+                lambda invoice: invoice_cancel(invoice=invoice, reason_code=reason_code, reason=reason),
+                done="Cancelled",
             )
             return back_to_object(self, request, objects)
         return action_page(

@@ -241,7 +241,9 @@ def _template_context(notification: EmailNotification, *, attachment_name: str |
         context["days"] = abs(context["days_from_due"])
         context["late_payment_rate"], context["recovery_indemnity"] = late_payment_rate(), RECOVERY_INDEMNITY
     if notification.kind == EmailKind.CREDIT_NOTE_ISSUED:
-        context["reason"] = credit_note_reason_text(reason_code=context.get("reason_code", ""), reason=context["reason"])
+        context["reason"] = credit_note_reason_text(
+            reason_code=context.get("reason_code", ""), reason=context["reason"]  # none before reasons had codes
+        )
     if notification.kind == EmailKind.PAYMENT_FAILED and context.get("reason"):
         context["reason"] = gettext(context["reason"])  # a provider's own words stay as they are
     context["pays_by_transfer"] = bool(context.get("iban")) and context.get("amount_due", 0) > 0

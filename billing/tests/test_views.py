@@ -274,7 +274,8 @@ class TestInvoiceDetail:
     @pytest.mark.parametrize(
         ("language", "expected"),
         [
-            ("en", ["35,161,291 tokens", "2.00\u00a0EUR / million tokens", "70.32\u00a0EUR", "Quantity", "Left to pay"]),
+            ("en", ["35,161,291 tokens", "2.00\u00a0EUR / million tokens", "70.32\u00a0EUR", "Quantity",
+                    "Left to pay"]),
             ("fr", ["35\u202f161\u202f291 jetons", "2,00\u00a0EUR / million de jetons", "70,32\u00a0EUR", "Quantité",
                     "Reste à payer", "Toutes les factures"]),
         ],
