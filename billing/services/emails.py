@@ -259,8 +259,9 @@ def _render(notification: EmailNotification, *, attachment_name: str | None) -> 
         subject = render_to_string(f"{prefix}_subject.txt", context)
         text = render_to_string(f"{prefix}.txt", context)
         html = render_to_string(f"{prefix}.html", context)
-    # Template tags leave blank lines and trailing spaces behind; a header must be one line.
-    subject = " ".join(subject.split())
+    # Template tags leave blank lines and trailing spaces behind; a header must be one line. Only ASCII
+    # whitespace is collapsed: French keeps its no-break space before a colon.
+    subject = re.sub(r"[ \t\r\n\f\v]+", " ", subject).strip(" \t\r\n\f\v")
     text = re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+\n", "\n", text)).strip() + "\n"
     return subject, text, html
 

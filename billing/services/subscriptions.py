@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from accounts.models import AuditLog
 from accounts.services import audit_entry, audit_log_record, audit_log_record_many
@@ -19,7 +20,7 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.money import ZERO
-from billing.periods import Period, add_months, local_date, start_of_day
+from billing.periods import Period, add_months, format_long_date, local_date, start_of_day
 from billing.pricing import LineDraft, interval_months, invoice_draft, usage_segments
 from billing.selectors import (
     UpcomingInvoice,
@@ -63,7 +64,7 @@ def subscription_create(*, user, plan: Plan, now: datetime.datetime | None = Non
     and pays its days pro rata."""
     now = now or clock.now()
     if not plan.is_active:
-        raise BillingError(f"Plan {plan.code} is no longer offered.")
+        raise BillingError(_no_longer_offered(plan))
     start = local_date(now)
     end = add_months(start, interval_months(plan))
     try:
@@ -73,7 +74,7 @@ def subscription_create(*, user, plan: Plan, now: datetime.datetime | None = Non
                 started_at=now,
             )
     except IntegrityError:
-        raise BillingError(f"{user} already has a live subscription: change its plan instead.") from None
+        raise BillingError(gettext("You already have a live subscription: change its plan instead.")) from None
     audit_log_record(action="subscription.create", obj=subscription, changes={"plan": plan.code})
     customer_cache_invalidate(subscription.user_id)
     return subscription
@@ -82,14 +83,18 @@ def subscription_create(*, user, plan: Plan, now: datetime.datetime | None = Non
 def _check_plan_change(subscription: Subscription, plan: Plan) -> None:
     _require_live(subscription, "change the plan of")
     if plan.pk == subscription.plan_id:
-        raise BillingError(f"Subscription {subscription.pk} is already on {plan.name}.")
+        raise BillingError(gettext("The subscription is already on %(plan)s.") % {"plan": plan.name})
     if not plan.is_active:
-        raise BillingError(f"Plan {plan.code} is no longer offered.")
+        raise BillingError(_no_longer_offered(plan))
     if plan.interval != subscription.plan.interval or plan.currency != subscription.plan.currency:
-        raise BillingError(
-            f"Cannot switch from {subscription.plan.name} to {plan.name} within a period: they are billed on "
-            "different intervals or currencies. Cancel at period end and subscribe again."
-        )
+        raise BillingError(gettext(
+            "Cannot switch from %(current)s to %(new)s within a period: they are billed on different intervals "
+            "or currencies. Cancel at period end and subscribe again."
+        ) % {"current": subscription.plan.name, "new": plan.name})
+
+
+def _no_longer_offered(plan: Plan) -> str:
+    return gettext("The plan %(plan)s (%(code)s) is no longer offered.") % {"plan": plan.name, "code": plan.code}
 
 
 def plan_change_is_upgrade(current: Plan, new: Plan) -> bool:
@@ -150,7 +155,7 @@ def subscription_change_plan(
 def _scheduled_change_or_error(subscription: Subscription) -> SubscriptionPlanChange:
     change = scheduled_plan_change(subscription)
     if change is None:
-        raise InvalidTransition(f"Subscription {subscription.pk} has no plan change scheduled.")
+        raise InvalidTransition(gettext("The subscription has no plan change scheduled."))
     return change
 
 
@@ -233,7 +238,9 @@ def subscription_cancel(
     if at_period_end:
         _require_live(subscription, "cancel")
         if subscription.cancel_at_period_end:
-            raise BillingError(f"Subscription {subscription.pk} already ends on {subscription.current_period_end}.")
+            raise BillingError(gettext("The subscription already ends after %(last_day)s.") % {
+                "last_day": format_long_date(subscription.current_period_end - datetime.timedelta(days=1)),
+            })
         subscription.cancel_at_period_end, subscription.cancelled_at = True, now
         subscription.save(update_fields=["cancel_at_period_end", "cancelled_at"])
         audit_log_record(

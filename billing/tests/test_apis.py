@@ -803,7 +803,7 @@ class TestSubscription:
         response = client_for(user).post("/api/billing/subscription/", {"plan": "pro"}, format="json")
 
         assert response.status_code == 400
-        assert "already has a live subscription" in error_of(response)["message"]
+        assert "You already have a live subscription" in error_of(response)["message"]
         assert Subscription.objects.filter(user=user).count() == 1
 
     def test_changes_the_plan(self):

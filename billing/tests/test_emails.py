@@ -4,6 +4,7 @@ The invoice is Pro for October 2026: 19.00 + 20 % VAT = 22.80 EUR, issued 1 Nove
 """
 import datetime
 import gettext
+import re
 import smtplib
 import subprocess
 from dataclasses import dataclass, field
@@ -150,7 +151,7 @@ CASES = [
         },
         phrases={
             "en": ["Total incl. VAT: 22.80 EUR", "Amount due: 22.80 EUR", "Please pay 22.80 EUR by 1 December 2026."],
-            "fr": ["Total TTC : 22,80 EUR", "Montant dû : 22,80 EUR",
+            "fr": ["Total TTC\u00a0: 22,80 EUR", "Montant dû\u00a0: 22,80 EUR",
                    "Merci de régler 22,80 EUR au plus tard le 1er décembre 2026."],
         },
     ),
@@ -163,7 +164,7 @@ CASES = [
         figures={"en": [NUMBER, "22.80 EUR", "0.00 EUR"], "fr": [NUMBER, "22,80 EUR", "0,00 EUR"]},
         phrases={
             "en": ["Nothing is left to pay: your credits cover this invoice."],
-            "fr": ["Vous n'avez rien à régler : vos crédits couvrent cette facture."],
+            "fr": ["Vous n'avez rien à régler\u00a0: vos crédits couvrent cette facture."],
         },
         action=VIEW_INVOICE,
         pays_by_transfer=False,
@@ -216,7 +217,7 @@ CASES = [
         figures={"en": [NUMBER, "10.00 EUR", "12.80 EUR"], "fr": [NUMBER, "10,00 EUR", "12,80 EUR"]},
         phrases={
             "en": ["we have received your payment of 10.00 EUR", "Remaining to pay: 12.80 EUR"],
-            "fr": ["nous avons bien reçu votre paiement de 10,00 EUR", "Reste à payer : 12,80 EUR"],
+            "fr": ["nous avons bien reçu votre paiement de 10,00 EUR", "Reste à payer\u00a0: 12,80 EUR"],
         },
     ),
     Case(
@@ -253,7 +254,7 @@ CASES = [
         figures={"en": [NUMBER, "22.80 EUR"], "fr": [NUMBER, "22,80 EUR"]},
         phrases={
             "en": ["Reason: refused by the payment provider"],
-            "fr": ["Motif : refusé par le prestataire de paiement"],
+            "fr": ["Motif\u00a0: refusé par le prestataire de paiement"],
         },
     ),
     Case(
@@ -262,7 +263,7 @@ CASES = [
         context={"days_from_due": -3, "stage": "upcoming"},
         subject={
             "en": f"Reminder: invoice {NUMBER} is due on 1 December 2026",
-            "fr": f"Rappel : la facture {NUMBER} arrive à échéance le 1er décembre 2026",
+            "fr": f"Rappel\u00a0: la facture {NUMBER} arrive à échéance le 1er décembre 2026",
         },
         figures={"en": [NUMBER, "22.80 EUR", "1 December 2026"], "fr": [NUMBER, "22,80 EUR", "1er décembre 2026"]},
         phrases={
@@ -277,7 +278,7 @@ CASES = [
         invoice=OVERDUE,
         subject={
             "en": f"Overdue: invoice {NUMBER} was due on 1 December 2026",
-            "fr": f"Relance : la facture {NUMBER} était à régler le 1er décembre 2026",
+            "fr": f"Relance\u00a0: la facture {NUMBER} était à régler le 1er décembre 2026",
         },
         figures={"en": [NUMBER, "22.80 EUR", "1 December 2026"], "fr": [NUMBER, "22,80 EUR", "1er décembre 2026"]},
         phrases={
@@ -293,7 +294,7 @@ CASES = [
         invoice=OVERDUE,
         subject={
             "en": f"Second reminder: invoice {NUMBER} is overdue and late fees apply",
-            "fr": f"Deuxième relance : la facture {NUMBER} est en retard et des pénalités de retard s'appliquent",
+            "fr": f"Deuxième relance\u00a0: la facture {NUMBER} est en retard et des pénalités de retard s'appliquent",
         },
         figures={"en": [NUMBER, "22.80 EUR"], "fr": [NUMBER, "22,80 EUR"]},
         phrases={
@@ -314,14 +315,14 @@ CASES = [
         invoice=OVERDUE,
         subject={
             "en": f"Final notice: invoice {NUMBER} is unpaid and your access may be suspended",
-            "fr": f"Dernier avis : la facture {NUMBER} est impayée et votre accès pourra être suspendu",
+            "fr": f"Dernier avis\u00a0: la facture {NUMBER} est impayée et votre accès pourra être suspendu",
         },
         figures={"en": [NUMBER, "22.80 EUR"], "fr": [NUMBER, "22,80 EUR"]},
         phrases={
             "en": [f"Final notice: your invoice {NUMBER} is 15 days overdue.",
                    "fixed recovery indemnity of 40 EUR is due",
                    "metered access for your API keys may be suspended"],
-            "fr": [f"Dernier avis : votre facture {NUMBER} est échue depuis 15 jours.",
+            "fr": [f"Dernier avis\u00a0: votre facture {NUMBER} est échue depuis 15 jours.",
                    "frais de recouvrement de 40 EUR est due",
                    "l'accès facturé à l'usage de vos clés d'API pourra être suspendu"],
         },
@@ -388,7 +389,7 @@ CASES = [
         phrases={
             "en": ["calls made with your API keys are refused until 1 November 2026",
                    "Spend cap: 50.00 EUR", "raise or remove the monthly overage cap on your account page"],
-            "fr": ["sont refusés jusqu'au 1er novembre 2026", "Plafond de dépenses : 50,00 EUR",
+            "fr": ["sont refusés jusqu'au 1er novembre 2026", "Plafond de dépenses\u00a0: 50,00 EUR",
                    "relevez ou supprimez le plafond mensuel de dépassement depuis votre espace client"],
         },
         action={"en": "Change your spend cap", "fr": "Modifier votre plafond de dépenses"},
@@ -409,10 +410,10 @@ CASES = [
         phrases={
             "en": ["your API keys keep working", "Last day: 31 December 2026",
                    "choose a plan again from your billing page by 31 December 2026."],
-            "fr": ["vos clés d'API continuent de fonctionner", "Dernier jour : 31 décembre 2026",
+            "fr": ["vos clés d'API continuent de fonctionner", "Dernier jour\u00a0: 31 décembre 2026",
                    "depuis votre espace de facturation au plus tard le 31 décembre 2026."],
         },
-        action={"en": "Choose a plan", "fr": "Choisir une formule"},
+        action={"en": "Choose a plan", "fr": "Choisir un forfait"},
         page="/billing/plan/",
         pays_by_transfer=False,
     ),
@@ -539,7 +540,7 @@ class TestAttachments:
 
         [message] = mail.outbox
         assert message.attachments == [(f"{NUMBER}.pdf", FAKE_PDF, "application/pdf")]
-        assert f"Vous trouverez le PDF en pièce jointe : {NUMBER}.pdf." in message.body
+        assert f"Vous trouverez le PDF en pièce jointe\u00a0: {NUMBER}.pdf." in message.body
 
     def test_the_credit_note_email_carries_the_credit_note_pdf_and_figures(self, queue):
         user = customer()
@@ -580,7 +581,7 @@ class TestAttachments:
 
         [message] = mail.outbox
         assert message.attachments == [(f"{NUMBER}.pdf", FAKE_PDF, "application/pdf")]
-        assert f"Vous trouverez le PDF en pièce jointe : {NUMBER}.pdf." in message.body
+        assert f"Vous trouverez le PDF en pièce jointe\u00a0: {NUMBER}.pdf." in message.body
 
     def test_other_kinds_carry_no_attachment(self, queue):
         user = customer()
@@ -711,3 +712,16 @@ class TestFrenchCatalogue:
             return {msgid: msgstr for msgid, msgstr in catalog.items() if msgid != ""}
 
         assert messages(CATALOGUE / "django.mo") == messages(compiled)
+
+    def test_french_puts_a_no_break_space_before_two_part_punctuation(self):
+        # « Total TTC : 22,80 EUR » must not break before its colon on a narrow screen or in a PDF column.
+        with (CATALOGUE / "django.mo").open("rb") as file:
+            catalog = gettext.GNUTranslations(file)._catalog
+        translations = [text for msgid, text in catalog.items() if msgid != ""]  # "" is the header
+        plain_space_before = re.compile(r"(?<![\u00a0\u202f])[:;?!](?=\s|$)")
+
+        prose = [re.sub(r"<code>.*?</code>", "", text) for text in translations]  # an HTTP header is not prose
+
+        offending = [text for text in prose if plain_space_before.search(text)]
+
+        assert offending == []

@@ -450,7 +450,7 @@ class TestPaymentEmails:
 
         [message] = mail.outbox
         assert message.subject == f"Échec du paiement de la facture {NUMBER}"
-        assert "Motif : refusé par le prestataire de paiement" in message.body
+        assert "Motif\u00a0: refusé par le prestataire de paiement" in message.body
         assert "refused" not in message.body
         alert = BillingAlert.objects.get(type=AlertType.PAYMENT_FAILED)
         assert alert.emailed_at == paris(2026, 11, 20, 10, 1)

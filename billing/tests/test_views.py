@@ -497,6 +497,17 @@ class TestScheduledDowngrade:
 
         assert "has no plan change scheduled" in html_of(response)
 
+    def test_a_french_customer_reads_the_refusal_in_french(self, logged_in, customer, team_in_october):
+        customer.profile.language = "fr"
+        customer.profile.save(update_fields=["language"])
+
+        same = logged_in.post(reverse("billing:plan_change_confirm"), {"plan": "team"}, follow=True)
+        nothing = logged_in.post(reverse("billing:scheduled_change_cancel"), follow=True)
+
+        assert "L’abonnement est déjà sur Team." in html_of(same)
+        assert "Aucun changement de forfait n’est prévu pour cet abonnement." in html_of(nothing)
+        assert "already on" not in html_of(same) and "no plan change" not in html_of(nothing)
+
 
 @pytest.mark.django_db
 class TestPlanChangeConfirmationFigures:
