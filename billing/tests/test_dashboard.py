@@ -73,10 +73,12 @@ def card_figure(content: str, card: str) -> str:
     return figure
 
 
-def revenue_row(content: str, name: str) -> list[str]:
-    """The cells of the revenue table's row `name` (Invoiced or Collected), oldest month first."""
-    [row] = re.findall(rf'<tr><th scope="row">{name}</th>(.*?)</tr>', content)
-    return re.findall(r'<td class="tmcp-number">(.*?)</td>', row)
+def revenue_column(content: str, name: str) -> list[str]:
+    """The revenue table's column `name` (Invoiced or Collected), oldest month first: one row a month."""
+    table = content[content.index('id="revenue"'):content.index('id="aging"')]
+    column = {"Invoiced": 0, "Collected": 1}[name]
+    rows = re.findall(r'<tr><th scope="row">[^<]*</th>((?:<td class="tmcp-number">.*?</td>)+)</tr>', table)
+    return [re.findall(r'<td class="tmcp-number">(.*?)</td>', row)[column] for row in rows]
 
 
 def issued_invoice(number: int, *, total: str, issue_date: datetime.date, paid: str = "0.00", **fields):
@@ -249,8 +251,8 @@ class TestAmountsOnThePage:
         assert card_figure(content, "mrr") == "19.00\u00a0EUR"
         assert card_figure(content, "outstanding") == "12.30\u00a0EUR"
         assert card_figure(content, "overdue") == "0.00\u00a0EUR"
-        assert revenue_row(content, "Invoiced")[-1] == "22.80\u00a0EUR"
-        assert revenue_row(content, "Collected")[-2:] == ["0.00\u00a0EUR", "10.50\u00a0EUR"]
+        assert revenue_column(content, "Invoiced")[-1] == "22.80\u00a0EUR"
+        assert revenue_column(content, "Collected")[-2:] == ["0.00\u00a0EUR", "10.50\u00a0EUR"]
         assert "Collected, " + date_format(today, "M y") + ": 10.50\u00a0EUR" in content  # the bar's hover text
 
 
@@ -296,8 +298,8 @@ def test_on_embedded_sqlite_amounts_are_rounded_to_the_cent_with_their_currency(
     assert "outstanding=Decimal('377.60') " in shown.stdout
     assert "invoiced=Decimal('1180.55'), collected=Decimal('802.95')" in shown.stdout
     assert card_figure(shown.stdout, "outstanding") == "377.60\u00a0EUR"
-    assert revenue_row(shown.stdout, "Invoiced")[-1] == "1,180.55\u00a0EUR"
-    assert revenue_row(shown.stdout, "Collected")[-1] == "802.95\u00a0EUR"
+    assert revenue_column(shown.stdout, "Invoiced")[-1] == "1,180.55\u00a0EUR"
+    assert revenue_column(shown.stdout, "Collected")[-1] == "802.95\u00a0EUR"
 
 
 @pytest.mark.django_db
