@@ -999,6 +999,14 @@ class LivePlanFilter(admin.SimpleListFilter):
 admin.site.unregister(User)
 
 
+def _quota_share(usage) -> str:
+    """'41 % of 25,806,451 since 2026-12-16' after a plan change within the period: what the limits count."""
+    if usage.percent is None:
+        return "—"
+    share = f"{usage.percent} % of {usage.included_tokens:,}"
+    return f"{share} since {usage.counted_from}" if usage.counted_from else share
+
+
 @admin.register(User)
 class CustomerAdmin(ObjectActionsMixin, UserAdmin):
     inlines = (
@@ -1063,7 +1071,7 @@ class CustomerAdmin(ObjectActionsMixin, UserAdmin):
             (
                 (
                     label, usage.period.start, usage.period.end - datetime.timedelta(days=1), f"{usage.tokens:,}",
-                    f"{usage.percent} % of {usage.included_tokens:,}" if usage.percent is not None else "—",
+                    _quota_share(usage),
                 )
                 for label, usage in zip(("Current period", "Previous period"), periods, strict=True)
             ),

@@ -50,6 +50,7 @@ from .models import (
 from .money import ZERO, round_money
 from .periods import Period, add_months, billing_zone, local_date, period_containing, start_of_day
 from .pricing import interval_months
+from .selectors import QuotaUsage, plan_histories_load, quota_usages, usage_tokens_by_window
 
 CACHE_TIMEOUT = 5 * 60
 MRR_LOOKBACK_DAYS = 30
@@ -330,38 +331,52 @@ def dashboard_figures_cached(*, now: datetime.datetime, currency: str, refresh: 
 @dataclass(frozen=True)
 class UsagePeriod:
     period: Period
-    tokens: int
-    included_tokens: int | None
+    tokens: int  # the whole period's
+    included_tokens: int | None  # the quota in force at the period's end (or today)
+    counted_tokens: int = 0  # what counts against that quota: the whole period's, or since the last plan change
+    counted_from: datetime.date | None = None  # the last plan change's day, when the period has several plans
 
     @property
     def percent(self) -> int | None:
         if not self.included_tokens:
             return None
-        return round(self.tokens * 100 / self.included_tokens)
+        return round(self.counted_tokens * 100 / self.included_tokens)
 
 
 def customer_usage(*, user, today: datetime.date) -> tuple[UsagePeriod, UsagePeriod]:
     """Tokens the customer used in their current billing period and in the one before (calendar months when
-    they have no live subscription): two queries."""
+    they have no live subscription), each against the quota in force at its end as the limits count it: after
+    a plan change, the new plan's share and the tokens since the change."""
     subscription = (
         Subscription.objects.filter(user=user, status__in=LIVE_SUBSCRIPTION_STATUSES)
         .select_related("plan")
         .order_by("-started_at", "-id")
         .first()
     )
-    if subscription is not None:
-        months = interval_months(subscription.plan)
-        current = Period(subscription.current_period_start, subscription.current_period_end)
-        included = subscription.plan.included_tokens
-    else:
-        months, current, included = 1, period_containing(today), None
-    previous = Period(add_months(current.start, -months), current.start)
-    logs = UsageLog.objects.filter(user=user, created_at__gte=previous.start_at, created_at__lt=current.end_at)
-    sums = logs.aggregate(
-        current=Sum("tokens", filter=Q(created_at__gte=current.start_at)),
-        previous=Sum("tokens", filter=Q(created_at__lt=current.start_at)),
+    if subscription is None:
+        current = period_containing(today)
+        previous = Period(add_months(current.start, -1), current.start)
+        tokens = usage_tokens_by_window({
+            index: (user.pk, (period.start_at, period.end_at)) for index, period in enumerate((current, previous))
+        })
+        return (
+            UsagePeriod(period=current, tokens=tokens[0], included_tokens=None),
+            UsagePeriod(period=previous, tokens=tokens[1], included_tokens=None),
+        )
+    plan_histories_load([subscription])
+    current = Period(subscription.current_period_start, subscription.current_period_end)
+    previous = Period(add_months(current.start, -interval_months(subscription.plan)), current.start)
+    now = start_of_day(today)
+    return tuple(
+        _usage_against_quota(quota_usages({subscription: period}, now=now)[subscription])
+        for period in (current, previous)
     )
-    return (
-        UsagePeriod(period=current, tokens=sums["current"] or 0, included_tokens=included),
-        UsagePeriod(period=previous, tokens=sums["previous"] or 0, included_tokens=included),
+
+
+def _usage_against_quota(quota: QuotaUsage) -> UsagePeriod:
+    segment_start = quota.segment.period.start
+    return UsagePeriod(
+        period=quota.period, tokens=sum(quota.segment_tokens), included_tokens=quota.included_tokens,
+        counted_tokens=quota.tokens_used,
+        counted_from=segment_start if segment_start != quota.period.start else None,
     )

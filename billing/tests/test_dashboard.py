@@ -29,7 +29,9 @@ from billing.models import (
     SubscriptionPlanChange,
     SubscriptionStatus,
 )
+from billing.dashboard import customer_usage
 from billing.periods import add_months, period_containing, start_of_day
+from billing.services import subscription_change_plan
 from billing.tests.admin_world import finance_user, staff_user
 from billing.tests.factories import InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
@@ -416,3 +418,39 @@ def test_anonymous_visitors_are_sent_to_the_login(client):
 
     assert response.status_code == 302
     assert reverse("admin:login") in response.url
+
+
+@pytest.mark.django_db
+class TestCustomerUsageAfterAPlanChange:
+    """The admin's customer page counts usage against the quota as the limits do (DESIGN "Plan changes")."""
+
+    DECEMBER = datetime.date(2026, 12, 1)
+    PARIS = ZoneInfo("Europe/Paris")
+
+    def test_the_current_period_counts_the_new_plans_share_since_the_change(self, client):
+        pro = PlanFactory(code="pro-usage", name="Pro", price=Decimal("19.00"), included_tokens=5_000_000)
+        team = PlanFactory(code="team-usage", name="Team", price=Decimal("99.00"), included_tokens=50_000_000)
+        customer = UserFactory()
+        subscription = SubscriptionFactory(
+            user=customer, plan=pro, current_period_start=self.DECEMBER, current_period_end=datetime.date(2027, 1, 1),
+            started_at=datetime.datetime(2026, 11, 1, tzinfo=self.PARIS),
+        )
+        UsageLogFactory(user=customer, tokens=300_000, created_at=datetime.datetime(2026, 11, 20, 12, tzinfo=self.PARIS))
+        UsageLogFactory(user=customer, tokens=1_000_000, created_at=datetime.datetime(2026, 12, 5, 12, tzinfo=self.PARIS))
+        subscription_change_plan(
+            subscription=subscription, plan=team, now=datetime.datetime(2026, 12, 16, 10, tzinfo=self.PARIS)
+        )
+        UsageLogFactory(user=customer, tokens=2_000_000, created_at=datetime.datetime(2026, 12, 20, 12, tzinfo=self.PARIS))
+
+        current, previous = customer_usage(user=customer, today=datetime.date(2026, 12, 20))
+
+        # Team's 16 days of 31: 50,000,000 × 16 ÷ 31 = 25,806,451 tokens, against the 2,000,000 used since.
+        assert (current.tokens, current.included_tokens, current.counted_tokens) == (3_000_000, 25_806_451, 2_000_000)
+        assert (current.counted_from, current.percent) == (datetime.date(2026, 12, 16), 8)
+        assert (previous.tokens, previous.included_tokens, previous.counted_tokens) == (300_000, 5_000_000, 300_000)
+        assert (previous.counted_from, previous.percent) == (None, 6)
+        with time_machine.travel(datetime.datetime(2026, 12, 20, 12, tzinfo=self.PARIS), tick=False):
+            client.force_login(finance_user())
+            page = client.get(reverse("admin:accounts_user_change", args=[customer.pk])).content.decode()
+        assert "8 % of 25,806,451 since 2026-12-16" in page
+        assert "6 % of 5,000,000<" in page
