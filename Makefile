@@ -17,7 +17,8 @@ run: install ## install, migrate, seed demo data and serve on 127.0.0.1:$(PORT) 
 	$(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-test: install system-deps ## the whole suite on the real PostgreSQL and Redis
+test: install system-deps ## lint, then the whole suite on the real PostgreSQL and Redis
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
 # No test may depend on the day it runs: the suite again a year from now, then on a leap day, every process it

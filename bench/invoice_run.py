@@ -254,10 +254,11 @@ def _print_profile(profiler: cProfile.Profile, path: str) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     with bench_database("invoice_run"):
+        from django.conf import settings
+
         from bench._data import customers_load, libraries_create, plans_create, usage_load
         from billing.periods import Period
         from billing.services import invoice_run
-        from django.conf import settings
 
         chunk_size = args.chunk_size or settings.INVOICE_RUN_CHUNK_SIZE
         month = Period(PERIOD_START, PERIOD_END)

@@ -16,6 +16,8 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import reportlab
+from django.utils import translation
+from django.utils.translation import gettext, pgettext
 from PIL import Image as PILImage
 from PIL import ImageCms
 from reportlab import rl_config
@@ -41,8 +43,6 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
-from django.utils import translation
-from django.utils.translation import gettext, pgettext
 from stdnum import iban
 
 from accounts.countries import country_name

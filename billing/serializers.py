@@ -1,7 +1,7 @@
 """Serializers of the billing API. Money is a string with two decimals, its currency beside it."""
-from drf_spectacular.types import OpenApiTypes
 from django.core.validators import ProhibitNullCharactersValidator
 from django.utils import translation
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse

@@ -16,6 +16,7 @@ from django.utils.formats import date_format
 
 from accounts.tests.factories import UserFactory, UserProfileFactory
 from billing import clock
+from billing.dashboard import customer_usage
 from billing.models import (
     CreditNote,
     EmailKind,
@@ -29,7 +30,6 @@ from billing.models import (
     SubscriptionPlanChange,
     SubscriptionStatus,
 )
-from billing.dashboard import customer_usage
 from billing.periods import add_months, period_containing, start_of_day
 from billing.services import subscription_change_plan
 from billing.tests.admin_world import finance_user, staff_user
@@ -427,6 +427,9 @@ class TestCustomerUsageAfterAPlanChange:
     DECEMBER = datetime.date(2026, 12, 1)
     PARIS = ZoneInfo("Europe/Paris")
 
+    def noon(self, year: int, month: int, day: int) -> datetime.datetime:
+        return datetime.datetime(year, month, day, 12, tzinfo=self.PARIS)
+
     def test_the_current_period_counts_the_new_plans_share_since_the_change(self, client):
         pro = PlanFactory(code="pro-usage", name="Pro", price=Decimal("19.00"), included_tokens=5_000_000)
         team = PlanFactory(code="team-usage", name="Team", price=Decimal("99.00"), included_tokens=50_000_000)
@@ -435,12 +438,12 @@ class TestCustomerUsageAfterAPlanChange:
             user=customer, plan=pro, current_period_start=self.DECEMBER, current_period_end=datetime.date(2027, 1, 1),
             started_at=datetime.datetime(2026, 11, 1, tzinfo=self.PARIS),
         )
-        UsageLogFactory(user=customer, tokens=300_000, created_at=datetime.datetime(2026, 11, 20, 12, tzinfo=self.PARIS))
-        UsageLogFactory(user=customer, tokens=1_000_000, created_at=datetime.datetime(2026, 12, 5, 12, tzinfo=self.PARIS))
+        UsageLogFactory(user=customer, tokens=300_000, created_at=self.noon(2026, 11, 20))
+        UsageLogFactory(user=customer, tokens=1_000_000, created_at=self.noon(2026, 12, 5))
         subscription_change_plan(
             subscription=subscription, plan=team, now=datetime.datetime(2026, 12, 16, 10, tzinfo=self.PARIS)
         )
-        UsageLogFactory(user=customer, tokens=2_000_000, created_at=datetime.datetime(2026, 12, 20, 12, tzinfo=self.PARIS))
+        UsageLogFactory(user=customer, tokens=2_000_000, created_at=self.noon(2026, 12, 20))
 
         current, previous = customer_usage(user=customer, today=datetime.date(2026, 12, 20))
 

@@ -1,7 +1,6 @@
 import datetime
-from decimal import Decimal
-
 import importlib
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError

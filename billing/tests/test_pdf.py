@@ -14,10 +14,9 @@ from pathlib import Path
 
 import facturx
 import pytest
+from django.utils import translation
 from lxml import etree
 from pypdf import PdfReader
-
-from django.utils import translation
 
 from billing.documents import (
     CREDIT_NOTE,

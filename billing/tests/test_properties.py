@@ -336,9 +336,10 @@ def october_with_changes(first: Plan, other: Plan, days: list[int]) -> Subscript
 
 def usage_charge(subscription: Subscription, usage: list[tuple[int, int]]) -> tuple[Fraction, int]:
     """The USAGE lines of October for `usage` (each call on the plan in force on its day), and their count."""
+    periods = [segment.period for segment in usage_segments(subscription, OCTOBER)]
     segment_tokens = [
-        sum(tokens for day, tokens in usage if segment.period.start <= datetime.date(2026, 10, day) < segment.period.end)
-        for segment in usage_segments(subscription, OCTOBER)
+        sum(tokens for day, tokens in usage if period.start <= OCTOBER_START.replace(day=day) < period.end)
+        for period in periods
     ]
     draft = invoice_draft(subscription=subscription, period=OCTOBER, segment_tokens=segment_tokens)
     usage_lines = [line.amount for line in draft.lines if line.kind == LineKind.USAGE]
@@ -404,7 +405,8 @@ class TestPlanChangesCannotBeGamed:
         self, included, per_million, more_tokens, cheaper_by, starts_small, days, usage
     ):
         small = in_memory_plan(1, included=included, per_million=per_million)
-        big = in_memory_plan(2, included=included + more_tokens, per_million=max(Decimal("0"), per_million - cheaper_by))
+        cheaper = max(Decimal("0"), per_million - cheaper_by)
+        big = in_memory_plan(2, included=included + more_tokens, per_million=cheaper)
         first, other = (small, big) if starts_small else (big, small)
 
         charge, _ = usage_charge(october_with_changes(first, other, days), usage)

@@ -205,6 +205,6 @@ class TestSchemaEndpoints:
         assert operations
         for operation in operations:
             assert "429" in operation["responses"], operation["operationId"]
-            for status, response in operation["responses"].items():
+            for response in operation["responses"].values():
                 assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(response["headers"])
             assert "Retry-After" in operation["responses"]["429"]["headers"]

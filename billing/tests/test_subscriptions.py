@@ -16,6 +16,7 @@ from billing.models import (
     SubscriptionPlanChange,
     SubscriptionStatus,
 )
+from billing.selectors import scheduled_plan_change
 from billing.services import (
     subscription_cancel,
     subscription_change_plan,
@@ -27,7 +28,6 @@ from billing.services import (
     subscription_scheduled_change_cancel,
 )
 from billing.services.subscriptions import plan_change_is_upgrade
-from billing.selectors import scheduled_plan_change
 from billing.tests.factories import PlanFactory, SubscriptionFactory
 
 PARIS = ZoneInfo("Europe/Paris")

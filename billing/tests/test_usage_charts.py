@@ -14,7 +14,7 @@ from billing.selectors import MonthlyUsage, usage_forecast, usage_last_months, u
 from billing.tests.factories import PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
-PARIS, UTC = ZoneInfo("Europe/Paris"), datetime.timezone.utc
+PARIS, UTC = ZoneInfo("Europe/Paris"), datetime.UTC
 MID_DECEMBER = datetime.datetime(2026, 12, 11, 12, 0, tzinfo=PARIS)  # 10.5 days into December
 
 

@@ -12,7 +12,6 @@ from billing.models import InvoiceStatus
 from billing.tests.factories import InvoiceFactory
 from twinmcp.celery import _serve_worker_metrics
 
-
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 
 
