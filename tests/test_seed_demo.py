@@ -35,7 +35,7 @@ from billing.roles import finance_permission_names
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
 from libraries.partitions import DEFAULT_PARTITION, partition_name, usage_partitions
 from tests.helpers import clean_environment, run_manage
-from twinmcp.demo import seed_demo
+from demo.seed import seed_demo
 
 PARIS = ZoneInfo("Europe/Paris")
 EU_COUNTRIES = {

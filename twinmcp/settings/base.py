@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "accounts",
     "libraries",
     "billing",
+    "demo",
     "twinmcp",
 ]
 

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from twinmcp.demo import LOGINS, seed_demo
+from demo.seed import LOGINS, seed_demo
 
 
 class Command(BaseCommand):

@@ -52,7 +52,7 @@ from billing.services import (
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
 from libraries.partitions import usage_partitions_cover
 
-from .demo_data import CREDITS, CUSTOMERS, DEMO_CUSTOMER, LIBRARIES, CreditSeed, CustomerSeed, LibrarySeed
+from .catalogue import CREDITS, CUSTOMERS, DEMO_CUSTOMER, LIBRARIES, CreditSeed, CustomerSeed, LibrarySeed
 
 SEED = "twinmcp-demo"
 # The history starts this many months before the current one: January of this year at the latest, and the charts
