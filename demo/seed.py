@@ -52,7 +52,8 @@ from billing.services import (
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
 from libraries.partitions import usage_partitions_cover
 
-from .catalogue import CREDITS, CUSTOMERS, DEMO_CUSTOMER, LIBRARIES, CreditSeed, CustomerSeed, LibrarySeed
+from .catalogue import LIBRARIES, LibrarySeed
+from .customers import CREDITS, CUSTOMERS, DEMO_CUSTOMER, CreditSeed, CustomerSeed
 
 SEED = "twinmcp-demo"
 # The history starts this many months before the current one: January of this year at the latest, and the charts
