@@ -32,10 +32,10 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.roles import finance_permission_names
+from demo.seed import seed_demo
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
 from libraries.partitions import DEFAULT_PARTITION, partition_name, usage_partitions
 from tests.helpers import clean_environment, run_manage
-from demo.seed import seed_demo
 
 PARIS = ZoneInfo("Europe/Paris")
 EU_COUNTRIES = {
