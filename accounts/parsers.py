@@ -1,5 +1,4 @@
-"""The API's JSON: a body nested too deep is refused as 400 before it can crash the server, and every API
-error names a nested field by the same dotted path (`data.amount`, `events.3`).
+"""The API's JSON: a body nested too deep is refused as 400 before it can crash the server.
 
 Python's JSON decoder recurses once per nesting level: a body of 100,000 `[` exhausted the stack (a 500), and
 data parsed a few hundred levels deep could exhaust it later, in validation or when stored.
@@ -59,25 +58,3 @@ def _too_deep(data) -> str | None:
             stack.extend((item, depth + 1, top) for item in value)
     return None
 
-
-def error_fields(detail) -> dict[str, list[str]]:
-    """A DRF error detail as messages by field, a nested field named by its dotted path."""
-    return _flatten("", detail) if isinstance(detail, dict) else {}
-
-
-def first_error(fields: dict[str, list[str]]) -> str:
-    """The message an error body leads with: its first field's first message, naming the field."""
-    field, messages = next(iter(fields.items()))
-    return messages[0] if field == api_settings.NON_FIELD_ERRORS_KEY else f"{field}: {messages[0]}"
-
-
-def _flatten(name: str, detail) -> dict[str, list[str]]:
-    if isinstance(detail, list) and all(isinstance(message, str) for message in detail):
-        return {name: [str(message) for message in detail]}
-    if isinstance(detail, dict | list):
-        items = detail.items() if isinstance(detail, dict) else enumerate(detail)
-        fields = {}
-        for key, value in items:
-            fields.update(_flatten(f"{name}.{key}" if name else str(key), value))
-        return fields
-    return {name: [str(detail)]}

@@ -1,4 +1,4 @@
-"""Serializers of the account API, and the one error shape every API answer shares (see twinmcp.api)."""
+"""Serializers of the account API, and the one error shape every API answer shares (see core.api)."""
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 

@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
-from twinmcp.db import rows_insert
+from core.db import rows_insert
 
 from .audit import current_audit_context
 from .audit_chain import GENESIS_HASH, audit_keys, signing_key, unkeyed_hash

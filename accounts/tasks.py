@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from twinmcp.celery import RESUMABLE_TASK_OPTIONS
+from core.tasks import RESUMABLE_TASK_OPTIONS
 
 from .services import encryption_keys_rotate, sessions_purge
 

@@ -29,8 +29,8 @@ from django.core.cache import cache
 from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
+from core.db_router import replica_reads
 from libraries.models import UsageLog
-from twinmcp.db_router import replica_reads
 
 from .models import (
     LIVE_SUBSCRIPTION_STATUSES,

@@ -51,8 +51,8 @@ from billing.pricing import UsageSegment, interval_months, usage_charge
 from billing.selectors import plan_histories_load, quota_usages, usage_window
 from billing.services.alerts import alert_raise, alert_text
 from billing.templatetags.billing_format import long_date
+from core.db import row_converter
 from libraries.throttling import MeteredUsage
-from twinmcp.db import row_converter
 
 logger = logging.getLogger(__name__)
 

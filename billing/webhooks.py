@@ -20,7 +20,8 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ParseError, ValidationError
 
-from accounts.parsers import error_fields, first_error, json_loads
+from accounts.parsers import json_loads
+from core.api import error_fields, first_error
 
 from .services.webhooks import DuplicateEvent, EventRefused, payment_webhook_process
 

@@ -13,7 +13,7 @@ from django.db import connection, connections, router
 from django.db.models import Case, F, Prefetch, Q, QuerySet, When
 from django.http import Http404
 
-from twinmcp.db import row_converter
+from core.db import row_converter
 
 from .models import DocumentationChunk, Library, LibraryVersion
 

@@ -2,7 +2,6 @@
 import os
 
 from celery import Celery, signals
-from celery.exceptions import SoftTimeLimitExceeded
 from prometheus_client import Counter, start_http_server
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "twinmcp.settings.local")
@@ -10,11 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "twinmcp.settings.local")
 app = Celery("twinmcp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-# A long task that works in short committed batches and skips what is already done runs in slices: at its soft
-# time limit it queues itself again at once and goes on, so however much there is to do, no task holds a worker
-# (nor its message unacknowledged) past the limits the broker's visibility timeout is computed from.
-RESUMABLE_TASK_OPTIONS = {"autoretry_for": (SoftTimeLimitExceeded,), "default_retry_delay": 0, "max_retries": 100}
 
 TASK_OUTCOMES = Counter("twinmcp_celery_tasks", "Celery task outcomes.", ["task", "outcome"])
 

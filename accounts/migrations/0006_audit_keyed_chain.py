@@ -10,7 +10,7 @@ locked until commit, so no other session writes to it or finds it unguarded.
 from django.db import migrations, models
 
 from accounts.audit_chain import GENESIS_HASH, audit_keys, signing_key, unkeyed_hash
-from twinmcp.db import rows_update
+from core.db import rows_update
 
 BATCH = 5000
 

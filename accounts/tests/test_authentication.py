@@ -13,7 +13,7 @@ from accounts.models import ApiKey, User
 from accounts.selectors import api_key_with_user
 from accounts.services import API_KEY_CACHE_TIMEOUT, api_key_authenticate, api_key_create, api_key_revoke
 from accounts.tests.factories import UserFactory
-from twinmcp.db_router import replica_reads
+from core.db_router import replica_reads
 
 UTC = datetime.UTC
 KEYS_URL = "/api/account/api-keys/"

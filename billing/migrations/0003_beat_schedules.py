@@ -1,7 +1,7 @@
 """The scheduled billing work, stored with django-celery-beat so that finance can see and edit it in admin."""
 from django.db import migrations
 
-from twinmcp.schedules import schedules_operation
+from core.schedules import schedules_operation
 
 # name: (task, crontab minute, hour, day of month)
 SCHEDULES = {

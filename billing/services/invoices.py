@@ -34,7 +34,7 @@ from billing.pricing import InvoiceDraft, billing_period, invoice_totals
 from billing.selectors import buyer_snapshot, invoice_drafts, load_subscriptions, seller_snapshot, usable_credits
 from billing.tax import tax_treatment
 from billing.templatetags.billing_format import long_date
-from twinmcp.db import rows_insert, rows_update
+from core.db import rows_insert, rows_update
 
 from .alerts import alert_raise, alert_text
 from .numbering import numbers_reserve

@@ -30,7 +30,7 @@ from billing.selectors import (
     scheduled_plan_changes,
     upcoming_priced,
 )
-from twinmcp.db import rows_update
+from core.db import rows_update
 
 Status = SubscriptionStatus
 SUBSCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {

@@ -10,11 +10,11 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_noop
 from rest_framework import serializers
 
-from accounts.parsers import error_fields, first_error
 from billing import clock
 from billing.exceptions import BillingError, IdempotencyConflict, InvalidTransition
 from billing.models import Invoice, Payment, PaymentMethod, PaymentStatus, WebhookEvent, WebhookEventStatus
 from billing.money import positive_amount
+from core.api import error_fields, first_error
 
 from .payments import payment_complete, payment_fail, payment_record, payment_refund
 

@@ -9,6 +9,7 @@ import inspect
 from decimal import Decimal
 
 import pytest
+from celery import current_app as app
 from django.core import mail
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -46,7 +47,6 @@ from billing.tasks.sweeps import (
 )
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
-from twinmcp.celery import app
 
 SCHEDULES = importlib.import_module("billing.migrations.0003_beat_schedules").SCHEDULES
 NOVEMBER_1 = datetime.date(2026, 11, 1)

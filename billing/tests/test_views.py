@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from django.template.loader import render_to_string
 from django.test import override_settings
-from django.urls import path, reverse
+from django.urls import get_resolver, path, reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
@@ -37,7 +37,6 @@ from billing.services import invoice_finalize, payment_record
 from billing.services.subscriptions import subscription_change_preview
 from billing.tests.factories import CreditFactory, InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
-from twinmcp import urls as site_urls
 
 NBSP = "\u00a0"
 
@@ -593,7 +592,7 @@ def _failing_view(request):
 
 
 # The site's URLs plus a page that always fails, for TestErrorPages only (ROOT_URLCONF is this module there).
-urlpatterns = [path("fails/", _failing_view), *site_urls.urlpatterns]
+urlpatterns = [path("fails/", _failing_view), *get_resolver().url_patterns]
 
 
 class TestErrorPages:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery import current_app as celery_app
 from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
@@ -42,7 +43,6 @@ from billing.selectors import invoice_run_chunks
 from billing.services import credit_grant
 from billing.tasks.invoicing import invoice_run_chunk_task, monthly_invoice_run_task
 from billing.tests.factories import PlanFactory, SubscriptionFactory
-from twinmcp.celery import app as celery_app
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 START_TIMEOUT = 30

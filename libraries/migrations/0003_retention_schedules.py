@@ -1,7 +1,7 @@
 """Daily retention purges: usage logs past USAGE_RETENTION_DAYS and expired sessions (editable in admin)."""
 from django.db import migrations
 
-from twinmcp.schedules import schedules_operation
+from core.schedules import schedules_operation
 
 SCHEDULES = {
     "Usage log retention": ("libraries.tasks.usage_logs_purge_task", "30", "3", "*"),

@@ -14,7 +14,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from twinmcp.schedules import schedules_operation
+from core.schedules import schedules_operation
 
 TABLE = "libraries_usagelog"
 OLD = "libraries_usagelog_unpartitioned"

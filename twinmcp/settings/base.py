@@ -96,7 +96,7 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"].update(CONN_MAX_AGE=DATABASES["default"].get("CONN_MAX_AGE", 0), TEST={"MIRROR": "default"})
 # Off: every read on the primary (e.g. while the replica lags behind), without removing it.
 DATABASE_REPLICA_READS = env.bool("DATABASE_REPLICA_READS", default=True)
-DATABASE_ROUTERS = ["twinmcp.db_router.ReplicaRouter"]
+DATABASE_ROUTERS = ["core.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache and broker: Redis when REDIS_URL is set; local memory and eager Celery otherwise.
@@ -257,7 +257,7 @@ REST_FRAMEWORK = {
     ],
     # Every view declares the API key scope each method needs; a method it does not declare is refused.
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasRequiredScope"],
-    "EXCEPTION_HANDLER": "twinmcp.api.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.api_exception_handler",
     # Every view of the API: requests per minute by plan, per key (billing provides it, accounts labels answers).
     "DEFAULT_THROTTLE_CLASSES": ["billing.throttles.PlanRateThrottle"],
     # JSON too deep for the stack answers 400 naming the field, not 500 (views that pin JSON name this parser too).

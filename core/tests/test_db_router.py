@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.dashboard import dashboard_figures
 from billing.models import Invoice, Plan
-from twinmcp.db_router import replica_reads
+from core.db_router import replica_reads
 
 
 @pytest.fixture(autouse=True)

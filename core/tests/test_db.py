@@ -7,7 +7,7 @@ from django.db import connection
 from accounts.tests.factories import UserProfileFactory
 from billing.models import Invoice, InvoiceStatus
 from billing.tests.factories import InvoiceFactory, SubscriptionFactory
-from twinmcp.db import rows_update
+from core.db import rows_update
 
 
 @pytest.mark.django_db
