@@ -141,14 +141,6 @@ class InvoiceStatus(models.TextChoices):
     CANCELLED = "CANCELLED", _("Cancelled")
 
 
-# The only moves an invoice may make; every other one is refused.
-INVOICE_TRANSITIONS: dict[str, frozenset[str]] = {
-    InvoiceStatus.DRAFT: frozenset({InvoiceStatus.SENT, InvoiceStatus.CANCELLED}),
-    InvoiceStatus.SENT: frozenset({InvoiceStatus.PAID, InvoiceStatus.OVERDUE, InvoiceStatus.CANCELLED}),
-    InvoiceStatus.OVERDUE: frozenset({InvoiceStatus.PAID, InvoiceStatus.CANCELLED}),
-    InvoiceStatus.PAID: frozenset(),
-    InvoiceStatus.CANCELLED: frozenset(),
-}
 ISSUED_INVOICE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.PAID, InvoiceStatus.OVERDUE)
 
 
@@ -331,15 +323,6 @@ class PaymentStatus(models.TextChoices):
     COMPLETED = "COMPLETED", _("Completed")
     FAILED = "FAILED", _("Failed")
     REFUNDED = "REFUNDED", _("Refunded")
-
-
-PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
-    PaymentStatus.PENDING: frozenset({PaymentStatus.PROCESSING, PaymentStatus.COMPLETED, PaymentStatus.FAILED}),
-    PaymentStatus.PROCESSING: frozenset({PaymentStatus.COMPLETED, PaymentStatus.FAILED}),
-    PaymentStatus.COMPLETED: frozenset({PaymentStatus.REFUNDED}),
-    PaymentStatus.FAILED: frozenset(),
-    PaymentStatus.REFUNDED: frozenset(),
-}
 
 
 class PaymentMethod(models.TextChoices):

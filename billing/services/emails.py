@@ -45,6 +45,7 @@ from stdnum import iban
 from accounts.models import User, UserProfile
 from billing import clock
 from billing.documents import RECOVERY_INDEMNITY, late_payment_rate
+from billing.enqueue import enqueue_after_commit
 from billing.exceptions import BillingError
 from billing.models import (
     CreditNote,
@@ -194,16 +195,9 @@ def email_queue(
         },
     )
     if created:
-        # Robust: a broker that is down must neither fail the caller's committed work nor stop the other
-        # on-commit side effects; the row stays PENDING and can be delivered again.
-        transaction.on_commit(lambda: _deliver_later(notification.pk), robust=True)
+        # A broker down at commit leaves the row PENDING, for the unsent-emails sweep to deliver.
+        enqueue_after_commit("billing.tasks.emails.email_deliver_task", notification_id=notification.pk)
     return notification
-
-
-def _deliver_later(notification_id: int) -> None:
-    from billing.tasks.emails import email_deliver_task  # the task module imports this one
-
-    email_deliver_task.delay(notification_id=notification_id)
 
 
 def _attachment(notification: EmailNotification) -> tuple[str, FieldFile] | None:

@@ -12,9 +12,9 @@ from accounts.models import AuditLog
 from accounts.services import audit_entry, audit_log_record, audit_log_record_many
 from billing import clock
 from billing.cache import customer_cache_invalidate
-from billing.exceptions import BillingError, InvalidTransition
+from billing.enqueue import enqueue_after_commit
+from billing.exceptions import BillingError
 from billing.models import (
-    INVOICE_TRANSITIONS,
     AlertType,
     Credit,
     CreditApplication,
@@ -34,6 +34,7 @@ from billing.pricing import InvoiceDraft, billing_period, invoice_totals
 from billing.selectors import buyer_snapshot, invoice_drafts, load_subscriptions, seller_snapshot, usable_credits
 from billing.tax import tax_treatment
 from billing.templatetags.billing_format import long_date
+from billing.transitions import transition_check
 from core.db import rows_insert, rows_update
 
 from .alerts import alert_raise, alert_text
@@ -59,15 +60,6 @@ def _price(invoice: Invoice, *, subtotal: Decimal) -> None:
     invoice.subtotal, invoice.tax_rate = totals.subtotal, totals.tax_rate
     invoice.tax_amount, invoice.total = totals.tax_amount, totals.total
     invoice.amount_due = invoice.total - invoice.credit_applied - invoice.amount_paid
-
-
-def guard_transition(invoice: Invoice, new_status: str) -> None:
-    if new_status not in INVOICE_TRANSITIONS[invoice.status]:
-        allowed = ", ".join(sorted(INVOICE_TRANSITIONS[invoice.status])) or "none"
-        raise InvalidTransition(
-            f"Invoice {invoice} is {invoice.status} and cannot become {new_status} (allowed from "
-            f"{invoice.status}: {allowed})."
-        )
 
 
 def _new_invoice(draft: InvoiceDraft) -> Invoice:
@@ -146,9 +138,7 @@ def _apply_credits(invoices: list[Invoice], *, now: datetime.datetime) -> list[C
 
 
 def issue_documents_after_commit(invoice_ids: list[int]) -> None:
-    from billing.tasks.invoicing import invoices_documents_issue_task  # tasks import services
-
-    transaction.on_commit(lambda: invoices_documents_issue_task.delay(invoice_ids=invoice_ids), robust=True)
+    enqueue_after_commit("billing.tasks.invoicing.invoices_documents_issue_task", invoice_ids=invoice_ids)
 
 
 ISSUE_FIELDS = [
@@ -191,7 +181,7 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_
         return
     invoices = sorted(invoices, key=lambda invoice: invoice.pk)
     for invoice in invoices:
-        guard_transition(invoice, InvoiceStatus.SENT)
+        transition_check(invoice, to=InvoiceStatus.SENT)
     subtotals = dict(
         InvoiceLine.objects.filter(invoice__in=invoices).values_list("invoice").annotate(Sum("amount")).order_by()
     )
@@ -277,7 +267,7 @@ def invoice_finalize(*, invoice: Invoice, now: datetime.datetime | None = None) 
 def invoice_mark_overdue(*, invoice: Invoice, now: datetime.datetime | None = None) -> Invoice:
     now = now or clock.now()
     locked = _lock_invoice(invoice)
-    guard_transition(locked, InvoiceStatus.OVERDUE)
+    transition_check(locked, to=InvoiceStatus.OVERDUE)
     if locked.due_date >= local_date(now):
         raise BillingError(f"Invoice {locked} is not overdue: it is due on {locked.due_date}.")
     locked.status = InvoiceStatus.OVERDUE
@@ -303,12 +293,6 @@ def overdue_alert_raise(invoice: Invoice, *, now: datetime.datetime) -> None:
         message=alert_text(_overdue_text, invoice),
         now=now,
     )
-
-
-def _credit_note_documents_after_commit(credit_note_id: int) -> None:
-    from billing.tasks.invoicing import credit_note_documents_issue_task  # tasks import services
-
-    transaction.on_commit(lambda: credit_note_documents_issue_task.delay(credit_note_id=credit_note_id), robust=True)
 
 
 def _return_credits(invoice: Invoice, *, now: datetime.datetime) -> None:
@@ -344,7 +328,7 @@ def invoice_cancel(
     if reason_code not in CreditNoteReason.values:
         raise BillingError(f"Unknown credit note reason {reason_code!r} (one of {', '.join(CreditNoteReason.values)}).")
     locked = _lock_invoice(invoice)
-    guard_transition(locked, InvoiceStatus.CANCELLED)
+    transition_check(locked, to=InvoiceStatus.CANCELLED)
     if locked.is_issued:
         if reason_code == CreditNoteReason.OTHER and not reason:
             raise BillingError("A reason is required to cancel an issued invoice: pick one or describe it.")
@@ -355,7 +339,9 @@ def invoice_cancel(
             issue_date=issue_date,
         )
         audit_log_record(action="credit_note.issue", obj=credit_note, changes={"amount": str(credit_note.amount)})
-        _credit_note_documents_after_commit(credit_note.pk)
+        enqueue_after_commit(
+            "billing.tasks.invoicing.credit_note_documents_issue_task", credit_note_id=credit_note.pk
+        )
         _return_credits(locked, now=now)
         if locked.amount_paid > 0:
             credit = Credit.objects.create(

@@ -8,6 +8,7 @@ from django.db.models import Q
 
 from accounts.models import UserProfile
 from billing import clock
+from billing.enqueue import enqueue
 from billing.models import (
     AlertType,
     BillingAlert,
@@ -148,8 +149,6 @@ MAX_DELIVERY_ATTEMPTS = 8
 
 def unsent_emails_retry(*, now: datetime.datetime | None = None) -> int:
     """Hand emails that were never delivered, or failed fewer than 8 times, to a worker again."""
-    from billing.tasks.emails import email_deliver_task  # the task module imports the services
-
     now = now or clock.now()
     unsent = EmailNotification.objects.filter(
         Q(status=EmailStatus.PENDING, created_at__lt=now - UNSENT_GRACE)
@@ -157,5 +156,5 @@ def unsent_emails_retry(*, now: datetime.datetime | None = None) -> int:
     ).order_by("pk").values_list("pk", flat=True)
     ids = list(unsent)
     for notification_id in ids:
-        email_deliver_task.delay(notification_id=notification_id)
+        enqueue("billing.tasks.emails.email_deliver_task", notification_id=notification_id)
     return len(ids)

@@ -8,9 +8,8 @@ from django.utils.translation import gettext as _
 from accounts.services import audit_log_record
 from billing import clock
 from billing.cache import customer_cache_invalidate
-from billing.exceptions import BillingError, IdempotencyConflict, InvalidTransition
+from billing.exceptions import BillingError, IdempotencyConflict
 from billing.models import (
-    PAYMENT_TRANSITIONS,
     AlertType,
     Credit,
     CreditType,
@@ -23,17 +22,13 @@ from billing.models import (
 )
 from billing.money import format_number, positive_amount
 from billing.periods import local_date
+from billing.transitions import transition_check
 
 from .alerts import alert_raise, alert_text
 from .emails import email_queue
-from .invoices import guard_transition, overdue_alert_raise
+from .invoices import overdue_alert_raise
 
 PAYABLE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE, InvoiceStatus.PAID)
-
-
-def _guard(payment: Payment, new_status: str) -> None:
-    if new_status not in PAYMENT_TRANSITIONS[payment.status]:
-        raise InvalidTransition(f"Payment {payment.pk} is {payment.status} and cannot become {new_status}.")
 
 
 def _lock(payment: Payment) -> tuple[Payment, Invoice]:
@@ -54,7 +49,7 @@ def _settle(payment: Payment, invoice: Invoice, *, now: datetime.datetime) -> No
     invoice.amount_due -= applied
     fields = ["amount_paid", "amount_due"]
     if invoice.amount_due == 0 and invoice.status != InvoiceStatus.PAID:
-        guard_transition(invoice, InvoiceStatus.PAID)
+        transition_check(invoice, to=InvoiceStatus.PAID)
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
         fields += ["status", "paid_at"]
     invoice.save(update_fields=fields)
@@ -122,7 +117,7 @@ def payment_record(
 @transaction.atomic
 def payment_mark_processing(*, payment: Payment) -> Payment:
     payment, _ = _lock(payment)
-    _guard(payment, PaymentStatus.PROCESSING)
+    transition_check(payment, to=PaymentStatus.PROCESSING)
     payment.status = PaymentStatus.PROCESSING
     payment.save(update_fields=["status"])
     audit_log_record(action="payment.processing", obj=payment)
@@ -134,7 +129,7 @@ def payment_mark_processing(*, payment: Payment) -> Payment:
 def payment_complete(*, payment: Payment, now: datetime.datetime | None = None) -> Payment:
     now = now or clock.now()
     payment, invoice = _lock(payment)
-    _guard(payment, PaymentStatus.COMPLETED)
+    transition_check(payment, to=PaymentStatus.COMPLETED)
     if invoice.status not in PAYABLE_STATUSES:
         raise BillingError(f"Invoice {invoice} is {invoice.status}: the payment cannot complete on it.")
     payment.status, payment.processed_at = PaymentStatus.COMPLETED, now
@@ -157,7 +152,7 @@ def _payment_failed_text(payment: Payment, invoice: Invoice, reason: str) -> str
 def payment_fail(*, payment: Payment, reason: str, now: datetime.datetime | None = None) -> Payment:
     now = now or clock.now()
     payment, invoice = _lock(payment)
-    _guard(payment, PaymentStatus.FAILED)
+    transition_check(payment, to=PaymentStatus.FAILED)
     payment.status, payment.failure_reason, payment.processed_at = PaymentStatus.FAILED, reason, now
     payment.save(update_fields=["status", "failure_reason", "processed_at"])
     audit_log_record(action="payment.fail", obj=payment, changes={"reason": reason})
@@ -189,8 +184,7 @@ def payment_refund(
     """
     now = now or clock.now()
     payment, invoice = _lock(payment)
-    if payment.status not in (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED):
-        raise InvalidTransition(f"Payment {payment.pk} is {payment.status}: only a completed payment is refunded.")
+    transition_check(payment, to=PaymentStatus.REFUNDED)
     refundable = payment.amount - payment.refunded_amount
     if refundable <= 0:
         raise BillingError(f"Payment {payment.pk} was refunded in full already.")

@@ -13,6 +13,7 @@ from billing import clock
 from billing.cache import customer_cache_invalidate
 from billing.exceptions import BillingError, InvalidTransition
 from billing.models import (
+    LIVE_SUBSCRIPTION_STATUSES,
     Plan,
     Subscription,
     SubscriptionPause,
@@ -30,32 +31,22 @@ from billing.selectors import (
     scheduled_plan_changes,
     upcoming_priced,
 )
+from billing.transitions import transition_check
 from core.db import rows_update
 
 Status = SubscriptionStatus
-SUBSCRIPTION_TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.ACTIVE: frozenset({Status.PAUSED, Status.CANCELLED, Status.EXPIRED}),
-    Status.PAUSED: frozenset({Status.ACTIVE, Status.CANCELLED, Status.EXPIRED}),
-    Status.CANCELLED: frozenset(),
-    Status.EXPIRED: frozenset(),
-}
-VERBS = {Status.ACTIVE: "resume", Status.PAUSED: "pause", Status.CANCELLED: "cancel", Status.EXPIRED: "expire"}
-
-
-def _guard(subscription: Subscription, new_status: str) -> None:
-    if new_status not in SUBSCRIPTION_TRANSITIONS[subscription.status]:
-        raise InvalidTransition(
-            f"Cannot {VERBS[new_status]} subscription {subscription.pk}: it is {subscription.status}."
-        )
 
 
 def _lock(subscription: Subscription) -> Subscription:
     return Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
 
 
-def _require_live(subscription: Subscription, action: str) -> None:
-    if subscription.status not in (Status.ACTIVE, Status.PAUSED):
-        raise InvalidTransition(f"Cannot {action} subscription {subscription.pk}: it is {subscription.status}.")
+def _require_live(subscription: Subscription) -> None:
+    """Only a live subscription changes plan: its status does not move."""
+    if subscription.status not in LIVE_SUBSCRIPTION_STATUSES:
+        raise InvalidTransition(gettext("Subscription %(reference)s is %(status)s: its plan cannot change.") % {
+            "reference": subscription.pk, "status": subscription.status,
+        })
 
 
 @transaction.atomic
@@ -81,7 +72,7 @@ def subscription_create(*, user, plan: Plan, now: datetime.datetime | None = Non
 
 
 def _check_plan_change(subscription: Subscription, plan: Plan) -> None:
-    _require_live(subscription, "change the plan of")
+    _require_live(subscription)
     if plan.pk == subscription.plan_id:
         raise BillingError(gettext("The subscription is already on %(plan)s.") % {"plan": plan.name})
     if not plan.is_active:
@@ -181,7 +172,7 @@ def subscription_scheduled_change_apply(
     """Finance applies a scheduled downgrade at once: from today, split by days like an upgrade."""
     now = now or clock.now()
     subscription = _lock(subscription)
-    _require_live(subscription, "change the plan of")
+    _require_live(subscription)
     change = _scheduled_change_or_error(subscription)
     change.effective_date, change.changed_at = max(local_date(now), subscription.current_period_start), now
     change.save(update_fields=["effective_date", "changed_at"])
@@ -201,7 +192,7 @@ def subscription_pause(*, subscription: Subscription, now: datetime.datetime | N
     """No fee from today until resumed."""
     now = now or clock.now()
     subscription = _lock(subscription)
-    _guard(subscription, Status.PAUSED)
+    transition_check(subscription, to=Status.PAUSED)
     SubscriptionPause.objects.create(subscription=subscription, start_date=local_date(now))
     subscription.status, subscription.paused_at = Status.PAUSED, now
     subscription.save(update_fields=["status", "paused_at"])
@@ -219,7 +210,7 @@ def subscription_resume(*, subscription: Subscription, now: datetime.datetime | 
     """The fee runs again from today."""
     now = now or clock.now()
     subscription = _lock(subscription)
-    _guard(subscription, Status.ACTIVE)
+    transition_check(subscription, to=Status.ACTIVE)
     _close_pause(subscription, now=now)
     subscription.status, subscription.paused_at = Status.ACTIVE, None
     subscription.save(update_fields=["status", "paused_at"])
@@ -236,7 +227,7 @@ def subscription_cancel(
     now = now or clock.now()
     subscription = _lock(subscription)
     if at_period_end:
-        _require_live(subscription, "cancel")
+        transition_check(subscription, to=Status.EXPIRED)  # it expires when the period ends
         if subscription.cancel_at_period_end:
             raise BillingError(gettext("The subscription already ends after %(last_day)s.") % {
                 "last_day": format_long_date(subscription.current_period_end - datetime.timedelta(days=1)),
@@ -249,7 +240,7 @@ def subscription_cancel(
         )
         customer_cache_invalidate(subscription.user_id)
         return subscription
-    _guard(subscription, Status.CANCELLED)
+    transition_check(subscription, to=Status.CANCELLED)
     _close_pause(subscription, now=now)
     subscription.status, subscription.cancelled_at, subscription.ended_at = Status.CANCELLED, now, now
     subscription.save(update_fields=["status", "cancelled_at", "ended_at"])
@@ -263,7 +254,7 @@ def subscription_expire(*, subscription: Subscription, now: datetime.datetime | 
     """A subscription cancelled at period end becomes EXPIRED once that period is over."""
     now = now or clock.now()
     subscription = _lock(subscription)
-    _guard(subscription, Status.EXPIRED)
+    transition_check(subscription, to=Status.EXPIRED)
     if not subscription.cancel_at_period_end:
         raise InvalidTransition(f"Subscription {subscription.pk} was not cancelled: it does not expire.")
     if subscription.current_period_end > local_date(now):

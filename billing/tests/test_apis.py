@@ -866,7 +866,7 @@ class TestSubscription:
 
         assert response.status_code == 409
         assert error_of(response) == {
-            "code": "conflict", "message": f"Cannot resume subscription {subscription.pk}: it is ACTIVE.",
+            "code": "conflict", "message": f"Subscription {subscription.pk} cannot move from ACTIVE to ACTIVE.",
             "fields": {},
         }
         subscription.refresh_from_db()

@@ -184,7 +184,7 @@ class TestPaidAndOverdue:
     def test_marking_overdue_twice_is_refused_and_alerts_once(self):
         invoice = overdue_invoice()
 
-        with pytest.raises(InvalidTransition, match="is OVERDUE and cannot become OVERDUE"):
+        with pytest.raises(InvalidTransition, match="cannot move from OVERDUE to OVERDUE"):
             invoice_mark_overdue(invoice=invoice, now=paris(2026, 12, 20, 9, 0))
 
         assert BillingAlert.objects.filter(user=invoice.user, type=AlertType.INVOICE_OVERDUE).count() == 1
@@ -323,35 +323,35 @@ class TestCancel:
 REFUSED_MOVES = {
     "finalise a sent invoice": (
         sent_invoice, lambda i: invoice_finalize(invoice=i, now=AFTER_DUE),
-        InvalidTransition, "is SENT and cannot become SENT",
+        InvalidTransition, "cannot move from SENT to SENT",
     ),
     "finalise a paid invoice": (
         paid_invoice, lambda i: invoice_finalize(invoice=i, now=AFTER_DUE),
-        InvalidTransition, "is PAID and cannot become SENT",
+        InvalidTransition, "cannot move from PAID to SENT",
     ),
     "finalise a cancelled invoice": (
         cancelled_invoice, lambda i: invoice_finalize(invoice=i, now=AFTER_DUE),
-        InvalidTransition, "is CANCELLED and cannot become SENT",
+        InvalidTransition, "cannot move from CANCELLED to SENT",
     ),
     "cancel a paid invoice": (
         paid_invoice, lambda i: invoice_cancel(invoice=i, reason="Customer asked", now=AFTER_DUE),
-        InvalidTransition, "is PAID and cannot become CANCELLED",
+        InvalidTransition, "cannot move from PAID to CANCELLED",
     ),
     "cancel a cancelled invoice": (
         cancelled_invoice, lambda i: invoice_cancel(invoice=i, reason="Again", now=AFTER_DUE),
-        InvalidTransition, "is CANCELLED and cannot become CANCELLED",
+        InvalidTransition, "cannot move from CANCELLED to CANCELLED",
     ),
     "mark a paid invoice overdue": (
         paid_invoice, lambda i: invoice_mark_overdue(invoice=i, now=AFTER_DUE),
-        InvalidTransition, "is PAID and cannot become OVERDUE",
+        InvalidTransition, "cannot move from PAID to OVERDUE",
     ),
     "mark a draft overdue": (
         draft_invoice, lambda i: invoice_mark_overdue(invoice=i, now=AFTER_DUE),
-        InvalidTransition, "is DRAFT and cannot become OVERDUE",
+        InvalidTransition, "cannot move from DRAFT to OVERDUE",
     ),
     "mark a cancelled invoice overdue": (
         cancelled_invoice, lambda i: invoice_mark_overdue(invoice=i, now=AFTER_DUE),
-        InvalidTransition, "is CANCELLED and cannot become OVERDUE",
+        InvalidTransition, "cannot move from CANCELLED to OVERDUE",
     ),
     "cancel a sent invoice without a reason": (
         sent_invoice, lambda i: invoice_cancel(invoice=i, reason="", now=AFTER_DUE),

@@ -474,47 +474,47 @@ REFUSED_MOVES = {
     "resume an active subscription": (
         lambda: subscription_in(SubscriptionStatus.ACTIVE),
         lambda s: subscription_resume(subscription=s, now=NOW),
-        InvalidTransition, r"Cannot resume subscription \d+: it is ACTIVE",
+        InvalidTransition, r"Subscription \d+ cannot move from ACTIVE to ACTIVE",
     ),
     "resume an expired subscription": (
         lambda: subscription_in(SubscriptionStatus.EXPIRED),
         lambda s: subscription_resume(subscription=s, now=NOW),
-        InvalidTransition, r"Cannot resume subscription \d+: it is EXPIRED",
+        InvalidTransition, r"Subscription \d+ cannot move from EXPIRED to ACTIVE",
     ),
     "resume a cancelled subscription": (
         lambda: subscription_in(SubscriptionStatus.CANCELLED),
         lambda s: subscription_resume(subscription=s, now=NOW),
-        InvalidTransition, r"Cannot resume subscription \d+: it is CANCELLED",
+        InvalidTransition, r"Subscription \d+ cannot move from CANCELLED to ACTIVE",
     ),
     "pause a paused subscription": (
         lambda: subscription_in(SubscriptionStatus.PAUSED),
         lambda s: subscription_pause(subscription=s, now=NOW),
-        InvalidTransition, r"Cannot pause subscription \d+: it is PAUSED",
+        InvalidTransition, r"Subscription \d+ cannot move from PAUSED to PAUSED",
     ),
     "pause a cancelled subscription": (
         lambda: subscription_in(SubscriptionStatus.CANCELLED),
         lambda s: subscription_pause(subscription=s, now=NOW),
-        InvalidTransition, r"Cannot pause subscription \d+: it is CANCELLED",
+        InvalidTransition, r"Subscription \d+ cannot move from CANCELLED to PAUSED",
     ),
     "pause an expired subscription": (
         lambda: subscription_in(SubscriptionStatus.EXPIRED),
         lambda s: subscription_pause(subscription=s, now=NOW),
-        InvalidTransition, r"Cannot pause subscription \d+: it is EXPIRED",
+        InvalidTransition, r"Subscription \d+ cannot move from EXPIRED to PAUSED",
     ),
     "cancel a cancelled subscription now": (
         lambda: subscription_in(SubscriptionStatus.CANCELLED),
         lambda s: subscription_cancel(subscription=s, at_period_end=False, now=NOW),
-        InvalidTransition, r"Cannot cancel subscription \d+: it is CANCELLED",
+        InvalidTransition, r"Subscription \d+ cannot move from CANCELLED to CANCELLED",
     ),
     "cancel a cancelled subscription at period end": (
         lambda: subscription_in(SubscriptionStatus.CANCELLED),
         lambda s: subscription_cancel(subscription=s, at_period_end=True, now=NOW),
-        InvalidTransition, r"Cannot cancel subscription \d+: it is CANCELLED",
+        InvalidTransition, r"Subscription \d+ cannot move from CANCELLED to EXPIRED",
     ),
     "cancel an expired subscription now": (
         lambda: subscription_in(SubscriptionStatus.EXPIRED),
         lambda s: subscription_cancel(subscription=s, at_period_end=False, now=NOW),
-        InvalidTransition, r"Cannot cancel subscription \d+: it is EXPIRED",
+        InvalidTransition, r"Subscription \d+ cannot move from EXPIRED to CANCELLED",
     ),
     "cancel at period end twice": (
         _flagged_for_period_end,
@@ -524,12 +524,12 @@ REFUSED_MOVES = {
     "change the plan of an expired subscription": (
         lambda: subscription_in(SubscriptionStatus.EXPIRED),
         lambda s: subscription_change_plan(subscription=s, plan=PlanFactory(code="team", name="Team"), now=NOW),
-        InvalidTransition, r"Cannot change the plan of subscription \d+: it is EXPIRED",
+        InvalidTransition, r"Subscription \d+ is EXPIRED: its plan cannot change",
     ),
     "change the plan of a cancelled subscription": (
         lambda: subscription_in(SubscriptionStatus.CANCELLED),
         lambda s: subscription_change_plan(subscription=s, plan=PlanFactory(code="team", name="Team"), now=NOW),
-        InvalidTransition, r"Cannot change the plan of subscription \d+: it is CANCELLED",
+        InvalidTransition, r"Subscription \d+ is CANCELLED: its plan cannot change",
     ),
     "expire a subscription that was not cancelled": (
         lambda: subscription_in(SubscriptionStatus.ACTIVE),
@@ -545,12 +545,12 @@ REFUSED_MOVES = {
     "expire a cancelled subscription": (
         lambda: subscription_in(SubscriptionStatus.CANCELLED),
         lambda s: subscription_expire(subscription=s, now=paris(2026, 11, 2, 9, 0)),
-        InvalidTransition, r"Cannot expire subscription \d+: it is CANCELLED",
+        InvalidTransition, r"Subscription \d+ cannot move from CANCELLED to EXPIRED",
     ),
     "expire an expired subscription": (
         lambda: subscription_in(SubscriptionStatus.EXPIRED),
         lambda s: subscription_expire(subscription=s, now=paris(2026, 11, 2, 9, 0)),
-        InvalidTransition, r"Cannot expire subscription \d+: it is EXPIRED",
+        InvalidTransition, r"Subscription \d+ cannot move from EXPIRED to EXPIRED",
     ),
 }
 

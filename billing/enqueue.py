@@ -1,0 +1,22 @@
+"""Work handed to Celery workers, named by task so that services need not import the task modules (which
+import the services).
+
+A task name is its module path (Celery's default), e.g. "billing.tasks.emails.email_deliver_task".
+"""
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+
+def enqueue(task_name: str, **kwargs) -> None:
+    """Send the task now: for work on rows that are already committed."""
+    import_string(task_name).delay(**kwargs)
+
+
+def enqueue_after_commit(task_name: str, **kwargs) -> None:
+    """Send the task once the current transaction commits; never if it rolls back.
+
+    Robust: a broker that is down must neither fail the caller's committed work nor stop the other on-commit
+    side effects; what the task had to do stays pending for its catch-up sweep.
+    """
+    task = import_string(task_name)  # a wrong name fails in the caller, not silently after commit
+    transaction.on_commit(lambda: task.delay(**kwargs), robust=True)
