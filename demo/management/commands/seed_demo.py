@@ -3,7 +3,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 from django.utils import timezone
 
-from demo.seed import LOGINS, seed_demo
+from demo.people import LOGINS
+from demo.seed import seed_demo
 
 
 class Command(BaseCommand):
