@@ -19,6 +19,7 @@ run: install ## install, migrate, seed demo data and serve on 127.0.0.1:$(PORT) 
 
 test: install system-deps ## lint, then the whole suite on the real PostgreSQL and Redis
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest
 
 # No test may depend on the day it runs: the suite again a year from now, then on a leap day, every process it
