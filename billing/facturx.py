@@ -14,13 +14,14 @@ from __future__ import annotations
 import importlib.resources
 import io
 import threading
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from facturx import generate_cii_xml, generate_from_file
 from facturx.facturx import FACTURX_LEVEL2xsd
 from lxml import etree
 
 from .documents import DocumentLine, DocumentParty, InvoiceDocument
+from .money import round_money
 from .pdf import document_title, in_document_language, legal_mentions, reason_text, render_invoice_pdf, vat_percent
 
 LEVEL = "en16931"
@@ -34,8 +35,6 @@ STANDARD, REVERSE_CHARGE, EXPORT = "S", "AE", "G"
 EXEMPTION_CODES = {REVERSE_CHARGE: "VATEX-EU-AE", EXPORT: "VATEX-EU-G"}
 DEFAULT_EXEMPTION_TEXT = {REVERSE_CHARGE: "Reverse charge", EXPORT: "Export outside the EU"}
 PDF_LANGUAGES = {"fr": "fr-FR", "en": "en-GB"}
-
-CENT = Decimal("0.01")
 
 
 class FacturXError(ValueError):
@@ -51,7 +50,7 @@ def vat_category(document: InvoiceDocument) -> str:
 
 
 def _amount(value: Decimal) -> str:
-    return f"{Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP):f}"
+    return f"{round_money(value):f}"
 
 
 def _plain(value: Decimal) -> str:
