@@ -646,9 +646,11 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
                 )
         if not rows:
             return "Taken when the invoice is priced."
+        # Six columns do not fit a phone: the table scrolls sideways in a region the keyboard can reach.
         return format_html(
+            "<div class='tmcp-scroll-region' role='region' tabindex='0' aria-label='Parties'>"
             "<table class='tmcp-table'><thead><tr><th></th><th>Company</th><th>Name</th><th>Address</th>"
-            "<th>VAT number</th><th>Email</th></tr></thead><tbody>{}</tbody></table>",
+            "<th>VAT number</th><th>Email</th></tr></thead><tbody>{}</tbody></table></div>",
             format_html_join("", "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
         )
 

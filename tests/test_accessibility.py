@@ -151,6 +151,10 @@ def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width, 
         page.goto(path)
         violations[page.url] = axe_violations(page)
     page.screenshot(path=str(screenshot_path(f"admin-invoice-{width}-{color_scheme}.png")), full_page=True)
+    parties = page.get_by_role("region", name="Parties")
+    assert parties.evaluate("region => region.scrollWidth") >= parties.locator("table").evaluate(
+        "table => table.scrollWidth"
+    )  # the whole table, its VAT numbers and emails included, can be scrolled to
     page.get_by_role("button", name="Record a payment").click()
     page.locator("#id_amount").wait_for()
     violations["the invoice's Record a payment form"] = axe_violations(page)
