@@ -304,12 +304,32 @@ class QuotaState:
         return period_tokens - self.tokens_before
 
 
-def _quota_from_database(subscription: Subscription, period: Period, *, now) -> tuple[int, QuotaState]:
-    """The period's tokens and the quota they count against: the plan history, then one usage query."""
+def _quota_cached(subscription: Subscription, period: Period) -> tuple[int, QuotaState] | None:
+    """The period's counter and its quota state from the cache in one round trip, when both are there."""
+    counter_key, quota_key = _counter_key(subscription.user_id), _quota_key(subscription, period)
+    cached = cache.get_many([counter_key, quota_key])
+    if counter_key in cached and quota_key in cached:
+        return int(cached[counter_key]), cached[quota_key]
+    return None
+
+
+def _quota_from_database(subscription: Subscription, period: Period, *, now, confirmed: bool) -> tuple[int, QuotaState]:
+    """The period's tokens and the quota they count against (the plan history, then one usage query), cached.
+
+    A `confirmed` figure overwrites the counter; otherwise it is only added, since a counter seeded meanwhile by
+    another request may already hold newer increments."""
     plan_histories_load([subscription])
     quota = quota_usages({subscription: period}, now=now)[subscription]
-    state = QuotaState(quota.segment, quota.tokens_before, quota.earlier_charge)
-    return sum(quota.segment_tokens), state
+    tokens, state = sum(quota.segment_tokens), QuotaState(quota.segment, quota.tokens_before, quota.earlier_charge)
+    counter_key, quota_key = _counter_key(subscription.user_id), _quota_key(subscription, period)
+    timeout = _counter_timeout(window=usage_window(subscription, period), now=now)
+    if confirmed:
+        cache.set(counter_key, tokens, timeout=timeout)
+        cache.set(_confirmed_key(subscription.user_id), 1, timeout=REFUSAL_CONFIRM_SECONDS)
+    else:
+        cache.add(counter_key, tokens, timeout=timeout)
+    cache.set(quota_key, state, timeout=timeout)
+    return tokens, state
 
 
 def _counter_timeout(*, window, now) -> int:
@@ -320,31 +340,19 @@ def _counter_timeout(*, window, now) -> int:
 def quota_tokens_used(*, subscription: Subscription, period: Period, now) -> tuple[int, QuotaState, bool]:
     """The period's tokens, the quota they count against, and whether they come fresh from the database. Warm,
     both come from the cache in one round trip and no query."""
-    counter_key, quota_key = _counter_key(subscription.user_id), _quota_key(subscription, period)
-    cached = cache.get_many([counter_key, quota_key])
-    if counter_key in cached and quota_key in cached:
-        return int(cached[counter_key]), cached[quota_key], False
-    tokens, state = _quota_from_database(subscription, period, now=now)
-    timeout = _counter_timeout(window=usage_window(subscription, period), now=now)
-    # add, not set: a counter seeded meanwhile by another request may already hold newer increments.
-    cache.add(counter_key, tokens, timeout=timeout)
-    cache.set(quota_key, state, timeout=timeout)
-    return tokens, state, True
+    cached = _quota_cached(subscription, period)
+    if cached is not None:
+        return (*cached, False)
+    return (*_quota_from_database(subscription, period, now=now, confirmed=False), True)
 
 
 def _quota_confirmed(*, subscription: Subscription, period: Period, now) -> tuple[int, QuotaState]:
     """Before refusing: the database's figures, unless they were confirmed less than a minute ago."""
-    user_id = subscription.user_id
-    counter_key, quota_key = _counter_key(user_id), _quota_key(subscription, period)
-    if cache.get(_confirmed_key(user_id)):
-        cached = cache.get_many([counter_key, quota_key])
-        if counter_key in cached and quota_key in cached:
-            return int(cached[counter_key]), cached[quota_key]
-    tokens, state = _quota_from_database(subscription, period, now=now)
-    timeout = _counter_timeout(window=usage_window(subscription, period), now=now)
-    cache.set_many({counter_key: tokens, quota_key: state}, timeout=timeout)
-    cache.set(_confirmed_key(user_id), 1, timeout=REFUSAL_CONFIRM_SECONDS)
-    return tokens, state
+    if cache.get(_confirmed_key(subscription.user_id)):
+        cached = _quota_cached(subscription, period)
+        if cached is not None:
+            return cached
+    return _quota_from_database(subscription, period, now=now, confirmed=True)
 
 
 def _refusal(state: QuotaState, spend_cap: Decimal | None, period_tokens: int) -> str | None:

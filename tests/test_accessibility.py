@@ -12,7 +12,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from accounts.models import UserProfile
 from billing.models import InvoiceStatus
-from billing.tests.admin_world import STAFF_PASSWORD, finance_user, make_world
+from billing.tests.admin_world import admin_log_in, finance_user, make_world
 from tests.test_browser import EMAIL, browser, log_in, media, world  # noqa: F401 (pytest fixtures)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -130,14 +130,6 @@ def test_the_customer_pages_have_no_violation(new_page, world, width, language):
     assert_none(violations)
 
 
-def admin_log_in(page) -> None:
-    """Logs finance in from the admin's login page, where the page already is."""
-    page.fill("#id_username", finance_user().email)
-    page.fill("#id_password", STAFF_PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
-
-
 # The admin follows the system's dark theme (the customer pages keep their light one).
 @pytest.mark.parametrize(("width", "color_scheme"), [(1280, "light"), (360, "light"), (1280, "dark")])
 def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width, color_scheme, screenshot_path):  # noqa: F811
@@ -145,7 +137,7 @@ def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width, 
     page = new_page(width, color_scheme)
     page.goto("/admin/login/")
     violations = {page.url: axe_violations(page)}
-    admin_log_in(page)
+    admin_log_in(page, email=finance_user().email)
     issued_invoice = f"/admin/billing/invoice/{books.invoice(InvoiceStatus.SENT).pk}/change/"
     for path in (*ADMIN_PAGES, issued_invoice):
         page.goto(path)
@@ -236,7 +228,7 @@ def test_admin_breadcrumb_links_are_underlined(new_page, media, screenshot_path)
     make_world(invoices=4, customers=2)
     page = new_page(1280)
     page.goto("/admin/login/")
-    admin_log_in(page)
+    admin_log_in(page, email=finance_user().email)
     page.goto("/admin/billing/invoice/")
 
     links = page.locator("div.breadcrumbs a")

@@ -10,7 +10,7 @@ from playwright import sync_api
 from billing import clock
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.periods import period_containing
-from billing.tests.admin_world import STAFF_PASSWORD, finance_user, make_world
+from billing.tests.admin_world import admin_log_in, finance_user, make_world
 from libraries.models import UsageLog
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -46,9 +46,7 @@ def test_finance_reads_the_dashboard_and_records_a_payment(live_server, monkeypa
         page.set_default_timeout(20_000)
 
         page.goto(f"{live_server.url}/admin/")
-        page.fill("#id_username", finance.email)
-        page.fill("#id_password", STAFF_PASSWORD)
-        page.click("input[type=submit]")
+        admin_log_in(page, email=finance.email)
         page.get_by_role("link", name="Dashboard").click()
         sync_api.expect(page.locator("#card-mrr .tmcp-figure")).to_contain_text("EUR")
         sync_api.expect(page.locator("#revenue svg.tmcp-chart")).to_be_visible()
@@ -93,9 +91,7 @@ def test_the_invoice_list_fits_1280_px_with_the_sidebar_open(live_server, monkey
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(20_000)
         page.goto(f"{live_server.url}/admin/")
-        page.fill("#id_username", finance.email)
-        page.fill("#id_password", STAFF_PASSWORD)
-        page.click("input[type=submit]")
+        admin_log_in(page, email=finance.email)
 
         page.goto(f"{live_server.url}/admin/billing/invoice/?overdue=yes")
         sync_api.expect(page.locator("#nav-sidebar")).to_be_visible()

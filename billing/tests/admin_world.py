@@ -194,3 +194,11 @@ def audit_actions(obj) -> list[str]:
         .order_by("created_at", "id")
         .values_list("action", flat=True)
     )
+
+
+def admin_log_in(page, *, email: str) -> None:
+    """Logs a staff user in, with STAFF_PASSWORD, from the admin's login page where the Playwright `page` already is."""
+    page.fill("#id_username", email)
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
