@@ -1,5 +1,6 @@
 """Reads of the accounts app: the key behind an API call, and for the customer pages keys, consents and the
 personal-data export."""
+from django.conf import settings
 from django.db import router
 from django.utils import timezone
 
@@ -19,6 +20,21 @@ def api_key_with_user(*, prefix: str) -> ApiKey | None:
 def api_keys_of(*, user):
     """Every key of `user`, newest first, usable or not: the list shows only each key's prefix."""
     return ApiKey.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def saved_profile(user) -> UserProfile | None:
+    """The customer's profile, None when they never saved one."""
+    try:
+        return user.profile
+    except UserProfile.DoesNotExist:
+        return None
+
+
+def customer_language(profile: UserProfile | None) -> str:
+    """The language a customer reads their billing in (documents, emails, alerts): their profile's, the site's own
+    without one."""
+    language = profile.language if profile else settings.LANGUAGE_CODE
+    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
 
 
 def profile_of(*, user) -> UserProfile:

@@ -37,7 +37,7 @@ from .models import (
     UserProfile,
 )
 from .personal_data import personal_data_collect
-from .selectors import account_export, api_key_with_user
+from .selectors import account_export, api_key_with_user, customer_language, saved_profile
 
 
 def audit_entry(*, action: str, obj: models.Model, changes: dict | None = None, actor=None) -> AuditLog:
@@ -492,7 +492,7 @@ def user_email_change_notify(*, user, old_email: str, now=None) -> None:
     address receives the password resets). Sent once the change is committed; call it whenever a login changes."""
     if old_email == user.email:
         return
-    profile = getattr(user, "profile", None)
+    profile = saved_profile(user)
     context = {
         "name": (profile.full_name if profile else "") or user.get_full_name(),
         "old_email": old_email,
@@ -502,8 +502,7 @@ def user_email_change_notify(*, user, old_email: str, now=None) -> None:
         "contact_email": settings.SELLER["email"],
     }
     # In the customer's language, the time in the product's zone (the one the invoices use).
-    language = profile.language if profile else settings.LANGUAGE_CODE
-    with translation.override(language), timezone.override(settings.BILLING_TIME_ZONE):
+    with translation.override(customer_language(profile)), timezone.override(settings.BILLING_TIME_ZONE):
         subject = render_to_string("accounts/emails/login_email_changed_subject.txt", context)
         body = render_to_string("accounts/emails/login_email_changed.txt", context)
     message = EmailMessage(

@@ -13,6 +13,8 @@ from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 
+from accounts.selectors import customer_language, saved_profile
+
 from .models import Interval, LineKind, Plan, Subscription
 from .money import TOKENS_PER_MILLION, ZERO, format_number, round_money
 from .periods import Period, add_months, local_date
@@ -21,9 +23,7 @@ from .tax import TaxTreatment
 
 def _language(subscription: Subscription) -> str:
     """The buyer's language: line descriptions are written once, in it, and printed as written on every document."""
-    profile = getattr(subscription.user, "profile", None) if subscription.user_id else None
-    language = getattr(profile, "language", "") or settings.LANGUAGE_CODE
-    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+    return customer_language(saved_profile(subscription.user)) if subscription.user_id else settings.LANGUAGE_CODE
 
 
 def _period_name(period: Period) -> str:

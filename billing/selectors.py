@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 
-from accounts.models import UserProfile
+from accounts.selectors import customer_language, saved_profile
 from libraries.models import UsageLog
 
 from .models import (
@@ -251,7 +251,7 @@ def seller_snapshot() -> dict:
 
 
 def buyer_snapshot(user) -> dict:
-    profile = _profile(user)
+    profile = saved_profile(user)
     return {
         "email": profile.invoice_email if profile else user.email,
         "name": (profile.full_name if profile else "") or user.get_full_name() or user.email,
@@ -263,15 +263,8 @@ def buyer_snapshot(user) -> dict:
         "postal_code": profile.postal_code if profile else "",
         "city": profile.city if profile else "",
         "country": buyer_country(profile.country if profile else ""),
-        "language": profile.language if profile else "en",
+        "language": customer_language(profile),
     }
-
-
-def _profile(user) -> UserProfile | None:
-    try:
-        return user.profile
-    except UserProfile.DoesNotExist:
-        return None
 
 
 @dataclass(frozen=True)

@@ -2,21 +2,14 @@ import datetime
 import functools
 from collections.abc import Callable
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import translation
 from django.utils.functional import Promise, lazy
 
+from accounts.selectors import customer_language, saved_profile
 from billing import clock
 from billing.cache import customer_cache_invalidate
 from billing.models import BillingAlert
-
-
-def customer_language(user) -> str:
-    """The language the customer reads their billing in: their profile's, the site's own without one."""
-    profile = getattr(user, "profile", None)  # a missing profile raises an AttributeError too
-    language = getattr(profile, "language", "") or settings.LANGUAGE_CODE
-    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
 
 
 def alert_text(build: Callable[..., str], *args) -> Promise:
@@ -28,7 +21,7 @@ def alert_text(build: Callable[..., str], *args) -> Promise:
 def alert_message(*, user, message: str | Promise) -> str:
     """An alert's text is written once, when it is raised, in the customer's language: a lazy `message` (see
     `alert_text`) is rendered under that language; a plain string is kept as it is."""
-    with translation.override(customer_language(user)):
+    with translation.override(customer_language(saved_profile(user))):
         return str(message)
 
 

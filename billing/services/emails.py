@@ -42,7 +42,8 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 from stdnum import iban
 
-from accounts.models import User, UserProfile
+from accounts.models import User
+from accounts.selectors import customer_language, saved_profile
 from billing import clock
 from billing.documents import RECOVERY_INDEMNITY, late_payment_rate
 from billing.enqueue import enqueue_after_commit
@@ -94,13 +95,6 @@ class EmailDeliveryFailed(Exception):
 
 class EmailRenderFailed(Exception):
     """An email could not be rendered (a template or a stored value in error); recorded, not retried at once."""
-
-
-def _profile(user: User) -> UserProfile | None:
-    try:
-        return user.profile
-    except UserProfile.DoesNotExist:
-        return None
 
 
 def _credit_note(invoice: Invoice) -> CreditNote | None:
@@ -171,7 +165,7 @@ def email_queue(
     """Record the email `key` once and deliver it after commit; the same key again returns the same row."""
     if kind not in EmailKind.values:
         raise BillingError(f"'{kind}' is not an email kind: use one of {', '.join(EmailKind.values)}.")
-    profile = _profile(user)
+    profile = saved_profile(user)
     values = {
         "customer_name": (profile.full_name if profile else "") or user.get_full_name(),
         "seller_name": settings.SELLER["name"],
@@ -190,7 +184,7 @@ def email_queue(
             "kind": kind,
             "invoice": invoice,
             "recipient": profile.invoice_email if profile else user.email,
-            "language": profile.language if profile else "en",
+            "language": customer_language(profile),
             "context": _plain(values),
         },
     )
