@@ -1,0 +1,195 @@
+"""Invoices, their lines, credit notes and the gap-free number sequences they are numbered from."""
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Round
+from django.utils.translation import gettext_lazy as _
+
+from accounts.fields import EncryptedJSONField
+
+from .fields import MONEY, UNIT_PRICE, non_negative
+from .subscriptions import Subscription
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "DRAFT", _("Draft")
+    SENT = "SENT", _("Sent")
+    PAID = "PAID", _("Paid")
+    OVERDUE = "OVERDUE", _("Overdue")
+    CANCELLED = "CANCELLED", _("Cancelled")
+
+
+ISSUED_INVOICE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.PAID, InvoiceStatus.OVERDUE)
+
+
+class Invoice(models.Model):
+    number = models.CharField(max_length=20, unique=True, null=True, blank=True, help_text="Null while DRAFT.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices")
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
+    )
+    status = models.CharField(max_length=10, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
+    currency = models.CharField(max_length=3, default="EUR")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    issue_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    subtotal = models.DecimalField(**MONEY, default=0)
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=4, default=0)
+    tax_amount = models.DecimalField(**MONEY, default=0)
+    total = models.DecimalField(**MONEY, default=0)
+    credit_applied = models.DecimalField(**MONEY, default=0)
+    amount_paid = models.DecimalField(**MONEY, default=0)
+    amount_due = models.DecimalField(**MONEY, default=0)
+    reverse_charge = models.BooleanField(default=False)
+    tax_mention = models.CharField(max_length=200, blank=True, help_text="Reverse-charge or exemption mention.")
+    billing_details = EncryptedJSONField(
+        default=dict, blank=True, help_text="Buyer and seller as they were at issue; encrypted, it holds personal data."
+    )
+    buyer_country = models.CharField(
+        max_length=2, blank=True, help_text="The buyer's country in the snapshot, for tax reports and filters."
+    )
+    pdf = models.FileField(upload_to="invoices/%Y/", blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period_start", "-id"]
+        constraints = [
+            *non_negative(
+                "subtotal", "tax_rate", "tax_amount", "total", "credit_applied", "amount_paid", "amount_due",
+                prefix="invoice",
+            ),
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=~Q(status=InvoiceStatus.CANCELLED),
+                name="invoice_one_per_subscription_period",
+            ),
+            models.CheckConstraint(condition=Q(period_end__gt=F("period_start")), name="invoice_period_not_empty"),
+            # Rounded to the cent so that SQLite, which adds decimals as floats, checks the same thing as PostgreSQL.
+            models.CheckConstraint(
+                condition=Q(total=Round(F("subtotal") + F("tax_amount"), 2)), name="invoice_total_is_sum"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_due=Round(F("total") - F("credit_applied") - F("amount_paid"), 2)),
+                name="invoice_amount_due_is_balance",
+            ),
+            # A number exists exactly when the invoice was issued (a cancelled draft never had one).
+            models.CheckConstraint(
+                condition=Q(status=InvoiceStatus.DRAFT, number__isnull=True)
+                | Q(status__in=ISSUED_INVOICE_STATUSES, number__isnull=False)
+                | Q(status=InvoiceStatus.CANCELLED),
+                name="invoice_number_when_issued",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "status"], name="invoice_user_status_idx"),
+            models.Index(fields=["status", "due_date"], name="invoice_status_due_idx"),
+        ]
+
+    def __str__(self):
+        return self.number or f"Draft #{self.pk}"
+
+    @property
+    def is_issued(self) -> bool:
+        return self.number is not None
+
+
+class LineKind(models.TextChoices):
+    SUBSCRIPTION = "SUBSCRIPTION", _("Subscription")
+    USAGE = "USAGE", _("Usage")
+    PRORATION = "PRORATION", _("Proration")
+    ADJUSTMENT = "ADJUSTMENT", _("Adjustment")
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=12, choices=LineKind.choices)
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=18, decimal_places=6, default=1)
+    unit_price = models.DecimalField(**UNIT_PRICE)
+    # How many units `unit_price` is the price of (EN 16931 BT-149): a USAGE line bills tokens at a price per
+    # million, so its quantity stays a whole number of tokens. amount = quantity × unit_price / base, to the cent.
+    price_base_quantity = models.PositiveIntegerField(default=1)
+    amount = models.DecimalField(**MONEY)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position_unique"),
+            models.CheckConstraint(condition=Q(price_base_quantity__gt=0), name="invoice_line_price_base_positive"),
+        ]
+
+    def __str__(self):
+        return self.description
+
+
+class CreditNoteReason(models.TextChoices):
+    BILLING_ERROR = "BILLING_ERROR", _("Billing error")
+    DUPLICATE = "DUPLICATE", _("Duplicate invoice")
+    NOT_DELIVERED = "NOT_DELIVERED", _("Service not delivered as agreed")
+    COMMERCIAL_GESTURE = "COMMERCIAL_GESTURE", _("Commercial gesture")
+    CUSTOMER_REQUEST = "CUSTOMER_REQUEST", _("Cancelled at the customer's request")
+    OTHER = "OTHER", _("Other")
+
+
+def credit_note_reason_text(*, reason_code: str, reason: str) -> str:
+    """A credit note's reason as its reader reads it, in the active language: the label from the list, then the
+    free-text detail ('Billing error — wrong VAT rate'); 'Other' is its detail alone."""
+    if not reason_code or reason_code == CreditNoteReason.OTHER:
+        return reason
+    label = str(CreditNoteReason(reason_code).label)
+    return f"{label} — {reason}" if reason else label
+
+
+class CreditNote(models.Model):
+    """Cancels an issued invoice in full; numbered from its own gapless sequence."""
+
+    number = models.CharField(max_length=20, unique=True)
+    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="credit_note")
+    amount = models.DecimalField(**MONEY)
+    reason_code = models.CharField(max_length=20, choices=CreditNoteReason.choices, default=CreditNoteReason.OTHER)
+    reason = models.TextField(blank=True, help_text="Free-text detail of the reason; required for OTHER.")
+    issue_date = models.DateField()
+    pdf = models.FileField(upload_to="credit-notes/%Y/", blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-issue_date", "-id"]
+        constraints = [
+            *non_negative("amount", prefix="credit_note"),
+            models.CheckConstraint(
+                condition=~Q(reason_code="OTHER") | ~Q(reason=""), name="credit_note_other_reason_detailed"
+            ),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    def reason_text(self) -> str:
+        """The reason as the credit note's documents print it, in the active language."""
+        return credit_note_reason_text(reason_code=self.reason_code, reason=self.reason)
+
+
+class DocumentKind(models.TextChoices):
+    INVOICE = "INVOICE", "Invoice"
+    CREDIT_NOTE = "CREDIT_NOTE", "Credit note"
+
+
+class NumberSequence(models.Model):
+    """Last number given per document kind and year: locked with select_for_update, so numbers have no gaps."""
+
+    kind = models.CharField(max_length=12, choices=DocumentKind.choices)
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "year"], name="number_sequence_kind_year_unique")]
+
+    def __str__(self):
+        return f"{self.kind} {self.year}: {self.last_number}"
