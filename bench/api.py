@@ -2,7 +2,7 @@
 
 In a database of its own (created, migrated and dropped by the benchmark): background customers (COPY), and one
 customer whose subscription started 50 months ago and was invoiced by the real monthly run each month since
-(`billing.services.invoice_run`: 50 issued invoices), with a `docs:read` API key; 20 libraries of 200
+(`billing.invoicing.invoice_run`: 50 issued invoices), with a `docs:read` API key; 20 libraries of 200
 documentation chunks each. The customer's plan allows 10,000,000 requests per minute and 10^15 tokens, overage
 billed (no hard cap, no spend cap), so that the docs API's plan throttles count every call but refuse none.
 

@@ -7,7 +7,7 @@ month, most from a few heavy customers. Users, profiles, subscriptions and credi
 usage logs with one `INSERT … SELECT FROM generate_series` in PostgreSQL (the equivalent of COPY for rows the
 server can generate), the table's indexes rebuilt after the load.
 
-Then `billing.services.invoice_run(period_end=2026-11-01, issue_documents=False)`: the chunks the beat task
+Then `billing.invoicing.invoice_run(period_end=2026-11-01, issue_documents=False)`: the chunks the beat task
 hands to workers (`invoice_run_chunk`, 500 subscriptions each), run one after the other in this process:
 invoices, lines, numbers, credits, audit trail, cache invalidation and periods rolled; PDFs and emails off.
 The floor is `SELECT user_id, sum(tokens) … GROUP BY user_id` over the same rows and window, timed before and
@@ -55,20 +55,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # (module, attribute, label): the steps of a chunk, timed where the service looks them up.
 BREAKDOWN_STEPS = (
-    ("billing.services.invoice_run", "load_subscriptions", "load subscriptions (plan, profile, history)"),
-    ("billing.services.invoice_run", "invoice_drafts", "drafts: usage query and pricing"),
+    ("billing.invoicing.invoice_run", "load_subscriptions", "load subscriptions (plan, profile, history)"),
+    ("billing.invoicing.invoice_run", "invoice_drafts", "drafts: usage query and pricing"),
     ("billing.selectors", "usage_tokens_by_window", "  of which the grouped usage query"),
-    ("billing.services.invoice_run", "invoices_issue", "invoices_issue (price, credits, numbers, insert)"),
-    ("billing.services.invoices", "_new_invoice", "  of which pricing and buyer snapshots"),
-    ("billing.services.invoices", "_apply_credits", "  of which credits"),
-    ("billing.services.invoices", "_insert_with_lines", "  of which invoices and lines inserted"),
-    ("billing.services.invoice_run", "_roll", "_roll (periods, expiries)"),
-    ("billing.services.invoice_run", "subscriptions_end", "  of which expiries"),
-    ("billing.services.invoice_run", "customer_cache_invalidate", "Redis: customer cache versions (before commit)"),
-    ("billing.services.subscriptions", "customer_cache_invalidate", None),
+    ("billing.invoicing.invoice_run", "invoices_issue", "invoices_issue (price, credits, numbers, insert)"),
+    ("billing.invoicing.invoices", "_new_invoice", "  of which pricing and buyer snapshots"),
+    ("billing.invoicing.invoices", "_apply_credits", "  of which credits"),
+    ("billing.invoicing.invoices", "_insert_with_lines", "  of which invoices and lines inserted"),
+    ("billing.invoicing.invoice_run", "_roll", "_roll (periods, expiries)"),
+    ("billing.invoicing.invoice_run", "subscriptions_end", "  of which expiries"),
+    ("billing.invoicing.invoice_run", "customer_cache_invalidate", "Redis: customer cache versions (before commit)"),
+    ("billing.subscriptions.lifecycle", "customer_cache_invalidate", None),
     ("accounts.services", "audit_log_record_many", "audit trail (hash chain)"),
-    ("billing.services.invoice_run", "audit_log_record_many", None),
-    ("billing.services.invoices", "audit_log_record_many", None),
+    ("billing.invoicing.invoice_run", "audit_log_record_many", None),
+    ("billing.invoicing.invoices", "audit_log_record_many", None),
 )
 
 
@@ -179,9 +179,9 @@ def _run_on_workers(concurrency: int) -> tuple:
     from django.db.models import Sum
 
     from bench._common import celery_workers
+    from billing.invoicing.invoice_run import RunSummary
+    from billing.invoicing.tasks import monthly_invoice_run_task
     from billing.models import LIVE_SUBSCRIPTION_STATUSES, Invoice, Subscription
-    from billing.services.invoice_run import RunSummary
-    from billing.tasks.invoicing import monthly_invoice_run_task
     from twinmcp.celery import app
 
     queue = f"bench-invoice-run-{os.getpid()}"

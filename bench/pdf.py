@@ -12,8 +12,8 @@ import time
 from decimal import Decimal
 
 from bench import django_setup, progress, rate
-from billing.documents import INVOICE, RECOVERY_INDEMNITY, DocumentLine, DocumentParty, InvoiceDocument
-from billing.facturx import render_invoice_document
+from billing.documents.data import INVOICE, RECOVERY_INDEMNITY, DocumentLine, DocumentParty, InvoiceDocument
+from billing.documents.facturx import render_invoice_document
 from billing.money import ZERO, round_money
 
 VAT_RATE = Decimal("0.2000")

@@ -8,7 +8,12 @@ class BillingConfig(AppConfig):
     def ready(self):
         from prometheus_client import REGISTRY
 
-        from .metrics import BillingCollector
+        # The finance back-office on the admin site; the rooms' Celery tasks under their stable names.
+        from billing.backoffice import admin  # noqa: F401
+        from billing.backoffice.metrics import BillingCollector
+        from billing.documents import tasks as document_tasks  # noqa: F401
+        from billing.invoicing import tasks as invoicing_tasks  # noqa: F401
+        from billing.notifications import tasks as notification_tasks  # noqa: F401
 
         if not getattr(REGISTRY, "_twinmcp_billing", False):  # once, even if ready() runs again in tests
             REGISTRY.register(BillingCollector())

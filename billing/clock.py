@@ -3,7 +3,7 @@ import datetime
 
 from django.utils import timezone
 
-from .periods import local_date
+from billing.periods import local_date
 
 
 def now() -> datetime.datetime:

@@ -1,15 +1,16 @@
 """Work handed to Celery workers, named by task so that services need not import the task modules (which
 import the services).
 
-A task name is its module path (Celery's default), e.g. "billing.tasks.emails.email_deliver_task".
+A task is named by its registered name, explicit and stable, e.g. "billing.tasks.emails.email_deliver_task";
+billing's task modules are registered when the app is ready.
 """
+from celery import current_app
 from django.db import transaction
-from django.utils.module_loading import import_string
 
 
 def enqueue(task_name: str, **kwargs) -> None:
     """Send the task now: for work on rows that are already committed."""
-    import_string(task_name).delay(**kwargs)
+    current_app.tasks[task_name].delay(**kwargs)
 
 
 def enqueue_after_commit(task_name: str, **kwargs) -> None:
@@ -18,5 +19,5 @@ def enqueue_after_commit(task_name: str, **kwargs) -> None:
     Robust: a broker that is down must neither fail the caller's committed work nor stop the other on-commit
     side effects; what the task had to do stays pending for its catch-up sweep.
     """
-    task = import_string(task_name)  # a wrong name fails in the caller, not silently after commit
+    task = current_app.tasks[task_name]  # a wrong name fails in the caller (NotRegistered), not after commit
     transaction.on_commit(lambda: task.delay(**kwargs), robust=True)

@@ -6,13 +6,15 @@ from django.utils import numberformat
 from django.utils.formats import get_format
 from django.utils.translation import gettext, ngettext
 
-from .exceptions import BillingError
+from billing.exceptions import BillingError
 
 CENT = Decimal("0.01")
 # Overage is priced per million tokens: a usage line's price base quantity (EN 16931 BT-149).
 TOKENS_PER_MILLION = 1_000_000
 NO_BREAK_SPACE, NARROW_NO_BREAK_SPACE = "\u00a0", "\u202f"
 ZERO = Decimal("0.00")
+# Fixed by article D441-5 of the French Commercial Code for every late B2B payment.
+RECOVERY_INDEMNITY = Decimal("40.00")
 
 
 def round_money(value: Decimal) -> Decimal:
@@ -84,3 +86,8 @@ def format_line_unit_price(line, currency: str) -> str:
     if line.price_base_quantity == TOKENS_PER_MILLION:
         return gettext("%(price)s / million tokens") % {"price": price}
     return price
+
+
+def late_payment_rate() -> Decimal:
+    """The late-payment interest rate, a percentage, that every invoice and reminder states."""
+    return settings.LATE_PAYMENT_RATE

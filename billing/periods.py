@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.formats import date_format
 
-from .exceptions import BillingError
+from billing.exceptions import BillingError
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -103,3 +103,8 @@ def format_long_date(value: datetime.date) -> str:
     if value.day == 1 and (translation.get_language() or "").startswith("fr"):
         return f"1er{text[1:]}"
     return text
+
+
+def last_day(end: datetime.date) -> datetime.date:
+    """The last day of a half-open period: its excluded end minus one day."""
+    return end - datetime.timedelta(days=1)

@@ -14,11 +14,10 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from accounts.selectors import customer_language, saved_profile
-
-from .models import Interval, LineKind, Plan, Subscription
-from .money import TOKENS_PER_MILLION, ZERO, format_number, round_money
-from .periods import Period, add_months, local_date
-from .tax import TaxTreatment
+from billing.models import Interval, LineKind, Plan, Subscription
+from billing.money import TOKENS_PER_MILLION, ZERO, format_number, round_money
+from billing.periods import Period, add_months, local_date
+from billing.tax import TaxTreatment
 
 
 def _language(subscription: Subscription) -> str:

@@ -11,9 +11,7 @@ from django.db.models import Count, F, Prefetch, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 
 from accounts.selectors import customer_language, saved_profile
-from libraries.models import UsageLog
-
-from .models import (
+from billing.models import (
     ISSUED_INVOICE_STATUSES,
     LIVE_SUBSCRIPTION_STATUSES,
     BillingAlert,
@@ -28,9 +26,9 @@ from .models import (
     SubscriptionPause,
     SubscriptionPlanChange,
 )
-from .money import ZERO
-from .periods import Period, add_months, billing_zone, local_date, period_containing
-from .pricing import (
+from billing.money import ZERO
+from billing.periods import Period, add_months, billing_zone, local_date, period_containing
+from billing.pricing import (
     InvoiceDraft,
     LineDraft,
     UsageSegment,
@@ -40,7 +38,8 @@ from .pricing import (
     usage_charge,
     usage_segments,
 )
-from .tax import buyer_country, tax_treatment
+from billing.tax import buyer_country, tax_treatment
+from libraries.models import UsageLog
 
 SUBSCRIPTION_RELATED = ("plan", "user__profile")
 

@@ -13,10 +13,10 @@ from django.contrib.auth.models import Group
 
 from accounts.models import ApiKey, ConsentPurpose, Language, User, UserProfile
 from accounts.services import audit_log_record, consent_record
+from billing.backoffice.roles import FINANCE_GROUP, finance_group_ensure
 from billing.models import LIVE_SUBSCRIPTION_STATUSES, Plan, Subscription, SubscriptionStatus
 from billing.periods import add_months, local_date, period_containing, start_of_day
 from billing.pricing import interval_months
-from billing.roles import FINANCE_GROUP, finance_group_ensure
 
 from .catalogue import LIBRARIES
 from .customers import DEMO_CUSTOMER, CustomerSeed

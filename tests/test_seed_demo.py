@@ -17,7 +17,8 @@ from django.db.models import Max, Min, Sum
 from stdnum.eu import vat
 
 from accounts.models import ApiKey, AuditLog, ConsentPurpose, ConsentRecord, User, UserProfile
-from billing.dashboard import receivables
+from billing.backoffice.dashboard import receivables
+from billing.backoffice.roles import finance_permission_names
 from billing.models import (
     AlertType,
     BillingAlert,
@@ -31,7 +32,6 @@ from billing.models import (
     SubscriptionPlanChange,
     SubscriptionStatus,
 )
-from billing.roles import finance_permission_names
 from demo.seed import seed_demo
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
 from libraries.partitions import DEFAULT_PARTITION, partition_name, usage_partitions

@@ -10,7 +10,7 @@ from django.urls import path
 
 class TwinMCPAdminSite(admin.AdminSite):
     def get_urls(self):
-        from billing.admin_views import DashboardView, ExportsView  # models are loaded by the time URLs are
+        from billing.backoffice.views import DashboardView, ExportsView  # models are loaded by the time URLs are
 
         dashboard = DashboardView.as_view(admin_site=self)
         exports = ExportsView.as_view(admin_site=self)

@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "twinmcp.settings.local")
 
 app = Celery("twinmcp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+app.autodiscover_tasks()  # each app's tasks.py; billing registers its rooms' tasks when it is ready
 
 TASK_OUTCOMES = Counter("twinmcp_celery_tasks", "Celery task outcomes.", ["task", "outcome"])
 

@@ -1,7 +1,7 @@
 """Billing's models, one module per aggregate, all importable from `billing.models`."""
-from .credits import Credit, CreditApplication, CreditType
-from .fields import MONEY, UNIT_PRICE
-from .invoices import (
+from billing.models.credits import Credit, CreditApplication, CreditType
+from billing.models.fields import MONEY, UNIT_PRICE
+from billing.models.invoices import (
     ISSUED_INVOICE_STATUSES,
     CreditNote,
     CreditNoteReason,
@@ -13,17 +13,17 @@ from .invoices import (
     NumberSequence,
     credit_note_reason_text,
 )
-from .notifications import AlertType, BillingAlert, EmailKind, EmailNotification, EmailStatus
-from .payments import Payment, PaymentMethod, PaymentStatus
-from .plans import Interval, Plan
-from .subscriptions import (
+from billing.models.notifications import AlertType, BillingAlert, EmailKind, EmailNotification, EmailStatus
+from billing.models.payments import Payment, PaymentMethod, PaymentStatus
+from billing.models.plans import Interval, Plan
+from billing.models.subscriptions import (
     LIVE_SUBSCRIPTION_STATUSES,
     Subscription,
     SubscriptionPause,
     SubscriptionPlanChange,
     SubscriptionStatus,
 )
-from .webhooks import WebhookEvent, WebhookEventStatus
+from billing.models.webhooks import WebhookEvent, WebhookEventStatus
 
 __all__ = [
     "AlertType",

@@ -5,9 +5,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .fields import MONEY
-from .invoices import Invoice
-from .payments import Payment
+from billing.models.fields import MONEY
+from billing.models.invoices import Invoice
+from billing.models.payments import Payment
 
 
 class CreditType(models.TextChoices):

@@ -6,9 +6,8 @@ from django.db.models.functions import Round
 from django.utils.translation import gettext_lazy as _
 
 from accounts.fields import EncryptedJSONField
-
-from .fields import MONEY, UNIT_PRICE, non_negative
-from .subscriptions import Subscription
+from billing.models.fields import MONEY, UNIT_PRICE, non_negative
+from billing.models.subscriptions import Subscription
 
 
 class InvoiceStatus(models.TextChoices):

@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .invoices import Invoice
+from billing.models.invoices import Invoice
 
 
 class AlertType(models.TextChoices):

@@ -5,8 +5,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .fields import MONEY
-from .invoices import Invoice
+from billing.models.fields import MONEY
+from billing.models.invoices import Invoice
 
 
 class PaymentStatus(models.TextChoices):

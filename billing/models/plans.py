@@ -2,7 +2,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .fields import MONEY, UNIT_PRICE, non_negative
+from billing.models.fields import MONEY, UNIT_PRICE, non_negative
 
 
 class Interval(models.TextChoices):

@@ -5,7 +5,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 
-from .plans import Plan
+from billing.models.plans import Plan
 
 
 class SubscriptionStatus(models.TextChoices):

@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .payments import Payment
+from billing.models.payments import Payment
 
 
 class WebhookEventStatus(models.TextChoices):

@@ -8,7 +8,7 @@ from django.utils.html import format_html
 
 from accounts.countries import country_name as _country_name
 from billing.money import format_line_quantity, format_line_unit_price, format_number
-from billing.periods import format_long_date
+from billing.periods import format_long_date, last_day
 
 register = template.Library()
 
@@ -73,10 +73,7 @@ def percent(rate) -> str:
     return f"{format_number(Decimal(rate) * 100, places=0, max_places=4)}\u00a0%"
 
 
-@register.filter
-def last_day(end: datetime.date) -> datetime.date:
-    """The last day of a half-open period: its excluded end minus one day."""
-    return end - datetime.timedelta(days=1)
+register.filter("last_day", last_day)
 
 
 STATUS_TONES = {

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from accounts.models import AuditLog, User, UserProfile
 from accounts.services import audit_entry, audit_log_record_many
 from billing import clock
+from billing.backoffice.roles import FINANCE_GROUP, finance_group_ensure
 from billing.models import (
     CreditNote,
     EmailKind,
@@ -26,7 +27,6 @@ from billing.models import (
     Subscription,
 )
 from billing.periods import add_months, start_of_day
-from billing.roles import FINANCE_GROUP, finance_group_ensure
 
 STAFF_PASSWORD = "a-long-staff-passphrase"
 # Far above the numbers other test modules draw, so that documents never share a number.

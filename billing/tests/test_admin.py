@@ -22,6 +22,7 @@ from accounts.tests.admin_helpers import (
     unchanged_form_data,
 )
 from accounts.tests.factories import ApiKeyFactory, UserFactory, UserProfileFactory
+from billing.backoffice.roles import FINANCE_GROUP, finance_permission_names
 from billing.models import (
     AlertType,
     BillingAlert,
@@ -44,7 +45,6 @@ from billing.models import (
     SubscriptionPlanChange,
     WebhookEvent,
 )
-from billing.roles import FINANCE_GROUP, finance_permission_names
 from billing.templatetags.billing_format import money
 from billing.tests.admin_world import finance_user, make_world, staff_user
 from billing.tests.factories import (

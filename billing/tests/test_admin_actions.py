@@ -40,7 +40,7 @@ from billing.services import (
     plan_new_version,
     subscription_change_plan,
 )
-from billing.services.subscriptions import subscription_change_preview
+from billing.subscriptions.lifecycle import subscription_change_preview
 from billing.tests.admin_world import audit_actions, finance_user
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
 

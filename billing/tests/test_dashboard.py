@@ -16,7 +16,7 @@ from django.utils.formats import date_format
 
 from accounts.tests.factories import UserFactory, UserProfileFactory
 from billing import clock
-from billing.dashboard import customer_usage
+from billing.backoffice.dashboard import customer_usage
 from billing.models import (
     CreditNote,
     EmailKind,

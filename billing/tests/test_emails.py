@@ -21,8 +21,8 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from accounts.tests.factories import UserFactory, UserProfileFactory
 from billing.exceptions import BillingError
 from billing.models import CreditNote, EmailKind, EmailNotification, EmailStatus, Invoice, InvoiceStatus
-from billing.services.emails import EmailDeliveryFailed, email_deliver, email_queue
-from billing.tasks.emails import email_deliver_task
+from billing.notifications.emails import EmailDeliveryFailed, email_deliver, email_queue
+from billing.notifications.tasks import email_deliver_task
 from billing.tests.factories import InvoiceFactory
 
 FAKE_PDF = b"%PDF-1.4 fake invoice\n%%EOF\n"
@@ -248,7 +248,7 @@ CASES = [
     Case(
         id="payment-failed-refused-by-the-provider",
         kind=EmailKind.PAYMENT_FAILED,
-        # The reason billing/services/webhooks.py writes when the provider gives none.
+        # The reason billing/payments/provider_events.py writes when the provider gives none.
         context={"amount": Decimal("22.80"), "reason": "refused by the payment provider"},
         subject={"en": f"Payment failed for invoice {NUMBER}", "fr": f"Échec du paiement de la facture {NUMBER}"},
         figures={"en": [NUMBER, "22.80 EUR"], "fr": [NUMBER, "22,80 EUR"]},

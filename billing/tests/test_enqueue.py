@@ -6,13 +6,14 @@ That nothing is sent before the commit is asserted for emails in test_emails
 import datetime
 
 import pytest
+from celery.exceptions import NotRegistered
 from django.core import mail
 from django.db import transaction
 
 from accounts.tests.factories import UserProfileFactory
 from billing.enqueue import enqueue_after_commit
 from billing.models import EmailKind, EmailNotification
-from billing.services.emails import email_queue
+from billing.notifications.emails import email_queue
 
 DELIVER = "billing.tasks.emails.email_deliver_task"
 
@@ -51,5 +52,5 @@ class TestEnqueueAfterCommit:
         assert mail.outbox == []
 
     def test_an_unknown_task_fails_in_the_caller(self):
-        with pytest.raises(ImportError):
+        with pytest.raises(NotRegistered):
             enqueue_after_commit("billing.tasks.emails.no_such_task", notification_id=1)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from accounts.models import AuditLog
 from accounts.tests.factories import UserProfileFactory
 from billing import clock
-from billing.exports import FEC_COLUMNS, ExportPeriod, fec_filename, fec_lines
+from billing.backoffice.exports import FEC_COLUMNS, ExportPeriod, fec_filename, fec_lines
 from billing.models import CreditNote, InvoiceStatus, PaymentMethod, PaymentStatus
 from billing.periods import add_months
 from billing.tests.admin_world import finance_user, staff_user

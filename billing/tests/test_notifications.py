@@ -23,6 +23,8 @@ from billing.models import (
     InvoiceStatus,
     PaymentStatus,
 )
+from billing.notifications.scheduled import alert_emails_send, payment_reminders_send, unsent_emails_retry
+from billing.payments.provider_events import payment_webhook_process
 from billing.services import (
     alert_raise,
     email_queue,
@@ -35,8 +37,6 @@ from billing.services import (
     subscription_change_plan,
     usage_threshold_alerts_raise,
 )
-from billing.services.notifications import alert_emails_send, payment_reminders_send, unsent_emails_retry
-from billing.services.webhooks import payment_webhook_process
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
@@ -260,7 +260,7 @@ class TestAlertEmails:
 
 
 def spend_cap_alert(user) -> BillingAlert:
-    """The alert the docs API raises once October's overage reaches the customer's cap (billing/throttles.py)."""
+    """The alert the docs API raises once October's overage reaches the customer's cap (billing.metering.throttles)."""
     return alert_raise(
         user=user, type=AlertType.USAGE_THRESHOLD, occasion="2026-10:spend-cap",
         message="Your overage this period reached your monthly spend cap of 50.00 EUR.", now=paris(2026, 10, 20, 15),

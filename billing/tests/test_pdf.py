@@ -18,7 +18,7 @@ from django.utils import translation
 from lxml import etree
 from pypdf import PdfReader
 
-from billing.documents import (
+from billing.documents.data import (
     CREDIT_NOTE,
     INVOICE,
     DocumentLine,
@@ -27,8 +27,8 @@ from billing.documents import (
     credit_note_document,
     invoice_document,
 )
-from billing.facturx import FacturXError, embed_facturx, facturx_xml, render_invoice_document
-from billing.pdf import fit_text, render_invoice_pdf
+from billing.documents.facturx import FacturXError, embed_facturx, facturx_xml, render_invoice_document
+from billing.documents.pdf import fit_text, render_invoice_pdf
 from billing.tax import OUTSIDE_EU_MENTION, REVERSE_CHARGE_MENTION
 
 NS = {
@@ -567,9 +567,9 @@ class TestText:
 
 @pytest.mark.slow
 def test_pdf_and_facturx_modules_touch_no_model():
-    """billing.pdf and billing.facturx import without Django settings and load no model module."""
+    """billing.documents.pdf and billing.documents.facturx import without Django settings and load no model module."""
     code = (
-        "import sys; import billing.pdf, billing.facturx; "
+        "import sys; import billing.documents.pdf, billing.documents.facturx; "
         "forbidden = ('django.db', 'accounts.models', 'libraries.', 'billing.models'); "
         "loaded = [m for m in sys.modules if m.startswith(forbidden)]; "
         "assert not loaded, loaded"

@@ -1,4 +1,4 @@
-"""Every endpoint of the API is rate limited by the plan (billing.throttles.PlanRateThrottle, the API's default
+"""Every endpoint of the API is rate limited by the plan (billing.metering.throttles.PlanRateThrottle, the API's default
 throttle) and labels its answers with the RateLimit-* headers (accounts.ratelimit), on real Redis.
 
 The docs API's own limits (quota, spend cap) and its rate: test_throttles.py."""
@@ -12,10 +12,10 @@ from rest_framework.test import APIClient
 from accounts.models import API_KEY_SCOPES
 from accounts.services import api_key_create
 from accounts.tests.factories import UserFactory
+from billing.metering.throttles import PlanRateThrottle
 from billing.models import Subscription, SubscriptionStatus
 from billing.periods import local_date, period_containing
 from billing.tests.factories import PlanFactory, SubscriptionFactory
-from billing.throttles import PlanRateThrottle
 from libraries.tests.factories import DocumentationChunkFactory, LibraryVersionFactory
 
 pytestmark = pytest.mark.django_db

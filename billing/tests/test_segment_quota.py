@@ -10,6 +10,7 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import UserProfileFactory
+from billing.metering.throttles import PlanQuotaThrottle, request_account
 from billing.models import AlertType, BillingAlert
 from billing.periods import month
 from billing.selectors import load_subscriptions, quota_usages, usage_summary
@@ -20,7 +21,6 @@ from billing.services import (
 )
 from billing.tests.factories import PlanFactory, SubscriptionFactory
 from billing.tests.test_throttles import DOCS, key_client, library_version  # noqa: F401 (a fixture)
-from billing.throttles import PlanQuotaThrottle, request_account
 from libraries.tests.factories import UsageLogFactory
 from libraries.throttling import MeteredUsage
 

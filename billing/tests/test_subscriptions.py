@@ -27,7 +27,7 @@ from billing.services import (
     subscription_scheduled_change_apply,
     subscription_scheduled_change_cancel,
 )
-from billing.services.subscriptions import plan_change_is_upgrade
+from billing.subscriptions.lifecycle import plan_change_is_upgrade
 from billing.tests.factories import PlanFactory, SubscriptionFactory
 
 PARIS = ZoneInfo("Europe/Paris")

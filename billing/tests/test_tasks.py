@@ -17,6 +17,15 @@ from django_celery_beat.models import PeriodicTask
 
 from accounts.tests.factories import UserProfileFactory
 from billing import clock
+from billing.documents.tasks import documents_catch_up_task, invoices_documents_issue_task
+from billing.invoicing.tasks import (
+    invoice_run_chunk_task,
+    invoices_overdue_task,
+    monthly_invoice_run_task,
+    subscriptions_expire_task,
+    subscriptions_expiring_task,
+    usage_thresholds_task,
+)
 from billing.models import (
     AlertType,
     BillingAlert,
@@ -31,20 +40,14 @@ from billing.models import (
     Subscription,
     SubscriptionStatus,
 )
+from billing.notifications.tasks import (
+    alert_emails_task,
+    email_deliver_task,
+    payment_reminders_task,
+    unsent_emails_task,
+)
 from billing.periods import add_months, start_of_day
 from billing.services import credit_grant, email_queue, invoice_cancel, invoice_finalize, invoice_run_chunk
-from billing.tasks.emails import email_deliver_task
-from billing.tasks.invoicing import invoice_run_chunk_task, invoices_documents_issue_task, monthly_invoice_run_task
-from billing.tasks.sweeps import (
-    alert_emails_task,
-    documents_catch_up_task,
-    invoices_overdue_task,
-    payment_reminders_task,
-    subscriptions_expire_task,
-    subscriptions_expiring_task,
-    unsent_emails_task,
-    usage_thresholds_task,
-)
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
@@ -200,7 +203,7 @@ class TestMonthlyRunTask:
 
     def test_fans_out_one_task_per_chunk_and_numbers_without_a_gap(self, django_capture_on_commit_callbacks,
                                                                    monkeypatch):
-        monkeypatch.setattr("billing.tasks.invoicing.CHUNK_SIZE", 3)
+        monkeypatch.setattr("billing.invoicing.tasks.CHUNK_SIZE", 3)
         small_dataset()
         october_subscription(language="en")
 

@@ -1,4 +1,4 @@
-"""The docs API's limits by plan (billing.throttles), through the API as customers meet them, on real Redis.
+"""The docs API's limits by plan (billing.metering.throttles), through the API as customers meet them, on real Redis.
 
 The rate of the other endpoints of the API: test_rate_limits.py."""
 import datetime
@@ -12,10 +12,10 @@ from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
 from accounts.tests.factories import UserFactory, UserProfileFactory
+from billing.metering.throttles import PlanRateThrottle
 from billing.models import AlertType, BillingAlert, Subscription, SubscriptionStatus
 from billing.periods import Period, local_date, period_containing
 from billing.tests.factories import PlanFactory, SubscriptionFactory
-from billing.throttles import PlanRateThrottle
 from libraries.models import UsageLog
 from libraries.tests.factories import DocumentationChunkFactory, LibraryVersionFactory, UsageLogFactory
 

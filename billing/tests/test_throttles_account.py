@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 
 from accounts.tests.factories import UserFactory, UserProfileFactory
+from billing.metering.throttles import request_account
 from billing.models import Subscription, SubscriptionStatus
 from billing.tests.factories import PlanFactory, SubscriptionFactory
-from billing.throttles import request_account
 
 pytestmark = pytest.mark.django_db
 

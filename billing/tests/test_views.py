@@ -34,7 +34,7 @@ from billing.periods import Period, add_months, period_containing
 from billing.pricing import invoice_draft, usage_segments
 from billing.selectors import load_subscriptions
 from billing.services import invoice_finalize, payment_record
-from billing.services.subscriptions import subscription_change_preview
+from billing.subscriptions.lifecycle import subscription_change_preview
 from billing.tests.factories import CreditFactory, InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 

@@ -15,10 +15,10 @@ from billing.models import (
     WebhookEvent,
     WebhookEventStatus,
 )
+from billing.payments.provider_webhook import sign
 from billing.services import invoice_finalize, payment_record
 from billing.tests.admin_world import finance_user
 from billing.tests.factories import InvoiceFactory, SubscriptionFactory
-from billing.webhooks import sign
 
 SECRET = "whsec_test-secret"
 URL = "/api/billing/payments/webhook/"

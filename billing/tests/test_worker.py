@@ -28,6 +28,7 @@ from django.db import connection, transaction
 
 from accounts.tests.factories import UserProfileFactory
 from billing import clock
+from billing.invoicing.tasks import invoice_run_chunk_task, monthly_invoice_run_task
 from billing.models import (
     CreditType,
     DocumentKind,
@@ -41,7 +42,6 @@ from billing.models import (
 )
 from billing.selectors import invoice_run_chunks
 from billing.services import credit_grant
-from billing.tasks.invoicing import invoice_run_chunk_task, monthly_invoice_run_task
 from billing.tests.factories import PlanFactory, SubscriptionFactory
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent

@@ -5,7 +5,7 @@ import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
-from billing.dashboard import dashboard_figures
+from billing.backoffice.dashboard import dashboard_figures
 from billing.models import Invoice, Plan
 from core.db_router import replica_reads
 

@@ -259,7 +259,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasRequiredScope"],
     "EXCEPTION_HANDLER": "core.api.api_exception_handler",
     # Every view of the API: requests per minute by plan, per key (billing provides it, accounts labels answers).
-    "DEFAULT_THROTTLE_CLASSES": ["billing.throttles.PlanRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["billing.metering.throttles.PlanRateThrottle"],
     # JSON too deep for the stack answers 400 naming the field, not 500 (views that pin JSON name this parser too).
     "DEFAULT_PARSER_CLASSES": [
         "accounts.parsers.JSONParser",
@@ -272,11 +272,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
 }
 # The docs API's quota, after the rate of every API view: billing provides it, libraries reads its name from here.
-DOCS_API_THROTTLE_CLASSES = ["billing.throttles.PlanQuotaThrottle"]
+DOCS_API_THROTTLE_CLASSES = ["billing.metering.throttles.PlanQuotaThrottle"]
 # What each app above accounts holds about a person, for the GDPR export (accounts.personal_data).
-PERSONAL_DATA_PROVIDERS = ["billing.personal_data.billing_personal_data"]
+PERSONAL_DATA_PROVIDERS = ["billing.customer.personal_data.billing_personal_data"]
 # Called by accounts.services.account_erase, so that accounts never imports the apps above it.
-PERSONAL_DATA_ERASERS = ["billing.personal_data.billing_personal_data_erase", "libraries.personal_data.usage_detach"]
+PERSONAL_DATA_ERASERS = [
+    "billing.customer.personal_data.billing_personal_data_erase", "libraries.personal_data.usage_detach"
+]
 SPECTACULAR_SETTINGS = {
     "TITLE": "TwinMCP Billing API",
     "VERSION": "1.0.0",

@@ -1,0 +1,152 @@
+"""Forms of the finance actions and pages in the admin; each feeds one service call per object."""
+import datetime
+import uuid
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+
+from billing import clock
+from billing.models import CreditNoteReason, CreditType, Interval, PaymentMethod, Plan
+from billing.money import CENT
+from billing.periods import add_months, start_of_day
+from billing.subscriptions.plans import plan_version_code
+
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class OneEffectForm(forms.Form):
+    """The form of an action that moves money. The token drawn when the form is shown goes back with it, and the
+    service keeps one effect per key (a unique column): submitting the same form twice acts once."""
+
+    token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+
+    def idempotency_key(self, effect: str, obj) -> str:
+        """The key of this submission's `effect` on `obj` (an action may act on several objects)."""
+        return f"admin-{effect}:{obj.pk}:{self.cleaned_data['token']}"
+
+
+class RecordPaymentForm(OneEffectForm):
+    """Money received for one invoice (a bank transfer, a cheque…), recorded as a completed payment."""
+
+    amount = forms.DecimalField(**MONEY, min_value=CENT, help_text="An amount above what is due becomes a credit.")
+    method = forms.ChoiceField(choices=PaymentMethod.choices, initial=PaymentMethod.BANK_TRANSFER)
+    reference = forms.CharField(
+        max_length=200, required=False, help_text="The bank statement line, cheque number or provider reference."
+    )
+    received_on = forms.DateField(widget=DATE_INPUT, label="Received on")
+
+    def __init__(self, *args, invoice, **kwargs):
+        self.invoice = invoice
+        initial = {"amount": invoice.amount_due, "received_on": clock.today()}
+        kwargs.setdefault("initial", initial)
+        super().__init__(*args, **kwargs)
+
+    def clean_received_on(self):
+        received_on = self.cleaned_data["received_on"]
+        if received_on > clock.today():
+            raise forms.ValidationError("A payment cannot be received in the future.")
+        if self.invoice.issue_date and received_on < self.invoice.issue_date:
+            raise forms.ValidationError(f"The invoice was issued on {self.invoice.issue_date}.")
+        return received_on
+
+    @property
+    def received_at(self) -> datetime.datetime:
+        """Now when received today, else noon of that day in BILLING_TIME_ZONE."""
+        received_on = self.cleaned_data["received_on"]
+        if received_on == clock.today():
+            return clock.now()
+        return start_of_day(received_on) + datetime.timedelta(hours=12)
+
+
+class CancelInvoiceForm(forms.Form):
+    reason_code = forms.ChoiceField(
+        label="Reason", choices=CreditNoteReason.choices,
+        help_text="Printed on the credit note and sent to the customer, in the customer's language.",
+    )
+    reason = forms.CharField(
+        label="Detail", widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=1000, required=False,
+        help_text="Printed as written after the reason; required when the reason is Other.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["reason"] = cleaned.get("reason", "").strip()
+        if cleaned.get("reason_code") == CreditNoteReason.OTHER and not cleaned["reason"]:
+            self.add_error("reason", "Describe the reason when it is Other.")
+        return cleaned
+
+
+class GrantCreditForm(OneEffectForm):
+    type = forms.ChoiceField(choices=CreditType.choices, initial=CreditType.COMPENSATION)
+    amount = forms.DecimalField(**MONEY, min_value=CENT, help_text=f"In {settings.INVOICE_CURRENCY}.")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), max_length=1000)
+    usable_until = forms.DateField(
+        widget=DATE_INPUT, required=False, help_text="Last day the credit can be spent; empty: it never expires."
+    )
+
+    def clean_usable_until(self):
+        usable_until = self.cleaned_data["usable_until"]
+        if usable_until is not None and usable_until < clock.today():
+            raise forms.ValidationError("That day has passed.")
+        return usable_until
+
+    @property
+    def expires_at(self) -> datetime.datetime | None:
+        usable_until = self.cleaned_data["usable_until"]
+        return None if usable_until is None else start_of_day(usable_until + datetime.timedelta(days=1))
+
+
+class ChangePlanForm(forms.Form):
+    plan = forms.ModelChoiceField(queryset=Plan.objects.filter(is_active=True).order_by("price", "code"))
+
+
+class PlanVersionForm(forms.Form):
+    code = forms.SlugField(max_length=50, help_text="The new plan's code; the current one stops being offered.")
+    name = forms.CharField(max_length=100)
+    price = forms.DecimalField(**MONEY, min_value=Decimal(0))
+    interval = forms.ChoiceField(choices=Interval.choices)
+    included_tokens = forms.IntegerField(min_value=0)
+    overage_price_per_million = forms.DecimalField(max_digits=12, decimal_places=4, min_value=Decimal(0))
+    requests_per_minute = forms.IntegerField(min_value=1)
+
+    def __init__(self, *args, plan, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "code": plan_version_code(plan, year=clock.today().year),
+                **{field: getattr(plan, field) for field in self.declared_fields if field != "code"},
+            },
+        )
+        super().__init__(*args, **kwargs)
+
+
+def previous_month() -> tuple[datetime.date, datetime.date]:
+    first = add_months(clock.today(), -1)
+    return first, add_months(first, 1) - datetime.timedelta(days=1)
+
+
+class ExportForm(forms.Form):
+    KINDS = (
+        ("invoices", "Invoices (CSV)"),
+        ("credit_notes", "Credit notes (CSV)"),
+        ("payments", "Payments (CSV)"),
+        ("fec", "FEC — Fichier des Écritures Comptables"),
+    )
+
+    first_day = forms.DateField(widget=DATE_INPUT)
+    last_day = forms.DateField(widget=DATE_INPUT, help_text="Included.")
+    kind = forms.ChoiceField(choices=KINDS, widget=forms.RadioSelect, initial="invoices")
+
+    def __init__(self, *args, **kwargs):
+        first, last = previous_month()
+        kwargs.setdefault("initial", {"first_day": first, "last_day": last, "kind": "invoices"})
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        first, last = cleaned.get("first_day"), cleaned.get("last_day")
+        if first and last and last < first:
+            raise forms.ValidationError("The last day comes before the first.")
+        return cleaned

@@ -1,0 +1,267 @@
+"""Serializers of the billing API. Money is a string with two decimals, its currency beside it."""
+from django.core.validators import ProhibitNullCharactersValidator
+from django.utils import translation
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
+
+from billing.documents.data import buyer_language
+from billing.models import (
+    BillingAlert,
+    Credit,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Plan,
+    Subscription,
+)
+from billing.periods import PERIOD_PATTERN, parse_month
+from billing.selectors import credit_note_of, plans_offered, scheduled_plan_change
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+# Outputs
+
+class PlanSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Plan
+        fields = ["code", "name", "price", "currency", "interval", "included_tokens", "overage_price_per_million",
+                  "requests_per_minute"]
+        read_only_fields = fields
+
+
+class ScheduledChangeSerializer(serializers.Serializer):
+    plan = serializers.CharField(source="to_plan.code", help_text="Code of the plan to come.")
+    effective_date = serializers.DateField(help_text="The first day on it: the end of the current period.")
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    plan = PlanSerializer()
+    scheduled_change = serializers.SerializerMethodField(
+        help_text="A downgrade waiting for the end of the period (cancellable), or null."
+    )
+
+    class Meta:
+        model = Subscription
+        fields = ["id", "plan", "status", "current_period_start", "current_period_end", "cancel_at_period_end",
+                  "started_at", "paused_at", "cancelled_at", "ended_at", "scheduled_change"]
+        read_only_fields = fields
+
+    @extend_schema_field(ScheduledChangeSerializer(allow_null=True))
+    def get_scheduled_change(self, subscription: Subscription) -> dict | None:
+        change = scheduled_plan_change(subscription)
+        return ScheduledChangeSerializer(change).data if change is not None else None
+
+
+class PlanChangeSerializer(SubscriptionSerializer):
+    """The subscription after a plan change, and when the new plan applies."""
+
+    effective = serializers.SerializerMethodField(
+        help_text="`immediately` for an upgrade; `period_end` for a downgrade, scheduled (see `scheduled_change`)."
+    )
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = [*SubscriptionSerializer.Meta.fields, "effective"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=["immediately", "period_end"]))
+    def get_effective(self, subscription: Subscription) -> str:
+        return "period_end" if scheduled_plan_change(subscription) is not None else "immediately"
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    """An invoice as listed."""
+
+    url = serializers.SerializerMethodField()
+    pdf_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invoice
+        fields = ["id", "number", "status", "currency", "period_start", "period_end", "issue_date", "due_date",
+                  "subtotal", "tax_rate", "tax_amount", "total", "credit_applied", "amount_paid", "amount_due",
+                  "sent_at", "paid_at", "cancelled_at", "url", "pdf_url"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, invoice: Invoice) -> str:
+        return reverse("billing-api:invoice-detail", kwargs={"pk": invoice.pk}, request=self.context.get("request"))
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_pdf_url(self, invoice: Invoice) -> str:
+        return reverse("billing-api:invoice-pdf", kwargs={"pk": invoice.pk}, request=self.context.get("request"))
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InvoiceLine
+        # A usage line: `quantity` tokens at `unit_price` per `price_base_quantity` (1,000,000) of them.
+        fields = ["kind", "description", "quantity", "unit_price", "price_base_quantity", "amount"]
+        read_only_fields = fields
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    invoice_number = serializers.CharField(source="invoice.number", read_only=True)
+
+    class Meta:
+        model = Payment
+        fields = ["id", "invoice", "invoice_number", "amount", "refunded_amount", "currency", "status", "method",
+                  "failure_reason", "created_at", "processed_at"]
+        read_only_fields = fields
+
+
+class InvoicePaymentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = ["id", "amount", "refunded_amount", "currency", "status", "method", "created_at", "processed_at"]
+        read_only_fields = fields
+
+
+class CreditNoteSerializer(serializers.ModelSerializer):
+    reason_label = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CreditNote
+        fields = ["number", "amount", "reason_code", "reason", "reason_label", "issue_date"]
+        read_only_fields = fields
+
+    def get_reason_label(self, credit_note: CreditNote) -> str:
+        """The reason as its documents print it: the label in the buyer's language, then the free-text detail."""
+        with translation.override(buyer_language(credit_note.invoice)):
+            return credit_note.reason_text()
+
+
+class InvoiceDetailSerializer(InvoiceSerializer):
+    lines = InvoiceLineSerializer(many=True)
+    payments = InvoicePaymentSerializer(many=True)
+    credit_note = serializers.SerializerMethodField()
+
+    class Meta(InvoiceSerializer.Meta):
+        fields = [*InvoiceSerializer.Meta.fields, "reverse_charge", "tax_mention", "lines", "payments", "credit_note"]
+        read_only_fields = fields
+
+    @extend_schema_field(CreditNoteSerializer(allow_null=True))
+    def get_credit_note(self, invoice: Invoice) -> dict | None:
+        credit_note = credit_note_of(invoice)
+        return CreditNoteSerializer(credit_note).data if credit_note is not None else None
+
+
+class DraftLineSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    description = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=18, decimal_places=6)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=4)
+    price_base_quantity = serializers.IntegerField()
+    amount = serializers.DecimalField(**MONEY)
+
+
+class UpcomingInvoiceSerializer(serializers.Serializer):
+    """The invoice of the current period so far, priced as if it ended now; not stored."""
+
+    period_start = serializers.DateField(source="period.start")
+    period_end = serializers.DateField(source="period.end", help_text="Excluded.")
+    currency = serializers.CharField()
+    tokens_used = serializers.IntegerField()
+    included_tokens = serializers.IntegerField()
+    lines = DraftLineSerializer(many=True)
+    subtotal = serializers.DecimalField(**MONEY)
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=4)
+    tax_amount = serializers.DecimalField(**MONEY)
+    total = serializers.DecimalField(**MONEY)
+    credit_applied = serializers.DecimalField(**MONEY)
+    amount_due = serializers.DecimalField(**MONEY)
+    reverse_charge = serializers.BooleanField()
+    tax_mention = serializers.CharField()
+
+
+class PlanChangePreviewSerializer(serializers.Serializer):
+    """The figures of the plan page's confirmation: the current period's invoice so far with the change."""
+
+    plan = serializers.CharField(source="new_plan.code")
+    effective = serializers.SerializerMethodField(help_text="`immediately` (an upgrade) or `period_end`.")
+    effective_date = serializers.DateField(help_text="The first day on the new plan.")
+    period_start = serializers.DateField(source="period.start")
+    period_end = serializers.DateField(source="period.end", help_text="Excluded.")
+    currency = serializers.CharField(source="invoice.currency")
+    tokens_used = serializers.IntegerField(source="invoice.tokens_used", help_text="This period's usage so far.")
+    lines = DraftLineSerializer(many=True, source="invoice.lines")
+    subtotal = serializers.DecimalField(**MONEY, source="invoice.subtotal")
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=4, source="invoice.tax_rate")
+    tax_amount = serializers.DecimalField(**MONEY, source="invoice.tax_amount")
+    total = serializers.DecimalField(**MONEY, source="invoice.total")
+    total_without_change = serializers.DecimalField(**MONEY, source="invoice_without_change.total")
+
+    @extend_schema_field(serializers.ChoiceField(choices=["immediately", "period_end"]))
+    def get_effective(self, preview) -> str:
+        return "period_end" if preview.is_scheduled else "immediately"
+
+
+class CreditSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Credit
+        fields = ["id", "type", "amount", "remaining_amount", "currency", "reason", "expires_at", "created_at"]
+        read_only_fields = fields
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BillingAlert
+        fields = ["id", "type", "occasion", "message", "created_at", "read_at"]
+        read_only_fields = fields
+
+
+class DailyUsageSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    tokens = serializers.IntegerField()
+
+
+class UsageSerializer(serializers.Serializer):
+    period_start = serializers.DateField(source="period.start")
+    period_end = serializers.DateField(source="period.end", help_text="Excluded.")
+    plan = serializers.CharField(source="plan.code", allow_null=True, default=None,
+                                 help_text="Code of the plan in force; null without a subscription.")
+    tokens_used = serializers.IntegerField()
+    included_tokens = serializers.IntegerField(allow_null=True)
+    percent_used = serializers.DecimalField(max_digits=None, decimal_places=2, allow_null=True,
+                                            help_text="Of the included tokens; null without a quota.")
+    daily = DailyUsageSerializer(many=True, help_text="Tokens per day (BILLING_TIME_ZONE), up to today.")
+
+
+# Inputs
+
+class PlanCodeField(serializers.SlugRelatedField):
+    """A plan's code, looked up only once it is text PostgreSQL can compare (a NUL character was a 500)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            ProhibitNullCharactersValidator()(data)
+            ProhibitSurrogateCharactersValidator()(data)
+        return super().to_internal_value(data)
+
+
+class PlanChoiceSerializer(serializers.Serializer):
+    plan = PlanCodeField(slug_field="code", queryset=plans_offered(),
+                         help_text="Code of a plan offered (GET /api/billing/plans/).")
+
+
+class SubscriptionCancelInputSerializer(serializers.Serializer):
+    at_period_end = serializers.BooleanField(
+        default=True,
+        help_text="True (default): the subscription runs to the end of the period, then expires. "
+        "False: it ends now; the days served are still invoiced.",
+    )
+
+
+class UsageQuerySerializer(serializers.Serializer):
+    period = serializers.RegexField(
+        PERIOD_PATTERN.pattern, required=False,
+        help_text="A month `YYYY-MM`: usage of the billing period holding it. Default: the current period.",
+    )
+
+    def validate_period(self, value: str):
+        if not 1900 <= int(value[:4]) <= 9998:
+            raise serializers.ValidationError("Use a month between 1900-01 and 9998-12.")
+        return parse_month(value)

@@ -1,0 +1,267 @@
+"""Customer billing pages. Each view reads through a selector or writes through one service; a customer only
+ever reaches their own objects: any other id answers 404."""
+import copy
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.formats import date_format
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from billing import clock
+from billing.customer.charts import daily_usage_svg, forecast_svg, monthly_usage_svg
+from billing.customer.forms import CancelForm, InvoiceFilterForm, PlanChoiceForm
+from billing.exceptions import BillingError
+from billing.notifications.alerts import alert_mark_read
+from billing.periods import local_date
+from billing.selectors import (
+    credit_note_of,
+    customer_alerts,
+    customer_credit_balance,
+    customer_credits,
+    customer_dashboard,
+    customer_invoice_detail,
+    customer_invoice_years,
+    customer_invoices,
+    customer_live_subscription,
+    customer_payments,
+    load_subscriptions,
+    plans_offered,
+    scheduled_plan_change,
+    upcoming_priced,
+    usage_forecast,
+    usage_last_months,
+)
+from billing.services import (
+    invoice_pdf_store,
+    subscription_cancel,
+    subscription_change_plan,
+    subscription_scheduled_change_cancel,
+)
+from billing.subscriptions.lifecycle import subscription_change_preview
+
+PAGE_SIZE = 20
+
+
+def _page(request, rows):
+    return Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+@never_cache
+@login_required
+def dashboard(request):
+    now = clock.now()
+    data = customer_dashboard(user=request.user, now=now)
+    usage = data.usage
+    chart = daily_usage_svg(
+        [(day.date, day.tokens) for day in usage.daily],
+        start=usage.period.start, end=usage.period.end, today=local_date(now),
+    )
+    months = usage_last_months(user=request.user, now=now)
+    forecast = usage_forecast(usage=usage, now=now)
+    context = {
+        "data": data,
+        "usage": usage,
+        "chart": mark_safe(chart),
+        "months": months,
+        "monthly_chart": mark_safe(monthly_usage_svg((month.month, month.tokens) for month in months)),
+        "forecast": forecast,
+        "forecast_chart": mark_safe(
+            forecast_svg(
+                tokens_used=forecast.tokens_used,
+                projected_tokens=forecast.projected_tokens,
+                included_tokens=forecast.included_tokens,
+            )
+        ),
+    }
+    return render(request, "billing/dashboard.html", context)
+
+
+@never_cache
+@login_required
+def invoice_list(request):
+    invoices = customer_invoices(user=request.user)
+    form = InvoiceFilterForm(request.GET or None, years=customer_invoice_years(user=request.user))
+    page = _page(request, form.filter(invoices))
+    return render(request, "billing/invoice_list.html", {"form": form, "page": page})
+
+
+@never_cache
+@login_required
+def invoice_detail(request, pk: int):
+    invoice = get_object_or_404(customer_invoice_detail(user=request.user), pk=pk)
+    return render(
+        request, "billing/invoice_detail.html", {"invoice": invoice, "credit_note": credit_note_of(invoice)}
+    )
+
+
+@never_cache
+@login_required
+def invoice_pdf(request, pk: int):
+    """The stored PDF, rendered once on the first download when the invoice run has not stored it yet."""
+    invoice = get_object_or_404(customer_invoices(user=request.user), pk=pk)
+    invoice = invoice_pdf_store(invoice=invoice)
+    return FileResponse(
+        invoice.pdf.open("rb"), as_attachment=True, filename=f"{invoice.number}.pdf", content_type="application/pdf"
+    )
+
+
+@never_cache
+@login_required
+def credit_note_pdf(request, pk: int):
+    invoice = get_object_or_404(customer_invoices(user=request.user).select_related("credit_note"), pk=pk)
+    credit_note = credit_note_of(invoice)
+    if credit_note is None or not credit_note.pdf:
+        raise Http404("This credit note has no document yet.")
+    return FileResponse(
+        credit_note.pdf.open("rb"), as_attachment=True, filename=f"{credit_note.number}.pdf",
+        content_type="application/pdf",
+    )
+
+
+@never_cache
+@login_required
+def payments(request):
+    return render(request, "billing/payments.html", {"page": _page(request, customer_payments(user=request.user))})
+
+
+@never_cache
+@login_required
+def credits(request):
+    page = _page(request, customer_credits(user=request.user))
+    balance = customer_credit_balance(user=request.user, now=clock.now())
+    # With no credit the balance is zero in the currency credits are granted in.
+    context = {"page": page, "balance": balance, "now": clock.now(), "currency": settings.INVOICE_CURRENCY}
+    return render(request, "billing/credits.html", context)
+
+
+@never_cache
+@login_required
+def alerts(request):
+    return render(request, "billing/alerts.html", {"page": _page(request, customer_alerts(user=request.user))})
+
+
+@login_required
+@require_POST
+def alert_read(request, pk: int):
+    alert = get_object_or_404(customer_alerts(user=request.user), pk=pk)
+    alert_mark_read(alert=alert)
+    return redirect("billing:alerts")
+
+
+def _live_subscription_or_redirect(request):
+    subscription = customer_live_subscription(user=request.user)
+    if subscription is None:
+        messages.info(request, _("You have no active subscription."))
+    return subscription
+
+
+@never_cache
+@login_required
+def plan_change(request):
+    """Step 1: choose a plan. Only plans billed like the current one can replace it within a period."""
+    subscription = _live_subscription_or_redirect(request)
+    if subscription is None:
+        return redirect("billing:dashboard")
+    plans = plans_offered()
+    form = PlanChoiceForm(
+        plans=plans.exclude(pk=subscription.plan_id).filter(
+            interval=subscription.plan.interval, currency=subscription.plan.currency
+        )
+    )
+    return render(request, "billing/plan_change.html", {"subscription": subscription, "plans": plans, "form": form})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_change_confirm(request):
+    """Step 2: the proration of this period's fee, shown before anything changes (GET); applied on POST."""
+    subscription = _live_subscription_or_redirect(request)
+    if subscription is None:
+        return redirect("billing:dashboard")
+    form = PlanChoiceForm(request.POST if request.method == "POST" else request.GET, plans=plans_offered())
+    if not form.is_valid():
+        messages.error(request, _("Choose one of the plans offered."))
+        return redirect("billing:plan_change")
+    plan = form.cleaned_data["plan"]
+    try:
+        if request.method == "POST":
+            subscription = subscription_change_plan(subscription=subscription, plan=plan)
+            scheduled = scheduled_plan_change(subscription)
+            if scheduled is None:
+                messages.success(request, _("You are now on the %(plan)s plan.") % {"plan": plan.name})
+            else:
+                messages.success(
+                    request,
+                    _("You move to the %(new_plan)s plan on %(date)s; until then you stay on %(plan)s.") % {
+                        "new_plan": plan.name,
+                        "date": date_format(scheduled.effective_date, _("j M Y")),
+                        "plan": subscription.plan.name,
+                    },
+                )
+            return redirect("billing:dashboard")
+        preview = subscription_change_preview(subscription=subscription, plan=plan)
+    except BillingError as error:
+        messages.error(request, str(error))
+        return redirect("billing:plan_change")
+    return render(request, "billing/plan_change_confirm.html", {"preview": preview, "subscription": subscription})
+
+
+@login_required
+@require_POST
+def scheduled_change_cancel(request):
+    """The dashboard's button: the plan change scheduled for the period's end is dropped."""
+    subscription = _live_subscription_or_redirect(request)
+    if subscription is None:
+        return redirect("billing:dashboard")
+    try:
+        subscription = subscription_scheduled_change_cancel(subscription=subscription)
+    except BillingError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request, _("The plan change is cancelled: you stay on %(plan)s.") % {"plan": subscription.plan.name}
+        )
+    return redirect("billing:dashboard")
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def cancel(request):
+    """What cancelling means, with a choice of when (GET); applied on POST."""
+    subscription = _live_subscription_or_redirect(request)
+    if subscription is None:
+        return redirect("billing:dashboard")
+    form = CancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            subscription_cancel(subscription=subscription, at_period_end=form.at_period_end)
+        except BillingError as error:
+            messages.error(request, str(error))
+            return redirect("billing:cancel")
+        if form.at_period_end:
+            messages.success(request, _("Your subscription will end with the current period."))
+        else:
+            messages.success(request, _("Your subscription is cancelled. This period's invoice will follow."))
+        return redirect("billing:dashboard")
+    status = 400 if form.errors else 200
+    context = {"subscription": subscription, "form": form, "final": _final_invoices(subscription, now=clock.now())}
+    return render(request, "billing/cancel.html", context, status=status)
+
+
+def _final_invoices(subscription, *, now) -> dict:
+    """The last invoice of each choice, priced like the upcoming invoice with the usage so far: this whole
+    period's fee when the subscription ends with the period, the fee up to today when it ends now."""
+    [current] = load_subscriptions([subscription.pk])
+    ending_now = copy.copy(current)
+    ending_now.ended_at = now
+    return {"period_end": upcoming_priced(current, now=now), "now": upcoming_priced(ending_now, now=now)}
+

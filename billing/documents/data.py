@@ -1,0 +1,239 @@
+"""An issued invoice or credit note as plain, frozen data: what its PDF and its Factur-X XML print.
+
+`billing/documents/pdf.py` and `billing/documents/facturx.py` take an `InvoiceDocument` and never touch a model. The two
+builders at the bottom are the only functions here that read models: they state the document as it was
+issued, whenever it is rendered: the buyer and the seller from the invoice's `billing_details` snapshot, never
+the live profile, and what was settled at issue, never a payment made since.
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.utils import translation
+from django.utils.translation import gettext, ngettext
+from stdnum import iban
+
+from billing.money import RECOVERY_INDEMNITY, ZERO, late_payment_rate
+from billing.periods import format_long_date
+
+if TYPE_CHECKING:  # the builders only read attributes: no import of models at runtime
+    from billing.models import CreditNote, Invoice
+
+INVOICE = "INVOICE"
+CREDIT_NOTE = "CREDIT_NOTE"
+LANGUAGES = ("en", "fr")
+
+
+
+@dataclass(frozen=True)
+class DocumentParty:
+    name: str
+    company_name: str = ""
+    address_line1: str = ""
+    address_line2: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = "FR"  # ISO 3166 alpha-2
+    vat_number: str = ""
+    siren: str = ""
+    email: str = ""
+    iban: str = ""  # compact, the seller's only: where a bank transfer pays the invoice
+    bic: str = ""
+
+    @property
+    def display_name(self) -> str:
+        """The legal name printed first: the company when there is one."""
+        return self.company_name or self.name
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    price_base_quantity: int = 1  # EN 16931 BT-149: a usage line's price is per million tokens
+
+
+@dataclass(frozen=True)
+class InvoiceDocument:
+    """Everything printed on an invoice or a credit note.
+
+    `period_end` is excluded (half-open, like the invoice): the last day printed is `period_end - 1 day`.
+    `tax_rate` is a fraction (0.2000 for 20 %), as on the invoice; `late_payment_rate` is a percentage.
+    A credit note carries the lines and amounts of the invoice it cancels; its `amount_due` is the
+    amount credited to the customer, and nothing is prepaid on it.
+    """
+
+    kind: str  # INVOICE or CREDIT_NOTE
+    number: str
+    issue_date: datetime.date
+    due_date: datetime.date | None  # None for a credit note
+    period_start: datetime.date
+    period_end: datetime.date
+    currency: str
+    seller: DocumentParty
+    buyer: DocumentParty
+    lines: tuple[DocumentLine, ...]
+    subtotal: Decimal
+    tax_rate: Decimal
+    tax_amount: Decimal
+    total: Decimal
+    credit_applied: Decimal
+    amount_paid: Decimal
+    amount_due: Decimal
+    reverse_charge: bool
+    tax_mention: str
+    language: str  # "fr" or "en"
+    late_payment_rate: Decimal
+    recovery_indemnity: Decimal
+    payment_terms: str
+    original_invoice_number: str = ""  # credit notes only
+    reason: str = ""  # credit notes only, in `language`: the reason from the list, then its free-text detail
+    original_invoice_issue_date: datetime.date | None = None  # credit notes only
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind == CREDIT_NOTE
+
+    @property
+    def period_last_day(self) -> datetime.date:
+        return self.period_end - datetime.timedelta(days=1)
+
+    @property
+    def pays_by_bank_transfer(self) -> bool:
+        """An invoice with something left to pay and a seller account to pay it into: its payment instructions."""
+        return not self.is_credit_note and self.amount_due > 0 and bool(self.seller.iban)
+
+
+def _party(snapshot: dict) -> DocumentParty:
+    """A party from its snapshot; the seller's (`settings.SELLER` at issue) has its street as one `address`."""
+    return DocumentParty(
+        name=snapshot.get("name", ""),
+        company_name=snapshot.get("company_name", ""),
+        address_line1=snapshot.get("address_line1") or snapshot.get("address", ""),
+        address_line2=snapshot.get("address_line2", ""),
+        postal_code=snapshot.get("postal_code", ""),
+        city=snapshot.get("city", ""),
+        country=(snapshot.get("country") or "FR").upper(),
+        vat_number=snapshot.get("vat_number", ""),
+        siren=snapshot.get("siren", ""),
+        email=snapshot.get("email", ""),
+        iban=iban.compact(snapshot.get("iban", "")),
+        bic=snapshot.get("bic", "").replace(" ", "").upper(),
+    )
+
+
+def _language(buyer: dict) -> str:
+    language = (buyer.get("language") or "en").lower()
+    return language if language in LANGUAGES else "en"
+
+
+def buyer_language(invoice: Invoice) -> str:
+    """The language the invoice's documents speak: its buyer's at issue."""
+    return _language((invoice.billing_details or {}).get("buyer", {}))
+
+
+def _invoice_payment_terms(*, issue_date: datetime.date, due_date: datetime.date, language: str) -> str:
+    days = (due_date - issue_date).days
+    with translation.override(language):
+        return ngettext(
+            "Payable within %(days)s day of the issue date, by %(due_date)s at the latest.",
+            "Payable within %(days)s days of the issue date, by %(due_date)s at the latest.",
+            days,
+        ) % {"days": days, "due_date": format_long_date(due_date)}
+
+
+def _credit_note_payment_terms(language: str) -> str:
+    with translation.override(language):
+        return gettext("No payment is due on this credit note: its amount is credited to the customer.")
+
+
+def _credit_note_reason(credit_note: CreditNote, language: str) -> str:
+    with translation.override(language):
+        return credit_note.reason_text()
+
+
+def _snapshot(invoice: Invoice) -> tuple[dict, dict]:
+    details = invoice.billing_details or {}
+    if not invoice.number or "buyer" not in details or "seller" not in details:
+        raise ValueError(f"Invoice {invoice} was never issued: it has no number or no billing snapshot.")
+    return details["buyer"], details["seller"]
+
+
+def _lines(invoice: Invoice) -> tuple[DocumentLine, ...]:
+    return tuple(
+        DocumentLine(
+            description=line.description, quantity=line.quantity, unit_price=line.unit_price, amount=line.amount,
+            price_base_quantity=line.price_base_quantity,
+        )
+        for line in sorted(invoice.lines.all(), key=lambda line: line.position)
+    )
+
+
+def _from_invoice(invoice: Invoice) -> dict:
+    """What an invoice and the credit note cancelling it print alike: parties, period, lines, tax, mentions."""
+    buyer, seller = _snapshot(invoice)
+    return {
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "currency": invoice.currency,
+        "seller": _party(seller),
+        "buyer": _party(buyer),
+        "lines": _lines(invoice),
+        "subtotal": invoice.subtotal,
+        "tax_rate": invoice.tax_rate,
+        "tax_amount": invoice.tax_amount,
+        "total": invoice.total,
+        "reverse_charge": invoice.reverse_charge,
+        "tax_mention": invoice.tax_mention,
+        "language": _language(buyer),
+        "late_payment_rate": late_payment_rate(),
+        "recovery_indemnity": RECOVERY_INDEMNITY,
+    }
+
+
+def invoice_document(invoice: Invoice) -> InvoiceDocument:
+    """The document of an issued invoice as it was issued, even when first rendered after it was paid.
+
+    Credits are spent when an invoice is finalised and never after (a cancellation keeps `credit_applied`):
+    they are part of the issue. Payments are taken only once it is issued, so none is part of it: the amount
+    due is the total less those credits, in the PDF as in its Factur-X XML.
+    """
+    shared = _from_invoice(invoice)
+    return InvoiceDocument(
+        **shared,
+        kind=INVOICE,
+        number=invoice.number,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        credit_applied=invoice.credit_applied,
+        amount_paid=ZERO,
+        amount_due=invoice.total - invoice.credit_applied,
+        payment_terms=_invoice_payment_terms(
+            issue_date=invoice.issue_date, due_date=invoice.due_date, language=shared["language"]
+        ),
+    )
+
+
+def credit_note_document(credit_note: CreditNote) -> InvoiceDocument:
+    """The document of a credit note: the cancelled invoice's lines and amounts, its own number and date."""
+    invoice = credit_note.invoice
+    shared = _from_invoice(invoice)
+    return InvoiceDocument(
+        **shared,
+        kind=CREDIT_NOTE,
+        number=credit_note.number,
+        issue_date=credit_note.issue_date,
+        due_date=None,
+        credit_applied=ZERO,
+        amount_paid=ZERO,
+        amount_due=credit_note.amount,
+        payment_terms=_credit_note_payment_terms(shared["language"]),
+        original_invoice_number=invoice.number,
+        reason=_credit_note_reason(credit_note, shared["language"]),
+        original_invoice_issue_date=invoice.issue_date,
+    )

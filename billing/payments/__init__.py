@@ -1,0 +1,1 @@
+"""Payments: money received, refunded, overpaid into credit; the payment provider's webhook."""

@@ -1,0 +1,79 @@
+"""Every write of billing, in one list: views, admin, API, tasks and commands call these functions.
+
+Each lives in its room (invoicing, subscriptions, payments, documents, notifications); this module only names
+them, so a caller never needs to know which room holds a write.
+"""
+from billing.documents.services import (
+    credit_note_documents_issue,
+    invoice_documents_issue,
+    invoice_email_resend,
+    invoice_pdf_store,
+)
+from billing.invoicing.invoice_run import RunSummary, invoice_run, invoice_run_chunk
+from billing.invoicing.invoices import invoice_cancel, invoice_finalize, invoice_generate, invoice_mark_overdue
+from billing.invoicing.numbering import numbers_reserve
+from billing.invoicing.sweeps import (
+    expiring_subscription_alerts_raise,
+    invoices_mark_overdue_due,
+    subscriptions_expire_due,
+    usage_threshold_alerts_raise,
+)
+from billing.notifications.alerts import alert_mark_read, alert_raise
+from billing.notifications.emails import email_deliver, email_queue
+from billing.payments.credits import credit_grant
+from billing.payments.services import (
+    payment_complete,
+    payment_fail,
+    payment_mark_processing,
+    payment_record,
+    payment_refund,
+)
+from billing.subscriptions.lifecycle import (
+    subscription_cancel,
+    subscription_change_plan,
+    subscription_create,
+    subscription_expire,
+    subscription_pause,
+    subscription_resume,
+    subscription_scheduled_change_apply,
+    subscription_scheduled_change_cancel,
+)
+from billing.subscriptions.plans import plan_new_version
+
+__all__ = [
+    "RunSummary",
+    "alert_mark_read",
+    "alert_raise",
+    "credit_grant",
+    "credit_note_documents_issue",
+    "email_deliver",
+    "email_queue",
+    "expiring_subscription_alerts_raise",
+    "invoice_cancel",
+    "invoice_documents_issue",
+    "invoice_email_resend",
+    "invoice_finalize",
+    "invoice_generate",
+    "invoice_mark_overdue",
+    "invoice_pdf_store",
+    "invoice_run",
+    "invoice_run_chunk",
+    "invoices_mark_overdue_due",
+    "numbers_reserve",
+    "payment_complete",
+    "payment_fail",
+    "payment_mark_processing",
+    "payment_record",
+    "payment_refund",
+    "plan_new_version",
+    "subscription_cancel",
+    "subscription_change_plan",
+    "subscription_create",
+    "subscription_expire",
+    "subscription_pause",
+    "subscription_resume",
+    "subscription_scheduled_change_apply",
+    "subscription_scheduled_change_cancel",
+    "subscriptions_expire_due",
+    "usage_threshold_alerts_raise",
+]

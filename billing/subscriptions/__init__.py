@@ -1,0 +1,1 @@
+"""Subscriptions: a customer on a plan (create, change, pause, resume, cancel, expire) and plan versions."""
