@@ -1,0 +1,142 @@
+"""Ledgers, written by services and read here: credit notes, numbers, payments, credits, alerts, emails,
+and the payment provider's events."""
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
+from django.urls import path
+
+from accounts.admin_mixins import ReadOnlyAdminMixin
+from billing.backoffice.admin.common import money_column
+from billing.backoffice.admin.invoices import credit_note_pdf_link
+from billing.models import (
+    BillingAlert,
+    Credit,
+    CreditApplication,
+    CreditNote,
+    EmailNotification,
+    NumberSequence,
+    Payment,
+    WebhookEvent,
+)
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("number", "invoice", "customer", "amount_with_currency", "issue_date", "created_at")
+    list_select_related = ("invoice__user",)
+    search_fields = ("number", "invoice__number", "invoice__user__email")
+    date_hierarchy = "issue_date"
+    ordering = ("-issue_date", "-id")
+    fields = (
+        "number", "invoice", "amount", "reason_code", "reason", "issue_date", "pdf_link", "pdf_sha256", "created_at",
+    )
+    readonly_fields = ("pdf_link",)
+
+    amount_with_currency = money_column("amount", description="Amount", currency="invoice.currency")
+
+    @admin.display(description="Customer", ordering="invoice__user__email")
+    def customer(self, obj):
+        return obj.invoice.user
+
+    @admin.display(description="PDF")
+    def pdf_link(self, obj):
+        return credit_note_pdf_link(obj)
+
+    def get_urls(self):
+        return [
+            path("<path:object_id>/pdf/", self.admin_site.admin_view(self.pdf_view), name="billing_creditnote_pdf"),
+            *super().get_urls(),
+        ]
+
+    def pdf_view(self, request, object_id):
+        credit_note = self.get_object(request, unquote(object_id))
+        if credit_note is None or not credit_note.pdf:
+            raise Http404("No document for this credit note yet.")
+        if not self.has_view_permission(request, credit_note):
+            raise PermissionDenied
+        return FileResponse(
+            credit_note.pdf.open("rb"), filename=f"{credit_note.number}.pdf", content_type="application/pdf"
+        )
+
+
+@admin.register(NumberSequence)
+class NumberSequenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("kind", "year", "last_number")
+    list_filter = ("kind", "year")
+    ordering = ("-year", "kind")
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at", "invoice", "user", "amount_with_currency", "refunded_with_currency", "status", "method",
+        "provider_reference", "processed_at",
+    )
+    list_select_related = ("invoice", "user")
+    list_filter = ("status", "method", "currency")
+    search_fields = ("invoice__number", "user__email", "provider_reference", "=idempotency_key")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+
+    amount_with_currency = money_column("amount", description="Amount")
+    refunded_with_currency = money_column("refunded_amount", description="Refunded")
+
+
+@admin.register(Credit)
+class CreditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at", "user", "type", "amount_with_currency", "remaining_with_currency", "expires_at", "created_by",
+    )
+    list_select_related = ("user", "created_by")
+    list_filter = ("type", "currency", ("expires_at", admin.EmptyFieldListFilter))
+    search_fields = ("user__email", "reason")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+
+    amount_with_currency = money_column("amount", description="Amount")
+    remaining_with_currency = money_column("remaining_amount", description="Remaining")
+
+
+@admin.register(CreditApplication)
+class CreditApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "credit", "invoice", "amount_with_currency", "reversed_at")
+    list_select_related = ("credit", "invoice")
+    list_filter = (("reversed_at", admin.EmptyFieldListFilter),)
+    search_fields = ("invoice__number", "credit__user__email")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+
+    amount_with_currency = money_column("amount", description="Amount", currency="credit.currency")
+
+
+@admin.register(BillingAlert)
+class BillingAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Alerts are raised once per occasion by the sweeps and read by the customer: a record, not a to-do."""
+
+    list_display = ("created_at", "user", "type", "occasion", "read_at", "emailed_at")
+    list_select_related = ("user",)
+    list_filter = ("type", ("read_at", admin.EmptyFieldListFilter), ("emailed_at", admin.EmptyFieldListFilter))
+    search_fields = ("user__email", "occasion", "message")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+
+
+@admin.register(EmailNotification)
+class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "kind", "recipient", "status", "attempts", "sent_at", "invoice")
+    list_select_related = ("invoice",)
+    list_filter = ("kind", "status", "language")
+    search_fields = ("key", "recipient", "user__email", "invoice__number")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("received_at", "type", "event_id", "status", "payment")
+    list_select_related = ("payment__invoice",)  # a payment names its invoice
+    list_filter = ("status", "type")
+    search_fields = ("event_id",)
+    date_hierarchy = "received_at"
+    ordering = ("-received_at", "-id")
