@@ -386,6 +386,16 @@ def customer_live_subscription(*, user) -> Subscription | None:
     )
 
 
+def current_period(subscription: Subscription, *, now: datetime.datetime) -> Period:
+    """The subscription's billing period holding `now`, as the limits and the customer's usage count it; rolled
+    forward when the invoice run has not moved the subscription on yet (between midnight and the run)."""
+    period = Period(subscription.current_period_start, subscription.current_period_end)
+    today = local_date(now)
+    if today < period.end:
+        return period
+    return period_containing(today, months=interval_months(subscription.plan), anchor=period.start)
+
+
 def customer_credits(*, user):
     """Every credit of the customer, the next to be spent first (oldest-expiring, then oldest)."""
     return Credit.objects.filter(user=user).order_by(F("expires_at").asc(nulls_last=True), "created_at", "id")
@@ -488,7 +498,7 @@ def usage_summary(*, user, now: datetime.datetime, month: Period | None = None) 
         daily = usage_daily(user=user, period=period, today=today)
         return UsageSummary(period, period, None, tokens, None, None, daily)
     [subscription] = load_subscriptions([subscription.pk])
-    current = Period(subscription.current_period_start, subscription.current_period_end)
+    current = current_period(subscription, now=now)
     if month is None or current.clip(month.start, month.end) is not None:
         period = current
     else:

@@ -47,7 +47,14 @@ from billing.models import (
 from billing.money import ZERO, round_money
 from billing.periods import Period, add_months, billing_zone, local_date, period_containing, start_of_day
 from billing.pricing import interval_months
-from billing.selectors import QuotaUsage, plan_histories_load, quota_usages, usage_tokens_by_window
+from billing.selectors import (
+    QuotaUsage,
+    current_period,
+    customer_live_subscription,
+    plan_histories_load,
+    quota_usages,
+    usage_tokens_by_window,
+)
 from core.db_router import replica_reads
 from libraries.models import UsageLog
 
@@ -346,12 +353,7 @@ def customer_usage(*, user, today: datetime.date) -> tuple[UsagePeriod, UsagePer
     """Tokens the customer used in their current billing period and in the one before (calendar months when
     they have no live subscription), each against the quota in force at its end as the limits count it: after
     a plan change, the new plan's share and the tokens since the change."""
-    subscription = (
-        Subscription.objects.filter(user=user, status__in=LIVE_SUBSCRIPTION_STATUSES)
-        .select_related("plan")
-        .order_by("-started_at", "-id")
-        .first()
-    )
+    subscription = customer_live_subscription(user=user)
     if subscription is None:
         current = period_containing(today)
         previous = Period(add_months(current.start, -1), current.start)
@@ -363,9 +365,9 @@ def customer_usage(*, user, today: datetime.date) -> tuple[UsagePeriod, UsagePer
             UsagePeriod(period=previous, tokens=tokens[1], included_tokens=None),
         )
     plan_histories_load([subscription])
-    current = Period(subscription.current_period_start, subscription.current_period_end)
-    previous = Period(add_months(current.start, -interval_months(subscription.plan)), current.start)
     now = start_of_day(today)
+    current = current_period(subscription, now=now)
+    previous = Period(add_months(current.start, -interval_months(subscription.plan)), current.start)
     return tuple(
         _usage_against_quota(quota_usages({subscription: period}, now=now)[subscription])
         for period in (current, previous)

@@ -47,9 +47,9 @@ from billing import clock
 from billing.models import LIVE_SUBSCRIPTION_STATUSES, AlertType, Plan, Subscription, SubscriptionStatus
 from billing.money import format_number
 from billing.notifications.alerts import alert_raise, alert_text
-from billing.periods import Period, format_long_date, local_date, period_containing
-from billing.pricing import UsageSegment, interval_months, usage_charge
-from billing.selectors import plan_histories_load, quota_usages, usage_window
+from billing.periods import Period, format_long_date
+from billing.pricing import UsageSegment, usage_charge
+from billing.selectors import current_period, plan_histories_load, quota_usages, usage_window
 from core.db import row_converter
 from libraries.throttling import MeteredUsage
 
@@ -263,17 +263,6 @@ def _window_hit(key: str, *, limit_of: Callable[[], int], timeout: int) -> tuple
 
 
 # --- Quota and spend cap -------------------------------------------------------------------------------
-
-
-def current_period(subscription: Subscription, *, now) -> Period:
-    """The subscription's period holding `now`; rolled forward when the invoice run has not moved it yet."""
-    period = Period(subscription.current_period_start, subscription.current_period_end)
-    today = local_date(now)
-    if today < period.end:
-        return period
-    return period_containing(
-        today, months=interval_months(subscription.plan), anchor=subscription.current_period_start
-    )
 
 
 def _counter_key(user_id: int) -> str:
