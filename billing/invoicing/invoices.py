@@ -1,6 +1,7 @@
 """Invoices: generate from a subscription's period, finalise (number, credits), move status, cancel."""
 import datetime
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
@@ -139,17 +140,15 @@ def issue_documents_after_commit(invoice_ids: list[int]) -> None:
     enqueue_after_commit("billing.tasks.invoicing.invoices_documents_issue_task", invoice_ids=invoice_ids)
 
 
-ISSUE_FIELDS = [
-    "number", "status", "issue_date", "due_date", "sent_at", "paid_at", "billing_details", "buyer_country",
-    "reverse_charge", "tax_mention", "subtotal", "tax_rate", "tax_amount", "total", "credit_applied", "amount_due",
-]
+# Finalising rewrites the whole locked row, as the run inserts it whole: a field the issue sets cannot be left
+# out of one path only.
+INVOICE_COLUMNS = [field.name for field in Invoice._meta.concrete_fields if not field.primary_key]
 
 
-def _issue(invoices: list[Invoice], *, now: datetime.datetime) -> list[CreditApplication]:
-    """Credits spent, then numbers in one block, dates and status, on priced invoices in memory.
-
-    The number counter stays locked until commit, so callers write their rows right after this.
-    """
+def _issue(invoices: list[Invoice], *, now: datetime.datetime, write: Callable[[list[Invoice]], object]) -> None:
+    """The one issue path of priced invoices: credits spent, numbers in one block, dates and status; then `write`
+    stores the rows (finalisation updates the locked drafts, the run inserts them with their lines) and the
+    credit applications follow. The number counter stays locked until commit."""
     applications = _apply_credits(invoices, now=now)
     issue_date = local_date(now)
     numbers = numbers_reserve(kind=DocumentKind.INVOICE, year=issue_date.year, count=len(invoices))
@@ -160,7 +159,8 @@ def _issue(invoices: list[Invoice], *, now: datetime.datetime) -> list[CreditApp
         invoice.status, invoice.sent_at = InvoiceStatus.SENT, now
         if invoice.amount_due == 0:
             invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
-    return applications
+    write(invoices)
+    CreditApplication.objects.bulk_create(applications)
 
 
 def invoice_issue_entry(invoice: Invoice) -> AuditLog:
@@ -185,9 +185,7 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_
     )
     for invoice in invoices:
         _price(invoice, subtotal=subtotals.get(invoice.pk, ZERO))
-    applications = _issue(invoices, now=now)
-    rows_update(Invoice, invoices, ISSUE_FIELDS)
-    CreditApplication.objects.bulk_create(applications)
+    _issue(invoices, now=now, write=lambda issued: rows_update(Invoice, issued, INVOICE_COLUMNS))
     audit_log_record_many(invoice_issue_entry(invoice) for invoice in invoices)
     customer_cache_invalidate(invoice.user_id for invoice in invoices)
     if issue_documents:
@@ -204,9 +202,7 @@ def invoices_issue(drafts: list[InvoiceDraft], *, now: datetime.datetime) -> lis
     invoices = [_new_invoice(draft) for draft in drafts]
     if not invoices:
         return invoices
-    applications = _issue(invoices, now=now)
-    _insert_with_lines(invoices, drafts)
-    CreditApplication.objects.bulk_create(applications)
+    _issue(invoices, now=now, write=lambda issued: _insert_with_lines(issued, drafts))
     return invoices
 
 
