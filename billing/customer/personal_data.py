@@ -11,6 +11,7 @@ from billing.models import (
     Subscription,
 )
 from billing.selectors import credit_note_of, usage_by_month
+from billing.services import subscription_cancel
 
 
 def _iso(value) -> str | None:
@@ -176,8 +177,6 @@ def billing_personal_data_erase(*, user, now) -> None:
     A live subscription is cancelled today (its last days are still invoiced by the next run); invoices,
     credit notes and payments stay as issued, their snapshot encrypted at rest, for the legal retention.
     """
-    from billing.services import subscription_cancel  # services import this module's neighbours
-
     for subscription in Subscription.objects.filter(user=user, status__in=LIVE_SUBSCRIPTION_STATUSES).order_by("pk"):
         subscription_cancel(subscription=subscription, at_period_end=False, now=now)
     EmailNotification.objects.filter(user=user).update(recipient="", context={}, subject="")
