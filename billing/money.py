@@ -23,6 +23,17 @@ def round_money(value: Decimal) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def decimal_from_caller(value, *, what: str) -> Decimal:
+    """`value` (a Decimal, a string or an int) as the Decimal the caller wrote; a float, already inexact, and
+    what is not a number are refused. Callers check the range they accept."""
+    if isinstance(value, float):
+        raise BillingError(f"{what} must be a Decimal or a string, never a float.")
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        raise BillingError(f"{what} is not a number: {value!r}.") from None
+
+
 def positive_amount(value, *, what: str = "An amount") -> Decimal:
     """A positive amount in cents taken from a caller, at most PAYMENT_MAX_AMOUNT.
 
@@ -30,12 +41,7 @@ def positive_amount(value, *, what: str = "An amount") -> Decimal:
     it here: a float or a fraction of a cent is refused, not rounded, and so is a figure no one should be able
     to sign by mistake (a 9,999,999,999.99 payment would otherwise become a credit).
     """
-    if isinstance(value, float):
-        raise BillingError(f"{what} must be a Decimal or a string, never a float.")
-    try:
-        amount = Decimal(str(value))
-    except ArithmeticError:
-        raise BillingError(f"{what} is not a number: {value!r}.") from None
+    amount = decimal_from_caller(value, what=what)
     if not amount.is_finite() or amount <= 0:
         raise BillingError(f"{what} must be a positive amount in cents, e.g. 22.80 (got {value}).")
     maximum = settings.PAYMENT_MAX_AMOUNT

@@ -11,6 +11,7 @@ from accounts.services import audit_log_record
 from billing import clock
 from billing.exceptions import BillingError
 from billing.models import Interval, Plan, Subscription, SubscriptionPlanChange
+from billing.money import decimal_from_caller
 from billing.periods import local_date
 
 # What a new version may change; the code is given apart, `is_active` is the service's to set.
@@ -45,12 +46,7 @@ def plan_version_code(plan: Plan, *, year: int) -> str:
 
 def _amount(value, *, what: str, places: int) -> Decimal:
     """A non-negative Decimal with at most `places` decimals; floats and anything else are refused."""
-    if isinstance(value, float):
-        raise BillingError(f"{what} must be a Decimal or a string, never a float.")
-    try:
-        amount = Decimal(str(value))
-    except ArithmeticError:
-        raise BillingError(f"{what} is not a number: {value!r}.") from None
+    amount = decimal_from_caller(value, what=what)
     if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal(1).scaleb(-places)):
         raise BillingError(f"{what} must be zero or more, with at most {places} decimals (got {value}).")
     return amount
