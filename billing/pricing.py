@@ -14,7 +14,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from accounts.selectors import customer_language, saved_profile
-from billing.models import Interval, LineKind, Plan, Subscription
+from billing.models import Interval, LineKind, Plan, Subscription, SubscriptionPause, SubscriptionPlanChange
 from billing.money import TOKENS_PER_MILLION, ZERO, format_number, round_money
 from billing.periods import Period, add_months, local_date
 from billing.tax import TaxTreatment
@@ -96,12 +96,25 @@ def billing_period(subscription: Subscription, period_end: datetime.date) -> Per
     return whole.clip(started, whole.end) or whole
 
 
+def plan_changes_of(subscription: Subscription) -> list[SubscriptionPlanChange]:
+    """The plan-change history pricing reads: the one `billing.selectors.history_prefill` gave the subscription
+    (loaded for a whole chunk in one query, or a what-if copy's), else its rows (prefetched, or one query)."""
+    loaded = getattr(subscription, "loaded_plan_changes", None)
+    return list(subscription.plan_changes.all()) if loaded is None else loaded
+
+
+def pauses_of(subscription: Subscription) -> list[SubscriptionPause]:
+    """The pauses pricing reads, as `plan_changes_of`."""
+    loaded = getattr(subscription, "loaded_pauses", None)
+    return list(subscription.pauses.all()) if loaded is None else loaded
+
+
 def _plan_segments(subscription: Subscription, billed: Period) -> list[tuple[Plan, Period]]:
     """Which plan was in force on which days of `billed`, from the plan-change history.
 
     Days on the same plan form one segment, even when the plan was left and taken again the same day.
     """
-    changes = sorted(subscription.plan_changes.all(), key=lambda change: (change.effective_date, change.changed_at))
+    changes = sorted(plan_changes_of(subscription), key=lambda change: (change.effective_date, change.changed_at))
     plan = changes[0].from_plan if changes else subscription.plan
     segments, start = [], billed.start
     for change in changes:
@@ -174,7 +187,7 @@ def fee_days(subscription: Subscription, billed: Period) -> list[tuple[Plan, int
     served = billed.clip(billed.start, _service_end(subscription, billed))
     if served is None:
         return []
-    pauses = [Period(p.start_date, p.end_date or datetime.date.max) for p in subscription.pauses.all() if
+    pauses = [Period(p.start_date, p.end_date or datetime.date.max) for p in pauses_of(subscription) if
               (p.end_date or datetime.date.max) > p.start_date]
     charged = []
     for plan, piece in _plan_segments(subscription, served):

@@ -1,5 +1,6 @@
-"""Set-based writes that Django's ORM makes slow at scale, and reading rows of hand-written SQL as the ORM would."""
-from django.db import connections, models, router
+"""Set-based writes that Django's ORM makes slow at scale, and statements written once by hand: their columns
+taken from the model, their rows read back as the ORM would."""
+from django.db import DEFAULT_DB_ALIAS, connections, models, router
 
 
 def rows_update(model, objects, fields: list[str]) -> int:
@@ -54,6 +55,7 @@ def rows_insert(model, objects) -> None:
     meta = model._meta
     quote = connection.ops.quote_name
     for obj in objects:
+        # bulk_create's own first step (no public API does it): refuse unsaved related objects, take their ids.
         obj._prepare_related_fields_for_save(operation_name="rows_insert")
     fields = meta.concrete_fields
     prepared = [_needs_preparing(field) for field in fields]
@@ -64,6 +66,7 @@ def rows_insert(model, objects) -> None:
         )
         for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
             obj.pk = pk
+            # As Django's own bulk_create marks the objects it stored (no public API does it): saved, in `using`.
             obj._state.adding, obj._state.db = False, using
         columns = ", ".join(quote(field.column) for field in fields)
         with cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
@@ -112,3 +115,36 @@ def row_converter(fields, alias: str):
         return values
 
     return convert
+
+
+# Statements written once. Hot paths (every docs API call) run SQL written by hand instead of the ORM's, because
+# compiling the ORM query cost more than running it; these build such a statement from the model, so that its
+# columns follow the model, and read its rows back as the ORM would. Callers build each once (functools.cache).
+
+
+def columns(model, table_alias: str) -> str:
+    """The select list of `model`'s concrete columns in field order, qualified by `table_alias`: the columns that
+    `row_loader(model, …)` reads back."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name  # the same on every backend we run
+    return ", ".join(f"{table_alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+def row_loader(model, alias: str):
+    """A function making an instance of `model` from a raw row of `columns(model, …)` (a slice of a wider row:
+    `len(model._meta.concrete_fields)` values), as a queryset on `alias` makes it: converted as the ORM converts
+    (SQLite's booleans, dates and decimals; encrypted fields decrypt), then `from_db`."""
+    fields = model._meta.concrete_fields
+    names = [field.attname for field in fields]
+    convert = row_converter(fields, alias)
+    return lambda values: model.from_db(alias, names, convert(values))
+
+
+def insert_statement(model) -> tuple[str, tuple]:
+    """The INSERT of one row of `model`, every concrete column but the primary key (the database assigns it), and
+    those fields in the order of its placeholders: each value is `field.get_db_prep_save(field.pre_save(obj,
+    add=True), connection)`, as `save()` prepares it."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    fields = tuple(field for field in model._meta.concrete_fields if not field.primary_key)
+    names = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({placeholders})", fields

@@ -13,7 +13,7 @@ from django.db import connection, connections, router
 from django.db.models import Case, F, Prefetch, Q, QuerySet, When
 from django.http import Http404
 
-from core.db import row_converter
+from core.db import columns, row_loader
 
 from .models import DocumentationChunk, Library, LibraryVersion
 
@@ -140,25 +140,16 @@ def library_get(*, slug: str) -> Library:
     return library
 
 
-@functools.cache
-def _row_loader(model, alias: str):
-    """Makes instances of `model` from its concrete columns in field order, converted as the ORM would."""
-    fields = model._meta.concrete_fields
-    names = [field.attname for field in fields]
-    convert = row_converter(fields, alias)
-    return lambda values: model.from_db(alias, names, convert(values))
+# Built once per model and database: the converters depend on nothing else.
+_row_loader = functools.cache(row_loader)
 
 
 @functools.cache
 def _version_lookup_sql(*, by_name: bool) -> str:
     """The version of a library by slug with its library: the one named, else the latest, else the newest."""
-    columns = ", ".join(
-        f'{table}."{field.column}"'
-        for model, table in ((LibraryVersion, "v"), (Library, "l"))
-        for field in model._meta.concrete_fields
-    )
     return (
-        f"SELECT {columns} FROM libraries_libraryversion v JOIN libraries_library l ON l.id = v.library_id "
+        f"SELECT {columns(LibraryVersion, 'v')}, {columns(Library, 'l')} "
+        "FROM libraries_libraryversion v JOIN libraries_library l ON l.id = v.library_id "
         f"WHERE l.slug = %s {'AND v.version = %s' if by_name else ''} "
         # NULLs last on either database: `released_at IS NULL` sorts the released ones (false) first.
         "ORDER BY v.is_latest DESC, v.released_at IS NULL, v.released_at DESC, v.id DESC LIMIT 1"
@@ -244,5 +235,4 @@ def _chunks_by_id(ids: list[int]) -> dict[int, DocumentationChunk]:
 
 @functools.cache
 def _chunks_by_id_sql() -> str:
-    columns = ", ".join(f'c."{field.column}"' for field in DocumentationChunk._meta.concrete_fields)
-    return f"SELECT {columns} FROM libraries_documentationchunk c WHERE c.id = ANY(%s)"
+    return f"SELECT {columns(DocumentationChunk, 'c')} FROM libraries_documentationchunk c WHERE c.id = ANY(%s)"

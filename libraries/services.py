@@ -19,6 +19,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import User
+from core.db import insert_statement
 
 from .models import DocumentationChunk, Library, LibraryVersion, UsageEventId, UsageLog
 from .partitions import usage_partitions_drop_before
@@ -84,10 +85,7 @@ def docs_serve(
 @functools.cache
 def _usage_log_insert() -> tuple[str, tuple]:
     """The INSERT of one UsageLog, built once from the model: every column but the primary key."""
-    fields = tuple(column for column in UsageLog._meta.concrete_fields if not column.primary_key)
-    columns = ", ".join(f'"{column.column}"' for column in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    return f'INSERT INTO "{UsageLog._meta.db_table}" ({columns}) VALUES ({placeholders})', fields
+    return insert_statement(UsageLog)
 
 
 def _usage_log_write(log: UsageLog) -> None:

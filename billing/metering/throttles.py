@@ -50,7 +50,7 @@ from billing.notifications.alerts import alert_raise, alert_text
 from billing.periods import Period, format_long_date
 from billing.pricing import UsageSegment, usage_charge
 from billing.selectors import current_period, plan_histories_load, quota_usages, usage_window
-from core.db import row_converter
+from core.db import columns, row_converter, row_loader
 from libraries.throttling import MeteredUsage
 
 logger = logging.getLogger(__name__)
@@ -121,21 +121,19 @@ class Account:
 
 @functools.cache
 def _account_lookup(alias: str):
-    """The statement of `request_account` and how to convert its row, built once per database: the customer's
-    first live subscription, every column of it and of its plan, then the profile's spend cap alone (a whole
-    profile would decrypt its encrypted fields on every call)."""
+    """The statement of `request_account` and how to read its row, built once per database: the customer's first
+    live subscription, every column of it and of its plan, then the profile's spend cap alone (a whole profile
+    would decrypt its encrypted fields on every call)."""
     spend_cap = UserProfile._meta.get_field("monthly_spend_cap")
-    tables = ((Subscription, "s"), (Plan, "p"))
-    fields = [field for model, _ in tables for field in model._meta.concrete_fields] + [spend_cap]
-    columns = [f'{table}."{field.column}"' for model, table in tables for field in model._meta.concrete_fields]
     sql = (
-        f'SELECT {", ".join(columns)}, pr."{spend_cap.column}" FROM "{Subscription._meta.db_table}" s '
+        f'SELECT {columns(Subscription, "s")}, {columns(Plan, "p")}, pr."{spend_cap.column}" '
+        f'FROM "{Subscription._meta.db_table}" s '
         f'JOIN "{Plan._meta.db_table}" p ON p."id" = s."plan_id" '
         f'LEFT JOIN "{UserProfile._meta.db_table}" pr ON pr."user_id" = s."user_id" '
         f'WHERE s."user_id" = %s AND s."status" IN ({", ".join(["%s"] * len(LIVE_SUBSCRIPTION_STATUSES))}) '
         'ORDER BY s."id" LIMIT 1'
     )
-    return sql, row_converter(fields, alias)
+    return sql, row_loader(Subscription, alias), row_loader(Plan, alias), row_converter([spend_cap], alias)
 
 
 def request_account(request) -> Account:
@@ -144,22 +142,18 @@ def request_account(request) -> Account:
     account = getattr(request, "_billing_account", None)
     if account is None:
         alias = router.db_for_read(Subscription)
-        sql, convert = _account_lookup(alias)
+        sql, load_subscription, load_plan, convert_spend_cap = _account_lookup(alias)
         with connections[alias].cursor() as cursor:
             cursor.execute(sql, [request.user.pk, *LIVE_SUBSCRIPTION_STATUSES])
             row = cursor.fetchone()
         if row is None:
             account = Account(subscription=None, spend_cap=None)
         else:
-            values = convert(row)
-            subscription_fields, plan_fields = Subscription._meta.concrete_fields, Plan._meta.concrete_fields
-            subscription = Subscription.from_db(
-                alias, [field.attname for field in subscription_fields], values[: len(subscription_fields)]
-            )
-            subscription.plan = Plan.from_db(
-                alias, [field.attname for field in plan_fields], values[len(subscription_fields) : -1]
-            )
-            account = Account(subscription=subscription, spend_cap=values[-1])
+            width = len(Subscription._meta.concrete_fields)
+            subscription = load_subscription(row[:width])
+            subscription.plan = load_plan(row[width:-1])
+            [spend_cap] = convert_spend_cap(row[-1:])
+            account = Account(subscription=subscription, spend_cap=spend_cap)
         request._billing_account = account
     return account
 

@@ -22,7 +22,7 @@ from billing.models import (
 )
 from billing.money import ZERO
 from billing.periods import Period, add_months, format_long_date, local_date, start_of_day
-from billing.pricing import LineDraft, interval_months, invoice_draft, usage_segments
+from billing.pricing import LineDraft, interval_months, invoice_draft, plan_changes_of, usage_segments
 from billing.selectors import (
     UpcomingInvoice,
     history_prefill,
@@ -356,13 +356,12 @@ def _fee_lines(subscription: Subscription, billed: Period) -> tuple[LineDraft, .
 
 
 def _with_plan_change(subscription: Subscription, change: SubscriptionPlanChange) -> Subscription:
-    """An unsaved copy of `subscription` (its history prefetched) as if `change` were stored.
+    """An unsaved copy of `subscription` (its history loaded) as if `change` were stored.
 
-    Pricing reads `plan_changes.all()`, which a prefetch cache answers: the copy's cache holds the history plus
-    `change`, so pricing runs without a write or a query.
+    Pricing reads the loaded history (`plan_changes_of`): the copy's holds the history plus `change`, and the
+    same pauses, so pricing runs without a write or a query.
     """
     changed = copy.copy(subscription)
     changed.plan = change.to_plan
-    changed._prefetched_objects_cache = dict(subscription._prefetched_objects_cache)
-    history_prefill(changed, plan_changes=[*subscription.plan_changes.all(), change])
+    history_prefill(changed, plan_changes=[*plan_changes_of(subscription), change])
     return changed
