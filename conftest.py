@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+from accounts.tests.factories import make_customer
 from twinmcp.settings.test import TEST_CLOCK_OFFSET_VARIABLE, clock_shift
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -86,3 +87,26 @@ def _clean_cache():
     """Each test starts with an empty cache (only this run's keys: the prefix is per run)."""
     cache.delete_pattern("*")
     yield
+
+
+# Arrangement that the tests of several apps (accounts, libraries, billing and tests/) share.
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """Files the test writes (invoice PDFs, exports) go to a folder of its own, removed after the run."""
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def customer():
+    """Ada Lovelace of Analytical SAS, a French business customer with a billing profile in English: she logs in
+    as ada@example.com with the factories' password, "correct-horse-battery"."""
+    return make_customer(user__email="ada@example.com", full_name="Ada Lovelace", company_name="Analytical SAS")
+
+
+@pytest.fixture
+def logged_in(client, customer):
+    """The test client with `customer` logged in."""
+    client.force_login(customer)
+    return client

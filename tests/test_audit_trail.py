@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from accounts.models import AuditLog
 from accounts.services import api_key_create, audit_chain_verify
-from accounts.tests.factories import UserFactory, UserProfileFactory
+from accounts.tests.factories import UserFactory, make_customer
 from billing import clock
 from billing.models import Credit, Invoice, Plan
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
@@ -37,7 +37,7 @@ def audited(action: str, actor) -> AuditLog:
 class TestCustomerOperations:
     @pytest.fixture
     def customer(self):
-        user = UserProfileFactory(country="FR").user
+        user = make_customer()
         SubscriptionFactory(user=user, plan=PlanFactory())
         PlanFactory(code="team", name="Team", price=Decimal("99.00"))
         return user
@@ -91,7 +91,7 @@ class TestFinanceOperations:
 
     def test_invoice_payment_credit_and_plan_operations_in_the_admin(self, staff):
         client = browser(staff)
-        customer = UserProfileFactory(country="FR").user
+        customer = make_customer()
         draft = InvoiceFactory(subscription=SubscriptionFactory(user=customer))
 
         apply_action(client, Invoice, "finalize_and_send", [draft])

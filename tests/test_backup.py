@@ -1,7 +1,6 @@
 """`make backup` and `make restore`: a restored database holds every invoice, number and total unchanged."""
 import datetime
 import subprocess
-from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -10,10 +9,8 @@ from django.db import connection
 from accounts.tests.factories import UserProfileFactory
 from billing.models import Invoice
 from billing.services import invoice_run
-from billing.tests.factories import SubscriptionFactory
+from billing.tests.factories import PARIS, SubscriptionFactory
 from tests.helpers import POSTGRES_SERVER_URL, PROJECT_ROOT, clean_environment, run_manage, scratch_postgres_database
-
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def make(*args: str) -> subprocess.CompletedProcess:

@@ -1,7 +1,6 @@
 """Erasure: no trace of the person in any table, while the books stay as issued."""
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from axes.models import AccessAttempt
@@ -13,11 +12,10 @@ from accounts.services import account_erase, api_key_create, consent_record, use
 from accounts.tests.factories import UserFactory, UserProfileFactory
 from billing.models import Invoice, Payment, SubscriptionStatus
 from billing.services import invoice_finalize, payment_record
-from billing.tests.factories import InvoiceFactory, SubscriptionFactory
+from billing.tests.factories import PARIS, InvoiceFactory, SubscriptionFactory
 from libraries.models import UsageLog
 from libraries.tests.factories import UsageLogFactory
 
-PARIS = ZoneInfo("Europe/Paris")
 EMAIL, NAME, PHONE = "ada.lovelace@analytical.example", "Ada Lovelace", "+33 6 12 34 56 78"
 
 

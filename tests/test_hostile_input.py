@@ -20,11 +20,6 @@ API_KEYS, USAGE_EVENTS = "/api/account/api-keys/", "/api/usage/events/"
 
 
 @pytest.fixture
-def customer():
-    return UserFactory(email="alice@example.com")
-
-
-@pytest.fixture
 def clients(customer):
     """A customer's browser session for their keys, the documentation server's key for usage events."""
     session = APIClient()
@@ -41,7 +36,7 @@ def written(customer) -> tuple[int, int]:
 
 
 def event(**fields) -> dict:
-    return {"event_id": "evt-1", "customer": "alice@example.com", "endpoint": "/api/libraries/", "tokens": 120,
+    return {"event_id": "evt-1", "customer": "ada@example.com", "endpoint": "/api/libraries/", "tokens": 120,
             "timestamp": "2026-10-05T14:30:00+02:00", **fields}
 
 

@@ -5,7 +5,6 @@ import sqlite3
 from contextlib import contextmanager
 from decimal import Decimal
 from io import StringIO
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -32,12 +31,12 @@ from billing.models import (
     SubscriptionPlanChange,
     SubscriptionStatus,
 )
+from billing.tests.factories import PARIS
 from demo.seed import seed_demo
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
 from libraries.partitions import DEFAULT_PARTITION, partition_name, usage_partitions
 from tests.helpers import clean_environment, run_manage
 
-PARIS = ZoneInfo("Europe/Paris")
 EU_COUNTRIES = {
     "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU",
     "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",

@@ -37,3 +37,9 @@ class ApiKeyFactory(DjangoModelFactory):
     prefix = factory.Sequence(lambda n: f"k{n:07d}")
     key_hash = factory.Faker("sha256")
     scopes = factory.LazyFunction(lambda: ["docs:read"])
+
+
+def make_customer(**profile) -> User:
+    """A customer: a user with a billing profile (a French one unless `profile` says otherwise). `profile` sets
+    the profile's fields, `user__…` the user's: make_customer(user__email="ada@example.com", language="fr")."""
+    return UserProfileFactory(**profile).user

@@ -9,16 +9,12 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, AuditLog, ConsentPurpose, ConsentRecord
 from accounts.services import api_key_create
-from accounts.tests.factories import UserProfileFactory
+from accounts.tests.factories import make_customer
 from billing.services import credit_grant, invoice_finalize, payment_record
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
 UTC = datetime.UTC
-
-
-def customer(**profile):
-    return UserProfileFactory(country="FR", **profile).user
 
 
 def bearer(token: str) -> dict:
@@ -40,10 +36,10 @@ def error_of(response) -> dict:
 @pytest.mark.django_db
 class TestApiKeyList:
     def test_lists_the_customers_keys_without_secrets(self):
-        user = customer()
+        user = make_customer()
         issued = api_key_create(user=user, name="CI", scopes=["account:admin"],
                                 expires_at=datetime.datetime(2099, 1, 1, tzinfo=UTC))
-        api_key_create(user=customer(), name="someone else's", scopes=["docs:read"])
+        api_key_create(user=make_customer(), name="someone else's", scopes=["docs:read"])
         client = APIClient()
         client.credentials(**bearer(issued.token))
 
@@ -64,7 +60,7 @@ class TestApiKeyList:
         assert issued.api_key.key_hash not in response.content.decode()
 
     def test_shows_revoked_keys_as_unusable(self):
-        user = customer()
+        user = make_customer()
         client = client_for(user)
         old = api_key_create(user=user, name="old", scopes=["docs:read"]).api_key
         client.delete(f"/api/account/api-keys/{old.pk}/")
@@ -84,7 +80,7 @@ class TestApiKeyList:
 @pytest.mark.django_db
 class TestApiKeyCreate:
     def test_creates_a_key_and_shows_its_token_once(self):
-        user = customer()
+        user = make_customer()
         client = client_for(user)
 
         response = client.post("/api/account/api-keys/", {"name": "laptop", "scopes": ["account:admin"]},
@@ -102,7 +98,7 @@ class TestApiKeyCreate:
         assert body["token"] not in client.get("/api/account/api-keys/").content.decode()
 
     def test_scopes_default_to_reading_the_docs_and_an_expiry_is_kept(self):
-        client = client_for(customer())
+        client = client_for(make_customer())
 
         response = client.post("/api/account/api-keys/", {"name": "ci", "expires_at": "2099-06-01T12:00:00Z"},
                                format="json")
@@ -124,7 +120,7 @@ class TestApiKeyCreate:
         ],
     )
     def test_bad_input_answers_400_naming_the_field_and_writes_nothing(self, body, field):
-        client = client_for(customer())
+        client = client_for(make_customer())
         keys, audit_rows = ApiKey.objects.count(), AuditLog.objects.count()
 
         response = client.post("/api/account/api-keys/", body, format="json")
@@ -137,7 +133,7 @@ class TestApiKeyCreate:
         assert (ApiKey.objects.count(), AuditLog.objects.count()) == (keys, audit_rows)
 
     def test_the_customer_picks_the_scopes_and_sees_them(self):
-        client = client_for(customer(), scopes=["account:admin", "billing:read", "billing:write", "docs:read"])
+        client = client_for(make_customer(), scopes=["account:admin", "billing:read", "billing:write", "docs:read"])
 
         response = client.post("/api/account/api-keys/", {"name": "dashboard", "scopes": ["billing:read", "docs:read"]},
                                format="json")
@@ -158,7 +154,7 @@ class TestApiKeyCreate:
         ],
     )
     def test_a_key_never_gives_a_scope_it_lacks_and_nothing_is_written(self, held, body, withheld):
-        client = client_for(customer(), scopes=held)
+        client = client_for(make_customer(), scopes=held)
         keys, audit_rows = ApiKey.objects.count(), AuditLog.objects.count()
 
         response = client.post("/api/account/api-keys/", body, format="json")
@@ -170,7 +166,7 @@ class TestApiKeyCreate:
         assert (ApiKey.objects.count(), AuditLog.objects.count()) == (keys, audit_rows)
 
     def test_a_body_that_is_not_json_answers_400(self):
-        client = client_for(customer())
+        client = client_for(make_customer())
 
         response = client.post("/api/account/api-keys/", "{not json", content_type="application/json")
 
@@ -187,7 +183,7 @@ class TestApiKeyCreate:
 @pytest.mark.django_db
 class TestApiKeyRevoke:
     def test_revokes_a_key_which_then_stops_working(self):
-        user = customer()
+        user = make_customer()
         client = client_for(user)
         other = api_key_create(user=user, name="phone", scopes=["docs:read"])
 
@@ -202,9 +198,9 @@ class TestApiKeyRevoke:
         assert AuditLog.objects.filter(action="api_key.revoke", object_id=str(other.api_key.pk)).count() == 1
 
     def test_another_customers_key_answers_404_and_keeps_working(self):
-        others = api_key_create(user=customer(), name="theirs", scopes=["account:admin"])
+        others = api_key_create(user=make_customer(), name="theirs", scopes=["account:admin"])
 
-        response = client_for(customer()).delete(f"/api/account/api-keys/{others.api_key.pk}/")
+        response = client_for(make_customer()).delete(f"/api/account/api-keys/{others.api_key.pk}/")
 
         assert response.status_code == 404
         assert error_of(response)["code"] == "not_found"
@@ -213,7 +209,7 @@ class TestApiKeyRevoke:
         assert APIClient().get("/api/account/api-keys/", **bearer(others.token)).status_code == 200
 
     def test_answers_401_without_a_key(self):
-        key = api_key_create(user=customer(), name="k", scopes=["docs:read"]).api_key
+        key = api_key_create(user=make_customer(), name="k", scopes=["docs:read"]).api_key
 
         assert APIClient().delete(f"/api/account/api-keys/{key.pk}/").status_code == 401
         key.refresh_from_db()
@@ -238,8 +234,8 @@ def _billing_world(user, *, marker: str):
 @pytest.mark.django_db
 class TestExport:
     def test_exports_all_the_customers_data_and_nobody_elses(self):
-        user = customer(full_name="Ada Lovelace", phone="+33 6 12 34 56 78")
-        other = customer(full_name="Grace Hopper", phone="+1 555 0100")
+        user = make_customer(full_name="Ada Lovelace", phone="+33 6 12 34 56 78")
+        other = make_customer(full_name="Grace Hopper", phone="+1 555 0100")
         invoice = _billing_world(user, marker="ada")
         others_invoice = _billing_world(other, marker="grace")
         client = client_for(user)
@@ -278,15 +274,15 @@ class TestExport:
         assert ("invoice.finalize", str(others_invoice.pk)) not in audited
 
     def test_the_export_is_audited(self):
-        user = customer()
+        user = make_customer()
 
         client_for(user).get("/api/account/export/")
 
         assert AuditLog.objects.filter(action="account.export", object_id=str(user.pk), actor=user).count() == 1
 
     def test_a_staff_members_identity_stays_out_of_the_customers_export(self):
-        user = customer()
-        staff = customer(full_name="Finance Person")
+        user = make_customer()
+        staff = make_customer(full_name="Finance Person")
         staff.is_staff = True
         staff.save()
         credit_grant(user=user, type="COMPENSATION", amount=Decimal("3.00"), reason="Outage", created_by=staff)
@@ -303,7 +299,7 @@ class TestExport:
 
 @pytest.mark.django_db
 def test_an_unknown_account_path_answers_the_json_404():
-    response = client_for(customer()).get("/api/account/api-keys/abc/")
+    response = client_for(make_customer()).get("/api/account/api-keys/abc/")
 
     assert response.status_code == 404
     assert error_of(response)["code"] == "not_found"

@@ -5,7 +5,6 @@ customer scope but `usage:write`.
 Every customer is in France on Pro, in the middle of October 2026, with an issued invoice and an alert.
 """
 import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -17,11 +16,11 @@ from accounts.services import api_key_create
 from accounts.tests.factories import UserProfileFactory
 from billing.models import AlertType, BillingAlert, Subscription, SubscriptionStatus
 from billing.services import alert_raise, invoice_finalize
-from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
+from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory, paris
 from libraries.models import UsageLog
 from libraries.tests.factories import DocumentationChunkFactory, LibraryVersionFactory
 
-NOW = datetime.datetime(2026, 10, 20, 12, 0, tzinfo=ZoneInfo("Europe/Paris"))
+NOW = paris(2026, 10, 20, 12, 0)
 
 # (method, path as the schema names it, scope it needs, request body, status when the key holds that scope).
 ENDPOINTS = [
@@ -74,7 +73,7 @@ def world(db):
     invoice = invoice_finalize(
         invoice=InvoiceFactory(subscription=subscription, period_start=datetime.date(2026, 9, 1),
                                period_end=datetime.date(2026, 10, 1)),
-        now=datetime.datetime(2026, 10, 2, 9, 0, tzinfo=ZoneInfo("Europe/Paris")),
+        now=paris(2026, 10, 2, 9, 0),
     )
     alert, _ = alert_raise(user=user, type=AlertType.USAGE_THRESHOLD, occasion="2026-10:80", message="80 % used",
                            now=NOW)

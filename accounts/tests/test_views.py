@@ -9,20 +9,9 @@ from django.urls import reverse
 
 from accounts.models import ApiKey, AuditLog, ConsentPurpose, ConsentRecord, User, UserProfile
 from accounts.services import api_key_authenticate
-from accounts.tests.factories import ApiKeyFactory, UserFactory, UserProfileFactory
+from accounts.tests.factories import ApiKeyFactory, UserFactory
 
 PASSWORD = "correct-horse-battery"  # the factories' password
-
-
-@pytest.fixture
-def customer():
-    return UserProfileFactory(user__email="ada@example.com", country="FR").user
-
-
-@pytest.fixture
-def logged_in(client, customer):
-    client.force_login(customer)
-    return client
 
 
 def profile_data(**overrides) -> dict:

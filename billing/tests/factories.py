@@ -6,6 +6,15 @@ from factory.django import DjangoModelFactory
 
 from accounts.tests.factories import UserFactory
 from billing.models import Credit, CreditType, Invoice, InvoiceLine, LineKind, Payment, Plan, Subscription
+from billing.periods import billing_zone
+
+# The billing time zone (settings.BILLING_TIME_ZONE, Paris) in which the tests write their dates and times.
+PARIS = billing_zone()
+
+
+def paris(*args) -> datetime.datetime:
+    """A moment of the billing time zone: paris(2026, 11, 2, 9, 0) is 9:00 on 2 November 2026 in Paris."""
+    return datetime.datetime(*args, tzinfo=PARIS)
 
 
 class PlanFactory(DjangoModelFactory):

@@ -2,7 +2,6 @@
 it: the sweeps, the docs API's spend cap, a failed payment, an overdue invoice."""
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -17,17 +16,11 @@ from billing.services import (
     payment_record,
     usage_threshold_alerts_raise,
 )
-from billing.tests.factories import InvoiceFactory, SubscriptionFactory
+from billing.tests.factories import InvoiceFactory, SubscriptionFactory, paris
 from billing.tests.test_throttles import DOCS, key_client, library_version  # noqa: F401 (a fixture)
 from libraries.tests.factories import UsageLogFactory
 
 pytestmark = pytest.mark.django_db
-
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def paris(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=PARIS)
 
 
 def customer_in_october(language: str, **profile):

@@ -7,7 +7,6 @@ import datetime
 import hashlib
 import json
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 import redis.client
@@ -17,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuditLog
 from accounts.services import api_key_create, api_key_revoke
-from accounts.tests.factories import UserProfileFactory
+from accounts.tests.factories import UserProfileFactory, make_customer
 from billing import clock
 from billing.models import (
     AlertType,
@@ -31,15 +30,8 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.services import alert_raise, credit_grant, invoice_cancel, invoice_finalize, payment_record
-from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
+from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory, paris
 from libraries.tests.factories import UsageLogFactory
-
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def paris(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=PARIS)
-
 
 ISSUED_AT = paris(2026, 11, 2, 9, 0)  # October invoices: issued 2 November 2026, due 2 December 2026
 NOW = paris(2026, 10, 20, 12, 0)  # in the middle of October, for the current-period reads
@@ -56,10 +48,6 @@ REDIS_DOWN = {
         },
     }
 }
-
-
-def customer():
-    return UserProfileFactory(country="FR").user
 
 
 def client_for(user) -> APIClient:
@@ -133,7 +121,7 @@ class TestAuthentication:
 
     @pytest.mark.parametrize("url", POST_ENDPOINTS)
     def test_every_move_answers_401_without_a_key_and_writes_nothing(self, url):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
         audit_rows = AuditLog.objects.count()
 
@@ -144,7 +132,7 @@ class TestAuthentication:
         assert AuditLog.objects.count() == audit_rows
 
     def test_a_revoked_key_answers_401(self):
-        user = customer()
+        user = make_customer()
         issued = api_key_create(user=user, name="old", scopes=["billing:read"])
         issued.api_key.revoked_at = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
         issued.api_key.save(update_fields=["revoked_at"])
@@ -157,7 +145,7 @@ class TestAuthentication:
         }
 
     def test_an_expired_key_answers_401(self):
-        user = customer()
+        user = make_customer()
         issued = api_key_create(user=user, name="short-lived", scopes=["billing:read"],
                                 expires_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC))
         issued.api_key.expires_at = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -168,7 +156,7 @@ class TestAuthentication:
         assert response.status_code == 401
 
     def test_a_wrong_secret_answers_401(self):
-        user = customer()
+        user = make_customer()
         issued = api_key_create(user=user, name="k", scopes=["billing:read"])
         forged = issued.token[:-4] + ("AAAA" if not issued.token.endswith("AAAA") else "BBBB")
 
@@ -177,7 +165,7 @@ class TestAuthentication:
         assert response.status_code == 401
 
     def test_a_logged_in_browser_session_works_too(self):
-        user = customer()
+        user = make_customer()
         client = APIClient()
         client.force_login(user)
 
@@ -187,14 +175,14 @@ class TestAuthentication:
 @pytest.mark.django_db
 class TestInvoiceList:
     def test_lists_the_customers_issued_invoices_newest_first_with_their_figures(self):
-        user = customer()
+        user = make_customer()
         subscription = subscription_of(user)
         september = sent_invoice(subscription, month=9)
         october = sent_invoice(subscription, month=10)
         pay(september)
         InvoiceFactory(subscription=subscription, period_start=datetime.date(2026, 11, 1),
                        period_end=datetime.date(2026, 12, 1))  # a DRAFT: not the customer's to see yet
-        sent_invoice(subscription_of(customer()))  # another customer's
+        sent_invoice(subscription_of(make_customer()))  # another customer's
 
         response = client_for(user).get("/api/billing/invoices/")
 
@@ -229,7 +217,7 @@ class TestInvoiceList:
         assert (body["results"][1]["amount_paid"], body["results"][1]["amount_due"]) == ("22.80", "0.00")
 
     def test_is_paginated_by_25(self):
-        user = customer()
+        user = make_customer()
         subscription = subscription_of(user)
         for index in range(27):
             start = datetime.date(2024 + index // 12, index % 12 + 1, 1)
@@ -247,7 +235,7 @@ class TestInvoiceList:
         assert client.get("/api/billing/invoices/?page=3").status_code == 404
 
     def test_filters_by_status_year_period_and_number_and_orders(self):
-        user = customer()
+        user = make_customer()
         subscription = subscription_of(user)
         september = sent_invoice(subscription, month=9)  # TMCP-2026-000001
         october = sent_invoice(subscription, month=10)  # TMCP-2026-000002
@@ -275,7 +263,7 @@ class TestInvoiceList:
          ("period_start_after=2026-13-01", "period_start"), ("ordering=user", "ordering")],
     )
     def test_a_bad_filter_answers_400_naming_it(self, query, field):
-        user = customer()
+        user = make_customer()
 
         response = client_for(user).get(f"/api/billing/invoices/?{query}")
 
@@ -311,7 +299,7 @@ class TestInvoiceListCache:
         self, django_assert_num_queries, redis_commands, time_machine
     ):
         time_machine.move_to(NOW, tick=False)  # both calls in one rate-limit window
-        user = customer()
+        user = make_customer()
         sent_invoice(subscription_of(user))
         client = client_for(user)
         first = client.get("/api/billing/invoices/")  # caches the key's lookup and the page; marks the key used
@@ -327,7 +315,7 @@ class TestInvoiceListCache:
         assert again.content == first.content
 
     def test_a_key_revoked_after_the_list_was_cached_is_refused_at_once(self):
-        user = customer()
+        user = make_customer()
         sent_invoice(subscription_of(user))
         issued = api_key_create(user=user, name="tests", scopes=["billing:read"])
         client = APIClient()
@@ -340,7 +328,7 @@ class TestInvoiceListCache:
         assert client.get("/api/billing/invoices/").status_code == 401
 
     def test_a_cached_list_is_indented_or_browsable_on_request(self):
-        user = customer()
+        user = make_customer()
         sent_invoice(subscription_of(user))
         client = client_for(user)
         compact = client.get("/api/billing/invoices/")
@@ -355,7 +343,7 @@ class TestInvoiceListCache:
         assert compact.json()["results"][0]["number"] in browsable.content.decode()
 
     def test_the_list_is_cached_then_invalidated_by_a_payment(self, django_capture_on_commit_callbacks):
-        user = customer()
+        user = make_customer()
         invoice = sent_invoice(subscription_of(user))
         client = client_for(user)
         assert client.get("/api/billing/invoices/").json()["results"][0]["status"] == "SENT"
@@ -371,7 +359,7 @@ class TestInvoiceListCache:
         assert (row["status"], row["amount_due"], row["currency"]) == ("PAID", "0.00", "XXX")
 
     def test_each_filter_and_page_is_cached_on_its_own(self):
-        user = customer()
+        user = make_customer()
         subscription = subscription_of(user)
         sent_invoice(subscription, month=9)
         pay(sent_invoice(subscription, month=10))
@@ -382,7 +370,7 @@ class TestInvoiceListCache:
         assert client.get("/api/billing/invoices/").json()["count"] == 2
 
     def test_a_change_of_another_customer_keeps_this_customers_cache(self):
-        user, other = customer(), customer()
+        user, other = make_customer(), make_customer()
         invoice = sent_invoice(subscription_of(user))
         others = sent_invoice(subscription_of(other), month=10)
         client = client_for(user)
@@ -394,7 +382,7 @@ class TestInvoiceListCache:
         assert client.get("/api/billing/invoices/").json()["results"][0]["currency"] == "EUR"
 
     def test_the_detail_and_payments_follow_a_cancellation_at_once(self):
-        user = customer()
+        user = make_customer()
         invoice = sent_invoice(subscription_of(user))
         client = client_for(user)
         assert client.get(f"/api/billing/invoices/{invoice.pk}/").json()["credit_note"] is None
@@ -422,7 +410,7 @@ class TestInvoiceListCache:
 
     @override_settings(CACHES=REDIS_DOWN)
     def test_the_api_answers_uncached_while_redis_is_down(self):
-        user = customer()
+        user = make_customer()
         invoice = sent_invoice(subscription_of(user))
         client = client_for(user)
 
@@ -440,7 +428,7 @@ class TestInvoiceListCache:
 @pytest.mark.django_db
 class TestInvoiceDetail:
     def test_shows_lines_payments_and_no_credit_note(self):
-        user = customer()
+        user = make_customer()
         invoice = sent_invoice(subscription_of(user))
         pay(invoice, amount="10.00", key="first")
 
@@ -463,8 +451,8 @@ class TestInvoiceDetail:
         assert (body["reverse_charge"], body["tax_mention"]) == (False, "")
 
     def test_another_customers_invoice_answers_404(self):
-        user = customer()
-        others = sent_invoice(subscription_of(customer()))
+        user = make_customer()
+        others = sent_invoice(subscription_of(make_customer()))
 
         response = client_for(user).get(f"/api/billing/invoices/{others.pk}/")
 
@@ -473,13 +461,13 @@ class TestInvoiceDetail:
                                       "fields": {}}
 
     def test_a_draft_answers_404(self):
-        user = customer()
+        user = make_customer()
         draft = InvoiceFactory(subscription=subscription_of(user))
 
         assert client_for(user).get(f"/api/billing/invoices/{draft.pk}/").status_code == 404
 
     def test_an_id_that_is_not_a_number_answers_the_json_404(self):
-        response = client_for(customer()).get("/api/billing/invoices/abc/")
+        response = client_for(make_customer()).get("/api/billing/invoices/abc/")
 
         assert response.status_code == 404
         assert error_of(response)["code"] == "not_found"
@@ -488,7 +476,7 @@ class TestInvoiceDetail:
 @pytest.mark.django_db
 class TestInvoicePdf:
     def test_returns_the_stored_pdf_rendering_it_once(self):
-        user = customer()
+        user = make_customer()
         invoice = sent_invoice(subscription_of(user))
         assert not invoice.pdf  # its document task never ran (nothing commits in a test)
         client = client_for(user)
@@ -506,9 +494,9 @@ class TestInvoicePdf:
         assert b"".join(second.streaming_content) == body  # the stored file, not a new rendering
 
     def test_another_customers_pdf_answers_404_and_renders_nothing(self):
-        others = sent_invoice(subscription_of(customer()))
+        others = sent_invoice(subscription_of(make_customer()))
 
-        response = client_for(customer()).get(f"/api/billing/invoices/{others.pk}/pdf/")
+        response = client_for(make_customer()).get(f"/api/billing/invoices/{others.pk}/pdf/")
 
         assert response.status_code == 404
         assert response["Content-Type"] == "application/json"
@@ -516,7 +504,7 @@ class TestInvoicePdf:
         assert not others.pdf
 
     def test_a_draft_has_no_pdf(self):
-        user = customer()
+        user = make_customer()
         draft = InvoiceFactory(subscription=subscription_of(user))
 
         response = client_for(user).get(f"/api/billing/invoices/{draft.pk}/pdf/", HTTP_ACCEPT="application/pdf")
@@ -529,11 +517,11 @@ class TestInvoicePdf:
 @pytest.mark.usefixtures("pinned_clock")
 class TestUpcomingInvoice:
     def test_prices_the_current_period_with_the_usage_so_far(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)  # Pro, October 2026
         UsageLogFactory(user=user, tokens=4_000_000, created_at=paris(2026, 10, 5, 10, 0))
         UsageLogFactory(user=user, tokens=2_000_000, created_at=paris(2026, 10, 19, 10, 0))
-        UsageLogFactory(user=customer(), tokens=9_000_000, created_at=paris(2026, 10, 6, 10, 0))
+        UsageLogFactory(user=make_customer(), tokens=9_000_000, created_at=paris(2026, 10, 6, 10, 0))
         credit_grant(user=user, type="PROMOTIONAL", amount=Decimal("5.00"), reason="Welcome", now=NOW)
 
         response = client_for(user).get("/api/billing/invoices/upcoming/")
@@ -552,7 +540,7 @@ class TestUpcomingInvoice:
         assert (body["credit_applied"], body["amount_due"]) == ("5.00", "20.20")
 
     def test_answers_404_without_a_live_subscription(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user, status=SubscriptionStatus.CANCELLED)
 
         response = client_for(user).get("/api/billing/invoices/upcoming/")
@@ -564,13 +552,13 @@ class TestUpcomingInvoice:
 @pytest.mark.django_db
 class TestPayments:
     def test_lists_the_customers_payments_and_filters_them(self):
-        user = customer()
+        user = make_customer()
         subscription = subscription_of(user)
         september, october = sent_invoice(subscription, month=9), sent_invoice(subscription, month=10)
         paid = pay(september)
         pending = payment_record(invoice=october, amount=Decimal("22.80"), idempotency_key="card-1",
                                  method="CARD", status=PaymentStatus.PENDING, now=paris(2026, 11, 6, 9, 0))
-        pay(sent_invoice(subscription_of(customer())), key="someone-else")
+        pay(sent_invoice(subscription_of(make_customer())), key="someone-else")
         client = client_for(user)
 
         body = client.get("/api/billing/payments/").json()
@@ -592,7 +580,7 @@ class TestPayments:
 
     @pytest.mark.parametrize(("query", "field"), [("invoice=abc", "invoice"), ("status=DONE", "status")])
     def test_a_bad_filter_answers_400(self, query, field):
-        response = client_for(customer()).get(f"/api/billing/payments/?{query}")
+        response = client_for(make_customer()).get(f"/api/billing/payments/?{query}")
 
         assert response.status_code == 400
         assert field in error_of(response)["fields"]
@@ -609,7 +597,7 @@ def october_20():
 @pytest.mark.usefixtures("october_20")
 class TestPlanChangeApi:
     def test_an_upgrade_applies_immediately(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
         PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000)
 
@@ -620,7 +608,7 @@ class TestPlanChangeApi:
         assert (body["plan"]["code"], body["effective"], body["scheduled_change"]) == ("team", "immediately", None)
 
     def test_a_downgrade_is_scheduled_for_the_period_end_and_shown_on_the_subscription(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
         PlanFactory(code="free", name="Free", price=Decimal("0.00"), included_tokens=100_000)
         client = client_for(user)
@@ -635,7 +623,7 @@ class TestPlanChangeApi:
         assert client.get("/api/billing/subscription/").json()["scheduled_change"] == scheduled
 
     def test_after_an_upgrade_the_usage_is_measured_against_the_quotas_invoiced(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
         PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000)
         UsageLogFactory(user=user, tokens=40_000_000, created_at=paris(2026, 10, 3, 10, 0))
@@ -652,7 +640,7 @@ class TestPlanChangeApi:
         )
 
     def test_the_scheduled_change_can_be_cancelled_once(self):
-        user = customer()
+        user = make_customer()
         subscription = subscription_of(user)
         PlanFactory(code="free", name="Free", price=Decimal("0.00"), included_tokens=100_000)
         client = client_for(user)
@@ -671,7 +659,7 @@ class TestPlanChangeApi:
 
 def pro_customer_with_40_million_tokens_on_the_31st():
     """DESIGN's worked example, before the change: Pro in October, 40M tokens used by the 30th."""
-    user = customer()
+    user = make_customer()
     subscription_of(user)
     PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000,
                 overage_price_per_million=Decimal("1.50"))
@@ -737,7 +725,7 @@ class TestPlanChangePreviewApi:
 @pytest.mark.django_db
 class TestSubscription:
     def test_shows_the_live_subscription(self):
-        user = customer()
+        user = make_customer()
         subscription = subscription_of(user)
 
         response = client_for(user).get("/api/billing/subscription/")
@@ -755,15 +743,15 @@ class TestSubscription:
         assert body["cancel_at_period_end"] is False
 
     def test_answers_404_without_one(self):
-        user = customer()
-        subscription_of(customer())  # someone else's
+        user = make_customer()
+        subscription_of(make_customer())  # someone else's
 
         response = client_for(user).get("/api/billing/subscription/")
 
         assert response.status_code == 404
 
     def test_subscribes_to_a_plan(self):
-        user = customer()
+        user = make_customer()
         PlanFactory()
 
         response = client_for(user).post("/api/billing/subscription/", {"plan": "pro"}, format="json")
@@ -775,7 +763,7 @@ class TestSubscription:
 
     @pytest.mark.parametrize("body", [{}, {"plan": "platinum"}, {"plan": ""}, {"plan": ["pro"]}])
     def test_subscribing_to_an_unknown_plan_answers_400_and_writes_nothing(self, body):
-        user = customer()
+        user = make_customer()
         PlanFactory()
         PlanFactory(code="legacy", is_active=False)
         client = client_for(user)
@@ -791,13 +779,13 @@ class TestSubscription:
     def test_a_plan_no_longer_offered_answers_400(self):
         PlanFactory(code="legacy", is_active=False)
 
-        response = client_for(customer()).post("/api/billing/subscription/", {"plan": "legacy"}, format="json")
+        response = client_for(make_customer()).post("/api/billing/subscription/", {"plan": "legacy"}, format="json")
 
         assert response.status_code == 400
         assert "plan" in error_of(response)["fields"]
 
     def test_subscribing_twice_answers_400(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
 
         response = client_for(user).post("/api/billing/subscription/", {"plan": "pro"}, format="json")
@@ -807,7 +795,7 @@ class TestSubscription:
         assert Subscription.objects.filter(user=user).count() == 1
 
     def test_changes_the_plan(self):
-        user = customer()
+        user = make_customer()
         subscription = subscription_of(user)
         PlanFactory(code="team", name="Team", price=Decimal("49.00"))
 
@@ -819,7 +807,7 @@ class TestSubscription:
         assert (change.from_plan.code, change.to_plan.code) == ("pro", "team")
 
     def test_changing_to_an_unknown_plan_answers_400_and_writes_nothing(self):
-        user = customer()
+        user = make_customer()
         subscription = subscription_of(user)
         client = client_for(user)
         audit_rows = AuditLog.objects.count()
@@ -834,7 +822,7 @@ class TestSubscription:
         assert AuditLog.objects.count() == audit_rows
 
     def test_changing_to_the_same_plan_answers_400(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
 
         response = client_for(user).post("/api/billing/subscription/change-plan/", {"plan": "pro"}, format="json")
@@ -843,7 +831,7 @@ class TestSubscription:
         assert "already on Pro" in error_of(response)["message"]
 
     def test_pauses_then_resumes(self):
-        user = customer()
+        user = make_customer()
         subscription = subscription_of(user)
         client = client_for(user)
 
@@ -857,7 +845,7 @@ class TestSubscription:
         assert subscription.status == SubscriptionStatus.ACTIVE
 
     def test_resuming_an_active_subscription_answers_409_and_writes_nothing(self):
-        user = customer()
+        user = make_customer()
         subscription = subscription_of(user)
         client = client_for(user)
         audit_rows = AuditLog.objects.count()
@@ -874,7 +862,7 @@ class TestSubscription:
         assert AuditLog.objects.count() == audit_rows
 
     def test_pausing_twice_answers_409(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user, status=SubscriptionStatus.PAUSED)
 
         response = client_for(user).post("/api/billing/subscription/pause/")
@@ -882,7 +870,7 @@ class TestSubscription:
         assert response.status_code == 409
 
     def test_cancels_at_the_period_end_by_default(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
 
         response = client_for(user).post("/api/billing/subscription/cancel/", {}, format="json")
@@ -891,7 +879,7 @@ class TestSubscription:
         assert (response.json()["status"], response.json()["cancel_at_period_end"]) == ("ACTIVE", True)
 
     def test_cancels_now_and_then_there_is_no_live_subscription(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
         client = client_for(user)
         assert client.get("/api/billing/subscription/").status_code == 200  # cached…
@@ -903,7 +891,7 @@ class TestSubscription:
         assert client.post("/api/billing/subscription/pause/").status_code == 404
 
     def test_a_bad_cancel_flag_answers_400(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
 
         response = client_for(user).post("/api/billing/subscription/cancel/", {"at_period_end": "maybe"},
@@ -915,8 +903,8 @@ class TestSubscription:
 
     @pytest.mark.parametrize("path", ["change-plan/", "pause/", "resume/", "cancel/"])
     def test_moves_answer_404_without_a_live_subscription(self, path):
-        user = customer()
-        subscription_of(customer())  # another customer's is never touched
+        user = make_customer()
+        subscription_of(make_customer())  # another customer's is never touched
 
         response = client_for(user).post(f"/api/billing/subscription/{path}", {"plan": "pro"}, format="json")
 
@@ -924,7 +912,7 @@ class TestSubscription:
         assert Subscription.objects.get().status == SubscriptionStatus.ACTIVE
 
     def test_the_answer_follows_a_move_at_once(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
         client = client_for(user)
         assert client.get("/api/billing/subscription/").json()["status"] == "ACTIVE"
@@ -941,7 +929,7 @@ class TestPlans:
         PlanFactory()
         PlanFactory(code="legacy", name="Legacy", price=Decimal("5.00"), is_active=False)
         PlanFactory(code="pro-year", name="Pro yearly", price=Decimal("190.00"), interval="YEAR")
-        client = client_for(customer())
+        client = client_for(make_customer())
 
         body = client.get("/api/billing/plans/").json()
 
@@ -953,12 +941,12 @@ class TestPlans:
 @pytest.mark.django_db
 class TestCredits:
     def test_lists_the_customers_credits_next_spent_first(self):
-        user = customer()
+        user = make_customer()
         later = credit_grant(user=user, type="COMPENSATION", amount=Decimal("3.50"), reason="Outage",
                              expires_at=paris(2027, 6, 1), now=paris(2026, 10, 1))
         sooner = credit_grant(user=user, type="PROMOTIONAL", amount=Decimal("10.00"), reason="Welcome",
                               expires_at=paris(2027, 1, 1), now=paris(2026, 10, 2))
-        credit_grant(user=customer(), type="PROMOTIONAL", amount=Decimal("99.00"), reason="Not yours")
+        credit_grant(user=make_customer(), type="PROMOTIONAL", amount=Decimal("99.00"), reason="Not yours")
         client = client_for(user)
 
         body = client.get("/api/billing/credits/").json()
@@ -977,12 +965,12 @@ class TestCredits:
 @pytest.mark.django_db
 class TestAlerts:
     def test_lists_the_customers_alerts_newest_first(self):
-        user = customer()
+        user = make_customer()
         old, _ = alert_raise(user=user, type=AlertType.USAGE_THRESHOLD, occasion="2026-10:80",
                              message="80 % used", now=paris(2026, 10, 20))
         new, _ = alert_raise(user=user, type=AlertType.PAYMENT_FAILED, occasion="payment:1",
                              message="Your payment failed", now=paris(2026, 10, 21))
-        alert_raise(user=customer(), type=AlertType.PAYMENT_FAILED, occasion="payment:2", message="Not yours")
+        alert_raise(user=make_customer(), type=AlertType.PAYMENT_FAILED, occasion="payment:2", message="Not yours")
         client = client_for(user)
 
         body = client.get("/api/billing/alerts/").json()
@@ -995,7 +983,7 @@ class TestAlerts:
         assert client.get("/api/billing/alerts/?type=PAYMENT_FAILED").json()["count"] == 1
 
     def test_marks_an_alert_read_once(self, pinned_clock):
-        user = customer()
+        user = make_customer()
         alert, _ = alert_raise(user=user, type=AlertType.USAGE_THRESHOLD, occasion="2026-10:80", message="80 %")
         client = client_for(user)
         assert client.get("/api/billing/alerts/?unread=true").json()["count"] == 1
@@ -1010,9 +998,9 @@ class TestAlerts:
         assert client.get("/api/billing/alerts/?unread=true").json()["count"] == 0  # the cache followed
 
     def test_another_customers_alert_answers_404_and_stays_unread(self):
-        others, _ = alert_raise(user=customer(), type=AlertType.PAYMENT_FAILED, occasion="p:1", message="x")
+        others, _ = alert_raise(user=make_customer(), type=AlertType.PAYMENT_FAILED, occasion="p:1", message="x")
 
-        response = client_for(customer()).post(f"/api/billing/alerts/{others.pk}/read/")
+        response = client_for(make_customer()).post(f"/api/billing/alerts/{others.pk}/read/")
 
         assert response.status_code == 404
         assert BillingAlert.objects.get(pk=others.pk).read_at is None
@@ -1022,12 +1010,12 @@ class TestAlerts:
 @pytest.mark.usefixtures("pinned_clock")
 class TestUsage:
     def test_shows_this_periods_usage_against_the_quota_day_by_day(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
         UsageLogFactory(user=user, tokens=1_000_000, created_at=paris(2026, 10, 1, 0, 30))
         UsageLogFactory(user=user, tokens=2_500_000, created_at=paris(2026, 10, 20, 9, 0))
         UsageLogFactory(user=user, tokens=7, created_at=paris(2026, 9, 30, 23, 59))  # September in Paris
-        UsageLogFactory(user=customer(), tokens=9_000_000, created_at=paris(2026, 10, 2, 9, 0))
+        UsageLogFactory(user=make_customer(), tokens=9_000_000, created_at=paris(2026, 10, 2, 9, 0))
 
         response = client_for(user).get("/api/billing/usage/")
 
@@ -1041,7 +1029,7 @@ class TestUsage:
         assert body["daily"][-1] == {"date": "2026-10-20", "tokens": 2_500_000}
 
     def test_shows_a_past_month(self):
-        user = customer()
+        user = make_customer()
         subscription_of(user)
         UsageLogFactory(user=user, tokens=6_000_000, created_at=paris(2026, 9, 15, 12, 0))
 
@@ -1052,7 +1040,7 @@ class TestUsage:
         assert len(body["daily"]) == 30
 
     def test_without_a_subscription_there_is_no_quota(self):
-        user = customer()
+        user = make_customer()
         UsageLogFactory(user=user, tokens=1234, created_at=paris(2026, 10, 3, 12, 0))
 
         body = client_for(user).get("/api/billing/usage/").json()
@@ -1062,7 +1050,7 @@ class TestUsage:
 
     @pytest.mark.parametrize("period", ["2026-13", "october", "0000-01", "9999-12", "2026-1"])
     def test_a_bad_period_answers_400(self, period):
-        response = client_for(customer()).get(f"/api/billing/usage/?period={period}")
+        response = client_for(make_customer()).get(f"/api/billing/usage/?period={period}")
 
         assert response.status_code == 400
         assert list(error_of(response)["fields"]) == ["period"]

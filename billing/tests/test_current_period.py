@@ -4,20 +4,18 @@ the month that just ended; all three count the new month already, so none of the
 November's quota, nor one of them refuses calls the others call allowed."""
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from accounts.tests.factories import UserProfileFactory
+from accounts.tests.factories import make_customer
 from billing.backoffice.dashboard import customer_usage
 from billing.periods import Period, month
 from billing.selectors import current_period, load_subscriptions, usage_summary
-from billing.tests.factories import PlanFactory, SubscriptionFactory
+from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
 pytestmark = pytest.mark.django_db
 
-PARIS = ZoneInfo("Europe/Paris")
 OCTOBER, NOVEMBER = month(2026, 10), month(2026, 11)
 # 00:30 on 1 November in Paris: October has ended, the monthly run (02:00) has not rolled the subscription yet.
 BEFORE_THE_RUN = datetime.datetime(2026, 11, 1, 0, 30, tzinfo=PARIS)
@@ -27,7 +25,7 @@ BEFORE_THE_RUN = datetime.datetime(2026, 11, 1, 0, 30, tzinfo=PARIS)
 def october_customer():
     """A Pro customer (5,000,000 tokens included) whose subscription still holds October, with 4,200,000 tokens
     used in October and 300,000 in the first half hour of November."""
-    user = UserProfileFactory(country="FR").user
+    user = make_customer()
     plan = PlanFactory(price=Decimal("19.00"), included_tokens=5_000_000, overage_price_per_million=Decimal("2.00"))
     subscription = SubscriptionFactory(
         user=user, plan=plan, current_period_start=OCTOBER.start, current_period_end=OCTOBER.end

@@ -5,7 +5,6 @@ The clock is pinned mid-month (NOW); rows are dated relative to it, far enough f
 import datetime
 import re
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -33,13 +32,13 @@ from billing.models import (
 from billing.periods import add_months, period_containing, start_of_day
 from billing.services import subscription_change_plan
 from billing.tests.admin_world import finance_user, staff_user
-from billing.tests.factories import InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory
+from billing.tests.factories import InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory, paris
 from libraries.tests.factories import UsageLogFactory
 from tests.helpers import clean_environment, run_manage
 
 DASHBOARD = reverse("admin:billing_dashboard")
 DAY, HOUR = datetime.timedelta(days=1), datetime.timedelta(hours=1)
-NOW = datetime.datetime(2026, 11, 18, 10, 0, tzinfo=ZoneInfo("Europe/Paris"))
+NOW = paris(2026, 11, 18, 10, 0)
 
 
 @pytest.fixture(autouse=True)
@@ -425,10 +424,9 @@ class TestCustomerUsageAfterAPlanChange:
     """The admin's customer page counts usage against the quota as the limits do (DESIGN "Plan changes")."""
 
     DECEMBER = datetime.date(2026, 12, 1)
-    PARIS = ZoneInfo("Europe/Paris")
 
     def noon(self, year: int, month: int, day: int) -> datetime.datetime:
-        return datetime.datetime(year, month, day, 12, tzinfo=self.PARIS)
+        return paris(year, month, day, 12)
 
     def test_the_current_period_counts_the_new_plans_share_since_the_change(self, client):
         pro = PlanFactory(code="pro-usage", name="Pro", price=Decimal("19.00"), included_tokens=5_000_000)
@@ -436,12 +434,12 @@ class TestCustomerUsageAfterAPlanChange:
         customer = UserFactory()
         subscription = SubscriptionFactory(
             user=customer, plan=pro, current_period_start=self.DECEMBER, current_period_end=datetime.date(2027, 1, 1),
-            started_at=datetime.datetime(2026, 11, 1, tzinfo=self.PARIS),
+            started_at=paris(2026, 11, 1),
         )
         UsageLogFactory(user=customer, tokens=300_000, created_at=self.noon(2026, 11, 20))
         UsageLogFactory(user=customer, tokens=1_000_000, created_at=self.noon(2026, 12, 5))
         subscription_change_plan(
-            subscription=subscription, plan=team, now=datetime.datetime(2026, 12, 16, 10, tzinfo=self.PARIS)
+            subscription=subscription, plan=team, now=paris(2026, 12, 16, 10)
         )
         UsageLogFactory(user=customer, tokens=2_000_000, created_at=self.noon(2026, 12, 20))
 
@@ -452,7 +450,7 @@ class TestCustomerUsageAfterAPlanChange:
         assert (current.counted_from, current.percent) == (datetime.date(2026, 12, 16), 8)
         assert (previous.tokens, previous.included_tokens, previous.counted_tokens) == (300_000, 5_000_000, 300_000)
         assert (previous.counted_from, previous.percent) == (None, 6)
-        with time_machine.travel(datetime.datetime(2026, 12, 20, 12, tzinfo=self.PARIS), tick=False):
+        with time_machine.travel(paris(2026, 12, 20, 12), tick=False):
             client.force_login(finance_user())
             page = client.get(reverse("admin:accounts_user_change", args=[customer.pk])).content.decode()
         assert "8 % of 25,806,451 since 2026-12-16" in page

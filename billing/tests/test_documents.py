@@ -7,7 +7,7 @@ import datetime
 import hashlib
 import io
 from decimal import Decimal
-from zoneinfo import ZoneInfo
+from functools import partial
 
 import facturx
 import pytest
@@ -16,7 +16,7 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from lxml import etree
 from pypdf import PdfReader
 
-from accounts.tests.factories import UserProfileFactory
+from accounts.tests.factories import make_customer
 from billing.exceptions import BillingError
 from billing.models import CreditNote, EmailKind, EmailNotification, EmailStatus, Invoice, InvoiceStatus
 from billing.services import (
@@ -26,10 +26,9 @@ from billing.services import (
     payment_record,
     subscription_change_plan,
 )
-from billing.tests.factories import CreditFactory, InvoiceFactory, PlanFactory, SubscriptionFactory
+from billing.tests.factories import PARIS, CreditFactory, InvoiceFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
-PARIS = ZoneInfo("Europe/Paris")
 NOVEMBER_1 = datetime.date(2026, 11, 1)
 RUN_AT = datetime.datetime(2026, 11, 1, 2, 0, tzinfo=PARIS)
 
@@ -61,12 +60,8 @@ def _storage(settings, tmp_path):
     CountingStorage.saved = []
 
 
-def customer(*, language: str, email: str, **profile):
-    profile.setdefault("country", "FR")
-    profile.setdefault("vat_number", "")
-    return UserProfileFactory(
-        language=language, billing_email=email, full_name="Camille Martin", company_name="", **profile
-    ).user
+# A French customer without a company, who receives the documents at the billing email given.
+customer = partial(make_customer, full_name="Camille Martin", company_name="")
 
 
 def october_subscription(user):
@@ -101,7 +96,7 @@ def pdf_text(pdf: bytes) -> str:
 class TestInvoicePdfStoredAtFinalisation:
     def test_every_invoice_of_the_run_has_its_pdf_stored_with_its_sha256(self, run_october):
         for language, email in (("fr", "compta@atelier.example"), ("en", "billing@acme.example")):
-            october_subscription(customer(language=language, email=email))
+            october_subscription(customer(language=language, billing_email=email))
 
         invoices = run_october()
 
@@ -113,7 +108,7 @@ class TestInvoicePdfStoredAtFinalisation:
         assert sorted(CountingStorage.saved) == sorted(invoice.pdf.name for invoice in invoices)
 
     def test_the_pdf_names_the_invoice_number_and_total(self, run_october):
-        october_subscription(customer(language="en", email="billing@acme.example"))
+        october_subscription(customer(language="en", billing_email="billing@acme.example"))
 
         [invoice] = run_october()
 
@@ -123,7 +118,7 @@ class TestInvoicePdfStoredAtFinalisation:
         assert "22.80 EUR" in text
 
     def test_storing_again_neither_renders_nor_writes(self, run_october):
-        october_subscription(customer(language="en", email="billing@acme.example"))
+        october_subscription(customer(language="en", billing_email="billing@acme.example"))
         [invoice] = run_october()
         name, digest, content = invoice.pdf.name, invoice.pdf_sha256, stored_bytes(invoice.pdf)
         writes = len(CountingStorage.saved)
@@ -136,7 +131,9 @@ class TestInvoicePdfStoredAtFinalisation:
         assert default_storage.listdir("invoices/2026")[1] == [f"{invoice.number}.pdf"]
 
     def test_a_draft_has_no_document(self):
-        draft = InvoiceFactory(subscription=october_subscription(customer(language="en", email="a@acme.example")))
+        draft = InvoiceFactory(
+            subscription=october_subscription(customer(language="en", billing_email="a@acme.example"))
+        )
 
         with pytest.raises(BillingError, match="draft"):
             invoice_pdf_store(invoice=draft)
@@ -162,7 +159,7 @@ class TestThePdfStatesTheInvoiceAsIssued:
     """The run's documents task was lost: the PDF is first rendered (by the sweep, or a download) later."""
 
     def test_a_payment_made_before_the_first_rendering_is_not_on_it(self):
-        user = customer(language="en", email="billing@acme.example")
+        user = customer(language="en", billing_email="billing@acme.example")
         october_subscription(user)
         CreditFactory(user=user, amount=Decimal("5.00"))
         invoice_run(period_end=NOVEMBER_1, now=RUN_AT)  # after-commit documents never ran
@@ -184,7 +181,7 @@ class TestThePdfStatesTheInvoiceAsIssued:
         assert settlement(pdf) == {"TotalPrepaidAmount": Decimal("5.00"), "DuePayableAmount": Decimal("17.80")}
 
     def test_an_invoice_covered_by_credits_at_issue_shows_nothing_due(self):
-        user = customer(language="en", email="billing@acme.example")
+        user = customer(language="en", billing_email="billing@acme.example")
         october_subscription(user)
         CreditFactory(user=user, amount=Decimal("30.00"))
         invoice_run(period_end=NOVEMBER_1, now=RUN_AT)
@@ -203,7 +200,7 @@ class TestThePdfStatesTheInvoiceAsIssued:
 @pytest.mark.django_db
 class TestInvoiceEmail:
     def test_a_french_customer_gets_the_stored_pdf_with_a_french_email(self, run_october):
-        october_subscription(customer(language="fr", email="compta@atelier.example"))
+        october_subscription(customer(language="fr", billing_email="compta@atelier.example"))
 
         [invoice] = run_october()
 
@@ -216,7 +213,7 @@ class TestInvoiceEmail:
         assert (notification.invoice, notification.language, notification.status) == (invoice, "fr", EmailStatus.SENT)
 
     def test_a_second_run_sends_nothing_more(self, run_october):
-        october_subscription(customer(language="en", email="billing@acme.example"))
+        october_subscription(customer(language="en", billing_email="billing@acme.example"))
         run_october()
 
         run_october()
@@ -230,7 +227,7 @@ class TestCreditNote:
     def test_cancelling_an_issued_invoice_stores_and_emails_the_credit_note_pdf(
         self, run_october, django_capture_on_commit_callbacks
     ):
-        october_subscription(customer(language="en", email="billing@acme.example"))
+        october_subscription(customer(language="en", billing_email="billing@acme.example"))
         [invoice] = run_october()
         mail.outbox.clear()
 
@@ -255,7 +252,7 @@ class TestCreditNote:
 @pytest.mark.django_db
 class TestAPlanChangeOnTheDocuments:
     def test_the_worked_example_prints_and_validates_with_a_usage_line_per_segment(self, run_october):
-        user = customer(language="en", email="billing@acme.example")
+        user = customer(language="en", billing_email="billing@acme.example")
         subscription = october_subscription(user)
         UsageLogFactory(user=user, tokens=40_000_000, created_at=datetime.datetime(2026, 10, 3, 10, tzinfo=PARIS))
         team = PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000,

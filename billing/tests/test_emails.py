@@ -9,6 +9,7 @@ import smtplib
 import subprocess
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from html import unescape
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from django.core import mail
 from django.core.files.base import ContentFile
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 
-from accounts.tests.factories import UserFactory, UserProfileFactory
+from accounts.tests.factories import UserFactory, make_customer
 from billing.exceptions import BillingError
 from billing.models import CreditNote, EmailKind, EmailNotification, EmailStatus, Invoice, InvoiceStatus
 from billing.notifications.emails import EmailDeliveryFailed, email_deliver, email_queue
@@ -28,6 +29,9 @@ from billing.tests.factories import InvoiceFactory
 FAKE_PDF = b"%PDF-1.4 fake invoice\n%%EOF\n"
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
 CATALOGUE = Path(django_settings.BASE_DIR) / "locale" / "fr" / "LC_MESSAGES"
+
+# The PDFs attached are written under a folder of the test's own.
+pytestmark = pytest.mark.usefixtures("media")
 
 
 class DisconnectedBackend(LocmemBackend):
@@ -49,11 +53,6 @@ class HangsUpOnceBackend(LocmemBackend):
         return super().send_messages(email_messages)
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-
-
 @pytest.fixture
 def queue(django_capture_on_commit_callbacks):
     """`email_queue` as a committed transaction sees it: the delivery scheduled on commit runs (eager Celery)."""
@@ -65,8 +64,8 @@ def queue(django_capture_on_commit_callbacks):
     return queue_and_commit
 
 
-def customer(*, language: str = "en", billing_email: str = "accounts@acme.example"):
-    return UserProfileFactory(language=language, billing_email=billing_email, full_name="Camille Martin").user
+# The customer the emails go to (in English unless language= says otherwise).
+customer = partial(make_customer, full_name="Camille Martin", billing_email="accounts@acme.example")
 
 
 def issued_invoice(user, **fields) -> Invoice:

@@ -4,7 +4,6 @@ Every invoice below is Pro for October 2026: 19.00 + 20 % VAT (3.80) = 22.80, fo
 """
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -29,14 +28,9 @@ from billing.services import (
     invoice_mark_overdue,
     payment_record,
 )
-from billing.tests.factories import InvoiceFactory
+from billing.tests.factories import InvoiceFactory, paris
 
-PARIS = ZoneInfo("Europe/Paris")
 UTC = datetime.UTC
-
-
-def paris(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=PARIS)
 
 
 FINALISED_AT = paris(2026, 11, 2, 9, 0)  # issued 2 November 2026, due 2 December 2026

@@ -6,13 +6,12 @@ The invoice is Pro for October 2026, 22.80 EUR, finalised at 02:00 Paris on 1 No
 import datetime
 import smtplib
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 
-from accounts.tests.factories import UserProfileFactory
+from accounts.tests.factories import UserProfileFactory, make_customer
 from billing.models import (
     AlertType,
     BillingAlert,
@@ -37,16 +36,14 @@ from billing.services import (
     subscription_change_plan,
     usage_threshold_alerts_raise,
 )
-from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
+from billing.tests.factories import PARIS, InvoiceFactory, PlanFactory, SubscriptionFactory, paris
 from libraries.tests.factories import UsageLogFactory
 
-PARIS = ZoneInfo("Europe/Paris")
 NUMBER = "TMCP-2026-000001"
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
 
-
-def paris(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=PARIS)
+# The documents of an invoice are written under a folder of the test's own.
+pytestmark = pytest.mark.usefixtures("media")
 
 
 class DisconnectedBackend(LocmemBackend):
@@ -54,11 +51,6 @@ class DisconnectedBackend(LocmemBackend):
 
     def send_messages(self, email_messages):
         raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
-
-
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
 
 
 @pytest.fixture
@@ -73,9 +65,7 @@ def committed(django_capture_on_commit_callbacks):
 
 
 def october_customer(*, language: str = "en"):
-    return UserProfileFactory(
-        country="FR", vat_number="", language=language, billing_email="accounts@acme.example"
-    ).user
+    return make_customer(language=language, billing_email="accounts@acme.example")
 
 
 def issued_invoice() -> Invoice:

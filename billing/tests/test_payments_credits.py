@@ -5,7 +5,6 @@ issued on 2 November 2026 and due on 2 December 2026.
 """
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -36,14 +35,7 @@ from billing.services import (
     payment_record,
     payment_refund,
 )
-from billing.tests.factories import InvoiceFactory
-
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def paris(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=PARIS)
-
+from billing.tests.factories import InvoiceFactory, paris
 
 GRANTED_AT = paris(2026, 10, 1, 9, 0)
 FINALISED_AT = paris(2026, 11, 2, 9, 0)

@@ -1,12 +1,11 @@
 """Invoice amounts worked out by hand, through the monthly run (`generate_invoices`' code path)."""
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from accounts.models import AuditLog
-from accounts.tests.factories import UserProfileFactory
+from accounts.tests.factories import make_customer
 from billing.models import Interval, Invoice, InvoiceStatus, LineKind, Subscription
 from billing.periods import Period
 from billing.pricing import invoice_draft
@@ -22,23 +21,12 @@ from billing.services import (
     subscription_scheduled_change_apply,
 )
 from billing.tax import OUTSIDE_EU_MENTION, REVERSE_CHARGE_MENTION
-from billing.tests.factories import PlanFactory, SubscriptionFactory
+from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory, paris
 from libraries.tests.factories import UsageLogFactory
 
-PARIS = ZoneInfo("Europe/Paris")
 UTC = datetime.UTC
 NOVEMBER_1 = datetime.date(2026, 11, 1)
 RUN_AT = datetime.datetime(2026, 11, 1, 2, 0, tzinfo=PARIS)
-
-
-def paris(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=PARIS)
-
-
-def customer(**profile):
-    profile.setdefault("country", "FR")
-    profile.setdefault("vat_number", "")
-    return UserProfileFactory(**profile).user
 
 
 def pro():
@@ -89,7 +77,7 @@ class TestTax:
         ],
     )
     def test_tax_follows_the_buyer(self, country, vat_number, tax, total, reverse_charge, mention):
-        october_subscription(customer(country=country, vat_number=vat_number), pro())
+        october_subscription(make_customer(country=country, vat_number=vat_number), pro())
 
         invoice = run_october()
 
@@ -101,7 +89,7 @@ class TestTax:
         assert invoice.tax_rate == (Decimal("0") if tax == "0.00" else Decimal("0.20"))
 
     def test_the_snapshot_keeps_buyer_and_seller_as_at_issue(self):
-        user = customer(country="DE", vat_number="DE136695976", company_name="Muster GmbH", city="Berlin")
+        user = make_customer(country="DE", vat_number="DE136695976", company_name="Muster GmbH", city="Berlin")
         october_subscription(user, pro())
 
         invoice = run_october()
@@ -117,7 +105,7 @@ class TestTax:
 @pytest.mark.django_db
 class TestFeeByDays:
     def test_a_full_month_pays_the_plan_fee(self):
-        october_subscription(customer(), pro())
+        october_subscription(make_customer(), pro())
 
         invoice = run_october()
 
@@ -126,7 +114,7 @@ class TestFeeByDays:
 
     def test_a_first_partial_month_pays_its_days(self):
         # 15 → 31 October: 17 of 31 days; 19 × 17 / 31 = 10.419… → 10.42; VAT 2.084 → 2.08.
-        october_subscription(customer(), pro(), current_period_start=datetime.date(2026, 10, 15))
+        october_subscription(make_customer(), pro(), current_period_start=datetime.date(2026, 10, 15))
 
         invoice = run_october()
 
@@ -137,7 +125,7 @@ class TestFeeByDays:
     def test_february_has_twenty_eight_days(self):
         # 15 → 28 February 2027: 14 of 28 days; 19 × 14 / 28 = 9.50.
         SubscriptionFactory(
-            user=customer(), plan=pro(), current_period_start=datetime.date(2027, 2, 15),
+            user=make_customer(), plan=pro(), current_period_start=datetime.date(2027, 2, 15),
             current_period_end=datetime.date(2027, 3, 1), started_at=paris(2027, 2, 15, 9),
         )
 
@@ -147,7 +135,7 @@ class TestFeeByDays:
 
     def test_cancelling_now_stops_the_fee_that_day(self):
         # Cancelled on 10 October: 1 → 9 October billed, 9 of 31 days; 19 × 9 / 31 = 5.516… → 5.52.
-        subscription = october_subscription(customer(), pro())
+        subscription = october_subscription(make_customer(), pro())
         subscription_cancel(subscription=subscription, at_period_end=False, now=paris(2026, 10, 10, 10))
 
         invoice = run_october()
@@ -162,7 +150,7 @@ class TestFeeByDays:
         # Pro 1 → 10 October (10 days): 19 × 10 / 31 = 6.129… → 6.13 (PRORATION);
         # Team 11 → 31 October (21 days): 99 × 21 / 31 = 67.064… → 67.06 (SUBSCRIPTION).
         # 12M tokens: within Team's 50M, the plan in force at the period's end.
-        user = customer()
+        user = make_customer()
         subscription = october_subscription(user, pro())
         team_plan = team()
         subscription_change_plan(subscription=subscription, plan=team_plan, now=paris(2026, 10, 11, 15))
@@ -180,7 +168,7 @@ class TestFeeByDays:
 
     def test_paused_days_pay_no_fee(self):
         # Paused 11 → 20 October (10 days): 21 of 31 days; 19 × 21 / 31 = 12.870… → 12.87.
-        subscription = october_subscription(customer(), pro())
+        subscription = october_subscription(make_customer(), pro())
         subscription_pause(subscription=subscription, now=paris(2026, 10, 11, 9))
         subscription_resume(subscription=subscription, now=paris(2026, 10, 21, 9))
 
@@ -194,7 +182,7 @@ class TestFeeByDays:
             included_tokens=1_000_000_000, overage_price_per_million=Decimal("1.00"),
         )
         subscription = SubscriptionFactory(
-            user=customer(), plan=enterprise, current_period_start=datetime.date(2026, 3, 10),
+            user=make_customer(), plan=enterprise, current_period_start=datetime.date(2026, 3, 10),
             current_period_end=datetime.date(2027, 3, 1), started_at=paris(2026, 3, 10, 11),
         )
 
@@ -221,7 +209,7 @@ class TestOverage:
         ],
     )
     def test_overage_is_billed_per_million_and_rounded_half_up(self, plan, tokens, quantity, unit_price, amount):
-        user = customer()
+        user = make_customer()
         subscription_plan = plan()
         october_subscription(user, subscription_plan)
         use(user, tokens, paris(2026, 10, 12, 8))
@@ -236,7 +224,7 @@ class TestOverage:
         assert invoice.subtotal == subscription_plan.price + Decimal(amount)
 
     def test_usage_within_the_quota_adds_no_line(self):
-        user = customer()
+        user = make_customer()
         october_subscription(user, pro())
         use(user, 5_000_000, paris(2026, 10, 12, 8))
 
@@ -244,7 +232,7 @@ class TestOverage:
 
     def test_the_quota_is_not_prorated(self):
         # A half month still includes the whole 5M tokens: 5.5M used → 0.5M over → 1.00.
-        user = customer()
+        user = make_customer()
         october_subscription(user, pro(), current_period_start=datetime.date(2026, 10, 15))
         use(user, 5_500_000, paris(2026, 10, 20, 8))
 
@@ -253,7 +241,7 @@ class TestOverage:
 
 def upgraded_on_the_31st_after_40_million_tokens() -> Subscription:
     """DESIGN's worked example: October on Pro, 40M tokens by the 30th, upgraded to Team on the 31st."""
-    user = customer()
+    user = make_customer()
     subscription = october_subscription(user, pro())
     use(user, 25_000_000, paris(2026, 10, 3, 10))
     use(user, 15_000_000, paris(2026, 10, 30, 23, 30))  # the 30th in Paris, still on Pro
@@ -298,7 +286,7 @@ class TestUsageBelongsToThePlanInForce:
     def test_each_segment_over_its_quota_has_its_own_usage_line_at_its_plan_price(self):
         # Pro 1 → 10 October: quota 5M × 10 / 31 = 1,612,903; 3M used → 1,387,097 over × 2.00 = 2.774… → 2.77.
         # Team 11 → 31 October: quota 50M × 21 / 31 = 33,870,967; 40M used → 6,129,033 over × 1.50 = 9.19.
-        user = customer()
+        user = make_customer()
         subscription = october_subscription(user, pro())
         use(user, 3_000_000, paris(2026, 10, 10, 20))
         subscription_change_plan(subscription=subscription, plan=team(), now=paris(2026, 10, 11, 8))
@@ -314,7 +302,7 @@ class TestUsageBelongsToThePlanInForce:
         assert invoice.subtotal == Decimal("6.13") + Decimal("67.06") + Decimal("2.77") + Decimal("9.19")
 
     def test_a_segment_within_its_quota_adds_no_usage_line(self):
-        user = customer()
+        user = make_customer()
         subscription = october_subscription(user, pro())
         use(user, 1_612_903, paris(2026, 10, 10, 20))  # exactly Pro's 10-day quota
         subscription_change_plan(subscription=subscription, plan=team(), now=paris(2026, 10, 11, 8))
@@ -326,7 +314,7 @@ class TestUsageBelongsToThePlanInForce:
 class TestScheduledDowngrade:
     def test_the_period_stays_on_the_plan_paid_for_and_the_run_moves_to_the_new_one(self):
         # Downgraded to Pro on 20 October: October is Team's, whole quota and fee; November is Pro's.
-        user = customer()
+        user = make_customer()
         subscription = october_subscription(user, team())
         subscription_change_plan(subscription=subscription, plan=pro(), now=paris(2026, 10, 20, 9))
         use(user, 30_000_000, paris(2026, 10, 25, 12))
@@ -349,7 +337,7 @@ class TestScheduledDowngrade:
 
     def test_applied_at_once_by_finance_it_splits_the_period_like_an_upgrade(self):
         # Team 1 → 24 October (24 days): 99 × 24 / 31 = 76.645… → 76.65; Pro 25 → 31 (7 days): 4.290… → 4.29.
-        user = customer()
+        user = make_customer()
         subscription = october_subscription(user, team())
         subscription_change_plan(subscription=subscription, plan=pro(), now=paris(2026, 10, 20, 9))
         subscription_scheduled_change_apply(subscription=subscription, now=paris(2026, 10, 25, 9))
@@ -370,7 +358,7 @@ class TestUsageBelongsToItsLocalDay:
         ],
     )
     def test_usage_counts_in_the_paris_month_of_its_timestamp(self, moment, in_october):
-        user = customer()
+        user = make_customer()
         october_subscription(user, pro())
         use(user, 5_000_000, paris(2026, 10, 10, 12))
         use(user, 1_000_000, moment)
@@ -381,7 +369,7 @@ class TestUsageBelongsToItsLocalDay:
         assert invoice.subtotal == expected
 
     def test_march_ends_at_midnight_summer_time(self):
-        user = customer()
+        user = make_customer()
         SubscriptionFactory(
             user=user, plan=pro(), current_period_start=datetime.date(2027, 3, 1),
             current_period_end=datetime.date(2027, 4, 1), started_at=paris(2027, 2, 1),
@@ -397,7 +385,7 @@ class TestUsageBelongsToItsLocalDay:
 @pytest.mark.django_db
 class TestCreditsOnNewInvoices:
     def test_a_partial_credit_lowers_the_amount_due(self):
-        user = customer()
+        user = make_customer()
         october_subscription(user, pro())
         credit = credit_grant(user=user, type="PROMOTIONAL", amount=Decimal("10.00"), reason="Welcome",
                               now=paris(2026, 9, 1))
@@ -412,7 +400,7 @@ class TestCreditsOnNewInvoices:
         assert credit.remaining_amount == Decimal("0.00")
 
     def test_a_credit_covering_the_total_pays_the_invoice_at_once(self):
-        user = customer()
+        user = make_customer()
         october_subscription(user, pro())
         credit = credit_grant(user=user, type="COMPENSATION", amount=Decimal("30.00"), reason="Outage",
                               now=paris(2026, 9, 1))
@@ -427,7 +415,7 @@ class TestCreditsOnNewInvoices:
         assert credit.remaining_amount == Decimal("7.20")
 
     def test_an_expired_credit_is_ignored(self):
-        user = customer()
+        user = make_customer()
         october_subscription(user, pro())
         credit_grant(user=user, type="PROMOTIONAL", amount=Decimal("10.00"), reason="Autumn offer",
                      expires_at=paris(2026, 10, 31, 23, 59), now=paris(2026, 10, 1))
@@ -437,7 +425,7 @@ class TestCreditsOnNewInvoices:
         assert (invoice.credit_applied, invoice.amount_due) == (Decimal("0.00"), Decimal("22.80"))
 
     def test_the_credit_expiring_first_is_spent_first(self):
-        user = customer()
+        user = make_customer()
         october_subscription(user, pro())
         never = credit_grant(user=user, type="REFUND", amount=Decimal("20.00"), reason="Refund", now=paris(2026, 9, 1))
         soon = credit_grant(user=user, type="PROMOTIONAL", amount=Decimal("15.00"), reason="Offer",
@@ -455,7 +443,7 @@ class TestNothingOwed:
     def test_a_free_plan_gets_no_invoice(self):
         free = PlanFactory(code="free", name="Free", price=Decimal("0"), included_tokens=100_000,
                            overage_price_per_million=Decimal("0"))
-        user = customer()
+        user = make_customer()
         october_subscription(user, free)
         use(user, 250_000, paris(2026, 10, 3))  # beyond the hard cap: refused calls, never billed
 
@@ -466,7 +454,7 @@ class TestNothingOwed:
         assert Subscription.objects.get().current_period_start == NOVEMBER_1
 
     def test_a_month_paused_throughout_gets_no_invoice(self):
-        subscription = october_subscription(customer(), pro())
+        subscription = october_subscription(make_customer(), pro())
         subscription_pause(subscription=subscription, now=paris(2026, 10, 1, 0, 5))
 
         assert invoice_run(period_end=NOVEMBER_1, now=RUN_AT).nothing_owed == 1
@@ -476,7 +464,7 @@ class TestNothingOwed:
 @pytest.mark.django_db
 class TestGenerateOnce:
     def test_generating_twice_returns_the_existing_invoice(self):
-        subscription = october_subscription(customer(), pro())
+        subscription = october_subscription(make_customer(), pro())
 
         first = invoice_generate(subscription=subscription, period="2026-10")
         second = invoice_generate(subscription=subscription, period="2026-10")
@@ -486,7 +474,7 @@ class TestGenerateOnce:
         assert Invoice.objects.count() == 1
 
     def test_the_run_finalises_a_draft_generated_by_hand_and_bills_nothing_twice(self):
-        subscription = october_subscription(customer(), pro())
+        subscription = october_subscription(make_customer(), pro())
         draft = invoice_generate(subscription=subscription, period="2026-10")
 
         summary = invoice_run(period_end=NOVEMBER_1, now=RUN_AT)
@@ -499,7 +487,7 @@ class TestGenerateOnce:
 @pytest.mark.django_db
 class TestUpcomingInvoice:
     def test_prices_the_current_period_so_far_without_storing_it(self):
-        user = customer()
+        user = make_customer()
         october_subscription(user, pro())
         use(user, 6_000_000, paris(2026, 10, 5))
         use(user, 9_000_000, paris(2026, 10, 20))  # after `now`: not yet used
@@ -517,7 +505,7 @@ class TestUpcomingInvoice:
 @pytest.mark.django_db
 class TestLineDescriptions:
     def test_lines_are_written_in_the_buyers_language(self):
-        user = customer(language="fr")
+        user = make_customer(language="fr")
         october_subscription(user, pro(), current_period_start=datetime.date(2026, 10, 15))
         use(user, 6_234_567, paris(2026, 10, 20))
 
@@ -535,7 +523,7 @@ class TestLineDescriptions:
     def test_the_month_is_named_in_the_buyers_language(self, language, description):
         december = Period(datetime.date(2026, 12, 1), datetime.date(2027, 1, 1))
         subscription = SubscriptionFactory(
-            user=customer(language=language), plan=pro(), current_period_start=december.start,
+            user=make_customer(language=language), plan=pro(), current_period_start=december.start,
             current_period_end=december.end, started_at=paris(2026, 9, 1),
         )
 
@@ -544,6 +532,6 @@ class TestLineDescriptions:
         assert [line.description for line in draft.lines] == [description]
 
     def test_english_is_the_default(self):
-        october_subscription(customer(), pro())
+        october_subscription(make_customer(), pro())
 
         assert run_october().lines.get().description == "Pro plan, October 2026"

@@ -16,7 +16,6 @@ from billing.metering.throttles import PlanRateThrottle
 from billing.models import Subscription, SubscriptionStatus
 from billing.periods import local_date, period_containing
 from billing.tests.factories import PlanFactory, SubscriptionFactory
-from libraries.tests.factories import DocumentationChunkFactory, LibraryVersionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -50,18 +49,6 @@ def session_client(user) -> APIClient:
 
 def labels(response) -> tuple[str, str, str]:
     return response["RateLimit-Limit"], response["RateLimit-Remaining"], response["RateLimit-Reset"]
-
-
-@pytest.fixture
-def customer():
-    return UserFactory()
-
-
-@pytest.fixture
-def library_version():
-    version = LibraryVersionFactory(library__slug="acme/widgets", version="1.0.0", is_latest=True)
-    DocumentationChunkFactory(version=version, title="Guide", content="All about widgets.", tokens=1200)
-    return version
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """Subscriptions: subscribe, change plan, pause, resume, cancel, expire — and every refused move."""
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -28,14 +27,9 @@ from billing.services import (
     subscription_scheduled_change_cancel,
 )
 from billing.subscriptions.lifecycle import plan_change_is_upgrade
-from billing.tests.factories import PlanFactory, SubscriptionFactory
+from billing.tests.factories import PlanFactory, SubscriptionFactory, paris
 
-PARIS = ZoneInfo("Europe/Paris")
 UTC = datetime.UTC
-
-
-def paris(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=PARIS)
 
 
 # October 2026 is the current period of the subscriptions below; "now" is mid-October in Paris.

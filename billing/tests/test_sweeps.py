@@ -1,6 +1,5 @@
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,14 +13,8 @@ from billing.services import (
     subscriptions_expire_due,
     usage_threshold_alerts_raise,
 )
-from billing.tests.factories import InvoiceFactory, SubscriptionFactory
+from billing.tests.factories import InvoiceFactory, SubscriptionFactory, paris
 from libraries.tests.factories import UsageLogFactory
-
-PARIS = ZoneInfo("Europe/Paris")
-
-
-def paris(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=PARIS)
 
 
 def pro_customer_in_october():

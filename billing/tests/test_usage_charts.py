@@ -4,22 +4,22 @@ end at today's pace, each with a table of the same figures.
 Time is pinned: December 2026 is a 31-day month without a clock change, so a day is 24 hours throughout.
 """
 import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
 from billing.selectors import MonthlyUsage, usage_forecast, usage_last_months, usage_summary
-from billing.tests.factories import PlanFactory, SubscriptionFactory
+from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
-PARIS, UTC = ZoneInfo("Europe/Paris"), datetime.UTC
+UTC = datetime.UTC
 MID_DECEMBER = datetime.datetime(2026, 12, 11, 12, 0, tzinfo=PARIS)  # 10.5 days into December
 
 
 @pytest.fixture
 def customer(db):
+    """A customer without a billing profile, unlike the root conftest's: the charts speak the browser's language."""
     return UserFactory(email="ada@example.com")
 
 

@@ -38,16 +38,14 @@ from billing.subscriptions.lifecycle import subscription_change_preview
 from billing.tests.factories import CreditFactory, InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
+# Invoice PDFs are written under a folder of the test's own.
+pytestmark = pytest.mark.usefixtures("media")
+
 NBSP = "\u00a0"
 
 
 def eur(amount: str) -> str:
     return f"{amount}{NBSP}EUR"
-
-
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
 
 
 @pytest.fixture
@@ -66,11 +64,6 @@ def team():
         code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000,
         overage_price_per_million=Decimal("1.50"),
     )
-
-
-@pytest.fixture
-def customer():
-    return UserProfileFactory(user__email="ada@example.com", country="FR", company_name="Analytical SAS").user
 
 
 @pytest.fixture
@@ -97,12 +90,6 @@ def usage(customer, period):
     UsageLogFactory(user=customer, tokens=765_433, created_at=first_day)
     today = max(period.start_at, now - datetime.timedelta(minutes=1))
     UsageLogFactory(user=customer, tokens=1_234_567, created_at=today)
-
-
-@pytest.fixture
-def logged_in(client, customer):
-    client.force_login(customer)
-    return client
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from rest_framework.throttling import BaseThrottle
 
 from accounts.ratelimit import RateLimit, rate_limit_record
 from accounts.services import api_key_create
-from accounts.tests.factories import UserFactory
 from libraries.models import UsageLog
 from libraries.tests.factories import DocumentationChunkFactory, LibraryFactory, LibraryVersionFactory
 
@@ -51,11 +50,6 @@ class TenPerTestThrottle(BaseThrottle):
 def _test_throttle(settings):
     settings.DOCS_API_THROTTLE_CLASSES = [THROTTLE]
     TenPerTestThrottle.recorded = []
-
-
-@pytest.fixture
-def customer():
-    return UserFactory()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import IntegrityError, connection, transaction
 from django_celery_beat.models import PeriodicTask
 
@@ -21,7 +22,8 @@ from libraries.tests.factories import UsageLogFactory
 
 pytestmark = pytest.mark.django_db
 
-PARIS = ZoneInfo("Europe/Paris")
+# Partitions hold months of the billing time zone (Paris), as libraries.partitions reads it.
+PARIS = ZoneInfo(django_settings.BILLING_TIME_ZONE)
 
 
 def paris(year: int, month: int, day: int = 1, hour: int = 0) -> datetime.datetime:

@@ -1,0 +1,12 @@
+"""Arrangement shared by billing's tests (the root conftest.py has the customer, `logged_in` and `media`)."""
+import pytest
+
+from libraries.tests.factories import DocumentationChunkFactory, LibraryVersionFactory
+
+
+@pytest.fixture
+def library_version():
+    """The latest version of acme/widgets, one 1,200-token chunk of documentation: what a metered call serves."""
+    version = LibraryVersionFactory(library__slug="acme/widgets", version="1.0.0", is_latest=True)
+    DocumentationChunkFactory(version=version, title="Guide", content="All about widgets.", tokens=1200)
+    return version
