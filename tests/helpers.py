@@ -1,4 +1,4 @@
-"""Helpers for tests that run the project's own commands in a subprocess."""
+"""Helpers for tests that run the project's own commands in a subprocess, and for those that drive a browser."""
 import os
 import subprocess
 import sys
@@ -10,6 +10,9 @@ import psycopg
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
+# The customer of the browser tests' world (tests/conftest.py) logs in with these; the password is the factories'.
+EMAIL, PASSWORD = "ada@example.com", "correct-horse-battery"
+NBSP = "\u00a0"
 
 
 def run_manage(*args: str, env: dict[str, str], timeout: int = 180) -> subprocess.CompletedProcess:
@@ -45,3 +48,13 @@ def scratch_postgres_database():
     finally:
         with psycopg.connect(f"{POSTGRES_SERVER_URL}/postgres", autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def log_in(page):
+    """The world's customer logs in through the login page and lands on the dashboard."""
+    page.goto("/")
+    assert "/account/login/" in page.url
+    page.get_by_label("Email address").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/billing/")

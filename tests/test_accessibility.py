@@ -13,7 +13,7 @@ from axe_playwright_python.sync_playwright import Axe
 from accounts.models import UserProfile
 from billing.models import InvoiceStatus
 from billing.tests.admin_world import admin_log_in, finance_user, make_world
-from tests.test_browser import EMAIL, browser, log_in, media, world  # noqa: F401 (pytest fixtures)
+from tests.helpers import EMAIL, log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -82,7 +82,7 @@ def css_rgb(value: str) -> tuple[float, float, float]:
 
 
 @pytest.fixture
-def new_page(browser, live_server):  # noqa: F811 (the fixture imported above)
+def new_page(browser, live_server):
     """Opens a page `width` px wide on the live server, in a browser set to a light or dark colour scheme; every
     page opened is closed after the test."""
     contexts = []
@@ -100,7 +100,7 @@ def new_page(browser, live_server):  # noqa: F811 (the fixture imported above)
 
 
 @pytest.mark.parametrize(("width", "language"), [(1280, "en"), (360, "en"), (360, "fr")])
-def test_the_customer_pages_have_no_violation(new_page, world, width, language):  # noqa: F811
+def test_the_customer_pages_have_no_violation(new_page, world, width, language):
     UserProfile.objects.filter(user=world["user"]).update(language=language)
     page = new_page(width)
     violations = {}
@@ -132,7 +132,7 @@ def test_the_customer_pages_have_no_violation(new_page, world, width, language):
 
 # The admin follows the system's dark theme (the customer pages keep their light one).
 @pytest.mark.parametrize(("width", "color_scheme"), [(1280, "light"), (360, "light"), (1280, "dark")])
-def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width, color_scheme, screenshot_path):  # noqa: F811
+def test_the_admin_pages_finance_uses_have_no_violation(new_page, media, width, color_scheme, screenshot_path):
     books = make_world(invoices=24, customers=6)
     page = new_page(width, color_scheme)
     page.goto("/admin/login/")
@@ -185,7 +185,7 @@ class TestTheFocusRing:
         assert round(contrast_ratio((245, 158, 11), WHITE), 2) == 2.15
         assert round(contrast_ratio((245, 158, 11), (243, 244, 246)), 2) == 1.95
 
-    def test_on_the_page_and_its_cards_it_stands_out_at_3_to_1(self, new_page, world, screenshot_path):  # noqa: F811
+    def test_on_the_page_and_its_cards_it_stands_out_at_3_to_1(self, new_page, world, screenshot_path):
         page = new_page(1280)
         log_in(page)
 
@@ -198,7 +198,7 @@ class TestTheFocusRing:
         assert contrast_ratio(colour, WHITE) >= 3, f"{ring['color']} on white"
         assert contrast_ratio(colour, css_rgb(ring["page"])) >= 3, f"{ring['color']} on {ring['page']}"
 
-    def test_in_the_header_it_stands_out_at_3_to_1(self, new_page, world, screenshot_path):  # noqa: F811
+    def test_in_the_header_it_stands_out_at_3_to_1(self, new_page, world, screenshot_path):
         page = new_page(1280)
         log_in(page)
 
@@ -212,7 +212,7 @@ class TestTheFocusRing:
             assert ring["visible"] and ring["style"] == "solid"
             assert contrast_ratio(css_rgb(ring["color"]), css_rgb(ring["header"])) >= 3, ring
 
-    def test_on_a_form_it_stands_out_at_3_to_1(self, new_page, world, screenshot_path):  # noqa: F811
+    def test_on_a_form_it_stands_out_at_3_to_1(self, new_page, world, screenshot_path):
         page = new_page(360)
         page.goto("/account/login/")
 
@@ -224,7 +224,7 @@ class TestTheFocusRing:
         assert contrast_ratio(css_rgb(ring["color"]), WHITE) >= 3, f"{ring['color']} on white"
 
 
-def test_admin_breadcrumb_links_are_underlined(new_page, media, screenshot_path):  # noqa: F811
+def test_admin_breadcrumb_links_are_underlined(new_page, media, screenshot_path):
     make_world(invoices=4, customers=2)
     page = new_page(1280)
     page.goto("/admin/login/")

@@ -5,20 +5,20 @@ and the profile to English. Screenshots: language-*.png in .test-artifacts/scree
 import pytest
 
 from accounts.models import UserProfile
-from tests.test_browser import EMAIL, PASSWORD, browser, media, world  # noqa: F401 (pytest fixtures)
+from tests.helpers import EMAIL, PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def french_page(browser, live_server):  # noqa: F811 (the fixture imported above)
+def french_page(browser, live_server):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="fr-FR")
     page = context.new_page()
     yield page
     context.close()
 
 
-def test_a_french_customer_reads_french_pages_and_switches_to_english(french_page, world, screenshot_path):  # noqa: F811
+def test_a_french_customer_reads_french_pages_and_switches_to_english(french_page, world, screenshot_path):
     page = french_page
     UserProfile.objects.filter(user=world["user"]).update(language="fr")
     invoice = world["invoice"]
@@ -56,7 +56,7 @@ def test_a_french_customer_reads_french_pages_and_switches_to_english(french_pag
     page.screenshot(path=str(screenshot_path("language-invoices-en.png")), full_page=True)
 
 
-def test_on_a_phone_the_french_login_page_keeps_its_switch_on_screen(browser, live_server, screenshot_path):  # noqa: F811
+def test_on_a_phone_the_french_login_page_keeps_its_switch_on_screen(browser, live_server, screenshot_path):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 360, "height": 740}, locale="fr-FR")
     page = context.new_page()
 

@@ -4,22 +4,18 @@ then picks a cheaper plan, which the confirmation says starts with the next peri
 scheduled change with its cancel button, and cancelling it removes it. Screenshots at 1280 and 360 px."""
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 
-from accounts.models import UserProfile
-from accounts.tests.factories import UserFactory
 from billing.models import Subscription, SubscriptionPlanChange
 from billing.periods import month
-from billing.tests.factories import PlanFactory, SubscriptionFactory
+from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
-from tests.test_browser import EMAIL, NBSP, browser, log_in  # noqa: F401 (browser: a fixture)
+from tests.helpers import NBSP, log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-PARIS = ZoneInfo("Europe/Paris")
 DECEMBER = month(2026, 12)  # 31 days
 UPGRADE_AT = datetime.datetime(2026, 12, 16, 10, 0, tzinfo=PARIS)
 
@@ -32,25 +28,23 @@ def pinned_clock():
 
 
 @pytest.fixture
-def customer(pinned_clock):
-    """A French business on Pro since before December, 1,000,000 tokens used on the 5th (within Pro's share)."""
-    user = UserFactory(email=EMAIL)
-    UserProfile.objects.create(user=user, full_name="Ada Lovelace", company_name="Analytical Engines SAS",
-                               country="FR", language="en")
+def subscription(pinned_clock, customer):
+    """The customer, a French business, on Pro since before December, 1,000,000 tokens used on the 5th (within
+    Pro's share); Team and Free are offered."""
     PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000,
                 overage_price_per_million=Decimal("1.50"))
     PlanFactory(code="free", name="Free", price=Decimal("0.00"), included_tokens=100_000,
                 overage_price_per_million=Decimal("0"))
     subscription = SubscriptionFactory(
-        user=user, plan=PlanFactory(), current_period_start=DECEMBER.start, current_period_end=DECEMBER.end,
+        user=customer, plan=PlanFactory(), current_period_start=DECEMBER.start, current_period_end=DECEMBER.end,
         started_at=DECEMBER.start_at - datetime.timedelta(days=40),
     )
-    UsageLogFactory(user=user, tokens=1_000_000, created_at=datetime.datetime(2026, 12, 5, 10, tzinfo=PARIS))
+    UsageLogFactory(user=customer, tokens=1_000_000, created_at=datetime.datetime(2026, 12, 5, 10, tzinfo=PARIS))
     return subscription
 
 
 @pytest.fixture(params=[1280, 360], ids=["1280px", "360px"])
-def screen(request, browser, live_server):  # noqa: F811 (the fixture imported above)
+def screen(request, browser, live_server):
     width = request.param
     context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 900})
     page = context.new_page()
@@ -66,7 +60,7 @@ def fits(page, width: int) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
-def test_upgrade_at_once_then_schedule_a_smaller_plan_and_cancel_it(screen, customer, screenshot_path):
+def test_upgrade_at_once_then_schedule_a_smaller_plan_and_cancel_it(screen, subscription, screenshot_path):
     page, width = screen
     log_in(page)
 
@@ -100,7 +94,7 @@ def test_upgrade_at_once_then_schedule_a_smaller_plan_and_cancel_it(screen, cust
         "Since your change to Team on 16 Dec 2026: its share of the quota for the rest of the period."
     )
     assert "of 25,806,451 included" in page.get_by_role("region", name="Usage this period").inner_text()
-    assert Subscription.objects.get(pk=customer.pk).plan.code == "team"
+    assert Subscription.objects.get(pk=subscription.pk).plan.code == "team"
 
     page.get_by_role("link", name="Change plan").click()
     page.get_by_label("Pro").check()
@@ -127,4 +121,4 @@ def test_upgrade_at_once_then_schedule_a_smaller_plan_and_cancel_it(screen, cust
     page.wait_for_url("**/billing/")
     assert page.get_by_test_id("scheduled-change").count() == 0
     assert page.get_by_test_id("plan-name").inner_text() == "Team"
-    assert not SubscriptionPlanChange.objects.filter(subscription=customer, to_plan__code="pro").exists()
+    assert not SubscriptionPlanChange.objects.filter(subscription=subscription, to_plan__code="pro").exists()

@@ -8,28 +8,21 @@ dates read "31 déc. 2026" and "31 Dec 2026".
 import datetime
 import html
 import re
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
 from accounts.models import ConsentPurpose, UserProfile
 from accounts.services import consent_record
-from accounts.tests.factories import ApiKeyFactory, UserProfileFactory
-from billing.models import AlertType, BillingAlert
-from billing.periods import Period, add_months, period_containing
-from billing.services import credit_grant, invoice_finalize, payment_record
-from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
-from libraries.tests.factories import UsageLogFactory
+from accounts.tests.factories import ApiKeyFactory
 
 NOW = datetime.datetime(2026, 12, 15, 10, 0, tzinfo=datetime.UTC)
 SWITCH = 'action="/account/language/"'
 
 
 @pytest.fixture(autouse=True)
-def _pinned(time_machine, settings, tmp_path):
+def _pinned(time_machine):
     time_machine.move_to(NOW, tick=False)
-    settings.MEDIA_ROOT = tmp_path
 
 
 def visible_text(page: str) -> str:
@@ -42,33 +35,13 @@ def visible_text(page: str) -> str:
 
 
 @pytest.fixture
-def world(db):
-    """A customer on Pro this period with last month's invoice paid in part by transfer, a credit, an unread
-    alert, an API key and the terms accepted; Team is offered."""
-    period = period_containing(NOW.date())
-    profile = UserProfileFactory(user__email="ada@example.com", full_name="Ada Lovelace", company_name="Analytical SAS")
-    user = profile.user
-    pro = PlanFactory()
-    PlanFactory(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000)
-    subscription = SubscriptionFactory(
-        user=user, plan=pro, current_period_start=period.start, current_period_end=period.end,
-        started_at=period.start_at - datetime.timedelta(days=40),
-    )
-    last_month = Period(add_months(period.start, -1), period.start)
-    invoice = invoice_finalize(
-        invoice=InvoiceFactory(subscription=subscription, period_start=last_month.start, period_end=last_month.end),
-        now=period.start_at + datetime.timedelta(hours=2),
-    )
-    payment_record(
-        invoice=invoice, amount=Decimal("10.00"), idempotency_key="language-transfer", provider_reference="VIR-1",
-        now=period.start_at + datetime.timedelta(days=1),
-    )
-    credit_grant(user=user, type="PROMOTIONAL", amount=Decimal("5.00"), reason="Welcome offer")
-    BillingAlert.objects.create(user=user, type=AlertType.USAGE_THRESHOLD, occasion="2026-12:80", message="80 %")
+def world(db, world):
+    """The customer of tests/conftest.py (on Pro this period, last month's invoice paid in part by transfer, a
+    credit, an unread alert; Team offered), with an API key and the terms accepted too."""
+    user = world["user"]
     ApiKeyFactory(user=user, name="Laptop")
     consent_record(user=user, purpose=ConsentPurpose.TERMS, granted=True, now=NOW - datetime.timedelta(days=60))
-    UsageLogFactory(user=user, tokens=1_234_567, created_at=NOW - datetime.timedelta(days=2))
-    return {"user": user, "profile": profile, "invoice": invoice}
+    return world
 
 
 def speaking(client, world, language: str):
