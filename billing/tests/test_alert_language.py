@@ -17,7 +17,7 @@ from billing.services import (
     usage_threshold_alerts_raise,
 )
 from billing.tests.factories import InvoiceFactory, SubscriptionFactory, paris
-from billing.tests.test_throttles import DOCS, key_client, library_version  # noqa: F401 (a fixture)
+from billing.tests.test_throttles import DOCS, key_client
 from libraries.tests.factories import UsageLogFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,7 @@ class TestUsageThreshold:
 
 
 class TestSpendCap:
-    def test_a_french_customer_reads_it_in_french(self, library_version):  # noqa: F811
+    def test_a_french_customer_reads_it_in_french(self, library_version):
         user, _ = customer_in_october("fr", monthly_spend_cap=Decimal("10.00"))
         UsageLogFactory(user=user, tokens=5_000_000 + 5_000_000, created_at=paris(2026, 10, 10))  # 10.00 over
 

@@ -36,7 +36,8 @@ NOVEMBER_1 = datetime.date(2026, 11, 1)
 ISSUED_AT = datetime.datetime(2026, 11, 1, 2, 0, tzinfo=datetime.UTC)
 
 
-def paris(day: int, hour: int = 12) -> datetime.datetime:
+def october(day: int, hour: int = 12) -> datetime.datetime:
+    """A moment of October 2026, in UTC."""
     return datetime.datetime(2026, 10, day, hour, tzinfo=datetime.UTC)
 
 
@@ -59,20 +60,20 @@ def customers() -> list[Subscription]:
     subscriptions = []
     for index in range(14):
         user = UserProfileFactory(**buyers[index % len(buyers)]).user
-        started = paris(1, 0) if index % 3 else paris(3 + index)  # some start during October
+        started = october(1, 0) if index % 3 else october(3 + index)  # some start during October
         plan = free if index == 13 else (team if index % 5 == 0 else pro)
         subscriptions.append(subscription_create(user=user, plan=plan, now=started))
-    subscription_change_plan(subscription=subscriptions[1], plan=team, now=paris(16))
-    subscription_pause(subscription=subscriptions[2], now=paris(20))
-    subscription_cancel(subscription=subscriptions[4], at_period_end=True, now=paris(10))
-    subscription_cancel(subscription=subscriptions[7], at_period_end=False, now=paris(25, 9))
+    subscription_change_plan(subscription=subscriptions[1], plan=team, now=october(16))
+    subscription_pause(subscription=subscriptions[2], now=october(20))
+    subscription_cancel(subscription=subscriptions[4], at_period_end=True, now=october(10))
+    subscription_cancel(subscription=subscriptions[7], at_period_end=False, now=october(25, 9))
     credit_grant(user=subscriptions[5].user, type="PROMOTIONAL", amount=Decimal("10.00"), reason="Welcome",
-                 now=paris(1))
+                 now=october(1))
     credit_grant(user=subscriptions[8].user, type="PROMOTIONAL", amount=Decimal("500.00"), reason="Partner",
-                 now=paris(1))
+                 now=october(1))
     for index, subscription in enumerate(subscriptions):
         for day in (2, 12, 26, 31):
-            UsageLogFactory(user=subscription.user, tokens=(index + 1) * 1_234_567, created_at=paris(day, 23))
+            UsageLogFactory(user=subscription.user, tokens=(index + 1) * 1_234_567, created_at=october(day, 23))
     return subscriptions
 
 
@@ -144,7 +145,7 @@ def test_the_run_rolls_expires_and_audits_each_subscription_once(customers):
 
 def test_a_paused_subscription_cancelled_at_period_end_closes_its_pause_when_it_expires(customers):
     paused = customers[2]
-    subscription_cancel(subscription=paused, at_period_end=True, now=paris(22))
+    subscription_cancel(subscription=paused, at_period_end=True, now=october(22))
 
     invoice_run(period_end=NOVEMBER_1, chunk_size=4, issue_documents=False, now=ISSUED_AT)
 
@@ -156,11 +157,11 @@ def test_a_paused_subscription_cancelled_at_period_end_closes_its_pause_when_it_
 def test_usage_is_summed_by_one_query_per_chunk_however_many_plans_a_period_had(customers):
     pro, team = customers[2].plan, customers[0].plan
     # Besides the fixture's upgrade: a downgrade applied at once by finance, and a way there and back.
-    subscription_change_plan(subscription=customers[5], plan=pro, now=paris(10))
-    subscription_scheduled_change_apply(subscription=customers[5], now=paris(12))
-    subscription_change_plan(subscription=customers[3], plan=team, now=paris(8))
-    subscription_change_plan(subscription=customers[3], plan=pro, now=paris(9))
-    subscription_scheduled_change_apply(subscription=customers[3], now=paris(20))
+    subscription_change_plan(subscription=customers[5], plan=pro, now=october(10))
+    subscription_scheduled_change_apply(subscription=customers[5], now=october(12))
+    subscription_change_plan(subscription=customers[3], plan=team, now=october(8))
+    subscription_change_plan(subscription=customers[3], plan=pro, now=october(9))
+    subscription_scheduled_change_apply(subscription=customers[3], now=october(20))
     usage_table = UsageLog._meta.db_table
 
     with CaptureQueriesContext(connection) as queries:

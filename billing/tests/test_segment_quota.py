@@ -4,7 +4,6 @@ since the change against the share of the plan in force. A period on one plan ke
 import datetime
 from decimal import Decimal
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -19,19 +18,14 @@ from billing.services import (
     subscription_scheduled_change_apply,
     usage_threshold_alerts_raise,
 )
-from billing.tests.factories import PlanFactory, SubscriptionFactory
-from billing.tests.test_throttles import DOCS, key_client, library_version  # noqa: F401 (a fixture)
+from billing.tests.factories import PlanFactory, SubscriptionFactory, paris
+from billing.tests.test_throttles import DOCS, key_client
 from libraries.tests.factories import UsageLogFactory
 from libraries.throttling import MeteredUsage
 
 pytestmark = pytest.mark.django_db
 
-PARIS = ZoneInfo("Europe/Paris")
 DECEMBER = month(2026, 12)  # 31 days
-
-
-def paris(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=PARIS)
 
 
 def team():
@@ -100,7 +94,7 @@ class TestHardCapAfterADowngradeAppliedAtOnce:
     16 days of 31 have 1,000,000 × 16 ÷ 31 = 516,129 tokens; Pro's usage before does not count against them."""
 
     @pytest.fixture
-    def customer(self, library_version):  # noqa: F811 (the fixture imported above)
+    def customer(self, library_version):
         user, subscription = pro_customer_in_december()
         use(user, 3_000_000, paris(2026, 12, 5, 10))
         subscription_change_plan(subscription=subscription, plan=free(), now=paris(2026, 12, 10, 9))

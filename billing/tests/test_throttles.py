@@ -17,7 +17,7 @@ from billing.models import AlertType, BillingAlert, Subscription, SubscriptionSt
 from billing.periods import Period, local_date, period_containing
 from billing.tests.factories import PlanFactory, SubscriptionFactory
 from libraries.models import UsageLog
-from libraries.tests.factories import DocumentationChunkFactory, LibraryVersionFactory, UsageLogFactory
+from libraries.tests.factories import UsageLogFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -32,13 +32,6 @@ def _pinned_clock(time_machine):
 
 def this_period() -> Period:
     return period_containing(local_date(timezone.now()))
-
-
-@pytest.fixture
-def library_version():
-    version = LibraryVersionFactory(library__slug="acme/widgets", version="1.0.0", is_latest=True)
-    DocumentationChunkFactory(version=version, title="Guide", content="All about widgets.", tokens=1200)
-    return version
 
 
 def subscribe(user, **plan):
