@@ -23,9 +23,11 @@ from billing.models.subscriptions import (
     SubscriptionPlanChange,
     SubscriptionStatus,
 )
+from billing.models.suspensions import AccessSuspensionLift
 from billing.models.webhooks import WebhookEvent, WebhookEventStatus
 
 __all__ = [
+    "AccessSuspensionLift",
     "AlertType",
     "BillingAlert",
     "Credit",
