@@ -11,6 +11,7 @@ urlpatterns = [
     path("invoices/<int:pk>/pdf/", views.invoice_pdf, name="invoice_pdf"),
     path("invoices/<int:pk>/credit-note/pdf/", views.credit_note_pdf, name="credit_note_pdf"),
     path("payments/", views.payments, name="payments"),
+    path("payment-method/", views.payment_method, name="payment_method"),
     path("credits/", views.credits, name="credits"),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/<int:pk>/read/", views.alert_read, name="alert_read"),

@@ -19,6 +19,8 @@ from billing.customer.charts import daily_usage_svg, forecast_svg, monthly_usage
 from billing.customer.forms import CancelForm, InvoiceFilterForm, PlanChoiceForm
 from billing.exceptions import BillingError
 from billing.notifications.alerts import alert_mark_read
+from billing.payments.providers import payment_provider
+from billing.payments.providers.services import payment_method_save, payment_method_setup_start
 from billing.periods import local_date
 from billing.selectors import (
     credit_note_of,
@@ -129,6 +131,39 @@ def credit_note_pdf(request, pk: int):
 @login_required
 def payments(request):
     return render(request, "billing/payments.html", {"page": _page(request, customer_payments(user=request.user))})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def payment_method(request):
+    """How the customer pays: the seller's bank account (`manual`), or the card on file and a form to save or
+    replace it (`stripe`: Stripe.js confirms a SetupIntent, then posts its id back here)."""
+    provider = payment_provider()
+    if request.method == "POST":
+        try:
+            payment_method_save(user=request.user, setup_intent_id=request.POST.get("setup_intent", ""))
+        except BillingError as error:
+            messages.error(request, str(error))
+        else:
+            card = provider.default_payment_method(user=request.user)
+            messages.success(
+                request,
+                _("Your card is saved: %(brand)s ending %(last4)s.") % {"brand": card.brand_name, "last4": card.last4},
+            )
+        return redirect("billing:payment_method")
+    context = {"provider": provider, "card": provider.default_payment_method(user=request.user)}
+    if not provider.collects_cards:
+        context["bank_transfer"] = provider.bank_transfer()
+        return render(request, "billing/payment_method.html", context)
+    try:
+        context["setup"] = payment_method_setup_start(user=request.user)
+    except BillingError as error:
+        messages.error(request, str(error))  # the card on file is still shown; the form waits for Stripe
+    context |= {"publishable_key": provider.publishable_key, "stripe_js_url": provider.js_url}
+    response = render(request, "billing/payment_method.html", context)
+    response._csp_update = provider.page_content_security_policy()  # django-csp: this page only loads Stripe.js
+    return response
 
 
 @never_cache

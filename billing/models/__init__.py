@@ -16,6 +16,7 @@ from billing.models.invoices import (
 from billing.models.notifications import AlertType, BillingAlert, EmailKind, EmailNotification, EmailStatus
 from billing.models.payments import Payment, PaymentMethod, PaymentStatus
 from billing.models.plans import Interval, Plan
+from billing.models.providers import PaymentProviderCustomer, PaymentProviderName
 from billing.models.subscriptions import (
     LIVE_SUBSCRIPTION_STATUSES,
     Subscription,
@@ -50,6 +51,8 @@ __all__ = [
     "NumberSequence",
     "Payment",
     "PaymentMethod",
+    "PaymentProviderCustomer",
+    "PaymentProviderName",
     "PaymentStatus",
     "Plan",
     "Subscription",

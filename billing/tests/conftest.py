@@ -1,6 +1,7 @@
 """Arrangement shared by billing's tests (the root conftest.py has the customer, `logged_in` and `media`)."""
 import pytest
 
+from billing.tests.localstripe import localstripe, stripe_settings  # noqa: F401 (fixtures: a localstripe process)
 from libraries.tests.factories import DocumentationChunkFactory, LibraryVersionFactory
 
 

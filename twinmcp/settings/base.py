@@ -5,6 +5,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -330,6 +331,32 @@ INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=30)
 PAYMENT_WEBHOOK_SECRET = env("PAYMENT_WEBHOOK_SECRET", default="")
 # The largest payment, refund, credit or webhook amount accepted; larger figures are refused as mistakes.
 PAYMENT_MAX_AMOUNT = Decimal(env.str("PAYMENT_MAX_AMOUNT", default="1000000.00"))
+
+# Who collects the money: `manual` (customers pay by bank transfer to SELLER_IBAN, finance records payments) or
+# `stripe` (cards saved on /billing/payment-method/, through the official SDK). billing.payments.providers.
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", default="manual")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Empty: Stripe's own API. A Stripe-compatible server otherwise (localstripe in tests and development).
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="").rstrip("/")
+# Stripe.js, which takes the card in the browser (the card number never reaches this server); localstripe
+# serves a shim of it at <its address>/js.stripe.com/v3/.
+STRIPE_JS_URL = env("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+# Days after an invoice's issue when a failed charge is tried again, each once.
+PAYMENT_RETRY_DAYS = tuple(env.list("PAYMENT_RETRY_DAYS", cast=int, default=[1, 3, 5, 7]))
+if PAYMENT_PROVIDER not in ("manual", "stripe"):
+    raise ImproperlyConfigured(f"PAYMENT_PROVIDER is {PAYMENT_PROVIDER!r}: use 'manual' or 'stripe'.")
+if PAYMENT_PROVIDER == "stripe":
+    # Refused at start-up rather than at a customer's first card, or at the first webhook event.
+    missing = [name for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+               if not globals()[name]]
+    if missing:
+        raise ImproperlyConfigured(f"PAYMENT_PROVIDER is 'stripe': set {', '.join(missing)}.")
+if not PAYMENT_RETRY_DAYS or list(PAYMENT_RETRY_DAYS) != sorted(set(PAYMENT_RETRY_DAYS)) or PAYMENT_RETRY_DAYS[0] < 1:
+    raise ImproperlyConfigured(
+        f"PAYMENT_RETRY_DAYS is {PAYMENT_RETRY_DAYS}: days after issue, increasing, each 1 or more (e.g. 1,3,5,7)."
+    )
 INVOICE_CURRENCY = env("INVOICE_CURRENCY", default="EUR")
 # Yearly late-payment penalty rate printed on invoices, in percent: the ECB refinancing rate plus 10 points.
 LATE_PAYMENT_RATE = Decimal(env.str("LATE_PAYMENT_RATE", default="12.15"))

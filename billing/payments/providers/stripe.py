@@ -1,0 +1,150 @@
+"""The `stripe` provider, on the official SDK: a Stripe customer per user, cards saved through a SetupIntent that
+Stripe.js confirms in the browser (the card number goes from the browser to Stripe, never through this server).
+
+Every figure comes from Stripe's answer to this server's own secret-key request, never from the browser: the
+page only hands back a SetupIntent id. STRIPE_API_BASE points the SDK at a Stripe-compatible server
+(localstripe in tests and development).
+"""
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import stripe
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from billing.exceptions import BillingError
+from billing.models import PaymentProviderCustomer, PaymentProviderName
+from billing.payments.providers import CardOnFile, PaymentProvider
+
+logger = logging.getLogger(__name__)
+
+STRIPE_JS_ORIGIN = "https://js.stripe.com"
+STRIPE_API_ORIGIN = "https://api.stripe.com"
+
+
+class PaymentProviderUnavailable(BillingError):
+    """Stripe did not answer, or answered an error this server did not cause knowingly: try again later."""
+
+
+@dataclass(frozen=True)
+class CardSetup:
+    """A SetupIntent waiting for the browser: Stripe.js confirms it with the client secret."""
+
+    setup_intent_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
+class SavedCard:
+    payment_method_id: str
+    card: CardOnFile
+
+
+def setup_not_yours() -> BillingError:
+    return BillingError(_("No card setup of yours has this reference: please add the card again."))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class StripeProvider(PaymentProvider):
+    name = PaymentProviderName.STRIPE
+    collects_cards = True
+
+    def __init__(self, *, secret_key: str, publishable_key: str, api_base: str = "", js_url: str):
+        self.publishable_key = publishable_key
+        self.api_base = api_base
+        self.js_url = js_url
+        self.client = stripe.StripeClient(secret_key, base_addresses={"api": api_base} if api_base else None)
+
+    @classmethod
+    def from_settings(cls) -> "StripeProvider":
+        return cls(
+            secret_key=settings.STRIPE_SECRET_KEY, publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
+            api_base=settings.STRIPE_API_BASE, js_url=settings.STRIPE_JS_URL,
+        )
+
+    def default_payment_method(self, *, user) -> CardOnFile | None:
+        row = PaymentProviderCustomer.objects.filter(user=user, provider=self.name).first()
+        if row is None or not row.default_payment_method_id:
+            return None
+        return CardOnFile(
+            brand=row.card_brand, last4=row.card_last4, exp_month=row.card_exp_month, exp_year=row.card_exp_year
+        )
+
+    def page_content_security_policy(self) -> dict[str, list[str]]:
+        """What the card page adds to the site's CSP: Stripe.js, its frames, and the API it calls."""
+        js = _origin(self.js_url)
+        api = _origin(self.api_base) if self.api_base else STRIPE_API_ORIGIN
+        frames = [js]
+        if js == STRIPE_JS_ORIGIN:
+            # Stripe's own list (docs.stripe.com/security/guide#content-security-policy): 3-D Secure pages
+            # come from hooks.stripe.com.
+            frames += ["https://*.js.stripe.com", "https://hooks.stripe.com"]
+        return {"script-src": [js], "frame-src": frames, "connect-src": sorted({js, api})}
+
+    def customer_create(self, *, user) -> str:
+        """A new Stripe customer for `user`; its id. The caller makes sure there is one per user."""
+        customer = self._call(
+            self.client.v1.customers.create,
+            params={"email": user.email, "metadata": {"user_id": str(user.pk)}},
+        )
+        return customer.id
+
+    def setup_intent_create(self, *, customer_id: str) -> CardSetup:
+        # off_session: the card is saved to be charged later, with nobody at the page.
+        intent = self._call(
+            self.client.v1.setup_intents.create,
+            params={"customer": customer_id, "usage": "off_session", "payment_method_types": ["card"]},
+        )
+        return CardSetup(setup_intent_id=intent.id, client_secret=intent.client_secret)
+
+    def setup_intent_card(self, *, customer_id: str, setup_intent_id: str) -> SavedCard:
+        """The card a succeeded SetupIntent of this customer saved, made the customer's default at Stripe.
+
+        Another customer's SetupIntent and an unknown id get the same answer: neither is this customer's.
+        """
+        not_yours = setup_not_yours()
+        try:
+            intent = self.client.v1.setup_intents.retrieve(setup_intent_id, params={"expand": ["payment_method"]})
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                raise not_yours from None
+            raise self._unavailable(error) from None
+        except stripe.StripeError as error:
+            raise self._unavailable(error) from None
+        if intent.customer != customer_id:
+            raise not_yours
+        if intent.status != "succeeded" or intent.payment_method is None:
+            raise BillingError(_("The card was not confirmed: please add it again."))
+        method = intent.payment_method
+        if method.type != "card":
+            raise BillingError(_("Only a card can be saved here."))
+        if method.customer is None:
+            # Stripe attaches the card to the SetupIntent's customer itself; Stripe-compatible servers may not.
+            method = self._call(self.client.v1.payment_methods.attach, method.id, params={"customer": customer_id})
+        elif method.customer != customer_id:
+            raise not_yours
+        self._call(
+            self.client.v1.customers.update, customer_id,
+            params={"invoice_settings": {"default_payment_method": method.id}},
+        )
+        card = method.card
+        return SavedCard(
+            payment_method_id=method.id,
+            card=CardOnFile(brand=card.brand, last4=card.last4, exp_month=card.exp_month, exp_year=card.exp_year),
+        )
+
+    def _call(self, method, *args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except stripe.StripeError as error:
+            raise self._unavailable(error) from None
+
+    @staticmethod
+    def _unavailable(error: stripe.StripeError) -> PaymentProviderUnavailable:
+        logger.warning("Stripe refused or failed a request: %s (HTTP %s)", error, error.http_status)
+        return PaymentProviderUnavailable(_("Stripe could not complete the request: please try again in a moment."))
