@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 from stdnum.eu import vat as eu_vat
@@ -12,7 +13,7 @@ from stdnum.fr import siren as fr_siren
 from stdnum.util import clean, get_cc_module
 
 from .countries import COUNTRIES, country_name
-from .models import API_KEY_SCOPES, CUSTOMER_API_KEY_SCOPES, ConsentPurpose, UserProfile
+from .models import API_KEY_SCOPES, CUSTOMER_API_KEY_SCOPES, ConsentPurpose, User, UserProfile
 
 # VAT numbers carry the country's VAT prefix, which differs from ISO 3166 for Greece.
 VAT_PREFIX_OF_COUNTRY = {"GR": "EL"}
@@ -96,6 +97,53 @@ class EmailAuthenticationForm(AuthenticationForm):
         max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
+
+
+class SignupForm(PageForm):
+    """A new account: the login email, a password Django's validators accept, the terms (required) and the
+    optional consents the privacy page also records, unticked."""
+
+    email = forms.EmailField(
+        label=_("Email address"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+        help_text=_("You log in with it; we send a link to it to confirm it is yours."),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html,
+    )
+    terms = forms.BooleanField(
+        label=_("I accept the terms of service"),
+        error_messages={"required": _("Accept the terms of service to create an account.")},
+    )
+    marketing_email = forms.BooleanField(label=_("Send me news about TwinMCP (marketing emails)"), required=False)
+    usage_analytics = forms.BooleanField(
+        label=_("Help improve TwinMCP with anonymous usage analytics"), required=False
+    )
+
+    # Form field → the consent it grants when ticked.
+    CONSENTS = {
+        "terms": ConsentPurpose.TERMS,
+        "marketing_email": ConsentPurpose.MARKETING_EMAIL,
+        "usage_analytics": ConsentPurpose.USAGE_ANALYTICS,
+    }
+
+    def clean(self):
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password:
+            # Checked against an unsaved user with this email, so that a password close to it is refused.
+            try:
+                password_validation.validate_password(password, user=User(email=cleaned.get("email") or ""))
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return cleaned
+
+    def consents_granted(self) -> list[str]:
+        return [purpose.value for name, purpose in self.CONSENTS.items() if self.cleaned_data.get(name)]
 
 
 class ProfileForm(forms.ModelForm):

@@ -9,10 +9,16 @@ rate), so this bottom layer labels the answers of every app without importing th
   (401, 403) asks those of them that define `rate_limit_peek(request)` for the caller's window instead, which
   counts nothing. A 429 carries `Retry-After` (DRF sets it from the throttle's `wait()`);
 - `rate_limit_schema` documents both in the OpenAPI schema, on every operation.
+
+And the sign-up page's own throttle, `signup_attempt_allowed` (per client address and per email).
 """
 import copy
+import hashlib
 import logging
 from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +109,31 @@ def rate_limit_schema(result, generator, request, public):
                     {name: {"$ref": f"#/components/headers/{name}"} for name in names}
                 )
     return result
+
+
+# Sign-up throttling: every POST of /account/signup/ counts, against its client address (many accounts from one
+# place) and against the email it names (someone flooding an address with confirmation or notice emails), in
+# fixed windows as long as the login's cool-off. Counted in the cache (Redis), like DRF's throttles: the counter
+# only slows callers down and guards no money, so a Redis that is down lets sign-ups through rather than
+# refusing them.
+SIGNUP_THROTTLE_KEY = "accounts:signup-attempts:{kind}:{digest}"
+
+
+def signup_attempt_allowed(*, ip_address: str | None, email: str) -> bool:
+    """Count one sign-up attempt; False once the address or the email went over `SIGNUP_ATTEMPT_LIMIT`."""
+    window = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    allowed = True
+    subjects = [("ip", ip_address or ""), ("email", (email or "").strip().lower())]
+    for kind, subject in subjects:
+        if not subject:
+            continue
+        # Hashed: the cache holds no address or email in clear.
+        key = SIGNUP_THROTTLE_KEY.format(kind=kind, digest=hashlib.sha256(subject.encode()).hexdigest())
+        cache.add(key, 0, timeout=window)
+        try:
+            attempts = cache.incr(key)
+        except ValueError:  # expired between add and incr, or the cache is unreachable
+            attempts = 1
+        if attempts is not None and attempts > settings.SIGNUP_ATTEMPT_LIMIT:
+            allowed = False
+    return allowed

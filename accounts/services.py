@@ -10,13 +10,17 @@ from datetime import timedelta
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.models import Session
+from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, connection, models, transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 
 from core.db import rows_insert
@@ -510,3 +514,144 @@ def user_email_change_notify(*, user, old_email: str, now=None) -> None:
     )
     # Robust: a mail server that is down must not undo the change, which is already committed.
     transaction.on_commit(message.send, robust=True)
+
+
+# Self-service sign-up. The account is created inactive (`is_active=False`) until its owner follows the link
+# mailed to the address: Django's login, the password reset and the API keys all refuse an inactive user
+# already, so an address nobody proved to own opens nothing. Confirming activates it once, then calls the
+# handlers the settings name (`SIGNUP_CONFIRMED_HANDLERS`: billing's free subscription), as the GDPR export asks
+# its providers, so that accounts never imports the apps above it.
+SIGNUP_TOKEN_SALT = "accounts.signup.confirm"
+
+
+class SignupLinkError(Exception):
+    """A confirmation link that cannot confirm: `reason` is "invalid" (forged, mangled, or superseded by a later
+    sign-up), "expired" (older than SIGNUP_CONFIRM_MAX_AGE) or "used" (the account is confirmed already)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _awaiting_confirmation(user: User) -> bool:
+    """Signed up, never confirmed: inactive, never logged in, with a password (an erased account has none)."""
+    return not user.is_active and user.last_login is None and user.has_usable_password()
+
+
+def _signup_fingerprint(user: User) -> str:
+    """What a link is good for: this account, in this state, with this password. Confirming (active), logging in
+    (last_login) or signing up again (a new password) changes it, so each link works once and only the newest."""
+    state = f"{user.pk}|{user.email}|{user.password}|{user.is_active}|{user.last_login}"
+    return salted_hmac(SIGNUP_TOKEN_SALT, state, algorithm="sha256").hexdigest()[:32]
+
+
+def signup_token_make(*, user: User) -> str:
+    """The signed, timestamped token of the confirmation link (django.core.signing)."""
+    return signing.dumps({"user": user.pk, "state": _signup_fingerprint(user)}, salt=SIGNUP_TOKEN_SALT)
+
+
+def signup_link_user(*, token: str, lock: bool = False) -> User:
+    """The account a confirmation link may confirm; raises SignupLinkError. With `lock`, its row stays locked
+    until the caller's transaction ends, so that two clicks confirm it once."""
+    try:
+        payload = signing.loads(token, salt=SIGNUP_TOKEN_SALT, max_age=settings.SIGNUP_CONFIRM_MAX_AGE)
+    except signing.SignatureExpired:
+        raise SignupLinkError("expired") from None
+    except signing.BadSignature:
+        raise SignupLinkError("invalid") from None
+    users = User.objects.select_for_update() if lock else User.objects.all()
+    user = users.filter(pk=payload.get("user")).first() if isinstance(payload, dict) else None
+    if user is None:
+        raise SignupLinkError("invalid")
+    if not hmac.compare_digest(_signup_fingerprint(user), str(payload.get("state", ""))):
+        raise SignupLinkError("used" if user.is_active else "invalid")
+    if not _awaiting_confirmation(user):
+        raise SignupLinkError("invalid")
+    return user
+
+
+def _email_send(*, to: str, template: str, context: dict, language: str) -> None:
+    """Render `accounts/emails/<template>_subject.txt` and `.txt` in `language` and send them once the
+    transaction commits (robust: a mail server that is down must not undo the sign-up)."""
+    with translation.override(language):
+        subject = render_to_string(f"accounts/emails/{template}_subject.txt", context)
+        body = render_to_string(f"accounts/emails/{template}.txt", context)
+    message = EmailMessage(
+        subject=" ".join(subject.split()), body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[to]
+    )
+    transaction.on_commit(message.send, robust=True)
+
+
+def _email_context(**context) -> dict:
+    return {**context, "contact_name": settings.SELLER["name"], "contact_email": settings.SELLER["email"]}
+
+
+@transaction.atomic
+def signup_request(
+    *, email: str, password: str, consents: Iterable[str], language: str, ip_address: str | None = None,
+    user_agent: str = "", now=None,
+) -> None:
+    """Sign up `email` (the form validated the password): the caller answers the same whatever happened here.
+
+    A new address gets an inactive account, its consents (`consents`: the purposes granted, the terms among
+    them) and a confirmation link. An address still awaiting confirmation is signed up again: the new
+    password replaces the old and only the new link works. An account already in use is left untouched and
+    its owner is told that someone tried to sign up with their address. The password is hashed in every case,
+    so that the answer takes as long whether the address is known or not.
+    """
+    consents = list(consents)
+    if ConsentPurpose.TERMS not in consents:
+        raise ValidationError({"terms": "An account is opened only on accepting the terms of service."})
+    now = now or timezone.now()
+    email = User.objects.normalize_email(email).strip()
+    language = language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+    user = User.objects.select_for_update().filter(email__iexact=email).order_by("pk").first()
+    if user is not None and not _awaiting_confirmation(user):
+        make_password(password)  # the work a new account's hashing does: no timing tells the two apart
+        audit_log_record(action="account.signup_existing", obj=user)
+        _email_send(
+            to=user.email, template="signup_existing", language=customer_language(saved_profile(user)),
+            context=_email_context(
+                email=user.email, login_url=settings.SITE_URL + reverse("accounts:login"),
+                reset_url=settings.SITE_URL + reverse("accounts:password_reset"),
+            ),
+        )
+        return
+    if user is None:
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(email=email, password=password, is_active=False, date_joined=now)
+        except IntegrityError:
+            return  # the same address signing up at the same instant: that request mails its owner
+        UserProfile.objects.create(user=user, language=language)
+        audit_log_record(action="account.signup", obj=user, actor=user)
+    else:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit_log_record(action="account.signup_again", obj=user, actor=user)
+    for purpose in consents:
+        consent_record(
+            user=user, purpose=purpose, granted=True, ip_address=ip_address, user_agent=user_agent, now=now
+        )
+    confirm_url = settings.SITE_URL + reverse("accounts:signup_confirm", args=[signup_token_make(user=user)])
+    _email_send(
+        to=user.email, template="signup_confirm", language=language,
+        context=_email_context(
+            email=user.email, confirm_url=confirm_url, valid_days=settings.SIGNUP_CONFIRM_MAX_AGE // (24 * 3600),
+            valid_hours=settings.SIGNUP_CONFIRM_MAX_AGE // 3600,
+        ),
+    )
+
+
+@transaction.atomic
+def signup_confirm(*, token: str, now=None) -> User:
+    """Confirm the account of a link, once: activate it and call each of `SIGNUP_CONFIRMED_HANDLERS` as
+    `handler(user=, now=)` in the same transaction. Raises SignupLinkError (a second click: "used")."""
+    now = now or timezone.now()
+    user = signup_link_user(token=token, lock=True)
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    audit_log_record(action="account.confirm", obj=user, actor=user)
+    for handler in settings.SIGNUP_CONFIRMED_HANDLERS:
+        import_string(handler)(user=user, now=now)
+    return user

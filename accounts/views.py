@@ -2,28 +2,35 @@
 service or selector; a customer only ever reaches their own objects (another id answers 404)."""
 import json
 
+from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.i18n import set_language
 
-from .forms import TOGGLEABLE_CONSENTS, AccountEraseForm, ApiKeyCreateForm, ConsentForm, ProfileForm
+from .forms import TOGGLEABLE_CONSENTS, AccountEraseForm, ApiKeyCreateForm, ConsentForm, ProfileForm, SignupForm
 from .models import CUSTOMER_API_KEY_SCOPES, ConsentPurpose
+from .ratelimit import signup_attempt_allowed
 from .selectors import api_keys_of, consents_current, profile_of
 from .services import (
+    SignupLinkError,
     account_erase,
     api_key_create,
     api_key_revoke,
     consent_record,
     profile_update,
+    signup_confirm,
+    signup_link_user,
+    signup_request,
     user_data_export,
 )
 
@@ -135,3 +142,55 @@ def erase(request):
         logout(request)
         return render(request, "accounts/erased.html")
     return render(request, "accounts/erase.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    """A new account. Whether the address is new or already has an account, the answer is the same page
+    ("check your email"): the emails tell the two apart, only to the address's owner."""
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        # Throttled like the login (django-axes: the same client address and cool-off): by address and by email.
+        if not signup_attempt_allowed(ip_address=get_client_ip_address(request), email=request.POST.get("email", "")):
+            minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+            return render(request, "registration/signup_locked_out.html", {"minutes": minutes}, status=429)
+        if form.is_valid():
+            signup_request(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+                consents=form.consents_granted(),
+                language=get_language(),
+                ip_address=request.META.get("REMOTE_ADDR"),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            )
+            return redirect("accounts:signup_sent")
+    return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_GET
+def signup_sent(request):
+    return render(request, "registration/signup_sent.html")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signup_confirm_link(request, token: str):
+    """The link of the confirmation email. GET shows a button and changes nothing: mail scanners that open
+    links must not use it up, and a link alone must not log a browser into someone's account (login CSRF).
+    The button POSTs: the account is confirmed, the customer logged in and sent to choose their plan."""
+    try:
+        if request.method == "POST":
+            user = signup_confirm(token=token)
+        else:
+            signup_link_user(token=token)
+    except SignupLinkError as error:
+        return render(request, "registration/signup_link_invalid.html", {"reason": error.reason}, status=400)
+    if request.method == "GET":
+        return render(request, "registration/signup_confirm.html")
+    logout(request)  # whoever was logged in in this browser, the confirmed customer takes their place
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, _("Your account is confirmed. Welcome to TwinMCP!"))
+    return redirect("billing:plan_change")

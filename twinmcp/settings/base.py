@@ -190,6 +190,17 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
 
+# Self-service sign-up (/account/signup/). Each sign-up POST counts against its client address and against the
+# email it names, in windows of AXES_COOLOFF_TIME, like the login's lock-outs; beyond SIGNUP_ATTEMPT_LIMIT it
+# answers 429.
+SIGNUP_ATTEMPT_LIMIT = env.int("SIGNUP_ATTEMPT_LIMIT", default=5)
+# Seconds a confirmation link stays valid (3 days).
+SIGNUP_CONFIRM_MAX_AGE = env.int("SIGNUP_CONFIRM_MAX_AGE", default=3 * 24 * 3600)
+# The plan a confirmed account is subscribed to, free; with no active plan of that code, none.
+SIGNUP_PLAN = env("SIGNUP_PLAN", default="free")
+# Called as handler(user=, now=) when an account is confirmed, so that accounts never imports the apps above it.
+SIGNUP_CONFIRMED_HANDLERS = ["billing.subscriptions.signup.signup_subscription_create"]
+
 # Content-Security-Policy for every page: our own scripts only; inline style attributes for bars and charts.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
