@@ -379,6 +379,27 @@ def customer_payments(*, user):
     )
 
 
+def suspending_invoices(*, today: datetime.date):
+    """Issued invoices that suspend their customer's metered access on `today` (a date in BILLING_TIME_ZONE):
+    still owing money (SENT or OVERDUE, amount due > 0) more than ACCESS_SUSPEND_AFTER_DAYS days past their due
+    date, and not lifted by finance. The last of those days is still served: due 1 December with 14 days, calls
+    are served through 15 December and refused from 16 December. Paid or cancelled, an invoice suspends nothing.
+    """
+    last_day_served = datetime.timedelta(days=settings.ACCESS_SUSPEND_AFTER_DAYS)
+    return Invoice.objects.filter(
+        status__in=(InvoiceStatus.SENT, InvoiceStatus.OVERDUE),
+        amount_due__gt=0,
+        due_date__lt=today - last_day_served,
+        access_suspension_lift__isnull=True,
+    )
+
+
+def access_suspended_by(*, user, today: datetime.date) -> Invoice | None:
+    """The invoice that suspends the customer's metered access on `today` (the oldest due, when several do), or
+    None while their access is open."""
+    return suspending_invoices(today=today).filter(user=user).order_by("due_date", "id").first()
+
+
 def customer_live_subscription(*, user) -> Subscription | None:
     """The subscription being billed (ACTIVE or PAUSED): a customer has one at most."""
     return (

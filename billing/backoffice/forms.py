@@ -98,6 +98,15 @@ class GrantCreditForm(OneEffectForm):
         return None if usable_until is None else start_of_day(usable_until + datetime.timedelta(days=1))
 
 
+class LiftSuspensionForm(forms.Form):
+    """Why finance serves a customer's metered calls again although their late invoice stays unpaid."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), max_length=1000,
+        help_text="Kept in the audit log, e.g. \"Transfer announced by the customer's accounts payable, 8 Dec\".",
+    )
+
+
 class ChangePlanForm(forms.Form):
     plan = forms.ModelChoiceField(queryset=Plan.objects.filter(is_active=True).order_by("price", "code"))
 

@@ -31,6 +31,8 @@ FINANCE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "billingalert": ("view",),
         "emailnotification": ("view",),
         "webhookevent": ("view",),  # granted by migration 0007
+        # Add: the "lift the suspension" action; a lift is never changed or deleted. Granted by migration 0013.
+        "accesssuspensionlift": ("view", "add"),
     },
     "accounts": {
         # The billing identity of customers; staff accounts and permissions stay with superusers.

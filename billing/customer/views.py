@@ -13,16 +13,19 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from stdnum import iban
 
 from billing import clock
 from billing.customer.charts import daily_usage_svg, forecast_svg, monthly_usage_svg
 from billing.customer.forms import CancelForm, InvoiceFilterForm, PlanChoiceForm
 from billing.exceptions import BillingError
+from billing.models import InvoiceStatus
 from billing.notifications.alerts import alert_mark_read
 from billing.payments.providers import payment_provider
 from billing.payments.providers.services import payment_method_save, payment_method_setup_start
 from billing.periods import local_date
 from billing.selectors import (
+    access_suspended_by,
     credit_note_of,
     customer_alerts,
     customer_credit_balance,
@@ -36,6 +39,7 @@ from billing.selectors import (
     load_subscriptions,
     plans_offered,
     scheduled_plan_change,
+    suspending_invoices,
     upcoming_priced,
     usage_forecast,
     usage_last_months,
@@ -69,6 +73,8 @@ def dashboard(request):
     forecast = usage_forecast(usage=usage, now=now)
     context = {
         "data": data,
+        # The unpaid invoice that has the docs API answer 402, and why: the banner with "Pay now".
+        "suspension": access_suspended_by(user=request.user, today=local_date(now)),
         "usage": usage,
         "chart": mark_safe(chart),
         "months": months,
@@ -98,9 +104,22 @@ def invoice_list(request):
 @login_required
 def invoice_detail(request, pk: int):
     invoice = get_object_or_404(customer_invoice_detail(user=request.user), pk=pk)
-    return render(
-        request, "billing/invoice_detail.html", {"invoice": invoice, "credit_note": credit_note_of(invoice)}
-    )
+    context = {
+        "invoice": invoice,
+        "credit_note": credit_note_of(invoice),
+        "bank_transfer": _bank_transfer(invoice),
+        "suspends_access": suspending_invoices(today=clock.today()).filter(pk=invoice.pk).exists(),
+    }
+    return render(request, "billing/invoice_detail.html", context)
+
+
+def _bank_transfer(invoice) -> dict[str, str] | None:
+    """Where an open invoice is paid by bank transfer: the seller's account as the invoice printed it at issue."""
+    seller = invoice.billing_details.get("seller") or {}
+    account = iban.compact(seller.get("iban", ""))
+    if invoice.status not in (InvoiceStatus.SENT, InvoiceStatus.OVERDUE) or invoice.amount_due <= 0 or not account:
+        return None
+    return {"iban": iban.format(account), "bic": seller.get("bic", "").replace(" ", "").upper()}
 
 
 @never_cache

@@ -13,7 +13,9 @@ billing's rules without importing billing.
   (`QuotaUsage`). Once it is reached, a plan with a hard cap (overage price 0) refuses calls (429
   `quota_exceeded`, `Retry-After` = the period's end); otherwise, once the overage this period would be billed
   so far (every plan's segment, priced as the invoice prices it) reaches the customer's monthly spend cap,
-  calls are refused (402 `spend_cap_reached`) and a USAGE_THRESHOLD alert says so, once per period.
+  calls are refused (402 `spend_cap_reached`) and a USAGE_THRESHOLD alert says so, once per period. Before the
+  quota: an invoice unpaid `ACCESS_SUSPEND_AFTER_DAYS` past its due date refuses calls (402 `payment_required`,
+  naming the invoice and where to pay it) until it is paid or finance lifts the suspension (`access_suspension`).
 
 Tokens used this period come from a per-user counter in the cache: seeded from PostgreSQL on a miss,
 incremented after each metered call or ingested batch (`usage_recorded`), expiring at the end of the period
@@ -25,6 +27,7 @@ PostgreSQL (at most once a minute per customer). When Redis is down, the quota i
 call and the rate is not enforced: the API keeps answering. Without Redis at all (development), both live in
 the local-memory cache.
 """
+import datetime
 import functools
 import logging
 import math
@@ -34,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, router
 from django.utils.translation import gettext as _
@@ -44,12 +48,13 @@ from rest_framework.throttling import BaseThrottle
 from accounts.models import ApiKey, UserProfile
 from accounts.ratelimit import RateLimit, rate_limit_record
 from billing import clock
+from billing.cache import USER_DATA_TIMEOUT, customer_cached
 from billing.models import LIVE_SUBSCRIPTION_STATUSES, AlertType, Plan, Subscription, SubscriptionStatus
 from billing.money import format_number
 from billing.notifications.alerts import alert_raise, alert_text
-from billing.periods import Period, format_long_date
+from billing.periods import Period, format_long_date, local_date
 from billing.pricing import UsageSegment, usage_charge
-from billing.selectors import current_period, plan_histories_load, quota_usages, usage_window
+from billing.selectors import access_suspended_by, current_period, plan_histories_load, quota_usages, usage_window
 from core.db import columns, row_converter, row_loader
 from libraries.throttling import MeteredUsage
 
@@ -103,6 +108,12 @@ class SpendCapReached(exceptions.APIException):
     status_code = status.HTTP_402_PAYMENT_REQUIRED
     default_code = "spend_cap_reached"
     default_detail = "Your overage this period reached your monthly spend cap."
+
+
+class PaymentRequired(exceptions.APIException):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    default_code = "payment_required"
+    default_detail = "An unpaid invoice suspends your metered calls: pay it on /billing/."
 
 
 class SubscriptionRequired(exceptions.APIException):
@@ -256,6 +267,50 @@ def _window_hit(key: str, *, limit_of: Callable[[], int], timeout: int) -> tuple
     return counted[0], counted[1]
 
 
+# --- Suspension for an unpaid invoice -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """The invoice that suspends a customer's metered calls, as the 402 answer names it (cached: no personal
+    data, only the invoice's own figures)."""
+
+    invoice_id: int
+    number: str
+    amount_due: Decimal
+    currency: str
+    due_date: datetime.date
+
+    def message(self) -> str:
+        return (
+            f"Invoice {self.number} ({self.amount_due} {self.currency}, due {self.due_date.isoformat()}) is unpaid: "
+            f"metered calls are suspended until it is paid. Pay it on /billing/invoices/{self.invoice_id}/."
+        )
+
+
+def access_suspension(*, user, now: datetime.datetime) -> Suspension | None:
+    """What suspends the customer's metered calls at `now`, or None.
+
+    Cached per customer under their cache version (billing.cache), so a warm call reads no database: every write
+    that ends a suspension (a payment, a refund, a cancellation, finance's lift) calls `customer_cache_invalidate`,
+    and the next call is served at once. One that begins without any write, when a day passes, is covered by the
+    key: it names the day in BILLING_TIME_ZONE (and the grace in force), so the first call after midnight reads
+    the database again. USER_DATA_TIMEOUT bounds what a change made outside the services could leave stale.
+    """
+    today = local_date(now)
+
+    def compute() -> Suspension | None:
+        invoice = access_suspended_by(user=user, today=today)
+        if invoice is None:
+            return None
+        return Suspension(invoice.pk, invoice.number, invoice.amount_due, invoice.currency, invoice.due_date)
+
+    return customer_cached(
+        user_id=user.pk, name="access-suspension", key=f"{today.isoformat()}:{settings.ACCESS_SUSPEND_AFTER_DAYS}",
+        timeout=USER_DATA_TIMEOUT, compute=compute,
+    )
+
+
 # --- Quota and spend cap -------------------------------------------------------------------------------
 
 
@@ -382,6 +437,9 @@ class PlanQuotaThrottle(BaseThrottle):
         subscription = account.subscription
         if subscription is None or subscription.status != SubscriptionStatus.ACTIVE:
             raise SubscriptionRequired()
+        suspension = access_suspension(user=request.user, now=now)
+        if suspension is not None:
+            raise PaymentRequired(suspension.message())
         period = current_period(subscription, now=now)
         tokens, state, fresh = quota_tokens_used(subscription=subscription, period=period, now=now)
         refusal = _refusal(state, account.spend_cap, tokens)

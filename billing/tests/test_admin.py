@@ -24,6 +24,7 @@ from accounts.tests.admin_helpers import (
 from accounts.tests.factories import ApiKeyFactory, UserFactory, UserProfileFactory
 from billing.backoffice.roles import FINANCE_GROUP, finance_permission_names
 from billing.models import (
+    AccessSuspensionLift,
     AlertType,
     BillingAlert,
     Credit,
@@ -116,6 +117,9 @@ def make_billing_rows() -> dict:
         WebhookEvent: WebhookEvent.objects.create(
             event_id=f"evt_{invoice.pk}", type="payment.succeeded", payload={"id": f"evt_{invoice.pk}"},
             payment=payment,
+        ),
+        AccessSuspensionLift: AccessSuspensionLift.objects.create(
+            invoice=invoice, lifted_by=UserFactory(), reason="Transfer announced by the customer."
         ),
     }
 
@@ -714,7 +718,7 @@ class TestFinanceCannotCorruptTheBooks:
 class TestFinanceGroup:
     def test_the_migrations_give_finance_exactly_its_permissions(self):
         Group.objects.filter(name=FINANCE_GROUP).delete()
-        for name in ("0004_finance_group", "0007_finance_views_webhook_events"):
+        for name in ("0004_finance_group", "0007_finance_views_webhook_events", "0013_access_suspension_lift"):
             historical_apps = MigrationExecutor(connection).loader.project_state(("billing", name)).apps
             migration = importlib.import_module(f"billing.migrations.{name}")
             (migration.create_finance_group if name.startswith("0004") else migration.grant)(historical_apps, None)

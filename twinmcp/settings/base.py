@@ -338,6 +338,9 @@ USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=400)
 # Billing rules.
 INVOICE_TAX_RATE = Decimal(env.str("INVOICE_TAX_RATE", default="0.20"))
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=30)
+# Days past an invoice's due date during which its customer's metered calls are still served, that last day
+# included: unpaid after them, the docs API answers 402 `payment_required` (billing.selectors.suspending_invoices).
+ACCESS_SUSPEND_AFTER_DAYS = env.int("ACCESS_SUSPEND_AFTER_DAYS", default=14)
 # Shared with the payment provider: events posted to /api/billing/payments/webhook/ are signed with it.
 PAYMENT_WEBHOOK_SECRET = env("PAYMENT_WEBHOOK_SECRET", default="")
 # The largest payment, refund, credit or webhook amount accepted; larger figures are refused as mistakes.

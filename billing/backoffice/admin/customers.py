@@ -2,7 +2,7 @@
 reverse)."""
 import datetime
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import DecimalField, Exists, OuterRef, Q, Subquery, Sum
 from django.utils.html import format_html, format_html_join
 
@@ -12,8 +12,17 @@ from accounts.models import ApiKey, User, UserProfile
 from billing import clock
 from billing.backoffice.admin.common import run_for_each
 from billing.backoffice.dashboard import customer_usage
-from billing.backoffice.forms import GrantCreditForm
-from billing.models import LIVE_SUBSCRIPTION_STATUSES, Credit, Invoice, Plan, Subscription
+from billing.backoffice.forms import GrantCreditForm, LiftSuspensionForm
+from billing.models import (
+    LIVE_SUBSCRIPTION_STATUSES,
+    AccessSuspensionLift,
+    Credit,
+    Invoice,
+    Plan,
+    Subscription,
+)
+from billing.payments.suspensions import access_suspension_lift
+from billing.selectors import suspending_invoices
 from billing.services import credit_grant
 
 
@@ -67,6 +76,37 @@ class LivePlanFilter(admin.SimpleListFilter):
         return queryset.filter(Exists(live))
 
 
+class SuspendedFilter(admin.SimpleListFilter):
+    """Customers whose metered calls are refused today for an unpaid invoice (billing.selectors)."""
+
+    title = "access"
+    parameter_name = "suspended"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Suspended"), ("no", "Not suspended")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("yes", "no"):
+            return queryset
+        suspending = Exists(suspending_invoices(today=clock.today()).filter(user=OuterRef("pk")))
+        return queryset.filter(suspending if self.value() == "yes" else ~suspending)
+
+
+@admin.register(AccessSuspensionLift)
+class AccessSuspensionLiftAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Finance's lifts, made by the customers' "Lift the access suspension" action: a record, never edited."""
+
+    list_display = ("created_at", "invoice", "customer", "lifted_by", "reason")
+    list_select_related = ("invoice__user", "lifted_by")
+    search_fields = ("invoice__number", "invoice__user__email", "reason")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+
+    @admin.display(description="Customer", ordering="invoice__user__email")
+    def customer(self, obj):
+        return obj.invoice.user
+
+
 admin.site.unregister(User)
 
 
@@ -85,11 +125,15 @@ class CustomerAdmin(ObjectActionsMixin, UserAdmin):
         CustomerInvoiceInline,
     )
     list_display = (
-        "email", "full_name", "company_name", "live_plan", "credit_balance", "is_staff", "is_active", "date_joined",
+        "email", "full_name", "company_name", "live_plan", "credit_balance", "suspended_by", "is_staff", "is_active",
+        "date_joined",
     )
-    list_filter = (LivePlanFilter, *UserAdmin.list_filter)
-    actions = ("grant_credit",)
-    object_actions = (ObjectAction("grant_credit", "Grant a credit"),)
+    list_filter = (SuspendedFilter, LivePlanFilter, *UserAdmin.list_filter)
+    actions = ("grant_credit", "lift_suspension")
+    object_actions = (
+        ObjectAction("grant_credit", "Grant a credit"),
+        ObjectAction("lift_suspension", "Lift the access suspension"),
+    )
 
     def get_queryset(self, request):
         live = Subscription.objects.filter(user=OuterRef("pk"), status__in=LIVE_SUBSCRIPTION_STATUSES).order_by(
@@ -102,12 +146,14 @@ class CustomerAdmin(ObjectActionsMixin, UserAdmin):
             .annotate(total=Sum("remaining_amount"))
             .values("total")
         )
+        suspending = suspending_invoices(today=clock.today()).filter(user=OuterRef("pk")).order_by("due_date", "id")
         return (
             super()
             .get_queryset(request)
             .annotate(
                 live_plan_name=Subquery(live.values("plan__name")[:1]),
                 credit_total=Subquery(balance, output_field=DecimalField(max_digits=12, decimal_places=2)),
+                suspending_number=Subquery(suspending.values("number")[:1]),
             )
         )
 
@@ -123,6 +169,11 @@ class CustomerAdmin(ObjectActionsMixin, UserAdmin):
     @admin.display(description="Credit", ordering="credit_total")
     def credit_balance(self, obj):
         return obj.credit_total
+
+    @admin.display(description="Suspended by", ordering="suspending_number")
+    def suspended_by(self, obj):
+        """The unpaid invoice that has the docs API refuse the customer's calls today (the oldest, if several)."""
+        return obj.suspending_number or "—"
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -163,6 +214,11 @@ class CustomerAdmin(ObjectActionsMixin, UserAdmin):
             *Credit.objects.filter(user=user),
         ]
 
+    def object_action_applies(self, action: str, obj) -> bool:
+        if action == "lift_suspension":
+            return bool(obj.suspending_number)  # annotated by get_queryset, as the page's object is read
+        return super().object_action_applies(action, obj)
+
     def has_grant_credit_permission(self, request):
         return request.user.has_perm("billing.add_credit")
 
@@ -186,4 +242,36 @@ class CustomerAdmin(ObjectActionsMixin, UserAdmin):
             self, request, users, action="grant_credit", title="Grant a credit", form=form,
             submit_label="Grant the credit",
             intro="Each customer selected receives the credit; it pays their next invoices, oldest-expiring first.",
+        )
+
+    def has_lift_suspension_permission(self, request):
+        return request.user.has_perm("billing.add_accesssuspensionlift")
+
+    @admin.action(description="Lift the access suspension…", permissions=["lift_suspension"])
+    def lift_suspension(self, request, queryset):
+        """Serve the customers' metered calls again: a lift of each unpaid invoice that suspends them today (the
+        invoices stay due, and an invoice that becomes late later suspends them again)."""
+        users = list(queryset)
+        invoices = list(
+            suspending_invoices(today=clock.today()).filter(user__in=users).select_related("user")
+            .order_by("user_id", "due_date", "id")
+        )
+        if not invoices:
+            self.message_user(request, "No customer selected is suspended: there is nothing to lift.", messages.WARNING)
+            return back_to_object(self, request, users)
+        form = LiftSuspensionForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            run_for_each(
+                self, request, invoices,
+                lambda invoice: access_suspension_lift(
+                    invoice=invoice, actor=request.user, reason=form.cleaned_data["reason"]
+                ),
+                done="Suspension lifted",
+            )
+            return back_to_object(self, request, users)
+        numbers = ", ".join(f"{invoice.number} ({invoice.user})" for invoice in invoices)
+        return action_page(
+            self, request, users, action="lift_suspension", title="Lift the access suspension", form=form,
+            submit_label="Lift the suspension",
+            intro=f"Their metered calls are served again although these invoices stay unpaid: {numbers}.",
         )
