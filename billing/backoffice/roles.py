@@ -33,6 +33,8 @@ FINANCE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "webhookevent": ("view",),  # granted by migration 0007
         # Add: the "lift the suspension" action; a lift is never changed or deleted. Granted by migration 0013.
         "accesssuspensionlift": ("view", "add"),
+        # Customers at the payment provider and their card on file, written by services only. Migration 0014.
+        "paymentprovidercustomer": ("view",),
     },
     "accounts": {
         # The billing identity of customers; staff accounts and permissions stay with superusers.

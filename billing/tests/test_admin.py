@@ -39,6 +39,8 @@ from billing.models import (
     LineKind,
     NumberSequence,
     Payment,
+    PaymentProviderCustomer,
+    PaymentProviderName,
     PaymentStatus,
     Plan,
     Subscription,
@@ -120,6 +122,11 @@ def make_billing_rows() -> dict:
         ),
         AccessSuspensionLift: AccessSuspensionLift.objects.create(
             invoice=invoice, lifted_by=UserFactory(), reason="Transfer announced by the customer."
+        ),
+        PaymentProviderCustomer: PaymentProviderCustomer.objects.create(
+            user=user, provider=PaymentProviderName.STRIPE, provider_customer_id=f"cus_{user.pk}",
+            default_payment_method_id=f"pm_{user.pk}", card_brand="visa", card_last4="4242", card_exp_month=12,
+            card_exp_year=2034,
         ),
     }
 
@@ -718,7 +725,10 @@ class TestFinanceCannotCorruptTheBooks:
 class TestFinanceGroup:
     def test_the_migrations_give_finance_exactly_its_permissions(self):
         Group.objects.filter(name=FINANCE_GROUP).delete()
-        for name in ("0004_finance_group", "0007_finance_views_webhook_events", "0013_access_suspension_lift"):
+        for name in (
+            "0004_finance_group", "0007_finance_views_webhook_events", "0013_access_suspension_lift",
+            "0014_payment_provider_customer",
+        ):
             historical_apps = MigrationExecutor(connection).loader.project_state(("billing", name)).apps
             migration = importlib.import_module(f"billing.migrations.{name}")
             (migration.create_finance_group if name.startswith("0004") else migration.grant)(historical_apps, None)
