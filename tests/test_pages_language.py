@@ -129,6 +129,11 @@ PAGES = {
         ["Privacy", "Your consents", "Purpose", "Terms of service", "Marketing emails", "Not given", "Accepted",
          "Download my data", "Erase my account"],
     ),
+    "payment method": (
+        lambda world: reverse("billing:payment_method"),
+        ["Moyen de paiement", "Virement bancaire", "Titulaire du compte"],
+        ["Payment method", "Bank transfer", "Account holder"],
+    ),
     "not found": (
         lambda world: "/billing/no-such-page/",
         ["Cette page n’existe pas", "Aller à votre tableau de bord"],
@@ -205,8 +210,10 @@ class TestVisitorsLanguage:
         ("/account/password-reset/sent/", "Consultez vos e-mails", "Check your email"),
         ("/account/reset/done/", "Votre mot de passe a été modifié", "Your password was changed"),
         ("/account/reset/MQ/bad-token/", "Ce lien ne fonctionne plus", "This link no longer works"),
+        ("/account/signup/", "Créer mon compte", "Create my account"),
+        ("/account/signup/", "Vous avez déjà un compte ?", "Already have an account?"),
     ])
-    def test_the_password_pages_follow_the_browser(self, client, url, french, english):
+    def test_the_pages_before_login_follow_the_browser(self, client, url, french, english):
         assert french in visible_text(client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode())
         assert english in visible_text(client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode())
 

@@ -14,8 +14,6 @@ import pytest
 import time_machine
 from django.contrib.messages import get_messages
 from django.urls import reverse
-from django.utils import translation
-from django.utils.translation import gettext
 
 from accounts.models import AuditLog
 from accounts.tests.admin_helpers import admin_url, changelist_rows
@@ -207,12 +205,6 @@ class TestTheLift:
         assert audit_actions(november).count("invoice.suspension_lift") == 1
 
 
-def french_merged() -> bool:
-    """Whether the French of these pages is in the catalogue (written to the helper's .fr.po, merged by hand)."""
-    with translation.override("fr"):
-        return gettext("Your API access is suspended") != "Your API access is suspended"
-
-
 class TestTheCustomerPages:
     @pytest.fixture(autouse=True)
     def _on_the_16th(self, time_machine):
@@ -250,7 +242,6 @@ class TestTheCustomerPages:
         assert 'data-testid="suspension"' not in dashboard + invoice
         assert 'data-testid="bank-transfer"' not in invoice  # nothing left to pay
 
-    @pytest.mark.skipif(not french_merged(), reason="the French of /work/briefs/suspension.fr.po is not merged yet")
     def test_the_dashboard_banner_in_french(self, client):
         user, november = december_customer(language="fr")
         client.force_login(user)
