@@ -99,6 +99,16 @@ class EmailAuthenticationForm(AuthenticationForm):
     )
 
 
+class SignupConfirmForm(PageForm):
+    """The password chosen on signing up: with the link, it proves the same person signed up and confirms."""
+
+    password = forms.CharField(
+        label=_("The password you chose"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autofocus": True, "autocomplete": "current-password"}),
+    )
+
+
 class SignupForm(PageForm):
     """A new account: the login email, a password Django's validators accept, the terms (required) and the
     optional consents the privacy page also records, unticked."""

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from core.db import rows_insert
 
@@ -534,8 +535,13 @@ class SignupLinkError(Exception):
 
 
 def _awaiting_confirmation(user: User) -> bool:
-    """Signed up, never confirmed: inactive, never logged in, with a password (an erased account has none)."""
-    return not user.is_active and user.last_login is None and user.has_usable_password()
+    """Signed up here and never confirmed: inactive, never logged in, with a password (an erased account has
+    none), and opened by a sign-up (an account staff made and deactivated is not open to a new sign-up)."""
+    return (
+        not user.is_active and user.last_login is None and user.has_usable_password()
+        and AuditLog.objects.filter(action="account.signup", object_type=User._meta.label, object_id=str(user.pk))
+        .exists()
+    )
 
 
 def _signup_fingerprint(user: User) -> str:
@@ -644,11 +650,18 @@ def signup_request(
 
 
 @transaction.atomic
-def signup_confirm(*, token: str, now=None) -> User:
+def signup_confirm(*, token: str, password: str, now=None) -> User:
     """Confirm the account of a link, once: activate it and call each of `SIGNUP_CONFIRMED_HANDLERS` as
-    `handler(user=, now=)` in the same transaction. Raises SignupLinkError (a second click: "used")."""
+    `handler(user=, now=)` in the same transaction. Raises SignupLinkError (a second click: "used").
+
+    The link proves the address; `password`, the one chosen on signing up, proves that whoever confirms also made
+    that sign-up: someone who signed up with another person's address (who then follows the link) cannot get
+    an account they know the password of. A wrong one raises ValidationError and changes nothing.
+    """
     now = now or timezone.now()
     user = signup_link_user(token=token, lock=True)
+    if not user.check_password(password):
+        raise ValidationError({"password": _("This is not the password chosen when signing up.")})
     user.is_active = True
     user.save(update_fields=["is_active"])
     audit_log_record(action="account.confirm", obj=user, actor=user)

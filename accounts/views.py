@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,7 +18,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.i18n import set_language
 
-from .forms import TOGGLEABLE_CONSENTS, AccountEraseForm, ApiKeyCreateForm, ConsentForm, ProfileForm, SignupForm
+from .forms import (
+    TOGGLEABLE_CONSENTS,
+    AccountEraseForm,
+    ApiKeyCreateForm,
+    ConsentForm,
+    ProfileForm,
+    SignupConfirmForm,
+    SignupForm,
+)
 from .models import CUSTOMER_API_KEY_SCOPES, ConsentPurpose
 from .ratelimit import signup_attempt_allowed
 from .selectors import api_keys_of, consents_current, profile_of
@@ -178,18 +187,23 @@ def signup_sent(request):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def signup_confirm_link(request, token: str):
-    """The link of the confirmation email. GET shows a button and changes nothing: mail scanners that open
+    """The link of the confirmation email. GET shows a form and changes nothing: mail scanners that open
     links must not use it up, and a link alone must not log a browser into someone's account (login CSRF).
-    The button POSTs: the account is confirmed, the customer logged in and sent to choose their plan."""
+    The form POSTs the password chosen on signing up: the account is confirmed, the customer logged in and sent
+    to choose their plan."""
+    form = SignupConfirmForm(request.POST or None)
     try:
-        if request.method == "POST":
-            user = signup_confirm(token=token)
+        if request.method == "POST" and form.is_valid():
+            user = signup_confirm(token=token, password=form.cleaned_data["password"])
         else:
             signup_link_user(token=token)
+            status = 400 if form.errors else 200
+            return render(request, "registration/signup_confirm.html", {"form": form}, status=status)
     except SignupLinkError as error:
         return render(request, "registration/signup_link_invalid.html", {"reason": error.reason}, status=400)
-    if request.method == "GET":
-        return render(request, "registration/signup_confirm.html")
+    except ValidationError as error:
+        form.add_error(None, error)
+        return render(request, "registration/signup_confirm.html", {"form": form}, status=400)
     logout(request)  # whoever was logged in in this browser, the confirmed customer takes their place
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     messages.success(request, _("Your account is confirmed. Welcome to TwinMCP!"))

@@ -74,6 +74,7 @@ def test_sign_up_confirm_and_land_on_the_free_plan(phone, plans, screenshot_path
     assert within_width(phone)
     faults += accessibility_faults(phone)
     phone.screenshot(path=str(screenshot_path("signup-confirm-360.png")), full_page=True)
+    phone.get_by_label("The password you chose").fill(PASSWORD)
     phone.get_by_role("button", name="Confirm my account").click()
 
     phone.wait_for_url("**/billing/plan/")

@@ -211,8 +211,8 @@ class TestNoEnumeration:
         sign_up_committed(client, django_capture_on_commit_callbacks, password="second-long-passphrase-2")
         first, second = (confirm_path(message) for message in mail.outbox)
 
-        assert client.post(first).status_code == 400
-        response = client.post(second)
+        assert client.post(first, {"password": "first-long-passphrase-1"}).status_code == 400
+        response = client.post(second, {"password": "second-long-passphrase-2"})
 
         assert response.status_code == 302
         user = User.objects.get(email=EMAIL)
@@ -228,7 +228,7 @@ class TestConfirmationLink:
         [message] = mail.outbox
         return confirm_path(message)
 
-    def test_opening_the_link_asks_for_a_click_and_changes_nothing(self, client, link):
+    def test_opening_the_link_asks_for_the_password_and_changes_nothing(self, client, link):
         with time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False):
             response = client.get(link)
 
@@ -240,7 +240,7 @@ class TestConfirmationLink:
     def test_confirming_activates_logs_in_and_opens_the_plan_page(self, client, link):
         confirmed_at = NOW + datetime.timedelta(hours=1)
         with time_machine.travel(confirmed_at, tick=False):
-            response = client.post(link)
+            response = client.post(link, {"password": PASSWORD})
             logged_in = client.session.get("_auth_user_id")  # read then: the session would have expired by today
 
         assert response.status_code == 302
@@ -253,10 +253,10 @@ class TestConfirmationLink:
 
     def test_a_second_click_says_the_account_is_confirmed_already(self, client, link):
         with time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False):
-            client.post(link)
+            client.post(link, {"password": PASSWORD})
             client.logout()
 
-            again = client.post(link)
+            again = client.post(link, {"password": PASSWORD})
             opened = client.get(link)
 
         assert again.status_code == opened.status_code == 400
@@ -268,9 +268,9 @@ class TestConfirmationLink:
     def test_the_link_works_until_its_age_runs_out(self, client, link):
         max_age = datetime.timedelta(seconds=settings.SIGNUP_CONFIRM_MAX_AGE)
         with time_machine.travel(NOW + max_age + datetime.timedelta(seconds=1), tick=False):
-            expired = client.post(link)
+            expired = client.post(link, {"password": PASSWORD})
         with time_machine.travel(NOW + max_age - datetime.timedelta(seconds=1), tick=False):
-            in_time = client.post(link)
+            in_time = client.post(link, {"password": PASSWORD})
 
         assert expired.status_code == 400
         assert "This link has expired" in expired.content.decode()
@@ -278,7 +278,7 @@ class TestConfirmationLink:
 
     def test_an_expired_link_confirms_nothing(self, client, link):
         with time_machine.travel(NOW + datetime.timedelta(days=30), tick=False):
-            response = client.post(link)
+            response = client.post(link, {"password": PASSWORD})
 
         assert response.status_code == 400
         assert not User.objects.get(email=EMAIL).is_active
@@ -295,7 +295,7 @@ class TestConfirmationLink:
     def test_a_forged_link_is_refused_with_a_page(self, client, link, forge):
         with time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False):
             opened = client.get(forge(link))
-            posted = client.post(forge(link))
+            posted = client.post(forge(link), {"password": PASSWORD})
 
         assert opened.status_code == posted.status_code == 400
         assert "This link is not valid" in posted.content.decode()
@@ -303,14 +303,64 @@ class TestConfirmationLink:
 
     def test_a_link_does_not_reopen_an_account_staff_closed(self, client, link):
         with time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False):
-            client.post(link)
+            client.post(link, {"password": PASSWORD})
             client.logout()
             User.objects.filter(email=EMAIL).update(is_active=False)
 
-            response = client.post(link)
+            response = client.post(link, {"password": PASSWORD})
 
         assert response.status_code == 400
         assert not User.objects.get(email=EMAIL).is_active
+
+
+@pytest.mark.django_db
+class TestConfirmingNeedsTheSignupsPassword:
+    """The link proves the address, the password proves who signed up: someone who signs up with another
+    person's address cannot get an account they hold the password of, even when its owner follows the link."""
+
+    def test_a_wrong_password_confirms_nothing_and_says_so_by_the_field(
+        self, client, django_capture_on_commit_callbacks
+    ):
+        sign_up_committed(client, django_capture_on_commit_callbacks)
+        [message] = mail.outbox
+
+        response = client.post(confirm_path(message), {"password": "not-the-one-chosen-99"})
+
+        assert response.status_code == 400
+        assert "This is not the password chosen when signing up." in response.content.decode()
+        assert not User.objects.get(email=EMAIL).is_active
+        assert "_auth_user_id" not in client.session
+        assert CONFIRMED == []
+
+    def test_an_intruders_sign_up_with_someone_elses_address_cannot_be_confirmed_by_its_owner(
+        self, client, django_capture_on_commit_callbacks
+    ):
+        sign_up_committed(client, django_capture_on_commit_callbacks, password="intruders-long-passphrase-1")
+        [intruders_link_in_owners_mailbox] = (confirm_path(message) for message in mail.outbox)
+
+        owners_try = client.post(intruders_link_in_owners_mailbox, {"password": PASSWORD})
+        sign_up_committed(client, django_capture_on_commit_callbacks, password=PASSWORD)  # the owner's own sign-up
+        owners_link = confirm_path(mail.outbox[-1])
+        intruders_try = client.post(intruders_link_in_owners_mailbox, {"password": "intruders-long-passphrase-1"})
+        owners_confirm = client.post(owners_link, {"password": PASSWORD})
+
+        assert owners_try.status_code == intruders_try.status_code == 400
+        assert owners_confirm.status_code == 302
+        user = User.objects.get(email=EMAIL)
+        assert user.is_active and user.check_password(PASSWORD)
+        assert not user.check_password("intruders-long-passphrase-1")
+
+    def test_an_account_staff_made_and_deactivated_is_not_reopened_by_a_sign_up(
+        self, client, django_capture_on_commit_callbacks
+    ):
+        staff_made = User.objects.create_user(email=EMAIL, password="set-by-staff-passphrase-7", is_active=False)
+
+        sign_up_committed(client, django_capture_on_commit_callbacks)
+
+        staff_made.refresh_from_db()
+        assert not staff_made.is_active and staff_made.check_password("set-by-staff-passphrase-7")
+        [notice] = mail.outbox
+        assert "/account/signup/confirm/" not in notice.body  # its owner is told; no link to confirm anything
 
 
 @pytest.mark.django_db

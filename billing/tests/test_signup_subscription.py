@@ -45,7 +45,7 @@ class TestSignupToFreePlan:
         self, client, free_plan, confirm_link
     ):
         with time_machine.travel(NOW + datetime.timedelta(minutes=5), tick=False):
-            response = client.post(confirm_link, follow=True)
+            response = client.post(confirm_link, {"password": PASSWORD}, follow=True)
 
         assert response.redirect_chain == [(reverse("billing:plan_change"), 302)]
         assert response.status_code == 200
@@ -60,9 +60,9 @@ class TestSignupToFreePlan:
 
     def test_confirming_twice_makes_one_subscription(self, client, free_plan, confirm_link):
         with time_machine.travel(NOW + datetime.timedelta(minutes=5), tick=False):
-            client.post(confirm_link)
+            client.post(confirm_link, {"password": PASSWORD})
             client.logout()
-            again = client.post(confirm_link)
+            again = client.post(confirm_link, {"password": PASSWORD})
 
         assert again.status_code == 400
         assert Subscription.objects.filter(user__email=EMAIL).count() == 1
@@ -73,7 +73,7 @@ class TestSignupToFreePlan:
         settings.SIGNUP_PLAN = "starter"  # no such plan
         with time_machine.travel(NOW + datetime.timedelta(minutes=5), tick=False):
             with caplog.at_level(logging.WARNING, logger="billing.subscriptions.signup"):
-                response = client.post(confirm_link, follow=True)
+                response = client.post(confirm_link, {"password": PASSWORD}, follow=True)
 
         assert User.objects.get(email=EMAIL).is_active
         assert not Subscription.objects.filter(user__email=EMAIL).exists()
@@ -87,7 +87,7 @@ class TestSignupToFreePlan:
         free_plan.save()
 
         with time_machine.travel(NOW + datetime.timedelta(minutes=5), tick=False):
-            response = client.post(confirm_link)
+            response = client.post(confirm_link, {"password": PASSWORD})
 
         assert response.status_code == 302
         assert User.objects.get(email=EMAIL).is_active
