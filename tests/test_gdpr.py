@@ -10,7 +10,7 @@ from django.db import connection
 from accounts.models import ApiKey, ConsentPurpose, OAuthToken, User
 from accounts.services import account_erase, api_key_create, consent_record, user_data_export
 from accounts.tests.factories import UserFactory, UserProfileFactory
-from billing.models import Invoice, Payment, SubscriptionStatus
+from billing.models import Invoice, Payment, PaymentProviderCustomer, SubscriptionStatus
 from billing.services import invoice_finalize, payment_record
 from billing.tests.factories import PARIS, InvoiceFactory, SubscriptionFactory
 from libraries.models import UsageLog
@@ -54,6 +54,10 @@ def customer(client):
     consent_record(user=user, purpose=ConsentPurpose.MARKETING_EMAIL, granted=True, ip_address="203.0.113.7",
                    user_agent="Firefox/140")
     UsageLogFactory(user=user, tokens=1234)
+    PaymentProviderCustomer.objects.create(
+        user=user, provider="stripe", provider_customer_id="cus_ada", default_payment_method_id="pm_ada",
+        card_brand="visa", card_last4="4242", card_exp_month=12, card_exp_year=2034,
+    )
     AccessAttempt.objects.create(username=EMAIL, ip_address="203.0.113.7", user_agent="Firefox", failures_since_start=1,
                                  get_data="", post_data="", http_accept="", path_info="/account/login/")
     client.force_login(user)
@@ -96,6 +100,7 @@ class TestErasure:
         assert not OAuthToken.objects.filter(user=customer).exists()
         assert customer.subscriptions.get().status == SubscriptionStatus.CANCELLED
         assert UsageLog.objects.get(tokens=1234).user is None
+        assert not PaymentProviderCustomer.objects.filter(user=customer).exists()  # the card is never charged again
 
     def test_the_export_holds_this_customer_and_nobody_else(self, customer):
         other = UserProfileFactory(user__email="grace@navy.example", full_name="Grace Hopper").user
@@ -107,6 +112,12 @@ class TestErasure:
         assert EMAIL in text and NAME in text
         assert "grace@navy.example" not in text and "Grace Hopper" not in text
         assert {"invoices", "payments", "subscriptions"} <= export.keys()
+        [card] = export["payment_methods"]
+        assert {field: value for field, value in card.items() if not field.endswith("_at")} == {
+            "provider": "stripe", "provider_customer_id": "cus_ada", "card_brand": "visa", "card_last4": "4242",
+            "card_exp_month": 12, "card_exp_year": 2034,
+        }
+        assert datetime.datetime.fromisoformat(card["created_at"]) <= datetime.datetime.fromisoformat(card["updated_at"])
 
 
 @pytest.mark.django_db

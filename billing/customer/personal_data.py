@@ -8,6 +8,7 @@ from billing.models import (
     EmailNotification,
     Invoice,
     Payment,
+    PaymentProviderCustomer,
     Subscription,
 )
 from billing.selectors import credit_note_of, usage_by_month
@@ -101,6 +102,7 @@ def billing_personal_data(*, user) -> PersonalData:
     )
     payments = list(Payment.objects.filter(user=user).select_related("invoice").order_by("created_at", "id"))
     credits = list(Credit.objects.filter(user=user).order_by("created_at", "id"))
+    provider_customers = list(PaymentProviderCustomer.objects.filter(user=user).order_by("provider", "id"))
     alerts = list(BillingAlert.objects.filter(user=user).order_by("created_at", "id"))
     emails = EmailNotification.objects.filter(user=user).order_by("created_at", "id")
     sections = {
@@ -156,6 +158,19 @@ def billing_personal_data(*, user) -> PersonalData:
             }
             for email in emails
         ],
+        "payment_methods": [
+            {
+                "provider": provider_customer.provider,
+                "provider_customer_id": provider_customer.provider_customer_id,
+                "card_brand": provider_customer.card_brand,
+                "card_last4": provider_customer.card_last4,
+                "card_exp_month": provider_customer.card_exp_month,
+                "card_exp_year": provider_customer.card_exp_year,
+                "created_at": _iso(provider_customer.created_at),
+                "updated_at": _iso(provider_customer.updated_at),
+            }
+            for provider_customer in provider_customers
+        ],
         "usage_by_month": [
             {"month": f"{row['month']:%Y-%m}", "calls": row["calls"], "tokens": row["tokens"]}
             for row in usage_by_month(user=user)
@@ -167,16 +182,19 @@ def billing_personal_data(*, user) -> PersonalData:
         Payment._meta.label: [p.pk for p in payments],
         Credit._meta.label: [c.pk for c in credits],
         CreditNote._meta.label: [i.credit_note.pk for i in invoices if credit_note_of(i) is not None],
+        PaymentProviderCustomer._meta.label: [c.pk for c in provider_customers],
     }
     return PersonalData(sections=sections, objects=objects)
 
 
 def billing_personal_data_erase(*, user, now) -> None:
-    """Stop billing an erased customer and forget where their emails went.
+    """Stop billing an erased customer, forget where their emails went and the card they had on file.
 
     A live subscription is cancelled today (its last days are still invoiced by the next run); invoices,
-    credit notes and payments stay as issued, their snapshot encrypted at rest, for the legal retention.
+    credit notes and payments stay as issued, their snapshot encrypted at rest, for the legal retention. The
+    link to their customer at the payment provider goes: nothing of theirs is charged again.
     """
     for subscription in Subscription.objects.filter(user=user, status__in=LIVE_SUBSCRIPTION_STATUSES).order_by("pk"):
         subscription_cancel(subscription=subscription, at_period_end=False, now=now)
     EmailNotification.objects.filter(user=user).update(recipient="", context={}, subject="")
+    PaymentProviderCustomer.objects.filter(user=user).delete()
