@@ -14,6 +14,7 @@ class BillingConfig(AppConfig):
         from billing.documents import tasks as document_tasks  # noqa: F401
         from billing.invoicing import tasks as invoicing_tasks  # noqa: F401
         from billing.notifications import tasks as notification_tasks  # noqa: F401
+        from billing.payments import tasks as payment_tasks  # noqa: F401
 
         if not getattr(REGISTRY, "_twinmcp_billing", False):  # once, even if ready() runs again in tests
             REGISTRY.register(BillingCollector())

@@ -20,6 +20,7 @@ from billing.invoicing.sweeps import (
 )
 from billing.notifications.alerts import alert_mark_read, alert_raise
 from billing.notifications.emails import email_deliver, email_queue
+from billing.payments.charging import invoice_charge, payment_intent_outcome_apply
 from billing.payments.credits import credit_grant
 from billing.payments.services import (
     payment_complete,
@@ -50,6 +51,7 @@ __all__ = [
     "email_queue",
     "expiring_subscription_alerts_raise",
     "invoice_cancel",
+    "invoice_charge",
     "invoice_documents_issue",
     "invoice_email_resend",
     "invoice_finalize",
@@ -62,6 +64,7 @@ __all__ = [
     "numbers_reserve",
     "payment_complete",
     "payment_fail",
+    "payment_intent_outcome_apply",
     "payment_mark_processing",
     "payment_record",
     "payment_refund",

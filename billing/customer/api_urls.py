@@ -3,6 +3,7 @@ from django.urls import path, re_path
 from accounts.apis import api_not_found
 from billing.customer import apis
 from billing.payments.provider_webhook import PaymentWebhookView
+from billing.payments.stripe_webhook import StripeWebhookView
 
 app_name = "billing-api"
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("invoices/<int:pk>/pdf/", apis.InvoicePdfApi.as_view(), name="invoice-pdf"),
     path("payments/", apis.PaymentListApi.as_view(), name="payment-list"),
     path("payments/webhook/", PaymentWebhookView.as_view(), name="payment-webhook"),
+    path("stripe/webhook/", StripeWebhookView.as_view(), name="stripe-webhook"),
     path("subscription/", apis.SubscriptionApi.as_view(), name="subscription"),
     path("subscription/change-plan/", apis.SubscriptionChangePlanApi.as_view(), name="subscription-change-plan"),
     path(

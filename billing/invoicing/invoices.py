@@ -28,6 +28,8 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
+    PaymentProviderCustomer,
+    PaymentProviderName,
     Subscription,
 )
 from billing.money import ZERO, format_number
@@ -140,6 +142,26 @@ def issue_documents_after_commit(invoice_ids: list[int]) -> None:
     enqueue_after_commit("billing.tasks.invoicing.invoices_documents_issue_task", invoice_ids=invoice_ids)
 
 
+def charge_after_commit(invoices: list[Invoice]) -> None:
+    """With Stripe, each issued invoice with an amount due is charged to its customer's saved card, on a worker
+    once the issue committed: Stripe out of reach never rolls billing back."""
+    if settings.PAYMENT_PROVIDER != PaymentProviderName.STRIPE:
+        return
+    due = [invoice for invoice in invoices if invoice.amount_due > 0]
+    if not due:
+        return
+    with_card = set(
+        PaymentProviderCustomer.objects.filter(
+            user_id__in={invoice.user_id for invoice in due}, provider=PaymentProviderName.STRIPE
+        )
+        .exclude(default_payment_method_id="")
+        .values_list("user_id", flat=True)
+    )
+    for invoice in due:
+        if invoice.user_id in with_card:
+            enqueue_after_commit("billing.tasks.payments.invoice_charge_task", invoice_id=invoice.pk, attempt=1)
+
+
 # Finalising rewrites the whole locked row, as the run inserts it whole: a field the issue sets cannot be left
 # out of one path only.
 INVOICE_COLUMNS = [field.name for field in Invoice._meta.concrete_fields if not field.primary_key]
@@ -161,6 +183,7 @@ def _issue(invoices: list[Invoice], *, now: datetime.datetime, write: Callable[[
             invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
     write(invoices)
     CreditApplication.objects.bulk_create(applications)
+    charge_after_commit(invoices)
 
 
 def invoice_issue_entry(invoice: Invoice) -> AuditLog:

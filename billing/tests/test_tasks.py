@@ -144,6 +144,7 @@ class TestBeatSchedules:
             "billing.tasks.invoicing.invoice_run_chunk_task",
             "billing.tasks.invoicing.invoices_documents_issue_task",
             "billing.tasks.invoicing.credit_note_documents_issue_task",
+            "billing.tasks.payments.invoice_charge_task",
         }
 
         assert set(billing_tasks()) == scheduled | sent_by_others

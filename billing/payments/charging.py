@@ -1,0 +1,129 @@
+"""Issued invoices charged to the customer's saved card with Stripe, and Stripe's answer applied once.
+
+The charge runs on a worker after the issue committed (billing.tasks.payments.invoice_charge_task): a Stripe
+outage never rolls back billing. Each attempt is one Payment, found again by its idempotency key, and one
+PaymentIntent, created under that same key at Stripe: a redelivered or retried task charges nothing twice.
+The outcome comes from Stripe's answer to the charge when it has one, else from the webhook; whichever comes
+second finds it applied.
+"""
+import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext_noop
+
+from billing import clock
+from billing.models import (
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+    PaymentProviderCustomer,
+    PaymentProviderName,
+    PaymentStatus,
+)
+from billing.payments.providers.stripe import StripeProvider
+from billing.payments.services import payment_complete, payment_fail, payment_mark_processing, payment_record
+
+CHARGEABLE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE)
+OPEN_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+# Stored in English for finance, translated into the customer's language in the alert and the email.
+DECLINED = gettext_noop("refused by the payment provider")
+
+
+def charge_idempotency_key(*, invoice_id: int, attempt: int) -> str:
+    """The Payment's key and Stripe's: one charge per invoice and attempt."""
+    return f"stripe:invoice:{invoice_id}:attempt:{attempt}"
+
+
+def card_on_file(user_id: int) -> PaymentProviderCustomer | None:
+    """The user's Stripe customer when it has a default card to charge, and Stripe collects the payments."""
+    if settings.PAYMENT_PROVIDER != PaymentProviderName.STRIPE:
+        return None
+    return (
+        PaymentProviderCustomer.objects.filter(user_id=user_id, provider=PaymentProviderName.STRIPE)
+        .exclude(default_payment_method_id="")
+        .first()
+    )
+
+
+@transaction.atomic
+def _payment_open(invoice: Invoice, *, key: str, now: datetime.datetime) -> Payment | None:
+    """The attempt's Payment, PROCESSING, created on the first call; None when there is nothing to charge."""
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    existing = Payment.objects.filter(idempotency_key=key).first()
+    if existing is None:
+        if locked.status not in CHARGEABLE_STATUSES or locked.amount_due <= 0:
+            return None  # paid (or cancelled) since it was issued: nothing is owed to charge
+        existing = payment_record(
+            invoice=locked, amount=locked.amount_due, idempotency_key=key, method=PaymentMethod.CARD,
+            status=PaymentStatus.PENDING, now=now,
+        )
+    if existing.status == PaymentStatus.PENDING:
+        existing = payment_mark_processing(payment=existing)
+    return existing
+
+
+@transaction.atomic
+def payment_intent_outcome_apply(
+    *, payment: Payment, succeeded: bool, reason: str = "", payment_intent_id: str = "",
+    now: datetime.datetime | None = None,
+) -> Payment:
+    """Complete or fail a card payment as Stripe says, once: an outcome already applied (by the charge's own
+    answer or an earlier event) is left as it is. The invoice then the payment are locked, as every payment
+    path locks them, so that concurrent deliveries apply it one after the other."""
+    now = now or clock.now()
+    Invoice.objects.select_for_update().get(pk=payment.invoice_id)
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment_intent_id and not payment.provider_reference:
+        payment.provider_reference = payment_intent_id
+        payment.save(update_fields=["provider_reference"])
+    if payment.status not in OPEN_PAYMENT_STATUSES:
+        return payment
+    if succeeded:
+        return payment_complete(payment=payment, now=now)
+    return payment_fail(payment=payment, reason=reason or DECLINED, now=now)
+
+
+def invoice_charge(*, invoice: Invoice, attempt: int, now: datetime.datetime | None = None) -> Payment | None:
+    """Charge `invoice`'s amount due to the customer's default card, for attempt number `attempt`.
+
+    None when nothing is charged (the manual provider, no card on file, nothing due). Not atomic on purpose:
+    the Payment is committed before Stripe is called, so that a retry finds it; Stripe out of reach raises
+    PaymentProviderUnavailable and leaves it PROCESSING for the task's retry.
+    """
+    now = now or clock.now()
+    customer = card_on_file(invoice.user_id)
+    if customer is None:
+        return None
+    key = charge_idempotency_key(invoice_id=invoice.pk, attempt=attempt)
+    payment = _payment_open(invoice, key=key, now=now)
+    if payment is None or payment.status not in OPEN_PAYMENT_STATUSES or payment.provider_reference:
+        # Charged already (a redelivered task): the webhook brings the outcome, never a second PaymentIntent.
+        return payment
+    answer = StripeProvider.from_settings().payment_intent_charge(
+        customer_id=customer.provider_customer_id, payment_method_id=customer.default_payment_method_id,
+        amount_cents=int(payment.amount * 100), currency=payment.currency, idempotency_key=key,
+        metadata={"invoice_id": str(invoice.pk), "invoice_number": invoice.number, "attempt": str(attempt)},
+    )
+    if answer.status == "succeeded":
+        return payment_intent_outcome_apply(
+            payment=payment, succeeded=True, payment_intent_id=answer.payment_intent_id, now=now
+        )
+    if answer.status == "requires_payment_method":
+        return payment_intent_outcome_apply(
+            payment=payment, succeeded=False, reason=answer.failure_reason,
+            payment_intent_id=answer.payment_intent_id, now=now,
+        )
+    # Processing, or waiting for the customer (3-D Secure): the webhook says how it ends.
+    return _reference_store(payment, answer.payment_intent_id)
+
+
+@transaction.atomic
+def _reference_store(payment: Payment, payment_intent_id: str) -> Payment:
+    Invoice.objects.select_for_update().get(pk=payment.invoice_id)  # the order every payment path locks in
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment_intent_id and not payment.provider_reference:
+        payment.provider_reference = payment_intent_id
+        payment.save(update_fields=["provider_reference"])
+    return payment
