@@ -117,7 +117,8 @@ class TestErasure:
             "provider": "stripe", "provider_customer_id": "cus_ada", "card_brand": "visa", "card_last4": "4242",
             "card_exp_month": 12, "card_exp_year": 2034,
         }
-        assert datetime.datetime.fromisoformat(card["created_at"]) <= datetime.datetime.fromisoformat(card["updated_at"])
+        created, updated = (datetime.datetime.fromisoformat(card[field]) for field in ("created_at", "updated_at"))
+        assert created <= updated
 
 
 @pytest.mark.django_db
