@@ -34,8 +34,14 @@ from billing.payments.charging import charge_idempotency_key
 from billing.payments.providers.services import payment_method_save, payment_method_setup_start
 from billing.payments.providers.stripe import PaymentProviderUnavailable
 from billing.payments.tasks import invoice_charge_task
-from billing.services import invoice_charge, invoice_finalize, payment_mark_processing, payment_record
-from billing.tests.factories import InvoiceFactory, SubscriptionFactory
+from billing.services import (
+    invoice_charge,
+    invoice_finalize,
+    invoice_run,
+    payment_mark_processing,
+    payment_record,
+)
+from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
 from billing.tests.localstripe import card_confirm, stripe_client
 
 URL = "/api/billing/stripe/webhook/"
@@ -113,6 +119,24 @@ class TestChargeAtIssue:
         assert payment.provider_reference == intent.id
         alert = BillingAlert.objects.get(user=customer, type=AlertType.PAYMENT_FAILED)
         assert f"for invoice {invoice.number} failed: Your card was declined." in alert.message
+
+    def test_the_monthly_run_charges_what_it_issues(self, customer, stripe_settings,
+                                                     django_capture_on_commit_callbacks):
+        card = card_saved(customer, stripe_settings)
+        SubscriptionFactory(
+            user=customer, plan=PlanFactory(price=Decimal("19.00")),
+            current_period_start=datetime.date(2026, 10, 1), current_period_end=datetime.date(2026, 11, 1),
+        )
+
+        with django_capture_on_commit_callbacks(execute=True):
+            invoice_run(period_end=datetime.date(2026, 11, 1), issue_documents=False, now=NOW)
+
+        [invoice] = Invoice.objects.filter(user=customer)
+        assert (invoice.status, invoice.total, invoice.amount_due) == (
+            InvoiceStatus.PAID, Decimal("22.80"), Decimal("0.00"),
+        )
+        [payment] = Payment.objects.filter(invoice=invoice, status=PaymentStatus.COMPLETED)
+        assert [intent.id for intent in intents_of(stripe_settings, card)] == [payment.provider_reference]
 
     def test_the_task_delivered_twice_charges_once(self, customer, stripe_settings, django_capture_on_commit_callbacks):
         card = card_saved(customer, stripe_settings)
