@@ -22,6 +22,7 @@ from billing.notifications.alerts import alert_mark_read, alert_raise
 from billing.notifications.emails import email_deliver, email_queue
 from billing.payments.charging import invoice_charge, payment_intent_outcome_apply
 from billing.payments.credits import credit_grant
+from billing.payments.retries import payment_retries_due
 from billing.payments.services import (
     payment_complete,
     payment_fail,
@@ -68,6 +69,7 @@ __all__ = [
     "payment_mark_processing",
     "payment_record",
     "payment_refund",
+    "payment_retries_due",
     "plan_new_version",
     "subscription_cancel",
     "subscription_change_plan",

@@ -51,7 +51,11 @@ from billing.services import credit_grant, email_queue, invoice_cancel, invoice_
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
 
-SCHEDULES = importlib.import_module("billing.migrations.0003_beat_schedules").SCHEDULES
+# Every beat schedule the data migrations create: name → (task, crontab minute, hour, day of month).
+SCHEDULES = {
+    **importlib.import_module("billing.migrations.0003_beat_schedules").SCHEDULES,
+    **importlib.import_module("billing.migrations.0015_payment_retries_schedule").SCHEDULES,
+}
 NOVEMBER_1 = datetime.date(2026, 11, 1)
 
 
@@ -133,7 +137,7 @@ class TestBeatSchedules:
         monthly = periodic["monthly_invoice_run_task"]
         assert (monthly.minute, monthly.hour, monthly.day_of_month) == ("0", "2", "1")
         for daily in ("invoices_overdue_task", "payment_reminders_task", "subscriptions_expiring_task",
-                      "subscriptions_expire_task", "documents_catch_up_task"):
+                      "subscriptions_expire_task", "documents_catch_up_task", "payment_retries_task"):
             assert periodic[daily].hour != "*" and periodic[daily].day_of_month == "*", daily
         assert periodic["usage_thresholds_task"].hour == "*"
 

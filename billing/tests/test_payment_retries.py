@@ -1,0 +1,116 @@
+"""A failed card charge tried again on the PAYMENT_RETRY_DAYS (1, 3, 5, 7 days after issue), each once, against
+a real localstripe (billing/tests/localstripe.py).
+
+4000 0000 0000 0341 saves and is then declined when charged (localstripe refuses 4000 0000 0000 0002 when it is
+saved already): the card that stops paying. The invoices are issued on 1 December 2026 (Paris).
+"""
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
+from billing.payments.tasks import payment_retries_task
+from billing.services import invoice_finalize
+from billing.tests.factories import InvoiceFactory, SubscriptionFactory
+from billing.tests.test_stripe_charging import DECLINED_WHEN_CHARGED, card_saved, intents_of
+
+ISSUED = datetime.datetime(2026, 12, 1, 7, 0, tzinfo=datetime.UTC)
+
+
+def at_six_paris(day: int) -> datetime.datetime:
+    """06:00 in Paris (05:00 UTC in December) on `day` December 2026: when the beat runs the sweep."""
+    return datetime.datetime(2026, 12, day, 5, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def declined_invoice(customer, stripe_settings, time_machine, django_capture_on_commit_callbacks) -> Invoice:
+    """Issued on 1 December with a card that is declined: the first attempt failed."""
+    time_machine.move_to(ISSUED, tick=False)
+    card_saved(customer, stripe_settings, number=DECLINED_WHEN_CHARGED)
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice = invoice_finalize(invoice=InvoiceFactory(subscription=SubscriptionFactory(user=customer)), now=ISSUED)
+    [payment] = Payment.objects.filter(invoice=invoice)
+    assert payment.status == PaymentStatus.FAILED
+    return invoice
+
+
+def sweep(capture) -> int:
+    """The daily task as the beat runs it; the charges it queues run after its commit (eager Celery)."""
+    with capture(execute=True):
+        return payment_retries_task.apply().get()
+
+
+def attempts(invoice: Invoice) -> list[tuple[int, str]]:
+    payments = Payment.objects.filter(invoice=invoice).order_by("pk")
+    return [(int(p.idempotency_key.rsplit(":", 1)[1]), p.status) for p in payments]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("media")
+class TestPaymentRetries:
+    def test_retried_once_on_each_retry_day_until_the_replaced_card_pays(
+        self, customer, stripe_settings, declined_invoice, time_machine, django_capture_on_commit_callbacks
+    ):
+        assert sweep(django_capture_on_commit_callbacks) == 0  # the day of issue: the first retry is tomorrow
+
+        time_machine.move_to(at_six_paris(2), tick=False)  # day 1
+        assert sweep(django_capture_on_commit_callbacks) == 1
+        assert sweep(django_capture_on_commit_callbacks) == 0  # the beat (or a redelivery) again the same day
+        assert attempts(declined_invoice) == [(1, PaymentStatus.FAILED), (2, PaymentStatus.FAILED)]
+
+        card = card_saved(customer, stripe_settings)  # the customer replaces the card
+        time_machine.move_to(at_six_paris(3), tick=False)  # day 2: no retry day
+        assert sweep(django_capture_on_commit_callbacks) == 0
+
+        time_machine.move_to(at_six_paris(4), tick=False)  # day 3
+        assert sweep(django_capture_on_commit_callbacks) == 1
+
+        declined_invoice.refresh_from_db()
+        assert (declined_invoice.status, declined_invoice.amount_due) == (InvoiceStatus.PAID, Decimal("0.00"))
+        assert attempts(declined_invoice) == [
+            (1, PaymentStatus.FAILED), (2, PaymentStatus.FAILED), (3, PaymentStatus.COMPLETED),
+        ]
+        [paid] = [intent for intent in intents_of(stripe_settings, card) if intent.status == "succeeded"]
+        assert paid.metadata["attempt"] == "3"
+        time_machine.move_to(at_six_paris(6), tick=False)  # day 5: paid, nothing more to try
+        assert sweep(django_capture_on_commit_callbacks) == 0
+
+    def test_a_missed_retry_day_is_caught_up_once_the_day_after(
+        self, declined_invoice, time_machine, django_capture_on_commit_callbacks
+    ):
+        time_machine.move_to(at_six_paris(5), tick=False)  # day 4: the beat did not run on days 1 to 3
+
+        assert sweep(django_capture_on_commit_callbacks) == 1
+        assert sweep(django_capture_on_commit_callbacks) == 0
+
+        assert attempts(declined_invoice) == [(1, PaymentStatus.FAILED), (2, PaymentStatus.FAILED)]
+
+    def test_past_the_last_retry_day_nothing_is_attempted(
+        self, declined_invoice, time_machine, django_capture_on_commit_callbacks
+    ):
+        time_machine.move_to(at_six_paris(9), tick=False)  # day 8: the last retry day was day 7
+
+        assert sweep(django_capture_on_commit_callbacks) == 0
+
+        assert attempts(declined_invoice) == [(1, PaymentStatus.FAILED)]
+
+    def test_every_retry_day_then_no_more(self, declined_invoice, time_machine, django_capture_on_commit_callbacks):
+        for day in range(2, 12):
+            time_machine.move_to(at_six_paris(day), tick=False)
+            sweep(django_capture_on_commit_callbacks)
+
+        # Days 1, 3, 5 and 7 after issue: 2, 4, 6 and 8 December.
+        assert attempts(declined_invoice) == [(n, PaymentStatus.FAILED) for n in range(1, 6)]
+        dates = [p.created_at.date() for p in Payment.objects.filter(invoice=declined_invoice).order_by("pk")]
+        assert [d.day for d in dates] == [1, 2, 4, 6, 8]
+
+    def test_with_the_manual_provider_nothing_is_charged(
+        self, declined_invoice, settings, time_machine, django_capture_on_commit_callbacks
+    ):
+        settings.PAYMENT_PROVIDER = "manual"
+        time_machine.move_to(at_six_paris(2), tick=False)
+
+        assert sweep(django_capture_on_commit_callbacks) == 0
+
+        assert attempts(declined_invoice) == [(1, PaymentStatus.FAILED)]
