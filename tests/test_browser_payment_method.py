@@ -5,6 +5,7 @@ not from the page. Screenshots before and after, at 1280 px. With either provide
 violation of WCAG 2.1 A/AA and does not scroll sideways, at 1280 and at 360 px."""
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
 
 from billing.models import PaymentProviderCustomer
 from billing.tests import localstripe as fake_stripe
@@ -61,7 +62,8 @@ def test_a_card_stripe_declines_is_not_saved_and_the_page_says_why(page, custome
     card.get_by_placeholder("cvc").fill("123")
     page.get_by_role("button", name="Save the card").click()
 
-    assert page.get_by_role("alert").filter(has_text="Your card was declined.").is_visible()
+    # expect() waits for Stripe's answer to reach the page; is_visible() would look once, at once.
+    expect(page.get_by_role("alert").filter(has_text="Your card was declined.")).to_be_visible()
     assert page.get_by_test_id("card-on-file").inner_text() == "No card on file yet."
     assert page.get_by_role("button", name="Save the card").is_enabled()  # the customer may try another card
 
