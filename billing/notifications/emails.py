@@ -13,6 +13,8 @@ figures from `invoice` (and its credit note's for CREDIT_NOTE_ISSUED), the calle
   gettext_noop where it is written and translated here).
 - PAYMENT_REMINDER: `days_from_due` (negative before the due date: -3, 1, 7, 15), `stage` (its tone: upcoming,
   first, second, final).
+- Both, filled from the invoice when its last card charge (Stripe) failed: `card_refused` (true), and for
+  PAYMENT_FAILED `retry_date`, the day of the next automatic attempt (null when none is left).
 - USAGE_THRESHOLD: `percent`, `tokens_used`, `included_tokens`, `period_start_date`, `period_end_date`,
   `overage_price_per_million` (0: a hard cap) and `currency` of the plan.
 - SPEND_CAP_REACHED: `spend_cap`, `currency`, `period_start_date`, `period_end_date` (when calls resume).
@@ -53,9 +55,14 @@ from billing.models import (
     EmailNotification,
     EmailStatus,
     Invoice,
+    Payment,
+    PaymentMethod,
+    PaymentProviderName,
+    PaymentStatus,
     credit_note_reason_text,
 )
 from billing.money import RECOVERY_INDEMNITY, late_payment_rate
+from billing.periods import local_date
 
 _INVOICE_FIGURES = frozenset(
     {"invoice_number", "currency", "total", "amount_due", "due_date", "period_start_date", "period_end_date"}
@@ -86,6 +93,7 @@ _TYPED_CONTEXT: dict[str, Callable[[str], Any]] = {
     "period_start_date": datetime.date.fromisoformat,
     "period_end_date": datetime.date.fromisoformat,
     "end_date": datetime.date.fromisoformat,
+    "retry_date": datetime.date.fromisoformat,
 }
 
 
@@ -126,6 +134,40 @@ def _document_context(*, kind: str, invoice: Invoice | None) -> dict[str, Any]:
             "reason_code": credit_note.reason_code,
             "reason": credit_note.reason,
         }
+    return context
+
+
+def charge_attempt_key_prefix(invoice_id: int) -> str:
+    """The start of the idempotency key of every automatic card charge of an invoice (payments.charging)."""
+    return f"stripe:invoice:{invoice_id}:attempt:"
+
+
+def card_retry_day(*, issue_date: datetime.date, attempted_on: datetime.date) -> datetime.date | None:
+    """The first of the PAYMENT_RETRY_DAYS after the issue that comes after the day of the last attempt; None when
+    no automatic attempt is left. The rule of payments.retries, here so that the emails can tell it."""
+    days = (issue_date + datetime.timedelta(days=days) for days in settings.PAYMENT_RETRY_DAYS)
+    return next((day for day in days if day > attempted_on), None)
+
+
+def _card_refused_context(*, kind: str, invoice: Invoice | None) -> dict[str, Any]:
+    """`card_refused` and `retry_date` when the invoice's latest charge attempt was a card charge Stripe refused."""
+    if invoice is None or kind not in (EmailKind.PAYMENT_FAILED, EmailKind.PAYMENT_REMINDER):
+        return {}
+    if settings.PAYMENT_PROVIDER != PaymentProviderName.STRIPE:
+        return {}
+    latest = (
+        Payment.objects.filter(invoice=invoice).exclude(status=PaymentStatus.REFUNDED)
+        .order_by("-created_at", "-pk").first()
+    )
+    if (
+        latest is None or latest.status != PaymentStatus.FAILED or latest.method != PaymentMethod.CARD
+        or not latest.idempotency_key.startswith(charge_attempt_key_prefix(invoice.pk))
+    ):
+        return {}  # paid, in progress, or a failed bank transfer: nothing was refused on the card
+    context: dict[str, Any] = {"card_refused": True}
+    if kind == EmailKind.PAYMENT_FAILED:
+        attempted_on = local_date(latest.created_at)
+        context["retry_date"] = card_retry_day(issue_date=invoice.issue_date, attempted_on=attempted_on)
     return context
 
 
@@ -172,6 +214,7 @@ def email_queue(
         "seller_email": settings.SELLER["email"],
         **_document_context(kind=kind, invoice=invoice),
         **_links_and_instructions(kind=kind, invoice=invoice),
+        **_card_refused_context(kind=kind, invoice=invoice),
         **context,
     }
     missing = REQUIRED_CONTEXT[kind] - values.keys()

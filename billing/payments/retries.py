@@ -12,6 +12,7 @@ from django.conf import settings
 from billing import clock
 from billing.enqueue import enqueue_after_commit
 from billing.models import Invoice, Payment, PaymentMethod, PaymentProviderName, PaymentStatus
+from billing.notifications.emails import card_retry_day
 from billing.payments.charging import CHARGEABLE_STATUSES, charge_idempotency_key
 from billing.periods import local_date
 
@@ -39,8 +40,7 @@ def retry_days(invoice: Invoice) -> list[datetime.date]:
 
 def next_retry_day(invoice: Invoice, *, last: Payment) -> datetime.date | None:
     """The first retry day after the day of the last attempt; None when no retry is left."""
-    attempted_on = local_date(last.created_at)
-    return next((day for day in retry_days(invoice) if day > attempted_on), None)
+    return card_retry_day(issue_date=invoice.issue_date, attempted_on=local_date(last.created_at))
 
 
 def payment_retries_due(*, now: datetime.datetime | None = None) -> int:

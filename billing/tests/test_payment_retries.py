@@ -8,8 +8,10 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.core import mail
 
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
+from billing.notifications.tasks import payment_reminders_task
 from billing.payments.tasks import payment_retries_task
 from billing.services import invoice_finalize
 from billing.tests.factories import InvoiceFactory, SubscriptionFactory
@@ -114,3 +116,66 @@ class TestPaymentRetries:
         assert sweep(django_capture_on_commit_callbacks) == 0
 
         assert attempts(declined_invoice) == [(1, PaymentStatus.FAILED)]
+
+
+def failed_emails() -> list:
+    return [message for message in mail.outbox if message.subject.startswith("Payment failed for invoice")]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("media")
+class TestDunningEmailsSayWhatHappened:
+    def test_the_failed_payment_email_names_the_next_attempt_and_links_to_pay_now(self, declined_invoice, settings):
+        [message] = failed_emails()
+
+        assert "Reason: Your card was declined." in message.body
+        assert "We will try again on 2 December 2026." in message.body
+        assert f"Pay now\n{settings.SITE_URL}/billing/invoices/{declined_invoice.pk}/" in message.body
+        html = message.alternatives[0][0]
+        assert "We will try again on 2 December 2026." in html and ">Pay now</a>" in html
+        assert "or by bank transfer" not in message.body
+
+    def test_after_the_last_attempt_the_email_says_no_more_automatic_attempts(
+        self, declined_invoice, time_machine, django_capture_on_commit_callbacks
+    ):
+        for day in (2, 4, 6, 8):
+            time_machine.move_to(at_six_paris(day), tick=False)
+            sweep(django_capture_on_commit_callbacks)
+
+        texts = [message.body for message in failed_emails()]
+        assert len(texts) == 5
+        assert ["We will try again on 4 December 2026." in text for text in texts] == [0, 1, 0, 0, 0]
+        assert "We will try again on 8 December 2026." in texts[3]
+        assert "We will not try to charge your card again automatically." in texts[4]
+        assert "We will try again" not in texts[4]
+
+    def test_a_reminder_for_an_invoice_whose_card_was_refused_says_so(
+        self, declined_invoice, time_machine, django_capture_on_commit_callbacks
+    ):
+        time_machine.move_to(datetime.datetime(2026, 12, 28, 8, 15, tzinfo=datetime.UTC), tick=False)  # due -3
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert payment_reminders_task.apply().get() == 1
+
+        [reminder] = [message for message in mail.outbox if message.subject.startswith("Reminder:")]
+        assert declined_invoice.number in reminder.subject
+        assert "Your card was refused when we tried to charge it" in reminder.body
+        assert "Your card was refused" in reminder.alternatives[0][0]
+
+    def test_a_reminder_without_a_card_attempt_says_nothing_of_a_card(
+        self, customer, time_machine, django_capture_on_commit_callbacks
+    ):
+        time_machine.move_to(ISSUED, tick=False)
+        with django_capture_on_commit_callbacks(execute=True):
+            invoice = invoice_finalize(
+                invoice=InvoiceFactory(subscription=SubscriptionFactory(user=customer)), now=ISSUED
+            )
+        mail.outbox.clear()
+        time_machine.move_to(datetime.datetime(2026, 12, 28, 8, 15, tzinfo=datetime.UTC), tick=False)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert payment_reminders_task.apply().get() == 1
+
+        [reminder] = mail.outbox
+        assert invoice.number in reminder.subject
+        assert "card" not in reminder.body
