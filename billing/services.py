@@ -22,6 +22,7 @@ from billing.notifications.alerts import alert_mark_read, alert_raise
 from billing.notifications.emails import email_deliver, email_queue
 from billing.payments.charging import invoice_charge, payment_intent_outcome_apply
 from billing.payments.credits import credit_grant
+from billing.payments.refunds import card_payment_refund, recorded_payment_refund, refund_outcome_apply
 from billing.payments.retries import payment_retries_due
 from billing.payments.services import (
     payment_complete,
@@ -46,6 +47,7 @@ __all__ = [
     "RunSummary",
     "alert_mark_read",
     "alert_raise",
+    "card_payment_refund",
     "credit_grant",
     "credit_note_documents_issue",
     "email_deliver",
@@ -71,6 +73,8 @@ __all__ = [
     "payment_refund",
     "payment_retries_due",
     "plan_new_version",
+    "recorded_payment_refund",
+    "refund_outcome_apply",
     "subscription_cancel",
     "subscription_change_plan",
     "subscription_create",

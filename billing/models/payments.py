@@ -36,6 +36,10 @@ class Payment(models.Model):
     provider_reference = models.CharField(max_length=200, blank=True)
     idempotency_key = models.CharField(max_length=200, unique=True)
     failure_reason = models.TextField(blank=True)
+    # The provider's refunds of this payment, by refund id: {"amount", "sequence", "status", "request"}. A refund
+    # is counted in refunded_amount once, when its status first becomes "succeeded": a later answer or webhook
+    # event about the same id finds it applied.
+    refund_references = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
 

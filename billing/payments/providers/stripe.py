@@ -51,6 +51,19 @@ class ChargeAnswer:
     failure_reason: str = ""
 
 
+@dataclass(frozen=True)
+class RefundAnswer:
+    """What Stripe answered a refund at once: `status` is the Refund's ("succeeded", "pending", "failed"…)."""
+
+    refund_id: str
+    status: str
+    amount_cents: int
+
+
+class RefundRefused(BillingError):
+    """Stripe refused the refund (more than is left on the charge, a charge it cannot refund…): its own words."""
+
+
 def setup_not_yours() -> BillingError:
     return BillingError(_("No card setup of yours has this reference: please add the card again."))
 
@@ -179,6 +192,27 @@ class StripeProvider(PaymentProvider):
             payment_intent_id=intent.id, status=intent.status,
             failure_reason=(failure.message or "") if failure is not None else "",
         )
+
+    def refund_create(
+        self, *, payment_intent_id: str, amount_cents: int, idempotency_key: str, metadata: dict[str, str]
+    ) -> RefundAnswer:
+        """Refund `amount_cents` of the PaymentIntent's charge. `idempotency_key` is Stripe's too: the same key sent
+        again (a retried request) gets the same Refund, never a second one. A refusal Stripe explains (a 4xx
+        other than throttling) raises RefundRefused with its message; anything else PaymentProviderUnavailable."""
+        try:
+            refund = self.client.v1.refunds.create(
+                params={"payment_intent": payment_intent_id, "amount": amount_cents, "metadata": metadata},
+                options={"idempotency_key": idempotency_key},
+            )
+        except (stripe.InvalidRequestError, stripe.CardError) as error:
+            if error.http_status is not None and 400 <= error.http_status < 500 and error.http_status != 429:
+                logger.warning("Stripe refused a refund of %s: %s", payment_intent_id, error.user_message or error)
+                # Finance reads it in the admin, in English like the rest of the admin.
+                raise RefundRefused(f"Stripe refused the refund: {error.user_message or error}") from None
+            raise self._unavailable(error) from None
+        except stripe.StripeError as error:
+            raise self._unavailable(error) from None
+        return RefundAnswer(refund_id=refund.id, status=refund.status or "", amount_cents=refund.amount)
 
     def _declined_intent_id(self, error: stripe.CardError) -> str:
         """The PaymentIntent a decline left behind: Stripe names it in the error; a Stripe-compatible server may
