@@ -60,6 +60,28 @@ class RecordPaymentForm(OneEffectForm):
         return start_of_day(received_on) + datetime.timedelta(hours=12)
 
 
+class RefundPaymentForm(OneEffectForm):
+    """Money handed back of one payment: through Stripe for a card payment it collected, else recorded as
+    given back by finance (a bank transfer back…)."""
+
+    amount = forms.DecimalField(**MONEY, min_value=CENT, help_text="At most what is left to refund.")
+    reason = forms.CharField(max_length=200, help_text="Why, for the audit log (kept, not sent to the customer).")
+
+    def __init__(self, *args, payment, left: Decimal, **kwargs):
+        self.payment, self.left = payment, left
+        kwargs.setdefault("initial", {"amount": left})
+        super().__init__(*args, **kwargs)
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount > self.left:
+            raise forms.ValidationError(f"At most {self.left} {self.payment.currency} is left to refund.")
+        return amount
+
+    def clean_reason(self):
+        return self.cleaned_data["reason"].strip()
+
+
 class CancelInvoiceForm(forms.Form):
     reason_code = forms.ChoiceField(
         label="Reason", choices=CreditNoteReason.choices,

@@ -6,9 +6,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.urls import path
 
-from accounts.admin_mixins import ReadOnlyAdminMixin
-from billing.backoffice.admin.common import money_column
+from accounts.admin_mixins import ObjectAction, ObjectActionsMixin, ReadOnlyAdminMixin, action_page, back_to_object
+from billing.backoffice.admin.common import money_column, run_for_each, single
 from billing.backoffice.admin.invoices import credit_note_pdf_link
+from billing.backoffice.forms import RefundPaymentForm
 from billing.models import (
     BillingAlert,
     Credit,
@@ -19,6 +20,8 @@ from billing.models import (
     Payment,
     WebhookEvent,
 )
+from billing.payments.refunds import REFUNDABLE_STATUSES, is_stripe_card_payment, refund_left
+from billing.services import card_payment_refund, recorded_payment_refund
 
 
 @admin.register(CreditNote)
@@ -68,7 +71,7 @@ class NumberSequenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at", "invoice", "user", "amount_with_currency", "refunded_with_currency", "status", "method",
         "provider_reference", "processed_at",
@@ -81,6 +84,50 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     amount_with_currency = money_column("amount", description="Amount")
     refunded_with_currency = money_column("refunded_amount", description="Refunded")
+    actions = ("refund",)
+    object_actions = (ObjectAction("refund", "Refund"),)
+
+    def has_refund_permission(self, request):
+        # Who records money received records money handed back (Finance: add_payment).
+        return request.user.has_perm("billing.add_payment")
+
+    def object_action_applies(self, action, payment):
+        return payment.status in REFUNDABLE_STATUSES and refund_left(payment) > 0
+
+    @admin.action(description="Refund…", permissions=["refund"])
+    def refund(self, request, queryset):
+        payment = single(self, request, list(queryset), what="payment")
+        if payment is None:
+            return None
+        by_stripe = is_stripe_card_payment(payment)
+        form = RefundPaymentForm(
+            request.POST if "apply" in request.POST else None, payment=payment, left=refund_left(payment)
+        )
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            service = card_payment_refund if by_stripe else recorded_payment_refund
+            run_for_each(
+                self, request, [payment],
+                lambda item: service(
+                    payment=item, amount=data["amount"], reason=data["reason"], actor=request.user,
+                    request_key=form.idempotency_key("refund", item),
+                ),
+                done="Refunded through Stripe" if by_stripe else "Refund recorded",
+            )
+            return back_to_object(self, request, [payment])
+        return action_page(
+            self, request, [payment], action="refund", title=f"Refund payment {payment.pk}", form=form,
+            submit_label="Refund through Stripe" if by_stripe else "Record the refund",
+            intro="Stripe gives the amount back to the card; the books change once Stripe confirms it."
+            if by_stripe else "Record money already handed back to the customer (a bank transfer back…).",
+            summary=[
+                ("Invoice", str(payment.invoice)),
+                ("Customer", payment.user.email),
+                ("Amount", f"{payment.amount} {payment.currency}"),
+                ("Refunded", f"{payment.refunded_amount} {payment.currency}"),
+                ("Method", payment.get_method_display()),
+            ],
+        )
 
 
 @admin.register(Credit)
