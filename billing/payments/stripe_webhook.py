@@ -1,4 +1,4 @@
-"""Stripe's webhook, /api/billing/stripe/webhook/: the outcome of the card charges, signed with
+"""Stripe's webhook, /api/billing/stripe/webhook/: the outcome of the card charges and refunds, signed with
 STRIPE_WEBHOOK_SECRET and checked by the official SDK (`Stripe-Signature`, at most 5 minutes old).
 
 The answer tells Stripe whether to deliver the event again:
@@ -10,6 +10,7 @@ The answer tells Stripe whether to deliver the event again:
 """
 import json
 import logging
+from decimal import Decimal
 
 import stripe
 from django.conf import settings
@@ -24,11 +25,15 @@ from billing.exceptions import BillingError
 from billing.models import Payment, PaymentMethod, WebhookEvent, WebhookEventStatus
 from billing.payments.charging import charge_idempotency_key, payment_intent_outcome_apply
 from billing.payments.provider_events import _storable
+from billing.payments.refunds import refund_outcome_apply
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Stripe-Signature"
 OUTCOMES = {"payment_intent.succeeded": True, "payment_intent.payment_failed": False}
+# A refund's outcome: the Refund itself (refund.*), or the Charge with its refunds (charge.refunded). Each refund
+# is applied once by its id, whichever event names it first (billing.payments.refunds).
+REFUND_EVENTS = ("charge.refunded", "refund.created", "refund.updated")
 
 
 class NotOurs(BillingError):
@@ -61,6 +66,26 @@ def _decline_reason(intent: dict) -> str:
     return failure.get("message") or ""
 
 
+def _refunds_apply(data: dict, *, charge: bool, now) -> Payment:
+    """Apply the refunds a charge.refunded (a Charge and its refunds) or refund.* (one Refund) event names; the
+    card payment they refund. A Charge without its refunds listed (Stripe's API versions since 2022-11-15) applies
+    nothing: the refund.* events bring each refund."""
+    intent_id = data.get("payment_intent") or ""
+    payment = Payment.objects.filter(provider_reference=intent_id or "-", method=PaymentMethod.CARD).first()
+    if payment is None:
+        raise NotOurs(f"No payment is charged with PaymentIntent {intent_id!r}.")
+    refunds = ((data.get("refunds") or {}).get("data") or []) if charge else [data]
+    for refund in refunds:
+        if not refund.get("id") or not isinstance(refund.get("amount"), int):
+            raise BillingError(f"A refund of PaymentIntent {intent_id!r} has no id or amount.")
+        metadata = refund.get("metadata") or {}
+        payment = refund_outcome_apply(
+            payment=payment, refund_id=refund["id"], amount=Decimal(refund["amount"]) / 100,
+            status=str(refund.get("status") or ""), request_key=str(metadata.get("request") or ""), now=now,
+        )
+    return payment
+
+
 @transaction.atomic
 def stripe_event_process(*, event: dict, now=None) -> tuple[WebhookEvent, bool]:
     """Record `event` once and apply it with its record; (record, False) when its id was recorded already."""
@@ -74,16 +99,18 @@ def stripe_event_process(*, event: dict, now=None) -> tuple[WebhookEvent, bool]:
             )
     except IntegrityError:
         return WebhookEvent.objects.get(event_id=event_id), False
-    if event_type not in OUTCOMES:
+    if event_type not in OUTCOMES and event_type not in REFUND_EVENTS:
         return record, True  # recorded and ignored: Stripe sends more types than the ones charged here act on
-    intent = (event.get("data") or {}).get("object") or {}
+    data = (event.get("data") or {}).get("object") or {}
     try:
         with transaction.atomic():
-            payment = _payment_of(intent)
-            record.payment = payment_intent_outcome_apply(
-                payment=payment, succeeded=OUTCOMES[event_type], reason=_decline_reason(intent),
-                payment_intent_id=intent.get("id") or "", now=now,
-            )
+            if event_type in REFUND_EVENTS:
+                record.payment = _refunds_apply(data, charge=event_type == "charge.refunded", now=now)
+            else:
+                record.payment = payment_intent_outcome_apply(
+                    payment=_payment_of(data), succeeded=OUTCOMES[event_type], reason=_decline_reason(data),
+                    payment_intent_id=data.get("id") or "", now=now,
+                )
             record.save(update_fields=["payment"])
     except BillingError as error:
         # Cannot apply (not ours, an invoice cancelled since): final, shown to finance; Stripe need not retry.
