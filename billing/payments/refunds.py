@@ -32,8 +32,11 @@ def refund_idempotency_key(*, payment_id: int, sequence: int) -> str:
 
 
 def is_stripe_card_payment(payment: Payment) -> bool:
-    """Collected by Stripe (a card PaymentIntent): refunded through Stripe, never by hand."""
-    return payment.method == PaymentMethod.CARD and payment.provider_reference.startswith("pi_")
+    """Collected by Stripe (a card PaymentIntent this server created, keyed by charging.charge_idempotency_key):
+    refunded through Stripe, never by hand. A card payment finance recorded by hand is refunded by hand."""
+    return payment.method == PaymentMethod.CARD and (
+        payment.provider_reference.startswith("pi_") or payment.idempotency_key.startswith("stripe:")
+    )
 
 
 def refund_left(payment: Payment) -> Decimal:
@@ -100,6 +103,8 @@ def card_payment_refund(
         return payment
     if not is_stripe_card_payment(payment):
         raise BillingError(f"Payment {payment.pk} was not collected by card through Stripe.")
+    if not payment.provider_reference:
+        raise BillingError(f"Stripe's PaymentIntent of payment {payment.pk} is not known yet: try again later.")
     amount = _checked(payment, amount)
     _books_accept(payment, amount, now)
     sequence = len(payment.refund_references) + 1

@@ -274,28 +274,35 @@ class TestRefundThroughTheWebhook:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("pinned", "webhook_secret")
-def test_twenty_parallel_deliveries_of_one_refund_event_refund_once(customer):
+@pytest.mark.parametrize("one_event_id", [True, False], ids=["one-event", "twenty-events-of-one-refund"])
+def test_twenty_parallel_deliveries_of_one_refund_event_refund_once(customer, one_event_id):
     payment = payment_intent_outcome_apply(payment=charging(customer), succeeded=True, now=NOW)
-    body = json.dumps(refund_event(refund_id="re_1", payment_intent=payment.provider_reference, amount=1000)).encode()
-    header = stripe_signature(body)
+    bodies = [
+        json.dumps(refund_event(
+            refund_id="re_1", payment_intent=payment.provider_reference, amount=1000,
+            event_id="evt_refund_1" if one_event_id else f"evt_refund_{number}",
+            event_type="refund.created" if one_event_id or number % 2 else "charge.refunded",
+        )).encode()
+        for number in range(20)
+    ]
     start, answers = threading.Barrier(20), []
 
-    def deliver_once():
+    def deliver_once(body):
         try:
             start.wait(timeout=30)
             answers.append(Client().post(URL, body, content_type="application/json",
-                                         HTTP_STRIPE_SIGNATURE=header).status_code)
+                                         HTTP_STRIPE_SIGNATURE=stripe_signature(body)).status_code)
         finally:
             connection.close()
 
-    workers = [threading.Thread(target=deliver_once) for _ in range(20)]
+    workers = [threading.Thread(target=deliver_once, args=(body,)) for body in bodies]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(timeout=60)
 
     assert answers == [200] * 20
-    assert WebhookEvent.objects.filter(event_id="evt_refund_1").count() == 1
+    assert WebhookEvent.objects.count() == (1 if one_event_id else 20)
     payment.refresh_from_db()
     assert payment.refunded_amount == Decimal("10.00")
     assert Invoice.objects.get(pk=payment.invoice_id).amount_due == Decimal("10.00")
