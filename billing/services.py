@@ -20,7 +20,7 @@ from billing.invoicing.sweeps import (
 )
 from billing.notifications.alerts import alert_mark_read, alert_raise
 from billing.notifications.emails import email_deliver, email_queue
-from billing.payments.charging import invoice_charge, payment_intent_outcome_apply
+from billing.payments.charging import invoice_charge, invoice_pay_now, payment_intent_outcome_apply
 from billing.payments.credits import credit_grant
 from billing.payments.refunds import card_payment_refund, recorded_payment_refund, refund_outcome_apply
 from billing.payments.retries import payment_retries_due
@@ -60,6 +60,7 @@ __all__ = [
     "invoice_finalize",
     "invoice_generate",
     "invoice_mark_overdue",
+    "invoice_pay_now",
     "invoice_pdf_store",
     "invoice_run",
     "invoice_run_chunk",

@@ -8,7 +8,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.formats import date_format
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -19,8 +21,9 @@ from billing import clock
 from billing.customer.charts import daily_usage_svg, forecast_svg, monthly_usage_svg
 from billing.customer.forms import CancelForm, InvoiceFilterForm, PlanChoiceForm
 from billing.exceptions import BillingError
-from billing.models import InvoiceStatus
+from billing.models import InvoiceStatus, PaymentMethod, PaymentStatus
 from billing.notifications.alerts import alert_mark_read
+from billing.payments.charging import CHARGEABLE_STATUSES, OPEN_PAYMENT_STATUSES
 from billing.payments.providers import payment_provider
 from billing.payments.providers.services import payment_method_save, payment_method_setup_start
 from billing.periods import local_date
@@ -45,6 +48,7 @@ from billing.selectors import (
     usage_last_months,
 )
 from billing.services import (
+    invoice_pay_now,
     invoice_pdf_store,
     subscription_cancel,
     subscription_change_plan,
@@ -102,15 +106,50 @@ def invoice_list(request):
 
 @never_cache
 @login_required
+@require_http_methods(["GET", "POST"])
 def invoice_detail(request, pk: int):
+    """The invoice; a POST is "Pay now" (the card on file charged at once), answered by a redirect here."""
     invoice = get_object_or_404(customer_invoice_detail(user=request.user), pk=pk)
+    if request.method == "POST":
+        _pay_now(request, invoice)
+        return redirect("billing:invoice_detail", pk=invoice.pk)
     context = {
         "invoice": invoice,
         "credit_note": credit_note_of(invoice),
         "bank_transfer": _bank_transfer(invoice),
+        "pay_now": _pay_now_offer(request, invoice),
         "suspends_access": suspending_invoices(today=clock.today()).filter(pk=invoice.pk).exists(),
     }
     return render(request, "billing/invoice_detail.html", context)
+
+
+def _pay_now(request, invoice) -> None:
+    """Charge the card on file and tell the outcome: paid, refused with Stripe's reason, or still at the bank."""
+    try:
+        payment = invoice_pay_now(invoice=invoice, user=request.user, now=clock.now())
+    except BillingError as error:  # nothing owed, a charge in progress, no card, Stripe out of reach
+        messages.error(request, str(error))
+        return
+    if payment.status == PaymentStatus.COMPLETED:
+        messages.success(request, _("Thank you: invoice %(number)s is paid.") % {"number": invoice.number})
+    elif payment.status == PaymentStatus.FAILED:
+        messages.error(request, _("Your card was refused: %(reason)s") % {"reason": _(payment.failure_reason)})
+    else:
+        messages.info(request, _("Your payment is being processed: its outcome shows here once the bank answers."))
+
+
+def _pay_now_offer(request, invoice) -> dict | None:
+    """What the page offers to pay an open invoice by card when Stripe collects the payments: the card on file
+    with a button, or a link to add one that comes back here; None otherwise (bank transfer only)."""
+    provider = payment_provider()
+    if not provider.collects_cards or invoice.status not in CHARGEABLE_STATUSES or invoice.amount_due <= 0:
+        return None
+    in_progress = invoice.payments.filter(method=PaymentMethod.CARD, status__in=OPEN_PAYMENT_STATUSES).exists()
+    add_card_url = f"{reverse('billing:payment_method')}?{urlencode({'next': request.get_full_path()})}"
+    return {
+        "card": provider.default_payment_method(user=request.user), "in_progress": in_progress,
+        "add_card_url": add_card_url,
+    }
 
 
 def _bank_transfer(invoice) -> dict[str, str] | None:
@@ -170,7 +209,10 @@ def payment_method(request):
                 request,
                 _("Your card is saved: %(brand)s ending %(last4)s.") % {"brand": card.brand_name, "last4": card.last4},
             )
-        return redirect("billing:payment_method")
+            back = _safe_next(request)
+            if back:
+                return redirect(back)  # the invoice whose "Pay now" sent the customer here
+        return redirect(request.get_full_path())
     context = {"provider": provider, "card": provider.default_payment_method(user=request.user)}
     if not provider.collects_cards:
         context["bank_transfer"] = provider.bank_transfer()
@@ -183,6 +225,16 @@ def payment_method(request):
     response = render(request, "billing/payment_method.html", context)
     response._csp_update = provider.page_content_security_policy()  # django-csp: this page only loads Stripe.js
     return response
+
+
+def _safe_next(request) -> str | None:
+    """`next` when it is a URL of this site (never another host: an open redirect would serve phishing)."""
+    target = request.GET.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return None
 
 
 @never_cache

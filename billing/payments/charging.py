@@ -10,9 +10,11 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from billing import clock
+from billing.exceptions import BillingError
 from billing.models import (
     Invoice,
     InvoiceStatus,
@@ -24,6 +26,7 @@ from billing.models import (
 )
 from billing.payments.providers.stripe import StripeProvider
 from billing.payments.services import payment_complete, payment_fail, payment_mark_processing, payment_record
+from core.exceptions import Conflict
 
 CHARGEABLE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE)
 OPEN_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
@@ -31,9 +34,36 @@ OPEN_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 DECLINED = gettext_noop("refused by the payment provider")
 
 
+class NothingToPay(BillingError, Conflict):
+    """The invoice is paid, cancelled, or owes nothing."""
+
+
+class PaymentInProgress(BillingError, Conflict):
+    """A card charge of the invoice is still waiting for Stripe's answer: a second one could charge twice."""
+
+
+class NoCardOnFile(BillingError):
+    """Pay now needs a saved card (and Stripe collecting the payments)."""
+
+
 def charge_idempotency_key(*, invoice_id: int, attempt: int) -> str:
     """The Payment's key and Stripe's: one charge per invoice and attempt."""
     return f"stripe:invoice:{invoice_id}:attempt:{attempt}"
+
+
+def attempt_number(payment: Payment) -> int:
+    """The attempt a card payment's key names (0 for a payment that is not an automatic charge attempt)."""
+    prefix = charge_idempotency_key(invoice_id=payment.invoice_id, attempt=0)[:-1]
+    if not payment.idempotency_key.startswith(prefix):
+        return 0
+    tail = payment.idempotency_key[len(prefix):]
+    return int(tail) if tail.isdigit() else 0
+
+
+def charge_attempts(invoice: Invoice) -> list[Payment]:
+    """The invoice's card charges, first attempt first."""
+    attempts = [p for p in Payment.objects.filter(invoice=invoice, method=PaymentMethod.CARD) if attempt_number(p)]
+    return sorted(attempts, key=attempt_number)
 
 
 def card_on_file(user_id: int) -> PaymentProviderCustomer | None:
@@ -126,4 +156,36 @@ def _reference_store(payment: Payment, payment_intent_id: str) -> Payment:
     if payment_intent_id and not payment.provider_reference:
         payment.provider_reference = payment_intent_id
         payment.save(update_fields=["provider_reference"])
+    return payment
+
+
+def invoice_pay_now(*, invoice: Invoice, user, now: datetime.datetime | None = None) -> Payment:
+    """The customer's "Pay now": charge the card on file at once, as the next attempt, and return the Payment
+    with Stripe's answer applied (COMPLETED, FAILED with Stripe's reason, or PROCESSING when the bank has not
+    answered yet: the webhook then says how it ends).
+
+    Refused (NothingToPay, PaymentInProgress) when nothing is owed or a charge is still waiting for its answer;
+    NoCardOnFile without a card. Two clicks at once compute the same attempt, hence the same idempotency key:
+    one charge. Stripe out of reach raises PaymentProviderUnavailable and leaves the attempt PROCESSING.
+    """
+    now = now or clock.now()
+    if invoice.user_id != user.pk:
+        raise BillingError(_("This invoice is not yours."))
+    invoice = Invoice.objects.get(pk=invoice.pk)  # the amount due as it is now, not as the page read it
+    if invoice.status not in CHARGEABLE_STATUSES or invoice.amount_due <= 0:
+        raise NothingToPay(_("Invoice %(number)s has nothing left to pay.") % {"number": invoice.number})
+    attempts = charge_attempts(invoice)
+    if any(attempt.status in OPEN_PAYMENT_STATUSES for attempt in attempts):
+        raise PaymentInProgress(
+            _("A payment of invoice %(number)s is already in progress: its outcome shows here once the bank "
+              "answers.") % {"number": invoice.number}
+        )
+    if settings.PAYMENT_PROVIDER != PaymentProviderName.STRIPE:
+        raise NoCardOnFile(_("Invoices are paid by bank transfer: the invoice gives the account to pay to."))
+    if card_on_file(user.pk) is None:
+        raise NoCardOnFile(_("Add a card to pay this invoice by card."))
+    last = attempt_number(attempts[-1]) if attempts else 0
+    payment = invoice_charge(invoice=invoice, attempt=last + 1, now=now)
+    if payment is None:  # paid in between, by another path
+        raise NothingToPay(_("Invoice %(number)s has nothing left to pay.") % {"number": invoice.number})
     return payment

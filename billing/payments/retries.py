@@ -1,8 +1,8 @@
 """Failed card charges tried again on the PAYMENT_RETRY_DAYS after the invoice's issue, each once.
 
 An attempt is a CARD Payment keyed stripe:invoice:<id>:attempt:<n> (see charging.py). The next retry day is
-the first retry day after the day of the last attempt (BILLING_TIME_ZONE): a sweep run twice the same day, or
-the day after a "Pay now", charges nothing new, and a retry day the sweep missed is caught up the day after,
+the first retry day after the day of the last attempt (BILLING_TIME_ZONE): a sweep run twice the same day, or on
+the day of a "Pay now", charges nothing new, and a retry day the sweep missed is caught up the day after,
 up to the last retry day.
 """
 import datetime
@@ -13,25 +13,16 @@ from billing import clock
 from billing.enqueue import enqueue_after_commit
 from billing.models import Invoice, Payment, PaymentMethod, PaymentProviderName, PaymentStatus
 from billing.notifications.emails import card_retry_day
-from billing.payments.charging import CHARGEABLE_STATUSES, charge_idempotency_key
+from billing.payments.charging import CHARGEABLE_STATUSES, attempt_number, charge_attempts
 from billing.periods import local_date
 
 CHARGE_TASK = "billing.tasks.payments.invoice_charge_task"
 
 
-def attempt_number(payment: Payment) -> int:
-    """The attempt a card payment's key names (0 for a payment that is not a charge attempt)."""
-    prefix = charge_idempotency_key(invoice_id=payment.invoice_id, attempt=0)[:-1]
-    if not payment.idempotency_key.startswith(prefix):
-        return 0
-    tail = payment.idempotency_key[len(prefix):]
-    return int(tail) if tail.isdigit() else 0
-
-
 def last_attempt(invoice: Invoice) -> Payment | None:
     """The invoice's card charge with the highest attempt number."""
-    attempts = [p for p in Payment.objects.filter(invoice=invoice, method=PaymentMethod.CARD) if attempt_number(p)]
-    return max(attempts, key=attempt_number, default=None)
+    attempts = charge_attempts(invoice)
+    return attempts[-1] if attempts else None
 
 
 def retry_days(invoice: Invoice) -> list[datetime.date]:
