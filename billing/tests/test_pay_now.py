@@ -8,6 +8,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -66,6 +67,19 @@ class TestPayNowPage:
         [intent] = intents_of(stripe_settings, card)
         assert intent.status == "succeeded" and intent.amount == 2280
         assert 'data-testid="pay-now"' not in response.content.decode()  # paid: nothing left to offer
+
+    def test_a_post_without_the_csrf_token_charges_nothing(
+        self, customer, stripe_settings, django_capture_on_commit_callbacks
+    ):
+        invoice = issued(customer, django_capture_on_commit_callbacks)
+        card_saved(customer, stripe_settings)
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(customer)
+
+        response = browser.post(page_of(invoice))
+
+        assert response.status_code == 403
+        assert statuses(invoice) == []
 
     def test_a_refused_card_shows_stripes_reason_and_the_invoice_stays_due(
         self, logged_in, customer, stripe_settings, django_capture_on_commit_callbacks

@@ -13,7 +13,7 @@ from django.core import mail
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.notifications.tasks import payment_reminders_task
 from billing.payments.tasks import payment_retries_task
-from billing.services import invoice_finalize
+from billing.services import invoice_finalize, invoice_pay_now
 from billing.tests.factories import InvoiceFactory, SubscriptionFactory
 from billing.tests.test_stripe_charging import DECLINED_WHEN_CHARGED, card_saved, intents_of
 
@@ -87,6 +87,19 @@ class TestPaymentRetries:
         assert sweep(django_capture_on_commit_callbacks) == 0
 
         assert attempts(declined_invoice) == [(1, PaymentStatus.FAILED), (2, PaymentStatus.FAILED)]
+
+    def test_a_pay_now_on_a_retry_day_stands_for_that_days_retry(
+        self, customer, declined_invoice, time_machine, django_capture_on_commit_callbacks
+    ):
+        time_machine.move_to(at_six_paris(2) - datetime.timedelta(hours=1), tick=False)  # day 1, before the sweep
+        invoice_pay_now(invoice=declined_invoice, user=customer)  # refused again: attempt 2
+        time_machine.move_to(at_six_paris(2), tick=False)
+
+        assert sweep(django_capture_on_commit_callbacks) == 0
+
+        time_machine.move_to(at_six_paris(4), tick=False)  # day 3
+        assert sweep(django_capture_on_commit_callbacks) == 1
+        assert attempts(declined_invoice) == [(n, PaymentStatus.FAILED) for n in range(1, 4)]
 
     def test_past_the_last_retry_day_nothing_is_attempted(
         self, declined_invoice, time_machine, django_capture_on_commit_callbacks
