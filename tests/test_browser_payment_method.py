@@ -31,7 +31,8 @@ def test_a_customer_saves_a_card_and_sees_it_on_file(page, customer, stripe_sett
     page.get_by_role("link", name="How you pay").click()
 
     assert page.get_by_test_id("card-on-file").inner_text() == "No card on file yet."
-    assert page.get_by_text("Saving a card needs JavaScript").is_hidden()  # Stripe.js loaded: the form shows
+    # Stripe.js loaded, the page's script hides the no-JavaScript notice: expect() waits for it, is_hidden() would not.
+    expect(page.get_by_text("Saving a card needs JavaScript")).to_be_hidden()
     card = page.locator("#card-element")
     card.get_by_placeholder("number").fill("4242424242424242")
     card.get_by_placeholder("exp_month").fill("12")
