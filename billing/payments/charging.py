@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from billing import clock
+from billing.enqueue import enqueue_after_commit
 from billing.exceptions import BillingError
 from billing.models import (
     Invoice,
@@ -24,10 +25,11 @@ from billing.models import (
     PaymentProviderName,
     PaymentStatus,
 )
-from billing.payments.providers.stripe import StripeProvider
+from billing.payments.providers.stripe import PaymentProviderUnavailable, StripeProvider
 from billing.payments.services import payment_complete, payment_fail, payment_mark_processing, payment_record
 from core.exceptions import Conflict
 
+CHARGE_TASK = "billing.tasks.payments.invoice_charge_task"
 CHARGEABLE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.OVERDUE)
 OPEN_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 # Stored in English for finance, translated into the customer's language in the alert and the email.
@@ -166,7 +168,8 @@ def invoice_pay_now(*, invoice: Invoice, user, now: datetime.datetime | None = N
 
     Refused (NothingToPay, PaymentInProgress) when nothing is owed or a charge is still waiting for its answer;
     NoCardOnFile without a card. Two clicks at once compute the same attempt, hence the same idempotency key:
-    one charge. Stripe out of reach raises PaymentProviderUnavailable and leaves the attempt PROCESSING.
+    one charge. Stripe out of reach raises PaymentProviderUnavailable and leaves the attempt PROCESSING, queued
+    for the charge task.
     """
     now = now or clock.now()
     if invoice.user_id != user.pk:
@@ -184,8 +187,14 @@ def invoice_pay_now(*, invoice: Invoice, user, now: datetime.datetime | None = N
         raise NoCardOnFile(_("Invoices are paid by bank transfer: the invoice gives the account to pay to."))
     if card_on_file(user.pk) is None:
         raise NoCardOnFile(_("Add a card to pay this invoice by card."))
-    last = attempt_number(attempts[-1]) if attempts else 0
-    payment = invoice_charge(invoice=invoice, attempt=last + 1, now=now)
+    attempt = (attempt_number(attempts[-1]) if attempts else 0) + 1
+    try:
+        payment = invoice_charge(invoice=invoice, attempt=attempt, now=now)
+    except PaymentProviderUnavailable:
+        # The attempt stays PROCESSING, which refuses another Pay now and the retries: the charge task takes it
+        # over and tries again with backoff under the same key, as for a charge at issue.
+        enqueue_after_commit(CHARGE_TASK, invoice_id=invoice.pk, attempt=attempt)
+        raise
     if payment is None:  # paid in between, by another path
         raise NothingToPay(_("Invoice %(number)s has nothing left to pay.") % {"number": invoice.number})
     return payment

@@ -13,10 +13,8 @@ from billing import clock
 from billing.enqueue import enqueue_after_commit
 from billing.models import Invoice, Payment, PaymentMethod, PaymentProviderName, PaymentStatus
 from billing.notifications.emails import card_retry_day
-from billing.payments.charging import CHARGEABLE_STATUSES, attempt_number, charge_attempts
+from billing.payments.charging import CHARGE_TASK, CHARGEABLE_STATUSES, attempt_number, charge_attempts
 from billing.periods import local_date
-
-CHARGE_TASK = "billing.tasks.payments.invoice_charge_task"
 
 
 def last_attempt(invoice: Invoice) -> Payment | None:

@@ -16,6 +16,7 @@ from accounts.services import api_key_create
 from accounts.tests.factories import make_customer
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.payments.providers.services import payment_method_setup_start
+from billing.payments.providers.stripe import PaymentProviderUnavailable, StripeProvider
 from billing.services import invoice_finalize, payment_mark_processing, payment_record
 from billing.tests.factories import InvoiceFactory, SubscriptionFactory
 from billing.tests.localstripe import card_confirm
@@ -138,6 +139,29 @@ class TestPayNowPage:
 
         assert "is already in progress" in response.content.decode()
         assert statuses(invoice) == [(f"stripe:invoice:{invoice.pk}:attempt:1", PaymentStatus.PROCESSING)]
+
+    def test_stripe_out_of_reach_leaves_the_attempt_to_the_charge_task(
+        self, logged_in, customer, stripe_settings, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        invoice = issued(customer, django_capture_on_commit_callbacks)
+        card_saved(customer, stripe_settings)
+
+        def unreachable(self, **kwargs):
+            raise PaymentProviderUnavailable("Stripe could not complete the request: please try again in a moment.")
+
+        with monkeypatch.context() as patch, django_capture_on_commit_callbacks(execute=False) as queued:
+            patch.setattr(StripeProvider, "payment_intent_charge", unreachable)
+            response = logged_in.post(page_of(invoice), follow=True)
+        assert "Stripe could not complete the request" in response.content.decode()
+        assert statuses(invoice) == [(f"stripe:invoice:{invoice.pk}:attempt:1", PaymentStatus.PROCESSING)]
+        assert 'data-testid="pay-now-in-progress"' in logged_in.get(page_of(invoice)).content.decode()
+
+        for callback in queued:  # the worker, once Stripe answers again
+            callback()
+
+        invoice.refresh_from_db()
+        assert invoice.status == InvoiceStatus.PAID
+        assert statuses(invoice) == [(f"stripe:invoice:{invoice.pk}:attempt:1", PaymentStatus.COMPLETED)]
 
     def test_with_the_manual_provider_the_page_keeps_the_bank_transfer(
         self, logged_in, customer, settings, django_capture_on_commit_callbacks
