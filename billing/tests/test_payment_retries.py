@@ -9,11 +9,13 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.notifications.tasks import payment_reminders_task
 from billing.payments.tasks import payment_retries_task
 from billing.services import invoice_finalize, invoice_pay_now
+from billing.tests.admin_world import finance_user
 from billing.tests.factories import InvoiceFactory, SubscriptionFactory
 from billing.tests.test_stripe_charging import DECLINED_WHEN_CHARGED, card_saved, intents_of
 
@@ -192,3 +194,22 @@ class TestDunningEmailsSayWhatHappened:
         [reminder] = mail.outbox
         assert invoice.number in reminder.subject
         assert "card" not in reminder.body
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("media")
+class TestAttemptsInTheAdmin:
+    def test_finance_sees_each_attempt_of_an_invoice_with_its_outcome(
+        self, client, customer, stripe_settings, declined_invoice, time_machine, django_capture_on_commit_callbacks
+    ):
+        time_machine.move_to(at_six_paris(2), tick=False)
+        sweep(django_capture_on_commit_callbacks)
+        client.force_login(finance_user())
+
+        page = client.get(reverse("admin:billing_invoice_change", args=[declined_invoice.pk])).content.decode()
+        payments = page.split('id="payments-group"', 1)[1].split("</fieldset>", 1)[0]  # the Payments inline
+
+        for attempt in (1, 2):
+            assert f"stripe:invoice:{declined_invoice.pk}:attempt:{attempt}" in payments
+        assert payments.count("Your card was declined.") == 2
+        assert payments.count("Failed") == 2

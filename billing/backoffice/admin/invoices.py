@@ -94,7 +94,11 @@ class InvoiceLineInline(admin.TabularInline):
 
 class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Payment
-    fields = ("created_at", "amount", "refunded_amount", "status", "method", "provider_reference", "processed_at")
+    # Every charge attempt is a row: its key names the attempt, `failure_reason` says why the bank refused it.
+    fields = (
+        "created_at", "amount", "refunded_amount", "status", "failure_reason", "method", "idempotency_key",
+        "provider_reference", "processed_at",
+    )
     show_change_link = True
     ordering = ("created_at", "id")
 
