@@ -150,6 +150,21 @@ class TestDunningEmailsSayWhatHappened:
         assert "We will try again on 2 December 2026." in html and ">Pay now</a>" in html
         assert "or by bank transfer" not in message.body
 
+    def test_a_french_customer_reads_it_in_french(
+        self, customer, stripe_settings, time_machine, django_capture_on_commit_callbacks
+    ):
+        customer.profile.language = "fr"
+        customer.profile.save(update_fields=["language"])
+        time_machine.move_to(ISSUED, tick=False)
+        card_saved(customer, stripe_settings, number=DECLINED_WHEN_CHARGED)
+        with django_capture_on_commit_callbacks(execute=True):
+            invoice_finalize(invoice=InvoiceFactory(subscription=SubscriptionFactory(user=customer)), now=ISSUED)
+
+        [message] = [message for message in mail.outbox if message.subject.startswith("Échec du paiement")]
+
+        assert "Nous réessaierons le 2 décembre 2026." in message.body
+        assert "Payer maintenant" in message.body
+
     def test_after_the_last_attempt_the_email_says_no_more_automatic_attempts(
         self, declined_invoice, time_machine, django_capture_on_commit_callbacks
     ):
