@@ -1,8 +1,9 @@
-"""The Finance group with exactly the permissions finance needs (see billing/roles.py, which keeps the same list
+"""The Finance group with exactly the permissions finance needs (see billing/backoffice/roles.py, which keeps the same list
 for code; this migration keeps its own copy so that it always does what it did)."""
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 from django.db.models import Q
+
+from core.permissions import app_permissions_create
 
 FINANCE_GROUP = "Finance"
 FINANCE_PERMISSIONS = {
@@ -34,11 +35,8 @@ FINANCE_PERMISSIONS = {
 
 
 def create_finance_group(apps, schema_editor):
-    # Permissions are normally created after migrate (post_migrate): create those of every app now.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_permissions_create(apps, app_config.label)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     wanted = Q(pk__in=[])

@@ -3,32 +3,12 @@
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
+
+from core.permissions import group_permissions_operation
 
 FINANCE_GROUP = "Finance"
 CODENAMES = ["view_accesssuspensionlift", "add_accesssuspensionlift"]
-
-
-def grant(apps, schema_editor):
-    # Permissions are normally created after migrate (post_migrate): create billing's now.
-    billing = apps.get_app_config("billing")
-    billing.models_module = True
-    create_permissions(billing, apps=apps, verbosity=0)
-    billing.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    permissions = list(Permission.objects.filter(content_type__app_label="billing", codename__in=CODENAMES))
-    assert len(permissions) == len(CODENAMES), "a suspension lift permission is missing"
-    for group in Group.objects.filter(name=FINANCE_GROUP):
-        group.permissions.add(*permissions)
-
-
-def revoke(apps, schema_editor):
-    Permission = apps.get_model("auth", "Permission")
-    permissions = Permission.objects.filter(content_type__app_label="billing", codename__in=CODENAMES)
-    for group in apps.get_model("auth", "Group").objects.filter(name=FINANCE_GROUP):
-        group.permissions.remove(*permissions)
 
 
 class Migration(migrations.Migration):
@@ -53,5 +33,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.CheckConstraint(condition=models.Q(('reason', ''), _negated=True), name='access_suspension_lift_reason_given')],
             },
         ),
-        migrations.RunPython(grant, revoke),
+        group_permissions_operation(group=FINANCE_GROUP, app_label="billing", codenames=CODENAMES),
     ]

@@ -3,32 +3,12 @@ rows are written by services only)."""
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
+
+from core.permissions import group_permissions_operation
 
 FINANCE_GROUP = "Finance"
 CODENAMES = ["view_paymentprovidercustomer"]
-
-
-def grant(apps, schema_editor):
-    # Permissions are normally created after migrate (post_migrate): create billing's now.
-    billing = apps.get_app_config("billing")
-    billing.models_module = True
-    create_permissions(billing, apps=apps, verbosity=0)
-    billing.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    permissions = list(Permission.objects.filter(content_type__app_label="billing", codename__in=CODENAMES))
-    assert len(permissions) == len(CODENAMES), "the payment provider customer permission is missing"
-    for group in Group.objects.filter(name=FINANCE_GROUP):
-        group.permissions.add(*permissions)
-
-
-def revoke(apps, schema_editor):
-    Permission = apps.get_model("auth", "Permission")
-    permissions = Permission.objects.filter(content_type__app_label="billing", codename__in=CODENAMES)
-    for group in apps.get_model("auth", "Group").objects.filter(name=FINANCE_GROUP):
-        group.permissions.remove(*permissions)
 
 
 class Migration(migrations.Migration):
@@ -59,5 +39,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('user', 'provider'), name='payment_provider_customer_once_per_user'), models.CheckConstraint(condition=models.Q(('card_last4', ''), ('card_last4__regex', '^[0-9]{4}$'), _connector='OR'), name='payment_provider_customer_last4_digits'), models.CheckConstraint(condition=models.Q(('card_exp_month__isnull', True), models.Q(('card_exp_month__gte', 1), ('card_exp_month__lte', 12)), _connector='OR'), name='payment_provider_customer_exp_month')],
             },
         ),
-        migrations.RunPython(grant, revoke),
+        group_permissions_operation(group=FINANCE_GROUP, app_label="billing", codenames=CODENAMES),
     ]

@@ -58,6 +58,7 @@ from billing.tests.factories import (
     PlanFactory,
     SubscriptionFactory,
 )
+from core.permissions import group_permissions_grant
 from libraries.models import UsageLog
 from libraries.tests.factories import UsageLogFactory
 
@@ -731,7 +732,12 @@ class TestFinanceGroup:
         ):
             historical_apps = MigrationExecutor(connection).loader.project_state(("billing", name)).apps
             migration = importlib.import_module(f"billing.migrations.{name}")
-            (migration.create_finance_group if name.startswith("0004") else migration.grant)(historical_apps, None)
+            if name.startswith("0004"):
+                migration.create_finance_group(historical_apps, None)
+            else:
+                group_permissions_grant(
+                    historical_apps, group=migration.FINANCE_GROUP, app_label="billing", codenames=migration.CODENAMES
+                )
 
         group = Group.objects.get(name=FINANCE_GROUP)
         granted = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
