@@ -1,6 +1,7 @@
 """Arrangement shared by billing's tests (the root conftest.py has the customer, `logged_in` and `media`)."""
 import pytest
 
+from billing.tests.admin_world import finance_user
 from billing.tests.localstripe import localstripe, stripe_settings  # noqa: F401 (fixtures: a localstripe process)
 from libraries.tests.factories import DocumentationChunkFactory, LibraryVersionFactory
 
@@ -11,3 +12,16 @@ def library_version():
     version = LibraryVersionFactory(library__slug="acme/widgets", version="1.0.0", is_latest=True)
     DocumentationChunkFactory(version=version, title="Guide", content="All about widgets.", tokens=1200)
     return version
+
+
+@pytest.fixture
+def finance(db):
+    """Claire of the Finance group: staff with exactly finance's permissions."""
+    return finance_user()
+
+
+@pytest.fixture
+def finance_client(client, finance):
+    """The test client with `finance` logged in to the admin."""
+    client.force_login(finance)
+    return client

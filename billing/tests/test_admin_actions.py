@@ -41,19 +41,8 @@ from billing.services import (
     subscription_change_plan,
 )
 from billing.subscriptions.lifecycle import subscription_change_preview
-from billing.tests.admin_world import audit_actions, finance_user
+from billing.tests.admin_world import audit_actions
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory
-
-
-@pytest.fixture
-def finance(db):
-    return finance_user()
-
-
-@pytest.fixture
-def finance_client(client, finance):
-    client.force_login(finance)
-    return client
 
 
 def start_action(client, model, action: str, objects, **data):

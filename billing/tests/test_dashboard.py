@@ -47,12 +47,6 @@ def _pinned_clock(time_machine):
 
 
 @pytest.fixture
-def finance_client(client, db):
-    client.force_login(finance_user())
-    return client
-
-
-@pytest.fixture
 def now():
     return clock.now()
 

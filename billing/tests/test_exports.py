@@ -15,7 +15,7 @@ from billing import clock
 from billing.backoffice.exports import FEC_COLUMNS, ExportPeriod, fec_filename, fec_lines
 from billing.models import CreditNote, InvoiceStatus, PaymentMethod, PaymentStatus
 from billing.periods import add_months
-from billing.tests.admin_world import finance_user, staff_user
+from billing.tests.admin_world import staff_user
 from billing.tests.factories import InvoiceFactory, PaymentFactory, SubscriptionFactory
 
 EXPORTS = reverse("admin:billing_exports")
@@ -26,17 +26,6 @@ UTC = datetime.UTC
 def fec_amount(text: str) -> Decimal:
     assert "." not in text and "," in text, text
     return Decimal(text.replace(",", "."))
-
-
-@pytest.fixture
-def finance(db):
-    return finance_user()
-
-
-@pytest.fixture
-def finance_client(client, finance):
-    client.force_login(finance)
-    return client
 
 
 @pytest.fixture

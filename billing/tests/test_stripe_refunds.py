@@ -17,7 +17,7 @@ from accounts.models import AuditLog
 from accounts.tests.admin_helpers import admin_url
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentMethod, PaymentStatus, WebhookEvent
 from billing.services import invoice_finalize, payment_intent_outcome_apply, payment_record
-from billing.tests.admin_world import finance_user, staff_user
+from billing.tests.admin_world import staff_user
 from billing.tests.localstripe import stripe_client
 from billing.tests.test_stripe_charging import (
     URL,
@@ -35,17 +35,6 @@ NOW = datetime.datetime(2026, 12, 1, 7, 0, tzinfo=datetime.UTC)  # the invoice i
 @pytest.fixture
 def pinned(time_machine):
     time_machine.move_to(NOW, tick=False)
-
-
-@pytest.fixture
-def finance(db):
-    return finance_user()
-
-
-@pytest.fixture
-def finance_client(client, finance):
-    client.force_login(finance)
-    return client
 
 
 @pytest.fixture

@@ -259,11 +259,6 @@ class TestTheAdmin:
     def _on_the_16th(self, time_machine):
         time_machine.move_to(FIRST_DAY_REFUSED + datetime.timedelta(hours=10), tick=False)
 
-    @pytest.fixture
-    def finance_client(self, client):
-        client.force_login(finance_user())
-        return client
-
     def test_the_suspended_filter_and_column(self, finance_client):
         suspended, november = december_customer()
         paid_up, paid = december_customer()
