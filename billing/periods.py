@@ -108,3 +108,10 @@ def format_long_date(value: datetime.date) -> str:
 def last_day(end: datetime.date) -> datetime.date:
     """The last day of a half-open period: its excluded end minus one day."""
     return end - datetime.timedelta(days=1)
+
+
+def card_retry_day(*, issue_date: datetime.date, attempted_on: datetime.date) -> datetime.date | None:
+    """The first of the PAYMENT_RETRY_DAYS after the issue that comes after the day of the last attempt; None when
+    no automatic attempt is left. Payments retry on it; the emails tell it."""
+    days = (issue_date + datetime.timedelta(days=days) for days in settings.PAYMENT_RETRY_DAYS)
+    return next((day for day in days if day > attempted_on), None)

@@ -62,7 +62,7 @@ from billing.models import (
     credit_note_reason_text,
 )
 from billing.money import RECOVERY_INDEMNITY, late_payment_rate
-from billing.periods import local_date
+from billing.periods import card_retry_day, local_date
 
 _INVOICE_FIGURES = frozenset(
     {"invoice_number", "currency", "total", "amount_due", "due_date", "period_start_date", "period_end_date"}
@@ -141,12 +141,6 @@ def charge_attempt_key_prefix(invoice_id: int) -> str:
     """The start of the idempotency key of every automatic card charge of an invoice (payments.charging)."""
     return f"stripe:invoice:{invoice_id}:attempt:"
 
-
-def card_retry_day(*, issue_date: datetime.date, attempted_on: datetime.date) -> datetime.date | None:
-    """The first of the PAYMENT_RETRY_DAYS after the issue that comes after the day of the last attempt; None when
-    no automatic attempt is left. The rule of payments.retries, here so that the emails can tell it."""
-    days = (issue_date + datetime.timedelta(days=days) for days in settings.PAYMENT_RETRY_DAYS)
-    return next((day for day in days if day > attempted_on), None)
 
 
 def _card_refused_context(*, kind: str, invoice: Invoice | None) -> dict[str, Any]:

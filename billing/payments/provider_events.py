@@ -35,7 +35,7 @@ class EventRefused(BillingError):
 
 def _refusal(status: int, code: str, fields: dict[str, list[str]], message: str = "") -> dict:
     # Messages may quote what was sent: kept storable, since the refusal is recorded and answered alike.
-    return _storable({"status": status, "code": code, "message": message or first_error(fields), "fields": fields})
+    return storable({"status": status, "code": code, "message": message or first_error(fields), "fields": fields})
 
 
 def _unstorable(text: str) -> str | None:
@@ -61,12 +61,12 @@ def _unstorable_fields(value, path: str = "") -> dict[str, list[str]]:
     return {path: [problem]} if problem else {}
 
 
-def _storable(value):
+def storable(value):
     """`value` as the database can keep it: NUL characters and lone surrogates replaced by U+FFFD."""
     if isinstance(value, dict):
-        return {_storable(key): _storable(item) for key, item in value.items()}
+        return {storable(key): storable(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_storable(item) for item in value]
+        return [storable(item) for item in value]
     if isinstance(value, str) and _unstorable(value):
         return "".join("\ufffd" if char == "\x00" or "\ud800" <= char <= "\udfff" else char for char in value)
     return value
@@ -169,7 +169,7 @@ def _reject(*, event_id: str, event: dict, refusal: dict, now: datetime.datetime
     record, _ = WebhookEvent.objects.get_or_create(
         event_id=event_id,
         defaults={
-            "type": _storable(str(event.get("type")))[:50], "payload": _storable(event),
+            "type": storable(str(event.get("type")))[:50], "payload": storable(event),
             "status": WebhookEventStatus.REJECTED, "rejection": refusal, "received_at": now,
         },
     )

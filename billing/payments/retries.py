@@ -12,9 +12,8 @@ from django.conf import settings
 from billing import clock
 from billing.enqueue import enqueue_after_commit
 from billing.models import Invoice, Payment, PaymentMethod, PaymentProviderName, PaymentStatus
-from billing.notifications.emails import card_retry_day
 from billing.payments.charging import CHARGE_TASK, CHARGEABLE_STATUSES, attempt_number, charge_attempts
-from billing.periods import local_date
+from billing.periods import card_retry_day, local_date
 
 
 def last_attempt(invoice: Invoice) -> Payment | None:

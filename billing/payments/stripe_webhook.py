@@ -24,7 +24,7 @@ from billing import clock
 from billing.exceptions import BillingError
 from billing.models import Payment, PaymentMethod, WebhookEvent, WebhookEventStatus
 from billing.payments.charging import charge_idempotency_key, payment_intent_outcome_apply
-from billing.payments.provider_events import _storable
+from billing.payments.provider_events import storable
 from billing.payments.refunds import refund_outcome_apply
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def stripe_event_process(*, event: dict, now=None) -> tuple[WebhookEvent, bool]:
         with transaction.atomic():
             # The unique id decides between concurrent deliveries: the others wait here, then find it recorded.
             record = WebhookEvent.objects.create(
-                event_id=event_id, type=event_type, payload=_storable(event), received_at=now
+                event_id=event_id, type=event_type, payload=storable(event), received_at=now
             )
     except IntegrityError:
         return WebhookEvent.objects.get(event_id=event_id), False
