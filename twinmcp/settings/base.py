@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "axes",
     "accounts",
     "libraries",
+    "webhooks",
     "billing",
     "demo",
     "twinmcp",
@@ -393,6 +394,11 @@ SELLER = {
 }
 # The address customers reach the site at: links in emails are built on it.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# Webhooks to customers: how long a receiver has to answer, and whether an endpoint may be on this machine
+# (http://127.0.0.1:…, for development and tests only: every other private or loopback address is refused).
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10)
+WEBHOOKS_ALLOW_LOOPBACK = env.bool("WEBHOOKS_ALLOW_LOOPBACK", default=False)
 
 # One JSON object per line, each with the request id of the request that logged it (LOG_FORMAT=text for people).
 LOG_FORMAT = env("LOG_FORMAT", default="json")

@@ -1,0 +1,91 @@
+"""No webhook to a private network (SSRF): refused when an endpoint is registered, and again at each delivery,
+where the host is resolved anew and the POST goes to the address that was checked."""
+import datetime
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+
+from accounts.tests.factories import UserFactory
+from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEventType
+from webhooks.services import webhook_endpoint_create, webhook_event_publish
+from webhooks.tests.factories import WebhookEndpointFactory
+
+NOT_ALLOWED = "Address not allowed"
+REFUSED = [
+    ("https://10.0.0.1/hook", NOT_ALLOWED),
+    ("https://192.168.1.20/hook", NOT_ALLOWED),
+    ("https://127.0.0.1:8443/hook", NOT_ALLOWED),
+    ("https://169.254.169.254/latest/meta-data/", NOT_ALLOWED),
+    ("https://[::1]/hook", NOT_ALLOWED),
+    ("https://[::ffff:127.0.0.1]/hook", NOT_ALLOWED),
+    ("https://[::ffff:10.1.2.3]/hook", NOT_ALLOWED),
+    ("https://[fe80::1]/hook", NOT_ALLOWED),
+    ("https://100.64.0.7/hook", NOT_ALLOWED),
+    ("https://0.0.0.0/hook", NOT_ALLOWED),
+    ("https://224.0.0.1/hook", NOT_ALLOWED),
+    ("https://localhost:9000/hook", NOT_ALLOWED),
+    ("http://93.184.215.14/hook", "Use an https:// URL."),
+    ("ftp://93.184.215.14/hook", "Use an https:// URL."),
+    ("https://ops:hunter2@93.184.215.14/hook", "The URL must not hold a user name or password."),
+]
+
+
+@pytest.mark.django_db
+class TestRegistration:
+    @pytest.mark.parametrize(("url", "reason"), REFUSED)
+    def test_a_private_or_unsafe_url_is_refused_naming_url_and_nothing_is_written(self, url, reason):
+        with pytest.raises(ValidationError) as refused:
+            webhook_endpoint_create(user=UserFactory(), url=url, events=["invoice.paid"])
+
+        [message] = refused.value.message_dict["url"]
+        assert message.startswith(reason)
+        assert not WebhookEndpoint.objects.exists()
+
+    def test_a_public_https_address_on_any_port_is_accepted(self):
+        issued = webhook_endpoint_create(user=UserFactory(), url="https://93.184.215.14:8443/hook",
+                                         events=["invoice.paid", "invoice.paid"])
+        assert issued.endpoint.events == ["invoice.paid"]
+
+    def test_loopback_over_http_only_with_the_setting(self, settings):
+        url = "http://127.0.0.1:8123/hook"
+        with pytest.raises(ValidationError):
+            webhook_endpoint_create(user=UserFactory(), url=url, events=["invoice.paid"])
+
+        settings.WEBHOOKS_ALLOW_LOOPBACK = True
+        assert webhook_endpoint_create(user=UserFactory(), url=url, events=["invoice.paid"]).endpoint.url == url
+        with pytest.raises(ValidationError, match="private"):  # the setting opens loopback, nothing else
+            webhook_endpoint_create(user=UserFactory(), url="https://10.0.0.1/", events=["invoice.paid"])
+
+    def test_a_host_that_does_not_resolve_is_refused(self):
+        with pytest.raises(ValidationError, match="could not be found"):
+            webhook_endpoint_create(user=UserFactory(), url="https://nowhere.invalid/hook", events=["invoice.paid"])
+
+
+@pytest.mark.django_db
+class TestDelivery:
+    @pytest.mark.parametrize("url", [url for url, reason in REFUSED if reason == NOT_ALLOWED])
+    def test_an_endpoint_whose_address_is_refused_at_delivery_fails_at_once(
+        self, url, django_capture_on_commit_callbacks
+    ):
+        # Registered when it was allowed (or its name resolved elsewhere): checked again at every attempt.
+        endpoint = WebhookEndpointFactory(url=url)
+        now = datetime.datetime(2026, 11, 5, 9, 0, tzinfo=datetime.UTC)
+        with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
+            webhook_event_publish(user=endpoint.user, type=WebhookEventType.INVOICE_PAID, data={}, now=now)
+
+        delivery = WebhookDelivery.objects.get()
+        assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (DeliveryStatus.FAILED, 1, None)
+        assert delivery.last_error.startswith(NOT_ALLOWED)
+        assert delivery.attempts_log.get().status_code is None
+
+    def test_the_receiver_on_loopback_gets_nothing_once_the_setting_is_off(
+        self, receiver, settings, django_capture_on_commit_callbacks
+    ):
+        endpoint = WebhookEndpointFactory(url=receiver.url)
+        settings.WEBHOOKS_ALLOW_LOOPBACK = False
+        with django_capture_on_commit_callbacks(execute=True):
+            webhook_event_publish(user=endpoint.user, type=WebhookEventType.INVOICE_PAID, data={})
+
+        assert receiver.requests == []
+        assert WebhookDelivery.objects.get().status == DeliveryStatus.FAILED
