@@ -1,9 +1,11 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from libraries.mcp.views import McpView
 
 from . import views
 
@@ -22,6 +24,8 @@ urlpatterns = [
     path("api/billing/", include("billing.customer.api_urls")),
     path("api/libraries/", include("libraries.api_urls")),
     path("api/usage/", include("libraries.usage_api_urls")),
+    # The MCP server for AI assistants: exactly /mcp, as clients are configured, and /mcp/ too.
+    re_path(r"^mcp/?$", McpView.as_view(), name="mcp"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file, so the page needs no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
