@@ -92,7 +92,7 @@ def address_checked(target: Target) -> str:
     cloud metadata address, or an IPv4 one of those inside IPv6; plain http only to loopback, when allowed."""
     try:
         infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+    except (socket.gaierror, UnicodeError, ValueError):  # no such name, or not one (too long, a NUL byte)
         raise HostNotFound(_("The host %(host)s could not be found.") % {"host": target.host}) from None
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     refused = [address for address in addresses if _refused(address)]

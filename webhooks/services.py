@@ -211,10 +211,11 @@ def webhook_events_publish(
 
 @transaction.atomic
 def _messages_store(wanted: list[tuple[WebhookEvent, list[int]]], *, now: datetime.datetime) -> list[WebhookMessage]:
+    timestamp = now.astimezone(datetime.UTC).isoformat()
     messages = [
         WebhookMessage(
             public_id=message_id_generate(), user_id=event.user_id, type=event.type, occasion=event.occasion,
-            payload={"type": event.type, "timestamp": now.isoformat(), "data": event.data}, created_at=now,
+            payload={"type": event.type, "timestamp": timestamp, "data": event.data}, created_at=now,
         )
         for event, _endpoints in wanted
     ]
@@ -339,7 +340,7 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery, now: datetime.datetime
     """Send a delivery again now, whatever its status: a new attempt with the same message id (audited). A
     failure after it is retried while the event is under three days old."""
     now = now or timezone.now()
-    delivery = WebhookDelivery.objects.select_for_update().select_related("message").get(pk=delivery.pk)
+    delivery = WebhookDelivery.objects.select_for_update(of=("self",)).select_related("message").get(pk=delivery.pk)
     if delivery.status == DeliveryStatus.DELIVERING and delivery.next_attempt_at > now:
         raise Conflict(_("This delivery is being sent right now: look again in a minute."))
     delivery.status, delivery.next_attempt_at, delivery.delivered_at = DeliveryStatus.PENDING, now, None

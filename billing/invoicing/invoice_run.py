@@ -26,6 +26,7 @@ from billing.invoicing.invoices import (
     next_period,
 )
 from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
+from billing.notifications.customer_webhooks import subscriptions_updated_publish
 from billing.pricing import billing_period, plan_on
 from billing.selectors import invoice_drafts, invoice_run_chunks, load_subscriptions
 from billing.subscriptions.lifecycle import subscriptions_end
@@ -95,6 +96,7 @@ def _apply_scheduled_changes(rolled: list[Subscription]) -> list[AuditLog]:
             subscription.plan = plan
     for plan, group in by_plan.items():
         Subscription.objects.filter(pk__in=[s.pk for s in group]).update(plan=plan)
+    subscriptions_updated_publish(subscription for group in by_plan.values() for subscription in group)
     return entries
 
 

@@ -34,6 +34,7 @@ from billing.models import (
 )
 from billing.money import ZERO, format_number
 from billing.notifications.alerts import alert_raise, alert_text
+from billing.notifications.customer_webhooks import invoice_overdue_publish, invoices_issued_publish
 from billing.periods import Period, add_months, format_long_date, local_date, parse_month
 from billing.pricing import InvoiceDraft, billing_period, invoice_totals
 from billing.selectors import buyer_snapshot, invoice_drafts, load_subscriptions, seller_snapshot, usable_credits
@@ -184,6 +185,7 @@ def _issue(invoices: list[Invoice], *, now: datetime.datetime, write: Callable[[
     write(invoices)
     CreditApplication.objects.bulk_create(applications)
     charge_after_commit(invoices)
+    invoices_issued_publish(invoices, now=now)
 
 
 def invoice_issue_entry(invoice: Invoice) -> AuditLog:
@@ -292,6 +294,7 @@ def invoice_mark_overdue(*, invoice: Invoice, now: datetime.datetime | None = No
     audit_log_record(action="invoice.overdue", obj=locked, changes={"status": InvoiceStatus.OVERDUE})
     customer_cache_invalidate(locked.user_id)
     overdue_alert_raise(locked, now=now)
+    invoice_overdue_publish(locked, now=now)
     return locked
 
 

@@ -19,6 +19,7 @@ from billing.models import (
 )
 from billing.money import format_number
 from billing.notifications.alerts import alert_message, alert_text
+from billing.notifications.customer_webhooks import usage_thresholds_publish
 from billing.periods import Period, format_long_date, last_day, local_date
 from billing.selectors import QuotaUsage, load_subscriptions, quota_usages
 from billing.subscriptions.lifecycle import subscription_expire
@@ -58,6 +59,12 @@ def usage_threshold_alerts_raise(*, now: datetime.datetime | None = None) -> Non
         quotas = quota_usages(
             {sub: Period(sub.current_period_start, sub.current_period_end) for sub in subscriptions}, now=now, until=now
         )
+        reached = [
+            (sub, quota, threshold)
+            for sub, quota in quotas.items()
+            for threshold in USAGE_THRESHOLDS
+            if quota.included_tokens and quota.tokens_used * 100 >= quota.included_tokens * threshold
+        ]
         alerts = [
             BillingAlert(
                 user_id=sub.user_id,
@@ -66,13 +73,12 @@ def usage_threshold_alerts_raise(*, now: datetime.datetime | None = None) -> Non
                 message=alert_message(user=sub.user, message=alert_text(_usage_threshold_text, quota, threshold)),
                 created_at=now,
             )
-            for sub, quota in quotas.items()
-            for threshold in USAGE_THRESHOLDS
-            if quota.included_tokens and quota.tokens_used * 100 >= quota.included_tokens * threshold
+            for sub, quota, threshold in reached
         ]
         # The unique (user, type, occasion) constraint keeps each alert to one row, whoever runs first.
         BillingAlert.objects.bulk_create(alerts, ignore_conflicts=True)
         customer_cache_invalidate(alert.user_id for alert in alerts)
+        usage_thresholds_publish(reached, now=now)  # once per occasion too
 
 
 def expiring_subscription_alerts_raise(*, now: datetime.datetime | None = None) -> None:

@@ -23,6 +23,7 @@ from billing.models import (
 )
 from billing.money import format_number, positive_amount
 from billing.notifications.alerts import alert_raise, alert_text
+from billing.notifications.customer_webhooks import invoice_paid_publish, payment_failed_publish
 from billing.notifications.emails import email_queue
 from billing.periods import local_date
 from billing.transitions import transition_check
@@ -51,6 +52,7 @@ def _settle(payment: Payment, invoice: Invoice, *, now: datetime.datetime) -> No
         transition_check(invoice, to=InvoiceStatus.PAID)
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
         fields += ["status", "paid_at"]
+        invoice_paid_publish(invoice, now=now)
     invoice.save(update_fields=fields)
     email_queue(
         kind=EmailKind.PAYMENT_RECEIVED, key=f"payment-received:{payment.pk}", user=invoice.user, invoice=invoice,
@@ -169,6 +171,7 @@ def payment_fail(*, payment: Payment, reason: str, now: datetime.datetime | None
     )
     alert.emailed_at = now
     alert.save(update_fields=["emailed_at"])
+    payment_failed_publish(payment, invoice, now=now)
     return payment
 
 

@@ -21,6 +21,7 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.money import ZERO
+from billing.notifications.customer_webhooks import subscriptions_updated_publish
 from billing.periods import Period, add_months, format_long_date, local_date, start_of_day
 from billing.pricing import LineDraft, interval_months, invoice_draft, plan_changes_of, usage_segments
 from billing.selectors import (
@@ -140,6 +141,7 @@ def subscription_change_plan(
             changes={**changes, "effective_date": change.effective_date.isoformat()},
         )
     customer_cache_invalidate(subscription.user_id)
+    subscriptions_updated_publish([subscription], now=now)
     return subscription
 
 
@@ -162,6 +164,7 @@ def subscription_scheduled_change_cancel(*, subscription: Subscription) -> Subsc
         changes={"plan": [subscription.plan.code, change.to_plan.code]},
     )
     customer_cache_invalidate(subscription.user_id)
+    subscriptions_updated_publish([subscription])
     return subscription
 
 
@@ -184,6 +187,7 @@ def subscription_scheduled_change_apply(
         changes={"plan": [previous.code, change.to_plan.code], "scheduled_change_applied_at_once": True},
     )
     customer_cache_invalidate(subscription.user_id)
+    subscriptions_updated_publish([subscription], now=now)
     return subscription
 
 
@@ -198,6 +202,7 @@ def subscription_pause(*, subscription: Subscription, now: datetime.datetime | N
     subscription.save(update_fields=["status", "paused_at"])
     audit_log_record(action="subscription.pause", obj=subscription, changes={"status": Status.PAUSED})
     customer_cache_invalidate(subscription.user_id)
+    subscriptions_updated_publish([subscription], now=now)
     return subscription
 
 
@@ -216,6 +221,7 @@ def subscription_resume(*, subscription: Subscription, now: datetime.datetime | 
     subscription.save(update_fields=["status", "paused_at"])
     audit_log_record(action="subscription.resume", obj=subscription, changes={"status": Status.ACTIVE})
     customer_cache_invalidate(subscription.user_id)
+    subscriptions_updated_publish([subscription], now=now)
     return subscription
 
 
@@ -239,6 +245,7 @@ def subscription_cancel(
             changes={"ends_on": subscription.current_period_end.isoformat()},
         )
         customer_cache_invalidate(subscription.user_id)
+        subscriptions_updated_publish([subscription], now=now)
         return subscription
     transition_check(subscription, to=Status.CANCELLED)
     _close_pause(subscription, now=now)
@@ -246,6 +253,7 @@ def subscription_cancel(
     subscription.save(update_fields=["status", "cancelled_at", "ended_at"])
     audit_log_record(action="subscription.cancel", obj=subscription, changes={"status": Status.CANCELLED})
     customer_cache_invalidate(subscription.user_id)
+    subscriptions_updated_publish([subscription], now=now)
     return subscription
 
 
@@ -285,6 +293,7 @@ def subscriptions_end(subscriptions: list[Subscription]) -> list[AuditLog]:
     rows_update(SubscriptionPause, pauses, ["end_date"])
     rows_update(Subscription, subscriptions, ["status", "ended_at"])
     customer_cache_invalidate(subscription.user_id for subscription in subscriptions)
+    subscriptions_updated_publish(subscriptions)
     return [
         audit_entry(action="subscription.expire", obj=subscription, changes={"status": Status.EXPIRED})
         for subscription in subscriptions
