@@ -1,5 +1,6 @@
 """The documentation catalogue of the demo, as plain data for `seed_demo`: libraries, their versions and a few
-pages of the latest version's documentation.
+pages of the latest version's documentation, written here or, for HTTPX (Markdown) and Flask (reStructuredText),
+real pages of their documentation in `demo/docs/`, imported as `manage.py import_docs` imports them.
 """
 import datetime
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ class LibrarySeed:
     description: str
     homepage_url: str
     repository_url: str
-    docs_url: str
+    docs_url: str  # where each chunk's link starts: the pages' site, or the imported files' source
     # In release-line order: the last one is the latest version, the only one whose documentation is loaded.
     versions: tuple[tuple[str, datetime.date], ...]
-    chunks: tuple[ChunkSeed, ...]
+    chunks: tuple[ChunkSeed, ...] = ()
+    # Or a folder of real documentation files under demo/docs/, with its project's LICENSE beside them.
+    docs_folder: str = ""
 
 
 def _date(text: str) -> datetime.date:
@@ -277,44 +280,19 @@ LIBRARIES = (
         description="The Python micro framework for building web applications, built on Werkzeug and Jinja.",
         homepage_url="https://flask.palletsprojects.com/",
         repository_url="https://github.com/pallets/flask",
-        docs_url="https://flask.palletsprojects.com/en/stable/",
+        docs_url="https://github.com/pallets/flask/blob/3.1.1/docs/",
         versions=(("2.3.3", _date("2023-08-21")), ("3.0.3", _date("2024-04-07")), ("3.1.1", _date("2025-05-13"))),
-        chunks=(
-            ChunkSeed(
-                "Quickstart",
-                "quickstart/",
-                "A minimal Flask application creates `app = Flask(__name__)` and uses the `route()` decorator to "
-                "tell Flask what URL should trigger a function: `@app.route(\"/\")` above a function that returns "
-                "the response body.\n\n"
-                "Run it with `flask --app hello run`. Add `--debug` to enable the interactive debugger and the "
-                "reloader; never use the debugger in production.",
-            ),
-            ChunkSeed(
-                "Application factories",
-                "patterns/appfactories/",
-                "Instead of creating the Flask instance globally, create it inside a function, `create_app()`, "
-                "that loads configuration, initialises extensions and registers blueprints.\n\n"
-                "Factories make testing easier, because each test can create an app with a different "
-                "configuration, and allow several instances of the same application to run in one process.",
-            ),
-            ChunkSeed(
-                "Blueprints",
-                "blueprints/",
-                "A `Blueprint` is a way to organise a group of related views and other code. Rather than "
-                "registering views directly with an application, they are registered with a blueprint, which is "
-                "then registered on the application with `app.register_blueprint(bp, url_prefix=\"/auth\")`.\n\n"
-                "Blueprints can have their own templates, static files and error handlers.",
-            ),
-            ChunkSeed(
-                "The application context",
-                "appcontext/",
-                "The application context keeps track of application-level data during a request, a CLI command or "
-                "other activity. Rather than passing the application around, the `current_app` and `g` proxies are "
-                "accessed instead.\n\n"
-                "Outside a request, push a context yourself with `with app.app_context():`, for example in a "
-                "script that needs the database configured on the app.",
-            ),
-        ),
+        docs_folder="flask",
+    ),
+    LibrarySeed(
+        slug="encode/httpx",
+        name="HTTPX",
+        description="A fully featured HTTP client for Python 3, with sync and async APIs, HTTP/1.1 and HTTP/2.",
+        homepage_url="https://www.python-httpx.org/",
+        repository_url="https://github.com/encode/httpx",
+        docs_url="https://github.com/encode/httpx/blob/0.28.1/docs/",
+        versions=(("0.27.2", _date("2024-08-27")), ("0.28.1", _date("2024-12-06"))),
+        docs_folder="httpx",
     ),
     LibrarySeed(
         slug="sqlalchemy/sqlalchemy",

@@ -12,11 +12,13 @@ month, as the scheduler would have run them, so that numbers, balances and the a
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from django.db import transaction
 
 from billing.models import Interval, Plan
 from billing.periods import add_months, local_date
+from libraries.docs_import import count_tokens, documents_read, library_version_import, release_moment
 from libraries.models import DocumentationChunk, Library, LibraryVersion
 
 from .catalogue import LIBRARIES, LibrarySeed
@@ -24,6 +26,7 @@ from .customers import CUSTOMERS, DEMO_CUSTOMER
 from .history import seed_api_key_use, seed_billing_history, seed_scheduled_downgrades, seed_usage
 from .people import seed_consents, seed_customer, seed_staff
 
+DOCS_FOLDER = Path(__file__).resolve().parent / "docs"
 # The history starts this many months before the current one: January of this year at the latest, and the charts
 # show a year with the current month.
 HISTORY_MONTHS = 11
@@ -113,6 +116,13 @@ def _seed_library(library_seed: LibrarySeed) -> tuple[Library, LibraryVersion]:
     # The older versions give up "latest" first: only one version of a library may hold it.
     for version, released_on in older_versions:
         _seed_version(library, version=version, released_on=released_on, is_latest=False)
+    if library_seed.docs_folder:
+        # As `manage.py import_docs` would; a rerun finds the same chunks there and writes nothing.
+        imported = library_version_import(
+            slug=library.slug, version=latest_version[0], released_on=latest_version[1],
+            documents=documents_read(DOCS_FOLDER / library_seed.docs_folder), source_url_base=library_seed.docs_url,
+        )
+        return library, imported.version
     latest = _seed_version(library, version=latest_version[0], released_on=latest_version[1], is_latest=True)
     for position, chunk in enumerate(library_seed.chunks):
         DocumentationChunk.objects.update_or_create(
@@ -121,7 +131,7 @@ def _seed_library(library_seed: LibrarySeed) -> tuple[Library, LibraryVersion]:
             defaults={
                 "title": chunk.title,
                 "content": chunk.content,
-                "tokens": len(chunk.content) // 4,
+                "tokens": count_tokens(chunk.content),
                 "source_url": library_seed.docs_url + chunk.path,
             },
         )
@@ -129,7 +139,6 @@ def _seed_library(library_seed: LibrarySeed) -> tuple[Library, LibraryVersion]:
 
 
 def _seed_version(library: Library, *, version: str, released_on: datetime.date, is_latest: bool) -> LibraryVersion:
-    released_at = datetime.datetime.combine(released_on, datetime.time(12), tzinfo=datetime.UTC)
     return LibraryVersion.objects.update_or_create(
-        library=library, version=version, defaults={"released_at": released_at, "is_latest": is_latest}
+        library=library, version=version, defaults={"released_at": release_moment(released_on), "is_latest": is_latest}
     )[0]

@@ -19,6 +19,8 @@ from .models import DocumentationChunk, Library, LibraryVersion
 
 SEARCH_CACHE_SECONDS = 15 * 60
 SEARCH_MAX_RESULTS = 500
+# Part of every search's cache key: a catalogue import replaces it, and every cached search is forgotten at once.
+SEARCH_GENERATION_KEY = "library-search:generation"
 
 # The vector PostgreSQL stores with each chunk (a generated column, migration 0004): never computed at query time.
 CHUNK_DOCUMENT = "c.search_vector"
@@ -117,12 +119,14 @@ class RankedLibraries:
 def library_search(*, query: str | None) -> "RankedLibraries | QuerySet[Library]":
     """Libraries matching `query`, best first, or every library by slug without one.
 
-    The ranked ids of a search are cached 15 minutes; the rows of a page are read fresh.
+    The ranked ids of a search are cached 15 minutes, or until the catalogue's next import; the rows of a page
+    are read fresh.
     """
     text = _clean_text(query)[:200]
     if not text:
         return _with_latest_version(Library.objects.order_by("slug"))
-    key = "library-search:" + hashlib.sha256(text.lower().encode()).hexdigest()
+    generation = cache.get(SEARCH_GENERATION_KEY, "")
+    key = f"library-search:{generation}:" + hashlib.sha256(text.lower().encode()).hexdigest()
     ids = cache.get(key)
     if ids is None:
         ids = _search_ids(text)

@@ -33,6 +33,7 @@ from billing.models import (
 )
 from billing.tests.factories import PARIS
 from demo.seed import seed_demo
+from libraries.docs_import import MAX_CHUNK_TOKENS, count_tokens
 from libraries.models import DocumentationChunk, Library, LibraryVersion, UsageLog
 from libraries.partitions import DEFAULT_PARTITION, partition_name, usage_partitions
 from tests.helpers import clean_environment, run_manage
@@ -87,9 +88,10 @@ class TestSeedDemoReruns:
 
         assert row_counts() == first_counts
         assert first_counts["Plan"] == 4
-        assert first_counts["Library"] == 12
-        assert 24 <= first_counts["LibraryVersion"] <= 36
-        assert 48 <= first_counts["DocumentationChunk"] <= 96
+        assert first_counts["Library"] == 13
+        assert 26 <= first_counts["LibraryVersion"] <= 38
+        # A few pages written for each library, and HTTPX's and Flask's real documentation imported.
+        assert 200 <= first_counts["DocumentationChunk"] <= 300
         assert first_counts["UserProfile"] == first_counts["User"]
         # A year of usage in a few events a day per customer.
         assert 5_000 <= first_counts["UsageLog"] <= 30_000
@@ -206,6 +208,25 @@ class TestSeededWorld:
 
         assert admin is not None and admin.is_superuser
         assert list(admin.api_keys.values_list("scopes", flat=True)) == [["usage:write"]]
+
+    def test_httpx_and_flask_have_real_pages_of_their_documentation(self):
+        flask = LibraryVersion.objects.get(library__slug="pallets/flask", is_latest=True)
+        httpx = LibraryVersion.objects.get(library__slug="encode/httpx", is_latest=True)
+
+        assert (flask.version, httpx.version) == ("3.1.1", "0.28.1")
+        variable_rules = flask.chunks.get(title="Quickstart › Routing › Variable Rules")
+        assert variable_rules.content.startswith("Variable Rules\n``````````````\n\nYou can add variable sections")
+        assert variable_rules.source_url == "https://github.com/pallets/flask/blob/3.1.1/docs/quickstart.rst#variable-rules"
+        timeouts = httpx.chunks.get(title="advanced/timeouts › Setting and disabling timeouts")
+        assert "httpx.get('http://example.com/api/v1/example', timeout=10.0)" in timeouts.content
+        assert timeouts.source_url == (
+            "https://github.com/encode/httpx/blob/0.28.1/docs/advanced/timeouts.md#setting-and-disabling-timeouts"
+        )
+        for chunk in DocumentationChunk.objects.filter(version__in=[flask, httpx]):
+            assert chunk.tokens == count_tokens(chunk.content) <= MAX_CHUNK_TOKENS, chunk.title
+        assert {version.version for version in LibraryVersion.objects.filter(library__slug="encode/httpx")} == {
+            "0.27.2", "0.28.1"
+        }
 
     def test_every_customer_has_one_or_two_read_keys(self):
         for customer in User.objects.filter(is_staff=False):
