@@ -25,6 +25,7 @@ from django.db.models import Q
 
 from billing.models import CreditNote, Invoice, Payment, PaymentStatus
 from billing.periods import local_date, start_of_day
+from core.spreadsheets import spreadsheet_safe
 
 FEC_COLUMNS = (
     "JournalCode", "JournalLib", "EcritureNum", "EcritureDate", "CompteNum", "CompteLib", "CompAuxNum",
@@ -87,17 +88,6 @@ PAYMENT_CSV_HEADER = (
     "id", "processed_date", "invoice_number", "customer_email", "company", "method", "status", "currency",
     "amount", "refunded_amount", "provider_reference",
 )
-
-
-# A cell starting with one of these is a formula to a spreadsheet: customer-typed text must never run as one.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(row: tuple) -> tuple:
-    """The row with text cells that a spreadsheet would evaluate quoted by a leading apostrophe."""
-    return tuple(
-        f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value for value in row
-    )
 
 
 def invoices_of(period: ExportPeriod):

@@ -3,8 +3,6 @@
 `twinmcp.admin_site.TwinMCPAdminSite` routes `/admin/billing/dashboard/` and `/admin/billing/exports/` here,
 behind the admin's login; both need the `billing.view_invoice` permission (Finance and superusers).
 """
-import csv
-
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -23,9 +21,9 @@ from billing.backoffice.exports import (
     fec_filename,
     invoice_csv_rows,
     payment_csv_rows,
-    spreadsheet_safe,
 )
 from billing.backoffice.forms import ExportForm
+from core.spreadsheets import csv_attachment
 
 FINANCE_PERMISSION = "billing.view_invoice"
 INVOICED_COLOUR, COLLECTED_COLOUR, DUE_COLOUR = "#417690", "#5b9b4a", "#b45309"
@@ -106,11 +104,7 @@ class ExportsView(FinancePage):
                 filename=fec_filename(siren=settings.SELLER["siren"], closing_date=period.last_day),
             )
         name, rows = CSV_EXPORTS[kind]
-        response = self.download(
-            "\ufeff", content_type="text/csv; charset=utf-8", filename=csv_filename(name, period)
-        )  # the byte-order mark makes spreadsheets read UTF-8
-        csv.writer(response).writerows(spreadsheet_safe(row) for row in rows(period))
-        return response
+        return csv_attachment(rows(period), filename=csv_filename(name, period))
 
     @staticmethod
     def download(content, *, content_type: str, filename: str) -> HttpResponse:
