@@ -25,7 +25,7 @@ def _language(subscription: Subscription) -> str:
     return customer_language(saved_profile(subscription.user)) if subscription.user_id else settings.LANGUAGE_CODE
 
 
-def _period_name(period: Period) -> str:
+def period_name(period: Period) -> str:
     """`December 2026`, or `January 2026 – December 2026` for a yearly period, in the active language."""
     last = add_months(period.end, -1)
     first = date_format(period.start, "F Y")
@@ -198,7 +198,7 @@ def fee_days(subscription: Subscription, billed: Period) -> list[tuple[Plan, int
 
 
 def _fee_line(*, kind: str, plan: Plan, days: int, whole: Period) -> LineDraft:
-    period = _period_name(whole)
+    period = period_name(whole)
     if days == whole.days:
         description = gettext("%(plan)s plan, %(period)s") % {"plan": plan.name, "period": period}
         return LineDraft(kind, description, Decimal(1), plan.price, round_money(plan.price))

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
+from django.utils.translation import gettext
 
 from accounts.selectors import customer_language, saved_profile
 from billing.models import (
@@ -498,12 +499,16 @@ def _tokens_by(*, user, period: Period, truncate) -> list[tuple]:
     )
 
 
+def _days_so_far(period: Period, today: datetime.date) -> list[datetime.date]:
+    """The days of `period` up to `today`, oldest first."""
+    last = min(period.end, today + datetime.timedelta(days=1))
+    return [period.start + datetime.timedelta(days=n) for n in range((last - period.start).days)]
+
+
 def usage_daily(*, user, period: Period, today: datetime.date) -> tuple[DailyUsage, ...]:
     """Tokens per local day of `period`, up to `today`; days without calls count 0."""
     rows = dict(_tokens_by(user=user, period=period, truncate=TruncDate))
-    last = min(period.end, today + datetime.timedelta(days=1))
-    days = range((last - period.start).days)
-    return tuple(DailyUsage(day, rows.get(day, 0)) for day in (period.start + datetime.timedelta(n) for n in days))
+    return tuple(DailyUsage(day, rows.get(day, 0)) for day in _days_so_far(period, today))
 
 
 def usage_summary(*, user, now: datetime.datetime, month: Period | None = None) -> UsageSummary:
@@ -523,10 +528,7 @@ def usage_summary(*, user, now: datetime.datetime, month: Period | None = None) 
         return UsageSummary(period, period, None, tokens, None, None, daily)
     [subscription] = load_subscriptions([subscription.pk])
     current = current_period(subscription, now=now)
-    if month is None or current.clip(month.start, month.end) is not None:
-        period = current
-    else:
-        period = period_containing(month.start, months=interval_months(subscription.plan), anchor=current.start)
+    period = current if month is None else _billing_period_holding(month, subscription=subscription, current=current)
     quota = quota_usages({subscription: period}, now=now)[subscription]
     included = quota.included_tokens
     percent = None
@@ -536,6 +538,16 @@ def usage_summary(*, user, now: datetime.datetime, month: Period | None = None) 
         period, quota.segment.period, quota.segment.plan, quota.tokens_used, included, percent,
         usage_daily(user=user, period=period, today=today),
     )
+
+
+def _billing_period_holding(month: Period, *, subscription: Subscription | None, current: Period) -> Period:
+    """The customer's billing period holding the calendar `month`, `current` being the period holding today: the
+    month itself without a subscription, a period of the plan's interval anchored on the current one otherwise."""
+    if subscription is None:
+        return month
+    if current.clip(month.start, month.end) is not None:
+        return current
+    return period_containing(month.start, months=interval_months(subscription.plan), anchor=current.start)
 
 
 def usage_by_month(*, user) -> list[dict]:
@@ -599,6 +611,88 @@ def usage_forecast(*, usage: UsageSummary, now: datetime.datetime) -> UsageForec
             to_quota = datetime.timedelta(microseconds=int(days_to_quota * MICROSECONDS_A_DAY))
             reached = local_date(counted.start_at + to_quota)
     return UsageForecast(usage.tokens_used, elapsed, counted.days, projected, usage.included_tokens, reached)
+
+
+USAGE_GROUPINGS = ("day", "api_key", "library")
+
+
+@dataclass(frozen=True)
+class UsageGroup:
+    """The tokens and calls of one day, API key or library. `key` names it (the ISO day, the key's prefix, the
+    library's slug), None for calls without a key (the browser) or without a library."""
+
+    key: str | None
+    label: str
+    tokens: int
+    calls: int
+    day: datetime.date | None = None  # of a group by day
+
+
+@dataclass(frozen=True)
+class UsageBreakdown:
+    period: Period
+    group_by: str
+    groups: tuple[UsageGroup, ...]
+
+    @property
+    def tokens(self) -> int:
+        return sum(group.tokens for group in self.groups)
+
+    @property
+    def calls(self) -> int:
+        return sum(group.calls for group in self.groups)
+
+
+# What each grouping groups the usage rows by: the columns read beside the sums (the first one names the group).
+BREAKDOWN_COLUMNS = {
+    "api_key": ("api_key__prefix", "api_key__name"),
+    "library": ("library__slug", "library__name"),
+}
+
+
+def usage_breakdown(*, user, period: Period, group_by: str, now: datetime.datetime) -> UsageBreakdown:
+    """The customer's tokens and calls of `period` by local day (every day up to today, days without calls
+    included, oldest first), by API key or by library (the docs API's calls and the MCP server's alike: both log
+    the library they read), the most used first. One grouped query on the (user, created_at) index."""
+    rows = UsageLog.objects.filter(user=user, created_at__gte=period.start_at, created_at__lt=period.end_at)
+    if group_by == "day":
+        rows = rows.annotate(day=TruncDate("created_at", tzinfo=billing_zone())).values_list("day")
+        sums = {day: (tokens, calls) for day, tokens, calls in _sums(rows)}
+        days = _days_so_far(period, local_date(now))
+        groups = [UsageGroup(day.isoformat(), day.isoformat(), *sums.get(day, (0, 0)), day=day) for day in days]
+        return UsageBreakdown(period, group_by, tuple(groups))
+    # A revoked key keeps its row, so its calls stay under its name; a deleted one or a library gone leaves NULL.
+    none_label = gettext("Browser session (no API key)") if group_by == "api_key" else gettext("No library")
+    groups = [
+        UsageGroup(key, name if key is not None else none_label, tokens, calls)
+        for key, name, tokens, calls in _sums(rows.values_list(*BREAKDOWN_COLUMNS[group_by]))
+    ]
+    groups.sort(key=lambda group: (-group.tokens, group.label.casefold(), group.key or ""))
+    return UsageBreakdown(period, group_by, tuple(groups))
+
+
+def _sums(rows) -> list[tuple]:
+    """`rows` (a values_list of the grouping columns) with the tokens and the calls of each group appended."""
+    return list(rows.annotate(tokens=Sum("tokens"), calls=Count("id")).order_by())
+
+
+def usage_periods(*, user, now: datetime.datetime) -> list[Period]:
+    """The billing periods the usage page offers, newest first: the current one, then every earlier one in which
+    the customer used tokens or was invoiced."""
+    subscription = customer_live_subscription(user=user)
+    today = local_date(now)
+    current = current_period(subscription, now=now) if subscription else period_containing(today)
+    used = UsageLog.objects.filter(user=user, created_at__lt=current.start_at).datetimes(
+        "created_at", "month", tzinfo=billing_zone()
+    )
+    invoiced = customer_invoices(user=user).filter(period_start__lt=current.start)
+    months = {local_date(moment) for moment in used} | {
+        start.replace(day=1) for start in invoiced.values_list("period_start", flat=True)
+    }
+    earlier = {
+        _billing_period_holding(period_containing(day), subscription=subscription, current=current) for day in months
+    }
+    return sorted(earlier | {current}, reverse=True)
 
 
 # The customer pages (billing/views.py).

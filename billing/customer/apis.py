@@ -10,6 +10,7 @@ import json
 
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from django.utils import translation
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -51,6 +52,7 @@ from billing.selectors import (
     customer_payments,
     invoice_upcoming,
     plans_offered,
+    usage_breakdown,
     usage_summary,
 )
 from billing.services import (
@@ -93,11 +95,12 @@ class CustomerCache:
     cache_name: str
     cache_timeout: int
 
-    def cached(self, compute) -> Response:
-        """The answer whose data `compute()` returns, from the customer's cache when it holds it."""
+    def cached(self, compute, *, key: str | None = None) -> Response:
+        """The answer whose data `compute()` returns, from the customer's cache when it holds it under `key` (by
+        default the full URL)."""
         request = self.request
         body = customer_cached(
-            user_id=request.user.pk, name=self.cache_name, key=request.build_absolute_uri(),
+            user_id=request.user.pk, name=self.cache_name, key=key or request.build_absolute_uri(),
             timeout=self.cache_timeout, compute=lambda: JSONRenderer().render(compute()),
         )
         if isinstance(request.accepted_renderer, CachedJSONRenderer):
@@ -439,8 +442,9 @@ class AlertReadApi(APIView):
 @extend_schema(tags=[TAG], summary="Your usage", parameters=[UsageQuerySerializer],
                responses={200: UsageSerializer, **error_responses(400, 401, 403)})
 class UsageApi(CustomerCache, APIView):
-    """Tokens used in the current billing period (or the one holding `period`) against the plan's quota,
-    day by day. Cached 5 minutes: the last calls may take that long to show."""
+    """Tokens used in the current billing period (or the one holding `period`) against the plan's quota, day by
+    day, and the period's tokens and calls grouped by `group_by`. Cached 5 minutes: the last calls may take that
+    long to show."""
 
     required_scopes = READ
     cache_name, cache_timeout = "usage", USER_DATA_TIMEOUT
@@ -448,7 +452,14 @@ class UsageApi(CustomerCache, APIView):
     def get(self, request):
         query = UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        month = query.validated_data.get("period")
-        return self.cached(
-            lambda: UsageSerializer(usage_summary(user=request.user, now=clock.now(), month=month)).data
-        )
+        month, group_by = query.validated_data.get("period"), query.validated_data["group_by"]
+
+        def compute():
+            now = clock.now()
+            summary = usage_summary(user=request.user, now=now, month=month)
+            breakdown = usage_breakdown(user=request.user, period=summary.period, group_by=group_by, now=now)
+            return UsageSerializer({"summary": summary, "breakdown": breakdown}).data
+
+        # One entry per answer: the grouping, the month asked (or the current period) and the language of the labels.
+        month_asked = month.label if month else "current"
+        return self.cached(compute, key=f"{group_by}:{month_asked}:{translation.get_language()}")

@@ -163,7 +163,7 @@ def _bar_chart(
     )
 
 
-FORECAST_ROW = 34  # px per bar row: a label line above a 12 px bar
+HORIZONTAL_ROW = 34  # px per horizontal bar: a label line above a 12 px bar
 
 
 def forecast_svg(
@@ -177,25 +177,50 @@ def forecast_svg(
     ]
     if included_tokens:
         rows.append((_("Included in your plan"), included_tokens, "forecast-bar is-quota"))
-    top = max(tokens for _label, tokens, _css in rows) or 1
-    title = _("Usage forecast for this period")
     description = " ".join(
         ngettext("%(label)s: %(tokens)s token.", "%(label)s: %(tokens)s tokens.", tokens)
         % {"label": label, "tokens": _count(tokens)}
         for label, tokens, _css in rows
     )
+    return _horizontal_bars(
+        rows, title=_("Usage forecast for this period"), description=description, chart_id=chart_id,
+        css="forecast-chart",
+    )
+
+
+def breakdown_svg(
+    groups: Iterable[tuple[str, int]], *, title: str, chart_id: str = "breakdown-chart"
+) -> str:
+    """A horizontal bar per (label, tokens) group (an API key, a library), on one scale, in the order given."""
+    groups = list(groups)
+    total = sum(tokens for _label, tokens in groups)
+    if groups:
+        description = _("%(total)s tokens in total; the most used is %(label)s with %(tokens)s tokens.") % {
+            "total": _count(total), "label": groups[0][0], "tokens": _count(groups[0][1]),
+        }
+    else:
+        description = _("No tokens used in this period.")
+    rows = [(label, tokens, "bar") for label, tokens in groups]
+    return _horizontal_bars(rows, title=title, description=description, chart_id=chart_id, css="breakdown-chart")
+
+
+def _horizontal_bars(
+    rows: list[tuple[str, int, str]], *, title: str, description: str, chart_id: str, css: str
+) -> str:
+    """A bar per (label, tokens, bar css) row under a "label: tokens" line, widths in % of the largest."""
+    top = max((tokens for _label, tokens, _css in rows), default=0) or 1
     parts = []
-    for index, (label, tokens, css) in enumerate(rows):
-        y = index * FORECAST_ROW
+    for index, (label, tokens, bar_css) in enumerate(rows):
+        y = index * HORIZONTAL_ROW
         width = Decimal(tokens) * 100 / top
         figure = _("%(label)s: %(value)s") % {"label": label, "value": _count(tokens)}
         parts.append(
             f'<text class="chart-label" x="0" y="{y + 12}">{escape(figure)}</text>'
-            f'<rect class="{css}" x="0" y="{y + 17}" width="{width:.3f}%" height="12"/>'
+            f'<rect class="{bar_css}" x="0" y="{y + 17}" width="{width:.3f}%" height="12"/>'
         )
     return (
-        f'<svg class="usage-chart forecast-chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
-        f'height="{len(rows) * FORECAST_ROW}" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">'
+        f'<svg class="usage-chart {css}" xmlns="http://www.w3.org/2000/svg" width="100%" '
+        f'height="{max(len(rows), 1) * HORIZONTAL_ROW}" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc">'
         f'<title id="{chart_id}-title">{escape(title)}</title>'
         f'<desc id="{chart_id}-desc">{escape(description)}</desc>'
         f'{"".join(parts)}'

@@ -19,7 +19,7 @@ from billing.models import (
     Subscription,
 )
 from billing.periods import PERIOD_PATTERN, parse_month
-from billing.selectors import credit_note_of, plans_offered, scheduled_plan_change
+from billing.selectors import USAGE_GROUPINGS, credit_note_of, plans_offered, scheduled_plan_change
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -218,16 +218,35 @@ class DailyUsageSerializer(serializers.Serializer):
     tokens = serializers.IntegerField()
 
 
+class UsageGroupSerializer(serializers.Serializer):
+    key = serializers.CharField(
+        allow_null=True, help_text="The day (`YYYY-MM-DD`), the API key's prefix or the library's slug; null for "
+        "calls made without a key (in the browser) or without a library.",
+    )
+    label = serializers.CharField(help_text="The day, the key's name or the library's name.")
+    tokens = serializers.IntegerField()
+    calls = serializers.IntegerField()
+
+
 class UsageSerializer(serializers.Serializer):
-    period_start = serializers.DateField(source="period.start")
-    period_end = serializers.DateField(source="period.end", help_text="Excluded.")
-    plan = serializers.CharField(source="plan.code", allow_null=True, default=None,
+    """The period's usage against the quota (`summary`, a UsageSummary) and its breakdown (a UsageBreakdown)."""
+
+    period_start = serializers.DateField(source="summary.period.start")
+    period_end = serializers.DateField(source="summary.period.end", help_text="Excluded.")
+    plan = serializers.CharField(source="summary.plan.code", allow_null=True, default=None,
                                  help_text="Code of the plan in force; null without a subscription.")
-    tokens_used = serializers.IntegerField()
-    included_tokens = serializers.IntegerField(allow_null=True)
-    percent_used = serializers.DecimalField(max_digits=None, decimal_places=2, allow_null=True,
-                                            help_text="Of the included tokens; null without a quota.")
-    daily = DailyUsageSerializer(many=True, help_text="Tokens per day (BILLING_TIME_ZONE), up to today.")
+    tokens_used = serializers.IntegerField(source="summary.tokens_used")
+    included_tokens = serializers.IntegerField(source="summary.included_tokens", allow_null=True)
+    percent_used = serializers.DecimalField(source="summary.percent_used", max_digits=None, decimal_places=2,
+                                            allow_null=True, help_text="Of the included tokens; null without a quota.")
+    daily = DailyUsageSerializer(source="summary.daily", many=True,
+                                 help_text="Tokens per day (BILLING_TIME_ZONE), up to today.")
+    group_by = serializers.ChoiceField(source="breakdown.group_by", choices=USAGE_GROUPINGS)
+    groups = UsageGroupSerializer(
+        source="breakdown.groups", many=True,
+        help_text="The period's tokens and calls by `group_by`: every day up to today (oldest first), or each API "
+        "key or library (most tokens first).",
+    )
 
 
 # Inputs
@@ -259,6 +278,10 @@ class UsageQuerySerializer(serializers.Serializer):
     period = serializers.RegexField(
         PERIOD_PATTERN.pattern, required=False,
         help_text="A month `YYYY-MM`: usage of the billing period holding it. Default: the current period.",
+    )
+    group_by = serializers.ChoiceField(
+        choices=USAGE_GROUPINGS, default="day",
+        help_text="How `groups` splits the period's usage: by `day` (BILLING_TIME_ZONE), `api_key` or `library`.",
     )
 
     def validate_period(self, value: str):

@@ -6,6 +6,8 @@ app_name = "billing"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("usage/", views.usage, name="usage"),
+    path("usage/export.csv", views.usage_export, name="usage_export"),
     path("invoices/", views.invoice_list, name="invoice_list"),
     path("invoices/<int:pk>/", views.invoice_detail, name="invoice_detail"),
     path("invoices/<int:pk>/pdf/", views.invoice_pdf, name="invoice_pdf"),

@@ -6,27 +6,30 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from stdnum import iban
 
 from billing import clock
-from billing.customer.charts import daily_usage_svg, forecast_svg, monthly_usage_svg
+from billing.customer.charts import breakdown_svg, daily_usage_svg, forecast_svg, monthly_usage_svg
 from billing.customer.forms import CancelForm, InvoiceFilterForm, PlanChoiceForm
+from billing.customer.serializers import UsageQuerySerializer
 from billing.exceptions import BillingError
 from billing.models import InvoiceStatus, PaymentMethod, PaymentStatus
 from billing.notifications.alerts import alert_mark_read
 from billing.payments.charging import CHARGEABLE_STATUSES, OPEN_PAYMENT_STATUSES
 from billing.payments.providers import payment_provider
 from billing.payments.providers.services import payment_method_save, payment_method_setup_start
-from billing.periods import local_date
+from billing.periods import Period, local_date
+from billing.pricing import period_name
 from billing.selectors import (
     access_suspended_by,
     credit_note_of,
@@ -44,8 +47,11 @@ from billing.selectors import (
     scheduled_plan_change,
     suspending_invoices,
     upcoming_priced,
+    usage_breakdown,
     usage_forecast,
     usage_last_months,
+    usage_periods,
+    usage_summary,
 )
 from billing.services import (
     invoice_pay_now,
@@ -55,6 +61,7 @@ from billing.services import (
     subscription_scheduled_change_cancel,
 )
 from billing.subscriptions.lifecycle import subscription_change_preview
+from core.spreadsheets import csv_attachment
 
 PAGE_SIZE = 20
 
@@ -93,6 +100,92 @@ def dashboard(request):
         ),
     }
     return render(request, "billing/dashboard.html", context)
+
+
+USAGE_GROUPINGS_SHOWN = {"day": _lazy("By day"), "api_key": _lazy("By API key"), "library": _lazy("By library")}
+USAGE_CSV_HEADERS = {
+    "day": ("date", "tokens", "calls"),
+    "api_key": ("api_key_prefix", "api_key_name", "tokens", "calls"),
+    "library": ("library_slug", "library_name", "tokens", "calls"),
+}
+
+
+def _usage_query(data) -> UsageQuerySerializer:
+    """The period (a month `YYYY-MM`, the current period by default) and grouping asked, checked as the API checks
+    them."""
+    query = UsageQuerySerializer(data=data)
+    query.is_valid()
+    return query
+
+
+def _usage_url(name: str, *, period: Period, group_by: str) -> str:
+    return f"{reverse(name)}?{urlencode({'period': f'{period.start:%Y-%m}', 'group_by': group_by})}"
+
+
+@never_cache
+@login_required
+def usage(request):
+    """The usage of a billing period by day, API key or library: a chart, the figures, a CSV of them."""
+    now = clock.now()
+    query = _usage_query(request.GET)
+    if query.errors:  # a hand-edited URL
+        messages.warning(request, _("There is no such period or grouping: here is your current period by day."))
+        query = _usage_query({})
+    month, group_by = query.validated_data.get("period"), query.validated_data["group_by"]
+    summary = usage_summary(user=request.user, now=now, month=month)
+    breakdown = usage_breakdown(user=request.user, period=summary.period, group_by=group_by, now=now)
+    periods = usage_periods(user=request.user, now=now)  # the current one first
+    if group_by == "day":
+        chart = daily_usage_svg(
+            [(group.day, group.tokens) for group in breakdown.groups],
+            start=summary.period.start, end=summary.period.end, today=local_date(now),
+        )
+    else:
+        title = _("Tokens used per API key") if group_by == "api_key" else _("Tokens used per library")
+        chart = breakdown_svg([(group.label, group.tokens) for group in breakdown.groups], title=title)
+    context = {
+        "summary": summary,
+        "breakdown": breakdown,
+        "is_current": summary.period == periods[0],
+        "period_choices": [
+            (f"{period.start:%Y-%m}", _usage_period_name(period, current=periods[0]), period == summary.period)
+            for period in sorted({*periods, summary.period}, reverse=True)
+        ],
+        "tabs": [
+            (label, _usage_url("billing:usage", period=summary.period, group_by=value), value == group_by)
+            for value, label in USAGE_GROUPINGS_SHOWN.items()
+        ],
+        "chart": mark_safe(chart),
+        "csv_url": _usage_url("billing:usage_export", period=summary.period, group_by=group_by),
+    }
+    return render(request, "billing/usage.html", context)
+
+
+def _usage_period_name(period: Period, *, current: Period) -> str:
+    name = period_name(period)
+    return _("%(period)s (current)") % {"period": name} if period == current else name
+
+
+@never_cache
+@login_required
+def usage_export(request):
+    """The figures of the usage page as CSV: a header, then a row per day, API key or library."""
+    query = _usage_query(request.GET)
+    if query.errors:
+        field, errors = next(iter(query.errors.items()))
+        return HttpResponseBadRequest(f"{field}: {errors[0]}\n", content_type="text/plain; charset=utf-8")
+    month, group_by = query.validated_data.get("period"), query.validated_data["group_by"]
+    now = clock.now()
+    period = usage_summary(user=request.user, now=now, month=month).period
+    breakdown = usage_breakdown(user=request.user, period=period, group_by=group_by, now=now)
+    rows = (
+        (group.key, group.tokens, group.calls) if group_by == "day" else
+        (group.key or "", group.label, group.tokens, group.calls)
+        for group in breakdown.groups
+    )
+    return csv_attachment(
+        [USAGE_CSV_HEADERS[group_by], *rows], filename=f"usage-{period.start:%Y-%m}-{group_by}.csv"
+    )
 
 
 @never_cache
