@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 WCAG_A_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
              "resultTypes": ["violations"]}
 CUSTOMER_PAGES = (
-    "/billing/", "/billing/invoices/", "/billing/payments/", "/billing/credits/", "/billing/alerts/",
-    "/billing/plan/", "/billing/plan/confirm/?plan=team", "/billing/cancel/", "/account/api-keys/", "/account/",
-    "/account/privacy/", "/billing/no-such-page/",
+    "/billing/", "/billing/usage/", "/billing/usage/?group_by=library", "/billing/invoices/", "/billing/payments/",
+    "/billing/credits/", "/billing/alerts/", "/billing/plan/", "/billing/plan/confirm/?plan=team", "/billing/cancel/",
+    "/account/api-keys/", "/account/", "/account/privacy/", "/billing/no-such-page/",
 )
 ANONYMOUS_PAGES = ("/account/login/", "/account/password-reset/")
 ADMIN_PAGES = (
