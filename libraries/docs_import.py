@@ -94,6 +94,8 @@ class _Section:
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+# A list item or a quote: a line of "---" under it is a rule, not a heading's underline.
+LIST_OR_QUOTE = re.compile(r"^ {0,3}(?:[-*+]|\d{1,9}[.)]|>)(?:[ \t]|$)")
 # One punctuation character repeated from the first column: a reStructuredText adornment.
 ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1+[ \t]*$")
 
@@ -158,7 +160,9 @@ def _markdown_outline(lines: list[str]) -> _Outline:
         elif heading := ATX_HEADING.match(line):
             outline.heading(level=len(heading.group(1)), text=(heading.group(2) or "").strip(), lines=[line])
             paragraph = 0
-        elif paragraph and SETEXT_UNDERLINE.match(line):
+        elif paragraph and SETEXT_UNDERLINE.match(line) and not LIST_OR_QUOTE.match(
+            outline.current.lines[-paragraph]
+        ):
             text_lines = outline.current.lines[-paragraph:]
             del outline.current.lines[-paragraph:]
             level = 1 if line.strip().startswith("=") else 2

@@ -137,6 +137,13 @@ class TestSplittingMarkdown:
             ("advanced/clients › Why use a client?", "## Why use a client?\n\nPooling."),
         ]
 
+    def test_a_rule_under_a_list_item_is_not_a_heading(self):
+        text = "# Steps\n\n- install it\n---\n\nThen run it.\n"
+
+        drafts = document_split(Document(path="steps.md", text=text))
+
+        assert titles_and_contents(drafts) == [("Steps", "# Steps\n\n- install it\n---\n\nThen run it.")]
+
     def test_front_matter_is_left_out_and_repeated_headings_get_numbered_anchors(self):
         text = "---\ntitle: Notes\n---\n# Notes\n\n## Example\n\nOne.\n\n## Example\n\nTwo.\n"
 
