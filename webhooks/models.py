@@ -20,7 +20,7 @@ class WebhookEventType(models.TextChoices):
     INVOICE_PAID = "invoice.paid", _("An invoice is paid")
     INVOICE_OVERDUE = "invoice.overdue", _("An invoice is overdue")
     PAYMENT_FAILED = "payment.failed", _("A payment failed")
-    USAGE_THRESHOLD_REACHED = "usage.threshold_reached", _("Usage reached 80 % or 100 % of the included tokens")
+    USAGE_THRESHOLD_REACHED = "usage.threshold_reached", _("Usage reached 80 or 100 percent of the included tokens")
     SUBSCRIPTION_UPDATED = "subscription.updated", _("The subscription changed (plan, pause, cancellation, end)")
 
 

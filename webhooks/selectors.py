@@ -51,13 +51,6 @@ def deliveries_of(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
     return WebhookDelivery.objects.filter(endpoint=endpoint).select_related("message").order_by("-created_at", "-id")
 
 
-def delivery_of(*, user, endpoint_id: int, delivery_id: int) -> WebhookDelivery:
-    """A delivery of one of the customer's endpoints (WebhookDelivery.DoesNotExist otherwise)."""
-    return WebhookDelivery.objects.select_related("message", "endpoint").get(
-        pk=delivery_id, endpoint_id=endpoint_id, endpoint__user=user,
-    )
-
-
 def recent_deliveries(*, endpoints: list[WebhookEndpoint], per_endpoint: int = 10) -> dict[int, list]:
     """The latest deliveries of each endpoint, for the account page: one query per endpoint shown."""
     return {endpoint.pk: list(deliveries_of(endpoint=endpoint)[:per_endpoint]) for endpoint in endpoints}

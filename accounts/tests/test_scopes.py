@@ -19,6 +19,8 @@ from billing.services import alert_raise, invoice_finalize
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory, paris
 from libraries.models import UsageLog
 from libraries.tests.factories import DocumentationChunkFactory, LibraryVersionFactory
+from webhooks.services import webhook_event_publish
+from webhooks.tests.factories import WebhookEndpointFactory
 
 NOW = paris(2026, 10, 20, 12, 0)
 
@@ -47,6 +49,14 @@ ENDPOINTS = [
     ("POST", "/api/account/api-keys/", "account:admin", {"name": "CI", "scopes": ["account:admin"]}, 201),
     ("DELETE", "/api/account/api-keys/{id}/", "account:admin", None, 204),
     ("GET", "/api/account/export/", "account:admin", None, 200),
+    ("GET", "/api/account/webhooks/", "account:admin", None, 200),
+    ("POST", "/api/account/webhooks/", "account:admin", {"url": "https://93.184.215.14/", "events": ["invoice.paid"]},
+     201),
+    ("GET", "/api/account/webhooks/{id}/", "account:admin", None, 200),
+    ("PATCH", "/api/account/webhooks/{id}/", "account:admin", {"description": "Accounting"}, 200),
+    ("DELETE", "/api/account/webhooks/{id}/", "account:admin", None, 204),
+    ("GET", "/api/account/webhooks/{id}/deliveries/", "account:admin", None, 200),
+    ("POST", "/api/account/webhooks/{id}/deliveries/{delivery_pk}/resend/", "account:admin", None, 202),
     ("GET", "/api/libraries/", "docs:read", None, 200),
     ("GET", "/api/libraries/{slug}/", "docs:read", None, 200),
     ("GET", "/api/libraries/{slug}/docs/", "docs:read", None, 200),
@@ -59,6 +69,9 @@ ID_OF = {
     "/api/billing/invoices/{id}/pay/": "invoice",
     "/api/billing/alerts/{id}/read/": "alert",
     "/api/account/api-keys/{id}/": "api_key",
+    "/api/account/webhooks/{id}/": "webhook_endpoint",
+    "/api/account/webhooks/{id}/deliveries/": "webhook_endpoint",
+    "/api/account/webhooks/{id}/deliveries/{delivery_pk}/resend/": "webhook_endpoint",
 }
 
 
@@ -80,14 +93,17 @@ def world(db):
     alert, _ = alert_raise(user=user, type=AlertType.USAGE_THRESHOLD, occasion="2026-10:80", message="80 % used",
                            now=NOW)
     other_key = api_key_create(user=user, name="Phone", scopes=["docs:read"]).api_key
+    webhook_endpoint = WebhookEndpointFactory(user=user)
+    delivery = webhook_event_publish(user=user, type="invoice.paid", data={}, now=NOW).deliveries.get()
     version = LibraryVersionFactory(library__slug="vercel/next.js", version="15.0.0", is_latest=True)
     DocumentationChunkFactory(version=version, title="Routing", content="The app router maps folders to routes.")
-    return {"user": user, "invoice": invoice.pk, "alert": alert.pk, "api_key": other_key.pk}
+    return {"user": user, "invoice": invoice.pk, "alert": alert.pk, "api_key": other_key.pk,
+            "webhook_endpoint": webhook_endpoint.pk, "webhook_delivery": delivery.pk}
 
 
 def url(world, path: str) -> str:
     """The path with the world's own ids in it."""
-    return path.format(id=world.get(ID_OF.get(path)), slug="vercel/next.js")
+    return path.format(id=world.get(ID_OF.get(path)), slug="vercel/next.js", delivery_pk=world["webhook_delivery"])
 
 
 def key_client(user, scopes) -> APIClient:

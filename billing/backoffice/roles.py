@@ -47,6 +47,13 @@ FINANCE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "libraries": {
         "usagelog": ("view",),
     },
+    # Webhooks to customers, read-only; change: the "send again" action. Granted by migration webhooks.0002.
+    "webhooks": {
+        "webhookendpoint": ("view",),
+        "webhookmessage": ("view",),
+        "webhookdelivery": ("view", "change"),
+        "webhookattempt": ("view",),
+    },
 }
 
 

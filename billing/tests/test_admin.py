@@ -738,6 +738,10 @@ class TestFinanceGroup:
                 group_permissions_grant(
                     historical_apps, group=migration.FINANCE_GROUP, app_label="billing", codenames=migration.CODENAMES
                 )
+        webhooks_rights = ("webhooks", "0002_schedule_and_finance_rights")
+        migration = importlib.import_module(f"webhooks.migrations.{webhooks_rights[1]}")
+        group_permissions_grant(MigrationExecutor(connection).loader.project_state(webhooks_rights).apps,
+                                group=FINANCE_GROUP, app_label="webhooks", codenames=migration.CODENAMES)
 
         group = Group.objects.get(name=FINANCE_GROUP)
         granted = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}

@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('public_id', models.CharField(help_text='msg_…: the webhook-id header.', max_length=40, unique=True)),
-                ('type', models.CharField(choices=[('invoice.finalized', 'An invoice is issued'), ('invoice.paid', 'An invoice is paid'), ('invoice.overdue', 'An invoice is overdue'), ('payment.failed', 'A payment failed'), ('usage.threshold_reached', 'Usage reached 80 % or 100 % of the included tokens'), ('subscription.updated', 'The subscription changed (plan, pause, cancellation, end)')], max_length=40)),
+                ('type', models.CharField(choices=[('invoice.finalized', 'An invoice is issued'), ('invoice.paid', 'An invoice is paid'), ('invoice.overdue', 'An invoice is overdue'), ('payment.failed', 'A payment failed'), ('usage.threshold_reached', 'Usage reached 80 or 100 percent of the included tokens'), ('subscription.updated', 'The subscription changed (plan, pause, cancellation, end)')], max_length=40)),
                 ('payload', models.JSONField(encoder=django.core.serializers.json.DjangoJSONEncoder, help_text='The body sent: type, timestamp and data.')),
                 ('occasion', models.CharField(blank=True, help_text='Set when the event happens once per occasion (a usage threshold).', max_length=200)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),

@@ -1,8 +1,10 @@
 import factory
+from django.core.cache import cache
 from factory.django import DjangoModelFactory
 
 from accounts.tests.factories import UserFactory
 from webhooks.models import WebhookEndpoint, WebhookEventType
+from webhooks.selectors import subscribed_cache_key
 from webhooks.signing import secret_generate
 
 
@@ -17,3 +19,9 @@ class WebhookEndpointFactory(DjangoModelFactory):
     description = "Accounting sync"
     events = factory.LazyFunction(lambda: list(WebhookEventType.values))
     secret = factory.LazyFunction(secret_generate)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        endpoint = super()._create(model_class, *args, **kwargs)
+        cache.delete(subscribed_cache_key(endpoint.user_id))  # as the services do: publishing sees it at once
+        return endpoint
