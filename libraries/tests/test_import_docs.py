@@ -325,7 +325,10 @@ class TestImportRefusals:
             (("acme/widgets", "1" * 51, "{folder}"), "version: Ensure this value has at most 50 characters"),
             (("acme/widgets", "1.0", "{folder}", "--homepage-url", "widgets"), "homepage_url: Enter a valid URL."),
             (("acme/widgets", "1.0", "{folder}", "--source-url-base", "github"), "source_url_base: Enter a valid URL"),
-            (("acme/widgets", "1.0", "{folder}", "--released-at", "10/06/2025"), "--released-at: '10/06/2025' is not"),
+            (
+                ("acme/widgets", "1.0", "{folder}", "--released-at", "10/06/2025"),
+                "Error: argument --released-at: '10/06/2025' is not a date like 2025-06-10.",
+            ),
         ],
     )
     def test_bad_input_exits_with_a_message_naming_it_and_writes_nothing(self, docs_folder, args, message):

@@ -1,3 +1,4 @@
+import argparse
 import datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ def _day(text: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(text)
     except ValueError as error:
-        raise CommandError(f"--released-at: {text!r} is not a date like 2025-06-10.") from error
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-06-10.") from error
 
 
 class Command(BaseCommand):
