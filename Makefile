@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 # Debian packages the test suite drives: docker-compose (compose file check), gettext (translations),
-# chromium (browser tests through Playwright), postgresql-client (make backup and make restore).
-SYSTEM_PACKAGES := docker-compose gettext chromium postgresql-client
+# chromium (browser tests through Playwright), postgresql-client (make backup and make restore), wrk (the HTTP
+# benchmarks, whose mcp smoke test the suite runs).
+SYSTEM_PACKAGES := docker-compose gettext chromium postgresql-client wrk
 
 .PHONY: run test test-clock messages install system-deps migrate seed reset-db health worker beat up down logs backup restore
 

@@ -10,8 +10,11 @@ Private (`_common`): `python -m bench` does not list it as a benchmark.
   after, as a restore does, instead of maintaining them row by row.
 - `gunicorn_server(...)`: the WSGI application under gunicorn on a free loopback port, stopped afterwards;
   its peak memory is that of its largest process, master or worker (see `peak_rss_of`).
+- `wrk_measure(...)`: requests per second and latency of one endpoint under wrk (GET, or POST of a body),
+  after a warm-up; `json_answer(...)`: one call before wrk, which only counts statuses.
 """
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -293,3 +296,106 @@ def celery_workers(*, concurrency: int, queue: str) -> Iterator[Server]:
         _stop(process, timeout=120)
         log.close()
         Path(log.name).unlink(missing_ok=True)
+
+
+# --- HTTP load with wrk --------------------------------------------------------------------------------
+
+CONNECTIONS = 8
+WARMUP_SECONDS = 2
+
+# Figures of the run as JSON on wrk's last line; a per-thread counter makes a new URL per request when asked, and
+# WRK_BODY makes every request a POST of that body.
+WRK_SCRIPT = """
+local threads = {}
+local counter = 0
+local unique = os.getenv("WRK_UNIQUE_PARAMETER")
+local body = os.getenv("WRK_BODY")
+if body then
+    wrk.method = "POST"
+    wrk.body = body
+end
+
+function setup(thread)
+    thread:set("id", #threads + 1)
+    table.insert(threads, thread)
+end
+
+function request()
+    if not unique then
+        return wrk.format()
+    end
+    counter = counter + 1
+    return wrk.format(nil, wrk.path .. "&" .. unique .. "=" .. id .. "-" .. counter)
+end
+
+function done(summary, latency, requests)
+    local e = summary.errors
+    io.write(string.format(
+        '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "mean_us": %.1f, ' ..
+        '"non_2xx": %d, "socket_errors": %d, "timeouts": %d}\\n',
+        summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
+        e.status, e.connect + e.read + e.write, e.timeout))
+end
+"""
+
+
+@contextlib.contextmanager
+def wrk_script() -> Iterator[str]:
+    """The path of WRK_SCRIPT written to a temporary file, for the run."""
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "report.lua"
+        script.write_text(WRK_SCRIPT)
+        yield str(script)
+
+
+def _request_headers(token: str | None, headers: dict[str, str] | None) -> dict[str, str]:
+    return {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+
+
+def json_answer(url: str, *, token: str | None = None, body: str | None = None,
+                headers: dict[str, str] | None = None) -> dict:
+    """One call before wrk (GET, or POST of `body`): it must answer 200, since wrk only counts statuses."""
+    request = urllib.request.Request(url, data=body.encode() if body is not None else None,
+                                     headers=_request_headers(token, headers))
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def _wrk(url: str, *, seconds: int, args, script: str, headers: dict[str, str], unique: bool,
+         body: str | None) -> dict:
+    command = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s", "--timeout", "10s",
+               "-s", script]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    env = {**os.environ}
+    env.pop("WRK_UNIQUE_PARAMETER", None)
+    env.pop("WRK_BODY", None)
+    if unique:
+        env["WRK_UNIQUE_PARAMETER"] = "nocache"
+    if body is not None:
+        env["WRK_BODY"] = body
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True, env=env).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def wrk_measure(name: str, url: str, *, token: str | None, args, script: str, unique: bool = False,
+                body: str | None = None, headers: dict[str, str] | None = None) -> dict:
+    """`args.duration` seconds of wrk (`args.threads`, `args.connections`) on `url` after WARMUP_SECONDS: requests
+    per second, p50 and p99 in milliseconds. Fails on any error or non-2xx answer."""
+    options = {"args": args, "script": script, "headers": _request_headers(token, headers), "unique": unique,
+               "body": body}
+    _wrk(url, seconds=WARMUP_SECONDS, **options)
+    result = _wrk(url, seconds=args.duration, **options)
+    seconds = result["duration_us"] / 1e6
+    figures = {
+        "rps": round(result["requests"] / seconds, 1),
+        "p50_ms": round(result["p50_us"] / 1000, 2),
+        "p99_ms": round(result["p99_us"] / 1000, 2),
+        "requests": result["requests"],
+        "errors": result["non_2xx"] + result["socket_errors"] + result["timeouts"],
+    }
+    progress(f"{name}: {figures['rps']:,} req/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms "
+             f"({figures['requests']:,} requests, {figures['errors']} errors)")
+    if figures["errors"]:
+        raise AssertionError(f"{name}: {result}")
+    return figures

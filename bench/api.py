@@ -21,52 +21,23 @@ measured run (10 seconds by default):
 """
 import argparse
 import datetime
-import json
 import os
 import shutil
-import subprocess
-import tempfile
-import urllib.request
-from pathlib import Path
 
 from bench import progress
-from bench._common import bench_database, gunicorn_server
+from bench._common import (
+    CONNECTIONS,
+    WARMUP_SECONDS,
+    bench_database,
+    gunicorn_server,
+    json_answer,
+    wrk_measure,
+    wrk_script,
+)
 
-CONNECTIONS = 8
-WARMUP_SECONDS = 2
 INVOICES = 50
 DOCS_LIBRARY = "bench/lib-1"
 DOCS_QUERY = "topic=routing&tokens=1000"
-
-# Figures of the run as JSON on wrk's last line; a per-thread counter makes a new URL per request when asked.
-WRK_SCRIPT = """
-local threads = {}
-local counter = 0
-local unique = os.getenv("WRK_UNIQUE_PARAMETER")
-
-function setup(thread)
-    thread:set("id", #threads + 1)
-    table.insert(threads, thread)
-end
-
-function request()
-    if not unique then
-        return wrk.format()
-    end
-    counter = counter + 1
-    return wrk.format(nil, wrk.path .. "&" .. unique .. "=" .. id .. "-" .. counter)
-end
-
-function done(summary, latency, requests)
-    local e = summary.errors
-    io.write(string.format(
-        '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "mean_us": %.1f, ' ..
-        '"non_2xx": %d, "socket_errors": %d, "timeouts": %d}\\n',
-        summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
-        e.status, e.connect + e.read + e.write, e.timeout))
-end
-"""
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds measured per endpoint (default 10)")
@@ -79,14 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=2026, help="seed of the generated data")
 
 
-def _customer_with_invoices():
-    """A customer invoiced by the real monthly run for each of the last 50 months, and their API key."""
+def customer_with_invoices():
+    """A customer invoiced by the real monthly run for each of the last 50 months, each invoice paid by transfer
+    ten days after its issue (an unpaid one would suspend the docs API), and their API key."""
     from accounts.models import User, UserProfile
     from accounts.services import api_key_create
     from billing import clock
     from billing.models import Plan
     from billing.periods import add_months, local_date, start_of_day
-    from billing.services import invoice_run, subscription_create
+    from billing.services import invoice_run, payment_record, subscription_create
 
     plan = Plan.objects.create(
         code="bench-unlimited", name="Bench unlimited", price="49.00", included_tokens=10**15,
@@ -106,48 +78,13 @@ def _customer_with_invoices():
     issued = user.invoices.exclude(number=None).count()
     if issued != INVOICES:
         raise AssertionError(f"{issued} invoices issued, {INVOICES} expected")
+    for invoice in user.invoices.exclude(number=None).filter(amount_due__gt=0):
+        payment_record(invoice=invoice, amount=invoice.amount_due, idempotency_key=f"bench:{invoice.pk}",
+                       now=start_of_day(invoice.issue_date) + datetime.timedelta(days=10, hours=9))
     token = api_key_create(user=user, name="bench", scopes=["billing:read", "docs:read"]).token
-    progress(f"customer with {issued} invoices issued by the monthly run, {first:%Y-%m} to "
+    progress(f"customer with {issued} invoices issued by the monthly run and paid, {first:%Y-%m} to "
              f"{add_months(this_month, -1):%Y-%m}")
     return token
-
-
-def _check(url: str, token: str | None) -> dict:
-    """One call before wrk: it must answer 200 (wrk only counts statuses)."""
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.loads(answer.read())
-
-
-def _wrk(url: str, *, token: str | None, seconds: int, args, script: str, unique: bool = False) -> dict:
-    command = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s", "--timeout", "10s",
-               "-s", script]
-    if token:
-        command += ["-H", f"Authorization: Bearer {token}"]
-    env = {**os.environ}
-    env.pop("WRK_UNIQUE_PARAMETER", None)
-    if unique:
-        env["WRK_UNIQUE_PARAMETER"] = "nocache"
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True, env=env).stdout
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def _measure(name: str, url: str, *, token: str | None, args, script: str, unique: bool = False) -> dict:
-    _wrk(url, token=token, seconds=WARMUP_SECONDS, args=args, script=script, unique=unique)
-    result = _wrk(url, token=token, seconds=args.duration, args=args, script=script, unique=unique)
-    seconds = result["duration_us"] / 1e6
-    figures = {
-        "rps": round(result["requests"] / seconds, 1),
-        "p50_ms": round(result["p50_us"] / 1000, 2),
-        "p99_ms": round(result["p99_us"] / 1000, 2),
-        "requests": result["requests"],
-        "errors": result["non_2xx"] + result["socket_errors"] + result["timeouts"],
-    }
-    progress(f"{name}: {figures['rps']:,} req/s, p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms "
-             f"({figures['requests']:,} requests, {figures['errors']} errors)")
-    if figures["errors"]:
-        raise AssertionError(f"{name}: {result}")
-    return figures
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -162,28 +99,26 @@ def run(args: argparse.Namespace) -> dict:
         customers_load(count=args.customers, seed=args.seed, plans=plans_create(), period_start=month.start,
                        period_end=month.end)
         libraries_create(count=20, chunks_per_library=200)
-        token = _customer_with_invoices()
+        token = customer_with_invoices()
 
-        with tempfile.TemporaryDirectory() as folder, gunicorn_server(workers=args.workers) as server:
-            script = str(Path(folder) / "report.lua")
-            Path(script).write_text(WRK_SCRIPT)
+        with wrk_script() as script, gunicorn_server(workers=args.workers) as server:
             ceiling_url = f"{server.url}/bench/bare/"
             invoices_url = f"{server.url}/api/billing/invoices/"
             docs_url = f"{server.url}/api/libraries/{DOCS_LIBRARY}/docs/?{DOCS_QUERY}"
-            page = _check(invoices_url, token)
-            answer = _check(docs_url, token)
+            page = json_answer(invoices_url, token=token)
+            answer = json_answer(docs_url, token=token)
             progress(f"invoices: {page['count']} in all, {len(page['results'])} on the first page; docs: "
                      f"{len(answer['chunks'])} chunks, {answer['tokens']} tokens")
             progress(f"wrk: {args.threads} threads, {args.connections} connections, {WARMUP_SECONDS}s warm-up, "
                      f"{args.duration}s measured per endpoint")
             endpoints = {
-                "ceiling": _measure("ceiling /bench/bare/", ceiling_url, token=None, args=args, script=script),
-                "invoices": _measure("/api/billing/invoices/", invoices_url + "?page=1", token=token, args=args,
-                                     script=script),
-                "invoices_uncached": _measure("/api/billing/invoices/ (cache missed)", invoices_url + "?page=1",
-                                              token=token, args=args, script=script, unique=True),
-                "docs": _measure(f"/api/libraries/{DOCS_LIBRARY}/docs/", docs_url, token=token, args=args,
-                                 script=script),
+                "ceiling": wrk_measure("ceiling /bench/bare/", ceiling_url, token=None, args=args, script=script),
+                "invoices": wrk_measure("/api/billing/invoices/", invoices_url + "?page=1", token=token, args=args,
+                                        script=script),
+                "invoices_uncached": wrk_measure("/api/billing/invoices/ (cache missed)", invoices_url + "?page=1",
+                                                 token=token, args=args, script=script, unique=True),
+                "docs": wrk_measure(f"/api/libraries/{DOCS_LIBRARY}/docs/", docs_url, token=token, args=args,
+                                    script=script),
             }
         return {
             "connections": args.connections,

@@ -48,3 +48,18 @@ def test_invoice_run_smoke():
     assert isinstance(figures["invoices"], int) and 0 < figures["invoices"] <= 2000
     assert figures["numbers_gapless"] and figures["all_rolled"]
     assert "dropped" in result.stdout
+
+
+@pytest.mark.slow
+def test_mcp_smoke():
+    """The MCP benchmark, short: MCP tool calls beside the REST docs endpoint and the ceiling, every call metered."""
+    result = run_bench("mcp", "--duration", "1", "--customers", "200", "--workers", "1")
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["bench"] == "mcp"
+    for endpoint in ("ceiling", "rest", "mcp"):
+        assert figures[endpoint]["rps"] > 0 and figures[endpoint]["errors"] == 0, figures
+    assert figures["mcp_over_rest"] == round(figures["mcp"]["rps"] / figures["rest"]["rps"], 3)
+    assert figures["mcp_calls_metered"] >= figures["mcp"]["requests"]
+    assert "MCP get-library-docs serves the REST endpoint's 4 chunks, 992 tokens" in result.stdout
