@@ -22,7 +22,7 @@ WCAG_A_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a
 CUSTOMER_PAGES = (
     "/billing/", "/billing/usage/", "/billing/usage/?group_by=library", "/billing/invoices/", "/billing/payments/",
     "/billing/credits/", "/billing/alerts/", "/billing/plan/", "/billing/plan/confirm/?plan=team", "/billing/cancel/",
-    "/account/api-keys/", "/account/", "/account/privacy/", "/billing/no-such-page/",
+    "/account/api-keys/", "/account/webhooks/", "/account/", "/account/privacy/", "/billing/no-such-page/",
 )
 ANONYMOUS_PAGES = ("/account/login/", "/account/password-reset/")
 ADMIN_PAGES = (
@@ -100,7 +100,7 @@ def new_page(browser, live_server):
 
 
 @pytest.mark.parametrize(("width", "language"), [(1280, "en"), (360, "en"), (360, "fr")])
-def test_the_customer_pages_have_no_violation(new_page, world, width, language):
+def test_the_customer_pages_have_no_violation(new_page, world, width, language, screenshot_path):
     UserProfile.objects.filter(user=world["user"]).update(language=language)
     page = new_page(width)
     violations = {}
@@ -126,6 +126,13 @@ def test_the_customer_pages_have_no_violation(new_page, world, width, language):
     page.locator("#id_name").press("Enter")
     page.locator("#new-key-token").wait_for()
     violations["a new API key shown once"] = axe_violations(page)
+    page.goto("/account/webhooks/")
+    page.fill("#id_url", "https://93.184.215.14/hooks")
+    page.check("#id_events_0")
+    page.locator("#id_url").press("Enter")
+    page.locator("#new-secret-value").wait_for()
+    violations["a webhook endpoint and its secret shown once"] = axe_violations(page)
+    page.screenshot(path=screenshot_path(f"webhooks-{width}-{language}.png"), full_page=True)
 
     assert_none(violations)
 
