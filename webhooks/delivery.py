@@ -86,10 +86,11 @@ def _is_loopback(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
     return address.is_loopback
 
 
-def address_checked(target: Target) -> str:
-    """The address to connect to: the host resolved now, refused if any of its addresses is private, loopback
-    (unless WEBHOOKS_ALLOW_LOOPBACK), link-local, multicast, reserved, unspecified, shared (100.64/10), the
-    cloud metadata address, or an IPv4 one of those inside IPv6; plain http only to loopback, when allowed."""
+def addresses_checked(target: Target) -> list[str]:
+    """The addresses to connect to, in the resolver's order: the host resolved now, refused if any of them is
+    private, loopback (unless WEBHOOKS_ALLOW_LOOPBACK), link-local, multicast, reserved, unspecified, shared
+    (100.64/10), the cloud metadata address, or an IPv4 one of those inside IPv6; plain http only to loopback,
+    when allowed."""
     try:
         infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, ValueError):  # no such name, or not one (too long, a NUL byte)
@@ -103,38 +104,49 @@ def address_checked(target: Target) -> str:
         )
     if target.scheme == "http" and not all(_is_loopback(address) for address in addresses):
         raise AddressNotAllowed(_("Use an https:// URL."))
-    return str(addresses[0])
+    return list(dict.fromkeys(str(address) for address in addresses))
+
+
+def _pool(target: Target, address: str, timeout: float) -> urllib3.HTTPConnectionPool:
+    """A connection to the checked `address`; over https the certificate and SNI still name the host."""
+    options = {"timeout": urllib3.Timeout(total=timeout), "retries": False}
+    if target.scheme == "https":
+        return urllib3.HTTPSConnectionPool(address, target.port, server_hostname=target.host,
+                                           assert_hostname=target.host, cert_reqs="CERT_REQUIRED", **options)
+    return urllib3.HTTPConnectionPool(address, target.port, **options)
 
 
 def post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
-    """POST `body` once: no redirect followed, WEBHOOKS_TIMEOUT_SECONDS at most, 1 KB of the answer read.
-    Raises AddressNotAllowed (never sent) or HostNotFound; any other failure is an Answer with its error."""
+    """POST `body` once: no redirect followed, WEBHOOKS_TIMEOUT_SECONDS at most in all, 1 KB of the answer read.
+    An address of the host that cannot be reached gives way to the next one checked. Raises AddressNotAllowed
+    (never sent) or HostNotFound; any other failure is an Answer with its error."""
     target = target_of(url)
-    address = address_checked(target)
-    timeout = urllib3.Timeout(total=settings.WEBHOOKS_TIMEOUT_SECONDS)
-    if target.scheme == "https":
-        # Connected to the checked address; the certificate and SNI still name the host.
-        pool = urllib3.HTTPSConnectionPool(
-            address, target.port, timeout=timeout, retries=False, server_hostname=target.host,
-            assert_hostname=target.host, cert_reqs="CERT_REQUIRED",
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False)
+    addresses = addresses_checked(target)
     started = time.monotonic()
-    try:
-        response = pool.urlopen(
-            "POST", target.path, body=body, headers={**headers, "Host": target.netloc}, redirect=False,
-            retries=False, preload_content=False,
-        )
+    deadline = started + settings.WEBHOOKS_TIMEOUT_SECONDS
+    status_code, excerpt, error = None, b"", ""
+    for address in addresses:
+        pool = _pool(target, address, timeout=max(deadline - time.monotonic(), 0.1))
         try:
-            excerpt = response.read(RESPONSE_EXCERPT_BYTES)
+            response = pool.urlopen(
+                "POST", target.path, body=body, headers={**headers, "Host": target.netloc}, redirect=False,
+                retries=False, preload_content=False,
+            )
+            try:
+                excerpt = response.read(RESPONSE_EXCERPT_BYTES)
+            finally:
+                response.close()
+            status_code, error = response.status, ""
+            break
+        except urllib3.exceptions.ConnectTimeoutError as failure:  # refused or unreachable: nothing was sent
+            error = f"{type(failure).__name__}: {failure}"[:500]
+            if time.monotonic() >= deadline:
+                break
+        except urllib3.exceptions.HTTPError as failure:
+            error = f"{type(failure).__name__}: {failure}"[:500]
+            break
         finally:
-            response.close()
-        status_code, error = response.status, ""
-    except urllib3.exceptions.HTTPError as failure:
-        status_code, excerpt, error = None, b"", f"{type(failure).__name__}: {failure}"[:500]
-    finally:
-        pool.close()
+            pool.close()
     duration_ms = round((time.monotonic() - started) * 1000)
     body_text = excerpt.decode("utf-8", errors="replace")[:RESPONSE_EXCERPT_BYTES]
     return Answer(status_code=status_code, body=body_text, error=error, duration_ms=duration_ms)

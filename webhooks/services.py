@@ -75,7 +75,7 @@ class IssuedEndpoint:
 def endpoint_url_check(url: str) -> None:
     """ValidationError naming `url` unless webhooks may be sent there (https, no credentials, a public address)."""
     try:
-        http.address_checked(http.target_of(url))
+        http.addresses_checked(http.target_of(url))
     except ApplicationError as error:
         raise ValidationError({"url": str(error)}) from None
 
@@ -166,6 +166,15 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     audit_log_record(action="webhook_endpoint.delete", obj=endpoint, changes={"url": endpoint.url})
     endpoint.delete()
     _subscriptions_changed(endpoint.user_id)
+
+
+@transaction.atomic
+def webhook_endpoints_erase(*, user) -> None:
+    """An erased account's endpoints (their URLs may name the customer) and the events kept for them go; nothing
+    is sent to them any more, not even the erasure's own subscription.updated."""
+    WebhookEndpoint.objects.filter(user=user).delete()
+    WebhookMessage.objects.filter(user=user).delete()
+    _subscriptions_changed(user.pk)
 
 
 # Events

@@ -287,10 +287,14 @@ REST_FRAMEWORK = {
 # The docs API's quota, after the rate of every API view: billing provides it, libraries reads its name from here.
 DOCS_API_THROTTLE_CLASSES = ["billing.metering.throttles.PlanQuotaThrottle"]
 # What each app above accounts holds about a person, for the GDPR export (accounts.personal_data).
-PERSONAL_DATA_PROVIDERS = ["billing.customer.personal_data.billing_personal_data"]
+PERSONAL_DATA_PROVIDERS = [
+    "billing.customer.personal_data.billing_personal_data", "webhooks.personal_data.webhooks_personal_data",
+]
 # Called by accounts.services.account_erase, so that accounts never imports the apps above it.
 PERSONAL_DATA_ERASERS = [
-    "billing.customer.personal_data.billing_personal_data_erase", "libraries.personal_data.usage_detach"
+    # Webhooks first: the erasure's own moves (the subscription cancelled) are sent to nobody.
+    "webhooks.personal_data.webhooks_personal_data_erase",
+    "billing.customer.personal_data.billing_personal_data_erase", "libraries.personal_data.usage_detach",
 ]
 SPECTACULAR_SETTINGS = {
     "TITLE": "TwinMCP Billing API",

@@ -1,6 +1,7 @@
 """A real HTTP receiver for webhook tests: a server on a free loopback port, in a thread, that records every
 request and answers the status codes it is given in turn (then 200)."""
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,6 +17,7 @@ class Receiver:
     def __init__(self, statuses=()):
         self.requests: list[ReceivedRequest] = []
         self.statuses = list(statuses)
+        self.delay = 0.0  # seconds before answering, to hold an attempt open
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -24,6 +26,7 @@ class Receiver:
                 receiver.requests.append(ReceivedRequest(
                     path=self.path, headers={name.lower(): value for name, value in self.headers.items()}, body=body,
                 ))
+                time.sleep(receiver.delay)
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 answer = b"ok" if status < 300 else b"receiver error " + b"x" * 2000
                 self.send_response(status)

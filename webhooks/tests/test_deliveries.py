@@ -2,10 +2,11 @@
 per attempt however often the task runs, given up after three days, sent again by hand."""
 import datetime
 import json
+import threading
 
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import connection, transaction
 from standardwebhooks import Webhook
 
 from accounts.models import AuditLog
@@ -223,3 +224,33 @@ class TestSendAgain:
 
         delivery.refresh_from_db()
         assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (DeliveryStatus.FAILED, 2, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_for_one_attempt_send_it_once(receiver):
+    receiver.delay = 0.3  # the attempt is still being sent while the other workers look
+    endpoint = WebhookEndpointFactory(url=receiver.url)
+    message = WebhookMessage.objects.create(public_id="msg_race", user=endpoint.user, type="invoice.paid",
+                                            payload={"type": "invoice.paid", "timestamp": "…", "data": {}})
+    delivery = WebhookDelivery.objects.create(message=message, endpoint=endpoint,
+                                              next_attempt_at=datetime.datetime.now(datetime.UTC))
+    start = threading.Barrier(4)
+    outcomes = []
+
+    def worker():
+        start.wait()
+        try:
+            outcomes.append(webhook_delivery_send(delivery_id=delivery.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(receiver.requests) == 1
+    assert sorted(outcome is None for outcome in outcomes) == [False, True, True, True]
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.attempts_log.count()) == (DeliveryStatus.SUCCEEDED, 1, 1)

@@ -1,6 +1,7 @@
 """No webhook to a private network (SSRF): refused when an endpoint is registered, and again at each delivery,
 where the host is resolved anew and the POST goes to the address that was checked."""
 import datetime
+import socket
 
 import pytest
 import time_machine
@@ -89,3 +90,51 @@ class TestDelivery:
 
         assert receiver.requests == []
         assert WebhookDelivery.objects.get().status == DeliveryStatus.FAILED
+
+
+def resolving(monkeypatch, host: str, *answers: list[str]):
+    """`host` resolves to each list of addresses in turn (the last one from then on), as DNS may answer; every
+    other name as the system resolves it. Returns the list of the names looked up."""
+    looked_up, real = [], socket.getaddrinfo
+    remaining = list(answers)
+
+    def getaddrinfo(name, port, *args, **kwargs):
+        looked_up.append(name)
+        if name != host:
+            return real(name, port, *args, **kwargs)
+        addresses = remaining.pop(0) if len(remaining) > 1 else remaining[0]
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port)) for address in addresses]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return looked_up
+
+
+@pytest.mark.django_db
+class TestPinnedAddress:
+    def test_the_post_goes_to_the_address_checked_even_if_dns_then_answers_a_private_one(
+        self, receiver, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        port = receiver.server.server_address[1]
+        endpoint = WebhookEndpointFactory(url=f"http://hooks.rebind.test:{port}/in")
+        looked_up = resolving(monkeypatch, "hooks.rebind.test", ["127.0.0.1"], ["10.0.0.1"])
+
+        with django_capture_on_commit_callbacks(execute=True):
+            webhook_event_publish(user=endpoint.user, type=WebhookEventType.INVOICE_PAID, data={})
+
+        [request] = receiver.requests
+        assert request.headers["host"] == f"hooks.rebind.test:{port}" and request.path == "/in"
+        assert looked_up.count("hooks.rebind.test") == 1  # resolved once, for the check; connected to its answer
+        assert WebhookDelivery.objects.get().status == DeliveryStatus.SUCCEEDED
+
+    def test_an_address_that_cannot_be_reached_gives_way_to_the_next_one_checked(
+        self, receiver, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        port = receiver.server.server_address[1]
+        endpoint = WebhookEndpointFactory(url=f"http://hooks.two.test:{port}/in")
+        resolving(monkeypatch, "hooks.two.test", ["127.0.0.2", "127.0.0.1"])  # nothing listens on 127.0.0.2
+
+        with django_capture_on_commit_callbacks(execute=True):
+            webhook_event_publish(user=endpoint.user, type=WebhookEventType.INVOICE_PAID, data={})
+
+        assert len(receiver.requests) == 1
+        assert WebhookDelivery.objects.get().status == DeliveryStatus.SUCCEEDED
