@@ -379,13 +379,16 @@ def _wrk(url: str, *, seconds: int, args, script: str, headers: dict[str, str], 
 
 
 def wrk_measure(name: str, url: str, *, token: str | None, args, script: str, unique: bool = False,
-                body: str | None = None, headers: dict[str, str] | None = None) -> dict:
-    """`args.duration` seconds of wrk (`args.threads`, `args.connections`) on `url` after WARMUP_SECONDS: requests
-    per second, p50 and p99 in milliseconds. Fails on any error or non-2xx answer."""
+                body: str | None = None, headers: dict[str, str] | None = None, seconds: int | None = None,
+                warm_up: bool = True) -> dict:
+    """`seconds` (default `args.duration`) of wrk (`args.threads`, `args.connections`) on `url`, after
+    WARMUP_SECONDS unless told not to: requests per second, p50 and p99 in milliseconds. Fails on any error or
+    non-2xx answer."""
     options = {"args": args, "script": script, "headers": _request_headers(token, headers), "unique": unique,
                "body": body}
-    _wrk(url, seconds=WARMUP_SECONDS, **options)
-    result = _wrk(url, seconds=args.duration, **options)
+    if warm_up:
+        _wrk(url, seconds=WARMUP_SECONDS, **options)
+    result = _wrk(url, seconds=seconds or args.duration, **options)
     seconds = result["duration_us"] / 1e6
     figures = {
         "rps": round(result["requests"] / seconds, 1),

@@ -10,13 +10,17 @@ hold whatever the machine:
 - mcp: `POST /mcp` of `tools/call` `get-library-docs` with the same library, topic and budget: the same chunks,
   throttles and usage log (`mcp:get-library-docs`), wrapped in JSON-RPC.
 
-Before wrk, one call of each checks that MCP serves the REST endpoint's chunks; after, that every MCP call
-measured was metered. `mcp_over_rest` is MCP's requests per second over REST's.
+REST and MCP are measured in alternating rounds of 2 seconds (`--duration` in all), so that a machine whose load
+changes during the run weighs on both alike: their requests per second are over all their rounds, p50 the median
+of their rounds' and p99 the worst. Before wrk, one call of each checks that MCP serves the REST endpoint's
+chunks; after, that every MCP call measured was metered. `mcp_over_rest` is MCP's requests per second over REST's.
 """
 import argparse
+import functools
 import json
 import os
 import shutil
+import statistics
 
 from bench import progress
 from bench._common import CONNECTIONS, bench_database, gunicorn_server, json_answer, wrk_measure, wrk_script
@@ -29,6 +33,7 @@ MCP_CALL = json.dumps({
         "context7CompatibleLibraryID": f"/{DOCS_LIBRARY}", "topic": "routing", "tokens": 1000,
     }},
 })
+ROUND_SECONDS = 2
 MCP_HEADERS = {
     "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
     "MCP-Protocol-Version": "2025-11-25",
@@ -57,6 +62,29 @@ def _same_chunks(rest: dict, mcp: dict) -> None:
         raise AssertionError(f"MCP served other chunks than REST: {served} against {rest}")
 
 
+def _interleaved(measures: dict, *, rounds: int, seconds: int) -> dict[str, dict]:
+    """Each of `measures` (name: measure(seconds, warm_up)) in turn, `rounds` times, then each one's figures over
+    its rounds."""
+    parts: dict[str, list[dict]] = {name: [] for name in measures}
+    for round_number in range(rounds):
+        for name, measure in measures.items():
+            parts[name].append(measure(seconds=seconds, warm_up=round_number == 0))
+    figures = {}
+    for name, rounds_of in parts.items():
+        requests = sum(part["requests"] for part in rounds_of)
+        figures[name] = {
+            "rps": round(requests / sum(part["requests"] / part["rps"] for part in rounds_of), 1),
+            "p50_ms": round(statistics.median(part["p50_ms"] for part in rounds_of), 2),
+            "p99_ms": max(part["p99_ms"] for part in rounds_of),
+            "requests": requests,
+            "errors": sum(part["errors"] for part in rounds_of),
+            "rounds": len(rounds_of),
+        }
+        progress(f"{name}: {figures[name]['rps']:,} req/s, p50 {figures[name]['p50_ms']} ms, p99 "
+                 f"{figures[name]['p99_ms']} ms over {len(rounds_of)} rounds")
+    return figures
+
+
 def run(args: argparse.Namespace) -> dict:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
@@ -79,16 +107,18 @@ def run(args: argparse.Namespace) -> dict:
             rest = json_answer(rest_url, token=token)
             _same_chunks(rest, json_answer(mcp_url, token=token, body=MCP_CALL, headers=MCP_HEADERS))
             progress(f"MCP {MCP_TOOL} serves the REST endpoint's {len(rest['chunks'])} chunks, {rest['tokens']} tokens")
+            seconds = min(ROUND_SECONDS, args.duration)
+            rounds = max(1, args.duration // seconds)
             progress(f"wrk: {args.threads} threads, {args.connections} connections, {args.duration}s measured per "
-                     "endpoint")
+                     f"endpoint (REST and MCP in {rounds} alternating rounds of {seconds}s)")
             metered_before = UsageLog.objects.filter(endpoint=f"mcp:{MCP_TOOL}").count()
-            endpoints = {
-                "ceiling": wrk_measure("ceiling /bench/bare/", ceiling_url, token=None, args=args, script=script),
-                "rest": wrk_measure(f"REST /api/libraries/{DOCS_LIBRARY}/docs/", rest_url, token=token, args=args,
-                                    script=script),
-                "mcp": wrk_measure(f"MCP /mcp tools/call {MCP_TOOL}", mcp_url, token=token, args=args,
-                                   script=script, body=MCP_CALL, headers=MCP_HEADERS),
-            }
+            ceiling = wrk_measure("ceiling /bench/bare/", ceiling_url, token=None, args=args, script=script)
+            endpoints = {"ceiling": ceiling, **_interleaved({
+                "rest": functools.partial(wrk_measure, f"REST /api/libraries/{DOCS_LIBRARY}/docs/", rest_url,
+                                          token=token, args=args, script=script),
+                "mcp": functools.partial(wrk_measure, f"MCP /mcp tools/call {MCP_TOOL}", mcp_url, token=token,
+                                         args=args, script=script, body=MCP_CALL, headers=MCP_HEADERS),
+            }, rounds=rounds, seconds=seconds)}
         metered = UsageLog.objects.filter(endpoint=f"mcp:{MCP_TOOL}").count() - metered_before
         if metered < endpoints["mcp"]["requests"]:  # the warm-up's calls are metered too
             raise AssertionError(f"{metered} usage logs for {endpoints['mcp']['requests']} MCP calls measured")
