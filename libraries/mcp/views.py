@@ -96,8 +96,9 @@ class McpView(APIView):
 
     @staticmethod
     def _send(reply: Answer) -> HttpResponse:
-        response = HttpResponse(reply.body(), status=reply.status,
-                                content_type="application/json" if reply.message is not None else None)
+        response = HttpResponse(reply.body(), status=reply.status, content_type="application/json")
+        if reply.message is None:  # 202: no body, so no type
+            del response["Content-Type"]
         for header, value in reply.headers.items():
             response[header] = value
         return response

@@ -137,6 +137,7 @@ class TestNotifications:
 
         assert response.status_code == 202
         assert response.content == b""
+        assert "Content-Type" not in response
 
     def test_a_clients_response_is_accepted_too(self, client):
         assert post(client, {"jsonrpc": "2.0", "id": 7, "result": {}}).status_code == 202
