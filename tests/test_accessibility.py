@@ -127,7 +127,7 @@ def test_the_customer_pages_have_no_violation(new_page, world, width, language, 
     page.locator("#new-key-token").wait_for()
     violations["a new API key shown once"] = axe_violations(page)
     page.goto("/account/webhooks/")
-    page.fill("#id_url", "https://93.184.215.14/hooks")
+    page.fill("#id_url", "https://93.184.215.14/hooks/twinmcp/billing-events-for-the-accounting-team?source=twinmcp")
     page.check("#id_events_0")
     page.locator("#id_url").press("Enter")
     page.locator("#new-secret-value").wait_for()
