@@ -11,6 +11,7 @@ from accounts.tests.factories import UserFactory
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEventType
 from webhooks.services import webhook_endpoint_create, webhook_event_publish
 from webhooks.tests.factories import WebhookEndpointFactory
+from webhooks.tests.receiver import Receiver, self_signed_tls_context
 
 NOT_ALLOWED = "Address not allowed"
 REFUSED = [
@@ -138,3 +139,22 @@ class TestPinnedAddress:
 
         assert len(receiver.requests) == 1
         assert WebhookDelivery.objects.get().status == DeliveryStatus.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_over_https_a_certificate_no_authority_signed_is_refused_and_retried(
+    settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOKS_ALLOW_LOOPBACK = True
+    receiver = Receiver(tls_context=self_signed_tls_context(tmp_path)).start()
+    try:
+        endpoint = WebhookEndpointFactory(url=receiver.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            webhook_event_publish(user=endpoint.user, type=WebhookEventType.INVOICE_PAID, data={})
+    finally:
+        receiver.stop()
+
+    assert receiver.requests == []
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
+    assert "CERTIFICATE_VERIFY_FAILED" in delivery.last_error
