@@ -55,11 +55,13 @@ def _send_after_commit(delivery_ids: list[int], *, countdown: float = 0) -> None
     down fails nothing: the deliveries are due in the database and the sweep sends them."""
     if not delivery_ids:
         return
-    task = current_app.tasks[SEND_TASK]
-    transaction.on_commit(
-        lambda: [task.apply_async(kwargs={"delivery_id": pk}, countdown=countdown) for pk in delivery_ids],
-        robust=True,
-    )
+    task = current_app.tasks[SEND_TASK]  # a wrong name fails here, in the caller, not after commit
+
+    def send() -> None:
+        for delivery_id in delivery_ids:
+            task.apply_async(kwargs={"delivery_id": delivery_id}, countdown=countdown)
+
+    transaction.on_commit(send, robust=True)
 
 
 # Endpoints
