@@ -23,6 +23,7 @@ import argparse
 import datetime
 import os
 import shutil
+from contextlib import contextmanager
 
 from bench import progress
 from bench._common import (
@@ -39,14 +40,15 @@ INVOICES = 50
 DOCS_LIBRARY = "bench/lib-1"
 DOCS_QUERY = "topic=routing&tokens=1000"
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, *, customers: int = 10_000) -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds measured per endpoint (default 10)")
     parser.add_argument("--connections", type=int, default=CONNECTIONS, help=f"wrk connections (default "
                         f"{CONNECTIONS})")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (default: "
                         "one per core)")
-    parser.add_argument("--customers", type=int, default=10_000, help="background customers (default 10000)")
+    parser.add_argument("--customers", type=int, default=customers,
+                        help=f"background customers (default {customers})")
     parser.add_argument("--seed", type=int, default=2026, help="seed of the generated data")
 
 
@@ -87,10 +89,13 @@ def customer_with_invoices():
     return token
 
 
-def run(args: argparse.Namespace) -> dict:
+@contextmanager
+def docs_served(args: argparse.Namespace, *, name: str):
+    """The world above in a bench database of its own, served by gunicorn: yields the server, the customer's
+    token and wrk's script."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
-    with bench_database("api"):
+    with bench_database(name):
         from bench._data import customers_load, libraries_create, plans_create
         from billing import clock
         from billing.periods import local_date, period_containing
@@ -100,32 +105,36 @@ def run(args: argparse.Namespace) -> dict:
                        period_end=month.end)
         libraries_create(count=20, chunks_per_library=200)
         token = customer_with_invoices()
-
         with wrk_script() as script, gunicorn_server(workers=args.workers) as server:
-            ceiling_url = f"{server.url}/bench/bare/"
-            invoices_url = f"{server.url}/api/billing/invoices/"
-            docs_url = f"{server.url}/api/libraries/{DOCS_LIBRARY}/docs/?{DOCS_QUERY}"
-            page = json_answer(invoices_url, token=token)
-            answer = json_answer(docs_url, token=token)
-            progress(f"invoices: {page['count']} in all, {len(page['results'])} on the first page; docs: "
-                     f"{len(answer['chunks'])} chunks, {answer['tokens']} tokens")
-            progress(f"wrk: {args.threads} threads, {args.connections} connections, {WARMUP_SECONDS}s warm-up, "
-                     f"{args.duration}s measured per endpoint")
-            endpoints = {
-                "ceiling": wrk_measure("ceiling /bench/bare/", ceiling_url, token=None, args=args, script=script),
-                "invoices": wrk_measure("/api/billing/invoices/", invoices_url + "?page=1", token=token, args=args,
-                                        script=script),
-                "invoices_uncached": wrk_measure("/api/billing/invoices/ (cache missed)", invoices_url + "?page=1",
-                                                 token=token, args=args, script=script, unique=True),
-                "docs": wrk_measure(f"/api/libraries/{DOCS_LIBRARY}/docs/", docs_url, token=token, args=args,
+            yield server, token, script
+
+
+def run(args: argparse.Namespace) -> dict:
+    with docs_served(args, name="api") as (server, token, script):
+        ceiling_url = f"{server.url}/bench/bare/"
+        invoices_url = f"{server.url}/api/billing/invoices/"
+        docs_url = f"{server.url}/api/libraries/{DOCS_LIBRARY}/docs/?{DOCS_QUERY}"
+        page = json_answer(invoices_url, token=token)
+        answer = json_answer(docs_url, token=token)
+        progress(f"invoices: {page['count']} in all, {len(page['results'])} on the first page; docs: "
+                 f"{len(answer['chunks'])} chunks, {answer['tokens']} tokens")
+        progress(f"wrk: {args.threads} threads, {args.connections} connections, {WARMUP_SECONDS}s warm-up, "
+                 f"{args.duration}s measured per endpoint")
+        endpoints = {
+            "ceiling": wrk_measure("ceiling /bench/bare/", ceiling_url, token=None, args=args, script=script),
+            "invoices": wrk_measure("/api/billing/invoices/", invoices_url + "?page=1", token=token, args=args,
                                     script=script),
-            }
-        return {
-            "connections": args.connections,
-            "workers": args.workers,
-            "duration_seconds": args.duration,
-            "ceiling_rps": endpoints["ceiling"]["rps"],
-            **{name: figures for name, figures in endpoints.items() if name != "ceiling"},
-            "ceiling": endpoints["ceiling"],
-            "server_peak_rss_mb": server.peak_rss_mb,
+            "invoices_uncached": wrk_measure("/api/billing/invoices/ (cache missed)", invoices_url + "?page=1",
+                                             token=token, args=args, script=script, unique=True),
+            "docs": wrk_measure(f"/api/libraries/{DOCS_LIBRARY}/docs/", docs_url, token=token, args=args,
+                                script=script),
         }
+    return {
+        "connections": args.connections,
+        "workers": args.workers,
+        "duration_seconds": args.duration,
+        "ceiling_rps": endpoints["ceiling"]["rps"],
+        **{name: figures for name, figures in endpoints.items() if name != "ceiling"},
+        "ceiling": endpoints["ceiling"],
+        "server_peak_rss_mb": server.peak_rss_mb,
+    }

@@ -18,13 +18,12 @@ chunks; after, that every MCP call measured was metered. `mcp_over_rest` is MCP'
 import argparse
 import functools
 import json
-import os
-import shutil
 import statistics
 
 from bench import progress
-from bench._common import CONNECTIONS, bench_database, gunicorn_server, json_answer, wrk_measure, wrk_script
-from bench.api import DOCS_LIBRARY, DOCS_QUERY, customer_with_invoices
+from bench._common import json_answer, wrk_measure
+from bench.api import DOCS_LIBRARY, DOCS_QUERY, docs_served
+from bench.api import add_arguments as api_arguments
 
 MCP_TOOL = "get-library-docs"
 MCP_CALL = json.dumps({
@@ -41,14 +40,7 @@ MCP_HEADERS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=int, default=10, help="seconds measured per endpoint (default 10)")
-    parser.add_argument("--connections", type=int, default=CONNECTIONS, help=f"wrk connections (default "
-                        f"{CONNECTIONS})")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (default: "
-                        "one per core)")
-    parser.add_argument("--customers", type=int, default=1000, help="background customers (default 1000)")
-    parser.add_argument("--seed", type=int, default=2026, help="seed of the generated data")
+    api_arguments(parser, customers=1000)
 
 
 def _same_chunks(rest: dict, mcp: dict) -> None:
@@ -86,53 +78,41 @@ def _interleaved(measures: dict, *, rounds: int, seconds: int) -> dict[str, dict
 
 
 def run(args: argparse.Namespace) -> dict:
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed: apt-get install -y wrk")
-    with bench_database("mcp"):
-        from bench._data import customers_load, libraries_create, plans_create
-        from billing import clock
-        from billing.periods import local_date, period_containing
+    with docs_served(args, name="mcp") as (server, token, script):
         from libraries.models import UsageLog
 
-        month = period_containing(local_date(clock.now()))
-        customers_load(count=args.customers, seed=args.seed, plans=plans_create(), period_start=month.start,
-                       period_end=month.end)
-        libraries_create(count=20, chunks_per_library=200)
-        token = customer_with_invoices()
-
-        with wrk_script() as script, gunicorn_server(workers=args.workers) as server:
-            ceiling_url = f"{server.url}/bench/bare/"
-            rest_url = f"{server.url}/api/libraries/{DOCS_LIBRARY}/docs/?{DOCS_QUERY}"
-            mcp_url = f"{server.url}/mcp"
-            rest = json_answer(rest_url, token=token)
-            _same_chunks(rest, json_answer(mcp_url, token=token, body=MCP_CALL, headers=MCP_HEADERS))
-            progress(f"MCP {MCP_TOOL} serves the REST endpoint's {len(rest['chunks'])} chunks, {rest['tokens']} tokens")
-            seconds = min(ROUND_SECONDS, args.duration)
-            rounds = max(1, args.duration // seconds)
-            progress(f"wrk: {args.threads} threads, {args.connections} connections, {args.duration}s measured per "
-                     f"endpoint (REST and MCP in {rounds} alternating rounds of {seconds}s)")
-            metered_before = UsageLog.objects.filter(endpoint=f"mcp:{MCP_TOOL}").count()
-            ceiling = wrk_measure("ceiling /bench/bare/", ceiling_url, token=None, args=args, script=script)
-            endpoints = {"ceiling": ceiling, **_interleaved({
-                "rest": functools.partial(wrk_measure, f"REST /api/libraries/{DOCS_LIBRARY}/docs/", rest_url,
-                                          token=token, args=args, script=script),
-                "mcp": functools.partial(wrk_measure, f"MCP /mcp tools/call {MCP_TOOL}", mcp_url, token=token,
-                                         args=args, script=script, body=MCP_CALL, headers=MCP_HEADERS),
-            }, rounds=rounds, seconds=seconds)}
+        ceiling_url = f"{server.url}/bench/bare/"
+        rest_url = f"{server.url}/api/libraries/{DOCS_LIBRARY}/docs/?{DOCS_QUERY}"
+        mcp_url = f"{server.url}/mcp"
+        rest = json_answer(rest_url, token=token)
+        _same_chunks(rest, json_answer(mcp_url, token=token, body=MCP_CALL, headers=MCP_HEADERS))
+        progress(f"MCP {MCP_TOOL} serves the REST endpoint's {len(rest['chunks'])} chunks, {rest['tokens']} tokens")
+        seconds = min(ROUND_SECONDS, args.duration)
+        rounds = max(1, args.duration // seconds)
+        progress(f"wrk: {args.threads} threads, {args.connections} connections, {args.duration}s measured per "
+                 f"endpoint (REST and MCP in {rounds} alternating rounds of {seconds}s)")
+        metered_before = UsageLog.objects.filter(endpoint=f"mcp:{MCP_TOOL}").count()
+        ceiling = wrk_measure("ceiling /bench/bare/", ceiling_url, token=None, args=args, script=script)
+        endpoints = {"ceiling": ceiling, **_interleaved({
+            "rest": functools.partial(wrk_measure, f"REST /api/libraries/{DOCS_LIBRARY}/docs/", rest_url,
+                                      token=token, args=args, script=script),
+            "mcp": functools.partial(wrk_measure, f"MCP /mcp tools/call {MCP_TOOL}", mcp_url, token=token,
+                                     args=args, script=script, body=MCP_CALL, headers=MCP_HEADERS),
+        }, rounds=rounds, seconds=seconds)}
         metered = UsageLog.objects.filter(endpoint=f"mcp:{MCP_TOOL}").count() - metered_before
-        if metered < endpoints["mcp"]["requests"]:  # the warm-up's calls are metered too
-            raise AssertionError(f"{metered} usage logs for {endpoints['mcp']['requests']} MCP calls measured")
-        ratio = round(endpoints["mcp"]["rps"] / endpoints["rest"]["rps"], 3)
-        progress(f"mcp/rest: {ratio:.0%} of REST's requests per second; mcp p99 {endpoints['mcp']['p99_ms']} ms; "
-                 f"{metered:,} MCP calls metered")
-        return {
-            "connections": args.connections,
-            "workers": args.workers,
-            "duration_seconds": args.duration,
-            "mcp_over_rest": ratio,
-            "mcp_rps": endpoints["mcp"]["rps"],
-            "mcp_p99_ms": endpoints["mcp"]["p99_ms"],
-            **endpoints,
-            "mcp_calls_metered": metered,
-            "server_peak_rss_mb": server.peak_rss_mb,
-        }
+    if metered < endpoints["mcp"]["requests"]:  # the warm-up's calls are metered too
+        raise AssertionError(f"{metered} usage logs for {endpoints['mcp']['requests']} MCP calls measured")
+    ratio = round(endpoints["mcp"]["rps"] / endpoints["rest"]["rps"], 3)
+    progress(f"mcp/rest: {ratio:.0%} of REST's requests per second; mcp p99 {endpoints['mcp']['p99_ms']} ms; "
+             f"{metered:,} MCP calls metered")
+    return {
+        "connections": args.connections,
+        "workers": args.workers,
+        "duration_seconds": args.duration,
+        "mcp_over_rest": ratio,
+        "mcp_rps": endpoints["mcp"]["rps"],
+        "mcp_p99_ms": endpoints["mcp"]["p99_ms"],
+        **endpoints,
+        "mcp_calls_metered": metered,
+        "server_peak_rss_mb": server.peak_rss_mb,
+    }
