@@ -96,6 +96,16 @@ def period_containing(day: datetime.date, *, months: int = 1, anchor: datetime.d
     return Period(start, add_months(start, months))
 
 
+def period_name(period: Period) -> str:
+    """`December 2026`, or `January 2026 – December 2026` for a yearly period, in the active language; a partial
+    period is named by the months of its first and last days."""
+    last = period.end - datetime.timedelta(days=1)
+    first = date_format(period.start, "F Y")
+    if (period.start.year, period.start.month) == (last.year, last.month):
+        return first
+    return f"{first} – {date_format(last, 'F Y')}"
+
+
 def format_long_date(value: datetime.date) -> str:
     """`1 December 2026` in the active language; French writes the first of a month `1er décembre 2026`, which
     no Django date format can say."""

@@ -10,28 +10,18 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.utils import translation
-from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from accounts.selectors import customer_language, saved_profile
 from billing.models import Interval, LineKind, Plan, Subscription, SubscriptionPause, SubscriptionPlanChange
 from billing.money import TOKENS_PER_MILLION, ZERO, format_number, round_money
-from billing.periods import Period, add_months, local_date
+from billing.periods import Period, add_months, local_date, period_name
 from billing.tax import TaxTreatment
 
 
 def _language(subscription: Subscription) -> str:
     """The buyer's language: line descriptions are written once, in it, and printed as written on every document."""
     return customer_language(saved_profile(subscription.user)) if subscription.user_id else settings.LANGUAGE_CODE
-
-
-def period_name(period: Period) -> str:
-    """`December 2026`, or `January 2026 – December 2026` for a yearly period, in the active language."""
-    last = add_months(period.end, -1)
-    first = date_format(period.start, "F Y")
-    if (period.start.year, period.start.month) == (last.year, last.month):
-        return first
-    return f"{first} – {date_format(last, 'F Y')}"
 
 
 @dataclass(frozen=True)

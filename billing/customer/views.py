@@ -28,8 +28,7 @@ from billing.notifications.alerts import alert_mark_read
 from billing.payments.charging import CHARGEABLE_STATUSES, OPEN_PAYMENT_STATUSES
 from billing.payments.providers import payment_provider
 from billing.payments.providers.services import payment_method_save, payment_method_setup_start
-from billing.periods import Period, local_date
-from billing.pricing import period_name
+from billing.periods import Period, local_date, period_name
 from billing.selectors import (
     access_suspended_by,
     credit_note_of,

@@ -40,7 +40,6 @@ from django.db.models.fields.files import FieldFile
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
-from django.utils.formats import date_format
 from django.utils.translation import gettext
 from stdnum import iban
 
@@ -62,7 +61,7 @@ from billing.models import (
     credit_note_reason_text,
 )
 from billing.money import RECOVERY_INDEMNITY, late_payment_rate
-from billing.periods import card_retry_day, local_date
+from billing.periods import Period, card_retry_day, local_date, period_name
 
 _INVOICE_FIGURES = frozenset(
     {"invoice_number", "currency", "total", "amount_due", "due_date", "period_start_date", "period_end_date"}
@@ -244,14 +243,6 @@ def _attachment(notification: EmailNotification) -> tuple[str, FieldFile] | None
     return None
 
 
-def _period_label(start: datetime.date, end: datetime.date) -> str:
-    """`October 2026` for a calendar month, `January 2026 – December 2026` for longer periods."""
-    last_day = end - datetime.timedelta(days=1)
-    if (start.year, start.month) == (last_day.year, last_day.month):
-        return date_format(start, "F Y")
-    return f"{date_format(start, 'F Y')} – {date_format(last_day, 'F Y')}"
-
-
 def _template_context(notification: EmailNotification, *, attachment_name: str | None) -> dict[str, Any]:
     """The stored values with their types back, and the few values derived for display in the active language."""
     context = {
@@ -259,7 +250,7 @@ def _template_context(notification: EmailNotification, *, attachment_name: str |
         for key, value in notification.context.items()
     }
     if context.get("period_start_date") and context.get("period_end_date"):
-        context["period"] = _period_label(context["period_start_date"], context["period_end_date"])
+        context["period"] = period_name(Period(context["period_start_date"], context["period_end_date"]))
     if context.get("end_date"):
         context["last_day"] = context["end_date"] - datetime.timedelta(days=1)
     if "days_from_due" in context:
