@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.utils import translation
 
 from accounts.tests.factories import make_customer
 from twinmcp.settings.test import TEST_CLOCK_OFFSET_VARIABLE, clock_shift
@@ -86,6 +87,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
 def _clean_cache():
     """Each test starts with an empty cache (only this run's keys: the prefix is per run)."""
     cache.delete_pattern("*")
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request of an earlier test activated its customer's language in
+    this thread (LocaleMiddleware and ProfileLanguageMiddleware set it per request and leave it set)."""
+    translation.deactivate()
     yield
 
 

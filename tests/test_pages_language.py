@@ -129,6 +129,17 @@ PAGES = {
         ["Privacy", "Your consents", "Purpose", "Terms of service", "Marketing emails", "Not given", "Accepted",
          "Download my data", "Erase my account"],
     ),
+    "usage": (
+        lambda world: reverse("billing:usage"),
+        ["Votre quota sur cette période", "Jetons par jour", "Télécharger le CSV", "Total de la période"],
+        ["Your quota this period", "Tokens per day", "Download CSV", "Total for the period"],
+    ),
+    "webhooks": (
+        lambda world: reverse("webhooks:endpoints"),
+        ["Vos points de terminaison", "Vous n’avez encore aucun point de terminaison de webhook.",
+         "Ajouter le point de terminaison"],
+        ["Your endpoints", "You have no webhook endpoint yet.", "Add the endpoint"],
+    ),
     "payment method": (
         lambda world: reverse("billing:payment_method"),
         ["Moyen de paiement", "Virement bancaire", "Titulaire du compte"],

@@ -310,6 +310,7 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStatusEnum": "billing.models.InvoiceStatus",
         "PaymentStatusEnum": "billing.models.PaymentStatus",
         "SubscriptionStatusEnum": "billing.models.SubscriptionStatus",
+        "WebhookEventTypeEnum": "webhooks.models.WebhookEventType",
     },
 }
 
