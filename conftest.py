@@ -12,6 +12,8 @@ from accounts.tests.factories import make_customer
 from twinmcp.settings.test import TEST_CLOCK_OFFSET_VARIABLE, clock_shift
 
 PROJECT_ROOT = Path(__file__).resolve().parent
+# Fixtures every app's tests use: the webhook receiver on loopback.
+pytest_plugins = ["webhooks.tests.receiver"]
 DOCS = PROJECT_ROOT / "docs"
 TEST_ARTIFACTS = PROJECT_ROOT / ".test-artifacts"
 CLOCK_SHIFT = re.compile(r"^([+-])(\d+)([dh])$")

@@ -41,6 +41,14 @@ def browser():
 
 
 @pytest.fixture
+def page(browser, live_server):
+    """A desktop-sized page (1280 × 900) on the live server."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
 def world(media):
     """A French business customer on Pro this period with its usage of every day so far, last month's invoice
     partly paid by transfer, a credit and an unread alert; Team is offered. Built on today's date: the tests pin

@@ -28,7 +28,6 @@ from billing.tests.factories import PlanFactory, SubscriptionFactory
 from libraries.tests.factories import DocumentationChunkFactory, LibraryFactory, LibraryVersionFactory
 from libraries.tests.live_server import mcp_serving
 from webhooks.services import webhook_endpoint_create
-from webhooks.tests.receiver import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -37,14 +36,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def mcp_url(django_db_setup, django_db_blocker):
     with mcp_serving(django_db_blocker) as url:
         yield url
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.WEBHOOKS_ALLOW_LOOPBACK = True
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 def assistant_calls(url: str, token: str, *calls: tuple[str, dict]):

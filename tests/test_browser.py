@@ -19,14 +19,6 @@ from tests.helpers import NBSP, log_in
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
 def test_log_in_and_read_the_dashboard(page, world, screenshot_path):
     log_in(page)
 

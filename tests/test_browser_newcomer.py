@@ -20,13 +20,6 @@ localstripe, stripe_settings = fake_stripe.localstripe, fake_stripe.stripe_setti
 EMAIL, PASSWORD = "ada.newcomer@example.com", "a-long-unusual-passphrase-42"
 
 
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    yield context.new_page()
-    context.close()
-
-
 def test_sign_up_save_a_card_be_billed_and_see_it_paid(page, stripe_settings, screenshot_path):
     PlanFactory(code="free", name="Free", price=Decimal("0.00"), included_tokens=100_000,
                 overage_price_per_million=Decimal("0"))

@@ -18,14 +18,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 localstripe, stripe_settings = fake_stripe.localstripe, fake_stripe.stripe_settings
 
 
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
 def test_a_customer_saves_a_card_and_sees_it_on_file(page, customer, stripe_settings, screenshot_path):
     log_in(page)
     page.get_by_role("link", name="How you pay").click()

@@ -22,14 +22,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-@pytest.fixture
 def usage(world):
     """On top of the world's daily browser calls (no key, no library): this period, 40,000 tokens through the CI
     key on Next.js (one of them an MCP call) and, last month, 12,345 tokens on React; someone else's 9,999,999."""

@@ -24,17 +24,8 @@ from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFac
 from libraries.tests.factories import UsageLogFactory
 from webhooks.models import WebhookMessage
 from webhooks.services import webhook_endpoint_create
-from webhooks.tests.receiver import Receiver
 
 FINALISED_AT = paris(2026, 11, 2, 9, 0)
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.WEBHOOKS_ALLOW_LOOPBACK = True
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

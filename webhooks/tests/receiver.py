@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -85,3 +86,13 @@ def self_signed_tls_context(tmp_path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     return context
+
+
+@pytest.fixture
+def receiver(settings):
+    """A receiver on loopback, which endpoints may then use (WEBHOOKS_ALLOW_LOOPBACK): set `receiver.statuses`
+    to script its answers. A fixture of every test module (the root conftest loads this module as a plugin)."""
+    settings.WEBHOOKS_ALLOW_LOOPBACK = True
+    running = Receiver().start()
+    yield running
+    running.stop()
