@@ -9,7 +9,6 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -18,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import audit_log_record
+from core.enqueue import enqueue, enqueue_after_commit
 from core.exceptions import ApplicationError, Conflict
 
 from . import delivery as http
@@ -53,15 +53,8 @@ def _lease() -> datetime.timedelta:
 def _send_after_commit(delivery_ids: list[int], *, countdown: float = 0) -> None:
     """Queue one attempt of each delivery once the caller commits (never if it rolls back). A broker that is
     down fails nothing: the deliveries are due in the database and the sweep sends them."""
-    if not delivery_ids:
-        return
-    task = current_app.tasks[SEND_TASK]  # a wrong name fails here, in the caller, not after commit
-
-    def send() -> None:
-        for delivery_id in delivery_ids:
-            task.apply_async(kwargs={"delivery_id": delivery_id}, countdown=countdown)
-
-    transaction.on_commit(send, robust=True)
+    for delivery_id in delivery_ids:
+        enqueue_after_commit(SEND_TASK, countdown=countdown, delivery_id=delivery_id)
 
 
 # Endpoints
@@ -340,9 +333,8 @@ def webhook_delivery_send(*, delivery_id: int, now: datetime.datetime | None = N
 def webhook_deliveries_due_send(*, now: datetime.datetime | None = None) -> int:
     """The sweep: one attempt queued for each delivery due (retries, and any whose task was lost)."""
     due = deliveries_due(now=now or timezone.now(), limit=DUE_BATCH_SIZE)
-    task = current_app.tasks[SEND_TASK]
     for delivery_id in due:
-        task.delay(delivery_id=delivery_id)
+        enqueue(SEND_TASK, delivery_id=delivery_id)
     return len(due)
 
 

@@ -13,7 +13,6 @@ from accounts.models import AuditLog
 from accounts.services import audit_entry, audit_log_record, audit_log_record_many
 from billing import clock
 from billing.cache import customer_cache_invalidate
-from billing.enqueue import enqueue_after_commit
 from billing.exceptions import BillingError
 from billing.invoicing.numbering import numbers_reserve
 from billing.models import (
@@ -41,6 +40,7 @@ from billing.selectors import buyer_snapshot, invoice_drafts, load_subscriptions
 from billing.tax import tax_treatment
 from billing.transitions import transition_check
 from core.db import rows_insert, rows_update
+from core.enqueue import enqueue_after_commit
 
 
 def period_end_of(period) -> datetime.date:

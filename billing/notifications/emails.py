@@ -46,7 +46,6 @@ from stdnum import iban
 from accounts.models import User
 from accounts.selectors import customer_language, saved_profile
 from billing import clock
-from billing.enqueue import enqueue_after_commit
 from billing.exceptions import BillingError
 from billing.models import (
     CreditNote,
@@ -62,6 +61,7 @@ from billing.models import (
 )
 from billing.money import RECOVERY_INDEMNITY, late_payment_rate
 from billing.periods import Period, card_retry_day, local_date, period_name
+from core.enqueue import enqueue_after_commit
 
 _INVOICE_FIGURES = frozenset(
     {"invoice_number", "currency", "total", "amount_due", "due_date", "period_start_date", "period_end_date"}

@@ -8,7 +8,6 @@ from django.db.models import Q
 
 from accounts.models import UserProfile
 from billing import clock
-from billing.enqueue import enqueue
 from billing.models import (
     AlertType,
     BillingAlert,
@@ -22,6 +21,7 @@ from billing.models import (
 from billing.notifications.emails import email_queue
 from billing.periods import Period, local_date
 from billing.selectors import customer_live_subscription, plan_histories_load, quota_usages
+from core.enqueue import enqueue
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from billing import clock
-from billing.enqueue import enqueue_after_commit
 from billing.exceptions import BillingError
 from billing.models import (
     Invoice,
@@ -27,6 +26,7 @@ from billing.models import (
 )
 from billing.payments.providers.stripe import PaymentProviderUnavailable, StripeProvider
 from billing.payments.services import payment_complete, payment_fail, payment_mark_processing, payment_record
+from core.enqueue import enqueue_after_commit
 from core.exceptions import Conflict
 
 CHARGE_TASK = "billing.tasks.payments.invoice_charge_task"

@@ -10,10 +10,10 @@ import datetime
 from django.conf import settings
 
 from billing import clock
-from billing.enqueue import enqueue_after_commit
 from billing.models import Invoice, Payment, PaymentMethod, PaymentProviderName, PaymentStatus
 from billing.payments.charging import CHARGE_TASK, CHARGEABLE_STATUSES, attempt_number, charge_attempts
 from billing.periods import card_retry_day, local_date
+from core.enqueue import enqueue_after_commit
 
 
 def last_attempt(invoice: Invoice) -> Payment | None:

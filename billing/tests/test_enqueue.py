@@ -11,9 +11,9 @@ from django.core import mail
 from django.db import transaction
 
 from accounts.tests.factories import UserProfileFactory
-from billing.enqueue import enqueue_after_commit
 from billing.models import EmailKind, EmailNotification
 from billing.notifications.emails import email_queue
+from core.enqueue import enqueue_after_commit
 
 DELIVER = "billing.tasks.emails.email_deliver_task"
 
