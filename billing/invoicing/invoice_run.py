@@ -25,7 +25,7 @@ from billing.invoicing.invoices import (
     issue_documents_after_commit,
     next_period,
 )
-from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
+from billing.models import Invoice, InvoiceKind, InvoiceStatus, Subscription, SubscriptionStatus
 from billing.notifications.customer_webhooks import subscriptions_updated_publish
 from billing.pricing import billing_period, plan_on
 from billing.selectors import invoice_drafts, invoice_run_chunks, load_subscriptions
@@ -126,7 +126,7 @@ def invoice_run_chunk(
             invoice.subscription_id: invoice
             for invoice in Invoice.objects.select_for_update(of=("self",))
             .select_related("user__profile")
-            .filter(subscription_id__in=locked_ids, period_end=period_end)
+            .filter(subscription_id__in=locked_ids, period_end=period_end, kind=InvoiceKind.PERIOD)
             .exclude(status=InvoiceStatus.CANCELLED)
         }
         drafts = invoice_drafts(

@@ -25,6 +25,7 @@ from billing.models import (
     DocumentKind,
     Interval,
     Invoice,
+    InvoiceKind,
     InvoiceLine,
     InvoiceStatus,
     PaymentProviderCustomer,
@@ -237,7 +238,7 @@ def _lock_invoice(invoice: Invoice) -> Invoice:
 
 def _existing_invoice(subscription: Subscription, billed: Period) -> Invoice | None:
     return (
-        Invoice.objects.filter(subscription=subscription, period_start=billed.start)
+        Invoice.objects.filter(subscription=subscription, period_start=billed.start, kind=InvoiceKind.PERIOD)
         .exclude(status=InvoiceStatus.CANCELLED)
         .order_by("pk")
         .first()

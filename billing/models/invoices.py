@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Round
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.fields import EncryptedJSONField
 from billing.models.fields import MONEY, UNIT_PRICE, non_negative
@@ -21,6 +22,13 @@ class InvoiceStatus(models.TextChoices):
 ISSUED_INVOICE_STATUSES = (InvoiceStatus.SENT, InvoiceStatus.PAID, InvoiceStatus.OVERDUE)
 
 
+class InvoiceKind(models.TextChoices):
+    # In context: French agrees these with "facture".
+    PERIOD = "PERIOD", pgettext_lazy("invoice kind", "Period")  # a subscription's period, billed in arrears
+    INTERIM = "INTERIM", pgettext_lazy("invoice kind", "Interim")  # usage so far, billed before the period ends
+    ONE_OFF = "ONE_OFF", pgettext_lazy("invoice kind", "One-off")  # a charge finance invoiced at once
+
+
 class Invoice(models.Model):
     number = models.CharField(max_length=20, unique=True, null=True, blank=True, help_text="Null while DRAFT.")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices")
@@ -28,6 +36,7 @@ class Invoice(models.Model):
         Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
     )
     status = models.CharField(max_length=10, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
+    kind = models.CharField(max_length=8, choices=InvoiceKind.choices, default=InvoiceKind.PERIOD)
     currency = models.CharField(max_length=3, default="EUR")
     period_start = models.DateField()
     period_end = models.DateField()
@@ -64,7 +73,7 @@ class Invoice(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["subscription", "period_start"],
-                condition=~Q(status=InvoiceStatus.CANCELLED),
+                condition=Q(kind=InvoiceKind.PERIOD) & ~Q(status=InvoiceStatus.CANCELLED),
                 name="invoice_one_per_subscription_period",
             ),
             models.CheckConstraint(condition=Q(period_end__gt=F("period_start")), name="invoice_period_not_empty"),
@@ -102,6 +111,7 @@ class LineKind(models.TextChoices):
     USAGE = "USAGE", _("Usage")
     PRORATION = "PRORATION", _("Proration")
     ADJUSTMENT = "ADJUSTMENT", _("Adjustment")
+    DISCOUNT = "DISCOUNT", _("Discount")  # a coupon's reduction, negative, before tax
 
 
 class InvoiceLine(models.Model):
