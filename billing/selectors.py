@@ -15,13 +15,19 @@ from accounts.selectors import customer_language, saved_profile
 from billing.models import (
     ISSUED_INVOICE_STATUSES,
     LIVE_SUBSCRIPTION_STATUSES,
+    PENDING_CHARGE,
     BillingAlert,
+    CouponRedemption,
     Credit,
     CreditNote,
     Invoice,
+    InvoiceKind,
     InvoiceLine,
     InvoiceStatus,
+    OneOffCharge,
     Payment,
+    PaymentProviderCustomer,
+    PaymentProviderName,
     Plan,
     Subscription,
     SubscriptionPause,
@@ -33,6 +39,8 @@ from billing.pricing import (
     InvoiceDraft,
     LineDraft,
     UsageSegment,
+    interim_billed_load,
+    interim_draft,
     interval_months,
     invoice_draft,
     invoice_totals,
@@ -101,17 +109,44 @@ def usable_credits(*, user_ids: Iterable[int], currency: str, now: datetime.date
     )
 
 
-def load_subscriptions(ids) -> list[Subscription]:
-    """Subscriptions with their plan, customer and profile, and their plan changes and pauses loaded."""
+def load_subscriptions(ids, *, lock_charges: bool = False) -> list[Subscription]:
+    """Subscriptions with their plan, customer and profile, and their plan changes and pauses loaded; invoicing
+    (`lock_charges`) also loads and locks the pending one-off charges it will bill (see `plan_histories_load`)."""
     subscriptions = list(
         Subscription.objects.filter(pk__in=list(ids)).select_related(*SUBSCRIPTION_RELATED).order_by("pk")
     )
-    plan_histories_load(subscriptions)
+    plan_histories_load(subscriptions, lock_charges=lock_charges)
+    interim_billed = interim_billed_load(subscriptions)
+    for subscription in subscriptions:
+        history_prefill(subscription, interim_billed=interim_billed[subscription.pk])
     return subscriptions
 
 
-def plan_histories_load(subscriptions: list[Subscription]) -> None:
-    """Load the plan changes (with their plans) and pauses of `subscriptions` onto them: two queries."""
+def pending_charges(*, user_ids: Iterable[int], lock: bool = False) -> list[OneOffCharge]:
+    """The customers' pending one-off charges, oldest first; with `lock`, locked (in primary-key order) until the
+    transaction ends: a charge being invoiced cannot be cancelled or billed by another invoice meanwhile, and one
+    billed or cancelled while it waited for the lock is no longer pending when read."""
+    charges = OneOffCharge.objects.filter(PENDING_CHARGE, user_id__in=list(user_ids))
+    if lock:
+        charges = charges.select_for_update().order_by("pk")
+    return sorted(charges, key=lambda charge: (charge.created_at, charge.pk))
+
+
+def _charges_by_carrier(subscriptions: list[Subscription]) -> dict[int, list[OneOffCharge]]:
+    """The customers' pending one-off charges, locked, by the subscription that bills them: each customer's newest
+    of the list, so that a customer with two subscriptions to invoice is charged once."""
+    by_user = defaultdict(list)
+    for charge in pending_charges(user_ids={s.user_id for s in subscriptions}, lock=True):
+        by_user[charge.user_id].append(charge)
+    carriers = {s.user_id: s.pk for s in sorted(subscriptions, key=lambda s: s.pk)}
+    return {pk: by_user[user_id] for user_id, pk in carriers.items()}
+
+
+def plan_histories_load(subscriptions: list[Subscription], *, lock_charges: bool = False) -> None:
+    """Load the plan changes (with their plans), pauses and running coupon of `subscriptions` onto them: three
+    queries. With `lock_charges` (invoicing), a fourth loads their customers' pending one-off charges, locked; pricing
+    reads them itself otherwise (the upcoming estimate: one query for its one subscription)."""
+    charges = _charges_by_carrier(subscriptions) if lock_charges else {}
     changes, pauses = defaultdict(list), defaultdict(list)
     for change in SubscriptionPlanChange.objects.filter(subscription__in=subscriptions).select_related(
         "from_plan", "to_plan"
@@ -119,15 +154,26 @@ def plan_histories_load(subscriptions: list[Subscription]) -> None:
         changes[change.subscription_id].append(change)
     for pause in SubscriptionPause.objects.filter(subscription__in=subscriptions):
         pauses[pause.subscription_id].append(pause)
+    coupons = {
+        redemption.subscription_id: [redemption]
+        for redemption in CouponRedemption.objects.filter(subscription__in=subscriptions, ended_at__isnull=True)
+        .select_related("coupon")
+    }
     for subscription in subscriptions:
-        history_prefill(subscription, plan_changes=changes[subscription.pk], pauses=pauses[subscription.pk])
+        history_prefill(
+            subscription, plan_changes=changes[subscription.pk], pauses=pauses[subscription.pk],
+            charges=charges.get(subscription.pk, []) if lock_charges else None,
+            coupon_redemptions=coupons.get(subscription.pk, []),
+        )
 
 
 def history_prefill(
-    subscription: Subscription, *, plan_changes: Iterable | None = None, pauses: Iterable | None = None
+    subscription: Subscription, *, plan_changes: Iterable | None = None, pauses: Iterable | None = None,
+    charges: Iterable | None = None, coupon_redemptions: Iterable | None = None, interim_billed: dict | None = None,
 ) -> None:
-    """Give `subscription` the plan changes and pauses that pricing reads (`billing.pricing.plan_changes_of`,
-    `pauses_of`) instead of its related rows; those not given stay as they were.
+    """Give `subscription` the plan changes, pauses and pending one-off charges that pricing reads
+    (`billing.pricing.plan_changes_of`, `pauses_of`, `charges_of`) instead of its related rows; those not given
+    stay as they were.
 
     Plain attributes rather than a prefetch cache (Django's private `_prefetched_objects_cache`): a what-if copy
     holds an unsaved change in them too. `prefetch_related_objects` with `to_attr` would run the same two queries
@@ -136,6 +182,12 @@ def history_prefill(
         subscription.loaded_plan_changes = list(plan_changes)
     if pauses is not None:
         subscription.loaded_pauses = list(pauses)
+    if charges is not None:
+        subscription.loaded_charges = list(charges)
+    if coupon_redemptions is not None:  # the running one, if any (`billing.pricing.coupon_redemption_of`)
+        subscription.loaded_coupon_redemption = next(iter(coupon_redemptions), None)
+    if interim_billed is not None:  # by period start (`billing.pricing.interim_billed_of`)
+        subscription.loaded_interim_billed = interim_billed
 
 
 def usage_window(subscription: Subscription, billed: Period) -> tuple[datetime.datetime, datetime.datetime]:
@@ -247,6 +299,26 @@ def invoice_drafts(billed_periods: dict[Subscription, Period]) -> list[InvoiceDr
         invoice_draft(subscription=sub, period=billed, segment_tokens=tokens[sub])
         for sub, billed in billed_periods.items()
     ]
+
+
+def interim_drafts(subscriptions: Iterable[Subscription], *, now: datetime.datetime) -> list[InvoiceDraft]:
+    """The interim invoices due at `now` (`billing.pricing.interim_draft`) of `subscriptions` (history loaded, see
+    `load_subscriptions`): live ones on a plan with a progressive threshold, in a current period that has not
+    ended (the invoice run bills one that has). Usage up to `now`, one query."""
+    today = local_date(now)
+    periods = {
+        sub: Period(sub.current_period_start, sub.current_period_end)
+        for sub in subscriptions
+        if sub.plan.progressive_threshold is not None and sub.status in LIVE_SUBSCRIPTION_STATUSES
+        and sub.current_period_start <= today < sub.current_period_end
+    }
+    tokens = segment_tokens_by_subscription(
+        {sub: segment_windows(sub, billed, until=now) for sub, billed in periods.items()}
+    )
+    drafts = (
+        interim_draft(subscription=sub, period=billed, segment_tokens=tokens[sub]) for sub, billed in periods.items()
+    )
+    return [draft for draft in drafts if draft is not None]
 
 
 def seller_snapshot() -> dict:
@@ -411,6 +483,51 @@ def customer_live_subscription(*, user) -> Subscription | None:
     )
 
 
+# What happens when a free trial ends: billed from then on, or cancelled on that day.
+TRIAL_CONVERTS = "convert"
+TRIAL_CANCELLED_BY_CUSTOMER = "cancelled"
+TRIAL_NO_PAYMENT_METHOD = "no_payment_method"
+
+
+def trial_end_outcome(subscription: Subscription) -> str:
+    """At its trial's end a subscription is billed normally, unless the customer cancelled it during the trial
+    (it ends with the trial, free), or, with Stripe, its plan is paid and no card is on file to charge."""
+    if subscription.cancel_at_period_end:
+        return TRIAL_CANCELLED_BY_CUSTOMER
+    if settings.PAYMENT_PROVIDER != PaymentProviderName.STRIPE or subscription.plan.price == 0:
+        return TRIAL_CONVERTS
+    has_card = PaymentProviderCustomer.objects.filter(
+        user_id=subscription.user_id, provider=PaymentProviderName.STRIPE
+    ).exclude(default_payment_method_id="").exists()
+    return TRIAL_CONVERTS if has_card else TRIAL_NO_PAYMENT_METHOD
+
+
+@dataclass(frozen=True)
+class TrialStatus:
+    """A free trial under way, as the customer sees it."""
+
+    plan: Plan  # the plan the trial is on
+    end: datetime.date  # the first day billed (excluded from the trial)
+    days_left: int  # today included
+    outcome: str  # TRIAL_CONVERTS, TRIAL_CANCELLED_BY_CUSTOMER or TRIAL_NO_PAYMENT_METHOD
+
+    @property
+    def last_day(self) -> datetime.date:
+        return self.end - datetime.timedelta(days=1)
+
+
+def trial_status(subscription: Subscription | None, *, today: datetime.date) -> TrialStatus | None:
+    """The live subscription's free trial on `today`, or None when it is not in one."""
+    if subscription is None or subscription.trial_end is None or subscription.trial_end <= today:
+        return None
+    if subscription.status not in LIVE_SUBSCRIPTION_STATUSES:
+        return None
+    return TrialStatus(
+        subscription.trial_plan, subscription.trial_end, (subscription.trial_end - today).days,
+        trial_end_outcome(subscription),
+    )
+
+
 def current_period(subscription: Subscription, *, now: datetime.datetime) -> Period:
     """The subscription's billing period holding `now`, as the limits and the customer's usage count it; rolled
     forward when the invoice run has not moved the subscription on yet (between midnight and the run)."""
@@ -448,17 +565,30 @@ def plan_in_force(subscription: Subscription, day: datetime.date) -> Plan:
     return plan
 
 
+# Plan changes that wait for the end of their subscription's current period: downgrades (and moves to a plan's
+# new version), until the invoice run rolls the subscription. An upgrade made on the day a period ends is on the
+# new plan already, so it is not one.
+_SCHEDULED = Q(effective_date__gte=F("subscription__current_period_end")) & ~Q(to_plan_id=F("subscription__plan_id"))
+
+
 def scheduled_plan_changes(subscription: Subscription):
-    """Plan changes that wait for the end of the current period: downgrades, until the invoice run rolls the
-    subscription. An upgrade made on the day a period ends is on the new plan already, so it is not one."""
-    return SubscriptionPlanChange.objects.filter(
-        subscription=subscription, effective_date__gte=subscription.current_period_end
-    ).exclude(to_plan_id=subscription.plan_id)
+    """The plan changes of `subscription` waiting for the end of its current period."""
+    return SubscriptionPlanChange.objects.filter(_SCHEDULED, subscription=subscription)
 
 
 def scheduled_plan_change(subscription: Subscription) -> SubscriptionPlanChange | None:
     """The change to come at the end of the current period, if any (a new choice replaces the previous one)."""
     return scheduled_plan_changes(subscription).select_related("to_plan").order_by("-changed_at", "-id").first()
+
+
+def scheduled_plan_change_by_subscription(subscriptions: Iterable[Subscription]) -> dict[int, SubscriptionPlanChange]:
+    """`scheduled_plan_change` of each of `subscriptions` that has one, by subscription id: one query."""
+    changes = (
+        SubscriptionPlanChange.objects.filter(_SCHEDULED, subscription__in=list(subscriptions))
+        .select_related("to_plan")
+        .order_by("subscription_id", "changed_at", "id")
+    )
+    return {change.subscription_id: change for change in changes}  # the latest of each wins
 
 
 PERCENT = Decimal("0.01")
@@ -484,6 +614,8 @@ class UsageSummary:
     included_tokens: int | None
     percent_used: Decimal | None
     daily: tuple[DailyUsage, ...]
+    trial: bool = False  # `counted` are free-trial days: their usage is not billed, their quota refuses calls
+    after_trial: bool = False  # `counted` starts at the end of a free trial, with the whole quota
 
 
 def _tokens_by(*, user, period: Period, truncate) -> list[tuple]:
@@ -536,7 +668,8 @@ def usage_summary(*, user, now: datetime.datetime, month: Period | None = None) 
         percent = (Decimal(quota.tokens_used) * 100 / included).quantize(PERCENT, rounding=ROUND_HALF_UP)
     return UsageSummary(
         period, quota.segment.period, quota.segment.plan, quota.tokens_used, included, percent,
-        usage_daily(user=user, period=period, today=today),
+        usage_daily(user=user, period=period, today=today), trial=quota.segment.trial,
+        after_trial=not quota.segment.trial and quota.segment.period.start == subscription.trial_end,
     )
 
 
@@ -678,14 +811,14 @@ def _sums(rows) -> list[tuple]:
 
 def usage_periods(*, user, now: datetime.datetime) -> list[Period]:
     """The billing periods the usage page offers, newest first: the current one, then every earlier one in which
-    the customer used tokens or was invoiced."""
+    the customer used tokens or was invoiced for a period (a one-off charge's invoice is for no period of usage)."""
     subscription = customer_live_subscription(user=user)
     today = local_date(now)
     current = current_period(subscription, now=now) if subscription else period_containing(today)
     used = UsageLog.objects.filter(user=user, created_at__lt=current.start_at).datetimes(
         "created_at", "month", tzinfo=billing_zone()
     )
-    invoiced = customer_invoices(user=user).filter(period_start__lt=current.start)
+    invoiced = customer_invoices(user=user).filter(period_start__lt=current.start).exclude(kind=InvoiceKind.ONE_OFF)
     months = {local_date(moment) for moment in used} | {
         start.replace(day=1) for start in invoiced.values_list("period_start", flat=True)
     }
@@ -706,7 +839,7 @@ def customer_invoice_years(*, user) -> list[int]:
 @dataclass(frozen=True)
 class CustomerDashboard:
     """The dashboard: the plan and its period, a scheduled plan change, usage against the quota, the upcoming
-    invoice, unread alerts."""
+    invoice, unread alerts, a free trial under way."""
 
     subscription: Subscription | None
     scheduled_change: SubscriptionPlanChange | None
@@ -714,6 +847,7 @@ class CustomerDashboard:
     upcoming: UpcomingInvoice | None
     unread_alerts: tuple[BillingAlert, ...]
     unread_alert_count: int
+    trial: TrialStatus | None = None
 
 
 DASHBOARD_ALERTS = 5
@@ -729,6 +863,7 @@ def customer_dashboard(*, user, now: datetime.datetime) -> CustomerDashboard:
         upcoming=invoice_upcoming(subscription=subscription, now=now) if subscription else None,
         unread_alerts=tuple(unread[:DASHBOARD_ALERTS]),
         unread_alert_count=unread.count(),
+        trial=trial_status(subscription, today=local_date(now)),
     )
 
 

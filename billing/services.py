@@ -9,11 +9,14 @@ from billing.documents.services import (
     invoice_email_resend,
     invoice_pdf_store,
 )
+from billing.invoicing.charges import charge_add, charge_cancel, charge_invoice
 from billing.invoicing.invoice_run import RunSummary, invoice_run, invoice_run_chunk
 from billing.invoicing.invoices import invoice_cancel, invoice_finalize, invoice_generate, invoice_mark_overdue
 from billing.invoicing.numbering import numbers_reserve
+from billing.invoicing.progressive import interim_invoice_issue
 from billing.invoicing.sweeps import (
     expiring_subscription_alerts_raise,
+    interim_invoices_issue_due,
     invoices_mark_overdue_due,
     subscriptions_expire_due,
     usage_threshold_alerts_raise,
@@ -31,6 +34,7 @@ from billing.payments.services import (
     payment_record,
     payment_refund,
 )
+from billing.subscriptions.coupons import coupon_grant, coupon_redeem
 from billing.subscriptions.lifecycle import (
     subscription_cancel,
     subscription_change_plan,
@@ -41,18 +45,27 @@ from billing.subscriptions.lifecycle import (
     subscription_scheduled_change_apply,
     subscription_scheduled_change_cancel,
 )
+from billing.subscriptions.plan_moves import plan_version_move
 from billing.subscriptions.plans import plan_new_version
+from billing.subscriptions.trials import trial_conclude, trial_reminders_raise, trials_conclude_due, trials_sweep
 
 __all__ = [
     "RunSummary",
     "alert_mark_read",
     "alert_raise",
     "card_payment_refund",
+    "charge_add",
+    "charge_cancel",
+    "charge_invoice",
+    "coupon_grant",
+    "coupon_redeem",
     "credit_grant",
     "credit_note_documents_issue",
     "email_deliver",
     "email_queue",
     "expiring_subscription_alerts_raise",
+    "interim_invoice_issue",
+    "interim_invoices_issue_due",
     "invoice_cancel",
     "invoice_charge",
     "invoice_documents_issue",
@@ -74,6 +87,7 @@ __all__ = [
     "payment_refund",
     "payment_retries_due",
     "plan_new_version",
+    "plan_version_move",
     "recorded_payment_refund",
     "refund_outcome_apply",
     "subscription_cancel",
@@ -85,5 +99,9 @@ __all__ = [
     "subscription_scheduled_change_apply",
     "subscription_scheduled_change_cancel",
     "subscriptions_expire_due",
+    "trial_conclude",
+    "trial_reminders_raise",
+    "trials_conclude_due",
+    "trials_sweep",
     "usage_threshold_alerts_raise",
 ]

@@ -10,6 +10,7 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 from billing.documents.data import buyer_language
 from billing.models import (
     BillingAlert,
+    CouponDuration,
     Credit,
     CreditNote,
     Invoice,
@@ -20,41 +21,105 @@ from billing.models import (
 )
 from billing.periods import PERIOD_PATTERN, parse_month
 from billing.selectors import USAGE_GROUPINGS, credit_note_of, plans_offered, scheduled_plan_change
+from billing.subscriptions.coupons import periods_left, running_coupon
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 # Outputs
 
+class UsageTierSerializer(serializers.Serializer):
+    up_to = serializers.IntegerField(
+        allow_null=True, help_text="The last token of the tier, counted beyond the included ones; null: no end."
+    )
+    price_per_million = serializers.DecimalField(max_digits=12, decimal_places=4)
+
+
 class PlanSerializer(serializers.ModelSerializer):
+    usage_tiers = UsageTierSerializer(
+        many=True, read_only=True,
+        help_text="Graduated and volume pricing: the tiers of the tokens beyond the included ones, in order.",
+    )
+
     class Meta:
         model = Plan
         fields = ["code", "name", "price", "currency", "interval", "included_tokens", "overage_price_per_million",
-                  "requests_per_minute"]
+                  "requests_per_minute", "trial_days", "usage_pricing", "usage_tiers", "package_tokens",
+                  "package_price"]
         read_only_fields = fields
 
 
 class ScheduledChangeSerializer(serializers.Serializer):
     plan = serializers.CharField(source="to_plan.code", help_text="Code of the plan to come.")
     effective_date = serializers.DateField(help_text="The first day on it: the end of the current period.")
+    cancellable = serializers.SerializerMethodField(
+        help_text="False for the move of the plan to its new version (a price change): the customer may change "
+                  "plan or cancel instead."
+    )
+
+    def get_cancellable(self, change) -> bool:
+        return change.version_move_id is None
+
+
+class CouponRedemptionSerializer(serializers.Serializer):
+    """A coupon on the subscription: what it takes off each period invoice before tax, and for how long."""
+
+    code = serializers.CharField(source="coupon.code")
+    name = serializers.CharField(source="coupon.name")
+    percent_off = serializers.DecimalField(
+        max_digits=5, decimal_places=2, source="coupon.percent_off", allow_null=True,
+        help_text="The percentage taken off the invoice's lines, or null for an amount.",
+    )
+    amount_off = serializers.DecimalField(
+        **MONEY, source="coupon.amount_off", allow_null=True,
+        help_text="The amount taken off (at most the lines' sum), or null for a percentage.",
+    )
+    currency = serializers.CharField(source="coupon.currency", help_text="Of `amount_off`; empty for a percentage.")
+    duration = serializers.ChoiceField(choices=CouponDuration.choices, source="coupon.duration")
+    duration_months = serializers.IntegerField(
+        source="coupon.duration_months", allow_null=True, help_text="For `repeating`: the months it lasts."
+    )
+    redeemed_at = serializers.DateTimeField()
+    periods_applied = serializers.IntegerField(help_text="Period invoices it has discounted so far.")
+    periods_left = serializers.SerializerMethodField(
+        help_text="Period invoices it still discounts (a yearly period counts 12 months); null: forever."
+    )
+
+    def get_periods_left(self, redemption) -> int | None:
+        return periods_left(redemption, plan=redemption.subscription.plan)
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
     plan = PlanSerializer()
     scheduled_change = serializers.SerializerMethodField(
-        help_text="A downgrade waiting for the end of the period (cancellable), or null."
+        help_text="A downgrade waiting for the end of the period, or the move of the plan to its new version, or null."
+    )
+    trial_end = serializers.DateField(
+        read_only=True, allow_null=True,
+        help_text="With a free trial: its end, the first day billed (the trial's days are not billed); else null.",
+    )
+    coupon = serializers.SerializerMethodField(
+        help_text="The coupon that discounts the next period invoices, or null."
     )
 
     class Meta:
         model = Subscription
         fields = ["id", "plan", "status", "current_period_start", "current_period_end", "cancel_at_period_end",
-                  "started_at", "paused_at", "cancelled_at", "ended_at", "scheduled_change"]
+                  "started_at", "paused_at", "cancelled_at", "ended_at", "scheduled_change", "trial_end", "coupon"]
         read_only_fields = fields
 
     @extend_schema_field(ScheduledChangeSerializer(allow_null=True))
     def get_scheduled_change(self, subscription: Subscription) -> dict | None:
         change = scheduled_plan_change(subscription)
         return ScheduledChangeSerializer(change).data if change is not None else None
+
+    @extend_schema_field(CouponRedemptionSerializer(allow_null=True))
+    def get_coupon(self, subscription: Subscription) -> dict | None:
+        redemption = running_coupon(subscription)
+        if redemption is None:
+            return None
+        redemption.subscription = subscription  # its plan, already read
+        return CouponRedemptionSerializer(redemption).data
 
 
 class PlanChangeSerializer(SubscriptionSerializer):
@@ -81,7 +146,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Invoice
-        fields = ["id", "number", "status", "currency", "period_start", "period_end", "issue_date", "due_date",
+        fields = ["id", "number", "kind", "status", "currency", "period_start", "period_end", "issue_date", "due_date",
                   "subtotal", "tax_rate", "tax_amount", "total", "credit_applied", "amount_paid", "amount_due",
                   "sent_at", "paid_at", "cancelled_at", "url", "pdf_url"]
         read_only_fields = fields
@@ -264,6 +329,10 @@ class PlanCodeField(serializers.SlugRelatedField):
 class PlanChoiceSerializer(serializers.Serializer):
     plan = PlanCodeField(slug_field="code", queryset=plans_offered(),
                          help_text="Code of a plan offered (GET /api/billing/plans/).")
+
+
+class CouponCodeSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=40, help_text="The coupon's code, in any case.")
 
 
 class SubscriptionCancelInputSerializer(serializers.Serializer):

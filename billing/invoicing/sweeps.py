@@ -1,4 +1,5 @@
-"""Sweeps the scheduler runs: usage thresholds, expiring and expired subscriptions, overdue invoices.
+"""Sweeps the scheduler runs: usage thresholds, expiring and expired subscriptions, overdue invoices, interim
+invoices.
 
 Each is safe to run again: alerts are unique per occasion, and rows already moved are not selected.
 """
@@ -9,6 +10,7 @@ from django.utils.translation import gettext as _
 from billing import clock
 from billing.cache import customer_cache_invalidate
 from billing.invoicing.invoices import invoice_mark_overdue
+from billing.invoicing.progressive import interim_invoice_issue
 from billing.models import (
     LIVE_SUBSCRIPTION_STATUSES,
     AlertType,
@@ -21,7 +23,7 @@ from billing.money import format_number
 from billing.notifications.alerts import alert_message, alert_text
 from billing.notifications.customer_webhooks import usage_thresholds_publish
 from billing.periods import Period, format_long_date, last_day, local_date
-from billing.selectors import QuotaUsage, load_subscriptions, quota_usages
+from billing.selectors import QuotaUsage, interim_drafts, load_subscriptions, quota_usages
 from billing.subscriptions.lifecycle import subscription_expire
 
 USAGE_THRESHOLDS = (80, 100)
@@ -40,7 +42,10 @@ def _usage_threshold_text(quota: QuotaUsage, threshold: int) -> str:
         "used": format_number(quota.tokens_used, places=0), "included": format_number(quota.included_tokens, places=0),
         "plan": quota.segment.plan.name, "threshold": threshold,
     }
-    if len(quota.segments) == 1:
+    if quota.segment.trial:
+        return _("You have used %(used)s of the %(included)s tokens included in your free trial of the %(plan)s plan "
+                 "(%(threshold)s %%); during the trial, calls beyond them are refused.") % figures
+    if len({segment.plan.pk for segment in quota.segments}) == 1:  # one plan, a free trial before it or not
         return _("You have used %(used)s of the %(included)s tokens included in your %(plan)s plan this period "
                  "(%(threshold)s %%).") % figures
     return _("Since your change to the %(plan)s plan on %(start)s you have used %(used)s of the %(included)s tokens "
@@ -133,3 +138,20 @@ def invoices_mark_overdue_due(*, now: datetime.datetime | None = None) -> int:
         invoice_mark_overdue(invoice=invoice, now=now)
         marked += 1
     return marked
+
+
+def interim_invoices_issue_due(*, now: datetime.datetime | None = None) -> int:
+    """Every subscription whose usage not billed yet reached its plan's progressive threshold gets its interim
+    invoice: the usage that no metered call checked (events ingested in batches). A batch is priced without locks;
+    each one due is then issued under its subscription's lock, which reads it all again. Returns how many."""
+    now = now or clock.now()
+    today = local_date(now)
+    candidates = Subscription.objects.filter(
+        status__in=LIVE_SUBSCRIPTION_STATUSES, plan__progressive_threshold__isnull=False,
+        current_period_start__lte=today, current_period_end__gt=today,
+    )
+    issued = 0
+    for ids in _batches(candidates):
+        for draft in interim_drafts(load_subscriptions(ids), now=now):
+            issued += interim_invoice_issue(subscription_id=draft.subscription.pk, now=now) is not None
+    return issued

@@ -10,14 +10,17 @@ from prometheus_client import Histogram
 
 from billing import clock
 from billing.invoicing.invoice_run import invoice_run_chunk
+from billing.invoicing.progressive import interim_invoice_issue
 from billing.invoicing.sweeps import (
     expiring_subscription_alerts_raise,
+    interim_invoices_issue_due,
     invoices_mark_overdue_due,
     subscriptions_expire_due,
     usage_threshold_alerts_raise,
 )
 from billing.periods import local_date
 from billing.selectors import invoice_run_chunks
+from billing.subscriptions.trials import trials_sweep
 from core.tasks import RETRIED_TASK_OPTIONS, SWEEP_TASK_OPTIONS
 
 # A chunk is one transaction: a worker lost half-way rolls it back, and the redelivered task (acks_late)
@@ -82,3 +85,20 @@ def subscriptions_expire_task() -> int:
 @shared_task(name="billing.tasks.sweeps.usage_thresholds_task", **SWEEP_TASK_OPTIONS)
 def usage_thresholds_task() -> None:
     usage_threshold_alerts_raise()
+
+
+@shared_task(name="billing.tasks.sweeps.trials_sweep_task", **SWEEP_TASK_OPTIONS)
+def trials_sweep_task() -> tuple[int, int]:
+    return trials_sweep()
+
+
+@shared_task(name="billing.tasks.invoicing.interim_invoice_check_task", **RETRIED_TASK_OPTIONS)
+def interim_invoice_check_task(*, subscription_id: int) -> int | None:
+    """Queued by the quota throttle when a customer's usage charge reached their plan's progressive threshold."""
+    invoice = interim_invoice_issue(subscription_id=subscription_id, now=clock.now())
+    return invoice.pk if invoice else None
+
+
+@shared_task(name="billing.tasks.invoicing.interim_invoices_sweep_task", **SWEEP_TASK_OPTIONS)
+def interim_invoices_sweep_task() -> int:
+    return interim_invoices_issue_due()

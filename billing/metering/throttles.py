@@ -11,11 +11,15 @@ billing's rules without importing billing.
   subscription (403 `subscription_required`). The quota is the one in force: the plan's on a period with one
   plan; after a plan change, the current plan's share for its days, against the tokens used since the change
   (`QuotaUsage`). Once it is reached, a plan with a hard cap (overage price 0) refuses calls (429
-  `quota_exceeded`, `Retry-After` = the period's end); otherwise, once the overage this period would be billed
-  so far (every plan's segment, priced as the invoice prices it) reaches the customer's monthly spend cap,
+  `quota_exceeded`, `Retry-After` = the period's end), and so does a free trial whatever the plan
+  (`Retry-After` = the trial's end, when tokens beyond the quota start to be billed); otherwise, once the
+  overage this period would be billed so far (every plan's segment, priced as the invoice prices it) reaches
+  the customer's monthly spend cap,
   calls are refused (402 `spend_cap_reached`) and a USAGE_THRESHOLD alert says so, once per period. Before the
   quota: an invoice unpaid `ACCESS_SUSPEND_AFTER_DAYS` past its due date refuses calls (402 `payment_required`,
   naming the invoice and where to pay it) until it is paid or finance lifts the suspension (`access_suspension`).
+  On a plan with a progressive threshold, the same figures ask for an interim invoice once the period's usage
+  charge reaches the next amount due (`billing.invoicing.progressive.interim_check_request`).
 
 Tokens used this period come from a per-user counter in the cache: seeded from PostgreSQL on a miss,
 incremented after each metered call or ingested batch (`usage_recorded`), expiring at the end of the period
@@ -49,6 +53,7 @@ from accounts.models import ApiKey, UserProfile
 from accounts.ratelimit import RateLimit, rate_limit_record
 from billing import clock
 from billing.cache import USER_DATA_TIMEOUT, customer_cached
+from billing.invoicing.progressive import interim_check_request
 from billing.models import LIVE_SUBSCRIPTION_STATUSES, AlertType, Plan, Subscription, SubscriptionStatus
 from billing.money import format_number
 from billing.notifications.alerts import alert_raise, alert_text
@@ -340,6 +345,10 @@ class QuotaState:
     def segment_tokens(self, period_tokens: int) -> int:
         return period_tokens - self.tokens_before
 
+    def period_charge(self, period_tokens: int) -> Decimal:
+        """What the period's usage is billed so far, every plan's segment priced as the invoice prices it."""
+        return self.earlier_charge + usage_charge(segment=self.segment, tokens_used=self.segment_tokens(period_tokens))
+
 
 def _quota_cached(subscription: Subscription, period: Period) -> tuple[int, QuotaState] | None:
     """The period's counter and its quota state from the cache in one round trip, when both are there."""
@@ -397,9 +406,11 @@ def _refusal(state: QuotaState, spend_cap: Decimal | None, period_tokens: int) -
     tokens = state.segment_tokens(period_tokens)
     if tokens < segment.included_tokens:
         return None  # within the quota in force a call adds nothing to the bill, whatever earlier days cost
+    if segment.trial:
+        return "trial"  # a free trial bills no overage: its quota is a hard cap, whatever the plan
     if segment.plan.has_hard_cap:
         return "quota"
-    if spend_cap is not None and state.earlier_charge + usage_charge(segment=segment, tokens_used=tokens) >= spend_cap:
+    if spend_cap is not None and state.period_charge(period_tokens) >= spend_cap:
         return "spend_cap"
     return None
 
@@ -442,6 +453,8 @@ class PlanQuotaThrottle(BaseThrottle):
             raise PaymentRequired(suspension.message())
         period = current_period(subscription, now=now)
         tokens, state, fresh = quota_tokens_used(subscription=subscription, period=period, now=now)
+        if subscription.plan.progressive_threshold is not None:
+            interim_check_request(subscription=subscription, period=period, charge=state.period_charge(tokens))
         refusal = _refusal(state, account.spend_cap, tokens)
         if refusal is not None and not fresh:
             tokens, state = _quota_confirmed(subscription=subscription, period=period, now=now)
@@ -452,6 +465,14 @@ class PlanQuotaThrottle(BaseThrottle):
                 f"You have used the {state.segment.included_tokens:,} tokens included in your {plan.name} plan "
                 f"this period; calls resume on {period.end.isoformat()}, or upgrade your plan on /billing/.",
                 wait=math.ceil((usage_window(subscription, period)[1] - now).total_seconds()),
+            )
+        if refusal == "trial":
+            trial = state.segment
+            raise QuotaExceeded(
+                f"You have used the {trial.included_tokens:,} tokens included in your free trial of the "
+                f"{trial.plan.name} plan; calls resume on {trial.period.end.isoformat()}. Tokens beyond the quota "
+                "are billed once the trial is over.",
+                wait=math.ceil((trial.period.end_at - now).total_seconds()),
             )
         if refusal == "spend_cap":
             self._spend_cap_reached(request.user, subscription, account.spend_cap, period, now=now)

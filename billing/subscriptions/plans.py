@@ -1,7 +1,6 @@
 """Plans: a plan in use keeps its price; a new price is a new version of the plan, offered to new subscriptions."""
 import datetime
 import re
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
@@ -10,17 +9,20 @@ from django.db import IntegrityError, transaction
 from accounts.services import audit_log_record
 from billing import clock
 from billing.exceptions import BillingError
-from billing.models import Interval, Plan, Subscription, SubscriptionPlanChange
-from billing.money import decimal_from_caller
+from billing.models import Interval, Plan, Subscription, SubscriptionPlanChange, usage_pricing_checked
+from billing.money import non_negative_decimal
 from billing.periods import local_date
 
+USAGE_PRICING_FIELDS = ("usage_pricing", "usage_tiers", "package_tokens", "package_price")
 # What a new version may change; the code is given apart, `is_active` is the service's to set.
 PLAN_VERSION_FIELDS = (
     "name", "price", "currency", "interval", "included_tokens", "overage_price_per_million", "requests_per_minute",
+    "trial_days", "progressive_threshold", *USAGE_PRICING_FIELDS,
 )
 # Fields that set what a subscriber pays or gets: frozen once the plan is used.
 PLAN_TERMS_FIELDS = (
     "code", "price", "currency", "interval", "included_tokens", "overage_price_per_million", "requests_per_minute",
+    *USAGE_PRICING_FIELDS,
 )
 VERSION_SUFFIX = re.compile(r"-\d{4}(-\d+)?$")
 
@@ -44,31 +46,29 @@ def plan_version_code(plan: Plan, *, year: int) -> str:
     return code
 
 
-def _amount(value, *, what: str, places: int) -> Decimal:
-    """A non-negative Decimal with at most `places` decimals; floats and anything else are refused."""
-    amount = decimal_from_caller(value, what=what)
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal(1).scaleb(-places)):
-        raise BillingError(f"{what} must be zero or more, with at most {places} decimals (got {value}).")
-    return amount
-
-
 def _checked(values: dict) -> dict:
-    values["price"] = _amount(values["price"], what="The price", places=2)
-    values["overage_price_per_million"] = _amount(
+    values["price"] = non_negative_decimal(values["price"], what="The price", places=2)
+    values["overage_price_per_million"] = non_negative_decimal(
         values["overage_price_per_million"], what="The overage price per million tokens", places=4
     )
     if values["interval"] not in Interval.values:
         raise BillingError(f"'{values['interval']}' is not an interval: use one of {', '.join(Interval.values)}.")
-    for field in ("included_tokens", "requests_per_minute"):
+    for field in ("included_tokens", "requests_per_minute", "trial_days"):
         if not isinstance(values[field], int) or values[field] < 0:
             raise BillingError(f"{field.replace('_', ' ').capitalize()} must be a whole number, zero or more.")
     if values["requests_per_minute"] == 0:
         raise BillingError("Requests per minute must be at least 1.")
+    if values["progressive_threshold"] is not None:
+        values["progressive_threshold"] = non_negative_decimal(
+            values["progressive_threshold"], what="The progressive billing threshold", places=2
+        )
+        if values["progressive_threshold"] == 0:
+            raise BillingError("The progressive billing threshold must be above 0 (empty: no interim invoices).")
     if not str(values["name"]).strip():
         raise BillingError("A plan needs a name.")
     if not re.fullmatch(r"[A-Z]{3}", str(values["currency"])):
         raise BillingError(f"'{values['currency']}' is not an ISO 4217 currency code.")
-    return values
+    return values | usage_pricing_checked(**{field: values[field] for field in USAGE_PRICING_FIELDS})
 
 
 @transaction.atomic
@@ -93,7 +93,7 @@ def plan_new_version(
     values = _checked({field: getattr(plan, field) for field in PLAN_VERSION_FIELDS} | changes)
     try:
         with transaction.atomic():
-            new_plan = Plan.objects.create(code=code, is_active=True, **values)
+            new_plan = Plan.objects.create(code=code, is_active=True, previous_version=plan, **values)
     except IntegrityError:
         raise BillingError(f"The plan code '{code}' is taken.") from None
     changed = {field: str(values[field]) for field in PLAN_VERSION_FIELDS if values[field] != getattr(plan, field)}

@@ -27,6 +27,8 @@ from billing.models import (
     AccessSuspensionLift,
     AlertType,
     BillingAlert,
+    Coupon,
+    CouponRedemption,
     Credit,
     CreditApplication,
     CreditNote,
@@ -38,11 +40,13 @@ from billing.models import (
     InvoiceStatus,
     LineKind,
     NumberSequence,
+    OneOffCharge,
     Payment,
     PaymentProviderCustomer,
     PaymentProviderName,
     PaymentStatus,
     Plan,
+    PlanVersionMove,
     Subscription,
     SubscriptionPause,
     SubscriptionPlanChange,
@@ -86,6 +90,7 @@ def make_billing_rows() -> dict:
     )
     credit = CreditFactory(user=user, created_by=UserFactory())
     payment = PaymentFactory(invoice=invoice, status=PaymentStatus.COMPLETED)
+    coupon = Coupon.objects.create(code=f"WELCOME{next(SERIAL)}", name="Welcome", percent_off=Decimal("20"))
     return {
         Plan: subscription.plan,
         Subscription: subscription,
@@ -128,6 +133,15 @@ def make_billing_rows() -> dict:
             user=user, provider=PaymentProviderName.STRIPE, provider_customer_id=f"cus_{user.pk}",
             default_payment_method_id=f"pm_{user.pk}", card_brand="visa", card_last4="4242", card_exp_month=12,
             card_exp_year=2034,
+        ),
+        OneOffCharge: OneOffCharge.objects.create(
+            user=user, description="Onboarding workshop", amount=Decimal("150.00"), invoice=invoice
+        ),
+        Coupon: coupon,
+        CouponRedemption: CouponRedemption.objects.create(coupon=coupon, user=user, subscription=subscription),
+        PlanVersionMove: PlanVersionMove.objects.create(
+            from_plan=subscription.plan, to_plan=PlanFactory(code=f"pro-{2026 + next(SERIAL)}", name="Pro 2027"),
+            scheduled_count=1, skipped_count=0,
         ),
     }
 
@@ -483,8 +497,8 @@ class TestInvoiceListFitsFinanceReading:
 
         headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', response.content.decode())
         assert headers == [
-            "reference", "customer", "status_badge", "total_with_currency", "amount_due_with_currency", "due_date",
-            "days_overdue",
+            "reference", "kind", "customer", "status_badge", "total_with_currency", "amount_due_with_currency",
+            "due_date", "days_overdue",
         ]
 
     def test_the_customer_column_names_the_company_and_the_email(self, finance_client, books):
@@ -728,7 +742,8 @@ class TestFinanceGroup:
         Group.objects.filter(name=FINANCE_GROUP).delete()
         for name in (
             "0004_finance_group", "0007_finance_views_webhook_events", "0013_access_suspension_lift",
-            "0014_payment_provider_customer",
+            "0014_payment_provider_customer", "0020_coupons", "0021_one_off_charges",
+            "0023_plan_version_moves",
         ):
             historical_apps = MigrationExecutor(connection).loader.project_state(("billing", name)).apps
             migration = importlib.import_module(f"billing.migrations.{name}")

@@ -194,6 +194,7 @@ class TestInvoiceList:
         assert first == {
             "id": october.pk,
             "number": "TMCP-2026-000002",
+            "kind": "PERIOD",
             "status": "SENT",
             "currency": "EUR",
             "period_start": "2026-10-01",
@@ -617,7 +618,7 @@ class TestPlanChangeApi:
         response = client.post("/api/billing/subscription/change-plan/", {"plan": "free"}, format="json")
 
         assert response.status_code == 200
-        scheduled = {"plan": "free", "effective_date": "2026-11-01"}
+        scheduled = {"plan": "free", "effective_date": "2026-11-01", "cancellable": True}
         body = response.json()
         assert (body["plan"]["code"], body["effective"], body["scheduled_change"]) == ("pro", "period_end", scheduled)
         assert client.get("/api/billing/subscription/").json()["scheduled_change"] == scheduled
@@ -736,11 +737,13 @@ class TestSubscription:
         assert body["plan"] == {
             "code": "pro", "name": "Pro", "price": "19.00", "currency": "EUR", "interval": "MONTH",
             "included_tokens": 5_000_000, "overage_price_per_million": "2.0000", "requests_per_minute": 60,
+            "trial_days": 0,
         }
         assert (body["status"], body["current_period_start"], body["current_period_end"]) == (
             "ACTIVE", "2026-10-01", "2026-11-01",
         )
         assert body["cancel_at_period_end"] is False
+        assert body["trial_end"] is None
 
     def test_answers_404_without_one(self):
         user = make_customer()

@@ -55,6 +55,8 @@ from libraries.tests.factories import UsageLogFactory
 SCHEDULES = {
     **importlib.import_module("billing.migrations.0003_beat_schedules").SCHEDULES,
     **importlib.import_module("billing.migrations.0015_payment_retries_schedule").SCHEDULES,
+    **importlib.import_module("billing.migrations.0019_trials").SCHEDULES,
+    **importlib.import_module("billing.migrations.0022_progressive_billing").SCHEDULES,
 }
 NOVEMBER_1 = datetime.date(2026, 11, 1)
 
@@ -140,6 +142,9 @@ class TestBeatSchedules:
                       "subscriptions_expire_task", "documents_catch_up_task", "payment_retries_task"):
             assert periodic[daily].hour != "*" and periodic[daily].day_of_month == "*", daily
         assert periodic["usage_thresholds_task"].hour == "*"
+        assert (periodic["interim_invoices_sweep_task"].minute, periodic["interim_invoices_sweep_task"].hour) == (
+            "*/5", "*"
+        )
 
     def test_every_billing_task_is_scheduled_or_sent_by_another(self):
         scheduled = {task for task, *_ in SCHEDULES.values()}
@@ -148,6 +153,7 @@ class TestBeatSchedules:
             "billing.tasks.invoicing.invoice_run_chunk_task",
             "billing.tasks.invoicing.invoices_documents_issue_task",
             "billing.tasks.invoicing.credit_note_documents_issue_task",
+            "billing.tasks.invoicing.interim_invoice_check_task",  # by the quota throttle
             "billing.tasks.payments.invoice_charge_task",
         }
 

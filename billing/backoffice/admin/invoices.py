@@ -214,18 +214,18 @@ def credit_note_pdf_link(credit_note: CreditNote) -> str:
 @admin.register(Invoice)
 class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     list_display = (
-        "reference", "customer", "status_badge", "total_with_currency", "amount_due_with_currency", "due_date",
-        "days_overdue",
+        "reference", "kind", "customer", "status_badge", "total_with_currency", "amount_due_with_currency",
+        "due_date", "days_overdue",
     )
     list_select_related = ("user__profile",)
-    list_filter = ("status", PeriodFilter, OverdueFilter, "reverse_charge", CountryFilter)
+    list_filter = ("status", "kind", PeriodFilter, OverdueFilter, "reverse_charge", CountryFilter)
     search_fields = ("number", "user__email", "user__profile__company_name")
     autocomplete_fields = ("user", "subscription")
     inlines = (InvoiceLineInline, PaymentInline, CreditApplicationInline, CreditNoteInline, EmailNotificationInline)
     date_hierarchy = "issue_date"
     ordering = ("-period_start", "-id")
     fieldsets = (
-        (None, {"fields": ("number", "status", "user", "subscription", "currency", "pdf_link")}),
+        (None, {"fields": ("number", "kind", "status", "user", "subscription", "currency", "pdf_link")}),
         ("Dates", {"fields": ("period_start", "period_end", "issue_date", "due_date")}),
         (
             "Amounts",
@@ -246,7 +246,7 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     }
     # Set by finalisation, payments and cancellation, never by hand, even on a draft.
     readonly_fields = (
-        "number", "status", "issue_date", "billing_details", "billed_parties", "pdf_link", "pdf_sha256",
+        "number", "kind", "status", "issue_date", "billing_details", "billed_parties", "pdf_link", "pdf_sha256",
         "created_at", "sent_at", "paid_at", "cancelled_at", *filter(None, AS_ISSUED.values()),
     )
     actions = ("finalize_and_send", "resend_email", "record_payment", "cancel_with_credit_note", "download_pdfs")
