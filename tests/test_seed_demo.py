@@ -24,6 +24,7 @@ from billing.models import (
     Credit,
     Invoice,
     InvoiceStatus,
+    LineKind,
     Payment,
     PaymentStatus,
     Plan,
@@ -87,7 +88,7 @@ class TestSeedDemoReruns:
         run_seed_demo()
 
         assert row_counts() == first_counts
-        assert first_counts["Plan"] == 4
+        assert first_counts["Plan"] == 5
         assert first_counts["Library"] == 13
         assert 26 <= first_counts["LibraryVersion"] <= 38
         # A few pages written for each library, and HTTPX's and Flask's real documentation imported.
@@ -144,6 +145,7 @@ class TestSeededWorld:
         assert plans == {
             "free": ("Free", Decimal("0.00"), "EUR", "MONTH", 100_000, Decimal("0.0000"), 10, True),
             "pro": ("Pro", Decimal("19.00"), "EUR", "MONTH", 5_000_000, Decimal("2.0000"), 60, True),
+            "scale": ("Scale", Decimal("49.00"), "EUR", "MONTH", 10_000_000, Decimal("0.0000"), 120, True),
             "team": ("Team", Decimal("99.00"), "EUR", "MONTH", 50_000_000, Decimal("1.5000"), 300, True),
             "enterprise": (
                 "Enterprise", Decimal("9900.00"), "EUR", "YEAR", 1_000_000_000, Decimal("1.0000"), 1000, True,
@@ -156,7 +158,9 @@ class TestSeededWorld:
         assert customers.count() >= 25
         assert subscriptions.count() == customers.count()
         assert set(subscriptions.values_list("status", flat=True)) == {SubscriptionStatus.ACTIVE}
-        assert set(subscriptions.values_list("plan__code", flat=True)) == {"free", "pro", "team", "enterprise"}
+        assert set(subscriptions.values_list("plan__code", flat=True)) == {
+            "free", "pro", "scale", "team", "enterprise"
+        }
 
     def test_customers_come_from_france_the_eu_and_beyond(self):
         profiles = list(UserProfile.objects.filter(user__is_staff=False))
@@ -298,6 +302,16 @@ class TestSeedDemoAtAGivenTime:
         assert not Invoice.objects.filter(paid_at__gt=HALLOWEEN_NIGHT).exists()
         assert not Invoice.objects.filter(sent_at__gt=HALLOWEEN_NIGHT).exists()
 
+    def test_the_scale_customer_pays_two_tiers_of_graduated_usage(self):
+        invoice = Invoice.objects.get(
+            user__email="hugo.lefebvre@vauban-robotique.example", period_start=datetime.date(2026, 10, 1)
+        )
+
+        usage = list(invoice.lines.filter(kind=LineKind.USAGE).order_by("position"))
+        assert [line.unit_price for line in usage] == [Decimal("2.0000"), Decimal("1.5000")]
+        assert usage[0].quantity == 10_000_000
+        assert "10\u202f000\u202f001" in usage[1].description  # tier 2's first token, written in French
+
     def test_free_customers_stay_under_their_hard_cap(self):
         monthly_tokens = (
             UsageLog.objects.filter(
@@ -423,7 +437,9 @@ class TestYearOfHistory:
 
         assert response.status_code == 200
         assert response.json()["plan"]["code"] == "team"
-        assert response.json()["scheduled_change"] == {"plan": "pro", "effective_date": "2026-12-01"}
+        assert response.json()["scheduled_change"] == {
+            "plan": "pro", "effective_date": "2026-12-01", "cancellable": True,
+        }
         assert customer.subscriptions.get().plan.code == "team"
 
     def test_each_month_of_usage_is_in_its_own_partition(self):
@@ -474,7 +490,7 @@ def test_seed_demo_runs_on_embedded_sqlite_without_redis(tmp_path):
     with sqlite3.connect(database) as connection:
         plan_codes = {code for (code,) in connection.execute("SELECT code FROM billing_plan")}
         (usage_logs,) = connection.execute("SELECT COUNT(*) FROM libraries_usagelog").fetchone()
-    assert plan_codes == {"free", "pro", "team", "enterprise"}
+    assert plan_codes == {"free", "pro", "scale", "team", "enterprise"}
     assert usage_logs > 1_000
 
 

@@ -6,10 +6,13 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 
+from accounts.models import User
 from billing import clock
-from billing.models import CreditNoteReason, CreditType, Interval, PaymentMethod, Plan
+from billing.models import Coupon, CreditNoteReason, CreditType, Interval, PaymentMethod, Plan
 from billing.money import CENT
 from billing.periods import add_months, start_of_day
+from billing.subscriptions.coupons import coupon_code_normalize
+from billing.subscriptions.plan_moves import plan_newer_versions
 from billing.subscriptions.plans import plan_version_code
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -120,6 +123,29 @@ class GrantCreditForm(OneEffectForm):
         return None if usable_until is None else start_of_day(usable_until + datetime.timedelta(days=1))
 
 
+CHARGE_NEXT_INVOICE, CHARGE_INVOICE_NOW = "next", "now"
+
+
+class OneOffChargeForm(OneEffectForm):
+    """A one-off charge: on the customer's next period invoice, or on a numbered invoice of its own issued now."""
+
+    description = forms.CharField(
+        max_length=300, help_text="The invoice line, printed as written: write it in the customer's language."
+    )
+    amount = forms.DecimalField(**MONEY, min_value=CENT, help_text="Before tax: the invoice adds the customer's VAT.")
+    billing = forms.ChoiceField(
+        label="Invoiced", widget=forms.RadioSelect, initial=CHARGE_NEXT_INVOICE,
+        choices=[
+            (CHARGE_NEXT_INVOICE, "On the next period invoice"),
+            (CHARGE_INVOICE_NOW, "Now, on an invoice of its own (numbered, PDF and email)"),
+        ],
+    )
+
+    @property
+    def invoice_now(self) -> bool:
+        return self.cleaned_data["billing"] == CHARGE_INVOICE_NOW
+
+
 class LiftSuspensionForm(forms.Form):
     """Why finance serves a customer's metered calls again although their late invoice stays unpaid."""
 
@@ -133,6 +159,53 @@ class ChangePlanForm(forms.Form):
     plan = forms.ModelChoiceField(queryset=Plan.objects.filter(is_active=True).order_by("price", "code"))
 
 
+class UsageTiersField(forms.Field):
+    """A plan's tiers as finance types them: one a line, "<up to> <price per million>", the last one "* <price>"."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 40})
+    default_help_text = (
+        "Graduated and volume pricing only. One tier a line, counted on the tokens beyond the included ones: the "
+        "number of tokens it goes up to, then its price per million (at most 4 decimals), e.g. “10000000 2.00”. "
+        "The last line has no upper bound: “* 1.00”. Empty for per unit and package pricing."
+    )
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", self.default_help_text)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(f"{'*' if tier['up_to'] is None else tier['up_to']} {tier['price_per_million']}"
+                             for tier in value)
+        return value
+
+    def to_python(self, value) -> list[dict]:
+        tiers = []
+        for number, line in enumerate((line for line in (value or "").splitlines() if line.strip()), start=1):
+            words = line.split()
+            if len(words) != 2:
+                raise forms.ValidationError(f"Tier {number}: write the tokens it goes up to (or *), then its price.")
+            up_to, price = words
+            if up_to == "*":
+                tiers.append({"up_to": None, "price_per_million": price})
+            elif up_to.replace("_", "").isdigit():
+                tiers.append({"up_to": int(up_to.replace("_", "")), "price_per_million": price})
+            else:
+                raise forms.ValidationError(f"Tier {number}: “{up_to}” is not a whole number of tokens, nor *.")
+        return tiers
+
+
+class PlanAdminForm(forms.ModelForm):
+    """A plan's page: its tiers in a text box; `Plan.clean` checks the usage price model as a whole."""
+
+    usage_tiers = UsageTiersField()
+
+    class Meta:
+        model = Plan
+        fields = "__all__"  # noqa: DJ007 (the admin's fieldsets and read-only fields choose them)
+
+
 class PlanVersionForm(forms.Form):
     code = forms.SlugField(max_length=50, help_text="The new plan's code; the current one stops being offered.")
     name = forms.CharField(max_length=100)
@@ -141,6 +214,7 @@ class PlanVersionForm(forms.Form):
     included_tokens = forms.IntegerField(min_value=0)
     overage_price_per_million = forms.DecimalField(max_digits=12, decimal_places=4, min_value=Decimal(0))
     requests_per_minute = forms.IntegerField(min_value=1)
+    trial_days = forms.IntegerField(min_value=0, help_text="Days a new customer uses the plan free; 0: no trial.")
 
     def __init__(self, *args, plan, **kwargs):
         kwargs.setdefault(
@@ -151,6 +225,23 @@ class PlanVersionForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
+
+
+class VersionMoveForm(forms.Form):
+    """The newer version the subscribers of a plan move to: the newest one still offered comes first."""
+
+    to_plan = forms.ModelChoiceField(
+        queryset=Plan.objects.none(), label="Move to",
+        help_text="A newer version of this plan, offered, with the same interval and currency.",
+    )
+
+    def __init__(self, *args, plan, **kwargs):
+        super().__init__(*args, **kwargs)
+        versions = plan_newer_versions(plan)
+        self.fields["to_plan"].queryset = Plan.objects.filter(pk__in=[version.pk for version in versions])
+        offered = [version for version in versions if version.is_active]
+        if offered:
+            self.fields["to_plan"].initial = offered[0].pk
 
 
 def previous_month() -> tuple[datetime.date, datetime.date]:
@@ -181,3 +272,28 @@ class ExportForm(forms.Form):
         if first and last and last < first:
             raise forms.ValidationError("The last day comes before the first.")
         return cleaned
+
+
+class CouponAdminForm(forms.ModelForm):
+    """A coupon as finance writes it: the code in any case, stored upper-case (customers enter it in any case)."""
+
+    class Meta:
+        model = Coupon
+        fields = (
+            "code", "name", "percent_off", "amount_off", "currency", "duration", "duration_months", "max_redemptions",
+            "expires_at", "is_active",
+        )
+
+    def clean_code(self):
+        return coupon_code_normalize(self.cleaned_data["code"])
+
+
+class GrantCouponForm(forms.Form):
+    """The customer finance gives a coupon to, by their email; applied to their live subscription."""
+
+    customer = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_staff=False), to_field_name="email", widget=forms.EmailInput,
+        help_text="The customer's email. The coupon discounts their next period invoices.",
+        error_messages={"invalid_choice": "No customer has this email."},
+    )
+

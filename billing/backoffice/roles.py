@@ -35,6 +35,13 @@ FINANCE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "accesssuspensionlift": ("view", "add"),
         # Customers at the payment provider and their card on file, written by services only. Migration 0014.
         "paymentprovidercustomer": ("view",),
+        # Add: "Move subscribers to a newer version" on a plan; a move is never changed or deleted. Migration 0023.
+        "planversionmove": ("view", "add"),
+        # Coupons: created and edited; granted to customers (a redemption the grant service adds). Migration 0020.
+        "coupon": ("view", "add", "change"),
+        "couponredemption": ("view", "add"),
+        # Add: the customer's "Add a one-off charge" action; change: cancelling a pending one. Migration 0021.
+        "oneoffcharge": ("view", "add", "change"),
     },
     "accounts": {
         # The billing identity of customers; staff accounts and permissions stay with superusers.

@@ -1,4 +1,6 @@
 """Billing's models, one module per aggregate, all importable from `billing.models`."""
+from billing.models.charges import PENDING_CHARGE, OneOffCharge
+from billing.models.coupons import Coupon, CouponDuration, CouponRedemption
 from billing.models.credits import Credit, CreditApplication, CreditType
 from billing.models.fields import MONEY, UNIT_PRICE
 from billing.models.invoices import (
@@ -16,7 +18,7 @@ from billing.models.invoices import (
 )
 from billing.models.notifications import AlertType, BillingAlert, EmailKind, EmailNotification, EmailStatus
 from billing.models.payments import Payment, PaymentMethod, PaymentStatus
-from billing.models.plans import Interval, Plan
+from billing.models.plans import Interval, Plan, PlanVersionMove, UsagePricing, UsageTier, usage_pricing_checked
 from billing.models.providers import PaymentProviderCustomer, PaymentProviderName
 from billing.models.subscriptions import (
     LIVE_SUBSCRIPTION_STATUSES,
@@ -32,6 +34,9 @@ __all__ = [
     "AccessSuspensionLift",
     "AlertType",
     "BillingAlert",
+    "Coupon",
+    "CouponDuration",
+    "CouponRedemption",
     "Credit",
     "CreditApplication",
     "CreditNote",
@@ -51,18 +56,24 @@ __all__ = [
     "LineKind",
     "MONEY",
     "NumberSequence",
+    "OneOffCharge",
+    "PENDING_CHARGE",
     "Payment",
     "PaymentMethod",
     "PaymentProviderCustomer",
     "PaymentProviderName",
     "PaymentStatus",
     "Plan",
+    "PlanVersionMove",
     "Subscription",
     "SubscriptionPause",
     "SubscriptionPlanChange",
     "SubscriptionStatus",
     "UNIT_PRICE",
+    "UsagePricing",
+    "UsageTier",
     "WebhookEvent",
     "WebhookEventStatus",
     "credit_note_reason_text",
+    "usage_pricing_checked",
 ]

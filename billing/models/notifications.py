@@ -12,6 +12,7 @@ class AlertType(models.TextChoices):
     PAYMENT_FAILED = "PAYMENT_FAILED", _("Payment failed")
     INVOICE_OVERDUE = "INVOICE_OVERDUE", _("Invoice overdue")
     SUBSCRIPTION_EXPIRING = "SUBSCRIPTION_EXPIRING", _("Subscription expiring")
+    TRIAL_ENDING = "TRIAL_ENDING", _("Trial ending")
 
 
 class BillingAlert(models.Model):
@@ -47,6 +48,9 @@ class EmailKind(models.TextChoices):
     USAGE_THRESHOLD = "USAGE_THRESHOLD", "Usage threshold"
     SPEND_CAP_REACHED = "SPEND_CAP_REACHED", "Spend cap reached"
     SUBSCRIPTION_EXPIRING = "SUBSCRIPTION_EXPIRING", "Subscription expiring"
+    PLAN_VERSION_MOVE = "PLAN_VERSION_MOVE", "Plan moving to a new version"
+    TRIAL_ENDING = "TRIAL_ENDING", "Trial ending"
+    TRIAL_ENDED = "TRIAL_ENDED", "Trial ended"
 
 
 class EmailStatus(models.TextChoices):

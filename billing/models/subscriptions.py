@@ -5,7 +5,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 
-from billing.models.plans import Plan
+from billing.models.plans import Plan, PlanVersionMove
 
 
 class SubscriptionStatus(models.TextChoices):
@@ -32,6 +32,12 @@ class Subscription(models.Model):
     paused_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # A free trial: its days are not billed; `trial_end` is the first day billed (half-open, like periods).
+    trial_end = models.DateField(null=True, blank=True)
+    trial_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    trial_concluded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the trial's end was handled: converted, or cancelled."
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -44,6 +50,17 @@ class Subscription(models.Model):
                 fields=["user"],
                 condition=Q(status__in=LIVE_SUBSCRIPTION_STATUSES),
                 name="subscription_one_live_per_user",
+            ),
+            # One free trial per customer and plan, whatever happened to the subscription that had it.
+            models.UniqueConstraint(
+                fields=["user", "trial_plan"],
+                condition=Q(trial_plan__isnull=False),
+                name="subscription_one_trial_per_user_plan",
+            ),
+            models.CheckConstraint(
+                condition=Q(trial_end__isnull=True, trial_plan__isnull=True)
+                | Q(trial_end__isnull=False, trial_plan__isnull=False),
+                name="subscription_trial_end_with_plan",
             ),
         ]
         indexes = [models.Index(fields=["status", "current_period_end"], name="subscription_due_idx")]
@@ -60,6 +77,10 @@ class SubscriptionPlanChange(models.Model):
     to_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
     effective_date = models.DateField()
     changed_at = models.DateTimeField(default=timezone.now)
+    # Set when finance moved the subscribers of a plan to its newer version: a price change, not the customer's.
+    version_move = models.ForeignKey(
+        PlanVersionMove, on_delete=models.PROTECT, null=True, blank=True, related_name="plan_changes"
+    )
 
     class Meta:
         ordering = ["subscription", "changed_at", "id"]

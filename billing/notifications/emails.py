@@ -16,10 +16,16 @@ figures from `invoice` (and its credit note's for CREDIT_NOTE_ISSUED), the calle
 - Both, filled from the invoice when its last card charge (Stripe) failed: `card_refused` (true), and for
   PAYMENT_FAILED `retry_date`, the day of the next automatic attempt (null when none is left).
 - USAGE_THRESHOLD: `percent`, `tokens_used`, `included_tokens`, `period_start_date`, `period_end_date`,
-  `overage_price_per_million` (0: a hard cap) and `currency` of the plan.
+  `overage_price_per_million` (0: a hard cap) and `currency` of the plan; `usage_pricing` when not per unit
+  (tiers or blocks: the email points to the plan's prices; absent in emails stored before it: per unit).
 - SPEND_CAP_REACHED: `spend_cap`, `currency`, `period_start_date`, `period_end_date` (when calls resume).
 - SUBSCRIPTION_EXPIRING: `plan_name`, `end_date` (the current period's end, excluded: the email shows the day
   before, its last day).
+- PLAN_VERSION_MOVE: `plan_name` and `new_plan_name`, `currency`, `interval` (MONTH/YEAR), `old_price` and
+  `new_price`, `old_included_tokens` and `new_included_tokens`, `effective_date` (the first day on the new version).
+- TRIAL_ENDING (3 days before) and TRIAL_ENDED: `plan_name`, `end_date` (the trial's end, excluded: the first
+  day billed), `outcome` (`billing.selectors.TRIAL_*`: billed from then on, or cancelled, and why), `amount` (the
+  plan's price) and `currency`.
 
 Every email links to a page of the site (`action_url`, on `SITE_URL`): the invoice it is about, or where the
 customer acts on the alert. The emails about an invoice to pay carry the seller's `iban` and `bic`, shown
@@ -53,6 +59,7 @@ from billing.models import (
     EmailNotification,
     EmailStatus,
     Invoice,
+    InvoiceKind,
     Payment,
     PaymentMethod,
     PaymentProviderName,
@@ -78,6 +85,12 @@ REQUIRED_CONTEXT: dict[str, frozenset[str]] = {
     ),
     EmailKind.SPEND_CAP_REACHED: frozenset({"spend_cap", "currency", "period_start_date", "period_end_date"}),
     EmailKind.SUBSCRIPTION_EXPIRING: frozenset({"plan_name", "end_date"}),
+    EmailKind.PLAN_VERSION_MOVE: frozenset(
+        {"plan_name", "new_plan_name", "currency", "interval", "old_price", "new_price", "old_included_tokens",
+         "new_included_tokens", "effective_date"}
+    ),
+    EmailKind.TRIAL_ENDING: frozenset({"plan_name", "end_date", "outcome", "amount", "currency"}),
+    EmailKind.TRIAL_ENDED: frozenset({"plan_name", "end_date", "outcome", "amount", "currency"}),
 }
 
 # Stored context is JSON; these keys turn back into the types the templates compare and format.
@@ -87,6 +100,9 @@ _TYPED_CONTEXT: dict[str, Callable[[str], Any]] = {
     "amount_due": Decimal,
     "amount": Decimal,
     "spend_cap": Decimal,
+    "old_price": Decimal,
+    "new_price": Decimal,
+    "effective_date": datetime.date.fromisoformat,
     "overage_price_per_million": Decimal,
     "due_date": datetime.date.fromisoformat,
     "period_start_date": datetime.date.fromisoformat,
@@ -124,6 +140,7 @@ def _document_context(*, kind: str, invoice: Invoice | None) -> dict[str, Any]:
         "due_date": invoice.due_date,
         "period_start_date": invoice.period_start,
         "period_end_date": invoice.period_end,
+        "invoice_kind": invoice.kind,
     }
     credit_note = _credit_note(invoice) if kind == EmailKind.CREDIT_NOTE_ISSUED else None
     if credit_note is not None:
@@ -172,6 +189,9 @@ _ACTION_PAGES = {
     EmailKind.USAGE_THRESHOLD: "billing:dashboard",
     EmailKind.SPEND_CAP_REACHED: "accounts:profile",
     EmailKind.SUBSCRIPTION_EXPIRING: "billing:plan_change",
+    EmailKind.PLAN_VERSION_MOVE: "billing:dashboard",
+    EmailKind.TRIAL_ENDING: "billing:dashboard",
+    EmailKind.TRIAL_ENDED: "billing:dashboard",
 }
 
 
@@ -249,7 +269,10 @@ def _template_context(notification: EmailNotification, *, attachment_name: str |
         key: _TYPED_CONTEXT[key](value) if key in _TYPED_CONTEXT and value is not None else value
         for key, value in notification.context.items()
     }
-    if context.get("period_start_date") and context.get("period_end_date"):
+    # A one-off charge's invoice is for that charge, not for a period of the subscription.
+    if context.get("period_start_date") and context.get("period_end_date") and (
+        context.get("invoice_kind") != InvoiceKind.ONE_OFF
+    ):
         context["period"] = period_name(Period(context["period_start_date"], context["period_end_date"]))
     if context.get("end_date"):
         context["last_day"] = context["end_date"] - datetime.timedelta(days=1)

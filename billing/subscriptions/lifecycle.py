@@ -53,23 +53,38 @@ def _require_live(subscription: Subscription) -> None:
 @transaction.atomic
 def subscription_create(*, user, plan: Plan, now: datetime.datetime | None = None) -> Subscription:
     """Start `plan` today; the first period runs to the end of the month (or of the twelfth month)
-    and pays its days pro rata."""
+    and pays its days pro rata. A plan with trial days starts with a free trial, the customer's first on it."""
     now = now or clock.now()
     if not plan.is_active:
         raise BillingError(_no_longer_offered(plan))
     start = local_date(now)
     end = add_months(start, interval_months(plan))
-    try:
-        with transaction.atomic():
-            subscription = Subscription.objects.create(
-                user=user, plan=plan, status=Status.ACTIVE, current_period_start=start, current_period_end=end,
-                started_at=now,
-            )
-    except IntegrityError:
-        raise BillingError(gettext("You already have a live subscription: change its plan instead.")) from None
-    audit_log_record(action="subscription.create", obj=subscription, changes={"plan": plan.code})
+    fields = {
+        "user": user, "plan": plan, "status": Status.ACTIVE, "current_period_start": start,
+        "current_period_end": end, "started_at": now,
+    }
+    trial = {"trial_plan": plan, "trial_end": start + datetime.timedelta(days=plan.trial_days)}
+    subscription = _subscription_insert(fields | trial) if plan.trial_days else None
+    if subscription is None:  # no trial on this plan, or the customer had theirs: billed from today
+        subscription = _subscription_insert(fields)
+    if subscription is None:
+        raise BillingError(gettext("You already have a live subscription: change its plan instead."))
+    changes = {"plan": plan.code}
+    if subscription.trial_end:
+        changes["trial_end"] = subscription.trial_end.isoformat()
+    audit_log_record(action="subscription.create", obj=subscription, changes=changes)
     customer_cache_invalidate(subscription.user_id)
     return subscription
+
+
+def _subscription_insert(fields: dict) -> Subscription | None:
+    """The new subscription, or None when a constraint refuses it: a live one exists already, or the customer
+    had their trial on this plan (one per customer and plan, however many subscribe at once)."""
+    try:
+        with transaction.atomic():
+            return Subscription.objects.create(**fields)
+    except IntegrityError:
+        return None
 
 
 def _check_plan_change(subscription: Subscription, plan: Plan) -> None:
@@ -155,9 +170,15 @@ def _scheduled_change_or_error(subscription: Subscription) -> SubscriptionPlanCh
 @transaction.atomic
 def subscription_scheduled_change_cancel(*, subscription: Subscription) -> Subscription:
     """The scheduled downgrade is dropped: the subscription renews on its plan. It never took effect, so it
-    leaves the plan history; the audit trail keeps it."""
+    leaves the plan history; the audit trail keeps it. A move to the plan's new version is refused."""
     subscription = _lock(subscription)
     change = _scheduled_change_or_error(subscription)
+    if change.version_move_id is not None:
+        # A new price is not the customer's to refuse; another plan, or a cancellation, stays theirs to choose.
+        raise InvalidTransition(gettext(
+            "Your plan moves to its new version, %(plan)s, on %(date)s: this change cannot be cancelled. You may "
+            "choose another plan or cancel your subscription."
+        ) % {"plan": change.to_plan.name, "date": format_long_date(change.effective_date)})
     change.delete()
     audit_log_record(
         action="subscription.cancel_scheduled_change", obj=subscription,
@@ -247,14 +268,20 @@ def subscription_cancel(
         customer_cache_invalidate(subscription.user_id)
         subscriptions_updated_publish([subscription], now=now)
         return subscription
-    transition_check(subscription, to=Status.CANCELLED)
-    _close_pause(subscription, now=now)
-    subscription.status, subscription.cancelled_at, subscription.ended_at = Status.CANCELLED, now, now
-    subscription.save(update_fields=["status", "cancelled_at", "ended_at"])
+    subscription_end_at(subscription, ended_at=now, now=now)
     audit_log_record(action="subscription.cancel", obj=subscription, changes={"status": Status.CANCELLED})
     customer_cache_invalidate(subscription.user_id)
     subscriptions_updated_publish([subscription], now=now)
     return subscription
+
+
+def subscription_end_at(subscription: Subscription, *, ended_at: datetime.datetime, now: datetime.datetime) -> None:
+    """CANCELLED, its service (and a pause) ending at `ended_at`: no fee nor usage billed after it. The caller holds
+    the row locked and records the audit entry."""
+    transition_check(subscription, to=Status.CANCELLED)
+    _close_pause(subscription, now=ended_at)
+    subscription.status, subscription.cancelled_at, subscription.ended_at = Status.CANCELLED, now, ended_at
+    subscription.save(update_fields=["status", "cancelled_at", "ended_at"])
 
 
 @transaction.atomic

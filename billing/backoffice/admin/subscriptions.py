@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.admin_mixins import (
     FormChangesAuditMixin,
@@ -14,20 +16,25 @@ from accounts.admin_mixins import (
 )
 from billing import clock
 from billing.backoffice.admin.common import badge, money_column, run_for_each, single
-from billing.backoffice.forms import ChangePlanForm, PlanVersionForm
+from billing.backoffice.forms import ChangePlanForm, PlanAdminForm, PlanVersionForm, VersionMoveForm
 from billing.exceptions import BillingError
 from billing.models import (
     LIVE_SUBSCRIPTION_STATUSES,
     Invoice,
     Plan,
+    PlanVersionMove,
     Subscription,
     SubscriptionPause,
     SubscriptionPlanChange,
     SubscriptionStatus,
+    UsagePricing,
 )
+from billing.money import TOKENS_PER_MILLION
+from billing.pricing import plan_period_cost
 from billing.selectors import scheduled_plan_change
 from billing.services import (
     plan_new_version,
+    plan_version_move,
     subscription_cancel,
     subscription_change_plan,
     subscription_pause,
@@ -35,7 +42,26 @@ from billing.services import (
     subscription_scheduled_change_apply,
 )
 from billing.subscriptions.lifecycle import subscription_change_preview
+from billing.subscriptions.plan_moves import plan_version_move_preview
 from billing.subscriptions.plans import PLAN_TERMS_FIELDS, plan_is_used
+
+
+class InTrialFilter(admin.SimpleListFilter):
+    """Subscriptions in a free trial today (live, before their trial's end), or not."""
+
+    title = "in trial"
+    parameter_name = "in_trial"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "In trial"), ("no", "Not in trial"))
+
+    def queryset(self, request, queryset):
+        in_trial = Q(status__in=LIVE_SUBSCRIPTION_STATUSES, trial_end__gt=clock.today())
+        if self.value() == "yes":
+            return queryset.filter(in_trial)
+        if self.value() == "no":
+            return queryset.exclude(in_trial)
+        return queryset
 
 
 @admin.register(Plan)
@@ -47,8 +73,12 @@ class PlanAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     list_filter = ("is_active", "interval", "currency")
     search_fields = ("code", "name")
     ordering = ("price", "code")
-    actions = ("new_version",)
-    object_actions = (ObjectAction("new_version", "Copy as a new plan version"),)
+    form = PlanAdminForm
+    actions = ("new_version", "move_subscribers")
+    object_actions = (
+        ObjectAction("new_version", "Copy as a new plan version"),
+        ObjectAction("move_subscribers", "Move subscribers to a newer version"),
+    )
 
     price_with_currency = money_column("price", description="Price")
 
@@ -65,7 +95,21 @@ class PlanAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.display(description="Overage per M tokens", ordering="overage_price_per_million")
     def overage(self, obj):
+        if obj.usage_pricing != UsagePricing.PER_UNIT:
+            return obj.get_usage_pricing_display().lower()
         return "hard cap" if obj.has_hard_cap else f"{obj.overage_price_per_million.normalize():f} {obj.currency}"
+
+    @admin.display(description="What a period costs")
+    def price_preview(self, obj):
+        """The fee and usage lines of a whole period at 1, 10 and 100 M tokens, before tax, priced by the
+        invoices' own code: what the plan's figures mean before anyone subscribes."""
+        if obj is None or obj.pk is None:
+            return "Saved plans show what 1, 10 and 100 M tokens in a period cost."
+        return format_html_join(
+            mark_safe("<br>"), "{} M tokens: {} {}",
+            ((millions, plan_period_cost(plan=obj, tokens_used=millions * TOKENS_PER_MILLION), obj.currency)
+             for millions in (1, 10, 100)),
+        ) + mark_safe("<br>(fee and usage, before tax)")
 
     @admin.display(description="Live subscriptions", ordering="live_count")
     def live_subscriptions(self, obj):
@@ -83,8 +127,8 @@ class PlanAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Once used, a plan's terms are part of its subscribers' contracts: a new price is a new version.
         if self.is_used(obj):
-            return ("created_at", *PLAN_TERMS_FIELDS)
-        return ("created_at",)
+            return ("created_at", "price_preview", *PLAN_TERMS_FIELDS)
+        return ("created_at", "price_preview")
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -102,6 +146,14 @@ class PlanAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
 
     def has_new_version_permission(self, request):
         return request.user.has_perm("billing.add_plan")
+
+    def has_move_subscribers_permission(self, request):
+        return request.user.has_perm("billing.add_planversionmove")
+
+    def object_action_applies(self, action, plan):
+        if action == "move_subscribers":
+            return plan.next_versions.exists()
+        return True
 
     @admin.action(description="Copy as a new plan version…", permissions=["new_version"])
     def new_version(self, request, queryset):
@@ -129,12 +181,59 @@ class PlanAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
         )
 
 
+    @admin.action(description="Move subscribers to a newer version…", permissions=["move_subscribers"])
+    def move_subscribers(self, request, queryset):
+        """Choose the newer version, see each subscriber's figures and the revenue change, then confirm: each live
+        subscriber moves at its next period and is emailed now."""
+        plan = single(self, request, list(queryset), what="plan")
+        if plan is None:
+            return None
+        submitted = "preview" in request.POST or "apply" in request.POST
+        form = VersionMoveForm(request.POST if submitted else None, plan=plan)
+        preview = None
+        if form.is_bound and form.is_valid():
+            to_plan = form.cleaned_data["to_plan"]
+            try:
+                # Applied only as previewed: a version chosen after the preview is previewed first.
+                if "apply" in request.POST and request.POST.get("previewed_plan") == str(to_plan.pk):
+                    done = plan_version_move(from_plan=plan, to_plan=to_plan, by=request.user)
+                    self.message_user(
+                        request,
+                        f"{len(done.moving)} subscriber(s) of {plan.code} move to {to_plan.code} at their next period "
+                        f"and are emailed; {len(done.skipped)} skipped (another plan change scheduled, moving "
+                        "already, or ending).",
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(reverse("admin:billing_plan_change", args=[plan.pk]))
+                preview = plan_version_move_preview(from_plan=plan, to_plan=to_plan, now=clock.now())
+            except BillingError as error:
+                self.message_user(request, f"{plan.code}: {error}", messages.ERROR)
+        return action_page(
+            self, request, [plan], action="move_subscribers", title=f"Move the subscribers of {plan.name}",
+            form=form, submit_label="Move the subscribers", template="admin/billing/plan/version_move.html",
+            preview=preview, can_apply=preview is not None and bool(preview.moving),
+            intro="Each live subscriber moves to the newer version as its next period starts: the current period "
+                  "is billed at the old price. Each customer is emailed now, in their language.",
+        )
+
+
+@admin.register(PlanVersionMove)
+class PlanVersionMoveAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("from_plan", "to_plan", "scheduled_count", "skipped_count", "created_by", "created_at")
+    list_select_related = ("from_plan", "to_plan", "created_by")
+    list_filter = ("from_plan", "to_plan")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+
+
 class SubscriptionPlanChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SubscriptionPlanChange
-    fields = ("from_plan", "to_plan", "effective_date", "changed_at")
+    fields = ("from_plan", "to_plan", "effective_date", "changed_at", "version_move")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("from_plan", "to_plan")
+        return super().get_queryset(request).select_related(
+            "from_plan", "to_plan", "version_move__from_plan", "version_move__to_plan"
+        )
 
 
 class SubscriptionPauseInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -154,10 +253,10 @@ class SubscriptionInvoiceInline(ReadOnlyAdminMixin, admin.TabularInline):
 class SubscriptionAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     list_display = (
         "user", "company", "plan", "status_badge", "current_period_start", "current_period_end",
-        "cancel_at_period_end", "started_at",
+        "cancel_at_period_end", "trial_end", "started_at",
     )
     list_select_related = ("user__profile", "plan")
-    list_filter = ("status", "plan", "cancel_at_period_end")
+    list_filter = ("status", "plan", "cancel_at_period_end", InTrialFilter)
     search_fields = ("user__email", "user__profile__company_name", "plan__code")
     autocomplete_fields = ("user", "plan")
     inlines = (SubscriptionPlanChangeInline, SubscriptionPauseInline, SubscriptionInvoiceInline)
