@@ -26,6 +26,7 @@ urlpatterns = [
         "subscription/scheduled-change/cancel/", apis.SubscriptionScheduledChangeCancelApi.as_view(),
         name="subscription-scheduled-change-cancel",
     ),
+    path("subscription/coupon/", apis.SubscriptionCouponApi.as_view(), name="subscription-coupon"),
     path("subscription/pause/", apis.SubscriptionPauseApi.as_view(), name="subscription-pause"),
     path("subscription/resume/", apis.SubscriptionResumeApi.as_view(), name="subscription-resume"),
     path("subscription/cancel/", apis.SubscriptionCancelApi.as_view(), name="subscription-cancel"),

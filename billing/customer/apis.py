@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -28,6 +28,8 @@ from billing.cache import INVOICE_LIST_TIMEOUT, USER_DATA_TIMEOUT, customer_cach
 from billing.customer.filters import AlertFilter, CreditFilter, InvoiceFilter, PaymentFilter, PlanFilter
 from billing.customer.serializers import (
     AlertSerializer,
+    CouponCodeSerializer,
+    CouponRedemptionSerializer,
     CreditSerializer,
     InvoiceDetailSerializer,
     InvoiceSerializer,
@@ -57,6 +59,7 @@ from billing.selectors import (
 )
 from billing.services import (
     alert_mark_read,
+    coupon_redeem,
     invoice_pay_now,
     invoice_pdf_store,
     subscription_cancel,
@@ -66,6 +69,7 @@ from billing.services import (
     subscription_resume,
     subscription_scheduled_change_cancel,
 )
+from billing.subscriptions.coupons import CouponRefused
 from billing.subscriptions.lifecycle import subscription_change_preview
 
 TAG = "billing"
@@ -381,6 +385,28 @@ class SubscriptionCancelApi(SubscriptionMoveApi):
 
     def move(self, *, subscription, data):
         return subscription_cancel(subscription=subscription, at_period_end=data["at_period_end"])
+
+
+@extend_schema(tags=[TAG], summary="Redeem a coupon", request=CouponCodeSerializer,
+               description="Applies the coupon of `code` to your subscription: a discount line before tax on the "
+               "period invoices issued from now on (`once`: the next one; `repeating`: for `duration_months` months "
+               "of periods, a yearly period counting 12; `forever`). 400 naming `code` when it cannot be redeemed "
+               "(unknown, inactive, expired, used up, already used by you, in another currency, or a coupon already "
+               "running); nothing is written then.",
+               responses={200: CouponRedemptionSerializer, **error_responses(400, 401, 403, 404)})
+class SubscriptionCouponApi(APIView):
+    required_scopes = WRITE
+    parser_classes = [JSONParser]
+
+    def post(self, request):
+        live_subscription_or_404(request.user)
+        serializer = CouponCodeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            redemption = coupon_redeem(user=request.user, code=serializer.validated_data["code"])
+        except CouponRefused as error:
+            raise ValidationError({"code": [str(error)]}) from None
+        return Response(CouponRedemptionSerializer(redemption).data)
 
 
 # Plans, credits, alerts, usage

@@ -53,6 +53,13 @@ class PlanChoiceForm(PageForm):
         self.fields["plan"].queryset = plans
 
 
+class CouponForm(PageForm):
+    code = forms.CharField(
+        label=_("Coupon code"), max_length=40,
+        error_messages={"required": _("Enter a coupon code.")},
+    )
+
+
 class CancelForm(PageForm):
     AT_PERIOD_END = "period_end"
     NOW = "now"

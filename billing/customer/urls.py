@@ -20,5 +20,6 @@ urlpatterns = [
     path("plan/", views.plan_change, name="plan_change"),
     path("plan/confirm/", views.plan_change_confirm, name="plan_change_confirm"),
     path("plan/scheduled-change/cancel/", views.scheduled_change_cancel, name="scheduled_change_cancel"),
+    path("plan/coupon/", views.coupon, name="coupon"),
     path("cancel/", views.cancel, name="cancel"),
 ]

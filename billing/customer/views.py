@@ -20,7 +20,7 @@ from stdnum import iban
 
 from billing import clock
 from billing.customer.charts import breakdown_svg, daily_usage_svg, forecast_svg, monthly_usage_svg
-from billing.customer.forms import CancelForm, InvoiceFilterForm, PlanChoiceForm
+from billing.customer.forms import CancelForm, CouponForm, InvoiceFilterForm, PlanChoiceForm
 from billing.customer.serializers import UsageQuerySerializer
 from billing.exceptions import BillingError
 from billing.models import InvoiceStatus, PaymentMethod, PaymentStatus
@@ -53,12 +53,14 @@ from billing.selectors import (
     usage_summary,
 )
 from billing.services import (
+    coupon_redeem,
     invoice_pay_now,
     invoice_pdf_store,
     subscription_cancel,
     subscription_change_plan,
     subscription_scheduled_change_cancel,
 )
+from billing.subscriptions.coupons import coupon_preview, running_coupon
 from billing.subscriptions.lifecycle import subscription_change_preview
 from core.spreadsheets import csv_attachment
 
@@ -373,7 +375,11 @@ def plan_change(request):
             interval=subscription.plan.interval, currency=subscription.plan.currency
         )
     )
-    return render(request, "billing/plan_change.html", {"subscription": subscription, "plans": plans, "form": form})
+    context = {
+        "subscription": subscription, "plans": plans, "form": form,
+        "coupon": running_coupon(subscription), "coupon_form": CouponForm(),
+    }
+    return render(request, "billing/plan_change.html", context)
 
 
 @never_cache
@@ -410,6 +416,33 @@ def plan_change_confirm(request):
         messages.error(request, str(error))
         return redirect("billing:plan_change")
     return render(request, "billing/plan_change_confirm.html", {"preview": preview, "subscription": subscription})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def coupon(request):
+    """The plan page's coupon code: what it takes off the plan and this period's invoice, shown before anything
+    changes (GET); redeemed on POST. A code that cannot be redeemed goes back to the plan page, saying why."""
+    subscription = _live_subscription_or_redirect(request)
+    if subscription is None:
+        return redirect("billing:dashboard")
+    form = CouponForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
+        messages.error(request, form.errors["code"][0])
+        return redirect("billing:plan_change")
+    try:
+        if request.method == "POST":
+            redemption = coupon_redeem(user=request.user, code=form.cleaned_data["code"])
+            messages.success(
+                request, _("The coupon %(code)s is applied to your next invoices.") % {"code": redemption.coupon.code}
+            )
+            return redirect("billing:dashboard")
+        preview = coupon_preview(user=request.user, code=form.cleaned_data["code"])
+    except BillingError as error:
+        messages.error(request, str(error))
+        return redirect("billing:plan_change")
+    return render(request, "billing/coupon_confirm.html", {"preview": preview, "subscription": subscription})
 
 
 @login_required

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the builders only read attributes: no import of models at r
 
 INVOICE = "INVOICE"
 CREDIT_NOTE = "CREDIT_NOTE"
+DISCOUNT = "DISCOUNT"  # the kind of a coupon's line (billing.models.LineKind.DISCOUNT): negative, before tax
 LANGUAGES = ("en", "fr")
 
 
@@ -56,6 +57,7 @@ class DocumentLine:
     unit_price: Decimal
     amount: Decimal
     price_base_quantity: int = 1  # EN 16931 BT-149: a usage line's price is per million tokens
+    kind: str = ""  # the invoice line's kind: a DISCOUNT is a document-level allowance in the e-invoice
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,16 @@ class InvoiceDocument:
     @property
     def is_credit_note(self) -> bool:
         return self.kind == CREDIT_NOTE
+
+    @property
+    def item_lines(self) -> tuple[DocumentLine, ...]:
+        """The lines that bill something: the e-invoice's lines (BG-25)."""
+        return tuple(line for line in self.lines if line.kind != DISCOUNT)
+
+    @property
+    def discounts(self) -> tuple[DocumentLine, ...]:
+        """The coupons' discount lines (negative): the e-invoice's document-level allowances (BG-20)."""
+        return tuple(line for line in self.lines if line.kind == DISCOUNT)
 
     @property
     def period_last_day(self) -> datetime.date:
@@ -168,7 +180,7 @@ def _lines(invoice: Invoice) -> tuple[DocumentLine, ...]:
     return tuple(
         DocumentLine(
             description=line.description, quantity=line.quantity, unit_price=line.unit_price, amount=line.amount,
-            price_base_quantity=line.price_base_quantity,
+            price_base_quantity=line.price_base_quantity, kind=line.kind,
         )
         for line in sorted(invoice.lines.all(), key=lambda line: line.position)
     )

@@ -125,7 +125,13 @@ def _facturx_data(document: InvoiceDocument) -> dict:
         tax["BT-120"] = document.tax_mention or DEFAULT_EXEMPTION_TEXT[category]
         tax["BT-121"] = EXEMPTION_CODES[category]
     lines = [
-        _line(position, line, category=category, rate=rate) for position, line in enumerate(document.lines, start=1)
+        _line(position, line, category=category, rate=rate)
+        for position, line in enumerate(document.item_lines, start=1)
+    ]
+    # A coupon's discount is a document-level allowance (BG-20) at the invoice's VAT category and rate, not a line.
+    allowances = [
+        {"amount": _amount(-line.amount), "reason": line.description, "vat_category_code": category, "vat_rate": rate}
+        for line in document.discounts
     ]
     # French notes by subject code: PMD late-payment penalties, PMT recovery indemnity, AAB discount.
     notes = [
@@ -151,13 +157,16 @@ def _facturx_data(document: InvoiceDocument) -> dict:
         "BT-20": document.payment_terms,
         "BG-23": [tax],
         "BG-25": lines,
-        "BT-106": _amount(sum((line.amount for line in document.lines), Decimal(0))),
+        "BT-106": _amount(sum((line.amount for line in document.item_lines), Decimal(0))),
         "BT-109": _amount(document.subtotal),
         "BT-110": _amount(document.tax_amount),
         "BT-112": _amount(document.total),
         "BT-113": _amount(document.credit_applied + document.amount_paid),
         "BT-115": _amount(document.amount_due),
     }
+    if allowances:
+        data["BG-20"] = allowances
+        data["BT-107"] = _amount(-sum((line.amount for line in document.discounts), Decimal(0)))
     if document.due_date is not None:
         data["BT-9"] = document.due_date
     if document.pays_by_bank_transfer:

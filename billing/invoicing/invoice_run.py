@@ -121,7 +121,7 @@ def invoice_run_chunk(
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        subscriptions = load_subscriptions(locked_ids)
+        subscriptions = load_subscriptions(locked_ids, lock_charges=True)
         existing = {
             invoice.subscription_id: invoice
             for invoice in Invoice.objects.select_for_update(of=("self",))
@@ -135,7 +135,7 @@ def invoice_run_chunk(
         audit_entries = _roll(subscriptions, period_end)
         pending = [invoice for invoice in existing.values() if invoice.status == InvoiceStatus.DRAFT]
         invoices_finalize(pending, now=now, issue_documents=issue_documents)
-        created = invoices_issue([draft for draft in drafts if draft.subtotal > 0], now=now)
+        created = invoices_issue([draft for draft in drafts if draft.is_billed], now=now)
         audit_log_record_many([*audit_entries, *(invoice_issue_entry(invoice) for invoice in created)])
         customer_cache_invalidate(s.user_id for s in subscriptions)
         if issue_documents and created:

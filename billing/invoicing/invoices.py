@@ -16,6 +16,7 @@ from billing.cache import customer_cache_invalidate
 from billing.exceptions import BillingError
 from billing.invoicing.numbering import numbers_reserve
 from billing.models import (
+    PENDING_CHARGE,
     AlertType,
     Credit,
     CreditApplication,
@@ -28,6 +29,7 @@ from billing.models import (
     InvoiceKind,
     InvoiceLine,
     InvoiceStatus,
+    OneOffCharge,
     PaymentProviderCustomer,
     PaymentProviderName,
     Subscription,
@@ -38,6 +40,7 @@ from billing.notifications.customer_webhooks import invoice_overdue_publish, inv
 from billing.periods import Period, add_months, format_long_date, local_date, parse_month
 from billing.pricing import InvoiceDraft, billing_period, invoice_totals
 from billing.selectors import buyer_snapshot, invoice_drafts, load_subscriptions, seller_snapshot, usable_credits
+from billing.subscriptions.coupons import coupon_periods_count
 from billing.tax import tax_treatment
 from billing.transitions import transition_check
 from core.db import rows_insert, rows_update
@@ -68,11 +71,13 @@ def _price(invoice: Invoice, *, subtotal: Decimal) -> None:
 def _new_invoice(draft: InvoiceDraft) -> Invoice:
     """An unsaved invoice of `draft`, priced (buyer and seller snapshotted, tax, totals)."""
     invoice = Invoice(
-        user=draft.subscription.user,
+        user=draft.user,
         subscription=draft.subscription,
-        currency=draft.plan.currency,
+        kind=draft.kind,
+        currency=draft.currency,
         period_start=draft.period.start,
         period_end=draft.period.end,
+        coupon_redemption=draft.coupon_redemption,
     )
     _price(invoice, subtotal=draft.subtotal)
     return invoice
@@ -88,6 +93,19 @@ def _insert_with_lines(invoices: list[Invoice], drafts: list[InvoiceDraft]) -> N
             for position, line in enumerate(draft.lines)
         ),
     )
+    for invoice, draft in zip(invoices, drafts, strict=True):
+        if draft.charges:
+            _charges_bill(invoice, draft.charges)
+
+
+def _charges_bill(invoice: Invoice, charges: tuple[OneOffCharge, ...]) -> None:
+    """The one-off charges `invoice` bills are marked billed by it. The caller locked them as pending when it
+    priced them; the UPDATE still takes only pending ones, so that a charge is never billed twice."""
+    billed = OneOffCharge.objects.filter(PENDING_CHARGE, pk__in=[charge.pk for charge in charges]).update(
+        invoice=invoice
+    )
+    if billed != len(charges):
+        raise BillingError(f"A one-off charge of invoice {invoice} was billed or cancelled meanwhile: price it again.")
 
 
 def invoices_create(drafts: list[InvoiceDraft]) -> list[Invoice]:
@@ -172,7 +190,9 @@ INVOICE_COLUMNS = [field.name for field in Invoice._meta.concrete_fields if not 
 def _issue(invoices: list[Invoice], *, now: datetime.datetime, write: Callable[[list[Invoice]], object]) -> None:
     """The one issue path of priced invoices: credits spent, numbers in one block, dates and status; then `write`
     stores the rows (finalisation updates the locked drafts, the run inserts them with their lines) and the
-    credit applications follow. The number counter stays locked until commit."""
+    credit applications follow. The number counter stays locked until commit. A period invoice with a coupon's
+    discount counts a period on it."""
+    coupon_periods_count(invoices, now=now)
     applications = _apply_credits(invoices, now=now)
     issue_date = local_date(now)
     numbers = numbers_reserve(kind=DocumentKind.INVOICE, year=issue_date.year, count=len(invoices))
@@ -262,14 +282,14 @@ def invoice_generate(*, subscription: Subscription, period) -> Invoice | None:
     """
     period_end = period_end_of(period)
     Subscription.objects.select_for_update().filter(pk=subscription.pk).get()
-    [subscription] = load_subscriptions([subscription.pk])
+    [subscription] = load_subscriptions([subscription.pk], lock_charges=True)
     _check_period_end(subscription, period_end)
     billed = billing_period(subscription, period_end)
     existing = _existing_invoice(subscription, billed)
     if existing is not None:
         return existing
     [draft] = invoice_drafts({subscription: billed})
-    if draft.subtotal == 0:
+    if not draft.is_billed:
         return None
     [invoice] = invoices_create([draft])
     return invoice
@@ -371,6 +391,9 @@ def invoice_cancel(
                 reason=f"Paid on cancelled invoice {locked.number}", created_at=now,
             )
             audit_log_record(action="credit.grant", obj=credit, changes={"amount": str(credit.amount)})
+    else:
+        # A draft never billed its one-off charges: they wait for the next invoice again.
+        OneOffCharge.objects.filter(invoice=locked).update(invoice=None)
     locked.status, locked.cancelled_at = InvoiceStatus.CANCELLED, now
     locked.save(update_fields=["status", "cancelled_at"])
     audit_log_record(action="invoice.cancel", obj=locked, changes={"reason_code": reason_code, "reason": reason})

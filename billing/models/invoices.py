@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts.fields import EncryptedJSONField
+from billing.models.coupons import CouponRedemption
 from billing.models.fields import MONEY, UNIT_PRICE, non_negative
 from billing.models.subscriptions import Subscription
 
@@ -56,6 +57,10 @@ class Invoice(models.Model):
     )
     buyer_country = models.CharField(
         max_length=2, blank=True, help_text="The buyer's country in the snapshot, for tax reports and filters."
+    )
+    coupon_redemption = models.ForeignKey(
+        CouponRedemption, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices",
+        help_text="The coupon whose DISCOUNT line this period invoice carries: issuing it counts a period on it.",
     )
     pdf = models.FileField(upload_to="invoices/%Y/", blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)

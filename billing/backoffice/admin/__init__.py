@@ -5,6 +5,6 @@ exports) are `billing.backoffice.views`.
 
 One module per aggregate; importing this package registers them all on the admin site.
 """
-from billing.backoffice.admin import customers, invoices, ledgers, providers, subscriptions
+from billing.backoffice.admin import charges, coupons, customers, invoices, ledgers, providers, subscriptions
 
-__all__ = ["customers", "invoices", "ledgers", "providers", "subscriptions"]
+__all__ = ["charges", "coupons", "customers", "invoices", "ledgers", "providers", "subscriptions"]
