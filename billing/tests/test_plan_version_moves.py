@@ -15,6 +15,7 @@ from django.apps import apps
 from django.core import mail
 
 from accounts.models import AuditLog
+from accounts.tests.admin_helpers import admin_url
 from accounts.tests.factories import make_customer
 from billing.exceptions import BillingError, InvalidTransition
 from billing.models import (
@@ -38,6 +39,7 @@ from billing.services import (
 from billing.subscriptions.plan_moves import MoveOutcome, plan_newer_versions, plan_version_move_preview
 from billing.tests.factories import PlanFactory, SubscriptionFactory, paris
 from billing.tests.test_admin_actions import apply_action, messages_of, start_action
+from billing.tests.test_concurrency import run_in_threads
 from libraries.tests.factories import UsageLogFactory
 
 NOW = paris(2026, 11, 16, 10, 0)
@@ -185,6 +187,17 @@ class TestMove:
         assert EmailNotification.objects.filter(kind=EmailKind.PLAN_VERSION_MOVE).count() == 2
         assert len(mail.outbox) == 2
 
+    @pytest.mark.django_db(transaction=True)
+    def test_two_moves_at_once_schedule_and_email_each_subscriber_once(self, world):
+        run = [lambda: move(world), lambda: move(world)]
+
+        results = run_in_threads(*run, hold=Plan.objects.filter(pk=world["pro"].pk))
+
+        assert sorted(len(done.moving) for done in results) == [0, 2]
+        assert SubscriptionPlanChange.objects.filter(to_plan=world["pro_2027"]).count() == 2
+        assert EmailNotification.objects.filter(kind=EmailKind.PLAN_VERSION_MOVE).count() == 2
+        assert len(mail.outbox) == 2
+
     def test_the_customer_cannot_cancel_it_but_may_still_choose_another_plan(self, world):
         move(world)
 
@@ -313,6 +326,13 @@ class TestAdmin:
         record = PlanVersionMove.objects.get()
         assert (record.created_by, record.scheduled_count) == (finance, 2)
         assert any("2 subscriber(s) of pro move to pro-2027" in text for text in messages_of(applied))
+
+    def test_the_button_is_on_the_pages_of_plans_that_have_a_newer_version(self, world, finance_client):
+        old_page = finance_client.get(admin_url(world["pro"], "change")).content.decode()
+        new_page = finance_client.get(admin_url(world["pro_2027"], "change")).content.decode()
+
+        assert "Move subscribers to a newer version" in old_page
+        assert "Move subscribers to a newer version" not in new_page
 
     def test_a_version_chosen_after_the_preview_is_previewed_first(self, world, finance_client):
         response = apply_action(
