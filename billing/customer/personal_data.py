@@ -7,6 +7,7 @@ from billing.models import (
     CreditNote,
     EmailNotification,
     Invoice,
+    OneOffCharge,
     Payment,
     PaymentProviderCustomer,
     Subscription,
@@ -102,6 +103,7 @@ def billing_personal_data(*, user) -> PersonalData:
     )
     payments = list(Payment.objects.filter(user=user).select_related("invoice").order_by("created_at", "id"))
     credits = list(Credit.objects.filter(user=user).order_by("created_at", "id"))
+    charges = list(OneOffCharge.objects.filter(user=user).select_related("invoice").order_by("created_at", "id"))
     provider_customers = list(PaymentProviderCustomer.objects.filter(user=user).order_by("provider", "id"))
     alerts = list(BillingAlert.objects.filter(user=user).order_by("created_at", "id"))
     emails = EmailNotification.objects.filter(user=user).order_by("created_at", "id")
@@ -136,6 +138,18 @@ def billing_personal_data(*, user) -> PersonalData:
                 "created_at": _iso(credit.created_at),
             }
             for credit in credits
+        ],
+        "one_off_charges": [
+            {
+                "id": charge.pk,
+                "description": charge.description,
+                "amount": _money(charge.amount),
+                "currency": charge.currency,
+                "invoice": charge.invoice.number if charge.invoice else None,
+                "created_at": _iso(charge.created_at),
+                "cancelled_at": _iso(charge.cancelled_at),
+            }
+            for charge in charges
         ],
         "billing_alerts": [
             {
@@ -181,6 +195,7 @@ def billing_personal_data(*, user) -> PersonalData:
         Invoice._meta.label: [i.pk for i in invoices],
         Payment._meta.label: [p.pk for p in payments],
         Credit._meta.label: [c.pk for c in credits],
+        OneOffCharge._meta.label: [c.pk for c in charges],
         CreditNote._meta.label: [i.credit_note.pk for i in invoices if credit_note_of(i) is not None],
         PaymentProviderCustomer._meta.label: [c.pk for c in provider_customers],
     }

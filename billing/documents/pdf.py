@@ -327,14 +327,18 @@ def _header(document: InvoiceDocument, logo_path) -> Table:
 
 
 def _facts(document: InvoiceDocument) -> Table:
-    """Issue date, due date (or the cancelled invoice) and service period: captions over values."""
-    period = f"{format_date(document.period_start)} – {format_date(document.period_last_day)}"
+    """Issue date, due date (or the cancelled invoice) and service period (its date when it is one day, as a one-off
+    charge's): captions over values."""
     facts = [(gettext("Issue date"), format_date(document.issue_date))]
     if document.is_credit_note:
         facts.append((gettext("Cancelled invoice"), document.original_invoice_number))
     elif document.due_date is not None:
         facts.append((gettext("Due date"), format_date(document.due_date)))
-    facts.append((gettext("Service period"), period))
+    if document.period_start == document.period_last_day:
+        facts.append((gettext("Service date"), format_date(document.period_start)))
+    else:
+        period = f"{format_date(document.period_start)} – {format_date(document.period_last_day)}"
+        facts.append((gettext("Service period"), period))
     rows = [[fit_text(label.upper()) for label, _ in facts], [fit_text(value) for _, value in facts]]
     widths = [CONTENT_WIDTH * share for share in (0.28, 0.28, 0.44)[-len(facts):]]
     widths[0] += CONTENT_WIDTH - sum(widths)

@@ -12,18 +12,19 @@ from accounts.models import ApiKey, User, UserProfile
 from billing import clock
 from billing.backoffice.admin.common import run_for_each
 from billing.backoffice.dashboard import customer_usage
-from billing.backoffice.forms import GrantCreditForm, LiftSuspensionForm
+from billing.backoffice.forms import GrantCreditForm, LiftSuspensionForm, OneOffChargeForm
 from billing.models import (
     LIVE_SUBSCRIPTION_STATUSES,
     AccessSuspensionLift,
     Credit,
     Invoice,
+    OneOffCharge,
     Plan,
     Subscription,
 )
 from billing.payments.suspensions import access_suspension_lift
 from billing.selectors import suspending_invoices
-from billing.services import credit_grant
+from billing.services import charge_add, credit_grant
 
 
 class CustomerSubscriptionInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -41,6 +42,19 @@ class CustomerCreditInline(ReadOnlyAdminMixin, admin.TabularInline):
     fk_name = "user"
     fields = ("type", "amount", "remaining_amount", "currency", "reason", "expires_at", "created_at")
     ordering = ("-created_at", "-id")
+
+
+class CustomerOneOffChargeInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Pending, billed and cancelled: each one's page cancels or invoices a pending one."""
+
+    model = OneOffCharge
+    fk_name = "user"
+    fields = ("created_at", "description", "amount", "currency", "invoice", "cancelled_at")
+    show_change_link = True
+    ordering = ("-created_at", "-id")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice")
 
 
 class CustomerApiKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -121,17 +135,18 @@ def _quota_share(usage) -> str:
 @admin.register(User)
 class CustomerAdmin(ObjectActionsMixin, UserAdmin):
     inlines = (
-        *UserAdmin.inlines, CustomerSubscriptionInline, CustomerCreditInline, CustomerApiKeyInline,
-        CustomerInvoiceInline,
+        *UserAdmin.inlines, CustomerSubscriptionInline, CustomerCreditInline, CustomerOneOffChargeInline,
+        CustomerApiKeyInline, CustomerInvoiceInline,
     )
     list_display = (
         "email", "full_name", "company_name", "live_plan", "credit_balance", "suspended_by", "is_staff", "is_active",
         "date_joined",
     )
     list_filter = (SuspendedFilter, LivePlanFilter, *UserAdmin.list_filter)
-    actions = ("grant_credit", "lift_suspension")
+    actions = ("grant_credit", "add_charge", "lift_suspension")
     object_actions = (
         ObjectAction("grant_credit", "Grant a credit"),
+        ObjectAction("add_charge", "Add a one-off charge"),
         ObjectAction("lift_suspension", "Lift the access suspension"),
     )
 
@@ -242,6 +257,32 @@ class CustomerAdmin(ObjectActionsMixin, UserAdmin):
             self, request, users, action="grant_credit", title="Grant a credit", form=form,
             submit_label="Grant the credit",
             intro="Each customer selected receives the credit; it pays their next invoices, oldest-expiring first.",
+        )
+
+    def has_add_charge_permission(self, request):
+        return request.user.has_perm("billing.add_oneoffcharge")
+
+    @admin.action(description="Add a one-off charge…", permissions=["add_charge"])
+    def add_charge(self, request, queryset):
+        users = list(queryset)
+        form = OneOffChargeForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            run_for_each(
+                self, request, users,
+                lambda user: charge_add(
+                    user=user, description=data["description"], amount=data["amount"],
+                    invoice_now=form.invoice_now, created_by=request.user,
+                    idempotency_key=form.idempotency_key("charge", user),
+                ),
+                done=f"Charge of {data['amount']} " + ("invoiced" if form.invoice_now else "added to the next invoice"),
+            )
+            return back_to_object(self, request, users)
+        return action_page(
+            self, request, users, action="add_charge", title="Add a one-off charge", form=form,
+            submit_label="Add the charge",
+            intro="Each customer selected is charged this amount plus their VAT: on their next period invoice "
+            "(shown in their upcoming invoice until then), or on an invoice of its own issued now.",
         )
 
     def has_lift_suspension_permission(self, request):
