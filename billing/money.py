@@ -34,6 +34,14 @@ def decimal_from_caller(value, *, what: str) -> Decimal:
         raise BillingError(f"{what} is not a number: {value!r}.") from None
 
 
+def non_negative_decimal(value, *, what: str, places: int) -> Decimal:
+    """A Decimal from a caller, zero or more, with at most `places` decimals (a plan's prices); BillingError else."""
+    amount = decimal_from_caller(value, what=what)
+    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal(1).scaleb(-places)):
+        raise BillingError(f"{what} must be zero or more, with at most {places} decimals (got {value}).")
+    return amount
+
+
 def positive_amount(value, *, what: str = "An amount") -> Decimal:
     """A positive amount in cents taken from a caller, at most PAYMENT_MAX_AMOUNT.
 

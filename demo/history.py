@@ -56,6 +56,9 @@ USAGE_PROFILES = {
     # Free stays well under its hard cap: calls beyond it would have been refused.
     "free": UsageProfile(calls_per_day=(1, 2), share_of_quota=(0.35, 0.8)),
     "pro": UsageProfile(calls_per_day=(1, 4), share_of_quota=(0.25, 0.8)),
+    # Scale (graduated) is used past its quota every month, by more than its first tier: its invoices show the
+    # tokens of two tiers on two lines.
+    "scale": UsageProfile(calls_per_day=(3, 6), share_of_quota=(2.3, 2.7)),
     "team": UsageProfile(calls_per_day=(2, 5), share_of_quota=(0.06, 0.18)),
     "enterprise": UsageProfile(calls_per_day=(3, 6), share_of_quota=(0.1, 0.18)),
 }

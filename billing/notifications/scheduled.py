@@ -20,7 +20,7 @@ from billing.models import (
 )
 from billing.notifications.emails import email_queue
 from billing.periods import Period, local_date
-from billing.selectors import customer_live_subscription, plan_histories_load, quota_usages
+from billing.selectors import customer_live_subscription, plan_histories_load, quota_usages, trial_end_outcome
 from core.enqueue import enqueue
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ REMINDER_OFFSETS = tuple(REMINDER_STAGES)
 EMAILED_ALERTS = {
     AlertType.USAGE_THRESHOLD: EmailKind.USAGE_THRESHOLD,
     AlertType.SUBSCRIPTION_EXPIRING: EmailKind.SUBSCRIPTION_EXPIRING,
+    AlertType.TRIAL_ENDING: EmailKind.TRIAL_ENDING,
 }
 # The usage alert the docs API raises when the overage reaches the customer's spend cap (`YYYY-MM:spend-cap`, see
 # billing/metering/throttles.py), where a usage threshold's occasion ends in its percentage.
@@ -84,6 +85,14 @@ def _alert_email_context(alert: BillingAlert, subscription: Subscription | None,
         return None
     if alert.type == AlertType.SUBSCRIPTION_EXPIRING:
         return {"plan_name": subscription.plan.name, "end_date": subscription.current_period_end.isoformat()}
+    if alert.type == AlertType.TRIAL_ENDING:
+        if subscription.trial_end is None or subscription.trial_concluded_at is not None:
+            return None  # the trial is over already: its end's own email tells what happened
+        return {
+            "plan_name": subscription.plan.name, "end_date": subscription.trial_end.isoformat(),
+            "outcome": trial_end_outcome(subscription), "amount": str(subscription.plan.price),
+            "currency": subscription.plan.currency,
+        }
     period = Period(subscription.current_period_start, subscription.current_period_end)
     period_dates = {"period_start_date": period.start.isoformat(), "period_end_date": period.end.isoformat()}
     if _is_spend_cap(alert):
@@ -98,6 +107,7 @@ def _alert_email_context(alert: BillingAlert, subscription: Subscription | None,
         "tokens_used": quota.tokens_used,
         "included_tokens": quota.included_tokens,
         "overage_price_per_million": str(subscription.plan.overage_price_per_million),
+        "usage_pricing": subscription.plan.usage_pricing,
         "currency": subscription.plan.currency,
         **period_dates,
     }
@@ -124,7 +134,7 @@ def _alert_email_send(*, alert_id: int, now: datetime.datetime) -> bool:
 
 
 def alert_emails_send(*, now: datetime.datetime | None = None) -> int:
-    """Email the usage-threshold, spend-cap and expiry alerts that have not been emailed yet, once each.
+    """Email the usage-threshold, spend-cap, expiry and trial alerts that have not been emailed yet, once each.
 
     Each alert is its own transaction: one whose email cannot be made is logged, its error kept on it for the
     next sweep to try again, and the others go out all the same. Returns the number of alerts emailed.

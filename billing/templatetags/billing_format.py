@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from accounts.countries import country_name as _country_name
 from billing.money import format_line_quantity, format_line_unit_price, format_number
 from billing.periods import format_long_date, last_day
+from billing.pricing import usage_price_rows
 
 register = template.Library()
 
@@ -27,6 +28,12 @@ def unit_price(value, currency: str = "") -> str:
     if value is None or value == "":
         return ""
     return format_number(value, max_places=4, currency=currency)
+
+
+@register.simple_tag
+def usage_prices(plan) -> list[tuple[str, str]]:
+    """`{% usage_prices plan as rows %}`: which tokens beyond the included ones cost what, in the reader's words."""
+    return usage_price_rows(plan)
 
 
 @register.filter

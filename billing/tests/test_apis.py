@@ -737,7 +737,8 @@ class TestSubscription:
         assert body["plan"] == {
             "code": "pro", "name": "Pro", "price": "19.00", "currency": "EUR", "interval": "MONTH",
             "included_tokens": 5_000_000, "overage_price_per_million": "2.0000", "requests_per_minute": 60,
-            "trial_days": 0,
+            "trial_days": 0, "usage_pricing": "per_unit", "usage_tiers": [], "package_tokens": None,
+            "package_price": None,
         }
         assert (body["status"], body["current_period_start"], body["current_period_end"]) == (
             "ACTIVE", "2026-10-01", "2026-11-01",
