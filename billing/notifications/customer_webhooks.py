@@ -37,7 +37,7 @@ def _invoice_reference(invoice: Invoice) -> dict:
 
 def invoice_data(invoice: Invoice) -> dict:
     return {
-        **_invoice_reference(invoice), "status": invoice.status, "currency": invoice.currency,
+        **_invoice_reference(invoice), "kind": invoice.kind, "status": invoice.status, "currency": invoice.currency,
         "subtotal": _money(invoice.subtotal), "tax_amount": _money(invoice.tax_amount), "total": _money(invoice.total),
         "amount_paid": _money(invoice.amount_paid), "amount_due": _money(invoice.amount_due),
         "period": _period(invoice.period_start, invoice.period_end),
@@ -116,6 +116,7 @@ def subscription_data(subscription: Subscription) -> dict:
         "current_period": _period(subscription.current_period_start, subscription.current_period_end),
         "cancel_at_period_end": subscription.cancel_at_period_end,
         "scheduled_change": change and {"plan": change.to_plan.code, "effective_date": _date(change.effective_date)},
+        "trial_end": _date(subscription.trial_end),
     }
 
 

@@ -14,6 +14,7 @@ from billing.cache import customer_cache_invalidate
 from billing.exceptions import BillingError, InvalidTransition
 from billing.models import (
     LIVE_SUBSCRIPTION_STATUSES,
+    LineKind,
     Plan,
     Subscription,
     SubscriptionPause,
@@ -386,9 +387,10 @@ def subscription_change_preview(
 
 
 def _fee_lines(subscription: Subscription, billed: Period) -> tuple[LineDraft, ...]:
-    """The period's fee lines, priced without usage."""
+    """The period's fee lines, priced without usage (nor the usage that interim invoices billed already)."""
     no_usage = [0] * len(usage_segments(subscription, billed))
-    return invoice_draft(subscription=subscription, period=billed, segment_tokens=no_usage).lines
+    lines = invoice_draft(subscription=subscription, period=billed, segment_tokens=no_usage).lines
+    return tuple(line for line in lines if line.kind != LineKind.USAGE)
 
 
 def _with_plan_change(subscription: Subscription, change: SubscriptionPlanChange) -> Subscription:

@@ -76,8 +76,8 @@ class TestInvoiceEvents:
             "type": "invoice.finalized",
             "timestamp": "2026-11-02T08:00:00+00:00",
             "data": {
-                "id": invoice.pk, "number": invoice.number, "url": invoice_url(invoice), "status": "SENT",
-                "currency": "EUR", "subtotal": "19.00", "tax_amount": "3.80", "total": "22.80",
+                "id": invoice.pk, "number": invoice.number, "url": invoice_url(invoice), "kind": "PERIOD",
+                "status": "SENT", "currency": "EUR", "subtotal": "19.00", "tax_amount": "3.80", "total": "22.80",
                 "amount_paid": "0.00", "amount_due": "22.80", "period": {"start": "2026-10-01", "end": "2026-11-01"},
                 "issue_date": "2026-11-02", "due_date": "2026-12-02",
             },
@@ -199,7 +199,7 @@ class TestSubscriptionUpdated:
         assert payload["data"] == {
             "id": subscription.pk, "plan": "team", "status": "ACTIVE",
             "current_period": {"start": "2026-10-01", "end": "2026-11-01"}, "cancel_at_period_end": False,
-            "scheduled_change": None,
+            "scheduled_change": None, "trial_end": None,
         }
 
     def test_a_downgrade_names_the_scheduled_change_and_a_cancellation_says_so(self, receiver, run):

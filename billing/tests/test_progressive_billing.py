@@ -30,6 +30,7 @@ from billing.services import (
     invoice_run,
     plan_new_version,
 )
+from billing.subscriptions.lifecycle import subscription_change_preview
 from billing.tests.einvoice import document_xml, en16931_failures
 from billing.tests.factories import PlanFactory, SubscriptionFactory, paris
 from billing.tests.test_concurrency import run_in_threads
@@ -227,6 +228,18 @@ class TestFinalInvoice:
         ]
         assert (final.subtotal, final.total) == (Decimal("21.00"), Decimal("25.20"))
 
+    def test_a_plan_change_preview_shows_the_fees_and_deducts_the_interim_invoice_in_its_estimates(self, billed_once):
+        subscription, _ = billed_once
+        team = spike_plan(code="team", name="Team", price=Decimal("99.00"), included_tokens=50_000_000)
+
+        preview = subscription_change_preview(subscription=subscription, plan=team, now=paris(2026, 11, 26, 9, 0))
+
+        assert [line.description for line in preview.current_lines] == ["Spike plan, November 2026"]
+        already_billed = ("Usage already billed on interim invoice TMCP-2026-000001", Decimal("-10.00"))
+        for estimate in (preview.invoice, preview.invoice_without_change):
+            assert already_billed in [(line.description, line.amount) for line in estimate.lines]
+        assert preview.invoice_without_change.subtotal == Decimal("25.00")
+
 
 @pytest.mark.django_db
 class TestDocuments:
@@ -326,6 +339,10 @@ class TestRaces:
         assert sum(invoice.subtotal for invoice in interims) == Decimal("80.00")
         assert all(invoice.subtotal >= Decimal("10.00") and invoice.subtotal % 10 == 0 for invoice in interims)
         assert [invoice.number for invoice in interims] == [f"TMCP-2026-{n:06d}" for n in range(1, len(interims) + 1)]
+        for index, invoice in enumerate(interims):  # each one deducts exactly what the ones before it billed
+            billed_before = sum((earlier.subtotal for earlier in interims[:index]), Decimal("0.00"))
+            deducted = -sum((line.amount for line in invoice.lines.all() if line.quantity == -1), Decimal("0.00"))
+            assert deducted == billed_before, invoice.number
         invoice_run(period_end=DECEMBER_START, now=RUN_AT)
         final = Invoice.objects.get(kind=InvoiceKind.PERIOD)
         assert final.subtotal == Decimal("19.00")  # 19.00 + 80.00 − 80.00 already billed
