@@ -10,6 +10,7 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.core import mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from hypothesis import given, settings
@@ -23,7 +24,8 @@ from accounts.tests.factories import make_customer
 from billing.documents.data import invoice_document
 from billing.documents.pdf import render_invoice_pdf
 from billing.exceptions import BillingError
-from billing.models import Invoice, LineKind, Plan, UsagePricing
+from billing.models import EmailKind, Invoice, LineKind, Plan, UsagePricing
+from billing.notifications.emails import email_queue
 from billing.pricing import usage_charges
 from billing.selectors import invoice_upcoming
 from billing.services import invoice_run, plan_new_version, subscription_change_plan
@@ -416,6 +418,15 @@ class TestCustomerPages:
             assert f'<th scope="row">{which}</th><td class="num">{price}</td>' in html
         assert "5,000,000 tokens included; then the prices below" in html
 
+    def test_the_dashboard_shows_the_tiers_of_a_graduated_plan(self, logged_in, customer, time_machine):
+        time_machine.move_to(paris(2026, 10, 20, 12), tick=False)
+        SubscriptionFactory(user=customer, plan=graduated_plan(), started_at=paris(2026, 10, 1))
+
+        html = logged_in.get(reverse("billing:dashboard")).content.decode()
+
+        assert '<th scope="row">Next 90,000,000 tokens</th><td class="num">1.50\xa0EUR per million</td>' in html
+        assert "per million tokens</dd>" not in html  # not the per-unit overage price
+
     def test_the_plans_api_gives_the_usage_price_model(self):
         graduated_plan()
         issued = api_key_create(user=make_customer(), name="tests", scopes=["billing:read"])
@@ -434,3 +445,44 @@ class TestCustomerPages:
             "package_tokens": None,
             "package_price": None,
         }
+
+
+@pytest.mark.django_db
+class TestUsageEmail:
+    def test_the_quota_email_of_a_graduated_plan_points_to_its_prices_not_to_a_refusal(
+        self, django_capture_on_commit_callbacks, media
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            email_queue(kind=EmailKind.USAGE_THRESHOLD, key="usage-2026-10:100", user=make_customer(), context={
+                "percent": 100, "tokens_used": 5_000_000, "included_tokens": 5_000_000, "currency": "EUR",
+                "period_start_date": "2026-10-01", "period_end_date": "2026-11-01",
+                "overage_price_per_million": "0.0000", "usage_pricing": "graduated",
+            })
+
+        [message] = mail.outbox
+        assert "Further tokens are billed at your plan's usage prices, on your next invoice." in message.body
+        assert "refused" not in message.body
+
+
+@pytest.mark.django_db
+class TestQuotaRefusal:
+    """Only per unit at no overage price is a hard cap: the other models bill the tokens beyond the quota."""
+
+    DOCS = "/api/libraries/acme/widgets/docs/"
+
+    @pytest.mark.parametrize(("fields", "status"), [
+        ({"usage_pricing": UsagePricing.PER_UNIT}, 429),
+        ({"usage_pricing": UsagePricing.GRADUATED, "usage_tiers": TIERS}, 200),
+        ({"usage_pricing": UsagePricing.PACKAGE, "package_tokens": 1000, "package_price": Decimal("0.10")}, 200),
+    ])
+    def test_a_call_beyond_the_quota(self, time_machine, library_version, fields, status):
+        time_machine.move_to(paris(2026, 10, 20, 12), tick=False)
+        user = make_customer()
+        plan = scale_plan(overage_price_per_million=Decimal("0"), **fields)
+        SubscriptionFactory(user=user, plan=plan, started_at=paris(2026, 10, 1))
+        UsageLogFactory(user=user, tokens=6_000_000, created_at=paris(2026, 10, 3, 10))
+        key = api_key_create(user=user, name="Key", scopes=["docs:read"])
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key.token}")
+
+        assert client.get(self.DOCS).status_code == status
