@@ -518,7 +518,8 @@ def invoice_draft(*, subscription: Subscription, period: Period, segment_tokens:
         deduction = _interim_deduction_line(subscription, period)
         if deduction:
             lines.append(deduction)
-        charges = tuple(charges_of(subscription))
+        # A charge in another currency than the invoice's waits (finance invoices it at once instead).
+        charges = tuple(charge for charge in charges_of(subscription) if charge.currency == segments[-1].plan.currency)
         lines += [charge_line(charge) for charge in charges]
         # Last: a running coupon takes its share off every other line, before tax.
         redemption = coupon_redemption_of(subscription)

@@ -156,6 +156,18 @@ class TestOnTheNextInvoice:
         assert lines_of(invoice) == [(LineKind.ADJUSTMENT, "Data import", Decimal("40.00"))]
         assert totals_of(invoice) == (Decimal("40.00"), Decimal("8.00"), Decimal("48.00"))
 
+    def test_a_charge_in_another_currency_waits_to_be_invoiced_at_once(self):
+        subscription = pro_customer()  # Pro bills in EUR
+        dollars = OneOffCharge.objects.create(
+            user=subscription.user, description="US workshop", amount=Decimal("100.00"), currency="USD"
+        )
+
+        invoice_run(period_end=NOVEMBER_1, now=RUN_AT)
+
+        assert Invoice.objects.get().total == Decimal("22.80")
+        dollars.refresh_from_db()
+        assert dollars.is_pending
+
     def test_a_cancelled_charge_is_not_billed_and_is_audited(self):
         subscription = pro_customer()
         charge = charge_add(user=subscription.user, description=WORKSHOP, amount=Decimal("150.00"))
