@@ -20,7 +20,17 @@ from accounts.services import api_key_create
 from accounts.tests.admin_helpers import admin_url
 from accounts.tests.factories import make_customer
 from billing.exceptions import BillingError
-from billing.models import Invoice, InvoiceKind, InvoiceStatus, LineKind, Plan, Subscription
+from billing.models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    LineKind,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Plan,
+    Subscription,
+)
 from billing.selectors import invoice_upcoming
 from billing.services import (
     interim_invoice_issue,
@@ -34,6 +44,7 @@ from billing.subscriptions.lifecycle import subscription_change_preview
 from billing.tests.einvoice import document_xml, en16931_failures
 from billing.tests.factories import PlanFactory, SubscriptionFactory, paris
 from billing.tests.test_concurrency import run_in_threads
+from billing.tests.test_stripe_charging import card_saved
 from libraries.tests.factories import UsageLogFactory
 
 NOVEMBER_START, DECEMBER_START = datetime.date(2026, 11, 1), datetime.date(2026, 12, 1)
@@ -402,6 +413,29 @@ class TestCustomerPages:
         assert "Usage already billed on interim invoice TMCP-2026-000001" in dashboard  # the upcoming estimate
         [listed] = logged_in.get("/api/billing/invoices/").json()["results"]
         assert (listed["number"], listed["kind"], listed["total"]) == ("TMCP-2026-000001", "INTERIM", "12.00")
+
+
+@pytest.mark.django_db
+class TestCardCharge:
+    def test_an_interim_invoice_is_charged_to_the_saved_card(
+        self, customer, media, stripe_settings, time_machine, django_capture_on_commit_callbacks
+    ):
+        time_machine.move_to(paris(2026, 11, 10, 9, 5), tick=False)
+        card_saved(customer, stripe_settings)
+        subscription = SubscriptionFactory(
+            user=customer, plan=spike_plan(), current_period_start=NOVEMBER_START, current_period_end=DECEMBER_START
+        )
+        use(subscription, 6_000_000, paris(2026, 11, 10, 9, 0))
+
+        with django_capture_on_commit_callbacks(execute=True):
+            interim = interim_invoice_issue(subscription_id=subscription.pk, now=paris(2026, 11, 10, 9, 5))
+
+        interim.refresh_from_db()
+        [payment] = Payment.objects.filter(invoice=interim)
+        assert (payment.status, payment.method, payment.amount) == (
+            PaymentStatus.COMPLETED, PaymentMethod.CARD, Decimal("12.00")
+        )
+        assert (interim.status, interim.amount_due) == (InvoiceStatus.PAID, Decimal("0.00"))
 
 
 @pytest.mark.django_db
