@@ -30,6 +30,8 @@ class CustomerSeed:
     unpaid_months_ago: tuple[int, ...] = ()
     # A smaller plan chosen this period: a downgrade, waiting for the period's end.
     downgrade_to_plan_code: str = ""
+    # Subscribed this many days ago, with the plan's free trial (its `trial_days`): a customer in a trial.
+    trial_started_days_ago: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,18 @@ CUSTOMERS = (
         phone="+33 1 70 38 90 00",
         plan_code="enterprise",
         billing_email="fournisseurs@hexagone-assurances.example",
+    ),
+    CustomerSeed(
+        email="hugo.lefebvre@vauban-robotique.example",
+        full_name="Hugo Lefebvre",
+        company_name="Vauban Robotique SAS",
+        vat_number="FR33847261930",
+        address_line1="11 rue Lanterne",
+        postal_code="69001",
+        city="Lyon",
+        country="FR",
+        phone="+33 4 72 10 45 86",
+        plan_code="scale",  # graduated: every invoice bills two tiers of usage
     ),
     # European Union, businesses (reverse charge)
     CustomerSeed(
@@ -362,6 +376,19 @@ CUSTOMERS = (
         country="AU",
         phone="+61 2 9251 3390",
         plan_code="pro",
+    ),
+    CustomerSeed(
+        email="lea.martin@bretagne-data.example",
+        full_name="Léa Martin",
+        company_name="Bretagne Data SAS",
+        vat_number="FR40303265045",
+        address_line1="5 rue de la Monnaie",
+        postal_code="35000",
+        city="Rennes",
+        country="FR",
+        phone="+33 2 99 78 12 40",
+        plan_code="pro",
+        trial_started_days_ago=9,
     ),
 )
 

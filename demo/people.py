@@ -101,11 +101,15 @@ def _finance_group() -> Group:
 
 
 def seed_customer(
-    customer_seed: CustomerSeed, *, plan: Plan, history_from: datetime.date
+    customer_seed: CustomerSeed, *, plan: Plan, history_from: datetime.date, today: datetime.date
 ) -> tuple[SeededCustomer, list[str | None]]:
     """The customer, profile, live subscription and API keys; with each key's token when this run created it."""
     rng = random.Random(f"{SEED}:customer:{customer_seed.email}")
-    if customer_seed.subscribed_on_day:
+    trial_end = None
+    if customer_seed.trial_started_days_ago is not None:
+        started_on = today - datetime.timedelta(days=customer_seed.trial_started_days_ago)
+        usage_from, trial_end = started_on, started_on + datetime.timedelta(days=plan.trial_days)
+    elif customer_seed.subscribed_on_day:
         started_on = add_months(history_from, -1).replace(day=customer_seed.subscribed_on_day)
         usage_from = started_on
     else:
@@ -120,7 +124,9 @@ def seed_customer(
         joined_at=started_at - datetime.timedelta(days=rng.randint(0, 20)),
     )
     _seed_profile(user, customer_seed)
-    subscription = _seed_subscription(user, plan=plan, started_at=started_at, billed_from=usage_from)
+    subscription = _seed_subscription(
+        user, plan=plan, started_at=started_at, billed_from=usage_from, trial_end=trial_end
+    )
     key_count = 2 if is_demo else rng.randint(1, len(CUSTOMER_KEY_NAMES))
     keys_and_tokens = [
         _get_or_create_api_key(
@@ -177,10 +183,12 @@ def _seed_profile(user: User, customer_seed: CustomerSeed) -> None:
 
 
 def _seed_subscription(
-    user: User, *, plan: Plan, started_at: datetime.datetime, billed_from: datetime.date
+    user: User, *, plan: Plan, started_at: datetime.datetime, billed_from: datetime.date,
+    trial_end: datetime.date | None = None,
 ) -> Subscription:
     """The live subscription; a new one stands in the period holding `billed_from`, for the invoice runs of the
-    history to roll it to today's. A subscription that began within that period has its first days only."""
+    history to roll it to today's. A subscription that began within that period has its first days only; one with
+    a `trial_end` is in the plan's free trial until then."""
     try:  # a user holds one live subscription at most (a unique constraint)
         return Subscription.objects.get(user=user, status__in=LIVE_SUBSCRIPTION_STATUSES)
     except Subscription.DoesNotExist:
@@ -194,8 +202,11 @@ def _seed_subscription(
         current_period_start=max(period.start, started_on),
         current_period_end=period.end,
         started_at=started_at,
+        trial_plan=plan if trial_end else None,
+        trial_end=trial_end,
     )
-    audit_log_record(action="subscription.create", obj=subscription, changes={"plan": plan.code, "by": "seed_demo"})
+    changes = {"plan": plan.code, "by": "seed_demo"} | ({"trial_end": trial_end.isoformat()} if trial_end else {})
+    audit_log_record(action="subscription.create", obj=subscription, changes=changes)
     return subscription
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from billing.models import Interval, Plan
+from billing.models import Interval, Plan, UsagePricing
 from billing.periods import add_months, local_date
 from libraries.docs_import import count_tokens, documents_read, library_version_import, release_moment
 from libraries.models import DocumentationChunk, Library, LibraryVersion
@@ -39,6 +39,17 @@ PLANS = (
     {
         "code": "pro", "name": "Pro", "price": Decimal("19.00"), "interval": Interval.MONTH,
         "included_tokens": 5_000_000, "overage_price_per_million": Decimal("2.00"), "requests_per_minute": 60,
+        "trial_days": 14,
+    },
+    {
+        # Graduated: the tokens beyond the quota cost less, tier after tier (DESIGN "Pricing catalogue").
+        "code": "scale", "name": "Scale", "price": Decimal("49.00"), "interval": Interval.MONTH,
+        "included_tokens": 10_000_000, "overage_price_per_million": Decimal("0.00"), "requests_per_minute": 120,
+        "usage_pricing": UsagePricing.GRADUATED, "usage_tiers": [
+            {"up_to": 10_000_000, "price_per_million": "2.00"},
+            {"up_to": 50_000_000, "price_per_million": "1.50"},
+            {"up_to": None, "price_per_million": "1.00"},
+        ],
     },
     {
         "code": "team", "name": "Team", "price": Decimal("99.00"), "interval": Interval.MONTH,
@@ -68,10 +79,10 @@ def seed_demo(*, now: datetime.datetime) -> SeedSummary:
     seed_staff(today=today)
     catalogue = _seed_catalogue()
     demo, demo_tokens = seed_customer(
-        DEMO_CUSTOMER, plan=plans[DEMO_CUSTOMER.plan_code], history_from=history_from
+        DEMO_CUSTOMER, plan=plans[DEMO_CUSTOMER.plan_code], history_from=history_from, today=today
     )
     customers = [demo] + [
-        seed_customer(customer_seed, plan=plans[customer_seed.plan_code], history_from=history_from)[0]
+        seed_customer(customer_seed, plan=plans[customer_seed.plan_code], history_from=history_from, today=today)[0]
         for customer_seed in CUSTOMERS
     ]
     seed_consents(customers, now=now)

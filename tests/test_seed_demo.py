@@ -32,6 +32,7 @@ from billing.models import (
     SubscriptionPlanChange,
     SubscriptionStatus,
 )
+from billing.periods import local_date
 from billing.tests.factories import PARIS
 from demo.seed import seed_demo
 from libraries.docs_import import MAX_CHUNK_TOKENS, count_tokens
@@ -441,6 +442,19 @@ class TestYearOfHistory:
             "plan": "pro", "effective_date": "2026-12-01", "cancellable": True,
         }
         assert customer.subscriptions.get().plan.code == "team"
+
+    def test_a_customer_is_in_the_pro_plans_free_trial_with_nothing_invoiced(self, client):
+        customer = User.objects.get(email="lea.martin@bretagne-data.example")
+        client.force_login(customer)
+
+        body = client.get("/api/billing/subscription/").json()
+
+        subscription = customer.subscriptions.get()
+        started_on = local_date(subscription.started_at)
+        assert (body["plan"]["code"], body["plan"]["trial_days"]) == ("pro", 14)
+        assert body["trial_end"] == (started_on + datetime.timedelta(days=14)).isoformat()
+        assert subscription.trial_plan.code == "pro"
+        assert not customer.invoices.exists()
 
     def test_each_month_of_usage_is_in_its_own_partition(self):
         with connection.cursor() as cursor:

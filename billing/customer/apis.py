@@ -305,8 +305,9 @@ class SubscriptionApi(CustomerCache, APIView):
         return self.cached(lambda: SubscriptionSerializer(live_subscription_or_404(request.user)).data)
 
     @extend_schema(tags=[TAG], summary="Subscribe to a plan",
-                   description="Starts the plan today; the first period pays its days pro rata. 400 when you "
-                   "already have a live subscription (change its plan instead).",
+                   description="Starts the plan today; the first period pays its days pro rata. A plan with "
+                   "`trial_days` starts with a free trial, your first on that plan (`trial_end`: the first day "
+                   "billed). 400 when you already have a live subscription (change its plan instead).",
                    request=PlanChoiceSerializer,
                    responses={201: SubscriptionSerializer, **error_responses(400, 401, 403)})
     def post(self, request):
