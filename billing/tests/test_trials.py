@@ -40,6 +40,7 @@ from billing.services import (
 )
 from billing.tests.einvoice import document_xml, en16931_failures
 from billing.tests.factories import PlanFactory, paris
+from billing.tests.test_concurrency import run_in_threads
 from libraries.tests.factories import UsageLogFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
@@ -332,6 +333,20 @@ class TestReminderAndEnd:
 
         subscription.refresh_from_db()
         assert (subscription.status, subscription.ended_at) == (SubscriptionStatus.ACTIVE, None)
+
+
+@pytest.mark.django_db(transaction=True)
+class TestTwoSweepsAtOnce:
+    def test_the_trial_ends_once_one_audit_entry_one_email(self, pro):
+        subscription = in_trial(pro)
+        at = paris(2026, 11, 3, 0, 15)
+
+        results = run_in_threads(lambda: trials_sweep(now=at), lambda: trials_sweep(now=at))
+
+        assert sorted(ended for ended, _ in results) == [0, 1]
+        assert AuditLog.objects.filter(action="subscription.trial_convert", object_id=str(subscription.pk)).count() == 1
+        assert EmailNotification.objects.filter(kind=EmailKind.TRIAL_ENDED).count() == 1
+        assert len(mail.outbox) == 1
 
 
 class TestDashboard:
