@@ -17,7 +17,8 @@ figures from `invoice` (and its credit note's for CREDIT_NOTE_ISSUED), the calle
   PAYMENT_FAILED `retry_date`, the day of the next automatic attempt (null when none is left).
 - USAGE_THRESHOLD: `percent`, `tokens_used`, `included_tokens`, `period_start_date`, `period_end_date`,
   `overage_price_per_million` (0: a hard cap) and `currency` of the plan; `usage_pricing` when not per unit
-  (tiers or blocks: the email points to the plan's prices; absent in emails stored before it: per unit).
+  (tiers or blocks: the email points to the plan's prices; absent in emails stored before it: per unit); in a
+  free trial, `trial_until` (the day calls beyond the quota resume: the trial bills no tokens).
 - SPEND_CAP_REACHED: `spend_cap`, `currency`, `period_start_date`, `period_end_date` (when calls resume).
 - SUBSCRIPTION_EXPIRING: `plan_name`, `end_date` (the current period's end, excluded: the email shows the day
   before, its last day).
@@ -108,6 +109,7 @@ _TYPED_CONTEXT: dict[str, Callable[[str], Any]] = {
     "period_start_date": datetime.date.fromisoformat,
     "period_end_date": datetime.date.fromisoformat,
     "end_date": datetime.date.fromisoformat,
+    "trial_until": datetime.date.fromisoformat,
     "retry_date": datetime.date.fromisoformat,
 }
 

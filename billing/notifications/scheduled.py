@@ -110,6 +110,8 @@ def _alert_email_context(alert: BillingAlert, subscription: Subscription | None,
         "usage_pricing": subscription.plan.usage_pricing,
         "currency": subscription.plan.currency,
         **period_dates,
+        # In a free trial the quota is a hard cap until the trial's days in this period are over.
+        **({"trial_until": quota.segment.period.end.isoformat()} if quota.segment.trial else {}),
     }
 
 

@@ -37,6 +37,7 @@ from billing.services import (
     subscription_change_plan,
     subscription_create,
     trials_sweep,
+    usage_threshold_alerts_raise,
 )
 from billing.tests.einvoice import document_xml, en16931_failures
 from billing.tests.factories import PlanFactory, paris
@@ -333,6 +334,21 @@ class TestReminderAndEnd:
 
         subscription.refresh_from_db()
         assert (subscription.status, subscription.ended_at) == (SubscriptionStatus.ACTIVE, None)
+
+    def test_the_quota_alert_in_a_trial_says_calls_are_refused_not_billed(self, pro, committed):
+        subscription = in_trial(pro)
+        use(subscription, 5_000_000, at=paris(2026, 10, 26, 12))
+
+        usage_threshold_alerts_raise(now=paris(2026, 10, 26, 13, 10))
+        committed(alert_emails_send, now=paris(2026, 10, 26, 13, 20))
+
+        alert = BillingAlert.objects.get(type=AlertType.USAGE_THRESHOLD, occasion__endswith=":100")
+        assert alert.message == (
+            "You have used 5,000,000 of the 5,000,000 tokens included in your free trial of the Pro plan (100 %); "
+            "during the trial, calls beyond them are refused."
+        )
+        [message] = [message for message in mail.outbox if "(100%)" in message.body]  # the 80 % one aside
+        assert "Your free trial bills no tokens: further calls are refused until 1 November 2026." in message.body
 
 
 @pytest.mark.django_db(transaction=True)
