@@ -104,7 +104,7 @@ class TestFinanceOperations:
         client.post(reverse("admin:billing_plan_add"), {
             "code": "starter", "name": "Starter", "price": "5.00", "currency": "EUR", "interval": "MONTH",
             "included_tokens": "1000000", "overage_price_per_million": "3.00", "requests_per_minute": "30",
-            "usage_pricing": "per_unit", "is_active": "on",
+            "usage_pricing": "per_unit", "trial_days": "0", "is_active": "on",
         })
 
         for action in ("invoice.finalize", "payment.record", "invoice.cancel", "credit_note.issue", "admin.add"):

@@ -16,7 +16,7 @@ def test_a_change_made_in_the_admin_is_audited_with_ip_and_user_agent(admin_clie
     data = {
         "code": "starter", "name": "Starter", "price": "5.00", "currency": "EUR", "interval": "MONTH",
         "included_tokens": "1000000", "overage_price_per_million": "3.00", "requests_per_minute": "30",
-        "usage_pricing": "per_unit", "is_active": "on",
+        "usage_pricing": "per_unit", "trial_days": "0", "is_active": "on",
     }
 
     response = admin_client.post(url, data, REMOTE_ADDR="192.0.2.44", HTTP_USER_AGENT="Safari/19")
