@@ -5,9 +5,10 @@ they agree to the cent.
 """
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from django.conf import settings
 from django.db.models import Sum
@@ -121,26 +122,39 @@ def billing_period(subscription: Subscription, period_end: datetime.date) -> Per
     return whole.clip(started, whole.end) or whole
 
 
+T = TypeVar("T")
+_NOT_LOADED = object()
+
+
+def _loaded(subscription: Subscription, name: str, read: Callable[[], T], *, unsaved: T) -> T:
+    """What pricing reads of `subscription` beside its row: what `billing.selectors.history_prefill` gave it as
+    `loaded_<name>` (a whole chunk's, loaded in one query, or a what-if copy's), else `read()` (one query); an unsaved
+    subscription with nothing given (a what-if) has no rows of its own: `unsaved`."""
+    loaded = getattr(subscription, f"loaded_{name}", _NOT_LOADED)
+    if loaded is not _NOT_LOADED:
+        return loaded
+    return unsaved if subscription._state.adding else read()
+
+
 def plan_changes_of(subscription: Subscription) -> list[SubscriptionPlanChange]:
-    """The plan-change history pricing reads: the one `billing.selectors.history_prefill` gave the subscription
-    (loaded for a whole chunk in one query, or a what-if copy's), else its rows (prefetched, or one query)."""
-    loaded = getattr(subscription, "loaded_plan_changes", None)
-    return list(subscription.plan_changes.all()) if loaded is None else loaded
+    """The plan-change history pricing reads (`_loaded`)."""
+    return _loaded(subscription, "plan_changes", lambda: list(subscription.plan_changes.all()), unsaved=[])
 
 
 def pauses_of(subscription: Subscription) -> list[SubscriptionPause]:
-    """The pauses pricing reads, as `plan_changes_of`."""
-    loaded = getattr(subscription, "loaded_pauses", None)
-    return list(subscription.pauses.all()) if loaded is None else loaded
+    """The pauses pricing reads (`_loaded`)."""
+    return _loaded(subscription, "pauses", lambda: list(subscription.pauses.all()), unsaved=[])
 
 
 def charges_of(subscription: Subscription) -> list[OneOffCharge]:
-    """The customer's pending one-off charges its next period invoice bills, oldest first, as `plan_changes_of`:
-    the ones `billing.selectors.history_prefill` gave it, else read (one query)."""
-    loaded = getattr(subscription, "loaded_charges", None)
-    if loaded is not None:
-        return loaded
-    return list(OneOffCharge.objects.filter(PENDING_CHARGE, user_id=subscription.user_id).order_by("created_at", "pk"))
+    """The customer's pending one-off charges its next period invoice bills, oldest first (`_loaded`)."""
+    return _loaded(
+        subscription, "charges",
+        lambda: list(OneOffCharge.objects.filter(PENDING_CHARGE, user_id=subscription.user_id).order_by(
+            "created_at", "pk"
+        )),
+        unsaved=[],
+    )
 
 
 @dataclass(frozen=True)
@@ -172,13 +186,11 @@ def interim_billed_load(subscriptions: Iterable[Subscription]) -> dict[int, dict
 
 
 def interim_billed_of(subscription: Subscription, period: Period) -> InterimBilled:
-    """What interim invoices already billed for the usage of `period`, as `plan_changes_of`: what
-    `billing.selectors.history_prefill` gave the subscription (loaded for a whole chunk in one query), else read;
-    nothing for an unsaved subscription (a what-if), which has no invoice."""
-    loaded = getattr(subscription, "loaded_interim_billed", None)
-    if loaded is None:
-        loaded = {} if subscription._state.adding else interim_billed_load([subscription])[subscription.pk]
-    return loaded.get(period.start, InterimBilled())
+    """What interim invoices already billed for the usage of `period` (`_loaded`)."""
+    billed = _loaded(
+        subscription, "interim_billed", lambda: interim_billed_load([subscription])[subscription.pk], unsaved={}
+    )
+    return billed.get(period.start, InterimBilled())
 
 
 def _interim_deduction_line(subscription: Subscription, period: Period) -> LineDraft | None:
@@ -459,12 +471,13 @@ def _usage_lines(*, segment: UsageSegment, tokens_used: int, billed: Period) -> 
 
 
 def coupon_redemption_of(subscription: Subscription) -> CouponRedemption | None:
-    """The subscription's running coupon (with its coupon) that pricing reads, as `plan_changes_of`: the one
-    `billing.selectors.history_prefill` gave it (loaded for a whole chunk in one query), else read (one query)."""
-    if hasattr(subscription, "loaded_coupon_redemption"):
-        return subscription.loaded_coupon_redemption
-    running = CouponRedemption.objects.filter(subscription=subscription, ended_at__isnull=True)
-    return running.select_related("coupon").order_by("pk").first()
+    """The subscription's running coupon (with its coupon) that pricing reads (`_loaded`)."""
+    return _loaded(
+        subscription, "coupon_redemption",
+        lambda: CouponRedemption.objects.filter(subscription=subscription, ended_at__isnull=True)
+        .select_related("coupon").order_by("pk").first(),
+        unsaved=None,
+    )
 
 
 def coupon_discount(*, coupon: Coupon, base: Decimal) -> Decimal:

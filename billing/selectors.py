@@ -110,15 +110,24 @@ def usable_credits(*, user_ids: Iterable[int], currency: str, now: datetime.date
 
 
 def load_subscriptions(ids, *, lock_charges: bool = False) -> list[Subscription]:
-    """Subscriptions with their plan, customer and profile, and their plan changes and pauses loaded; invoicing
+    """Subscriptions with their plan, customer and profile, and what pricing reads loaded (plan changes, pauses,
+    what interim invoices billed, the running coupon: one query each, whatever their number); invoicing
     (`lock_charges`) also loads and locks the pending one-off charges it will bill (see `plan_histories_load`)."""
     subscriptions = list(
         Subscription.objects.filter(pk__in=list(ids)).select_related(*SUBSCRIPTION_RELATED).order_by("pk")
     )
     plan_histories_load(subscriptions, lock_charges=lock_charges)
     interim_billed = interim_billed_load(subscriptions)
+    coupons = {
+        redemption.subscription_id: [redemption]
+        for redemption in CouponRedemption.objects.filter(subscription__in=subscriptions, ended_at__isnull=True)
+        .select_related("coupon")
+    }
     for subscription in subscriptions:
-        history_prefill(subscription, interim_billed=interim_billed[subscription.pk])
+        history_prefill(
+            subscription, interim_billed=interim_billed[subscription.pk],
+            coupon_redemptions=coupons.get(subscription.pk, []),
+        )
     return subscriptions
 
 
@@ -143,8 +152,7 @@ def _charges_by_carrier(subscriptions: list[Subscription]) -> dict[int, list[One
 
 
 def plan_histories_load(subscriptions: list[Subscription], *, lock_charges: bool = False) -> None:
-    """Load the plan changes (with their plans), pauses and running coupon of `subscriptions` onto them: three
-    queries. With `lock_charges` (invoicing), a fourth loads their customers' pending one-off charges, locked; pricing
+    """Load the plan changes (with their plans) and pauses of `subscriptions` onto them: two queries. With `lock_charges` (invoicing), a fourth loads their customers' pending one-off charges, locked; pricing
     reads them itself otherwise (the upcoming estimate: one query for its one subscription)."""
     charges = _charges_by_carrier(subscriptions) if lock_charges else {}
     changes, pauses = defaultdict(list), defaultdict(list)
@@ -154,16 +162,10 @@ def plan_histories_load(subscriptions: list[Subscription], *, lock_charges: bool
         changes[change.subscription_id].append(change)
     for pause in SubscriptionPause.objects.filter(subscription__in=subscriptions):
         pauses[pause.subscription_id].append(pause)
-    coupons = {
-        redemption.subscription_id: [redemption]
-        for redemption in CouponRedemption.objects.filter(subscription__in=subscriptions, ended_at__isnull=True)
-        .select_related("coupon")
-    }
     for subscription in subscriptions:
         history_prefill(
             subscription, plan_changes=changes[subscription.pk], pauses=pauses[subscription.pk],
             charges=charges.get(subscription.pk, []) if lock_charges else None,
-            coupon_redemptions=coupons.get(subscription.pk, []),
         )
 
 
@@ -171,9 +173,9 @@ def history_prefill(
     subscription: Subscription, *, plan_changes: Iterable | None = None, pauses: Iterable | None = None,
     charges: Iterable | None = None, coupon_redemptions: Iterable | None = None, interim_billed: dict | None = None,
 ) -> None:
-    """Give `subscription` the plan changes, pauses and pending one-off charges that pricing reads
-    (`billing.pricing.plan_changes_of`, `pauses_of`, `charges_of`) instead of its related rows; those not given
-    stay as they were.
+    """Give `subscription` what pricing reads beside its row (`billing.pricing._loaded`: plan changes, pauses,
+    pending one-off charges, the running coupon, what interim invoices billed by period start) instead of reading
+    it; those not given stay as they were.
 
     Plain attributes rather than a prefetch cache (Django's private `_prefetched_objects_cache`): a what-if copy
     holds an unsaved change in them too. `prefetch_related_objects` with `to_attr` would run the same two queries
@@ -184,9 +186,9 @@ def history_prefill(
         subscription.loaded_pauses = list(pauses)
     if charges is not None:
         subscription.loaded_charges = list(charges)
-    if coupon_redemptions is not None:  # the running one, if any (`billing.pricing.coupon_redemption_of`)
+    if coupon_redemptions is not None:  # the running one, if any
         subscription.loaded_coupon_redemption = next(iter(coupon_redemptions), None)
-    if interim_billed is not None:  # by period start (`billing.pricing.interim_billed_of`)
+    if interim_billed is not None:
         subscription.loaded_interim_billed = interim_billed
 
 
