@@ -37,6 +37,7 @@ ENDPOINTS = [
     ("POST", "/api/billing/subscription/change-plan/", "billing:write", {"plan": "team"}, 200),
     ("POST", "/api/billing/subscription/change-plan/preview/", "billing:read", {"plan": "team"}, 200),
     ("POST", "/api/billing/subscription/scheduled-change/cancel/", "billing:write", None, 409),  # none scheduled
+    ("POST", "/api/billing/subscription/coupon/", "billing:write", {"code": "NO-SUCH-CODE"}, 400),  # unknown code
     ("POST", "/api/billing/subscription/pause/", "billing:write", None, 200),
     ("POST", "/api/billing/subscription/resume/", "billing:write", None, 409),  # not paused
     ("POST", "/api/billing/subscription/cancel/", "billing:write", {"at_period_end": True}, 200),

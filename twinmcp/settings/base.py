@@ -307,6 +307,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "accounts.ratelimit.rate_limit_schema"],
     # Several models have a `status`: each choice set keeps its own name in the schema.
     "ENUM_NAME_OVERRIDES": {
+        "InvoiceKindEnum": "billing.models.InvoiceKind",
+        "LineKindEnum": "billing.models.LineKind",
         "InvoiceStatusEnum": "billing.models.InvoiceStatus",
         "PaymentStatusEnum": "billing.models.PaymentStatus",
         "SubscriptionStatusEnum": "billing.models.SubscriptionStatus",
