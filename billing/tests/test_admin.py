@@ -36,6 +36,7 @@ from billing.models import (
     EmailKind,
     EmailNotification,
     Invoice,
+    InvoiceKind,
     InvoiceLine,
     InvoiceStatus,
     LineKind,
@@ -303,7 +304,7 @@ class TestSubscriptionPage:
 
 # As Finance: every page on a year of books (200 invoices) answers at once, in a fixed number of queries.
 
-MAX_QUERIES_PER_PAGE = 25  # the busiest page (a customer, with five inlines and its usage) makes 21
+MAX_QUERIES_PER_PAGE = 26  # the busiest page (a customer, with six inlines and its usage) makes 26
 FINANCE_MODELS = [
     *MODELS, User, UserProfile, ApiKey, AuditLog, UsageLog,
 ]
@@ -457,9 +458,9 @@ class TestFinancePagesOnAYearOfBooks:
             response = finance_client.get(admin_url(customer, "change"))
 
         models = [inline.opts.model for inline in response.context["inline_admin_formsets"]]
-        assert models == [UserProfile, Subscription, Credit, ApiKey, Invoice]
+        assert models == [UserProfile, Subscription, Credit, OneOffCharge, ApiKey, Invoice]
         assert "Current period" in response.content.decode()
-        assert [button.action for button in response.context["object_action_buttons"]] == ["grant_credit"]
+        assert [button.action for button in response.context["object_action_buttons"]] == ["grant_credit", "add_charge"]
 
     @pytest.mark.parametrize("page", ["billing_dashboard", "billing_exports"])
     def test_the_finance_pages_answer_in_bounded_queries(
@@ -497,9 +498,18 @@ class TestInvoiceListFitsFinanceReading:
 
         headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', response.content.decode())
         assert headers == [
-            "reference", "kind", "customer", "status_badge", "total_with_currency", "amount_due_with_currency",
+            "reference", "customer", "status_badge", "total_with_currency", "amount_due_with_currency",
             "due_date", "days_overdue",
         ]
+
+    def test_an_invoice_that_is_not_a_period_s_says_its_kind_under_its_number(self, finance_client, books):
+        invoice = books[0].invoice(InvoiceStatus.SENT)
+        Invoice.objects.filter(pk=invoice.pk).update(kind=InvoiceKind.INTERIM)
+
+        response = finance_client.get(admin_url(Invoice, "changelist"), {"q": invoice.number})
+
+        cell = re.search(r'<th class="field-reference">(.*?)</th>', response.content.decode(), re.S).group(1)
+        assert invoice.number in cell and "Interim" in cell
 
     def test_the_customer_column_names_the_company_and_the_email(self, finance_client, books):
         invoice = books[0].invoice(InvoiceStatus.SENT)

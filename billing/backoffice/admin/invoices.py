@@ -37,6 +37,7 @@ from billing.models import (
     CreditNote,
     EmailNotification,
     Invoice,
+    InvoiceKind,
     InvoiceLine,
     InvoiceStatus,
     Payment,
@@ -214,7 +215,7 @@ def credit_note_pdf_link(credit_note: CreditNote) -> str:
 @admin.register(Invoice)
 class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     list_display = (
-        "reference", "kind", "customer", "status_badge", "total_with_currency", "amount_due_with_currency",
+        "reference", "customer", "status_badge", "total_with_currency", "amount_due_with_currency",
         "due_date", "days_overdue",
     )
     list_select_related = ("user__profile",)
@@ -298,7 +299,10 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
 
     @admin.display(description="Invoice", ordering="number")
     def reference(self, obj):
-        return str(obj)
+        """The number, with the kind under it unless it is a period's invoice (most are): the list keeps its width."""
+        if obj.kind == InvoiceKind.PERIOD:
+            return str(obj)
+        return format_html('{}<br><span class="tmcp-quiet">{}</span>', obj, obj.get_kind_display())
 
     @admin.display(description="Customer", ordering="user__email")
     def customer(self, obj):
