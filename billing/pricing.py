@@ -507,12 +507,15 @@ def _discount_line(*, coupon: Coupon, base: Decimal) -> LineDraft | None:
 
 
 def invoice_draft(*, subscription: Subscription, period: Period, segment_tokens: Sequence[int]) -> InvoiceDraft:
-    """The lines owed for `period`: the fee (split by plan and day when it changed) and the overage.
+    """The lines owed for `period`: the fee (split by plan and day when it changed), the usage, the customer's
+    pending one-off charges and a running coupon's discount.
 
     `segment_tokens` are the tokens used in each of `usage_segments(subscription, period)`, in order. The
     plan in force at the period's end bills the SUBSCRIPTION line, the days spent on earlier plans are
-    PRORATION lines; each segment over its quota has its own USAGE lines, priced by its plan's usage model; then a
-    negative USAGE line takes off what the period's interim invoices billed already (progressive billing).
+    PRORATION lines; each segment over its quota has its own USAGE lines, priced by its plan's usage model (a
+    trial's days bill nothing); then a negative USAGE line takes off what the period's interim invoices billed
+    already (progressive billing), ADJUSTMENT lines bill the pending one-off charges, and a DISCOUNT line takes
+    the coupon's share off all of them, before tax.
     """
     whole = calendar_period(subscription, period)
     charged = fee_days(subscription, period)

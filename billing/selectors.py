@@ -152,8 +152,9 @@ def _charges_by_carrier(subscriptions: list[Subscription]) -> dict[int, list[One
 
 
 def plan_histories_load(subscriptions: list[Subscription], *, lock_charges: bool = False) -> None:
-    """Load the plan changes (with their plans) and pauses of `subscriptions` onto them: two queries. With `lock_charges` (invoicing), a fourth loads their customers' pending one-off charges, locked; pricing
-    reads them itself otherwise (the upcoming estimate: one query for its one subscription)."""
+    """Load the plan changes (with their plans) and pauses of `subscriptions` onto them: two queries. With
+    `lock_charges` (invoicing), a third loads their customers' pending one-off charges, locked; pricing reads them
+    itself otherwise (the upcoming estimate: one query for its one subscription)."""
     charges = _charges_by_carrier(subscriptions) if lock_charges else {}
     changes, pauses = defaultdict(list), defaultdict(list)
     for change in SubscriptionPlanChange.objects.filter(subscription__in=subscriptions).select_related(
