@@ -13,6 +13,8 @@ admin.site.site_header = "TwinMCP Billing back-office"
 admin.site.site_title = "TwinMCP Billing"
 admin.site.index_title = "Finance back-office"
 
+handler400 = views.bad_request
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="billing:dashboard", permanent=False)),
     path("admin/", admin.site.urls),

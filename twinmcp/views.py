@@ -4,6 +4,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django.views.defaults import bad_request as page_bad_request
 from django_prometheus.exports import ExportToDjangoView
 
 from .health import check_services, services_down
@@ -40,3 +41,15 @@ def metrics(request):
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
     return response
+
+
+def bad_request(request, exception):
+    """A request Django refuses before any view (a Host header not allowed, a suspicious operation): the API's error
+    shape on /api/ and /mcp, which clients parse as JSON, and Django's page elsewhere."""
+    if request.path.startswith(("/api/", "/mcp")):
+        return JsonResponse(
+            {"error": {"code": "bad_request", "message": "The request was refused (its Host header or its form is not "
+                       "allowed).", "fields": {}}},
+            status=400,
+        )
+    return page_bad_request(request, exception)
