@@ -48,6 +48,15 @@ def page(browser, live_server):
     context.close()
 
 
+@pytest.fixture(params=[1280, 360], ids=["1280px", "360px"])
+def screen(request, browser, live_server):
+    """A page on the live server at a desktop's width and a phone's, with that width: (page, width)."""
+    width = request.param
+    context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 900})
+    yield context.new_page(), width
+    context.close()
+
+
 @pytest.fixture
 def world(media):
     """A French business customer on Pro this period with its usage of every day so far, last month's invoice

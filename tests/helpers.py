@@ -58,3 +58,13 @@ def log_in(page):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/billing/")
+
+
+def amounts(table) -> list[str]:
+    """The amounts of a table's body as the page prints them, row after row."""
+    return [cell.inner_text() for cell in table.locator("tbody td.num").all()]
+
+
+def fits(page, width: int) -> None:
+    """Nothing on the page makes it scroll sideways at `width`."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width

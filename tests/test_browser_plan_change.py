@@ -12,7 +12,7 @@ from billing.models import Subscription, SubscriptionPlanChange
 from billing.periods import month
 from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory
 from libraries.tests.factories import UsageLogFactory
-from tests.helpers import NBSP, log_in
+from tests.helpers import NBSP, amounts, fits, log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -41,23 +41,6 @@ def subscription(pinned_clock, customer):
     )
     UsageLogFactory(user=customer, tokens=1_000_000, created_at=datetime.datetime(2026, 12, 5, 10, tzinfo=PARIS))
     return subscription
-
-
-@pytest.fixture(params=[1280, 360], ids=["1280px", "360px"])
-def screen(request, browser, live_server):
-    width = request.param
-    context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 900})
-    page = context.new_page()
-    yield page, width
-    context.close()
-
-
-def amounts(table) -> list[str]:
-    return [cell.inner_text() for cell in table.locator("tbody td.num").all()]
-
-
-def fits(page, width: int) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
 def test_upgrade_at_once_then_schedule_a_smaller_plan_and_cancel_it(screen, subscription, screenshot_path):
