@@ -162,7 +162,9 @@ class Plan(models.Model):
 
     @property
     def tiers(self) -> tuple[UsageTier, ...]:
-        return tuple(UsageTier(tier["up_to"], Decimal(tier["price_per_million"])) for tier in self.usage_tiers)
+        # Through str: a price written into the JSON as a number (1.1) is read as the decimal it shows, not as the
+        # binary float nearest to it.
+        return tuple(UsageTier(tier["up_to"], Decimal(str(tier["price_per_million"]))) for tier in self.usage_tiers)
 
     @property
     def has_hard_cap(self) -> bool:

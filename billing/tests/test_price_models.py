@@ -104,6 +104,15 @@ class TestEachModelToTheCent:
             Decimal("86.69"), Decimal("17.34"), Decimal("104.03"))
         assert (estimate.subtotal, estimate.total) == (Decimal("86.69"), Decimal("104.03"))
 
+    def test_a_tier_price_stored_as_a_json_number_bills_the_decimal_it_shows(self):
+        # A plan written through the ORM with 0.145 as a number: 1,000,000 tokens × 0.145 = 0.145 → 0.15 half-up
+        # (the float nearest to 0.145 is 0.14499999…, which would round to 0.14).
+        plan = Plan(usage_pricing=UsagePricing.GRADUATED, usage_tiers=[{"up_to": None, "price_per_million": 0.145}])
+
+        [charge] = usage_charges(plan=plan, overage=1_000_000)
+
+        assert (charge.unit_price, charge.amount) == (Decimal("0.145"), Decimal("0.15"))
+
     def test_graduated_reaching_the_open_tier_bills_three_lines(self):
         invoice, estimate = billed_and_estimated(october_customer(graduated_plan(), tokens=130_000_000))
 
