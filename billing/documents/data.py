@@ -25,6 +25,12 @@ if TYPE_CHECKING:  # the builders only read attributes: no import of models at r
 INVOICE = "INVOICE"
 CREDIT_NOTE = "CREDIT_NOTE"
 DISCOUNT = "DISCOUNT"  # the kind of a coupon's line (billing.models.LineKind.DISCOUNT): negative, before tax
+CREDIT = "CREDIT"  # a promotional or compensation credit spent before tax (billing.models.LineKind.CREDIT): negative
+ALLOWANCE_KINDS = frozenset({DISCOUNT, CREDIT})  # negative lines the e-invoice states as document-level allowances
+# UNTDID 4461 payment means codes (EN 16931 BT-81): how the amount due is collected.
+SEPA_CREDIT_TRANSFER = "58"
+SEPA_DIRECT_DEBIT = "59"
+BANK_CARD = "48"
 LANGUAGES = ("en", "fr")
 
 
@@ -57,7 +63,25 @@ class DocumentLine:
     unit_price: Decimal
     amount: Decimal
     price_base_quantity: int = 1  # EN 16931 BT-149: a usage line's price is per million tokens
-    kind: str = ""  # the invoice line's kind: a DISCOUNT is a document-level allowance in the e-invoice
+    kind: str = ""  # the invoice line's kind: DISCOUNT and CREDIT lines are document-level allowances in the e-invoice
+
+
+@dataclass(frozen=True)
+class PaymentInstructions:
+    """How the amount due is paid (EN 16931 BG-16), as it was at issue.
+
+    A bank transfer names the seller's account (BT-84 IBAN, BT-86 BIC) and the invoice number as the
+    reference (BT-83); a card names the card (BT-87 last digits, BT-88 holder or brand); a SEPA direct debit
+    names its mandate (BT-89) and the debited account (BT-91, masked).
+    """
+
+    means_code: str  # SEPA_CREDIT_TRANSFER, BANK_CARD or SEPA_DIRECT_DEBIT
+    iban: str = ""
+    bic: str = ""
+    card_last4: str = ""
+    card_brand: str = ""
+    mandate_reference: str = ""
+    debited_account: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +120,7 @@ class InvoiceDocument:
     original_invoice_number: str = ""  # credit notes only
     reason: str = ""  # credit notes only, in `language`: the reason from the list, then its free-text detail
     original_invoice_issue_date: datetime.date | None = None  # credit notes only
+    payment: PaymentInstructions | None = None  # invoices with an amount due only
 
     @property
     def is_credit_note(self) -> bool:
@@ -104,12 +129,13 @@ class InvoiceDocument:
     @property
     def item_lines(self) -> tuple[DocumentLine, ...]:
         """The lines that bill something: the e-invoice's lines (BG-25)."""
-        return tuple(line for line in self.lines if line.kind != DISCOUNT)
+        return tuple(line for line in self.lines if line.kind not in ALLOWANCE_KINDS)
 
     @property
-    def discounts(self) -> tuple[DocumentLine, ...]:
-        """The coupons' discount lines (negative): the e-invoice's document-level allowances (BG-20)."""
-        return tuple(line for line in self.lines if line.kind == DISCOUNT)
+    def allowances(self) -> tuple[DocumentLine, ...]:
+        """The negative lines taken before tax (a coupon's discount, a credit spent as a price reduction): the
+        e-invoice's document-level allowances (BG-20)."""
+        return tuple(line for line in self.lines if line.kind in ALLOWANCE_KINDS)
 
     @property
     def period_last_day(self) -> datetime.date:
@@ -117,8 +143,8 @@ class InvoiceDocument:
 
     @property
     def pays_by_bank_transfer(self) -> bool:
-        """An invoice with something left to pay and a seller account to pay it into: its payment instructions."""
-        return not self.is_credit_note and self.amount_due > 0 and bool(self.seller.iban)
+        """Its payment instructions are a bank transfer to the seller's account."""
+        return self.payment is not None and self.payment.means_code == SEPA_CREDIT_TRANSFER
 
 
 def _party(snapshot: dict) -> DocumentParty:
@@ -147,6 +173,13 @@ def _language(buyer: dict) -> str:
 def buyer_language(invoice: Invoice) -> str:
     """The language the invoice's documents speak: its buyer's at issue."""
     return _language((invoice.billing_details or {}).get("buyer", {}))
+
+
+def _payment_instructions(seller: DocumentParty) -> PaymentInstructions | None:
+    """A bank transfer to the seller's account, when it has one."""
+    if not seller.iban:
+        return None
+    return PaymentInstructions(means_code=SEPA_CREDIT_TRANSFER, iban=seller.iban, bic=seller.bic)
 
 
 def _invoice_payment_terms(*, issue_date: datetime.date, due_date: datetime.date, language: str) -> str:
@@ -216,6 +249,7 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
     due is the total less those credits, in the PDF as in its Factur-X XML.
     """
     shared = _from_invoice(invoice)
+    amount_due = invoice.total - invoice.credit_applied
     return InvoiceDocument(
         **shared,
         kind=INVOICE,
@@ -224,7 +258,8 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         due_date=invoice.due_date,
         credit_applied=invoice.credit_applied,
         amount_paid=ZERO,
-        amount_due=invoice.total - invoice.credit_applied,
+        amount_due=amount_due,
+        payment=_payment_instructions(shared["seller"]) if amount_due > 0 else None,
         payment_terms=_invoice_payment_terms(
             issue_date=invoice.issue_date, due_date=invoice.due_date, language=shared["language"]
         ),

@@ -35,7 +35,6 @@ LEVEL = "en16931"
 INVOICE_TYPE_CODE = "380"
 CREDIT_NOTE_TYPE_CODE = "381"
 UNIT_CODE = "C62"  # UN/ECE rec. 20 "one": a plan month, a token
-SEPA_CREDIT_TRANSFER = "58"  # UNTDID 4461 payment means code
 SIREN_SCHEME = "0002"  # ISO 6523 ICD of the French SIREN
 EMAIL_SCHEME = "EM"
 STANDARD, REVERSE_CHARGE, EXPORT = "S", "AE", "G"
@@ -128,10 +127,11 @@ def _facturx_data(document: InvoiceDocument) -> dict:
         _line(position, line, category=category, rate=rate)
         for position, line in enumerate(document.item_lines, start=1)
     ]
-    # A coupon's discount is a document-level allowance (BG-20) at the invoice's VAT category and rate, not a line.
+    # A coupon's discount or a credit spent before tax is a document-level allowance (BG-20) at the invoice's VAT
+    # category and rate, not a line.
     allowances = [
         {"amount": _amount(-line.amount), "reason": line.description, "vat_category_code": category, "vat_rate": rate}
-        for line in document.discounts
+        for line in document.allowances
     ]
     # French notes by subject code: PMD late-payment penalties, PMT recovery indemnity, AAB discount.
     notes = [
@@ -166,14 +166,14 @@ def _facturx_data(document: InvoiceDocument) -> dict:
     }
     if allowances:
         data["BG-20"] = allowances
-        data["BT-107"] = _amount(-sum((line.amount for line in document.discounts), Decimal(0)))
+        data["BT-107"] = _amount(-sum((line.amount for line in document.allowances), Decimal(0)))
     if document.due_date is not None:
         data["BT-9"] = document.due_date
     if document.pays_by_bank_transfer:
         # BG-16 payment instructions: the seller's IBAN (BT-84) and BIC (BT-86), the number as the reference.
-        data |= {"BT-81": SEPA_CREDIT_TRANSFER, "BT-83": document.number, "BT-84": document.seller.iban}
-        if document.seller.bic:
-            data["BT-86"] = document.seller.bic
+        data |= {"BT-81": document.payment.means_code, "BT-83": document.number, "BT-84": document.payment.iban}
+        if document.payment.bic:
+            data["BT-86"] = document.payment.bic
     if document.is_credit_note and document.original_invoice_number:
         preceding = {"BT-25": document.original_invoice_number}
         if document.original_invoice_issue_date is not None:

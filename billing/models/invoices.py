@@ -117,6 +117,7 @@ class LineKind(models.TextChoices):
     PRORATION = "PRORATION", _("Proration")
     ADJUSTMENT = "ADJUSTMENT", _("Adjustment")
     DISCOUNT = "DISCOUNT", _("Discount")  # a coupon's reduction, negative, before tax
+    CREDIT = "CREDIT", _("Credit")  # a promotional or compensation credit spent as a price reduction, before tax
 
 
 class InvoiceLine(models.Model):

@@ -49,6 +49,11 @@ def en16931_failures(xml: bytes) -> list[str]:
     return failures
 
 
+def document_failures(record: Invoice | CreditNote) -> list[str]:
+    """Every fatal finding of every validator on each e-invoice format of an issued invoice or credit note."""
+    return en16931_failures(document_xml(record))
+
+
 def document_xml(record: Invoice | CreditNote) -> bytes:
     """The Factur-X XML an issued invoice or credit note carries in its PDF (XSD-checked on the way)."""
     if isinstance(record, CreditNote):

@@ -21,8 +21,10 @@ from pypdf import PdfReader
 from billing.documents.data import (
     CREDIT_NOTE,
     INVOICE,
+    SEPA_CREDIT_TRANSFER,
     DocumentLine,
     DocumentParty,
+    PaymentInstructions,
     InvoiceDocument,
     credit_note_document,
     invoice_document,
@@ -93,6 +95,7 @@ def make_document(**changes) -> InvoiceDocument:
         late_payment_rate=Decimal("12.15"),
         recovery_indemnity=Decimal("40.00"),
         payment_terms="Payable within 30 days of the issue date, by 2026-12-02 at the latest.",
+        payment=PaymentInstructions(SEPA_CREDIT_TRANSFER, iban=SELLER.iban, bic=SELLER.bic),
     )
     return dataclasses.replace(document, **changes)
 
@@ -116,7 +119,7 @@ def credit_note(**changes) -> InvoiceDocument:
         credit_applied=Decimal("0.00"), amount_paid=Decimal("0.00"), amount_due=Decimal("26.40"),
         payment_terms="No payment is due on this credit note: its amount is credited to the customer.",
         original_invoice_number="TMCP-2026-000042", original_invoice_issue_date=datetime.date(2026, 11, 2),
-        reason="Invoiced twice",
+        reason="Invoiced twice", payment=None,
     )
     return make_document(**{**fields, **changes})
 
@@ -546,7 +549,8 @@ class TestPaymentInstructions:
         )
 
     def test_nothing_to_pay_prints_no_instructions(self):
-        document = make_document(credit_applied=Decimal("26.40"), amount_due=Decimal("0.00"))
+        # what `invoice_document` makes of an invoice its credits paid in full: no payment instructions
+        document = make_document(credit_applied=Decimal("26.40"), amount_due=Decimal("0.00"), payment=None)
         assert "IBAN" not in text_of(render_invoice_document(document))
         root = etree.fromstring(facturx_xml(document))
         assert not root.xpath("//ram:SpecifiedTradeSettlementPaymentMeans", namespaces=NS)
