@@ -24,8 +24,8 @@ from billing.documents.data import (
     SEPA_CREDIT_TRANSFER,
     DocumentLine,
     DocumentParty,
-    PaymentInstructions,
     InvoiceDocument,
+    PaymentInstructions,
     credit_note_document,
     invoice_document,
 )
