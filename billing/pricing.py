@@ -146,14 +146,20 @@ def pauses_of(subscription: Subscription) -> list[SubscriptionPause]:
     return _loaded(subscription, "pauses", lambda: list(subscription.pauses.all()), unsaved=[])
 
 
+def pending_charges(*, user_ids: Iterable[int], lock: bool = False) -> list[OneOffCharge]:
+    """The customers' pending one-off charges, oldest first; with `lock`, locked (in primary-key order) until the
+    transaction ends: a charge being invoiced cannot be cancelled or billed by another invoice meanwhile, and one
+    billed or cancelled while it waited for the lock is no longer pending when read."""
+    charges = OneOffCharge.objects.filter(PENDING_CHARGE, user_id__in=list(user_ids))
+    if lock:
+        charges = charges.select_for_update().order_by("pk")
+    return sorted(charges, key=lambda charge: (charge.created_at, charge.pk))
+
+
 def charges_of(subscription: Subscription) -> list[OneOffCharge]:
     """The customer's pending one-off charges its next period invoice bills, oldest first (`_loaded`)."""
     return _loaded(
-        subscription, "charges",
-        lambda: list(OneOffCharge.objects.filter(PENDING_CHARGE, user_id=subscription.user_id).order_by(
-            "created_at", "pk"
-        )),
-        unsaved=[],
+        subscription, "charges", lambda: pending_charges(user_ids=[subscription.user_id]), unsaved=[]
     )
 
 
@@ -470,14 +476,15 @@ def _usage_lines(*, segment: UsageSegment, tokens_used: int, billed: Period) -> 
     ]
 
 
+def running_coupon(subscription: Subscription) -> CouponRedemption | None:
+    """The coupon redemption (with its coupon) that discounts the subscription's next period invoice, if any."""
+    running = CouponRedemption.objects.filter(subscription=subscription, ended_at__isnull=True)
+    return running.select_related("coupon").order_by("pk").first()
+
+
 def coupon_redemption_of(subscription: Subscription) -> CouponRedemption | None:
-    """The subscription's running coupon (with its coupon) that pricing reads (`_loaded`)."""
-    return _loaded(
-        subscription, "coupon_redemption",
-        lambda: CouponRedemption.objects.filter(subscription=subscription, ended_at__isnull=True)
-        .select_related("coupon").order_by("pk").first(),
-        unsaved=None,
-    )
+    """The subscription's running coupon that pricing reads (`_loaded`)."""
+    return _loaded(subscription, "coupon_redemption", lambda: running_coupon(subscription), unsaved=None)
 
 
 def coupon_discount(*, coupon: Coupon, base: Decimal) -> Decimal:

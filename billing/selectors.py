@@ -15,7 +15,6 @@ from accounts.selectors import customer_language, saved_profile
 from billing.models import (
     ISSUED_INVOICE_STATUSES,
     LIVE_SUBSCRIPTION_STATUSES,
-    PENDING_CHARGE,
     BillingAlert,
     CouponRedemption,
     Credit,
@@ -44,6 +43,7 @@ from billing.pricing import (
     interval_months,
     invoice_draft,
     invoice_totals,
+    pending_charges,
     usage_charge,
     usage_segments,
 )
@@ -129,16 +129,6 @@ def load_subscriptions(ids, *, lock_charges: bool = False) -> list[Subscription]
             coupon_redemptions=coupons.get(subscription.pk, []),
         )
     return subscriptions
-
-
-def pending_charges(*, user_ids: Iterable[int], lock: bool = False) -> list[OneOffCharge]:
-    """The customers' pending one-off charges, oldest first; with `lock`, locked (in primary-key order) until the
-    transaction ends: a charge being invoiced cannot be cancelled or billed by another invoice meanwhile, and one
-    billed or cancelled while it waited for the lock is no longer pending when read."""
-    charges = OneOffCharge.objects.filter(PENDING_CHARGE, user_id__in=list(user_ids))
-    if lock:
-        charges = charges.select_for_update().order_by("pk")
-    return sorted(charges, key=lambda charge: (charge.created_at, charge.pk))
 
 
 def _charges_by_carrier(subscriptions: list[Subscription]) -> dict[int, list[OneOffCharge]]:

@@ -37,7 +37,7 @@ from billing.models import (
     Subscription,
 )
 from billing.money import ZERO
-from billing.pricing import coupon_discount, interval_months
+from billing.pricing import coupon_discount, interval_months, running_coupon
 from billing.selectors import UpcomingInvoice, history_prefill, load_subscriptions, upcoming_priced
 from core.db import rows_update
 
@@ -88,12 +88,6 @@ def _live_subscription(user, *, lock: bool) -> Subscription:
     if subscription is None:
         raise CouponRefused(_("A coupon applies to a subscription: subscribe to a plan first."))
     return subscription
-
-
-def running_coupon(subscription: Subscription) -> CouponRedemption | None:
-    """The coupon redemption that discounts the subscription's next period invoice, if any."""
-    running = CouponRedemption.objects.filter(subscription=subscription, ended_at__isnull=True)
-    return running.select_related("coupon").order_by("pk").first()
 
 
 def periods_left(redemption: CouponRedemption, *, plan: Plan) -> int | None:
