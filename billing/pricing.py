@@ -13,7 +13,7 @@ from typing import TypeVar
 from django.conf import settings
 from django.db.models import Sum
 from django.utils import translation
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from accounts.selectors import customer_language, saved_profile
 from billing.models import (
@@ -21,6 +21,8 @@ from billing.models import (
     PENDING_CHARGE,
     Coupon,
     CouponRedemption,
+    Credit,
+    CreditType,
     Interval,
     InvoiceKind,
     InvoiceLine,
@@ -32,7 +34,7 @@ from billing.models import (
     SubscriptionPlanChange,
     UsagePricing,
 )
-from billing.money import TOKENS_PER_MILLION, ZERO, format_number, round_money
+from billing.money import CENT, TOKENS_PER_MILLION, ZERO, format_number, round_money
 from billing.periods import Period, add_months, local_date, period_name
 from billing.tax import TaxTreatment
 
@@ -92,9 +94,84 @@ class Totals:
 
 
 def invoice_totals(*, subtotal: Decimal, treatment: TaxTreatment) -> Totals:
+    return totals_at_rate(subtotal=subtotal, tax_rate=treatment.rate)
+
+
+def totals_at_rate(*, subtotal: Decimal, tax_rate: Decimal) -> Totals:
     """Tax is rounded once, on the subtotal."""
-    tax_amount = round_money(subtotal * treatment.rate)
-    return Totals(subtotal, treatment.rate, tax_amount, subtotal + tax_amount)
+    tax_amount = round_money(subtotal * tax_rate)
+    return Totals(subtotal, tax_rate, tax_amount, subtotal + tax_amount)
+
+
+# Credits the seller gave are price reductions, taken before tax; credits of money the customer paid (a refund, an
+# overpayment) are prepaid amounts, taken off the total after tax.
+PRICE_REDUCTION_CREDITS = frozenset({CreditType.PROMOTIONAL, CreditType.COMPENSATION})
+CREDIT_LINE_TEXTS = {
+    CreditType.PROMOTIONAL: gettext_noop("Promotional credit: %(reason)s"),
+    CreditType.COMPENSATION: gettext_noop("Compensation credit: %(reason)s"),
+}
+
+
+@dataclass(frozen=True)
+class CreditSpent:
+    """What one credit takes off an invoice: `amount` is what the credit is charged, what the customer pays less
+    (VAT included); `reduction` is the part taken before tax (a CREDIT line of −reduction), zero when prepaid."""
+
+    credit: Credit
+    amount: Decimal
+    reduction: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class CreditedTotals:
+    totals: Totals
+    credit_applied: Decimal
+    spent: tuple[CreditSpent, ...]
+
+
+def _price_reduction(*, totals: Totals, available: Decimal) -> tuple[Decimal, Decimal]:
+    """The largest reduction of the subtotal, to the cent, that lowers the total by at most `available`: (the
+    reduction, what the total falls by). The VAT of the reduced subtotal rounds by up to a cent either way, so the
+    search starts two cents above the exact share and steps down."""
+    reduction = min(totals.subtotal, round_money(available / (1 + totals.tax_rate)) + 2 * CENT)
+    while reduction > 0:
+        saved = totals.total - totals_at_rate(subtotal=totals.subtotal - reduction, tax_rate=totals.tax_rate).total
+        if saved <= available:
+            return reduction, saved
+        reduction -= CENT
+    return ZERO, ZERO
+
+
+def credits_spend(*, totals: Totals, settled: Decimal, credits: Iterable[Credit]) -> CreditedTotals:
+    """What `credits` (oldest-expiring first) take off an invoice of `totals` of which `settled` is already paid:
+    price reductions first, then prepaid credits on what is left to pay. Nothing is written; no credit is charged
+    more than its `remaining_amount`."""
+    credits = [credit for credit in credits if credit.remaining_amount > 0]
+    spent = []
+    for credit in credits:
+        if credit.type in PRICE_REDUCTION_CREDITS:
+            reduction, saved = _price_reduction(totals=totals, available=credit.remaining_amount)
+            if saved > 0:
+                spent.append(CreditSpent(credit=credit, amount=saved, reduction=reduction))
+                totals = totals_at_rate(subtotal=totals.subtotal - reduction, tax_rate=totals.tax_rate)
+    credit_applied = ZERO
+    for credit in credits:
+        if credit.type not in PRICE_REDUCTION_CREDITS:
+            amount = min(credit.remaining_amount, totals.total - settled - credit_applied)
+            if amount > 0:
+                spent.append(CreditSpent(credit=credit, amount=amount))
+                credit_applied += amount
+    return CreditedTotals(totals=totals, credit_applied=credit_applied, spent=tuple(spent))
+
+
+def credit_line(spent: CreditSpent, *, language: str) -> LineDraft:
+    """The negative CREDIT line of a credit spent as a price reduction, written in the buyer's language."""
+    with translation.override(language):
+        description = gettext(CREDIT_LINE_TEXTS[spent.credit.type]) % {"reason": spent.credit.reason}
+    return LineDraft(
+        kind=LineKind.CREDIT, description=description[:300], quantity=Decimal(1), unit_price=-spent.reduction,
+        amount=-spent.reduction,
+    )
 
 
 def interval_months(plan: Plan) -> int:

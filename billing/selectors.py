@@ -10,7 +10,10 @@ from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils.translation import gettext
+from stdnum.exceptions import ValidationError
+from stdnum.fr import tva as fr_tva
 
+from accounts.models import ViesStatus
 from accounts.selectors import customer_language, saved_profile
 from billing.models import (
     ISSUED_INVOICE_STATUSES,
@@ -19,6 +22,8 @@ from billing.models import (
     CouponRedemption,
     Credit,
     CreditNote,
+    CreditNoteKind,
+    CreditNoteLine,
     Invoice,
     InvoiceKind,
     InvoiceLine,
@@ -38,6 +43,8 @@ from billing.pricing import (
     InvoiceDraft,
     LineDraft,
     UsageSegment,
+    credit_line,
+    credits_spend,
     interim_billed_load,
     interim_draft,
     interval_months,
@@ -315,7 +322,18 @@ def interim_drafts(subscriptions: Iterable[Subscription], *, now: datetime.datet
 
 
 def seller_snapshot() -> dict:
-    return dict(settings.SELLER)
+    return dict(settings.SELLER, vat_on_debits=settings.SELLER_VAT_ON_DEBITS)
+
+
+def buyer_siren(profile) -> str:
+    """The buyer's SIREN as its profile gives it, or else, for a French business that gave only its VAT number,
+    digits 3 to 11 of that number (FRkk + SIREN; Monaco's FRkk000… numbers have none)."""
+    if profile.siren or buyer_country(profile.country) != "FR" or not profile.vat_number.upper().startswith("FR"):
+        return profile.siren
+    try:
+        return fr_tva.to_siren(fr_tva.validate(profile.vat_number))
+    except ValidationError:
+        return ""
 
 
 def buyer_snapshot(user) -> dict:
@@ -325,14 +343,21 @@ def buyer_snapshot(user) -> dict:
         "name": (profile.full_name if profile else "") or user.get_full_name() or user.email,
         "company_name": profile.company_name if profile else "",
         "vat_number": profile.vat_number if profile else "",
-        "siren": profile.siren if profile else "",
+        "siren": buyer_siren(profile) if profile else "",
         "address_line1": profile.address_line1 if profile else "",
         "address_line2": profile.address_line2 if profile else "",
         "postal_code": profile.postal_code if profile else "",
         "city": profile.city if profile else "",
         "country": buyer_country(profile.country if profile else ""),
         "language": customer_language(profile),
+        "vies_status": profile.vies_status if profile else ViesStatus.UNCHECKED.value,
     }
+
+
+def buyer_tax_vat_number(buyer: dict) -> str:
+    """The VAT number that sets the buyer's tax: none once VIES rejected it, so that they pay VAT instead of being
+    reverse-charged (the invoice still prints the number they gave)."""
+    return "" if buyer["vies_status"] == ViesStatus.INVALID else buyer["vat_number"]
 
 
 @dataclass(frozen=True)
@@ -371,23 +396,31 @@ def upcoming_priced(subscription: Subscription, *, now: datetime.datetime) -> Up
         subscription=subscription, period=billed, segment_tokens=segment_tokens_by_subscription(windows)[subscription]
     )
     buyer = buyer_snapshot(subscription.user)
-    treatment = tax_treatment(country=buyer["country"], vat_number=buyer["vat_number"])
-    totals = invoice_totals(subtotal=draft.subtotal, treatment=treatment)
-    credits = usable_credits(user_ids=[subscription.user_id], currency=draft.plan.currency, now=now)
-    credit_available = sum((credit.remaining_amount for credit in credits), ZERO)
-    credit_applied = min(credit_available, totals.total)
+    treatment = tax_treatment(
+        country=buyer["country"], vat_number=buyer_tax_vat_number(buyer), company_name=buyer["company_name"],
+        tax_point=local_date(now),
+    )
+    # The credits are spent as the issue will spend them: promotional and compensation ones as CREDIT lines.
+    spending = credits_spend(
+        totals=invoice_totals(subtotal=draft.subtotal, treatment=treatment), settled=ZERO,
+        credits=usable_credits(user_ids=[subscription.user_id], currency=draft.plan.currency, now=now),
+    )
+    totals = spending.totals
+    credit_lines = tuple(
+        credit_line(spent, language=buyer["language"]) for spent in spending.spent if spent.reduction
+    )
     return UpcomingInvoice(
         period=billed,
         currency=draft.plan.currency,
         tokens_used=draft.tokens_used,
         included_tokens=draft.plan.included_tokens,
-        lines=draft.lines,
+        lines=draft.lines + credit_lines,
         subtotal=totals.subtotal,
         tax_rate=totals.tax_rate,
         tax_amount=totals.tax_amount,
         total=totals.total,
-        credit_applied=credit_applied,
-        amount_due=totals.total - credit_applied,
+        credit_applied=spending.credit_applied,
+        amount_due=totals.total - spending.credit_applied,
         reverse_charge=treatment.reverse_charge,
         tax_mention=treatment.mention,
     )
@@ -423,17 +456,40 @@ def customer_invoices(*, user):
     return Invoice.objects.filter(user=user, number__isnull=False).order_by("-period_start", "-id")
 
 
+# Every reader of an invoice's credit notes prefetches them so, and reads them through the two accessors below.
+CREDIT_NOTES = Prefetch(
+    "credit_notes",
+    queryset=CreditNote.objects.order_by("issue_date", "id").prefetch_related(
+        Prefetch("lines", queryset=CreditNoteLine.objects.order_by("position"))
+    ),
+)
+
+
 def customer_invoice_detail(*, user):
-    """The customer's issued invoices with what a detail shows: lines, payments, credit note."""
-    return customer_invoices(user=user).select_related("credit_note").prefetch_related(
+    """The customer's issued invoices with what a detail shows: lines, payments, credit notes."""
+    return customer_invoices(user=user).prefetch_related(
         Prefetch("lines", queryset=InvoiceLine.objects.order_by("position")),
         Prefetch("payments", queryset=Payment.objects.order_by("created_at", "id")),
+        CREDIT_NOTES,
     )
 
 
+def invoice_credit_notes(invoice: Invoice) -> list[CreditNote]:
+    """Every credit note of `invoice`, full or partial, oldest first (from the CREDIT_NOTES prefetch when made)."""
+    return sorted(invoice.credit_notes.all(), key=lambda credit_note: (credit_note.issue_date, credit_note.pk))
+
+
+def customer_credit_notes(*, user):
+    """The credit notes of the customer's invoices; nobody sees another's."""
+    return CreditNote.objects.filter(invoice__user=user, invoice__number__isnull=False)
+
+
 def credit_note_of(invoice: Invoice) -> CreditNote | None:
-    """The credit note that cancelled `invoice`, or None (a missing reverse one-to-one raises otherwise)."""
-    return getattr(invoice, "credit_note", None)
+    """The credit note that cancelled `invoice` (the full one), or None."""
+    return next(
+        (credit_note for credit_note in invoice_credit_notes(invoice) if credit_note.kind == CreditNoteKind.FULL),
+        None,
+    )
 
 
 def customer_payments(*, user):

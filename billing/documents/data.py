@@ -49,6 +49,7 @@ class DocumentParty:
     email: str = ""
     iban: str = ""  # compact, the seller's only: where a bank transfer pays the invoice
     bic: str = ""
+    vat_on_debits: bool = False  # the seller's only: it opted to pay VAT on debits (settings.SELLER_VAT_ON_DEBITS)
 
     @property
     def display_name(self) -> str:
@@ -90,8 +91,8 @@ class InvoiceDocument:
 
     `period_end` is excluded (half-open, like the invoice): the last day printed is `period_end - 1 day`.
     `tax_rate` is a fraction (0.2000 for 20 %), as on the invoice; `late_payment_rate` is a percentage.
-    A credit note carries the lines and amounts of the invoice it cancels; its `amount_due` is the
-    amount credited to the customer, and nothing is prepaid on it.
+    A credit note carries its own lines and amounts (all of the invoice it cancels, or what it credits of it);
+    its `amount_due` is the amount credited to the customer, and nothing is prepaid on it.
     """
 
     kind: str  # INVOICE or CREDIT_NOTE
@@ -162,6 +163,7 @@ def _party(snapshot: dict) -> DocumentParty:
         email=snapshot.get("email", ""),
         iban=iban.compact(snapshot.get("iban", "")),
         bic=snapshot.get("bic", "").replace(" ", "").upper(),
+        vat_on_debits=snapshot.get("vat_on_debits", False),
     )
 
 
@@ -175,8 +177,34 @@ def buyer_language(invoice: Invoice) -> str:
     return _language((invoice.billing_details or {}).get("buyer", {}))
 
 
-def _payment_instructions(seller: DocumentParty) -> PaymentInstructions | None:
-    """A bank transfer to the seller's account, when it has one."""
+def payment_snapshot(*, means_code: str, card_brand: str = "", card_last4: str = "") -> dict:
+    """How an invoice is collected, as its `billing_details` keep it at issue: a payment means code and, for a
+    card, its brand as printed and its last four digits (never its number)."""
+    if means_code == BANK_CARD:
+        return {"means_code": means_code, "card_brand": card_brand, "card_last4": card_last4}
+    return {"means_code": means_code}
+
+
+def issued_payment_means(invoice: Invoice) -> str:
+    """The payment means code of an issued invoice as at issue; a bank transfer for one issued before the billing
+    snapshot kept it."""
+    return (invoice.billing_details or {}).get("payment", {}).get("means_code", SEPA_CREDIT_TRANSFER)
+
+
+def _payment_instructions(invoice: Invoice, seller: DocumentParty) -> PaymentInstructions | None:
+    """How the amount due is paid, as at issue: a card or a direct debit as snapshotted, else a bank transfer to
+    the seller's account, when it has one."""
+    snapshot = (invoice.billing_details or {}).get("payment", {})
+    means_code = issued_payment_means(invoice)
+    if means_code == BANK_CARD:
+        return PaymentInstructions(
+            means_code=BANK_CARD, card_brand=snapshot.get("card_brand", ""), card_last4=snapshot.get("card_last4", "")
+        )
+    if means_code == SEPA_DIRECT_DEBIT:
+        return PaymentInstructions(
+            means_code=SEPA_DIRECT_DEBIT, mandate_reference=snapshot.get("mandate_reference", ""),
+            debited_account=snapshot.get("debited_account", ""),
+        )
     if not seller.iban:
         return None
     return PaymentInstructions(means_code=SEPA_CREDIT_TRANSFER, iban=seller.iban, bic=seller.bic)
@@ -209,13 +237,14 @@ def _snapshot(invoice: Invoice) -> tuple[dict, dict]:
     return details["buyer"], details["seller"]
 
 
-def _lines(invoice: Invoice) -> tuple[DocumentLine, ...]:
+def _lines_of(lines) -> tuple[DocumentLine, ...]:
+    """Invoice or credit note lines as printed, in their order."""
     return tuple(
         DocumentLine(
             description=line.description, quantity=line.quantity, unit_price=line.unit_price, amount=line.amount,
             price_base_quantity=line.price_base_quantity, kind=line.kind,
         )
-        for line in sorted(invoice.lines.all(), key=lambda line: line.position)
+        for line in sorted(lines, key=lambda line: line.position)
     )
 
 
@@ -228,7 +257,7 @@ def _from_invoice(invoice: Invoice) -> dict:
         "currency": invoice.currency,
         "seller": _party(seller),
         "buyer": _party(buyer),
-        "lines": _lines(invoice),
+        "lines": _lines_of(invoice.lines.all()),
         "subtotal": invoice.subtotal,
         "tax_rate": invoice.tax_rate,
         "tax_amount": invoice.tax_amount,
@@ -259,7 +288,7 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         credit_applied=invoice.credit_applied,
         amount_paid=ZERO,
         amount_due=amount_due,
-        payment=_payment_instructions(shared["seller"]) if amount_due > 0 else None,
+        payment=_payment_instructions(invoice, shared["seller"]) if amount_due > 0 else None,
         payment_terms=_invoice_payment_terms(
             issue_date=invoice.issue_date, due_date=invoice.due_date, language=shared["language"]
         ),
@@ -267,9 +296,16 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
 
 
 def credit_note_document(credit_note: CreditNote) -> InvoiceDocument:
-    """The document of a credit note: the cancelled invoice's lines and amounts, its own number and date."""
+    """The document of a credit note: its own number, date, lines and totals (all of the invoice it cancels, or
+    the part of it it credits), the parties, period, tax treatment and mentions of that invoice (BG-3)."""
     invoice = credit_note.invoice
-    shared = _from_invoice(invoice)
+    shared = _from_invoice(invoice) | {
+        "lines": _lines_of(credit_note.lines.all()),
+        "subtotal": credit_note.subtotal,
+        "tax_rate": credit_note.tax_rate,
+        "tax_amount": credit_note.tax_amount,
+        "total": credit_note.amount,
+    }
     return InvoiceDocument(
         **shared,
         kind=CREDIT_NOTE,

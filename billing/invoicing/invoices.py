@@ -6,21 +6,28 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Max, Sum
 from django.utils.translation import gettext as _
 
 from accounts.models import AuditLog
 from accounts.services import audit_entry, audit_log_record, audit_log_record_many
 from billing import clock
 from billing.cache import customer_cache_invalidate
+from billing.documents.data import (
+    BANK_CARD,
+    SEPA_CREDIT_TRANSFER,
+    buyer_language,
+    issued_payment_means,
+    payment_snapshot,
+)
 from billing.exceptions import BillingError
+from billing.invoicing.credit_notes import credit_note_full_write
 from billing.invoicing.numbering import numbers_reserve
 from billing.models import (
     PENDING_CHARGE,
     AlertType,
     Credit,
     CreditApplication,
-    CreditNote,
     CreditNoteReason,
     CreditType,
     DocumentKind,
@@ -33,13 +40,29 @@ from billing.models import (
     PaymentProviderCustomer,
     PaymentProviderName,
     Subscription,
+    card_brand_name,
 )
 from billing.money import ZERO, format_number
 from billing.notifications.alerts import alert_raise, alert_text
 from billing.notifications.customer_webhooks import invoice_overdue_publish, invoices_issued_publish
 from billing.periods import Period, add_months, format_long_date, local_date, parse_month
-from billing.pricing import InvoiceDraft, billing_period, invoice_totals
-from billing.selectors import buyer_snapshot, invoice_drafts, load_subscriptions, seller_snapshot, usable_credits
+from billing.pricing import (
+    InvoiceDraft,
+    LineDraft,
+    billing_period,
+    credit_line,
+    credits_spend,
+    invoice_totals,
+    totals_at_rate,
+)
+from billing.selectors import (
+    buyer_snapshot,
+    buyer_tax_vat_number,
+    invoice_drafts,
+    load_subscriptions,
+    seller_snapshot,
+    usable_credits,
+)
 from billing.subscriptions.coupons import coupon_periods_count
 from billing.tax import tax_treatment
 from billing.transitions import transition_check
@@ -54,10 +77,14 @@ def period_end_of(period) -> datetime.date:
     return parse_month(period).end
 
 
-def _price(invoice: Invoice, *, subtotal: Decimal) -> None:
-    """Snapshot buyer and seller and set tax and totals from `subtotal` and what is already settled."""
+def _price(invoice: Invoice, *, subtotal: Decimal, tax_point: datetime.date) -> None:
+    """Snapshot buyer and seller and set tax and totals from `subtotal` and what is already settled; the VAT rate is
+    the one in force on `tax_point`, the day the invoice is issued."""
     buyer = buyer_snapshot(invoice.user)
-    treatment = tax_treatment(country=buyer["country"], vat_number=buyer["vat_number"])
+    treatment = tax_treatment(
+        country=buyer["country"], vat_number=buyer_tax_vat_number(buyer), company_name=buyer["company_name"],
+        tax_point=tax_point,
+    )
     totals = invoice_totals(subtotal=subtotal, treatment=treatment)
     invoice.billing_details = {"buyer": buyer, "seller": seller_snapshot()}
     invoice.buyer_country = buyer["country"]
@@ -68,7 +95,7 @@ def _price(invoice: Invoice, *, subtotal: Decimal) -> None:
     invoice.amount_due = invoice.total - invoice.credit_applied - invoice.amount_paid
 
 
-def _new_invoice(draft: InvoiceDraft) -> Invoice:
+def _new_invoice(draft: InvoiceDraft, *, tax_point: datetime.date) -> Invoice:
     """An unsaved invoice of `draft`, priced (buyer and seller snapshotted, tax, totals)."""
     invoice = Invoice(
         user=draft.user,
@@ -79,7 +106,7 @@ def _new_invoice(draft: InvoiceDraft) -> Invoice:
         period_end=draft.period.end,
         coupon_redemption=draft.coupon_redemption,
     )
-    _price(invoice, subtotal=draft.subtotal)
+    _price(invoice, subtotal=draft.subtotal, tax_point=tax_point)
     return invoice
 
 
@@ -108,9 +135,11 @@ def _charges_bill(invoice: Invoice, charges: tuple[OneOffCharge, ...]) -> None:
         raise BillingError(f"A one-off charge of invoice {invoice} was billed or cancelled meanwhile: price it again.")
 
 
-def invoices_create(drafts: list[InvoiceDraft]) -> list[Invoice]:
-    """DRAFT invoices with their lines, written in bulk."""
-    invoices = [_new_invoice(draft) for draft in drafts]
+def invoices_create(drafts: list[InvoiceDraft], *, now: datetime.datetime | None = None) -> list[Invoice]:
+    """DRAFT invoices with their lines, written in bulk; priced as if issued on `now`'s day (finalising prices them
+    again on the day of issue)."""
+    tax_point = local_date(now or clock.now())
+    invoices = [_new_invoice(draft, tax_point=tax_point) for draft in drafts]
     _insert_with_lines(invoices, drafts)
     audit_log_record_many(
         audit_entry(action="invoice.generate", obj=invoice, changes={"total": str(invoice.total)})
@@ -120,14 +149,19 @@ def invoices_create(drafts: list[InvoiceDraft]) -> list[Invoice]:
     return invoices
 
 
-def _apply_credits(invoices: list[Invoice], *, now: datetime.datetime) -> list[CreditApplication]:
-    """Spend each customer's credits, oldest-expiring first, on the amount due of their invoices.
+def _apply_credits(
+    invoices: list[Invoice], *, now: datetime.datetime
+) -> tuple[list[CreditApplication], list[tuple[Invoice, LineDraft]]]:
+    """Spend each customer's credits, oldest-expiring first, on their invoices: promotional and compensation
+    credits as price reductions before tax (a CREDIT line each, the tax and totals priced again), then the others
+    as prepaid amounts on what is left to pay (`credit_applied`).
 
-    The credits are written; the applications are returned unsaved, for invoices that may not be yet.
+    The credits are written; the applications and the CREDIT lines are returned unsaved, for invoices that may
+    not be yet.
     """
     payable = [invoice for invoice in invoices if invoice.amount_due > 0]
     if not payable:
-        return []
+        return [], []
     currencies = {invoice.currency for invoice in payable}
     candidates = [
         credit
@@ -135,7 +169,7 @@ def _apply_credits(invoices: list[Invoice], *, now: datetime.datetime) -> list[C
         for credit in usable_credits(user_ids={i.user_id for i in payable}, currency=currency, now=now)
     ]
     if not candidates:
-        return []
+        return [], []
     # Lock in primary-key order (no deadlock with other lockers), then spend in expiry order.
     locked = {
         credit.pk: credit
@@ -144,41 +178,75 @@ def _apply_credits(invoices: list[Invoice], *, now: datetime.datetime) -> list[C
     credits_by_user = defaultdict(list)
     for candidate in candidates:
         credits_by_user[(candidate.user_id, candidate.currency)].append(locked[candidate.pk])
-    applications = []
+    applications, lines = [], []
     for invoice in payable:
-        for credit in credits_by_user[(invoice.user_id, invoice.currency)]:
-            amount = min(credit.remaining_amount, invoice.amount_due)
-            if amount <= 0:
-                continue
-            credit.remaining_amount -= amount
-            invoice.credit_applied += amount
-            invoice.amount_due -= amount
-            applications.append(CreditApplication(credit=credit, invoice=invoice, amount=amount, created_at=now))
+        spending = credits_spend(
+            totals=totals_at_rate(subtotal=invoice.subtotal, tax_rate=invoice.tax_rate),
+            settled=invoice.credit_applied + invoice.amount_paid,
+            credits=credits_by_user[(invoice.user_id, invoice.currency)],
+        )
+        totals = spending.totals
+        invoice.subtotal, invoice.tax_amount, invoice.total = totals.subtotal, totals.tax_amount, totals.total
+        invoice.credit_applied += spending.credit_applied
+        invoice.amount_due = invoice.total - invoice.credit_applied - invoice.amount_paid
+        language = buyer_language(invoice)
+        for spent in spending.spent:
+            spent.credit.remaining_amount -= spent.amount
+            applications.append(
+                CreditApplication(credit=spent.credit, invoice=invoice, amount=spent.amount, created_at=now)
+            )
+            if spent.reduction:
+                lines.append((invoice, credit_line(spent, language=language)))
     rows_update(Credit, locked.values(), ["remaining_amount"])
-    return applications
+    return applications, lines
+
+
+def _credit_lines_insert(lines: list[tuple[Invoice, LineDraft]]) -> None:
+    """The CREDIT lines of issued invoices, each after its invoice's last line."""
+    if not lines:
+        return
+    last_positions = dict(
+        InvoiceLine.objects.filter(invoice__in={invoice.pk for invoice, _line in lines})
+        .values_list("invoice").annotate(Max("position")).order_by()
+    )
+    rows = []
+    for invoice, line in lines:
+        position = last_positions[invoice.pk] = last_positions.get(invoice.pk, -1) + 1
+        rows.append(InvoiceLine(invoice=invoice, position=position, **line.__dict__))
+    rows_insert(InvoiceLine, rows)
 
 
 def issue_documents_after_commit(invoice_ids: list[int]) -> None:
     enqueue_after_commit("billing.tasks.invoicing.invoices_documents_issue_task", invoice_ids=invoice_ids)
 
 
-def charge_after_commit(invoices: list[Invoice]) -> None:
-    """With Stripe, each issued invoice with an amount due is charged to its customer's saved card, on a worker
-    once the issue committed: Stripe out of reach never rolls billing back."""
-    if settings.PAYMENT_PROVIDER != PaymentProviderName.STRIPE:
-        return
-    due = [invoice for invoice in invoices if invoice.amount_due > 0]
-    if not due:
-        return
-    with_card = set(
-        PaymentProviderCustomer.objects.filter(
-            user_id__in={invoice.user_id for invoice in due}, provider=PaymentProviderName.STRIPE
+def _payment_snapshot(invoices: list[Invoice]) -> None:
+    """Each invoice's billing snapshot says how it is collected, as at issue: with Stripe, the saved card it is
+    charged to; else (manual collection, or no card saved) a bank transfer."""
+    cards = {}
+    if settings.PAYMENT_PROVIDER == PaymentProviderName.STRIPE:
+        cards = {
+            customer.user_id: customer
+            for customer in PaymentProviderCustomer.objects.filter(
+                user_id__in={invoice.user_id for invoice in invoices}, provider=PaymentProviderName.STRIPE
+            ).exclude(default_payment_method_id="")
+        }
+    for invoice in invoices:
+        card = cards.get(invoice.user_id)
+        payment = (
+            payment_snapshot(means_code=SEPA_CREDIT_TRANSFER) if card is None
+            else payment_snapshot(
+                means_code=BANK_CARD, card_brand=card_brand_name(card.card_brand), card_last4=card.card_last4
+            )
         )
-        .exclude(default_payment_method_id="")
-        .values_list("user_id", flat=True)
-    )
-    for invoice in due:
-        if invoice.user_id in with_card:
+        invoice.billing_details = {**invoice.billing_details, "payment": payment}
+
+
+def charge_after_commit(invoices: list[Invoice]) -> None:
+    """Each issued invoice with an amount due that its snapshot says a card pays is charged to it, on a worker
+    once the issue committed: Stripe out of reach never rolls billing back."""
+    for invoice in invoices:
+        if invoice.amount_due > 0 and issued_payment_means(invoice) == BANK_CARD:
             enqueue_after_commit("billing.tasks.payments.invoice_charge_task", invoice_id=invoice.pk, attempt=1)
 
 
@@ -188,12 +256,13 @@ INVOICE_COLUMNS = [field.name for field in Invoice._meta.concrete_fields if not 
 
 
 def _issue(invoices: list[Invoice], *, now: datetime.datetime, write: Callable[[list[Invoice]], object]) -> None:
-    """The one issue path of priced invoices: credits spent, numbers in one block, dates and status; then `write`
-    stores the rows (finalisation updates the locked drafts, the run inserts them with their lines) and the
-    credit applications follow. The number counter stays locked until commit. A period invoice with a coupon's
-    discount counts a period on it."""
+    """The one issue path of priced invoices: credits spent, how each is collected snapshotted, numbers in one
+    block, dates and status; then `write` stores the rows (finalisation updates the locked drafts, the run inserts
+    them with their lines) and the CREDIT lines and credit applications follow. The number counter stays locked
+    until commit. A period invoice with a coupon's discount counts a period on it."""
     coupon_periods_count(invoices, now=now)
-    applications = _apply_credits(invoices, now=now)
+    applications, credit_lines = _apply_credits(invoices, now=now)
+    _payment_snapshot(invoices)
     issue_date = local_date(now)
     numbers = numbers_reserve(kind=DocumentKind.INVOICE, year=issue_date.year, count=len(invoices))
     for invoice, number in zip(invoices, numbers, strict=True):
@@ -204,6 +273,7 @@ def _issue(invoices: list[Invoice], *, now: datetime.datetime, write: Callable[[
         if invoice.amount_due == 0:
             invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
     write(invoices)
+    _credit_lines_insert(credit_lines)
     CreditApplication.objects.bulk_create(applications)
     charge_after_commit(invoices)
     invoices_issued_publish(invoices, now=now)
@@ -230,7 +300,7 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_
         InvoiceLine.objects.filter(invoice__in=invoices).values_list("invoice").annotate(Sum("amount")).order_by()
     )
     for invoice in invoices:
-        _price(invoice, subtotal=subtotals.get(invoice.pk, ZERO))
+        _price(invoice, subtotal=subtotals.get(invoice.pk, ZERO), tax_point=local_date(now))
     _issue(invoices, now=now, write=lambda issued: rows_update(Invoice, issued, INVOICE_COLUMNS))
     audit_log_record_many(invoice_issue_entry(invoice) for invoice in invoices)
     customer_cache_invalidate(invoice.user_id for invoice in invoices)
@@ -245,7 +315,7 @@ def invoices_issue(drafts: list[InvoiceDraft], *, now: datetime.datetime) -> lis
     records the audit entries (`invoice_issue_entry`), invalidates the customers' caches and queues the
     documents, so that a chunk does each once.
     """
-    invoices = [_new_invoice(draft) for draft in drafts]
+    invoices = [_new_invoice(draft, tax_point=local_date(now)) for draft in drafts]
     if not invoices:
         return invoices
     _issue(invoices, now=now, write=lambda issued: _insert_with_lines(issued, drafts))
@@ -373,16 +443,7 @@ def invoice_cancel(
     if locked.is_issued:
         if reason_code == CreditNoteReason.OTHER and not reason:
             raise BillingError("A reason is required to cancel an issued invoice: pick one or describe it.")
-        issue_date = local_date(now)
-        [number] = numbers_reserve(kind=DocumentKind.CREDIT_NOTE, year=issue_date.year, count=1)
-        credit_note = CreditNote.objects.create(
-            number=number, invoice=locked, amount=locked.total, reason_code=reason_code, reason=reason,
-            issue_date=issue_date,
-        )
-        audit_log_record(action="credit_note.issue", obj=credit_note, changes={"amount": str(credit_note.amount)})
-        enqueue_after_commit(
-            "billing.tasks.invoicing.credit_note_documents_issue_task", credit_note_id=credit_note.pk
-        )
+        credit_note_full_write(locked, reason_code=reason_code, reason=reason, now=now)
         _return_credits(locked, now=now)
         if locked.amount_paid > 0:
             credit = Credit.objects.create(

@@ -6,6 +6,8 @@ from billing.models.fields import MONEY, UNIT_PRICE
 from billing.models.invoices import (
     ISSUED_INVOICE_STATUSES,
     CreditNote,
+    CreditNoteKind,
+    CreditNoteLine,
     CreditNoteReason,
     DocumentKind,
     Invoice,
@@ -19,7 +21,7 @@ from billing.models.invoices import (
 from billing.models.notifications import AlertType, BillingAlert, EmailKind, EmailNotification, EmailStatus
 from billing.models.payments import Payment, PaymentMethod, PaymentStatus
 from billing.models.plans import Interval, Plan, PlanVersionMove, UsagePricing, UsageTier, usage_pricing_checked
-from billing.models.providers import PaymentProviderCustomer, PaymentProviderName
+from billing.models.providers import PaymentProviderCustomer, PaymentProviderName, card_brand_name
 from billing.models.subscriptions import (
     LIVE_SUBSCRIPTION_STATUSES,
     Subscription,
@@ -40,6 +42,8 @@ __all__ = [
     "Credit",
     "CreditApplication",
     "CreditNote",
+    "CreditNoteKind",
+    "CreditNoteLine",
     "CreditNoteReason",
     "CreditType",
     "DocumentKind",
@@ -74,6 +78,7 @@ __all__ = [
     "UsageTier",
     "WebhookEvent",
     "WebhookEventStatus",
+    "card_brand_name",
     "credit_note_reason_text",
     "usage_pricing_checked",
 ]

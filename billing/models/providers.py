@@ -5,6 +5,24 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+# Stripe's brand codes as people write them; an unknown code is shown as it comes, capitalised.
+CARD_BRAND_NAMES = {
+    "amex": "American Express",
+    "cartes_bancaires": "Cartes Bancaires",
+    "diners": "Diners Club",
+    "discover": "Discover",
+    "eftpos_au": "eftpos",
+    "jcb": "JCB",
+    "mastercard": "Mastercard",
+    "unionpay": "UnionPay",
+    "visa": "Visa",
+}
+
+
+def card_brand_name(brand: str) -> str:
+    """A card brand as people write it, from the provider's code ("visa" → "Visa")."""
+    return CARD_BRAND_NAMES.get(brand, brand.replace("_", " ").title())
+
 
 class PaymentProviderName(models.TextChoices):
     # The values are PAYMENT_PROVIDER's: `manual` keeps no customer at a provider, so it has no rows here.

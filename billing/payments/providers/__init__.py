@@ -7,18 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-# Stripe's brand codes as people write them; an unknown code is shown as it comes, capitalised.
-CARD_BRAND_NAMES = {
-    "amex": "American Express",
-    "cartes_bancaires": "Cartes Bancaires",
-    "diners": "Diners Club",
-    "discover": "Discover",
-    "eftpos_au": "eftpos",
-    "jcb": "JCB",
-    "mastercard": "Mastercard",
-    "unionpay": "UnionPay",
-    "visa": "Visa",
-}
+from billing.models import card_brand_name
 
 
 @dataclass(frozen=True)
@@ -32,7 +21,7 @@ class CardOnFile:
 
     @property
     def brand_name(self) -> str:
-        return CARD_BRAND_NAMES.get(self.brand, self.brand.replace("_", " ").title())
+        return card_brand_name(self.brand)
 
 
 class PaymentProvider(ABC):
