@@ -345,6 +345,11 @@ USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=400)
 
 # Billing rules.
 INVOICE_TAX_RATE = Decimal(env.str("INVOICE_TAX_RATE", default="0.20"))
+# Registered for the One-Stop Shop (OSS, Union scheme): EU consumers outside France pay their own member state's
+# standard VAT rate (billing/vat_rates.py) instead of INVOICE_TAX_RATE. Off is right only while the seller's
+# cross-border sales to EU consumers stay under the EU-wide 10,000 EUR threshold (art. 59 quater of Directive
+# 2006/112/EC).
+OSS_REGISTERED = env.bool("OSS_REGISTERED", default=False)
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=30)
 # Days past an invoice's due date during which its customer's metered calls are still served, that last day
 # included: unpaid after them, the docs API answers 402 `payment_required` (billing.selectors.suspending_invoices).
@@ -399,6 +404,14 @@ SELLER = {
     "iban": env("SELLER_IBAN", default="FR7630006000011234567890189"),
     "bic": env("SELLER_BIC", default="AGRIFRPPXXX"),
 }
+# The seller opted to pay VAT on debits (art. 269-2-c CGI): invoices that charge VAT say so (the French mention
+# "Option pour le paiement de la taxe d'après les débits") and their Factur-X has the VAT fall due on issue.
+SELLER_VAT_ON_DEBITS = env.bool("SELLER_VAT_ON_DEBITS", default=False)
+# EU VAT numbers are checked with the European Commission's VIES SOAP service when a profile is saved (the
+# seller's VAT number as requester, so that VIES returns a consultation reference); a slow answer counts as
+# VIES being unavailable: the number is accepted on its format and checked again later.
+VIES_URL = env("VIES_URL", default="https://ec.europa.eu/taxation_customs/vies/services/checkVatService")
+VIES_TIMEOUT_SECONDS = env.float("VIES_TIMEOUT_SECONDS", default=5)
 # The address customers reach the site at: links in emails are built on it.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
