@@ -41,6 +41,16 @@ STANDARD, REVERSE_CHARGE, EXPORT = "S", "AE", "G"
 EXEMPTION_CODES = {REVERSE_CHARGE: "VATEX-EU-AE", EXPORT: "VATEX-EU-G"}
 DEFAULT_EXEMPTION_TEXT = {REVERSE_CHARGE: "Reverse charge", EXPORT: "Export outside the EU"}
 PDF_LANGUAGES = {"fr": "fr-FR", "en": "en-GB"}
+# BT-23, the French billing framework ("cadre de facturation", BR-FR-08). Its letter is the category of the
+# operation (B goods, S services, M both), its digit the case: 1 an invoice to be paid, 2 one paid before it was
+# issued, 4 a final invoice after a down payment, 8/9 multi-vendor or two-way ones. We sell services only and
+# never take payment before issuing: S1, on credit notes too. An invoice that credits settle at issue stays S1,
+# not S2, which states a payment made on its due date (BR-FR-CO-09) and belongs to invoices paid at order.
+BILLING_FRAMEWORK = "S1"
+MAX_QUANTITY_PLACES = 4  # BR-FR-DEC-02: a quantity (BT-129) or a base quantity (BT-149) has at most 4 decimals
+# Notes by UNTDID 4451 subject code (BR-FR-05/06): PMD late-payment penalties, PMT recovery indemnity, AAB no
+# discount, REG the category of the operation, TXD the option for VAT on debits.
+LATE_PAYMENT_NOTE, RECOVERY_NOTE, DISCOUNT_NOTE, OPERATION_NOTE, TAX_NOTE = "PMD", "PMT", "AAB", "REG", "TXD"
 
 
 class FacturXError(ValueError):
@@ -86,20 +96,37 @@ def _party(party: DocumentParty) -> dict:
     return {key: value for key, value in data.items() if value}
 
 
+def line_quantities(line: DocumentLine) -> tuple[Decimal, Decimal, int]:
+    """The quantity (BT-129), net price (BT-146) and price base quantity (BT-149) of `line` in the e-invoice, the
+    quantity with at most 4 decimals (BR-FR-DEC-02) and the line amount unchanged to the cent.
+
+    Our lines already comply: a usage line bills whole tokens at a price per 1,000,000 of them (1,759,808 tokens
+    at 2.00 per 1,000,000 = 3.52), a fee, prorated or not, is quantity 1 at its amount (16/31 days of 19.00 is
+    1 × 9.81, the amount rounded once, half-up, as EN 16931 rounds a line net amount). A quantity stored with more
+    decimals (the field keeps 6: usage in millions, 1.759808 at 2.00 per 1) is made whole by scaling it and the
+    base quantity by the same power of ten (1,759,808 at 2.00 per 1,000,000): quantity × price / base is the
+    same number, so the amount is the same to the cent.
+    """
+    quantity = Decimal(line.quantity).normalize()
+    places = max(0, -quantity.as_tuple().exponent)
+    scale = 10 ** places if places > MAX_QUANTITY_PLACES else 1
+    return quantity * scale, Decimal(line.unit_price), line.price_base_quantity * scale
+
+
 def _line(position: int, line: DocumentLine, *, category: str, rate: str) -> dict:
-    """A line; a usage line bills tokens at a price per million: BT-149 (base quantity) keeps its quantity whole."""
+    quantity, price, base = line_quantities(line)
     data = {
         "BT-126": str(position),
-        "BT-129": _plain(line.quantity),
+        "BT-129": _plain(quantity),
         "BT-130": UNIT_CODE,
         "BT-131": _amount(line.amount),
-        "BT-146": _plain(line.unit_price),
+        "BT-146": _plain(price),
         "BT-151": category,
         "BT-152": rate,
         "BT-153": line.description,
     }
-    if line.price_base_quantity != 1:
-        data["BT-149"] = str(line.price_base_quantity)
+    if base != 1:
+        data["BT-149"] = str(base)
     return data
 
 
@@ -133,17 +160,20 @@ def _facturx_data(document: InvoiceDocument) -> dict:
         {"amount": _amount(-line.amount), "reason": line.description, "vat_category_code": category, "vat_rate": rate}
         for line in document.allowances
     ]
-    # French notes by subject code: PMD late-payment penalties, PMT recovery indemnity, AAB discount.
     notes = [
-        {"BT-21": "PMD", "BT-22": mentions["late_payment"]},
-        {"BT-21": "PMT", "BT-22": mentions["recovery_indemnity"]},
-        {"BT-21": "AAB", "BT-22": mentions["no_discount"]},
+        {"BT-21": LATE_PAYMENT_NOTE, "BT-22": mentions["late_payment"]},
+        {"BT-21": RECOVERY_NOTE, "BT-22": mentions["recovery_indemnity"]},
+        {"BT-21": DISCOUNT_NOTE, "BT-22": mentions["no_discount"]},
+        {"BT-21": OPERATION_NOTE, "BT-22": mentions["operation"]},
     ]
+    if mentions["vat_on_debits"]:
+        notes.append({"BT-21": TAX_NOTE, "BT-22": mentions["vat_on_debits"]})
     if document.tax_mention:
         notes.append({"BT-22": document.tax_mention})
     if document.is_credit_note and document.reason:
         notes.append({"BT-22": reason_text(document)})
     data = {
+        "BT-23": BILLING_FRAMEWORK,
         "BT-1": document.number,
         "BT-2": document.issue_date,
         "BT-3": CREDIT_NOTE_TYPE_CODE if document.is_credit_note else INVOICE_TYPE_CODE,
@@ -169,11 +199,20 @@ def _facturx_data(document: InvoiceDocument) -> dict:
         data["BT-107"] = _amount(-sum((line.amount for line in document.allowances), Decimal(0)))
     if document.due_date is not None:
         data["BT-9"] = document.due_date
-    if document.pays_by_bank_transfer:
-        # BG-16 payment instructions: the seller's IBAN (BT-84) and BIC (BT-86), the number as the reference.
-        data |= {"BT-81": document.payment.means_code, "BT-83": document.number, "BT-84": document.payment.iban}
-        if document.payment.bic:
-            data["BT-86"] = document.payment.bic
+    if mentions["vat_on_debits"]:
+        data["BT-8"] = "invoice"  # code 5: the VAT falls due on the invoice's date, not on payment
+    payment = document.payment
+    if payment is not None:
+        # BG-16 payment instructions: the means (BT-81), the number as the reference (BT-83); a transfer names the
+        # seller's IBAN (BT-84) and BIC (BT-86); a card its last four digits (BT-87: BR-51 and PCI DSS allow at most
+        # the first six and the last four) and its brand as the means text (BT-82; BT-88 is the holder's name, which
+        # is not kept); a direct debit its mandate (BT-89) and the debited account, masked (BT-91).
+        details = {
+            "BT-82": payment.card_brand, "BT-84": payment.iban, "BT-86": payment.bic, "BT-87": payment.card_last4,
+            "BT-89": payment.mandate_reference, "BT-91": payment.debited_account,
+        }
+        data |= {"BT-81": payment.means_code, "BT-83": document.number}
+        data |= {key: value for key, value in details.items() if value}
     if document.is_credit_note and document.original_invoice_number:
         preceding = {"BT-25": document.original_invoice_number}
         if document.original_invoice_issue_date is not None:

@@ -46,7 +46,7 @@ from reportlab.platypus import (
 from stdnum import iban
 
 from accounts.countries import country_name
-from billing.documents.data import DocumentParty, InvoiceDocument
+from billing.documents.data import BANK_CARD, SEPA_DIRECT_DEBIT, DocumentParty, InvoiceDocument
 from billing.money import format_line_quantity, format_line_unit_price, format_number
 from billing.periods import format_long_date
 
@@ -133,9 +133,17 @@ def vat_percent(document: InvoiceDocument) -> Decimal:
 
 
 def legal_mentions(document: InvoiceDocument) -> dict[str, str]:
-    """The mentions of a French B2B invoice, in the active language (printed, and noted in Factur-X)."""
+    """The mentions of a French B2B invoice, in the active language (printed, and noted in Factur-X).
+
+    The 2026 reform adds the category of the operation and, when the seller opted to pay VAT on debits and the
+    document charges VAT, that option ("vat_on_debits", empty otherwise); the buyer's SIREN is in its block.
+    """
     return {
         "operation": gettext("Operation category: Services."),
+        "vat_on_debits": (
+            gettext("Option for the payment of VAT on debits.")
+            if document.seller.vat_on_debits and document.tax_rate > 0 else ""
+        ),
         "payment_terms": gettext("Payment terms: %(terms)s") % {"terms": document.payment_terms},
         "no_discount": gettext("No discount for early payment."),
         "late_payment": gettext(
@@ -500,19 +508,28 @@ def _summary(document: InvoiceDocument) -> Table:
     return table
 
 
-def bank_transfer_instructions(document: InvoiceDocument) -> str:
-    """How to pay the invoice by bank transfer, its number as the reference; empty when there is nothing to pay."""
-    if not document.pays_by_bank_transfer:
+def payment_instructions(document: InvoiceDocument) -> str:
+    """How the amount due is paid, as at issue: by bank transfer (the number as the reference), charged to the
+    saved card, or debited under a SEPA mandate; empty when there is nothing to pay."""
+    payment = document.payment
+    if payment is None:
         return ""
-    seller = document.seller
+    if payment.means_code == BANK_CARD:
+        return gettext("Payment: charged to the %(brand)s card ending in %(last4)s when the invoice is issued.") % {
+            "brand": payment.card_brand, "last4": payment.card_last4,
+        }
+    if payment.means_code == SEPA_DIRECT_DEBIT:
+        return gettext("Payment: SEPA direct debit from account %(account)s under mandate %(mandate)s.") % {
+            "account": payment.debited_account, "mandate": payment.mandate_reference,
+        }
     return gettext("Payment: bank transfer to IBAN %(iban)s, BIC %(bic)s, reference %(reference)s.") % {
-        "iban": iban.format(seller.iban), "bic": seller.bic, "reference": document.number,
+        "iban": iban.format(payment.iban), "bic": payment.bic, "reference": document.number,
     }
 
 
 def _notes(document: InvoiceDocument) -> list:
     notes = []
-    instructions = bank_transfer_instructions(document)
+    instructions = payment_instructions(document)
     if instructions:
         notes.append(_p(instructions, NOTE_STRONG))
     if document.is_credit_note:
@@ -528,7 +545,9 @@ def _notes(document: InvoiceDocument) -> list:
         notes.append(_p(document.tax_mention, NOTE_STRONG))
     mentions = legal_mentions(document)
     notes += [
-        _p(f"{mentions['operation']} {mentions['payment_terms']} {mentions['no_discount']}", NOTE),
+        _p(" ".join(filter(None, [
+            mentions["operation"], mentions["vat_on_debits"], mentions["payment_terms"], mentions["no_discount"],
+        ])), NOTE),
         _p(f"{mentions['late_payment']} {mentions['recovery_indemnity']}", NOTE),
     ]
     return notes
