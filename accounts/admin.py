@@ -16,7 +16,7 @@ from .admin_mixins import (
 )
 from .fields import EncryptedTextField
 from .models import ApiKey, AuditChainHead, AuditLog, ConsentRecord, OAuthToken, User, UserProfile
-from .services import api_key_revoke, user_email_change_notify
+from .services import api_key_revoke, profile_vies_verdict_drop, user_email_change_notify
 from .templatetags.audit_format import audit_changes
 
 # Encrypted fields hold one-line values (address line, phone, VAT number), not prose.
@@ -35,11 +35,22 @@ class EmailUserChangeForm(UserChangeForm):
         fields = "__all__"
 
 
+# What VIES said of the VAT number: set by the check at save and the re-check task, never typed in.
+VIES_CHECK_FIELDS = ("vies_status", "vies_checked_at", "vies_consultation_reference")
+
+
+def vies_verdict_drop_if_changed(form) -> None:
+    """Staff changed the VAT number or the country of a profile: the earlier VIES verdict is not the new number's,
+    which the hourly re-check (`vat_numbers_recheck`) checks."""
+    if {"vat_number", "country"} & set(form.changed_data) and form.instance.pk is not None:
+        profile_vies_verdict_drop(profile=form.instance)
+
+
 class UserProfileInline(admin.StackedInline):
     model = UserProfile
     can_delete = False
     formfield_overrides = ENCRYPTED_AS_ONE_LINE
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = (*VIES_CHECK_FIELDS, "created_at", "updated_at")
 
 
 @admin.register(User)
@@ -98,6 +109,12 @@ class UserAdmin(FormChangesAuditMixin, DjangoUserAdmin):
         if change and "email" in form.changed_data:
             user_email_change_notify(user=obj, old_email=form.initial["email"])
 
+    def save_formset(self, request, form, formset, change):
+        for inline_form in formset.forms:
+            if isinstance(inline_form.instance, UserProfile):
+                vies_verdict_drop_if_changed(inline_form)
+        super().save_formset(request, form, formset, change)
+
     def has_change_permission(self, request, obj=None):
         # A staff account is a superuser's to change: otherwise a change permission would be a way to more.
         if obj is not None and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
@@ -118,19 +135,23 @@ class UserAdmin(FormChangesAuditMixin, DjangoUserAdmin):
 
 @admin.register(UserProfile)
 class UserProfileAdmin(FormChangesAuditMixin, admin.ModelAdmin):
-    list_display = ("user", "full_name", "company_name", "city", "country", "billing_email", "language")
+    list_display = ("user", "full_name", "company_name", "city", "country", "vies_status", "billing_email", "language")
     list_select_related = ("user",)
-    list_filter = ("country", "language")
+    list_filter = ("country", "vies_status", "language", "einvoice_format")
     # Encrypted fields cannot be searched: each encryption of the same text differs.
     search_fields = ("user__email", "full_name", "company_name", "billing_email", "city")
     autocomplete_fields = ("user",)
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = (*VIES_CHECK_FIELDS, "created_at", "updated_at")
     formfield_overrides = ENCRYPTED_AS_ONE_LINE
     ordering = ("user__email",)
 
     def get_readonly_fields(self, request, obj=None):
         # A profile is a customer's billing identity: it never moves to another account.
         return (*self.readonly_fields, "user") if obj is not None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        vies_verdict_drop_if_changed(form)
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(ApiKey)

@@ -57,6 +57,22 @@ class Language(models.TextChoices):
     FRENCH = "fr", "Français"
 
 
+class EinvoiceFormat(models.TextChoices):
+    """The e-invoice a customer's software reads: every invoice PDF embeds its Factur-X; UBL comes beside it."""
+
+    FACTURX = "facturx", _("Factur-X (XML inside the PDF)")
+    UBL = "ubl", _("UBL 2.1 (Peppol BIS Billing 3.0)")
+
+
+class ViesStatus(models.TextChoices):
+    """What VIES said of the profile's EU VAT number (accounts.vies)."""
+
+    UNCHECKED = "UNCHECKED", _("Not checked")
+    VALID = "VALID", _("Valid")
+    UNAVAILABLE = "UNAVAILABLE", _("VIES unavailable, to check again")
+    INVALID = "INVALID", _("Rejected by VIES")
+
+
 class UserProfile(models.Model):
     """Billing identity of a customer; address, postal code, phone and VAT number are encrypted at rest."""
 
@@ -64,6 +80,11 @@ class UserProfile(models.Model):
     full_name = models.CharField(max_length=200, blank=True)
     company_name = models.CharField(max_length=200, blank=True)
     vat_number = EncryptedTextField(blank=True)
+    vies_status = models.CharField(max_length=11, choices=ViesStatus.choices, default=ViesStatus.UNCHECKED)
+    vies_checked_at = models.DateTimeField(null=True, blank=True)
+    vies_consultation_reference = models.CharField(
+        max_length=64, blank=True, help_text="VIES's requestIdentifier: proof that the number was valid on that day.",
+    )
     siren = models.CharField(
         max_length=9, blank=True, validators=[RegexValidator(r"^\d{9}$", "A SIREN has nine digits.")],
         help_text="French company number, printed on invoices (2026 e-invoicing reform).",
@@ -81,12 +102,26 @@ class UserProfile(models.Model):
     billing_email = models.EmailField(blank=True)
     phone = EncryptedTextField(blank=True)
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.ENGLISH)
+    einvoice_format = models.CharField(
+        max_length=7, choices=EinvoiceFormat.choices, default=EinvoiceFormat.FACTURX,
+        help_text="Listed first on invoice pages; UBL is also attached to the invoice and credit-note emails.",
+    )
     monthly_spend_cap = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True,
         help_text="Most the customer will spend on overage in a period; metered calls stop (402) once reached.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # A VIES verdict says when VIES gave it; an unchecked number has none.
+            models.CheckConstraint(
+                condition=models.Q(vies_status=ViesStatus.UNCHECKED, vies_checked_at__isnull=True)
+                | (~models.Q(vies_status=ViesStatus.UNCHECKED) & models.Q(vies_checked_at__isnull=False)),
+                name="profile_vies_checked_at_with_verdict",
+            ),
+        ]
 
     def __str__(self):
         return self.company_name or self.full_name or self.user.email

@@ -3,6 +3,7 @@ import hmac
 import re
 import secrets
 import uuid
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,6 +24,7 @@ from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+from stdnum.eu import vat as eu_vat
 
 from core.db import rows_insert
 
@@ -40,9 +42,11 @@ from .models import (
     OAuthToken,
     User,
     UserProfile,
+    ViesStatus,
 )
 from .personal_data import personal_data_collect
 from .selectors import account_export, api_key_with_user, customer_language, saved_profile
+from .vies import ViesAnswer, vat_number_check, vies_applies
 
 
 def audit_entry(*, action: str, obj: models.Model, changes: dict | None = None, actor=None) -> AuditLog:
@@ -266,26 +270,131 @@ def _mismatch(row: AuditLog) -> str:
 # The profile fields a customer edits on the billing profile page.
 PROFILE_FIELDS = frozenset({
     "full_name", "company_name", "billing_email", "phone", "address_line1", "address_line2", "postal_code", "city",
-    "country", "vat_number", "siren", "language", "monthly_spend_cap",
+    "country", "vat_number", "siren", "language", "einvoice_format", "monthly_spend_cap",
 })
 
 
-@transaction.atomic
-def profile_update(*, user, **fields) -> UserProfile:
+def profile_update(*, user, now=None, **fields) -> UserProfile:
     """Set the billing profile of `user` (created on first save); the audit row names the fields, not their
-    values, which are personal data."""
+    values, which are personal data.
+
+    An EU VAT number given is checked with VIES first, before any row is locked (accounts.vies): one VIES rejects
+    raises ValidationError on `vat_number` and nothing is saved; one VIES could not check is saved as
+    UNAVAILABLE, for `vat_numbers_recheck` to check again.
+    """
     unknown = sorted(set(fields) - PROFILE_FIELDS)
     if unknown:
         raise ValueError(f"Not a profile field: {', '.join(unknown)}.")
-    profile, _ = UserProfile.objects.select_for_update().get_or_create(user=user)
-    changed = sorted(name for name, value in fields.items() if getattr(profile, name) != value)
-    for name in changed:
-        setattr(profile, name, fields[name])
-    profile.full_clean()
-    profile.save()
-    if changed:
-        audit_log_record(action="profile.update", obj=profile, changes={"fields": changed})
+    answer = _vies_answer_of(user=user, fields=fields, now=now or timezone.now())
+    if answer is not None and answer.status == ViesStatus.INVALID:
+        raise ValidationError({"vat_number": _vies_rejected_message(fields["vat_number"])})
+    with transaction.atomic():
+        profile, _ = UserProfile.objects.select_for_update().get_or_create(user=user)
+        changed = sorted(name for name, value in fields.items() if getattr(profile, name) != value)
+        for name in changed:
+            setattr(profile, name, fields[name])
+        if "vat_number" in fields:
+            _vies_answer_set(profile, answer, number_changed=bool({"vat_number", "country"} & set(changed)))
+        profile.full_clean()
+        profile.save()
+        if changed:
+            audit_log_record(action="profile.update", obj=profile, changes={"fields": changed})
     return profile
+
+
+def _vies_rejected_message(vat_number: str) -> str:
+    return _(
+        "VIES does not know this VAT number (%(vat_number)s): check it with your tax office, or leave the field "
+        "empty to be invoiced with VAT."
+    ) % {"vat_number": vat_number}
+
+
+def _vies_answer_of(*, user, fields: dict, now) -> ViesAnswer | None:
+    """What VIES says of the EU VAT number in `fields`; None when there is none to check."""
+    if "vat_number" not in fields:
+        return None
+    profile = saved_profile(user)
+    country = fields["country"] if "country" in fields else (profile.country if profile else "")
+    if not vies_applies(vat_number=fields["vat_number"], country=country):
+        return None
+    return vat_number_check(vat_number=fields["vat_number"], now=now)
+
+
+def _vies_answer_set(profile: UserProfile, answer: ViesAnswer | None, *, number_changed: bool) -> bool:
+    """Record `answer` on the locked `profile` (no answer: a number VIES does not cover, or none); whether it
+    changed the profile's check, which is then audited.
+
+    VIES being down changes no earlier verdict on the same number: a valid one's reference stays the proof, a
+    rejected one stays rejected.
+    """
+    if answer is None:
+        profile.vies_status, profile.vies_checked_at = ViesStatus.UNCHECKED, None
+        profile.vies_consultation_reference = ""
+        return False
+    if answer.status == ViesStatus.UNAVAILABLE and profile.vies_status != ViesStatus.UNCHECKED and not number_changed:
+        return False
+    profile.vies_status, profile.vies_checked_at = answer.status, answer.checked_at
+    profile.vies_consultation_reference = answer.reference
+    audit_log_record(
+        action="profile.vies_check", obj=profile,
+        changes={"status": answer.status, "reference": answer.reference, "checked_at": answer.checked_at.isoformat()},
+    )
+    return True
+
+
+def profile_vies_verdict_drop(*, profile: UserProfile) -> None:
+    """Forget, on the unsaved `profile` its caller is saving, the VIES verdict of a VAT number changed outside
+    `profile_update` (by staff in the admin): the new number is UNCHECKED until `vat_numbers_recheck` asks VIES."""
+    _vies_answer_set(profile, None, number_changed=True)
+
+
+# A number VIES found valid is asked again after this long: a company closes, its number is withdrawn.
+VIES_RECHECK_AFTER = timedelta(days=30)
+
+
+def vat_numbers_recheck(*, now=None) -> int:
+    """Check again with VIES every EU VAT number it could not check (UNAVAILABLE), never checked (saved before
+    the check existed, or by staff in the admin) or found valid over VIES_RECHECK_AFTER ago; how many answers
+    were recorded (VIES still down records none).
+
+    Each profile in a short transaction of its own, VIES asked outside it. A number VIES now rejects turns
+    INVALID: its owner is emailed, and their invoices stop reverse-charging it (billing reads `vies_status`).
+    """
+    now = now or timezone.now()
+    due = (
+        UserProfile.objects.exclude(vat_number="")
+        .filter(country__in=[state.upper() for state in eu_vat.MEMBER_STATES])
+        .filter(
+            models.Q(vies_status__in=[ViesStatus.UNCHECKED, ViesStatus.UNAVAILABLE])
+            | models.Q(vies_status=ViesStatus.VALID, vies_checked_at__lt=now - VIES_RECHECK_AFTER)
+        )
+        .order_by("pk")
+    )
+    changed = 0
+    for profile_id, vat_number in [(profile.pk, profile.vat_number) for profile in due.only("pk", "vat_number")]:
+        answer = vat_number_check(vat_number=vat_number, now=now)
+        changed += _vies_recheck_apply(profile_id=profile_id, vat_number=vat_number, answer=answer)
+    return changed
+
+
+@transaction.atomic
+def _vies_recheck_apply(*, profile_id: int, vat_number: str, answer: ViesAnswer) -> bool:
+    profile = UserProfile.objects.select_for_update().select_related("user").get(pk=profile_id)
+    if profile.vat_number != vat_number:  # changed by its owner meanwhile, and checked then
+        return False
+    if not _vies_answer_set(profile, answer, number_changed=False):
+        return False
+    profile.save(update_fields=["vies_status", "vies_checked_at", "vies_consultation_reference", "updated_at"])
+    if profile.vies_status == ViesStatus.INVALID:
+        checked_date = timezone.localtime(answer.checked_at, zoneinfo.ZoneInfo(settings.BILLING_TIME_ZONE)).date()
+        _email_send(
+            to=profile.invoice_email, template="vat_number_rejected", language=customer_language(profile),
+            context=_email_context(
+                name=profile.full_name or profile.user.get_full_name(), vat_number=vat_number,
+                checked_date=checked_date, profile_url=settings.SITE_URL + reverse("accounts:profile"),
+            ),
+        )
+    return True
 
 
 @transaction.atomic

@@ -27,7 +27,7 @@ from .forms import (
     SignupConfirmForm,
     SignupForm,
 )
-from .models import CUSTOMER_API_KEY_SCOPES, ConsentPurpose
+from .models import CUSTOMER_API_KEY_SCOPES, ConsentPurpose, ViesStatus
 from .ratelimit import signup_attempt_allowed
 from .selectors import api_keys_of, consents_current, profile_of
 from .services import (
@@ -64,9 +64,18 @@ def language_switch(request):
 def profile(request):
     form = ProfileForm(request.POST or None, instance=profile_of(user=request.user))
     if request.method == "POST" and form.is_valid():
-        profile_update(user=request.user, **form.cleaned_data)
-        messages.success(request, _("Your billing profile was saved."))
-        return redirect("accounts:profile")
+        try:
+            saved = profile_update(user=request.user, **form.cleaned_data)
+        except ValidationError as error:  # a VAT number VIES rejects
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Your billing profile was saved."))
+            if saved.vies_status == ViesStatus.UNAVAILABLE:
+                messages.warning(request, _(
+                    "VIES, the EU's VAT number service, could not be reached: your VAT number was accepted on its "
+                    "format and will be checked again within the hour."
+                ))
+            return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form}, status=400 if form.errors else 200)
 
 

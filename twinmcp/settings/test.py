@@ -39,6 +39,11 @@ WHITENOISE_AUTOREFRESH = True
 
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)
 
+# No test reaches the real VIES: this port of loopback refuses connections at once (VIES "unavailable"), unless
+# a test points VIES_URL to the fake service it starts (accounts/tests/fake_vies.py).
+VIES_URL = env("VIES_URL", default="http://127.0.0.1:9/vies")
+VIES_TIMEOUT_SECONDS = env.float("VIES_TIMEOUT_SECONDS", default=1)
+
 # The read replica is the primary itself in tests, so that routing to it can be checked. Its reads are off
 # but in the router's own tests: on another connection, they would not see a test's uncommitted rows.
 if "replica" not in DATABASES:  # noqa: F405

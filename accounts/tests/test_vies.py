@@ -1,0 +1,326 @@
+"""EU VAT numbers checked with VIES when the billing profile is saved, against a fake VIES on loopback
+(accounts/tests/fake_vies.py): valid with a consultation reference kept as proof, rejected with an error and
+nothing saved, accepted on its format while VIES cannot answer and checked again by the hourly task; a number
+rejected later is invoiced with VAT."""
+import datetime
+import re
+import time
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.core import mail
+from django.urls import reverse
+
+from accounts.models import AuditLog, UserProfile, ViesStatus
+from accounts.tasks import vat_numbers_recheck_task
+from accounts.tests.factories import UserProfileFactory
+from accounts.tests.fake_vies import FakeVies
+from accounts.vies import vat_number_check
+from billing.services import invoice_generate, subscription_create
+from billing.tests.factories import PlanFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime.datetime(2026, 12, 7, 9, 30, tzinfo=datetime.UTC)
+GERMAN = "DE136695976"
+OTHER_GERMAN = "DE129273398"
+
+
+@pytest.fixture
+def vies(settings):
+    """The fake VIES, which the settings point to; it gives up on an answer after 0.5 s."""
+    with FakeVies(slow_seconds=2) as fake:
+        settings.VIES_URL = fake.url
+        settings.VIES_TIMEOUT_SECONDS = 0.5
+        yield fake
+
+
+@pytest.fixture
+def pinned():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def profile_data(**overrides) -> dict:
+    data = {
+        "full_name": "Ada Lovelace", "company_name": "Weber GmbH", "billing_email": "", "phone": "",
+        "address_line1": "Unter den Linden 1", "address_line2": "", "postal_code": "10117", "city": "Berlin",
+        "country": "DE", "vat_number": GERMAN, "siren": "", "language": "en", "einvoice_format": "facturx",
+        "monthly_spend_cap": "",
+    }
+    return {**data, **overrides}
+
+
+def vies_checks(profile: UserProfile) -> list[dict]:
+    return [
+        entry.changes for entry in AuditLog.objects.filter(
+            action="profile.vies_check", object_type="accounts.UserProfile", object_id=str(profile.pk)
+        ).order_by("id")
+    ]
+
+
+@pytest.mark.usefixtures("pinned")
+class TestProfileSave:
+    def test_a_valid_number_is_saved_with_the_consultation_reference_shown_on_the_page(
+        self, logged_in, customer, vies
+    ):
+        vies.answers[GERMAN] = FakeVies.VALID
+
+        response = logged_in.post(reverse("accounts:profile"), profile_data(vat_number="de 136 695 976"))
+
+        assert response.status_code == 302
+        profile = UserProfile.objects.get(user=customer)
+        assert (profile.vat_number, profile.vies_status) == (GERMAN, ViesStatus.VALID)
+        assert (profile.vies_consultation_reference, profile.vies_checked_at) == ("WAPIAAAAZ0000001", NOW)
+        assert vies.requesters == ["FR40303265045"]  # the seller asks, so that VIES gives a reference
+        assert vies_checks(profile) == [
+            {"status": "VALID", "reference": "WAPIAAAAZ0000001", "checked_at": NOW.isoformat()}
+        ]
+        html = logged_in.get(reverse("accounts:profile")).content.decode()
+        assert "Checked with VIES on 7 Dec 2026, reference WAPIAAAAZ0000001." in html
+
+    def test_a_number_vies_rejects_is_refused_next_to_the_field_and_nothing_is_saved(self, logged_in, customer, vies):
+        before = UserProfile.objects.get(user=customer)
+
+        response = logged_in.post(
+            reverse("accounts:profile"), profile_data(vat_number=OTHER_GERMAN, full_name="Changed")
+        )
+
+        assert response.status_code == 400
+        error = re.search(
+            r'<ul class="errorlist" id="id_vat_number_error">(.*?)</ul>', response.content.decode(), re.S
+        )
+        assert error and "VIES does not know this VAT number (DE129273398)" in error.group(1)
+        after = UserProfile.objects.get(user=customer)
+        assert (after.full_name, after.country, after.vat_number) == (before.full_name, "FR", "")
+        assert after.vies_status == ViesStatus.UNCHECKED
+        assert not AuditLog.objects.filter(action__startswith="profile.").exists()
+
+    def test_a_number_vies_cannot_check_now_is_saved_on_its_format_and_the_customer_told(
+        self, logged_in, customer, vies
+    ):
+        vies.answers[GERMAN] = "MS_UNAVAILABLE"
+
+        response = logged_in.post(reverse("accounts:profile"), profile_data(), follow=True)
+
+        html = response.content.decode()
+        assert "Your billing profile was saved." in html
+        assert "VIES, the EU&#x27;s VAT number service, could not be reached" in html
+        assert "VIES could not be reached on 7 Dec 2026: the number was accepted on its format" in html
+        profile = UserProfile.objects.get(user=customer)
+        assert (profile.vat_number, profile.vies_status) == (GERMAN, ViesStatus.UNAVAILABLE)
+        assert profile.vies_consultation_reference == ""
+
+    def test_a_vies_too_slow_to_answer_counts_as_unavailable_and_the_page_does_not_wait_for_it(
+        self, logged_in, customer, vies
+    ):
+        vies.answers[GERMAN] = FakeVies.SLOW
+        started = time.monotonic()
+
+        response = logged_in.post(reverse("accounts:profile"), profile_data())
+
+        assert response.status_code == 302 and time.monotonic() - started < 1.5
+        assert UserProfile.objects.get(user=customer).vies_status == ViesStatus.UNAVAILABLE
+
+    def test_a_vies_that_refuses_connections_counts_as_unavailable(self, logged_in, customer):
+        # The test settings' VIES_URL: a loopback port that refuses at once.
+        response = logged_in.post(reverse("accounts:profile"), profile_data())
+
+        assert response.status_code == 302
+        assert UserProfile.objects.get(user=customer).vies_status == ViesStatus.UNAVAILABLE
+
+    def test_a_second_save_takes_vies_answer_from_the_cache(self, logged_in, customer, vies):
+        vies.answers[GERMAN] = FakeVies.VALID
+        logged_in.post(reverse("accounts:profile"), profile_data())
+
+        with time_machine.travel(NOW + datetime.timedelta(hours=2), tick=False):
+            logged_in.post(reverse("accounts:profile"), profile_data(city="Potsdam"))
+
+        assert vies.requests[GERMAN] == 1
+        profile = UserProfile.objects.get(user=customer)
+        assert (profile.city, profile.vies_status, profile.vies_checked_at) == ("Potsdam", ViesStatus.VALID, NOW)
+        assert profile.vies_consultation_reference == "WAPIAAAAZ0000001"
+
+    def test_vies_being_down_is_never_cached(self, logged_in, vies):
+        vies.answers[GERMAN] = "GLOBAL_MAX_CONCURRENT_REQ"
+
+        logged_in.post(reverse("accounts:profile"), profile_data())
+        logged_in.post(reverse("accounts:profile"), profile_data())
+
+        assert vies.requests[GERMAN] == 2
+
+    def test_vies_being_down_keeps_the_earlier_proof_of_the_same_number(self, logged_in, customer, vies):
+        vies.answers[GERMAN] = FakeVies.VALID
+        logged_in.post(reverse("accounts:profile"), profile_data())
+        vies.answers[GERMAN] = "MS_UNAVAILABLE"
+
+        with time_machine.travel(NOW + datetime.timedelta(days=2), tick=False):
+            logged_in.post(reverse("accounts:profile"), profile_data(city="Potsdam"))
+
+        profile = UserProfile.objects.get(user=customer)
+        assert (profile.city, profile.vies_status) == ("Potsdam", ViesStatus.VALID)
+        assert (profile.vies_consultation_reference, profile.vies_checked_at) == ("WAPIAAAAZ0000001", NOW)
+
+    def test_french_and_greek_numbers_are_checked_too_greek_ones_as_el(self, logged_in, customer, vies):
+        vies.answers["FR40303265045"] = vies.answers["EL094259216"] = FakeVies.VALID
+
+        logged_in.post(reverse("accounts:profile"), profile_data(country="FR", vat_number="FR40303265045"))
+        assert UserProfile.objects.get(user=customer).vies_status == ViesStatus.VALID
+        logged_in.post(reverse("accounts:profile"), profile_data(country="GR", vat_number="EL094259216"))
+
+        assert dict(vies.requests) == {"FR40303265045": 1, "EL094259216": 1}
+        assert UserProfile.objects.get(user=customer).vies_status == ViesStatus.VALID
+
+    def test_a_number_from_outside_the_eu_is_not_sent_and_drops_the_earlier_check(self, logged_in, customer, vies):
+        vies.answers[GERMAN] = FakeVies.VALID
+        logged_in.post(reverse("accounts:profile"), profile_data())
+
+        logged_in.post(reverse("accounts:profile"), profile_data(country="US", vat_number="12-3456789"))
+
+        assert dict(vies.requests) == {GERMAN: 1}
+        profile = UserProfile.objects.get(user=customer)
+        assert (profile.vat_number, profile.vies_status) == ("12-3456789", ViesStatus.UNCHECKED)
+        assert (profile.vies_checked_at, profile.vies_consultation_reference) == (None, "")
+        assert "Checked with VIES" not in logged_in.get(reverse("accounts:profile")).content.decode()
+
+    def test_switching_the_language_asks_vies_nothing(self, logged_in, customer, vies):
+        UserProfile.objects.filter(user=customer).update(country="DE", vat_number="")
+
+        logged_in.post(reverse("accounts:language"), {"language": "fr"})
+
+        assert UserProfile.objects.get(user=customer).language == "fr"
+        assert not vies.requests
+
+
+def german_business(**profile) -> UserProfile:
+    return UserProfileFactory(**{"country": "DE", "company_name": "Weber GmbH", "vat_number": GERMAN, **profile})
+
+
+class TestRecheck:
+    def test_a_number_vies_could_not_check_becomes_valid_once_vies_answers(self, vies):
+        profile = german_business(vies_status=ViesStatus.UNAVAILABLE, vies_checked_at=NOW)
+        vies.answers[GERMAN] = FakeVies.VALID
+
+        with time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False):
+            assert vat_numbers_recheck_task.delay().get() == 1
+
+        profile.refresh_from_db()
+        assert (profile.vies_status, profile.vies_consultation_reference) == (ViesStatus.VALID, "WAPIAAAAZ0000001")
+        assert profile.vies_checked_at == NOW + datetime.timedelta(hours=1)
+        assert not mail.outbox
+
+    def test_a_number_vies_rejects_later_turns_invalid_and_its_owner_is_told(
+        self, vies, settings, django_capture_on_commit_callbacks
+    ):
+        profile = german_business(
+            vies_status=ViesStatus.UNAVAILABLE, vies_checked_at=NOW, billing_email="finance@weber.example"
+        )
+        vies.answers[GERMAN] = FakeVies.INVALID
+
+        with (
+            time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            assert vat_numbers_recheck_task.delay().get() == 1
+
+        profile.refresh_from_db()
+        assert profile.vies_status == ViesStatus.INVALID
+        assert vies_checks(profile) == [
+            {"status": "INVALID", "reference": "", "checked_at": (NOW + datetime.timedelta(hours=1)).isoformat()}
+        ]
+        [email] = mail.outbox
+        assert email.to == ["finance@weber.example"]
+        assert email.subject == "VIES rejected your VAT number DE136695976"
+        assert "On 7 December 2026, VIES" in email.body and "your invoices include VAT" in email.body
+        assert settings.SITE_URL + reverse("accounts:profile") in email.body
+
+    def test_while_vies_is_still_down_nothing_changes(self, django_capture_on_commit_callbacks):
+        profile = german_business(vies_status=ViesStatus.UNAVAILABLE, vies_checked_at=NOW)
+
+        with (
+            time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            assert vat_numbers_recheck_task.delay().get() == 0
+
+        profile.refresh_from_db()
+        assert (profile.vies_status, profile.vies_checked_at) == (ViesStatus.UNAVAILABLE, NOW)
+        assert not vies_checks(profile) and not mail.outbox
+
+    def test_numbers_never_checked_and_stale_proofs_are_asked_again_fresh_ones_are_not(self, vies):
+        never = german_business()
+        stale = german_business(
+            vat_number=OTHER_GERMAN, vies_status=ViesStatus.VALID, vies_checked_at=NOW - datetime.timedelta(days=31),
+            vies_consultation_reference="WAPIOLD",
+        )
+        fresh = german_business(
+            vat_number="DE811569869", vies_status=ViesStatus.VALID, vies_checked_at=NOW - datetime.timedelta(days=3)
+        )
+        outside = UserProfileFactory(country="US", vat_number="12-3456789")
+        vies.answers[GERMAN] = vies.answers[OTHER_GERMAN] = FakeVies.VALID
+
+        with time_machine.travel(NOW, tick=False):
+            assert vat_numbers_recheck_task.delay().get() == 2
+
+        assert dict(vies.requests) == {GERMAN: 1, OTHER_GERMAN: 1}
+        assert [UserProfile.objects.get(pk=p.pk).vies_status for p in (never, stale, fresh, outside)] == [
+            ViesStatus.VALID, ViesStatus.VALID, ViesStatus.VALID, ViesStatus.UNCHECKED
+        ]
+        stale.refresh_from_db()
+        assert (stale.vies_checked_at, stale.vies_consultation_reference) == (NOW, "WAPIAAAAZ0000002")
+
+
+class TestInvoices:
+    @pytest.fixture
+    def plan(self):
+        return PlanFactory(code="pro", name="Pro", price=Decimal("100.00"), included_tokens=5_000_000,
+                           overage_price_per_million=Decimal("2.00"))
+
+    def october_invoice(self, profile: UserProfile, plan):
+        subscription = subscription_create(
+            user=profile.user, plan=plan, now=datetime.datetime(2026, 10, 1, tzinfo=datetime.UTC)
+        )
+        return invoice_generate(subscription=subscription, period="2026-10")
+
+    def test_a_business_whose_number_vies_rejected_later_is_charged_vat(self, vies, plan):
+        valid = german_business(vies_status=ViesStatus.UNAVAILABLE, vies_checked_at=NOW)
+        rejected = german_business(vat_number=OTHER_GERMAN, vies_status=ViesStatus.UNAVAILABLE, vies_checked_at=NOW)
+        vies.answers[GERMAN] = FakeVies.VALID
+        with time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False):
+            vat_numbers_recheck_task.delay()
+
+        reverse_charged, taxed = self.october_invoice(valid, plan), self.october_invoice(rejected, plan)
+
+        assert (reverse_charged.reverse_charge, reverse_charged.tax_amount, reverse_charged.total) == (
+            True, Decimal("0.00"), Decimal("100.00")
+        )
+        assert (taxed.reverse_charge, taxed.tax_rate, taxed.tax_amount, taxed.total) == (
+            False, Decimal("0.20"), Decimal("20.00"), Decimal("120.00")
+        )
+        assert taxed.tax_mention == ""
+        assert taxed.billing_details["buyer"]["vies_status"] == "INVALID"
+        assert taxed.billing_details["buyer"]["vat_number"] == OTHER_GERMAN  # printed as the customer gave it
+
+
+class TestClient:
+    def test_a_fault_about_the_number_itself_is_a_rejection_and_is_cached(self, vies):
+        vies.answers[GERMAN] = "INVALID_INPUT"
+
+        first = vat_number_check(vat_number=GERMAN, now=NOW)
+        second = vat_number_check(vat_number=GERMAN, now=NOW + datetime.timedelta(minutes=5))
+
+        assert first == second
+        assert (first.status, first.reference) == (ViesStatus.INVALID, "")
+        assert vies.requests[GERMAN] == 1
+
+    def test_without_a_seller_vat_number_vies_is_asked_without_a_requester_and_gives_no_reference(
+        self, vies, settings
+    ):
+        settings.SELLER = {**settings.SELLER, "vat_number": ""}
+        vies.answers[GERMAN] = FakeVies.VALID
+
+        answer = vat_number_check(vat_number=GERMAN, now=NOW)
+
+        assert (answer.status, answer.reference) == (ViesStatus.VALID, "")
+        assert vies.requesters == [""]
