@@ -29,6 +29,7 @@ ENDPOINTS = [
     ("GET", "/api/billing/invoices/", "billing:read", None, 200),
     ("GET", "/api/billing/invoices/{id}/", "billing:read", None, 200),
     ("GET", "/api/billing/invoices/{id}/pdf/", "billing:read", None, 200),
+    ("GET", "/api/billing/invoices/{id}/ubl/", "billing:read", None, 200),
     ("POST", "/api/billing/invoices/{id}/pay/", "billing:write", None, 400),  # no card: paid by bank transfer
     ("GET", "/api/billing/invoices/upcoming/", "billing:read", None, 200),
     ("GET", "/api/billing/payments/", "billing:read", None, 200),
@@ -67,6 +68,7 @@ ENDPOINTS = [
 ID_OF = {
     "/api/billing/invoices/{id}/": "invoice",
     "/api/billing/invoices/{id}/pdf/": "invoice",
+    "/api/billing/invoices/{id}/ubl/": "invoice",
     "/api/billing/invoices/{id}/pay/": "invoice",
     "/api/billing/alerts/{id}/read/": "alert",
     "/api/account/api-keys/{id}/": "api_key",

@@ -12,6 +12,7 @@ urlpatterns = [
     path("invoices/upcoming/", apis.InvoiceUpcomingApi.as_view(), name="invoice-upcoming"),
     path("invoices/<int:pk>/", apis.InvoiceDetailApi.as_view(), name="invoice-detail"),
     path("invoices/<int:pk>/pdf/", apis.InvoicePdfApi.as_view(), name="invoice-pdf"),
+    path("invoices/<int:pk>/ubl/", apis.InvoiceUblApi.as_view(), name="invoice-ubl"),
     path("invoices/<int:pk>/pay/", apis.InvoicePayApi.as_view(), name="invoice-pay"),
     path("payments/", apis.PaymentListApi.as_view(), name="payment-list"),
     path("payments/webhook/", PaymentWebhookView.as_view(), name="payment-webhook"),

@@ -44,6 +44,8 @@ from billing.customer.serializers import (
     UsageQuerySerializer,
     UsageSerializer,
 )
+from billing.customer.views import xml_download
+from billing.documents.services import record_ubl
 from billing.models import BillingAlert, Credit, Invoice, Payment, PaymentStatus
 from billing.selectors import (
     customer_alerts,
@@ -230,6 +232,21 @@ class InvoicePdfApi(APIView):
             invoice.pdf.open("rb"), content_type="application/pdf", as_attachment=True,
             filename=f"{invoice.number}.pdf",
         )
+
+
+@extend_schema(
+    tags=[TAG], summary="The UBL 2.1 XML of one of your invoices",
+    responses={(200, "application/xml"): OpenApiResponse(OpenApiTypes.BINARY, description="The invoice as UBL 2.1 "
+                                                         "(Peppol BIS Billing 3.0), the same at every download."),
+               **error_responses(401, 403, 404)},
+)
+class InvoiceUblApi(APIView):
+    required_scopes = READ
+    content_negotiation_class = IgnoreClientContentNegotiation
+
+    def get(self, request, pk: int):
+        invoice = get_object_or_404(customer_invoices(user=request.user), pk=pk)
+        return xml_download(record_ubl(invoice), number=invoice.number)
 
 
 @extend_schema(tags=[TAG], summary="The invoice of the current period so far",

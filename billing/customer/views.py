@@ -1,6 +1,7 @@
 """Customer billing pages. Each view reads through a selector or writes through one service; a customer only
 ever reaches their own objects: any other id answers 404."""
 import copy
+import io
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,10 +19,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from stdnum import iban
 
+from accounts.models import EinvoiceFormat
+from accounts.selectors import saved_profile
 from billing import clock
 from billing.customer.charts import breakdown_svg, daily_usage_svg, forecast_svg, monthly_usage_svg
 from billing.customer.forms import CancelForm, CouponForm, InvoiceFilterForm, PlanChoiceForm
 from billing.customer.serializers import UsageQuerySerializer
+from billing.documents.data import SEPA_CREDIT_TRANSFER, issued_payment_means
+from billing.documents.services import record_ubl
 from billing.exceptions import BillingError
 from billing.models import InvoiceStatus, PaymentMethod, PaymentStatus
 from billing.notifications.alerts import alert_mark_read
@@ -30,10 +35,12 @@ from billing.payments.providers import payment_provider
 from billing.payments.providers.services import payment_method_save, payment_method_setup_start
 from billing.periods import Period, local_date, period_name
 from billing.selectors import (
+    CREDIT_NOTES,
     access_suspended_by,
     credit_note_of,
     customer_alerts,
     customer_credit_balance,
+    customer_credit_notes,
     customer_credits,
     customer_dashboard,
     customer_invoice_detail,
@@ -41,6 +48,7 @@ from billing.selectors import (
     customer_invoices,
     customer_live_subscription,
     customer_payments,
+    invoice_credit_notes,
     load_subscriptions,
     plans_offered,
     scheduled_plan_change,
@@ -209,12 +217,23 @@ def invoice_detail(request, pk: int):
         return redirect("billing:invoice_detail", pk=invoice.pk)
     context = {
         "invoice": invoice,
-        "credit_note": credit_note_of(invoice),
+        "credit_notes": invoice_credit_notes(invoice),
         "bank_transfer": _bank_transfer(invoice),
         "pay_now": _pay_now_offer(request, invoice),
         "suspends_access": suspending_invoices(today=clock.today()).filter(pk=invoice.pk).exists(),
+        "downloads": _downloads(invoice, saved_profile(request.user)),
     }
     return render(request, "billing/invoice_detail.html", context)
+
+
+def _downloads(invoice, profile) -> list[dict[str, str]]:
+    """The invoice's files, the customer's e-invoice format first: the PDF (its Factur-X inside), the UBL XML."""
+    pdf = {"format": EinvoiceFormat.FACTURX, "label": _("Download the PDF"),
+           "url": reverse("billing:invoice_pdf", args=[invoice.pk])}
+    ubl = {"format": EinvoiceFormat.UBL, "label": _("Download the UBL XML"),
+           "url": reverse("billing:invoice_ubl", args=[invoice.pk])}
+    prefers_ubl = profile is not None and profile.einvoice_format == EinvoiceFormat.UBL
+    return [ubl, pdf] if prefers_ubl else [pdf, ubl]
 
 
 def _pay_now(request, invoice) -> None:
@@ -247,10 +266,13 @@ def _pay_now_offer(request, invoice) -> dict | None:
 
 
 def _bank_transfer(invoice) -> dict[str, str] | None:
-    """Where an open invoice is paid by bank transfer: the seller's account as the invoice printed it at issue."""
+    """Where an open invoice is paid by bank transfer: the seller's account as the invoice printed it at issue;
+    None for an invoice issued to be charged to a card, as its document says."""
     seller = invoice.billing_details.get("seller") or {}
     account = iban.compact(seller.get("iban", ""))
     if invoice.status not in (InvoiceStatus.SENT, InvoiceStatus.OVERDUE) or invoice.amount_due <= 0 or not account:
+        return None
+    if issued_payment_means(invoice) != SEPA_CREDIT_TRANSFER:
         return None
     return {"iban": iban.format(account), "bic": seller.get("bic", "").replace(" ", "").upper()}
 
@@ -266,17 +288,52 @@ def invoice_pdf(request, pk: int):
     )
 
 
-@never_cache
-@login_required
-def credit_note_pdf(request, pk: int):
-    invoice = get_object_or_404(customer_invoices(user=request.user).select_related("credit_note"), pk=pk)
-    credit_note = credit_note_of(invoice)
+def _credit_note_pdf_response(credit_note) -> FileResponse:
     if credit_note is None or not credit_note.pdf:
         raise Http404("This credit note has no document yet.")
     return FileResponse(
         credit_note.pdf.open("rb"), as_attachment=True, filename=f"{credit_note.number}.pdf",
         content_type="application/pdf",
     )
+
+
+@never_cache
+@login_required
+def credit_note_pdf(request, pk: int):
+    """The PDF of the credit note that cancelled invoice `pk`."""
+    invoice = get_object_or_404(customer_invoices(user=request.user).prefetch_related(CREDIT_NOTES), pk=pk)
+    return _credit_note_pdf_response(credit_note_of(invoice))
+
+
+@never_cache
+@login_required
+def credit_note_file(request, pk: int):
+    """The PDF of credit note `pk`, full or partial, of one of the customer's invoices."""
+    return _credit_note_pdf_response(get_object_or_404(customer_credit_notes(user=request.user), pk=pk))
+
+
+def xml_download(xml: bytes, *, number: str) -> FileResponse:
+    """An e-invoice XML as the `<number>.xml` file download."""
+    return FileResponse(io.BytesIO(xml), as_attachment=True, filename=f"{number}.xml", content_type="application/xml")
+
+
+@never_cache
+@login_required
+def invoice_ubl(request, pk: int):
+    """The issued invoice as UBL 2.1 (Peppol BIS Billing 3.0), built from its issue snapshot."""
+    invoice = get_object_or_404(customer_invoices(user=request.user), pk=pk)
+    return xml_download(record_ubl(invoice), number=invoice.number)
+
+
+@never_cache
+@login_required
+def credit_note_ubl(request, pk: int):
+    """The credit note that cancelled invoice `pk`, as UBL 2.1."""
+    invoice = get_object_or_404(customer_invoices(user=request.user).prefetch_related(CREDIT_NOTES), pk=pk)
+    credit_note = credit_note_of(invoice)
+    if credit_note is None:
+        raise Http404("This invoice has no credit note.")
+    return xml_download(record_ubl(credit_note), number=credit_note.number)
 
 
 @never_cache
