@@ -181,7 +181,7 @@ class ProfileForm(forms.ModelForm):
         model = UserProfile
         fields = (
             "full_name", "company_name", "billing_email", "phone", "address_line1", "address_line2", "postal_code",
-            "city", "country", "vat_number", "siren", "language", "monthly_spend_cap",
+            "city", "country", "vat_number", "siren", "language", "einvoice_format", "monthly_spend_cap",
         )
         labels = {
             "full_name": _("Full name"),
@@ -195,6 +195,7 @@ class ProfileForm(forms.ModelForm):
             "vat_number": _("VAT number"),
             "siren": _("SIREN"),
             "language": _("Language"),
+            "einvoice_format": _("E-invoice format"),
         }
         help_texts = {
             "billing_email": _("Invoices go here; when empty, to your login email."),
@@ -203,6 +204,10 @@ class ProfileForm(forms.ModelForm):
             ),
             "siren": _("French companies only: nine digits."),
             "language": _("Of these pages, your invoices and your emails."),
+            "einvoice_format": _(
+                "The XML your accounting software reads. Every invoice PDF carries its Factur-X; with UBL, invoice "
+                "and credit-note emails attach the UBL file as well."
+            ),
         }
         widgets = {
             "full_name": forms.TextInput(attrs={"autocomplete": "name"}),
@@ -221,6 +226,7 @@ class ProfileForm(forms.ModelForm):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["country"].widget.attrs["autocomplete"] = "country"
+        self.fields["einvoice_format"].required = False
         # The cap is compared with the overage, which is billed in the invoice currency.
         self.fields["monthly_spend_cap"].label = _("Monthly overage cap (%(currency)s)") % {
             "currency": settings.INVOICE_CURRENCY
@@ -229,12 +235,16 @@ class ProfileForm(forms.ModelForm):
     FIELDSETS = (
         (_("Who you are"), ("full_name", "company_name", "billing_email", "phone")),
         (_("Address"), ("address_line1", "address_line2", "postal_code", "city", "country")),
-        (_("Tax and invoices"), ("vat_number", "siren", "language", "monthly_spend_cap")),
+        (_("Tax and invoices"), ("vat_number", "siren", "language", "einvoice_format", "monthly_spend_cap")),
     )
 
     def fieldsets(self):
         """(legend, bound fields) per group of the page."""
         return [(legend, [self[name] for name in names]) for legend, names in self.FIELDSETS]
+
+    def clean_einvoice_format(self):
+        # A post without the field (an older form, a script) keeps the profile's format.
+        return self.cleaned_data["einvoice_format"] or self.instance.einvoice_format
 
     def clean_siren(self):
         siren = fr_siren.compact(self.cleaned_data["siren"])

@@ -3,11 +3,14 @@
 `email_queue` stores what an email says as plain JSON values; `email_deliver` renders and sends it. The
 templates of a kind live in `templates/emails/<kind>_subject.txt`, `<kind>.txt` and `<kind>.html`
 (kind in lower case) and read these context keys; `email_queue` fills the names from `user`, the invoice
-figures from `invoice` (and its credit note's for CREDIT_NOTE_ISSUED), the caller gives the rest:
+figures from `invoice`, the caller gives the rest:
 
 - INVOICE_ISSUED: the invoice figures.
-- CREDIT_NOTE_ISSUED: `credit_note_number`, `amount` (the credit note's), `reason_code` and `reason` (its
-  detail): from the credit note; the email prints the reason's label in the customer's language.
+- INVOICE_ISSUED and CREDIT_NOTE_ISSUED, for a customer whose e-invoice format is UBL: `ubl_name` and `ubl_xml`,
+  the UBL file attached beside the PDF, given by the documents' services (this room cannot build it).
+- CREDIT_NOTE_ISSUED: `credit_note_number`, `credit_note_kind` (FULL or PARTIAL), `amount` (the credit note's),
+  `reason_code` and `reason` (its detail): from the credit note, given by the documents' services; the email
+  prints the reason's label in the customer's language.
 - PAYMENT_RECEIVED: `amount` (the payment's); `amount_due` is what remains on the invoice.
 - PAYMENT_FAILED: `amount` (the payment's), `reason` (may be empty; a reason the product writes is marked with
   gettext_noop where it is written and translated here).
@@ -71,6 +74,7 @@ from billing.money import RECOVERY_INDEMNITY, late_payment_rate
 from billing.periods import Period, card_retry_day, local_date, period_name
 from core.enqueue import enqueue_after_commit
 
+UBL_NAME, UBL_XML = "ubl_name", "ubl_xml"
 _INVOICE_FIGURES = frozenset(
     {"invoice_number", "currency", "total", "amount_due", "due_date", "period_start_date", "period_end_date"}
 )
@@ -122,18 +126,19 @@ class EmailRenderFailed(Exception):
     """An email could not be rendered (a template or a stored value in error); recorded, not retried at once."""
 
 
-def _credit_note(invoice: Invoice) -> CreditNote | None:
-    try:
-        return invoice.credit_note
-    except CreditNote.DoesNotExist:
+def _credit_note(notification: EmailNotification) -> CreditNote | None:
+    """The credit note a credit note email is about, by the number it was sent with (an invoice may have several)."""
+    number = notification.context.get("credit_note_number")
+    if notification.kind != EmailKind.CREDIT_NOTE_ISSUED or notification.invoice is None or not number:
         return None
+    return notification.invoice.credit_notes.filter(number=number).order_by("pk").first()
 
 
-def _document_context(*, kind: str, invoice: Invoice | None) -> dict[str, Any]:
-    """The figures of the invoice, and of the credit note cancelling it for a credit note email."""
+def _document_context(invoice: Invoice | None) -> dict[str, Any]:
+    """The figures of the invoice."""
     if invoice is None:
         return {}
-    context = {
+    return {
         "invoice_number": invoice.number,
         "currency": invoice.currency,
         "total": invoice.total,
@@ -144,15 +149,6 @@ def _document_context(*, kind: str, invoice: Invoice | None) -> dict[str, Any]:
         "period_end_date": invoice.period_end,
         "invoice_kind": invoice.kind,
     }
-    credit_note = _credit_note(invoice) if kind == EmailKind.CREDIT_NOTE_ISSUED else None
-    if credit_note is not None:
-        context |= {
-            "credit_note_number": credit_note.number,
-            "amount": credit_note.amount,
-            "reason_code": credit_note.reason_code,
-            "reason": credit_note.reason,
-        }
-    return context
 
 
 def charge_attempt_key_prefix(invoice_id: int) -> str:
@@ -205,9 +201,17 @@ def _links_and_instructions(*, kind: str, invoice: Invoice | None) -> dict[str, 
         path = reverse(_ACTION_PAGES.get(kind, "billing:invoice_list"))
     values = {"action_url": f"{settings.SITE_URL}{path}"}
     account = settings.SELLER.get("iban", "")
-    if invoice is not None and kind in _PAYMENT_KINDS and account:
+    # An invoice issued to be charged to a saved card says so on its document, not how to pay it by transfer,
+    # until the card is refused.
+    by_card = invoice is not None and kind != EmailKind.PAYMENT_FAILED and _charged_to_card(invoice)
+    if invoice is not None and kind in _PAYMENT_KINDS and account and not by_card:
         values |= {"iban": iban.format(account), "bic": settings.SELLER.get("bic", "")}
     return values
+
+
+def _charged_to_card(invoice: Invoice) -> bool:
+    """Whether the invoice was issued to be charged to a saved card: its billing snapshot names the card."""
+    return "card_last4" in (invoice.billing_details or {}).get("payment", {})
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +231,7 @@ def email_queue(
         "customer_name": (profile.full_name if profile else "") or user.get_full_name(),
         "seller_name": settings.SELLER["name"],
         "seller_email": settings.SELLER["email"],
-        **_document_context(kind=kind, invoice=invoice),
+        **_document_context(invoice),
         **_links_and_instructions(kind=kind, invoice=invoice),
         **_card_refused_context(kind=kind, invoice=invoice),
         **context,
@@ -259,10 +263,18 @@ def _attachment(notification: EmailNotification) -> tuple[str, FieldFile] | None
         return None
     if notification.kind in (EmailKind.INVOICE_ISSUED, EmailKind.PAYMENT_REMINDER):
         return (f"{invoice.number}.pdf", invoice.pdf) if invoice.pdf else None
-    credit_note = _credit_note(invoice) if notification.kind == EmailKind.CREDIT_NOTE_ISSUED else None
+    credit_note = _credit_note(notification)
     if credit_note is not None and credit_note.pdf:
         return f"{credit_note.number}.pdf", credit_note.pdf
     return None
+
+
+def _ubl_attachment(notification: EmailNotification) -> tuple[str, bytes] | None:
+    """The UBL XML an invoice or credit-note email carries beside its PDF, when the customer reads UBL."""
+    if notification.kind not in (EmailKind.INVOICE_ISSUED, EmailKind.CREDIT_NOTE_ISSUED):
+        return None
+    xml = notification.context.get(UBL_XML)
+    return (notification.context[UBL_NAME], xml.encode()) if xml else None
 
 
 def _template_context(notification: EmailNotification, *, attachment_name: str | None) -> dict[str, Any]:
@@ -318,6 +330,9 @@ def _message(notification: EmailNotification) -> EmailMultiAlternatives:
         name, pdf = attachment
         with pdf.open("rb") as file:
             message.attach(name, file.read(), "application/pdf")
+    ubl = _ubl_attachment(notification)
+    if ubl:
+        message.attach(*ubl, "application/xml")
     return message
 
 
