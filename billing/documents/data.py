@@ -142,11 +142,6 @@ class InvoiceDocument:
     def period_last_day(self) -> datetime.date:
         return self.period_end - datetime.timedelta(days=1)
 
-    @property
-    def pays_by_bank_transfer(self) -> bool:
-        """Its payment instructions are a bank transfer to the seller's account."""
-        return self.payment is not None and self.payment.means_code == SEPA_CREDIT_TRANSFER
-
 
 def _party(snapshot: dict) -> DocumentParty:
     """A party from its snapshot; the seller's (`settings.SELLER` at issue) has its street as one `address`."""
