@@ -32,6 +32,7 @@ from billing.documents.data import (
 from billing.documents.facturx import FacturXError, embed_facturx, facturx_xml, render_invoice_document
 from billing.documents.pdf import fit_text, render_invoice_pdf
 from billing.tax import OUTSIDE_EU_MENTION, REVERSE_CHARGE_MENTION
+from billing.tests.einvoice import en16931_failures
 
 NS = {
     "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
@@ -49,6 +50,7 @@ SELLER = DocumentParty(
     iban="FR7630006000011234567890189", bic="AGRIFRPPXXX",
 )
 IBAN_PRINTED = "FR76 3000 6000 0112 3456 7890 189"
+VAT_ON_DEBITS = "Option for the payment of VAT on debits."
 FRENCH_BUYER = DocumentParty(
     name="Camille Martin", company_name="Atelier Numérique SARL", address_line1="10 rue de Rivoli",
     postal_code="75001", city="Paris", country="FR", vat_number="FR44732829320", siren="732829320",
@@ -215,6 +217,14 @@ class TestInvoiceMentions:
         text = text_of(invoice_pdf)
         assert "Operation category: Services" in text
         assert "Page 1 / 1" in text
+
+    def test_the_option_for_vat_on_debits_only_when_the_seller_took_it(self, invoice_pdf):
+        opted = dataclasses.replace(SELLER, vat_on_debits=True)
+
+        assert VAT_ON_DEBITS in text_of(render_invoice_document(make_document(seller=opted)))
+        assert VAT_ON_DEBITS not in text_of(invoice_pdf)
+        # No French VAT charged, no option to state.
+        assert VAT_ON_DEBITS not in text_of(render_invoice_document(reverse_charge_document(seller=opted)))
 
     def test_no_tax_mention_when_vat_is_charged(self, invoice_pdf):
         text = text_of(invoice_pdf)
@@ -511,6 +521,28 @@ class TestFacturX:
         assert tax.findtext("ram:ExemptionReasonCode", namespaces=NS) == "VATEX-EU-G"
         assert root.xpath("string(//ram:BuyerTradeParty//ram:CountryID)", namespaces=NS) == "US"
 
+    def test_the_operation_category_is_noted(self, invoice_pdf):
+        notes = self.notes(xml_root(invoice_pdf))
+        assert notes["REG"] == "Operation category: Services."
+        assert "TXD" not in notes
+        assert xml_root(invoice_pdf).xpath("//ram:DueDateTypeCode", namespaces=NS) == []
+
+    def test_the_option_for_vat_on_debits_is_noted_and_the_vat_falls_due_on_the_invoice_date(self):
+        xml = facturx_xml(make_document(seller=dataclasses.replace(SELLER, vat_on_debits=True)))
+        root = etree.fromstring(xml)
+
+        assert self.notes(root)["TXD"] == VAT_ON_DEBITS
+        assert root.xpath("string(//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:DueDateTypeCode)",
+                          namespaces=NS) == "5"  # UNTDID 2475: date of invoice (BT-8)
+        assert en16931_failures(xml) == []
+
+    @staticmethod
+    def notes(root) -> dict[str, str]:
+        return {
+            note.findtext("ram:SubjectCode", namespaces=NS): note.findtext("ram:Content", namespaces=NS)
+            for note in root.xpath("//ram:IncludedNote", namespaces=NS)
+        }
+
     def test_french_late_payment_notes(self):
         root = etree.fromstring(facturx_xml(make_document(language="fr")))
         notes = {
@@ -594,10 +626,10 @@ class TestDocumentsFromInvoices:
         from billing.services import invoice_finalize
         from billing.tests.factories import InvoiceFactory
 
-        profile = UserProfileFactory(
-            country="FR", company_name="Atelier Numérique SARL", vat_number="FR44732829320", siren="732829320",
-            **profile,
-        )
+        profile = UserProfileFactory(**{
+            "country": "FR", "company_name": "Atelier Numérique SARL", "vat_number": "FR44732829320",
+            "siren": "732829320", **profile,
+        })
         invoice = InvoiceFactory(subscription__user=profile.user)
         return invoice_finalize(invoice=invoice, now=self.FINALISED_AT), profile
 
@@ -628,6 +660,47 @@ class TestDocumentsFromInvoices:
         text = text_of(render_invoice_document(document))
         assert invoice.number in text and "Atelier Numérique SARL" in text and "Net à payer 22,80 EUR" in text
         assert f"virement bancaire sur l'IBAN {IBAN_PRINTED}, BIC AGRIFRPPXXX, référence {invoice.number}." in text
+
+    def test_a_french_business_without_siren_has_the_one_its_vat_number_holds(self):
+        invoice, _ = self.issued_invoice(siren="", vat_number="FR 44 732 829 320")
+
+        document = invoice_document(invoice)
+
+        assert document.buyer.siren == "732829320"  # FRkk + SIREN
+        pdf = render_invoice_document(document)
+        assert "SIREN 732829320" in text_of(pdf)
+        assert xml_root(pdf).xpath(
+            "string(//ram:BuyerTradeParty/ram:SpecifiedLegalOrganization/ram:ID[@schemeID='0002'])", namespaces=NS
+        ) == "732829320"  # BT-47
+
+    @pytest.mark.parametrize(
+        "profile",
+        [
+            {"country": "DE", "company_name": "Weber Software GmbH", "vat_number": "DE136695976"},
+            {"country": "MC", "company_name": "Monaco Data SAM", "vat_number": "FR53000004605"},  # no SIREN in it
+            {"company_name": "", "vat_number": ""},
+        ],
+        ids=["german-business", "monaco-business", "french-consumer"],
+    )
+    def test_no_siren_without_a_french_one(self, profile):
+        invoice, _ = self.issued_invoice(siren="", **profile)
+
+        document = invoice_document(invoice)
+
+        assert document.buyer.siren == ""
+        assert xml_root(render_invoice_document(document)).xpath(
+            "//ram:BuyerTradeParty/ram:SpecifiedLegalOrganization", namespaces=NS
+        ) == []
+
+    def test_the_option_for_vat_on_debits_is_the_one_taken_at_issue(self, settings):
+        settings.SELLER_VAT_ON_DEBITS = True
+        invoice, _ = self.issued_invoice()
+        settings.SELLER_VAT_ON_DEBITS = False
+
+        document = invoice_document(invoice)
+
+        assert document.seller.vat_on_debits
+        assert VAT_ON_DEBITS in text_of(render_invoice_document(document))
 
     def test_late_payment_rate_from_settings(self, settings):
         settings.LATE_PAYMENT_RATE = Decimal("11.50")
