@@ -12,7 +12,7 @@ from billing.models import (
     PaymentProviderCustomer,
     Subscription,
 )
-from billing.selectors import credit_note_of, usage_by_month
+from billing.selectors import CREDIT_NOTES, invoice_credit_notes, usage_by_month
 from billing.services import subscription_cancel
 
 
@@ -45,7 +45,6 @@ def _subscription(subscription: Subscription) -> dict:
 
 
 def _invoice(invoice: Invoice) -> dict:
-    credit_note = credit_note_of(invoice)
     return {
         "id": invoice.pk,
         "number": invoice.number,
@@ -62,6 +61,7 @@ def _invoice(invoice: Invoice) -> dict:
         "credit_applied": _money(invoice.credit_applied),
         "amount_paid": _money(invoice.amount_paid),
         "amount_due": _money(invoice.amount_due),
+        "credited": _money(invoice.credited),
         "reverse_charge": invoice.reverse_charge,
         "billing_details": invoice.billing_details,
         "lines": [
@@ -75,13 +75,23 @@ def _invoice(invoice: Invoice) -> dict:
             }
             for line in invoice.lines.all()
         ],
-        "credit_note": None if credit_note is None else {
-            "number": credit_note.number,
-            "amount": _money(credit_note.amount),
-            "reason_code": credit_note.reason_code,
-            "reason": credit_note.reason,
-            "issue_date": _iso(credit_note.issue_date),
-        },
+        "credit_notes": [
+            {
+                "number": credit_note.number,
+                "kind": credit_note.kind,
+                "subtotal": _money(credit_note.subtotal),
+                "tax_amount": _money(credit_note.tax_amount),
+                "amount": _money(credit_note.amount),
+                "reason_code": credit_note.reason_code,
+                "reason": credit_note.reason,
+                "issue_date": _iso(credit_note.issue_date),
+                "lines": [
+                    {"kind": line.kind, "description": line.description, "amount": _money(line.amount)}
+                    for line in credit_note.lines.all()
+                ],
+            }
+            for credit_note in invoice_credit_notes(invoice)
+        ],
         "sent_at": _iso(invoice.sent_at),
         "paid_at": _iso(invoice.paid_at),
         "cancelled_at": _iso(invoice.cancelled_at),
@@ -97,8 +107,7 @@ def billing_personal_data(*, user) -> PersonalData:
     )
     invoices = list(
         Invoice.objects.filter(user=user)
-        .select_related("credit_note")
-        .prefetch_related("lines")
+        .prefetch_related("lines", CREDIT_NOTES)
         .order_by("period_start", "id")
     )
     payments = list(Payment.objects.filter(user=user).select_related("invoice").order_by("created_at", "id"))
@@ -196,7 +205,7 @@ def billing_personal_data(*, user) -> PersonalData:
         Payment._meta.label: [p.pk for p in payments],
         Credit._meta.label: [c.pk for c in credits],
         OneOffCharge._meta.label: [c.pk for c in charges],
-        CreditNote._meta.label: [i.credit_note.pk for i in invoices if credit_note_of(i) is not None],
+        CreditNote._meta.label: [c.pk for i in invoices for c in invoice_credit_notes(i)],
         PaymentProviderCustomer._meta.label: [c.pk for c in provider_customers],
     }
     return PersonalData(sections=sections, objects=objects)

@@ -13,6 +13,7 @@ from billing.models import (
     CouponDuration,
     Credit,
     CreditNote,
+    CreditNoteLine,
     Invoice,
     InvoiceLine,
     Payment,
@@ -20,7 +21,13 @@ from billing.models import (
     Subscription,
 )
 from billing.periods import PERIOD_PATTERN, parse_month
-from billing.selectors import USAGE_GROUPINGS, credit_note_of, plans_offered, scheduled_plan_change
+from billing.selectors import (
+    USAGE_GROUPINGS,
+    credit_note_of,
+    invoice_credit_notes,
+    plans_offered,
+    scheduled_plan_change,
+)
 from billing.subscriptions.coupons import periods_left, running_coupon
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -185,12 +192,22 @@ class InvoicePaymentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CreditNoteLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CreditNoteLine
+        fields = ["kind", "description", "quantity", "unit_price", "price_base_quantity", "amount"]
+        read_only_fields = fields
+
+
 class CreditNoteSerializer(serializers.ModelSerializer):
     reason_label = serializers.SerializerMethodField()
+    lines = CreditNoteLineSerializer(many=True)
 
     class Meta:
         model = CreditNote
-        fields = ["number", "amount", "reason_code", "reason", "reason_label", "issue_date"]
+        # `amount` is what it credits VAT included: `subtotal` before tax plus `tax_amount`.
+        fields = ["number", "kind", "subtotal", "tax_amount", "amount", "reason_code", "reason", "reason_label",
+                  "issue_date", "lines"]
         read_only_fields = fields
 
     def get_reason_label(self, credit_note: CreditNote) -> str:
@@ -203,15 +220,22 @@ class InvoiceDetailSerializer(InvoiceSerializer):
     lines = InvoiceLineSerializer(many=True)
     payments = InvoicePaymentSerializer(many=True)
     credit_note = serializers.SerializerMethodField()
+    credit_notes = serializers.SerializerMethodField()
 
     class Meta(InvoiceSerializer.Meta):
-        fields = [*InvoiceSerializer.Meta.fields, "reverse_charge", "tax_mention", "lines", "payments", "credit_note"]
+        fields = [*InvoiceSerializer.Meta.fields, "credited", "reverse_charge", "tax_mention", "lines", "payments",
+                  "credit_note", "credit_notes"]
         read_only_fields = fields
 
     @extend_schema_field(CreditNoteSerializer(allow_null=True))
     def get_credit_note(self, invoice: Invoice) -> dict | None:
         credit_note = credit_note_of(invoice)
         return CreditNoteSerializer(credit_note).data if credit_note is not None else None
+
+    @extend_schema_field(CreditNoteSerializer(many=True))
+    def get_credit_notes(self, invoice: Invoice) -> list[dict]:
+        """Every credit note of the invoice, full or partial, oldest first."""
+        return CreditNoteSerializer(invoice_credit_notes(invoice), many=True).data
 
 
 class DraftLineSerializer(serializers.Serializer):

@@ -50,6 +50,8 @@ class Invoice(models.Model):
     credit_applied = models.DecimalField(**MONEY, default=0)
     amount_paid = models.DecimalField(**MONEY, default=0)
     amount_due = models.DecimalField(**MONEY, default=0)
+    # What its partial credit notes took off the price (VAT included): no longer owed, nor kept if it was paid.
+    credited = models.DecimalField(**MONEY, default=0)
     reverse_charge = models.BooleanField(default=False)
     tax_mention = models.CharField(max_length=200, blank=True, help_text="Reverse-charge or exemption mention.")
     billing_details = EncryptedJSONField(
@@ -74,8 +76,9 @@ class Invoice(models.Model):
         constraints = [
             *non_negative(
                 "subtotal", "tax_rate", "tax_amount", "total", "credit_applied", "amount_paid", "amount_due",
-                prefix="invoice",
+                "credited", prefix="invoice",
             ),
+            models.CheckConstraint(condition=Q(credited__lte=F("total")), name="invoice_credited_within_total"),
             models.UniqueConstraint(
                 fields=["subscription", "period_start"],
                 condition=Q(kind=InvoiceKind.PERIOD) & ~Q(status=InvoiceStatus.CANCELLED),
@@ -87,7 +90,9 @@ class Invoice(models.Model):
                 condition=Q(total=Round(F("subtotal") + F("tax_amount"), 2)), name="invoice_total_is_sum"
             ),
             models.CheckConstraint(
-                condition=Q(amount_due=Round(F("total") - F("credit_applied") - F("amount_paid"), 2)),
+                condition=Q(
+                    amount_due=Round(F("total") - F("credit_applied") - F("amount_paid") - F("credited"), 2)
+                ),
                 name="invoice_amount_due_is_balance",
             ),
             # A number exists exactly when the invoice was issued (a cancelled draft never had one).
@@ -161,11 +166,22 @@ def credit_note_reason_text(*, reason_code: str, reason: str) -> str:
     return f"{label} — {reason}" if reason else label
 
 
+class CreditNoteKind(models.TextChoices):
+    FULL = "FULL", pgettext_lazy("credit note kind", "Full")  # cancels its invoice
+    PARTIAL = "PARTIAL", pgettext_lazy("credit note kind", "Partial")  # credits some lines or an amount of it
+
+
 class CreditNote(models.Model):
-    """Cancels an issued invoice in full; numbered from its own gapless sequence."""
+    """Credits an issued invoice: in full (cancels it, once) or in part (any number of times while what is credited
+    stays within its total); numbered from its own gapless sequence. Its lines are what it credits, at the
+    invoice's tax rate; `amount` is the total credited, VAT included."""
 
     number = models.CharField(max_length=20, unique=True)
-    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="credit_note")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    kind = models.CharField(max_length=7, choices=CreditNoteKind.choices, default=CreditNoteKind.FULL)
+    subtotal = models.DecimalField(**MONEY)
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=4)
+    tax_amount = models.DecimalField(**MONEY)
     amount = models.DecimalField(**MONEY)
     reason_code = models.CharField(max_length=20, choices=CreditNoteReason.choices, default=CreditNoteReason.OTHER)
     reason = models.TextField(blank=True, help_text="Free-text detail of the reason; required for OTHER.")
@@ -177,7 +193,15 @@ class CreditNote(models.Model):
     class Meta:
         ordering = ["-issue_date", "-id"]
         constraints = [
-            *non_negative("amount", prefix="credit_note"),
+            *non_negative("tax_rate", "tax_amount", prefix="credit_note"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_positive"),
+            models.CheckConstraint(condition=Q(subtotal__gt=0), name="credit_note_subtotal_positive"),
+            models.CheckConstraint(
+                condition=Q(amount=Round(F("subtotal") + F("tax_amount"), 2)), name="credit_note_total_is_sum"
+            ),
+            models.UniqueConstraint(
+                fields=["invoice"], condition=Q(kind="FULL"), name="credit_note_one_full_per_invoice"
+            ),
             models.CheckConstraint(
                 condition=~Q(reason_code="OTHER") | ~Q(reason=""), name="credit_note_other_reason_detailed"
             ),
@@ -189,6 +213,35 @@ class CreditNote(models.Model):
     def reason_text(self) -> str:
         """The reason as the credit note's documents print it, in the active language."""
         return credit_note_reason_text(reason_code=self.reason_code, reason=self.reason)
+
+
+class CreditNoteLine(models.Model):
+    """What a credit note credits: a line of its invoice, in full or for part of its amount, or an amount."""
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
+    invoice_line = models.ForeignKey(
+        InvoiceLine, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_note_lines",
+        help_text="The invoice line it credits; none for an amount credited on the whole invoice.",
+    )
+    kind = models.CharField(max_length=12, choices=LineKind.choices)
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=18, decimal_places=6, default=1)
+    unit_price = models.DecimalField(**UNIT_PRICE)
+    price_base_quantity = models.PositiveIntegerField(default=1)
+    amount = models.DecimalField(**MONEY)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["credit_note", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["credit_note", "position"], name="credit_note_line_position_unique"),
+            models.CheckConstraint(
+                condition=Q(price_base_quantity__gt=0), name="credit_note_line_price_base_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return self.description
 
 
 class DocumentKind(models.TextChoices):

@@ -163,7 +163,8 @@ def make_world(*, invoices: int = 200, customers: int = 20) -> World:
     )
     CreditNote.objects.bulk_create(
         CreditNote(
-            number=next_number("AV", invoice.issue_date.year), invoice=invoice, amount=invoice.total,
+            number=next_number("AV", invoice.issue_date.year), invoice=invoice, subtotal=invoice.subtotal,
+            tax_rate=invoice.tax_rate, tax_amount=invoice.tax_amount, amount=invoice.total,
             reason="Billed twice", issue_date=invoice.issue_date + datetime.timedelta(days=3),
         )
         for invoice in invoice_rows

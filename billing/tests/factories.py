@@ -5,7 +5,17 @@ import factory
 from factory.django import DjangoModelFactory
 
 from accounts.tests.factories import UserFactory
-from billing.models import Credit, CreditType, Invoice, InvoiceLine, LineKind, Payment, Plan, Subscription
+from billing.models import (
+    Credit,
+    CreditNote,
+    CreditType,
+    Invoice,
+    InvoiceLine,
+    LineKind,
+    Payment,
+    Plan,
+    Subscription,
+)
 from billing.periods import billing_zone
 
 # The billing time zone (settings.BILLING_TIME_ZONE, Paris) in which the tests write their dates and times.
@@ -68,6 +78,22 @@ class InvoiceFactory(DjangoModelFactory):
     total = Decimal("22.80")
     amount_due = Decimal("22.80")
     line = factory.RelatedFactory(InvoiceLineFactory, "invoice", amount=factory.SelfAttribute("..subtotal"))
+
+
+class CreditNoteFactory(DjangoModelFactory):
+    """A full credit note of its invoice: the invoice's amounts, numbered in the AV sequence of 2026."""
+
+    class Meta:
+        model = CreditNote
+
+    invoice = factory.SubFactory(InvoiceFactory)
+    number = factory.Sequence(lambda n: f"AV-2026-{n + 1:06d}")
+    subtotal = factory.SelfAttribute("invoice.subtotal")
+    tax_rate = factory.SelfAttribute("invoice.tax_rate")
+    tax_amount = factory.SelfAttribute("invoice.tax_amount")
+    amount = factory.LazyAttribute(lambda credit_note: credit_note.subtotal + credit_note.tax_amount)
+    reason = "Billed twice"
+    issue_date = datetime.date(2026, 11, 3)
 
 
 class PaymentFactory(DjangoModelFactory):

@@ -57,6 +57,7 @@ from billing.templatetags.billing_format import money
 from billing.tests.admin_world import finance_user, make_world, staff_user
 from billing.tests.factories import (
     CreditFactory,
+    CreditNoteFactory,
     InvoiceFactory,
     InvoiceLineFactory,
     PaymentFactory,
@@ -106,9 +107,8 @@ def make_billing_rows() -> dict:
         ),
         Invoice: invoice,
         InvoiceLine: invoice.lines.get(),  # the factory's fee line
-        CreditNote: CreditNote.objects.create(
-            number=f"AV-2026-{next(SERIAL):06d}", invoice=cancelled_invoice, amount=cancelled_invoice.total,
-            reason="Billed twice", issue_date=datetime.date(2026, 11, 5),
+        CreditNote: CreditNoteFactory(
+            number=f"AV-2026-{next(SERIAL):06d}", invoice=cancelled_invoice, issue_date=datetime.date(2026, 11, 5)
         ),
         NumberSequence: NumberSequence.objects.create(
             kind=DocumentKind.INVOICE, year=2000 + next(SERIAL), last_number=1

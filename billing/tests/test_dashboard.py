@@ -17,7 +17,6 @@ from accounts.tests.factories import UserFactory, UserProfileFactory
 from billing import clock
 from billing.backoffice.dashboard import customer_usage
 from billing.models import (
-    CreditNote,
     EmailKind,
     EmailNotification,
     EmailStatus,
@@ -32,7 +31,14 @@ from billing.models import (
 from billing.periods import add_months, period_containing, start_of_day
 from billing.services import subscription_change_plan
 from billing.tests.admin_world import finance_user, staff_user
-from billing.tests.factories import InvoiceFactory, PaymentFactory, PlanFactory, SubscriptionFactory, paris
+from billing.tests.factories import (
+    CreditNoteFactory,
+    InvoiceFactory,
+    PaymentFactory,
+    PlanFactory,
+    SubscriptionFactory,
+    paris,
+)
 from libraries.tests.factories import UsageLogFactory
 from tests.helpers import clean_environment, run_manage
 
@@ -161,10 +167,7 @@ class TestRevenue:
         invoice(this_month + DAY, subtotal=Decimal("99.00"), tax_amount=Decimal("19.80"), total=Decimal("118.80"),
                 amount_due=Decimal("118.80"))
         credited = invoice(two_months_ago + 3 * DAY)  # 22.80, credited this month
-        CreditNote.objects.create(
-            number="AV-2000-000001", invoice=credited, amount=Decimal("22.80"), reason="Billed twice",
-            issue_date=this_month,
-        )
+        CreditNoteFactory(number="AV-2000-000001", invoice=credited, issue_date=this_month)
         invoice(add_months(today, -13))  # before the twelve months
         InvoiceFactory()  # a draft is not invoiced
         paid_now = now - min(now - start_of_day(this_month), 2 * DAY) / 2
@@ -214,10 +217,7 @@ class TestNeverCountsTheFuture:
     def test_invoices_and_credit_notes_dated_tomorrow_are_not_counted_yet(self, finance_client, today):
         issued = issued_invoice(1, total="22.80", issue_date=today)
         issued_invoice(2, total="118.80", issue_date=today + DAY)
-        CreditNote.objects.create(
-            number="AV-2000-000001", invoice=issued, amount=Decimal("22.80"), reason="Billed twice",
-            issue_date=today + DAY,
-        )
+        CreditNoteFactory(number="AV-2000-000001", invoice=issued, issue_date=today + DAY)
 
         result = figures(finance_client)
 

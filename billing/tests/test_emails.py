@@ -545,13 +545,15 @@ class TestAttachments:
         user = customer()
         invoice = issued_invoice(user, status=InvoiceStatus.CANCELLED)
         credit_note = CreditNote.objects.create(
-            number="AV-2026-000001", invoice=invoice, amount=Decimal("22.80"), reason="Billed twice",
+            number="AV-2026-000001", invoice=invoice, subtotal=Decimal("19.00"), tax_rate=Decimal("0.2000"),
+            tax_amount=Decimal("3.80"), amount=Decimal("22.80"), reason="Billed twice",
             issue_date=datetime.date(2026, 11, 3),
         )
         credit_note.pdf.save("x.pdf", ContentFile(FAKE_PDF))
 
         queue(kind=EmailKind.CREDIT_NOTE_ISSUED, key=f"credit-note-issued:{credit_note.pk}", user=user,
-              context={}, invoice=invoice)
+              context={"credit_note_number": "AV-2026-000001", "amount": Decimal("22.80"), "reason": "Billed twice"},
+              invoice=invoice)
 
         [message] = mail.outbox
         assert message.attachments == [("AV-2026-000001.pdf", FAKE_PDF, "application/pdf")]

@@ -13,7 +13,6 @@ from billing.models import (
     AlertType,
     BillingAlert,
     CreditApplication,
-    CreditNote,
     CreditNoteReason,
     DocumentKind,
     InvoiceLine,
@@ -25,6 +24,7 @@ from billing.models import (
 from billing.money import format_number, round_money
 from billing.tests.factories import (
     CreditFactory,
+    CreditNoteFactory,
     InvoiceFactory,
     PaymentFactory,
     PlanFactory,
@@ -200,9 +200,8 @@ class TestLedgerConstraints:
         invoice = InvoiceFactory()
 
         def credit_note(reason_code, reason):
-            return lambda: CreditNote.objects.create(
-                number=f"AV-{reason_code}", invoice=invoice, amount=Decimal("1.00"), reason_code=reason_code,
-                reason=reason, issue_date=datetime.date(2026, 11, 3),
+            return lambda: CreditNoteFactory(
+                number=f"AV-{reason_code}", invoice=invoice, reason_code=reason_code, reason=reason
             )
 
         assert violates_constraint(credit_note(CreditNoteReason.OTHER, ""))

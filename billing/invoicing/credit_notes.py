@@ -1,0 +1,285 @@
+"""Credit notes: a full one cancels its invoice (`invoice_cancel`), a partial one credits some lines of an issued
+invoice, or an amount of it, any number of times while what its credit notes credit stays within its total.
+
+What a partial credit note credits is no longer owed: it first lowers what is still due on the invoice (settled
+at 0); what was already received goes back to the customer, as a REFUND credit, or handed back by the caller
+(a card refund, billing.payments.refunds). Each is numbered in the credit-note sequence (`AV-<year>-<6 digits>`)
+and its documents (PDF with Factur-X, email) follow after commit.
+"""
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from accounts.services import audit_log_record
+from billing import clock
+from billing.cache import customer_cache_invalidate
+from billing.exceptions import BillingError
+from billing.invoicing.numbering import numbers_reserve
+from billing.models import (
+    ISSUED_INVOICE_STATUSES,
+    Credit,
+    CreditNote,
+    CreditNoteKind,
+    CreditNoteLine,
+    CreditNoteReason,
+    CreditType,
+    DocumentKind,
+    Invoice,
+    InvoiceStatus,
+    LineKind,
+)
+from billing.money import ZERO, positive_amount, round_money
+from billing.notifications.customer_webhooks import invoice_paid_publish
+from billing.periods import local_date
+from billing.transitions import transition_check
+from core.enqueue import enqueue_after_commit
+
+# A coupon's discount and a credit spent before tax are reductions, not something billed that can be credited.
+NOT_CREDITABLE_KINDS = (LineKind.DISCOUNT, LineKind.CREDIT)
+
+
+@dataclass(frozen=True)
+class CreditNoteRequest:
+    """What finance asks to credit: some invoice lines (line id → amount before tax, None for all that is left of
+    it) or an amount VAT included; and why. Kept as JSON by a card refund Stripe has not confirmed yet."""
+
+    reason_code: str
+    reason: str = ""
+    lines: dict[int, Decimal | None] = field(default_factory=dict)
+    amount: Decimal | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "reason_code": self.reason_code, "reason": self.reason,
+            "lines": {str(pk): None if part is None else str(part) for pk, part in self.lines.items()},
+            "amount": None if self.amount is None else str(self.amount),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "CreditNoteRequest":
+        return cls(
+            reason_code=data["reason_code"], reason=data["reason"],
+            lines={int(pk): None if part is None else Decimal(part) for pk, part in data["lines"].items()},
+            amount=None if data["amount"] is None else Decimal(data["amount"]),
+        )
+
+
+@dataclass(frozen=True)
+class CreditNotePrice:
+    """A credit note priced, not yet issued: what the admin previews and what the service writes."""
+
+    lines: tuple[CreditNoteLine, ...]  # unsaved
+    subtotal: Decimal
+    tax_rate: Decimal
+    tax_amount: Decimal
+    total: Decimal
+    left: Decimal  # what was left to credit on the invoice before it
+
+
+def credit_left(invoice: Invoice) -> Decimal:
+    """What its credit notes may still credit on `invoice`, VAT included."""
+    return invoice.total - invoice.credited
+
+
+def _line_credited(invoice: Invoice) -> dict[int, Decimal]:
+    return dict(
+        CreditNoteLine.objects.filter(credit_note__invoice=invoice, invoice_line__isnull=False)
+        .values_list("invoice_line").annotate(Sum("amount")).order_by()
+    )
+
+
+def _credited_lines(invoice: Invoice, parts: dict[int, Decimal | None]) -> list[CreditNoteLine]:
+    """The credit note's lines for invoice lines: each one in full (as billed) or for part of its amount."""
+    invoice_lines = {line.pk: line for line in invoice.lines.all()}
+    credited = _line_credited(invoice)
+    lines = []
+    for position, (line_id, part) in enumerate(sorted(parts.items())):
+        line = invoice_lines.get(line_id)
+        if line is None or line.kind in NOT_CREDITABLE_KINDS:
+            raise BillingError(f"Invoice {invoice} has no line {line_id} that can be credited.")
+        line_left = line.amount - credited.get(line_id, ZERO)
+        amount = line_left if part is None else positive_amount(part, what=f"The credit on line {line.description!r}")
+        if line_left <= 0 or amount > line_left:
+            raise BillingError(
+                f"At most {line_left} {invoice.currency} of line {line.description!r} is left to credit."
+            )
+        in_full = amount == line.amount
+        lines.append(CreditNoteLine(
+            invoice_line=line, kind=line.kind, description=line.description, position=position, amount=amount,
+            quantity=line.quantity if in_full else Decimal(1),
+            unit_price=line.unit_price if in_full else amount,
+            price_base_quantity=line.price_base_quantity if in_full else 1,
+        ))
+    return lines
+
+
+def _amount_line(invoice: Invoice, subtotal: Decimal) -> CreditNoteLine:
+    with translation.override(_buyer_language(invoice)):
+        description = _("Credit on invoice %(number)s") % {"number": invoice.number}
+    return CreditNoteLine(
+        kind=LineKind.ADJUSTMENT, description=description, quantity=Decimal(1), unit_price=subtotal, amount=subtotal,
+    )
+
+
+def _buyer_language(invoice: Invoice) -> str:
+    # The documents' own rule (billing.documents.data.buyer_language), which this layer may not import.
+    language = ((invoice.billing_details or {}).get("buyer", {}).get("language") or "en").lower()
+    return language if language in ("en", "fr") else "en"
+
+
+def credit_note_partial_price(
+    *, invoice: Invoice, lines: dict[int, Decimal | None] | None = None, amount: Decimal | None = None
+) -> CreditNotePrice:
+    """Price a partial credit note of `invoice` without writing anything; BillingError when it cannot be issued.
+
+    Lines are credited before tax and the VAT at the invoice's rate is rounded once on their sum. An `amount` is
+    VAT included (what the customer gets back): its part before tax is rounded once, and the VAT is the rest.
+    """
+    if bool(lines) == (amount is not None):
+        raise BillingError("Credit either some lines of the invoice or an amount, not both nor neither.")
+    if invoice.status not in ISSUED_INVOICE_STATUSES:
+        raise BillingError(f"Invoice {invoice} is {invoice.get_status_display().lower()}: only an issued invoice "
+                           "can be credited.")
+    if lines:
+        credit_lines = _credited_lines(invoice, lines)
+        subtotal = sum((line.amount for line in credit_lines), ZERO)
+        tax_amount = round_money(subtotal * invoice.tax_rate)
+    else:
+        total = positive_amount(amount, what="The amount credited")
+        subtotal = round_money(total / (1 + invoice.tax_rate))
+        tax_amount = total - subtotal
+        credit_lines = [_amount_line(invoice, subtotal)]
+    total, left = subtotal + tax_amount, credit_left(invoice)
+    if subtotal <= 0:
+        raise BillingError(f"A credit note credits at least 0.01 {invoice.currency} before tax.")
+    if total > left:
+        raise BillingError(
+            f"At most {left} {invoice.currency} is left to credit on invoice {invoice} ({total} asked)."
+        )
+    return CreditNotePrice(
+        lines=tuple(credit_lines), subtotal=subtotal, tax_rate=invoice.tax_rate, tax_amount=tax_amount, total=total,
+        left=left,
+    )
+
+
+def _reason_checked(reason_code: str, reason: str) -> str:
+    reason = (reason or "").strip()
+    if reason_code not in CreditNoteReason.values:
+        raise BillingError(f"Unknown credit note reason {reason_code!r} (one of {', '.join(CreditNoteReason.values)}).")
+    if reason_code == CreditNoteReason.OTHER and not reason:
+        raise BillingError("A credit note needs a reason: pick one or describe it.")
+    return reason
+
+
+def _credit_note_write(
+    invoice: Invoice, *, kind: str, price: CreditNotePrice, reason_code: str, reason: str, now: datetime.datetime,
+    actor=None,
+) -> CreditNote:
+    """Number and store a credit note of the locked `invoice` with its lines; its documents follow after commit."""
+    issue_date = local_date(now)
+    [number] = numbers_reserve(kind=DocumentKind.CREDIT_NOTE, year=issue_date.year, count=1)
+    credit_note = CreditNote.objects.create(
+        number=number, invoice=invoice, kind=kind, subtotal=price.subtotal, tax_rate=price.tax_rate,
+        tax_amount=price.tax_amount, amount=price.total, reason_code=reason_code, reason=reason,
+        issue_date=issue_date,
+    )
+    for line in price.lines:
+        line.credit_note = credit_note
+    CreditNoteLine.objects.bulk_create(price.lines)
+    audit_log_record(
+        action="credit_note.issue", obj=credit_note, actor=actor,
+        changes={"invoice": invoice.number, "kind": kind, "amount": str(credit_note.amount)},
+    )
+    enqueue_after_commit("billing.tasks.invoicing.credit_note_documents_issue_task", credit_note_id=credit_note.pk)
+    return credit_note
+
+
+def credit_note_full_write(
+    invoice: Invoice, *, reason_code: str, reason: str, now: datetime.datetime
+) -> CreditNote | None:
+    """The credit note cancelling the locked, issued `invoice`: its lines and amounts, or, after partial credit
+    notes, what they left. None when they credited all of it already."""
+    if credit_left(invoice) <= 0:
+        return None
+    partial = invoice.credit_notes.aggregate(subtotal=Sum("subtotal"), tax_amount=Sum("tax_amount"))
+    if partial["subtotal"] is None:
+        lines = tuple(
+            CreditNoteLine(
+                invoice_line=line, kind=line.kind, description=line.description, quantity=line.quantity,
+                unit_price=line.unit_price, price_base_quantity=line.price_base_quantity, amount=line.amount,
+                position=line.position,
+            )
+            for line in invoice.lines.order_by("position")
+        )
+        subtotal, tax_amount = invoice.subtotal, invoice.tax_amount
+    else:
+        subtotal = invoice.subtotal - partial["subtotal"]
+        tax_amount = invoice.tax_amount - partial["tax_amount"]
+        lines = (_amount_line(invoice, subtotal),)
+    price = CreditNotePrice(
+        lines=lines, subtotal=subtotal, tax_rate=invoice.tax_rate, tax_amount=tax_amount,
+        total=subtotal + tax_amount, left=credit_left(invoice),
+    )
+    return _credit_note_write(
+        invoice, kind=CreditNoteKind.FULL, price=price, reason_code=reason_code, reason=reason, now=now
+    )
+
+
+def _credit_books(invoice: Invoice, total: Decimal, *, refunded: Decimal, now: datetime.datetime) -> None:
+    """The money of `total` credited on the locked `invoice`. `refunded` of it is what the caller hands back of
+    what was paid (a card refund); the rest lowers what is due, then what was paid comes back as a REFUND credit.
+    What credits settled at issue stays spent: cancelling the invoice is what gives credits back."""
+    lowered = min(total - refunded, invoice.amount_due)
+    given_back = total - refunded - lowered
+    if refunded + given_back > invoice.amount_paid:
+        raise BillingError(
+            f"At most {invoice.amount_paid + invoice.amount_due} {invoice.currency} of invoice {invoice} can be "
+            "credited in part: the rest was settled with the customer's credits; cancel it to give those back."
+        )
+    invoice.credited += total
+    invoice.amount_paid -= refunded + given_back
+    invoice.amount_due -= lowered
+    fields = ["credited", "amount_paid", "amount_due"]
+    if invoice.amount_due == 0 and invoice.status != InvoiceStatus.PAID:
+        transition_check(invoice, to=InvoiceStatus.PAID)
+        invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
+        fields += ["status", "paid_at"]
+        invoice_paid_publish(invoice, now=now)
+    invoice.save(update_fields=fields)
+    if given_back > 0:
+        credit = Credit.objects.create(
+            user=invoice.user, type=CreditType.REFUND, amount=given_back, remaining_amount=given_back,
+            currency=invoice.currency, reason=f"Paid on invoice {invoice.number}, credited in part", created_at=now,
+        )
+        audit_log_record(action="credit.grant", obj=credit, changes={"amount": str(credit.amount)})
+
+
+@transaction.atomic
+def credit_note_partial_issue(
+    *, invoice: Invoice, lines: dict[int, Decimal | None] | None = None, amount: Decimal | None = None,
+    reason_code: str, reason: str = "", refunded: Decimal = ZERO, actor=None, now: datetime.datetime | None = None,
+) -> CreditNote:
+    """Credit some lines of an issued invoice (line id → amount before tax, None for all that is left of it) or
+    an amount VAT included, under the invoice's lock so that two at once never credit more than its total.
+
+    `refunded` is the part of the credit the caller hands back of what was paid on the invoice (a card refund);
+    the rest lowers what is due, and what it finds paid becomes a REFUND credit of the customer.
+    """
+    now = now or clock.now()
+    reason = _reason_checked(reason_code, reason)
+    locked = Invoice.objects.select_for_update().select_related("user").get(pk=invoice.pk)
+    price = credit_note_partial_price(invoice=locked, lines=lines, amount=amount)
+    if refunded > price.total:
+        raise BillingError(f"A refund of {refunded} is more than the {price.total} credited.")
+    _credit_books(locked, price.total, refunded=refunded, now=now)
+    credit_note = _credit_note_write(
+        locked, kind=CreditNoteKind.PARTIAL, price=price, reason_code=reason_code, reason=reason, now=now,
+        actor=actor,
+    )
+    customer_cache_invalidate(locked.user_id)
+    return credit_note
