@@ -11,9 +11,11 @@ import pytest
 import time_machine
 from django.core import mail
 from django.urls import reverse
+from django_celery_beat.models import PeriodicTask
 
 from accounts.models import AuditLog, UserProfile, ViesStatus
 from accounts.tasks import vat_numbers_recheck_task
+from accounts.tests.admin_helpers import admin_url, editable_field_names, unchanged_form_data
 from accounts.tests.factories import UserProfileFactory
 from accounts.tests.fake_vies import FakeVies
 from accounts.vies import vat_number_check
@@ -198,11 +200,22 @@ def german_business(**profile) -> UserProfile:
 
 
 class TestRecheck:
-    def test_a_number_vies_could_not_check_becomes_valid_once_vies_answers(self, vies):
+    def test_the_recheck_runs_every_hour(self):
+        task = PeriodicTask.objects.select_related("crontab").get(name="VAT numbers re-checked with VIES")
+
+        assert (task.task, task.enabled) == (vat_numbers_recheck_task.name, True)
+        assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_month) == ("50", "*", "*")
+
+    def test_a_number_vies_could_not_check_becomes_valid_once_vies_answers(
+        self, vies, django_capture_on_commit_callbacks
+    ):
         profile = german_business(vies_status=ViesStatus.UNAVAILABLE, vies_checked_at=NOW)
         vies.answers[GERMAN] = FakeVies.VALID
 
-        with time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False):
+        with (
+            time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
             assert vat_numbers_recheck_task.delay().get() == 1
 
         profile.refresh_from_db()
@@ -324,3 +337,48 @@ class TestClient:
 
         assert (answer.status, answer.reference) == (ViesStatus.VALID, "")
         assert vies.requesters == [""]
+
+
+class TestAdmin:
+    def test_the_customer_page_shows_the_check_read_only(self, admin_client):
+        profile = german_business(
+            vies_status=ViesStatus.VALID, vies_checked_at=NOW, vies_consultation_reference="WAPIAAAAZ0000042"
+        )
+
+        response = admin_client.get(admin_url(profile.user, "change"))
+
+        assert "WAPIAAAAZ0000042" in response.content.decode()
+        assert not {"vies_status", "vies_checked_at", "vies_consultation_reference"} & editable_field_names(response)
+
+    def test_a_number_staff_change_is_unchecked_until_the_recheck_asks_vies(self, admin_client, vies):
+        profile = german_business(
+            vies_status=ViesStatus.VALID, vies_checked_at=NOW, vies_consultation_reference="WAPIAAAAZ0000042"
+        )
+        page = admin_client.get(admin_url(profile.user, "change"))
+
+        response = admin_client.post(
+            admin_url(profile.user, "change"), unchanged_form_data(page) | {"profile-0-vat_number": OTHER_GERMAN}
+        )
+
+        assert response.status_code == 302
+        profile.refresh_from_db()
+        assert (profile.vat_number, profile.vies_status, profile.vies_consultation_reference) == (
+            OTHER_GERMAN, ViesStatus.UNCHECKED, ""
+        )
+        vies.answers[OTHER_GERMAN] = FakeVies.VALID
+        vat_numbers_recheck_task.delay()
+        profile.refresh_from_db()
+        assert (profile.vies_status, profile.vies_consultation_reference) == (ViesStatus.VALID, "WAPIAAAAZ0000001")
+
+    def test_an_unchanged_number_keeps_its_proof(self, admin_client):
+        profile = german_business(
+            vies_status=ViesStatus.VALID, vies_checked_at=NOW, vies_consultation_reference="WAPIAAAAZ0000042"
+        )
+        page = admin_client.get(admin_url(profile, "change"))
+
+        admin_client.post(admin_url(profile, "change"), unchanged_form_data(page) | {"city": "Potsdam"})
+
+        profile.refresh_from_db()
+        assert (profile.city, profile.vies_status, profile.vies_consultation_reference) == (
+            "Potsdam", ViesStatus.VALID, "WAPIAAAAZ0000042"
+        )
