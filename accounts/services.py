@@ -421,7 +421,7 @@ def consent_record(
 ERASED_EMAIL_DOMAIN = "erased.invalid"
 ERASED_PROFILE_FIELDS = (
     "full_name", "company_name", "billing_email", "phone", "address_line1", "address_line2", "postal_code", "city",
-    "vat_number", "siren",
+    "vat_number", "vies_consultation_reference", "siren",
 )
 
 
@@ -443,7 +443,10 @@ def account_erase(*, user, now=None) -> User:
         api_key_revoke(api_key=api_key, now=now)
     OAuthToken.objects.filter(user=user).delete()
     ConsentRecord.objects.filter(user=user).update(ip_address=None, user_agent="")
-    UserProfile.objects.filter(user=user).update(**{name: "" for name in ERASED_PROFILE_FIELDS}, updated_at=now)
+    UserProfile.objects.filter(user=user).update(
+        **{name: "" for name in ERASED_PROFILE_FIELDS}, vies_status=ViesStatus.UNCHECKED, vies_checked_at=None,
+        updated_at=now,
+    )
     user.email = f"erased-{user.pk}@{ERASED_EMAIL_DOMAIN}"
     user.first_name = user.last_name = ""
     user.is_active = False

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from accounts.models import AuditLog, UserProfile, ViesStatus
+from accounts.services import account_erase, user_data_export
 from accounts.tasks import vat_numbers_recheck_task
 from accounts.tests.admin_helpers import admin_url, editable_field_names, unchanged_form_data
 from accounts.tests.factories import UserProfileFactory
@@ -382,3 +383,20 @@ class TestAdmin:
         assert (profile.city, profile.vies_status, profile.vies_consultation_reference) == (
             "Potsdam", ViesStatus.VALID, "WAPIAAAAZ0000042"
         )
+
+
+class TestPersonalData:
+    def test_the_export_holds_the_check_and_erasure_forgets_it_with_the_number(self):
+        profile = german_business(
+            vies_status=ViesStatus.VALID, vies_checked_at=NOW, vies_consultation_reference="WAPIAAAAZ0000042"
+        )
+
+        exported = user_data_export(user=profile.user, now=NOW)["profile"]
+        account_erase(user=profile.user, now=NOW)
+
+        assert (exported["vies_status"], exported["vies_checked_at"], exported["vies_consultation_reference"]) == (
+            "VALID", NOW.isoformat(), "WAPIAAAAZ0000042"
+        )
+        profile.refresh_from_db()
+        assert (profile.vat_number, profile.vies_status, profile.vies_checked_at) == ("", ViesStatus.UNCHECKED, None)
+        assert profile.vies_consultation_reference == ""
