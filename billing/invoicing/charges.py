@@ -103,7 +103,7 @@ def charge_invoice(*, charge: OneOffCharge, actor=None, now: datetime.datetime |
     draft = charge_draft(
         charge=locked, subscription=customer_live_subscription(user=locked.user), day=local_date(now)
     )
-    [invoice] = invoices_create([draft])
+    [invoice] = invoices_create([draft], now=now)
     invoices_finalize([invoice], now=now)
     audit_log_record(action="one_off_charge.invoice", obj=locked, changes={"invoice": invoice.number}, actor=actor)
     return invoice

@@ -77,7 +77,7 @@ def interim_invoice_issue(*, subscription_id: int, now: datetime.datetime | None
         billed = interim_billed_of(subscription, period).amount
         invoice = None
         if drafts:
-            [invoice] = invoices_create(drafts)
+            [invoice] = invoices_create(drafts, now=now)
             invoices_finalize([invoice], now=now)
             billed += invoice.subtotal
         _due_remember(subscription, period, billed=billed, now=now)

@@ -243,7 +243,10 @@ class TestInvoiceArithmetic:
         country, vat_number, rate_kind = buyer
         expected_rate = settings.INVOICE_TAX_RATE if rate_kind == "standard" else Decimal("0")
 
-        totals = invoice_totals(subtotal=subtotal, treatment=tax_treatment(country=country, vat_number=vat_number))
+        treatment = tax_treatment(
+            country=country, vat_number=vat_number, company_name="", tax_point=datetime.date(2026, 11, 1)
+        )
+        totals = invoice_totals(subtotal=subtotal, treatment=treatment)
 
         assert totals.tax_rate == expected_rate
         assert totals.tax_amount == cents(Fraction(subtotal) * Fraction(expected_rate))
