@@ -20,8 +20,14 @@ Definitions (docs for finance, and what the tests check):
 - **Top customers**: tokens used in the current calendar month.
 - **Failed invoice emails**: invoice emails whose delivery failed and that no later invoice email for the
   same invoice delivered.
+- **VAT by country** over a chosen period (this quarter so far by default, as the OSS return is quarterly): per
+  member state whose VAT was charged and per rate, the taxable amount and the VAT of the invoices issued in the
+  period less those of the credit notes issued in it (each credit note by what it credits). French VAT is FR
+  whoever the buyer (an EU consumer without the One-Stop Shop pays it); another member state's is its own row,
+  declared through the OSS. Invoices without VAT (reverse charge, outside the EU) are not in it.
 """
 import datetime
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -55,6 +61,7 @@ from billing.selectors import (
     quota_usages,
     usage_tokens_by_window,
 )
+from billing.tax import vat_country
 from core.db_router import replica_reads
 from libraries.models import UsageLog
 
@@ -106,6 +113,14 @@ class FailedInvoiceEmail:
     attempts: int
     last_error: str
     created_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class CountryVat:
+    country: str  # the member state whose VAT it is
+    rate: Decimal  # a fraction, as invoices store it
+    taxable: Decimal  # before VAT, invoiced less credited
+    vat: Decimal
 
 
 @dataclass(frozen=True)
@@ -303,6 +318,37 @@ def failed_invoice_emails(*, limit: int = FAILED_EMAILS_SHOWN) -> tuple[int, tup
             created_at=row.created_at,
         )
         for row in rows
+    )
+
+
+@replica_reads()
+def vat_by_country(
+    *, first_day: datetime.date, last_day: datetime.date, today: datetime.date, currency: str
+) -> tuple[CountryVat, ...]:
+    """VAT charged from `first_day` to `last_day` (included, never after `today`) per member state and rate, French
+    VAT first (see the module's definition): two grouped queries."""
+    days = {"issue_date__gte": first_day, "issue_date__lte": min(last_day, today)}
+    issued = (
+        Invoice.objects.filter(number__isnull=False, currency=currency, tax_rate__gt=0, **days)
+        .values_list("buyer_country", "tax_rate", "tax_mention")
+        .annotate(Sum("subtotal"), Sum("tax_amount"))
+        .order_by()
+    )
+    credited = (
+        CreditNote.objects.filter(invoice__currency=currency, tax_rate__gt=0, **days)
+        .values_list("invoice__buyer_country", "tax_rate", "invoice__tax_mention")
+        .annotate(Sum("subtotal"), Sum("tax_amount"))
+        .order_by()
+    )
+    sums = defaultdict(lambda: [ZERO, ZERO])
+    for rows, sign in ((issued, 1), (credited, -1)):
+        for buyer_country, rate, mention, taxable, vat in rows:
+            row = sums[vat_country(buyer_country=buyer_country, tax_rate=rate, tax_mention=mention), rate]
+            row[0] += sign * taxable
+            row[1] += sign * vat
+    return tuple(
+        CountryVat(country=country, rate=rate, taxable=_money(taxable), vat=_money(vat))
+        for (country, rate), (taxable, vat) in sorted(sums.items(), key=lambda item: (item[0][0] != "FR", item[0]))
     )
 
 

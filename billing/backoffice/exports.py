@@ -8,8 +8,12 @@ columns below, tab-separated, one header line, dates as YYYYMMDD, amounts with a
 thousands separator. One balanced entry per document:
 
 - invoice (journal VT, dated its issue date): debit 411 (the customer's auxiliary account) by the total,
-  credit 706 by the subtotal, credit 44571 by the VAT (no VAT line at 0 %);
-- credit note (VT, its issue date): the invoice's entry reversed;
+  credit 706 by the subtotal, credit the VAT account by the VAT (no VAT line at 0 %): 44571 for French VAT, and
+  for another member state's VAT charged under the One-Stop Shop a sub-account of that state, 44571 followed by
+  its ISO code (44571DE "TVA due OSS DE"), so that the OSS return reads its figures per country (the FEC allows
+  letters after the three digits of the chart of accounts);
+- credit note (VT, its issue date): the invoice's entry reversed for the amounts it credits (all of them for
+  one cancelling the invoice, its own subtotal, VAT and total for a partial one);
 - payment (BQ, the day it was processed): debit 512 by the amount, credit 411 (the customer).
 
 Not covered: credits spent on invoices (a promotional credit would be a 709 discount) and refunds (the
@@ -25,6 +29,8 @@ from django.db.models import Q
 
 from billing.models import CreditNote, Invoice, Payment, PaymentStatus
 from billing.periods import local_date, start_of_day
+from billing.selectors import CREDIT_NOTES, invoice_credit_notes
+from billing.tax import vat_country
 from core.spreadsheets import spreadsheet_safe
 
 FEC_COLUMNS = (
@@ -78,11 +84,11 @@ def _last_day(end: datetime.date) -> datetime.date:
 INVOICE_CSV_HEADER = (
     "number", "status", "issue_date", "due_date", "period_start", "period_last_day", "customer_email",
     "company", "country", "vat_number", "reverse_charge", "currency", "subtotal", "tax_rate", "tax_amount",
-    "total", "credit_applied", "amount_paid", "amount_due", "credit_note",
+    "total", "credit_applied", "amount_paid", "amount_due", "credit_note", "credited",
 )
 CREDIT_NOTE_CSV_HEADER = (
     "number", "issue_date", "invoice_number", "invoice_issue_date", "customer_email", "company", "currency",
-    "subtotal", "tax_amount", "amount", "reason",
+    "subtotal", "tax_amount", "amount", "reason", "kind",
 )
 PAYMENT_CSV_HEADER = (
     "id", "processed_date", "invoice_number", "customer_email", "company", "method", "status", "currency",
@@ -95,7 +101,8 @@ def invoices_of(period: ExportPeriod):
         Invoice.objects.filter(
             number__isnull=False, issue_date__gte=period.first_day, issue_date__lte=period.last_day
         )
-        .select_related("user__profile", "credit_note")
+        .select_related("user__profile")
+        .prefetch_related(CREDIT_NOTES)
         .order_by("number")
     )
 
@@ -123,14 +130,14 @@ def invoice_csv_rows(period: ExportPeriod) -> Iterator[tuple]:
     yield INVOICE_CSV_HEADER
     for invoice in invoices_of(period):
         buyer = _buyer(invoice)
-        credit_note = getattr(invoice, "credit_note", None)
         yield (
             invoice.number, invoice.status, invoice.issue_date.isoformat(),
             invoice.due_date.isoformat() if invoice.due_date else "", invoice.period_start.isoformat(),
             _last_day(invoice.period_end).isoformat(), buyer["email"], buyer["company_name"], buyer["country"],
             buyer["vat_number"], "yes" if invoice.reverse_charge else "no", invoice.currency, invoice.subtotal,
             invoice.tax_rate, invoice.tax_amount, invoice.total, invoice.credit_applied, invoice.amount_paid,
-            invoice.amount_due, credit_note.number if credit_note else "",
+            invoice.amount_due, " ".join(credit_note.number for credit_note in invoice_credit_notes(invoice)),
+            invoice.credited,
         )
 
 
@@ -142,7 +149,8 @@ def credit_note_csv_rows(period: ExportPeriod) -> Iterator[tuple]:
         yield (
             credit_note.number, credit_note.issue_date.isoformat(), invoice.number,
             invoice.issue_date.isoformat() if invoice.issue_date else "", buyer["email"], buyer["company_name"],
-            invoice.currency, invoice.subtotal, invoice.tax_amount, credit_note.amount, credit_note.reason,
+            invoice.currency, credit_note.subtotal, credit_note.tax_amount, credit_note.amount, credit_note.reason,
+            credit_note.kind,
         )
 
 
@@ -214,12 +222,25 @@ class _Entry:
     movements: tuple[tuple[tuple[str, str], tuple[str, str], Decimal, Decimal], ...]
 
 
-def _sale_movements(invoice: Invoice, *, reverse: bool) -> tuple:
+def vat_account(invoice: Invoice) -> tuple[str, str]:
+    """The account of the VAT `invoice` charges: French VAT on 44571, OSS VAT on its member state's sub-account."""
+    country = vat_country(
+        buyer_country=invoice.buyer_country, tax_rate=invoice.tax_rate, tax_mention=invoice.tax_mention
+    )
+    if country in ("", "FR"):
+        return VAT_ACCOUNT
+    return f"{VAT_ACCOUNT[0]}{country}", f"TVA due OSS {country}"
+
+
+def _sale_movements(
+    invoice: Invoice, *, total: Decimal, subtotal: Decimal, tax_amount: Decimal, reverse: bool
+) -> tuple:
+    """The sale of `invoice` for the amounts given (its own, or those a credit note of it credits)."""
     zero = Decimal("0.00")
     customer = customer_account(invoice)
-    lines = [(CUSTOMERS_ACCOUNT, customer, invoice.total, zero), (REVENUE_ACCOUNT, ("", ""), zero, invoice.subtotal)]
-    if invoice.tax_amount:
-        lines.append((VAT_ACCOUNT, ("", ""), zero, invoice.tax_amount))
+    lines = [(CUSTOMERS_ACCOUNT, customer, total, zero), (REVENUE_ACCOUNT, ("", ""), zero, subtotal)]
+    if tax_amount:
+        lines.append((vat_account(invoice), ("", ""), zero, tax_amount))
     if reverse:
         lines = [(account, auxiliary, credit, debit) for account, auxiliary, debit, credit in lines]
     return tuple(lines)
@@ -232,7 +253,10 @@ def _entries(period: ExportPeriod) -> list[_Entry]:
             _Entry(
                 SALES_JOURNAL, invoice.issue_date, (0, invoice.number), invoice.number,
                 fec_text_field(f"Facture {invoice.number} {customer_account(invoice)[1]}"), invoice.currency,
-                _sale_movements(invoice, reverse=False),
+                _sale_movements(
+                    invoice, total=invoice.total, subtotal=invoice.subtotal, tax_amount=invoice.tax_amount,
+                    reverse=False,
+                ),
             )
         )
     for credit_note in credit_notes_of(period):
@@ -241,7 +265,10 @@ def _entries(period: ExportPeriod) -> list[_Entry]:
             _Entry(
                 SALES_JOURNAL, credit_note.issue_date, (1, credit_note.number), credit_note.number,
                 fec_text_field(f"Avoir {credit_note.number} sur facture {invoice.number}"), invoice.currency,
-                _sale_movements(invoice, reverse=True),
+                _sale_movements(
+                    invoice, total=credit_note.amount, subtotal=credit_note.subtotal,
+                    tax_amount=credit_note.tax_amount, reverse=True,
+                ),
             )
         )
     for payment in payments_of(period):

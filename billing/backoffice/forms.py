@@ -103,6 +103,51 @@ class CancelInvoiceForm(forms.Form):
         return cleaned
 
 
+class PartialCreditNoteForm(OneEffectForm, CancelInvoiceForm):
+    """Some lines of an issued invoice (an amount before VAT on each, all that is left of it by default) or an
+    amount VAT included; the VAT follows at the invoice's rate. What was already paid goes back to the customer's
+    credit balance, or to the card that paid it when Stripe collected it."""
+
+    BALANCE, CARD = "BALANCE", "CARD"
+
+    amount = forms.DecimalField(
+        **MONEY, min_value=CENT, required=False, label="Or an amount",
+        help_text="VAT included: what the customer gets back. Leave the lines blank to credit it.",
+    )
+    refund_to = forms.ChoiceField(
+        label="What was paid goes", initial=BALANCE, widget=forms.RadioSelect,
+        choices=[(BALANCE, "to the customer's credit balance"), (CARD, "back to the card that paid it (Stripe)")],
+        help_text="On an invoice still due, the amount credited first lowers what is left to pay.",
+    )
+
+    def __init__(self, *args, lines, left_by_line: dict[int, Decimal], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.line_fields = {}
+        for line in lines:
+            name = f"line_{line.pk}"
+            left = left_by_line[line.pk]
+            self.fields[name] = forms.DecimalField(
+                **MONEY, min_value=CENT, max_value=left, required=False, label=line.description,
+                help_text=f"Before VAT; at most {left} is left to credit on this line.",
+            )
+            self.line_fields[name] = line.pk
+        # The lines first, then the amount, the reason and where the money goes.
+        self.order_fields([*self.line_fields, "amount", "reason_code", "reason", "refund_to"])
+
+    def clean(self):
+        cleaned = super().clean()
+        lines = {pk: cleaned[name] for name, pk in self.line_fields.items() if cleaned.get(name) is not None}
+        if bool(lines) == (cleaned.get("amount") is not None):
+            raise forms.ValidationError("Credit some lines or an amount (one or the other).")
+        cleaned["lines"] = lines
+        return cleaned
+
+    def signature(self) -> str:
+        """What the preview showed, so that only what was previewed is issued."""
+        data = self.cleaned_data
+        return f"{sorted(data['lines'].items())}|{data['amount']}"
+
+
 class GrantCreditForm(OneEffectForm):
     type = forms.ChoiceField(choices=CreditType.choices, initial=CreditType.COMPENSATION)
     amount = forms.DecimalField(**MONEY, min_value=CENT, help_text=f"In {settings.INVOICE_CURRENCY}.")
@@ -249,22 +294,17 @@ def previous_month() -> tuple[datetime.date, datetime.date]:
     return first, add_months(first, 1) - datetime.timedelta(days=1)
 
 
-class ExportForm(forms.Form):
-    KINDS = (
-        ("invoices", "Invoices (CSV)"),
-        ("credit_notes", "Credit notes (CSV)"),
-        ("payments", "Payments (CSV)"),
-        ("fec", "FEC — Fichier des Écritures Comptables"),
-    )
+def current_quarter() -> tuple[datetime.date, datetime.date]:
+    """The calendar quarter so far (an OSS return is quarterly): its first day and today."""
+    today = clock.today()
+    return today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1), today
+
+
+class PeriodForm(forms.Form):
+    """A period of days, both included."""
 
     first_day = forms.DateField(widget=DATE_INPUT)
     last_day = forms.DateField(widget=DATE_INPUT, help_text="Included.")
-    kind = forms.ChoiceField(choices=KINDS, widget=forms.RadioSelect, initial="invoices")
-
-    def __init__(self, *args, **kwargs):
-        first, last = previous_month()
-        kwargs.setdefault("initial", {"first_day": first, "last_day": last, "kind": "invoices"})
-        super().__init__(*args, **kwargs)
 
     def clean(self):
         cleaned = super().clean()
@@ -272,6 +312,37 @@ class ExportForm(forms.Form):
         if first and last and last < first:
             raise forms.ValidationError("The last day comes before the first.")
         return cleaned
+
+
+class ExportForm(PeriodForm):
+    KINDS = (
+        ("invoices", "Invoices (CSV)"),
+        ("credit_notes", "Credit notes (CSV)"),
+        ("payments", "Payments (CSV)"),
+        ("fec", "FEC — Fichier des Écritures Comptables"),
+    )
+
+    kind = forms.ChoiceField(choices=KINDS, widget=forms.RadioSelect, initial="invoices")
+
+    def __init__(self, *args, **kwargs):
+        first, last = previous_month()
+        kwargs.setdefault("initial", {"first_day": first, "last_day": last, "kind": "invoices"})
+        super().__init__(*args, **kwargs)
+
+
+class VatPeriodForm(PeriodForm):
+    """The period of the dashboard's VAT by country: this quarter so far unless chosen."""
+
+    def __init__(self, *args, **kwargs):
+        first, last = current_quarter()
+        kwargs.setdefault("initial", {"first_day": first, "last_day": last})
+        super().__init__(*args, **kwargs)
+
+    def period(self) -> tuple[datetime.date, datetime.date] | None:
+        """The days chosen, the initial ones when none were, None when they are not valid."""
+        if not self.is_bound:
+            return self.initial["first_day"], self.initial["last_day"]
+        return (self.cleaned_data["first_day"], self.cleaned_data["last_day"]) if self.is_valid() else None
 
 
 class CouponAdminForm(forms.ModelForm):

@@ -13,7 +13,7 @@ from django.views import View
 from accounts.services import audit_log_record
 from billing import clock
 from billing.backoffice.charts import Series, grouped_bar_chart
-from billing.backoffice.dashboard import dashboard_figures_cached
+from billing.backoffice.dashboard import dashboard_figures_cached, vat_by_country
 from billing.backoffice.exports import (
     ExportPeriod,
     credit_note_csv_rows,
@@ -22,7 +22,7 @@ from billing.backoffice.exports import (
     invoice_csv_rows,
     payment_csv_rows,
 )
-from billing.backoffice.forms import ExportForm
+from billing.backoffice.forms import ExportForm, VatPeriodForm
 from core.spreadsheets import csv_attachment
 
 FINANCE_PERMISSION = "billing.view_invoice"
@@ -73,7 +73,15 @@ class DashboardView(FinancePage):
             unit=figures.currency,
             width=480,
         )
-        return self.render(request, figures=figures, chart=chart, aging_chart=aging_chart)
+        vat_form = VatPeriodForm(request.GET if "first_day" in request.GET else None)
+        vat_period = vat_form.period()
+        vat = None if vat_period is None else vat_by_country(
+            first_day=vat_period[0], last_day=vat_period[1], today=figures.today, currency=figures.currency
+        )
+        return self.render(
+            request, figures=figures, chart=chart, aging_chart=aging_chart, vat_form=vat_form, vat_period=vat_period,
+            vat=vat,
+        )
 
 
 CSV_EXPORTS = {

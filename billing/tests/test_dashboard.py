@@ -29,7 +29,7 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.periods import add_months, period_containing, start_of_day
-from billing.services import subscription_change_plan
+from billing.services import invoice_cancel, subscription_change_plan
 from billing.tests.admin_world import finance_user, staff_user
 from billing.tests.factories import (
     CreditNoteFactory,
@@ -39,6 +39,7 @@ from billing.tests.factories import (
     SubscriptionFactory,
     paris,
 )
+from billing.tests.test_tax_cases import period_invoice
 from libraries.tests.factories import UsageLogFactory
 from tests.helpers import clean_environment, run_manage
 
@@ -449,3 +450,64 @@ class TestCustomerUsageAfterAPlanChange:
             page = client.get(reverse("admin:accounts_user_change", args=[customer.pk])).content.decode()
         assert "8 % of 25,806,451 since 2026-12-16" in page
         assert "6 % of 5,000,000<" in page
+
+
+def vat_table(content: str) -> list[tuple[str, ...]]:
+    """The rows of the VAT by country table as the page shows them: country, rate, taxable amount, VAT."""
+    table = content[content.index('id="vat-by-country"'):content.index('id="top-customers"')]
+    return [
+        (country, *re.findall(r'<td class="tmcp-number">(.*?)</td>', cells))
+        for country, cells in re.findall(r'<tr><th scope="row">(.*?)</th>(.*?)</tr>', table)
+    ]
+
+
+@pytest.mark.django_db
+class TestVatByCountry:
+    """October 2026 invoiced on 1 November (Pro, 6,500,000 tokens: 22.00 before VAT), seen on 18 November."""
+
+    @pytest.fixture
+    def invoices(self, settings):
+        settings.OSS_REGISTERED = False
+        below_threshold = period_invoice(company_name="", country="DE")  # French VAT, before registering
+        settings.OSS_REGISTERED = True
+        return {
+            "below_threshold": below_threshold,
+            "french": period_invoice(company_name=""),
+            "german": period_invoice(company_name="", country="DE"),
+            "finnish": period_invoice(company_name="", country="FI"),
+            "reverse_charged": period_invoice(company_name="Acme GmbH", country="DE", vat_number="DE136695976"),
+            "american": period_invoice(company_name="", country="US"),
+        }
+
+    def test_this_quarter_per_member_state_and_rate(self, finance_client, invoices):
+        response = finance_client.get(DASHBOARD)
+
+        assert [(row.country, row.rate, row.taxable, row.vat) for row in response.context["vat"]] == [
+            ("FR", Decimal("0.2"), Decimal("44.00"), Decimal("8.80")),  # a German consumer's French VAT included
+            ("DE", Decimal("0.19"), Decimal("22.00"), Decimal("4.18")),
+            ("FI", Decimal("0.255"), Decimal("22.00"), Decimal("5.61")),
+        ]
+        assert response.context["vat_period"] == (datetime.date(2026, 10, 1), datetime.date(2026, 11, 18))
+        assert vat_table(response.content.decode()) == [
+            ("France (FR)", "20\u00a0%", "44.00\u00a0EUR", "8.80\u00a0EUR"),
+            ("Germany (DE)", "19\u00a0%", "22.00\u00a0EUR", "4.18\u00a0EUR"),
+            ("Finland (FI)", "25.5\u00a0%", "22.00\u00a0EUR", "5.61\u00a0EUR"),
+        ]
+
+    def test_a_credit_note_of_the_period_is_deducted_from_its_country(self, finance_client, invoices):
+        invoice_cancel(invoice=invoices["finnish"], reason="Billed twice", now=paris(2026, 11, 10, 9, 0))
+
+        response = finance_client.get(DASHBOARD, {"first_day": "2026-11-05", "last_day": "2026-11-30"})
+
+        assert [(row.country, row.rate, row.taxable, row.vat) for row in response.context["vat"]] == [
+            ("FI", Decimal("0.255"), Decimal("-22.00"), Decimal("-5.61")),  # the invoices were issued before
+        ]
+        assert response.context["vat_period"] == (datetime.date(2026, 11, 5), datetime.date(2026, 11, 30))
+
+    def test_a_period_ending_before_it_starts_is_refused(self, finance_client, invoices):
+        response = finance_client.get(DASHBOARD, {"first_day": "2026-11-30", "last_day": "2026-11-01"})
+
+        assert response.context["vat"] is None
+        content = response.content.decode()
+        assert "The last day comes before the first." in content
+        assert vat_table(content) == []

@@ -13,10 +13,12 @@ from accounts.models import AuditLog
 from accounts.tests.factories import UserProfileFactory
 from billing import clock
 from billing.backoffice.exports import FEC_COLUMNS, ExportPeriod, fec_filename, fec_lines
-from billing.models import CreditNote, InvoiceStatus, PaymentMethod, PaymentStatus
+from billing.models import InvoiceStatus, PaymentMethod, PaymentStatus
 from billing.periods import add_months
+from billing.services import invoice_cancel
 from billing.tests.admin_world import staff_user
-from billing.tests.factories import InvoiceFactory, PaymentFactory, SubscriptionFactory
+from billing.tests.factories import CreditNoteFactory, InvoiceFactory, PaymentFactory, SubscriptionFactory
+from billing.tests.test_tax_cases import period_invoice
 
 EXPORTS = reverse("admin:billing_exports")
 OCTOBER = {"first_day": "2026-10-01", "last_day": "2026-10-31"}
@@ -46,10 +48,7 @@ def books(db):
         )
 
     cancelled = invoice(acme, "TMCP-2026-000101", datetime.date(2026, 10, 5), status=InvoiceStatus.CANCELLED)
-    credit_note = CreditNote.objects.create(
-        number="AV-2026-000007", invoice=cancelled, amount=Decimal("22.80"), reason="Billed twice",
-        issue_date=datetime.date(2026, 10, 20),
-    )
+    credit_note = CreditNoteFactory(number="AV-2026-000007", invoice=cancelled, issue_date=datetime.date(2026, 10, 20))
     reverse_charged = invoice(
         globex, "TMCP-2026-000102", datetime.date(2026, 10, 10), subtotal=Decimal("99.00"), tax_rate=Decimal("0"),
         tax_amount=Decimal("0.00"), total=Decimal("99.00"), amount_paid=Decimal("99.00"), amount_due=Decimal("0.00"),
@@ -245,3 +244,53 @@ class TestExportPage:
 
         assert download(client, "fec").status_code == 403
         assert client.get(EXPORTS).status_code == 403
+
+
+@pytest.mark.django_db
+class TestFecVatPerCountry:
+    """With the One-Stop Shop, October 2026 invoiced on 1 November (Pro, 6,500,000 tokens: 22.00 before VAT) to a
+    French, a German and a Finnish consumer; the Finnish invoice is cancelled on 10 November."""
+
+    @pytest.fixture
+    def november(self, settings):
+        settings.OSS_REGISTERED = True
+        invoices = {
+            country: period_invoice(company_name="", country=country, user__email=f"{country.lower()}@example.com")
+            for country in ("FR", "DE", "FI")
+        }
+        invoice_cancel(invoice=invoices["FI"], reason="Billed twice", now=datetime.datetime(2026, 11, 10, tzinfo=UTC))
+        return fec_lines(ExportPeriod(datetime.date(2026, 11, 1), datetime.date(2026, 11, 30)))
+
+    def test_each_member_states_vat_is_on_its_own_account(self, november):
+        vat_lines = [
+            (line.piece_ref[:2], line.account, line.debit, line.credit)
+            for line in november
+            if line.account[0].startswith("44571")
+        ]
+
+        assert sorted(vat_lines) == sorted([
+            ("TM", ("44571", "TVA collectée"), Decimal("0.00"), Decimal("4.40")),
+            ("TM", ("44571DE", "TVA due OSS DE"), Decimal("0.00"), Decimal("4.18")),
+            ("TM", ("44571FI", "TVA due OSS FI"), Decimal("0.00"), Decimal("5.61")),
+            ("AV", ("44571FI", "TVA due OSS FI"), Decimal("5.61"), Decimal("0.00")),  # the credit note reverses it
+        ])
+
+    def test_every_entry_still_balances(self, november):
+        balance = defaultdict(Decimal)
+        for line in november:
+            balance[line.entry_number] += line.debit - line.credit
+
+        assert len(balance) == 4 and set(balance.values()) == {Decimal(0)}
+        assert sum(line.debit for line in november if line.account[0] == "411") == Decimal("26.40") + Decimal(
+            "26.18"
+        ) + Decimal("27.61")
+
+    def test_without_oss_an_eu_consumers_french_vat_is_on_44571(self, settings):
+        settings.OSS_REGISTERED = False
+        period_invoice(company_name="", country="DE")
+
+        lines = fec_lines(ExportPeriod(datetime.date(2026, 11, 1), datetime.date(2026, 11, 30)))
+
+        assert [(line.account, line.credit) for line in lines if line.account[0].startswith("44571")] == [
+            (("44571", "TVA collectée"), Decimal("4.40"))
+        ]
