@@ -42,10 +42,10 @@ EXEMPTION_CODES = {REVERSE_CHARGE: "VATEX-EU-AE", EXPORT: "VATEX-EU-G"}
 DEFAULT_EXEMPTION_TEXT = {REVERSE_CHARGE: "Reverse charge", EXPORT: "Export outside the EU"}
 PDF_LANGUAGES = {"fr": "fr-FR", "en": "en-GB"}
 # BT-23, the French billing framework ("cadre de facturation", BR-FR-08). Its letter is the category of the
-# operation (B goods, S services, M both), its digit the case: 1 an invoice to be paid, 2 one paid before it was
-# issued, 4 a final invoice after a down payment, 8/9 multi-vendor or two-way ones. We sell services only and
-# never take payment before issuing: S1, on credit notes too. An invoice that credits settle at issue stays S1,
-# not S2, which states a payment made on its due date (BR-FR-CO-09) and belongs to invoices paid at order.
+# operation (B goods, S services, M both), its digit the case: 1 a plain invoice, 2 one already paid, 4 a final
+# invoice after a down payment, 5/6 subcontracting and co-contracting, 7 one already e-reported, 8/9 multi-vendor
+# and two-way ones. We sell services only and never take payment before issuing: S1, on credit notes too. An
+# invoice that credits settle at issue stays S1, not S2, which states a payment on its due date (BR-FR-CO-09).
 BILLING_FRAMEWORK = "S1"
 MAX_QUANTITY_PLACES = 4  # BR-FR-DEC-02: a quantity (BT-129) or a base quantity (BT-149) has at most 4 decimals
 # Notes by UNTDID 4451 subject code (BR-FR-05/06): PMD late-payment penalties, PMT recovery indemnity, AAB no
