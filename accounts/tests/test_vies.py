@@ -20,6 +20,7 @@ from accounts.tests.admin_helpers import admin_url, editable_field_names, unchan
 from accounts.tests.factories import UserProfileFactory
 from accounts.tests.fake_vies import FakeVies
 from accounts.vies import vat_number_check
+from billing.selectors import invoice_upcoming
 from billing.services import invoice_generate, subscription_create
 from billing.tests.factories import PlanFactory
 
@@ -315,6 +316,17 @@ class TestInvoices:
         assert taxed.tax_mention == ""
         assert taxed.billing_details["buyer"]["vies_status"] == "INVALID"
         assert taxed.billing_details["buyer"]["vat_number"] == OTHER_GERMAN  # printed as the customer gave it
+
+    def test_the_estimate_of_the_current_period_charges_vat_too(self, plan):
+        rejected = german_business(vies_status=ViesStatus.INVALID, vies_checked_at=NOW)
+        subscription = subscription_create(
+            user=rejected.user, plan=plan, now=datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
+        )
+
+        estimate = invoice_upcoming(subscription=subscription, now=NOW)
+
+        assert (estimate.reverse_charge, estimate.tax_rate) == (False, Decimal("0.20"))
+        assert estimate.tax_amount == estimate.subtotal * Decimal("0.20") > 0
 
 
 class TestClient:
