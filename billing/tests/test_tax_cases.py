@@ -11,9 +11,9 @@ import pytest
 from lxml import etree
 
 from accounts.tests.factories import make_customer
-from billing.models import Invoice
+from billing.models import CreditNote, Invoice
 from billing.selectors import invoice_upcoming
-from billing.services import invoice_run
+from billing.services import invoice_cancel, invoice_run
 from billing.tax import (
     OUTSIDE_EU_CONSUMER_MENTION,
     OUTSIDE_EU_MENTION,
@@ -50,7 +50,7 @@ def period_invoice(*, period_start=datetime.date(2026, 10, 1), period_end=NOVEMB
     return Invoice.objects.get(user=user)
 
 
-def oss_document_failures(invoice: Invoice) -> list[str]:
+def oss_document_failures(invoice: Invoice | CreditNote) -> list[str]:
     """`document_failures` of an invoice at another member state's rate, less the French CTC rule BR-FR-16, which
     accepts French VAT rates only (20, 10, 5.5…). An OSS invoice is to a consumer: outside the French e-invoicing
     exchange that the CTC rules check (Flux 2 is B2B between taxable persons in France; B2C and foreign sales are
@@ -62,7 +62,7 @@ def oss_document_failures(invoice: Invoice) -> list[str]:
     return [failure for failure in failures if failure not in rate_findings]
 
 
-def xml_tax(invoice: Invoice) -> dict:
+def xml_tax(invoice: Invoice | CreditNote) -> dict:
     """What the Factur-X says of the VAT: category, rate, amount, and the exemption reason when there is one."""
     root = etree.fromstring(document_xml(invoice))
     [tax] = root.xpath("//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax", namespaces=RAM)
@@ -135,6 +135,21 @@ class TestEveryBuyerGetsItsTax:
         assert (tax["category"], tax["rate"], tax["amount"]) == ("S", xml_rate, tax_amount)
         assert invoice.tax_mention in tax["notes"]
         assert oss_document_failures(invoice) == []
+
+    def test_the_credit_note_cancelling_it_credits_the_same_rate_after_the_rate_changed(self, settings):
+        settings.OSS_REGISTERED = True
+        invoice = period_invoice(
+            company_name="", country="EE", period_start=datetime.date(2025, 5, 1),
+            period_end=datetime.date(2025, 6, 1), run_at=datetime.datetime(2025, 6, 30, 9, tzinfo=PARIS),
+        )
+
+        invoice_cancel(invoice=invoice, reason="Billed twice", now=datetime.datetime(2025, 7, 2, 9, tzinfo=PARIS))
+
+        credit_note = CreditNote.objects.get(invoice=invoice)
+        assert (credit_note.tax_rate, credit_note.subtotal, credit_note.tax_amount, credit_note.amount) == (
+            Decimal("0.2200"), Decimal("22.00"), Decimal("4.84"), Decimal("26.84")
+        )
+        assert oss_document_failures(credit_note) == []
 
     def test_a_non_eu_buyer_with_a_tax_number_and_no_company_name_is_a_business(self):
         invoice = period_invoice(company_name="", country="CH", vat_number="CHE-116.281.710")
