@@ -28,6 +28,7 @@ from billing.models import (
     InvoiceKind,
     InvoiceLine,
     InvoiceStatus,
+    LineKind,
     OneOffCharge,
     Payment,
     PaymentProviderCustomer,
@@ -477,6 +478,23 @@ def customer_invoice_detail(*, user):
 def invoice_credit_notes(invoice: Invoice) -> list[CreditNote]:
     """Every credit note of `invoice`, full or partial, oldest first (from the CREDIT_NOTES prefetch when made)."""
     return sorted(invoice.credit_notes.all(), key=lambda credit_note: (credit_note.issue_date, credit_note.pk))
+
+
+# A coupon's discount and a credit spent before tax are reductions, not something billed that can be credited.
+NOT_CREDITABLE_LINE_KINDS = (LineKind.DISCOUNT, LineKind.CREDIT)
+
+
+def invoice_lines_left_to_credit(invoice: Invoice) -> list[tuple[InvoiceLine, Decimal]]:
+    """The lines of `invoice` a partial credit note may credit, each with what is left to credit on it before VAT
+    (its amount less what its credit notes credited of it), in their order."""
+    credited = dict(
+        CreditNoteLine.objects.filter(credit_note__invoice=invoice, invoice_line__isnull=False)
+        .values_list("invoice_line").annotate(Sum("amount")).order_by()
+    )
+    return [
+        (line, line.amount - credited.get(line.pk, ZERO))
+        for line in invoice.lines.exclude(kind__in=NOT_CREDITABLE_LINE_KINDS).order_by("position")
+    ]
 
 
 def customer_credit_notes(*, user):

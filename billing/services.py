@@ -10,6 +10,12 @@ from billing.documents.services import (
     invoice_pdf_store,
 )
 from billing.invoicing.charges import charge_add, charge_cancel, charge_invoice
+from billing.invoicing.credit_notes import (
+    CreditNoteRequest,
+    credit_effect,
+    credit_note_partial_issue,
+    credit_note_partial_price,
+)
 from billing.invoicing.invoice_run import RunSummary, invoice_run, invoice_run_chunk
 from billing.invoicing.invoices import invoice_cancel, invoice_finalize, invoice_generate, invoice_mark_overdue
 from billing.invoicing.numbering import numbers_reserve
@@ -25,7 +31,13 @@ from billing.notifications.alerts import alert_mark_read, alert_raise
 from billing.notifications.emails import email_deliver, email_queue
 from billing.payments.charging import invoice_charge, invoice_pay_now, payment_intent_outcome_apply
 from billing.payments.credits import credit_grant
-from billing.payments.refunds import card_payment_refund, recorded_payment_refund, refund_outcome_apply
+from billing.payments.refunds import (
+    card_payment_refund,
+    credit_note_card_refund,
+    recorded_payment_refund,
+    refund_outcome_apply,
+    refundable_card_payment,
+)
 from billing.payments.retries import payment_retries_due
 from billing.payments.services import (
     payment_complete,
@@ -50,6 +62,7 @@ from billing.subscriptions.plans import plan_new_version
 from billing.subscriptions.trials import trial_conclude, trial_reminders_raise, trials_conclude_due, trials_sweep
 
 __all__ = [
+    "CreditNoteRequest",
     "RunSummary",
     "alert_mark_read",
     "alert_raise",
@@ -59,8 +72,12 @@ __all__ = [
     "charge_invoice",
     "coupon_grant",
     "coupon_redeem",
+    "credit_effect",
     "credit_grant",
+    "credit_note_card_refund",
     "credit_note_documents_issue",
+    "credit_note_partial_issue",
+    "credit_note_partial_price",
     "email_deliver",
     "email_queue",
     "expiring_subscription_alerts_raise",
@@ -90,6 +107,7 @@ __all__ = [
     "plan_version_move",
     "recorded_payment_refund",
     "refund_outcome_apply",
+    "refundable_card_payment",
     "subscription_cancel",
     "subscription_change_plan",
     "subscription_create",

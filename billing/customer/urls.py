@@ -15,6 +15,7 @@ urlpatterns = [
     path("invoices/<int:pk>/ubl/", views.invoice_ubl, name="invoice_ubl"),
     path("invoices/<int:pk>/credit-note/ubl/", views.credit_note_ubl, name="credit_note_ubl"),
     path("credit-notes/<int:pk>/pdf/", views.credit_note_file, name="credit_note_file"),
+    path("credit-notes/<int:pk>/ubl/", views.credit_note_file_ubl, name="credit_note_file_ubl"),
     path("payments/", views.payments, name="payments"),
     path("payment-method/", views.payment_method, name="payment_method"),
     path("credits/", views.credits, name="credits"),

@@ -309,7 +309,8 @@ def credit_note_pdf(request, pk: int):
 @login_required
 def credit_note_file(request, pk: int):
     """The PDF of credit note `pk`, full or partial, of one of the customer's invoices."""
-    return _credit_note_pdf_response(get_object_or_404(customer_credit_notes(user=request.user), pk=pk))
+    credit_note = get_object_or_404(customer_credit_notes(user=request.user), pk=pk)
+    return _credit_note_pdf_response(credit_note)
 
 
 def xml_download(xml: bytes, *, number: str) -> FileResponse:
@@ -333,6 +334,14 @@ def credit_note_ubl(request, pk: int):
     credit_note = credit_note_of(invoice)
     if credit_note is None:
         raise Http404("This invoice has no credit note.")
+    return xml_download(record_ubl(credit_note), number=credit_note.number)
+
+
+@never_cache
+@login_required
+def credit_note_file_ubl(request, pk: int):
+    """Credit note `pk`, full or partial, of one of the customer's invoices, as UBL 2.1."""
+    credit_note = get_object_or_404(customer_credit_notes(user=request.user).select_related("invoice"), pk=pk)
     return xml_download(record_ubl(credit_note), number=credit_note.number)
 
 

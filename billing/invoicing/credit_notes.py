@@ -36,11 +36,9 @@ from billing.models import (
 from billing.money import ZERO, positive_amount, round_money
 from billing.notifications.customer_webhooks import invoice_paid_publish
 from billing.periods import local_date
+from billing.selectors import invoice_lines_left_to_credit
 from billing.transitions import transition_check
 from core.enqueue import enqueue_after_commit
-
-# A coupon's discount and a credit spent before tax are reductions, not something billed that can be credited.
-NOT_CREDITABLE_KINDS = (LineKind.DISCOUNT, LineKind.CREDIT)
 
 
 @dataclass(frozen=True)
@@ -86,23 +84,14 @@ def credit_left(invoice: Invoice) -> Decimal:
     return invoice.total - invoice.credited
 
 
-def _line_credited(invoice: Invoice) -> dict[int, Decimal]:
-    return dict(
-        CreditNoteLine.objects.filter(credit_note__invoice=invoice, invoice_line__isnull=False)
-        .values_list("invoice_line").annotate(Sum("amount")).order_by()
-    )
-
-
 def _credited_lines(invoice: Invoice, parts: dict[int, Decimal | None]) -> list[CreditNoteLine]:
     """The credit note's lines for invoice lines: each one in full (as billed) or for part of its amount."""
-    invoice_lines = {line.pk: line for line in invoice.lines.all()}
-    credited = _line_credited(invoice)
+    creditable = {line.pk: (line, left) for line, left in invoice_lines_left_to_credit(invoice)}
     lines = []
     for position, (line_id, part) in enumerate(sorted(parts.items())):
-        line = invoice_lines.get(line_id)
-        if line is None or line.kind in NOT_CREDITABLE_KINDS:
+        if line_id not in creditable:
             raise BillingError(f"Invoice {invoice} has no line {line_id} that can be credited.")
-        line_left = line.amount - credited.get(line_id, ZERO)
+        line, line_left = creditable[line_id]
         amount = line_left if part is None else positive_amount(part, what=f"The credit on line {line.description!r}")
         if line_left <= 0 or amount > line_left:
             raise BillingError(
@@ -178,7 +167,7 @@ def _reason_checked(reason_code: str, reason: str) -> str:
 
 def _credit_note_write(
     invoice: Invoice, *, kind: str, price: CreditNotePrice, reason_code: str, reason: str, now: datetime.datetime,
-    actor=None,
+    actor=None, idempotency_key: str = "",
 ) -> CreditNote:
     """Number and store a credit note of the locked `invoice` with its lines; its documents follow after commit."""
     issue_date = local_date(now)
@@ -186,7 +175,7 @@ def _credit_note_write(
     credit_note = CreditNote.objects.create(
         number=number, invoice=invoice, kind=kind, subtotal=price.subtotal, tax_rate=price.tax_rate,
         tax_amount=price.tax_amount, amount=price.total, reason_code=reason_code, reason=reason,
-        issue_date=issue_date,
+        issue_date=issue_date, idempotency_key=idempotency_key,
     )
     for line in price.lines:
         line.credit_note = credit_note
@@ -230,12 +219,27 @@ def credit_note_full_write(
     )
 
 
-def _credit_books(invoice: Invoice, total: Decimal, *, refunded: Decimal, now: datetime.datetime) -> None:
-    """The money of `total` credited on the locked `invoice`. `refunded` of it is what the caller hands back of
-    what was paid (a card refund); the rest lowers what is due, then what was paid comes back as a REFUND credit.
-    What credits settled at issue stays spent: cancelling the invoice is what gives credits back."""
+@dataclass(frozen=True)
+class CreditEffect:
+    """What crediting an amount does to its invoice's money."""
+
+    lowered: Decimal  # taken off what is still due
+    refunded: Decimal  # of what was paid, handed back by the caller (a card refund)
+    given_back: Decimal  # of what was paid, back to the customer as a REFUND credit
+
+
+def credit_effect(invoice: Invoice, total: Decimal, *, refunded: Decimal = ZERO) -> CreditEffect:
+    """`refunded` of `total` is handed back by the caller; the rest lowers what is due, then what was paid comes
+    back as a credit."""
     lowered = min(total - refunded, invoice.amount_due)
-    given_back = total - refunded - lowered
+    return CreditEffect(lowered=lowered, refunded=refunded, given_back=total - refunded - lowered)
+
+
+def _credit_books(invoice: Invoice, total: Decimal, *, refunded: Decimal, now: datetime.datetime) -> None:
+    """The money of `total` credited on the locked `invoice` (credit_effect). What credits settled at issue stays
+    spent: cancelling the invoice is what gives credits back."""
+    effect = credit_effect(invoice, total, refunded=refunded)
+    lowered, given_back = effect.lowered, effect.given_back
     if refunded + given_back > invoice.amount_paid:
         raise BillingError(
             f"At most {invoice.amount_paid + invoice.amount_due} {invoice.currency} of invoice {invoice} can be "
@@ -262,24 +266,30 @@ def _credit_books(invoice: Invoice, total: Decimal, *, refunded: Decimal, now: d
 @transaction.atomic
 def credit_note_partial_issue(
     *, invoice: Invoice, lines: dict[int, Decimal | None] | None = None, amount: Decimal | None = None,
-    reason_code: str, reason: str = "", refunded: Decimal = ZERO, actor=None, now: datetime.datetime | None = None,
+    reason_code: str, reason: str = "", refunded: Decimal = ZERO, idempotency_key: str = "", actor=None,
+    now: datetime.datetime | None = None,
 ) -> CreditNote:
     """Credit some lines of an issued invoice (line id → amount before tax, None for all that is left of it) or
     an amount VAT included, under the invoice's lock so that two at once never credit more than its total.
 
     `refunded` is the part of the credit the caller hands back of what was paid on the invoice (a card refund);
     the rest lowers what is due, and what it finds paid becomes a REFUND credit of the customer.
+    `idempotency_key` names the request (the admin form's token): the same request again returns its credit note.
     """
     now = now or clock.now()
     reason = _reason_checked(reason_code, reason)
     locked = Invoice.objects.select_for_update().select_related("user").get(pk=invoice.pk)
+    if idempotency_key:
+        done = CreditNote.objects.filter(idempotency_key=idempotency_key).order_by("pk").first()
+        if done is not None:
+            return done
     price = credit_note_partial_price(invoice=locked, lines=lines, amount=amount)
     if refunded > price.total:
         raise BillingError(f"A refund of {refunded} is more than the {price.total} credited.")
     _credit_books(locked, price.total, refunded=refunded, now=now)
     credit_note = _credit_note_write(
         locked, kind=CreditNoteKind.PARTIAL, price=price, reason_code=reason_code, reason=reason, now=now,
-        actor=actor,
+        actor=actor, idempotency_key=idempotency_key,
     )
     customer_cache_invalidate(locked.user_id)
     return credit_note

@@ -69,6 +69,11 @@ class Migration(migrations.Migration):
             preserve_default=False,
         ),
         migrations.AddField(
+            model_name="creditnote",
+            name="idempotency_key",
+            field=models.CharField(blank=True, db_default="", default="", max_length=200),
+        ),
+        migrations.AddField(
             model_name="invoice",
             name="credited",
             field=models.DecimalField(decimal_places=2, default=0, max_digits=12),
@@ -96,6 +101,10 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="creditnote",
             constraint=models.CheckConstraint(condition=models.Q(("tax_amount__gte", 0)), name="credit_note_tax_amount_non_negative"),
+        ),
+        migrations.AddConstraint(
+            model_name="creditnote",
+            constraint=models.UniqueConstraint(condition=models.Q(("idempotency_key", ""), _negated=True), fields=("idempotency_key",), name="credit_note_idempotency_key_unique"),
         ),
         migrations.AddConstraint(
             model_name="creditnote",

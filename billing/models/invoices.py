@@ -188,12 +188,17 @@ class CreditNote(models.Model):
     issue_date = models.DateField()
     pdf = models.FileField(upload_to="credit-notes/%Y/", blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
+    # A partial credit note issued from a form carries the form's key: the same form posted again issues nothing.
+    idempotency_key = models.CharField(max_length=200, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-issue_date", "-id"]
         constraints = [
             *non_negative("tax_rate", "tax_amount", prefix="credit_note"),
+            models.UniqueConstraint(
+                fields=["idempotency_key"], condition=~Q(idempotency_key=""), name="credit_note_idempotency_key_unique"
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_positive"),
             models.CheckConstraint(condition=Q(subtotal__gt=0), name="credit_note_subtotal_positive"),
             models.CheckConstraint(

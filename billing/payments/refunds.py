@@ -17,7 +17,8 @@ from django.db import transaction
 from accounts.services import audit_log_record
 from billing import clock
 from billing.exceptions import BillingError
-from billing.models import Invoice, Payment, PaymentMethod, PaymentStatus
+from billing.invoicing.credit_notes import CreditNoteRequest, credit_note_partial_price
+from billing.models import Invoice, Payment, PaymentMethod, PaymentStatus, credit_note_reason_text
 from billing.money import CENT, positive_amount
 from billing.payments.providers.stripe import StripeProvider
 from billing.payments.services import payment_refund
@@ -74,12 +75,14 @@ class _DryRun(Exception):
     pass
 
 
-def _books_accept(payment: Payment, amount: Decimal, now: datetime.datetime) -> None:
-    """Raise payment_refund's own refusal (an invoice cancelled since…) before Stripe moves any money: the refund
-    is applied in a savepoint, then rolled back."""
+def _books_accept(
+    payment: Payment, amount: Decimal, credit_note: CreditNoteRequest | None, now: datetime.datetime
+) -> None:
+    """Raise payment_refund's own refusal (an invoice cancelled since, more credited than is left…) before Stripe
+    moves any money: the refund is applied in a savepoint, then rolled back."""
     try:
         with transaction.atomic():
-            payment_refund(payment=payment, amount=amount, now=now)
+            payment_refund(payment=payment, amount=amount, credit_note=credit_note, now=now)
             raise _DryRun
     except _DryRun:
         pass
@@ -88,9 +91,12 @@ def _books_accept(payment: Payment, amount: Decimal, now: datetime.datetime) -> 
 @transaction.atomic
 def card_payment_refund(
     *, payment: Payment, amount: Decimal, reason: str, actor=None, now: datetime.datetime | None = None,
-    request_key: str = "",
+    request_key: str = "", credit_note: CreditNoteRequest | None = None,
 ) -> Payment:
     """Refund `amount` of a completed card payment through Stripe; the payment as it stands after.
+
+    With `credit_note`, the refund is of part of the invoice's price: once Stripe confirms it, a partial credit
+    note takes it off the invoice (payment_refund), which stays settled.
 
     `request_key` names the request (the admin form's token): the same request sent again refunds nothing more.
     Stripe's refusal raises RefundRefused and writes nothing; Stripe out of reach raises
@@ -106,7 +112,7 @@ def card_payment_refund(
     if not payment.provider_reference:
         raise BillingError(f"Stripe's PaymentIntent of payment {payment.pk} is not known yet: try again later.")
     amount = _checked(payment, amount)
-    _books_accept(payment, amount, now)
+    _books_accept(payment, amount, credit_note, now)
     sequence = len(payment.refund_references) + 1
     answer = StripeProvider.from_settings().refund_create(
         payment_intent_id=payment.provider_reference, amount_cents=int(amount * 100),
@@ -119,17 +125,18 @@ def card_payment_refund(
     )
     return refund_outcome_apply(
         payment=payment, refund_id=answer.refund_id, amount=Decimal(answer.amount_cents) / 100,
-        status=answer.status, sequence=sequence, request_key=request_key, now=now,
+        status=answer.status, sequence=sequence, request_key=request_key, credit_note=credit_note, now=now,
     )
 
 
 @transaction.atomic
 def refund_outcome_apply(
     *, payment: Payment, refund_id: str, amount: Decimal, status: str, sequence: int | None = None,
-    request_key: str = "", now: datetime.datetime | None = None,
+    request_key: str = "", credit_note: CreditNoteRequest | None = None, now: datetime.datetime | None = None,
 ) -> Payment:
     """Record what Stripe says of refund `refund_id` of `payment`, and count it in the books the first time it
-    says "succeeded". A refund made elsewhere (Stripe's dashboard) is recorded on its first event."""
+    says "succeeded". A refund made elsewhere (Stripe's dashboard) is recorded on its first event. The credit note
+    a refund of the price asks for is kept with it until then."""
     now = now or clock.now()
     payment = _locked(payment)
     references = dict(payment.refund_references)
@@ -141,22 +148,31 @@ def refund_outcome_apply(
             "amount": str(Decimal(amount).quantize(CENT)), "sequence": sequence or len(references) + 1,
             "request": request_key,
         }
+        if credit_note is not None:
+            entry["credit_note"] = credit_note.as_json()
     entry["status"] = status
     references[refund_id] = entry
     payment.refund_references = references
     payment.save(update_fields=["refund_references"])
     if status != SUCCEEDED:
         return payment  # pending: the webhook brings the end; failed or cancelled: nothing was given back
-    return payment_refund(payment=payment, amount=Decimal(entry["amount"]), now=now)
+    return payment_refund(
+        payment=payment, amount=Decimal(entry["amount"]), credit_note=_credit_note_of(entry), now=now
+    )
+
+
+def _credit_note_of(entry: dict) -> CreditNoteRequest | None:
+    return CreditNoteRequest.from_json(entry["credit_note"]) if entry.get("credit_note") else None
 
 
 @transaction.atomic
 def recorded_payment_refund(
     *, payment: Payment, amount: Decimal, reason: str, actor=None, now: datetime.datetime | None = None,
-    request_key: str = "",
+    request_key: str = "", credit_note: CreditNoteRequest | None = None,
 ) -> Payment:
     """A refund finance made outside the product (a bank transfer back…), recorded at once with payment_refund,
-    as before Stripe; `request_key` keeps the same request from recording it twice."""
+    as before Stripe; `request_key` keeps the same request from recording it twice. With `credit_note`, it was
+    part of the invoice's price: a partial credit note takes it off the invoice."""
     now = now or clock.now()
     payment = _locked(payment)
     if _asked_already(payment, request_key):
@@ -168,10 +184,43 @@ def recorded_payment_refund(
     sequence = len(references) + 1
     references[f"recorded:{sequence}"] = {
         "amount": str(amount), "sequence": sequence, "request": request_key, "status": SUCCEEDED,
+        **({"credit_note": credit_note.as_json()} if credit_note is not None else {}),
     }
     payment.refund_references = references
     payment.save(update_fields=["refund_references"])
     audit_log_record(
         action="payment.refund_request", obj=payment, actor=actor, changes={"amount": str(amount), "reason": reason},
     )
-    return payment_refund(payment=payment, amount=amount, now=now)
+    return payment_refund(payment=payment, amount=amount, credit_note=credit_note, now=now)
+
+
+def refundable_card_payment(invoice: Invoice, *, amount: Decimal) -> Payment | None:
+    """The oldest payment of `invoice` collected by card through Stripe with `amount` left to refund, if any."""
+    payments = Payment.objects.filter(invoice=invoice, status__in=REFUNDABLE_STATUSES).order_by("pk")
+    return next(
+        (payment for payment in payments if is_stripe_card_payment(payment) and refund_left(payment) >= amount), None
+    )
+
+
+@transaction.atomic
+def credit_note_card_refund(
+    *, invoice: Invoice, lines: dict[int, Decimal | None] | None = None, amount: Decimal | None = None,
+    reason_code: str, reason: str = "", actor=None, now: datetime.datetime | None = None, request_key: str = "",
+) -> Payment:
+    """A partial credit note of an invoice paid by card through Stripe, its total handed back to that card: the
+    refund goes to Stripe now and the credit note is issued when Stripe confirms it (payment_refund), so that the
+    books never say the money went back before it did. The card payment refunded, as it stands after."""
+    now = now or clock.now()
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    price = credit_note_partial_price(invoice=locked, lines=lines, amount=amount)
+    payment = refundable_card_payment(locked, amount=price.total)
+    if payment is None:
+        raise BillingError(
+            f"No card payment of invoice {locked} through Stripe has {price.total} {locked.currency} left to refund: "
+            "credit it to the customer's balance instead."
+        )
+    return card_payment_refund(
+        payment=payment, amount=price.total, actor=actor, now=now, request_key=request_key,
+        reason=credit_note_reason_text(reason_code=reason_code, reason=reason),
+        credit_note=CreditNoteRequest(reason_code=reason_code, reason=reason, lines=lines or {}, amount=amount),
+    )

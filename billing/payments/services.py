@@ -9,6 +9,7 @@ from accounts.services import audit_log_record
 from billing import clock
 from billing.cache import customer_cache_invalidate
 from billing.exceptions import BillingError, IdempotencyConflict
+from billing.invoicing.credit_notes import CreditNoteRequest, credit_note_partial_issue
 from billing.invoicing.invoices import overdue_alert_raise
 from billing.models import (
     AlertType,
@@ -177,12 +178,17 @@ def payment_fail(*, payment: Payment, reason: str, now: datetime.datetime | None
 
 @transaction.atomic
 def payment_refund(
-    *, payment: Payment, amount: Decimal | None = None, now: datetime.datetime | None = None
+    *, payment: Payment, amount: Decimal | None = None, credit_note: CreditNoteRequest | None = None,
+    now: datetime.datetime | None = None,
 ) -> Payment:
     """Give back all or part of a completed payment.
 
     The part that paid the invoice comes off `amount_paid` (an invoice no longer covered is due
     again); the part that had become an overpayment credit comes off that credit's balance.
+
+    With `credit_note`, what is given back is part of the invoice's price, not money paid too much nor owed still:
+    the law asks for a credit note, so a partial one (of the lines it names, else of the amount refunded) takes
+    it off the invoice, which stays settled.
     """
     now = now or clock.now()
     payment, invoice = _lock(payment)
@@ -193,6 +199,8 @@ def payment_refund(
     amount = refundable if amount is None else positive_amount(amount, what="A refund")
     if amount > refundable:
         raise BillingError(f"A refund of payment {payment.pk} is between 0.01 and {refundable}.")
+    if credit_note is not None:
+        return _price_refund(payment, invoice, amount=amount, credit_note=credit_note, now=now)
     from_credit = Decimal(0)
     credit = _overpayment_credit(payment)
     if credit is not None:
@@ -225,5 +233,28 @@ def payment_refund(
         if invoice.status == InvoiceStatus.OVERDUE:
             overdue_alert_raise(invoice, now=now)
     audit_log_record(action="payment.refund", obj=payment, changes={"amount": str(amount)})
+    customer_cache_invalidate(payment.user_id)
+    return payment
+
+
+def _price_refund(
+    payment: Payment, invoice: Invoice, *, amount: Decimal, credit_note: CreditNoteRequest, now: datetime.datetime
+) -> Payment:
+    """Refund `amount` of what `payment` paid of the locked invoice's price, with the partial credit note that
+    takes it off the price (audited with the refund)."""
+    if amount > invoice.amount_paid:
+        raise BillingError(f"Only {invoice.amount_paid} of invoice {invoice} was paid: a refund of its price is at "
+                           "most that.")
+    payment.refunded_amount += amount
+    payment.status = PaymentStatus.REFUNDED
+    payment.save(update_fields=["refunded_amount", "status"])
+    issued = credit_note_partial_issue(
+        invoice=invoice, lines=credit_note.lines or None,
+        amount=None if credit_note.lines else credit_note.amount or amount, reason_code=credit_note.reason_code,
+        reason=credit_note.reason, refunded=amount, now=now,
+    )
+    audit_log_record(
+        action="payment.refund", obj=payment, changes={"amount": str(amount), "credit_note": issued.number}
+    )
     customer_cache_invalidate(payment.user_id)
     return payment

@@ -29,7 +29,7 @@ from billing.backoffice.admin.common import (
     run_for_each,
     single,
 )
-from billing.backoffice.forms import CancelInvoiceForm, RecordPaymentForm
+from billing.backoffice.forms import CancelInvoiceForm, PartialCreditNoteForm, RecordPaymentForm
 from billing.exceptions import BillingError
 from billing.models import (
     ISSUED_INVOICE_STATUSES,
@@ -43,8 +43,20 @@ from billing.models import (
     Payment,
     PaymentStatus,
 )
+from billing.money import ZERO
 from billing.periods import parse_month
-from billing.services import invoice_cancel, invoice_email_resend, invoice_finalize, invoice_pdf_store, payment_record
+from billing.selectors import invoice_lines_left_to_credit
+from billing.services import (
+    credit_effect,
+    credit_note_card_refund,
+    credit_note_partial_issue,
+    credit_note_partial_price,
+    invoice_cancel,
+    invoice_email_resend,
+    invoice_finalize,
+    invoice_pdf_store,
+    payment_record,
+)
 from billing.templatetags.billing_format import last_day, line_quantity, line_unit_price, long_date, money, percent
 
 
@@ -104,9 +116,9 @@ class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
     ordering = ("created_at", "id")
 
 
-class CreditNoteInline(ReadOnlyAdminMixin, admin.StackedInline):
+class CreditNoteInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = CreditNote
-    fields = ("number", "issue_date", "amount", "reason_code", "reason", "pdf_link")
+    fields = ("number", "kind", "issue_date", "subtotal", "tax_amount", "amount", "reason_code", "reason", "pdf_link")
     readonly_fields = fields
     show_change_link = True
 
@@ -250,11 +262,15 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
         "number", "kind", "status", "issue_date", "billing_details", "billed_parties", "pdf_link", "pdf_sha256",
         "created_at", "sent_at", "paid_at", "cancelled_at", *filter(None, AS_ISSUED.values()),
     )
-    actions = ("finalize_and_send", "resend_email", "record_payment", "cancel_with_credit_note", "download_pdfs")
+    actions = (
+        "finalize_and_send", "resend_email", "record_payment", "partial_credit_note", "cancel_with_credit_note",
+        "download_pdfs",
+    )
     object_actions = (
         ObjectAction("finalize_and_send", "Finalise and send"),
         ObjectAction("record_payment", "Record a payment"),
         ObjectAction("resend_email", "Resend the email"),
+        ObjectAction("partial_credit_note", "Issue a partial credit note…"),
         ObjectAction("cancel_with_credit_note", "Cancel"),
     )
 
@@ -380,6 +396,7 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
             "finalize_and_send": invoice.status == InvoiceStatus.DRAFT,
             "record_payment": invoice.status in OUTSTANDING_STATUSES,
             "resend_email": invoice.status in ISSUED_INVOICE_STATUSES,
+            "partial_credit_note": invoice.status in ISSUED_INVOICE_STATUSES and invoice.credited < invoice.total,
             "cancel_with_credit_note": invoice.status in CANCELLABLE_STATUSES,
         }[action]
 
@@ -390,8 +407,7 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
 
     def audit_trail_objects(self, invoice):
         related = list(invoice.payments.all())
-        credit_note = CreditNote.objects.filter(invoice=invoice).first()
-        return [invoice, *related, *([credit_note] if credit_note else [])]
+        return [invoice, *related, *invoice.credit_notes.order_by("pk")]
 
     def get_urls(self):
         return [
@@ -456,6 +472,60 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
                 ("Amount due", f"{invoice.amount_due} {invoice.currency}"),
             ],
         )
+
+    @admin.action(description="Issue a partial credit note…", permissions=["change"])
+    def partial_credit_note(self, request, queryset):
+        """Lines or an amount, a reason and where the money paid goes; previewed (the credit note's lines and
+        totals, and what it does to the invoice), then issued as previewed, once per form."""
+        invoice = single(self, request, list(queryset), what="invoice")
+        if invoice is None:
+            return None
+        left = invoice_lines_left_to_credit(invoice)
+        submitted = "preview" in request.POST or "apply" in request.POST
+        form = PartialCreditNoteForm(
+            request.POST if submitted else None, lines=[line for line, rest in left if rest > 0],
+            left_by_line=dict((line.pk, rest) for line, rest in left),
+        )
+        preview = None
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            try:
+                preview = credit_note_partial_price(invoice=invoice, lines=data["lines"], amount=data["amount"])
+            except BillingError as error:
+                form.add_error(None, str(error))
+        if preview is not None and "apply" in request.POST and request.POST.get("previewed_plan") == form.signature():
+            run_for_each(
+                self, request, [invoice], lambda item: self._partial_credit_note_issue(request, item, form),
+                done="Partial credit note issued",
+            )
+            return back_to_object(self, request, [invoice])
+        return action_page(
+            self, request, [invoice], action="partial_credit_note", title=f"Partial credit note of {invoice}",
+            form=form, submit_label="Issue the credit note", template="admin/billing/invoice/partial_credit_note.html",
+            preview=preview, effect=preview and credit_effect(
+                invoice, preview.total,
+                refunded=preview.total if form.cleaned_data["refund_to"] == PartialCreditNoteForm.CARD else ZERO,
+            ),
+            can_apply=preview is not None, previewed_pk=form.signature() if preview is not None else "",
+            summary=[
+                ("Customer", invoice.user.email),
+                ("Total", f"{invoice.total} {invoice.currency}"),
+                ("Already credited", f"{invoice.credited} {invoice.currency}"),
+                ("Amount due", f"{invoice.amount_due} {invoice.currency}"),
+            ],
+        )
+
+    @staticmethod
+    def _partial_credit_note_issue(request, invoice, form):
+        data = form.cleaned_data
+        request_key = form.idempotency_key("credit-note", invoice)
+        asked = {
+            "invoice": invoice, "lines": data["lines"] or None, "amount": data["amount"],
+            "reason_code": data["reason_code"], "reason": data["reason"], "actor": request.user,
+        }
+        if data["refund_to"] == PartialCreditNoteForm.CARD:
+            return credit_note_card_refund(**asked, request_key=request_key)
+        return credit_note_partial_issue(**asked, idempotency_key=request_key)
 
     @admin.action(description="Cancel (with a credit note when issued)…", permissions=["change"])
     def cancel_with_credit_note(self, request, queryset):
