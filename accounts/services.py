@@ -46,7 +46,7 @@ from .models import (
 )
 from .personal_data import personal_data_collect
 from .selectors import account_export, api_key_with_user, customer_language, saved_profile
-from .vies import ViesAnswer, vat_number_check, vies_applies
+from .vies import UNREACHABLE, ViesAnswer, vat_number_check, vies_applies
 
 
 def audit_entry(*, action: str, obj: models.Model, changes: dict | None = None, actor=None) -> AuditLog:
@@ -335,10 +335,10 @@ def _vies_answer_set(profile: UserProfile, answer: ViesAnswer | None, *, number_
         return False
     profile.vies_status, profile.vies_checked_at = answer.status, answer.checked_at
     profile.vies_consultation_reference = answer.reference
-    audit_log_record(
-        action="profile.vies_check", obj=profile,
-        changes={"status": answer.status, "reference": answer.reference, "checked_at": answer.checked_at.isoformat()},
-    )
+    audit_log_record(action="profile.vies_check", obj=profile, changes={
+        "status": answer.status, "reference": answer.reference, "fault": answer.fault,
+        "checked_at": answer.checked_at.isoformat(),
+    })
     return True
 
 
@@ -374,6 +374,8 @@ def vat_numbers_recheck(*, now=None) -> int:
     for profile_id, vat_number in [(profile.pk, profile.vat_number) for profile in due.only("pk", "vat_number")]:
         answer = vat_number_check(vat_number=vat_number, now=now)
         changed += _vies_recheck_apply(profile_id=profile_id, vat_number=vat_number, answer=answer)
+        if answer.fault == UNREACHABLE:  # VIES itself is down: the others wait for the next run, not each a timeout
+            break
     return changed
 
 

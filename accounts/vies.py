@@ -33,11 +33,16 @@ CACHE_TIMEOUT = 24 * 3600
 NUMBER_REFUSED_FAULTS = frozenset({"INVALID_INPUT"})
 
 
+# Why VIES could not answer when no SOAP fault says it: no answer in time, a refused connection, a garbled reply.
+UNREACHABLE = "UNREACHABLE"
+
+
 @dataclass(frozen=True)
 class ViesAnswer:
     status: str  # ViesStatus.VALID, INVALID or UNAVAILABLE
     checked_at: datetime.datetime
     reference: str = ""
+    fault: str = ""  # UNAVAILABLE's reason: VIES's SOAP fault (MS_UNAVAILABLE…), or UNREACHABLE
 
 
 def vies_applies(*, vat_number: str, country: str) -> bool:
@@ -74,7 +79,6 @@ def _envelope(*, vat_number: str, requester: str) -> bytes:
 
 
 def _vies_ask(*, vat_number: str, now: datetime.datetime) -> ViesAnswer:
-    unavailable = ViesAnswer(status=ViesStatus.UNAVAILABLE, checked_at=now)
     requester = clean(settings.SELLER["vat_number"], " -./,").upper().strip()
     body = _envelope(vat_number=vat_number, requester=requester)
     try:
@@ -85,14 +89,14 @@ def _vies_ask(*, vat_number: str, now: datetime.datetime) -> ViesAnswer:
         root = ElementTree.fromstring(response.data)
     except (urllib3.exceptions.HTTPError, ElementTree.ParseError) as error:
         logger.warning("VIES could not be reached for %s: %s", vat_number[:2], error)
-        return unavailable
+        return ViesAnswer(status=ViesStatus.UNAVAILABLE, checked_at=now, fault=UNREACHABLE)
     fault = root.findtext(f".//{{{SOAP_NS}}}Fault/faultstring", default="").strip()
     if fault in NUMBER_REFUSED_FAULTS:
         return ViesAnswer(status=ViesStatus.INVALID, checked_at=now)
     result = root.find(f".//{{{VIES_NS}}}checkVatApproxResponse")
     if result is None:
         logger.warning("VIES could not check a number of %s: %s (HTTP %s)", vat_number[:2], fault, response.status)
-        return unavailable
+        return ViesAnswer(status=ViesStatus.UNAVAILABLE, checked_at=now, fault=fault or UNREACHABLE)
     if result.findtext(f"{{{VIES_NS}}}valid", default="").strip() != "true":
         return ViesAnswer(status=ViesStatus.INVALID, checked_at=now)
     reference = result.findtext(f"{{{VIES_NS}}}requestIdentifier", default="").strip()

@@ -79,7 +79,7 @@ class TestProfileSave:
         assert (profile.vies_consultation_reference, profile.vies_checked_at) == ("WAPIAAAAZ0000001", NOW)
         assert vies.requesters == ["FR40303265045"]  # the seller asks, so that VIES gives a reference
         assert vies_checks(profile) == [
-            {"status": "VALID", "reference": "WAPIAAAAZ0000001", "checked_at": NOW.isoformat()}
+            {"status": "VALID", "reference": "WAPIAAAAZ0000001", "fault": "", "checked_at": NOW.isoformat()}
         ]
         html = logged_in.get(reverse("accounts:profile")).content.decode()
         assert "Checked with VIES on 7 Dec 2026, reference WAPIAAAAZ0000001." in html
@@ -115,6 +115,9 @@ class TestProfileSave:
         profile = UserProfile.objects.get(user=customer)
         assert (profile.vat_number, profile.vies_status) == (GERMAN, ViesStatus.UNAVAILABLE)
         assert profile.vies_consultation_reference == ""
+        assert vies_checks(profile) == [
+            {"status": "UNAVAILABLE", "reference": "", "fault": "MS_UNAVAILABLE", "checked_at": NOW.isoformat()}
+        ]
 
     def test_a_vies_too_slow_to_answer_counts_as_unavailable_and_the_page_does_not_wait_for_it(
         self, logged_in, customer, vies
@@ -242,7 +245,7 @@ class TestRecheck:
         profile.refresh_from_db()
         assert profile.vies_status == ViesStatus.INVALID
         assert vies_checks(profile) == [
-            {"status": "INVALID", "reference": "", "checked_at": (NOW + datetime.timedelta(hours=1)).isoformat()}
+            {"status": "INVALID", "reference": "", "fault": "", "checked_at": "2026-12-07T10:30:00+00:00"}
         ]
         [email] = mail.outbox
         assert email.to == ["finance@weber.example"]
@@ -262,6 +265,19 @@ class TestRecheck:
         profile.refresh_from_db()
         assert (profile.vies_status, profile.vies_checked_at) == (ViesStatus.UNAVAILABLE, NOW)
         assert not vies_checks(profile) and not mail.outbox
+
+    def test_once_vies_itself_is_unreachable_the_other_numbers_wait_for_the_next_run(self, vies):
+        first = german_business(vies_status=ViesStatus.UNAVAILABLE, vies_checked_at=NOW)
+        second = german_business(vat_number=OTHER_GERMAN)
+        vies.answers[GERMAN] = FakeVies.SLOW
+
+        with time_machine.travel(NOW + datetime.timedelta(hours=1), tick=False):
+            assert vat_numbers_recheck_task.delay().get() == 0
+
+        assert dict(vies.requests) == {GERMAN: 1}
+        assert [UserProfile.objects.get(pk=p.pk).vies_status for p in (first, second)] == [
+            ViesStatus.UNAVAILABLE, ViesStatus.UNCHECKED
+        ]
 
     def test_numbers_never_checked_and_stale_proofs_are_asked_again_fresh_ones_are_not(self, vies):
         never = german_business()
