@@ -360,12 +360,11 @@ class TestOneCreditSpentOnTwoInvoicesAtOnce:
         )
 
         invoices = list(Invoice.objects.order_by("pk"))
-        assert [invoice.total for invoice in invoices] == [Decimal("22.80"), Decimal("22.80")]
-        assert sum(invoice.credit_applied for invoice in invoices) == Decimal("30.00")
-        # One invoice was covered (22.80) and paid at once; the other got what was left (7.20).
-        assert sorted((invoice.credit_applied, invoice.amount_due, invoice.status) for invoice in invoices) == [
-            (Decimal("7.20"), Decimal("15.60"), InvoiceStatus.SENT),
-            (Decimal("22.80"), Decimal("0.00"), InvoiceStatus.PAID),
+        # The promotional credit is a price reduction: one invoice was covered (19.00 off, 22.80 VAT included) and
+        # paid at once; the other got what was left, 7.20 VAT included (6.00 off: 13.00 + 2.60 VAT = 15.60).
+        assert sorted((invoice.total, invoice.amount_due, invoice.status) for invoice in invoices) == [
+            (Decimal("0.00"), Decimal("0.00"), InvoiceStatus.PAID),
+            (Decimal("15.60"), Decimal("15.60"), InvoiceStatus.SENT),
         ]
         credit.refresh_from_db()
         assert credit.remaining_amount == Decimal("0.00")

@@ -191,10 +191,12 @@ class TestThePdfStatesTheInvoiceAsIssued:
         assert invoice.status == InvoiceStatus.PAID
         pdf = stored_bytes(invoice.pdf)
         text = pdf_text(pdf)
-        assert "Credits applied 22.80 EUR" in text
-        assert "Amount paid 0.00 EUR" in text
+        # A promotional credit is a price reduction: a CREDIT line takes the whole 19.00 off before tax.
+        assert "Promotional credit: Welcome offer" in text and "-19.00 EUR" in text
+        assert "Total (incl. VAT) 0.00 EUR" in text
+        assert "Credits applied 0.00 EUR" in text
         assert "Amount due 0.00 EUR" in text
-        assert settlement(pdf) == {"TotalPrepaidAmount": Decimal("22.80"), "DuePayableAmount": Decimal("0.00")}
+        assert settlement(pdf) == {"TotalPrepaidAmount": Decimal("0.00"), "DuePayableAmount": Decimal("0.00")}
 
 
 @pytest.mark.django_db

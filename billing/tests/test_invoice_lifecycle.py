@@ -19,6 +19,7 @@ from billing.models import (
     CreditType,
     Invoice,
     InvoiceStatus,
+    LineKind,
     NumberSequence,
 )
 from billing.services import (
@@ -275,7 +276,10 @@ class TestCancel:
             now=paris(2026, 10, 1, 9, 0),
         )
         invoice = invoice_finalize(invoice=draft, now=FINALISED_AT)
-        assert (invoice.credit_applied, invoice.amount_due) == (Decimal("5.00"), Decimal("17.80"))
+        # A price reduction of 5.00 VAT included: 4.17 off 19.00, 14.83 + 2.97 VAT = 17.80.
+        assert (invoice.total, invoice.credit_applied, invoice.amount_due) == (
+            Decimal("17.80"), Decimal("0.00"), Decimal("17.80")
+        )
         cancelled_at = paris(2026, 11, 3, 9, 0)
 
         invoice_cancel(invoice=invoice, reason="Wrong plan", now=cancelled_at)
@@ -285,8 +289,9 @@ class TestCancel:
         application = CreditApplication.objects.get(credit=credit, invoice=invoice)
         assert application.amount == Decimal("5.00")
         assert application.reversed_at == cancelled_at
-        # The credit note cancels the whole invoice, credit included.
-        assert CreditNote.objects.get(invoice=invoice).amount == Decimal("22.80")
+        # The credit note cancels the whole invoice as issued, its CREDIT line included.
+        assert CreditNote.objects.get(invoice=invoice).amount == Decimal("17.80")
+        assert invoice.lines.get(kind=LineKind.CREDIT).amount == Decimal("-4.17")
 
     def test_what_was_paid_on_a_cancelled_invoice_becomes_a_refund_credit(self):
         invoice = sent_invoice()

@@ -289,9 +289,9 @@ class TestInvoicedAtOnce:
 
         invoice = charge.invoice
         assert (invoice.subscription, invoice.kind) == (None, InvoiceKind.ONE_OFF)
-        # 200.00 + 40.00 VAT = 240.00, 100.00 of credit: 140.00 due.
-        assert (invoice.total, invoice.credit_applied, invoice.amount_due) == (
-            Decimal("240.00"), Decimal("100.00"), Decimal("140.00")
+        # 100.00 of compensation, VAT included, takes 83.33 off 200.00: 116.67 + 23.33 VAT = 140.00 due.
+        assert (invoice.subtotal, invoice.total, invoice.credit_applied, invoice.amount_due) == (
+            Decimal("116.67"), Decimal("140.00"), Decimal("0.00"), Decimal("140.00")
         )
 
     def test_a_charge_added_for_the_next_invoice_can_be_invoiced_at_once_instead(self):

@@ -19,6 +19,7 @@ from billing.models import (
     CreditType,
     Invoice,
     InvoiceStatus,
+    LineKind,
     Payment,
     PaymentMethod,
     PaymentStatus,
@@ -131,7 +132,7 @@ class TestRecordPayment:
 
     def test_credits_and_payments_together_cover_the_total(self):
         draft = draft_invoice()
-        grant(draft.user, "5.00")
+        grant(draft.user, "5.00", type=CreditType.REFUND)  # money the customer paid: prepaid, after tax
         invoice = invoice_finalize(invoice=draft, now=FINALISED_AT)
         assert invoice.amount_due == Decimal("17.80")  # 22.80 − 5.00
 
@@ -499,14 +500,20 @@ class TestCreditsAtFinalisation:
 
         invoice = invoice_finalize(invoice=draft, now=FINALISED_AT)
 
-        # 22.80 = 5.00 (expires first) + 10.00 (expires next) + 7.80 of the one that never expires.
+        # Price reductions of 22.80 VAT included: 5.00 (expires first) takes 4.17 off 19.00 (14.83 + 2.97 VAT =
+        # 17.80), 10.00 (expires next) 8.33 (6.50 + 1.30 = 7.80), the one that never expires the last 6.50 (7.80).
         assert [reloaded(c).remaining_amount for c in (soon, late, never)] == [
             Decimal("0.00"), Decimal("0.00"), Decimal("2.20"),
         ]
         applied = {a.credit_id: a.amount for a in CreditApplication.objects.filter(invoice=invoice)}
         assert applied == {soon.pk: Decimal("5.00"), late.pk: Decimal("10.00"), never.pk: Decimal("7.80")}
         invoice.refresh_from_db()
-        assert invoice.credit_applied == Decimal("22.80")
+        assert [line.amount for line in invoice.lines.filter(kind=LineKind.CREDIT).order_by("position")] == [
+            Decimal("-4.17"), Decimal("-8.33"), Decimal("-6.50"),
+        ]
+        assert (invoice.total, invoice.credit_applied, invoice.status) == (
+            Decimal("0.00"), Decimal("0.00"), InvoiceStatus.PAID
+        )
 
     def test_a_fully_covered_invoice_is_paid_at_once(self):
         draft = draft_invoice()
@@ -518,8 +525,9 @@ class TestCreditsAtFinalisation:
         assert invoice.number == "TMCP-2026-000001"  # still issued, with a number
         assert invoice.status == InvoiceStatus.PAID
         assert invoice.paid_at == FINALISED_AT
-        assert (invoice.credit_applied, invoice.amount_paid, invoice.amount_due) == (
-            Decimal("22.80"), Decimal("0.00"), Decimal("0.00"),
+        # A promotional credit is a price reduction: the whole 19.00 before tax, 22.80 VAT included.
+        assert (invoice.subtotal, invoice.total, invoice.credit_applied, invoice.amount_paid, invoice.amount_due) == (
+            Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), Decimal("0.00"),
         )
         assert reloaded(credit).remaining_amount == Decimal("7.20")  # 30.00 − 22.80
 
@@ -531,7 +539,10 @@ class TestCreditsAtFinalisation:
 
         invoice = reloaded(draft)
         assert invoice.status == InvoiceStatus.SENT
-        assert (invoice.credit_applied, invoice.amount_due) == (Decimal("5.00"), Decimal("17.80"))
+        # 5.00 VAT included takes 4.17 off 19.00: 14.83 + 2.97 VAT = 17.80, 22.80 − 5.00.
+        assert (invoice.subtotal, invoice.tax_amount, invoice.credit_applied, invoice.amount_due) == (
+            Decimal("14.83"), Decimal("2.97"), Decimal("0.00"), Decimal("17.80")
+        )
         assert reloaded(credit).remaining_amount == Decimal("0.00")
 
     def test_expired_credits_are_ignored(self):
@@ -542,7 +553,10 @@ class TestCreditsAtFinalisation:
         invoice_finalize(invoice=draft, now=FINALISED_AT)
 
         invoice = reloaded(draft)
-        assert (invoice.credit_applied, invoice.amount_due) == (Decimal("3.00"), Decimal("19.80"))
+        # Only the usable 3.00 is spent: 2.50 off 19.00, 16.50 + 3.30 VAT = 19.80.
+        assert (invoice.total, invoice.credit_applied, invoice.amount_due) == (
+            Decimal("19.80"), Decimal("0.00"), Decimal("19.80")
+        )
         assert reloaded(expired).remaining_amount == Decimal("10.00")
         assert reloaded(usable).remaining_amount == Decimal("0.00")
         assert not CreditApplication.objects.filter(credit=expired).exists()

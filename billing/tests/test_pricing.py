@@ -392,8 +392,9 @@ class TestCreditsOnNewInvoices:
 
         invoice = run_october()
 
-        assert (invoice.total, invoice.credit_applied, invoice.amount_due) == (
-            Decimal("22.80"), Decimal("10.00"), Decimal("12.80")
+        # A promotional credit is a price reduction: 10.00 VAT included takes 8.33 off 19.00 (10.67 + 2.13 VAT).
+        assert (invoice.subtotal, invoice.total, invoice.credit_applied, invoice.amount_due) == (
+            Decimal("10.67"), Decimal("12.80"), Decimal("0.00"), Decimal("12.80")
         )
         assert invoice.status == InvoiceStatus.SENT
         credit.refresh_from_db()
@@ -407,12 +408,12 @@ class TestCreditsOnNewInvoices:
 
         invoice = run_october()
 
-        assert (invoice.credit_applied, invoice.amount_due, invoice.status) == (
-            Decimal("22.80"), Decimal("0.00"), InvoiceStatus.PAID
+        assert (invoice.total, invoice.credit_applied, invoice.amount_due, invoice.status) == (
+            Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), InvoiceStatus.PAID
         )
         assert invoice.number == "TMCP-2026-000001"
         credit.refresh_from_db()
-        assert credit.remaining_amount == Decimal("7.20")
+        assert credit.remaining_amount == Decimal("7.20")  # 30.00 − 22.80
 
     def test_an_expired_credit_is_ignored(self):
         user = make_customer()

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from accounts.tests.factories import UserProfileFactory
 from billing.models import (
     Credit,
+    CreditType,
     Interval,
     InvoiceStatus,
     LineKind,
@@ -72,9 +73,13 @@ buyers = st.sampled_from(
     ]
 )
 cents_amounts = st.integers(min_value=1, max_value=10_000)
-# A credit: its amount in cents and when it expires (days after the run; None never, negative already).
+# A credit: its amount in cents, when it expires (days after the run; None never, negative already), its type.
 credit_specs = st.lists(
-    st.tuples(cents_amounts, st.one_of(st.none(), st.integers(min_value=-30, max_value=-1), st.integers(1, 365))),
+    st.tuples(
+        cents_amounts,
+        st.one_of(st.none(), st.integers(min_value=-30, max_value=-1), st.integers(1, 365)),
+        st.sampled_from(CreditType.values),
+    ),
     max_size=4,
 )
 # What happens to the invoice after it is issued: payments in cents, and refunds of one of them.
@@ -151,29 +156,51 @@ def customer_with_october_invoice(*, price, included, per_million, tokens, credi
     granted = [
         CreditFactory(
             user=profile.user,
+            type=credit_type,
             amount=in_cents(amount),
             expires_at=None if days is None else RUN_AT + datetime.timedelta(days=days),
             created_at=RUN_AT - datetime.timedelta(days=60) + datetime.timedelta(minutes=index),
         )
-        for index, (amount, days) in enumerate(credits)
+        for index, (amount, days, credit_type) in enumerate(credits)
     ]
     draft = invoice_generate(subscription=subscription, period="2026-10")
     return draft, granted
 
 
-def expected_credit_spend(credits, total: Decimal) -> list[Decimal]:
-    """What each credit has left once `total` is paid from them, oldest-expiring first, expired ones untouched."""
-    remaining = [in_cents(amount) for amount, _ in credits]
+def total_at(subtotal: Decimal, rate) -> Decimal:
+    return subtotal + cents(Fraction(subtotal) * Fraction(rate))
+
+
+def expected_credit_spend(credits, subtotal: Decimal, rate) -> tuple[list[Decimal], Decimal, Decimal]:
+    """What each credit has left, the subtotal after the price reductions, and the credit applied after tax.
+
+    Usable credits go oldest-expiring first, expired ones untouched: promotional and compensation ones first, each
+    the largest reduction of the subtotal, to the cent, that lowers the total by no more than it holds (found by
+    bisection: the total falls as the subtotal does), and charged what the total fell by; the others then pay what
+    is left of the total.
+    """
+    remaining = [in_cents(amount) for amount, _, _ in credits]
     usable = sorted(
-        (index for index, (_, days) in enumerate(credits) if days is None or days > 0),
+        (index for index, (_, days, _) in enumerate(credits) if days is None or days > 0),
         key=lambda index: (credits[index][1] is None, credits[index][1] or 0, index),
     )
-    owed = total
-    for index in usable:
-        spent = min(remaining[index], owed)
+    for index in (i for i in usable if credits[i][2] in (CreditType.PROMOTIONAL, CreditType.COMPENSATION)):
+        total = total_at(subtotal, rate)
+        low, high = 0, int(subtotal * 100)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if total - total_at(subtotal - in_cents(middle), rate) <= remaining[index]:
+                low = middle
+            else:
+                high = middle - 1
+        remaining[index] -= total - total_at(subtotal - in_cents(low), rate)
+        subtotal -= in_cents(low)
+    owed, applied = total_at(subtotal, rate), Decimal("0.00")
+    for index in (i for i in usable if credits[i][2] in (CreditType.REFUND, CreditType.ADJUSTMENT)):
+        spent = min(remaining[index], owed - applied)
         remaining[index] -= spent
-        owed -= spent
-    return remaining
+        applied += spent
+    return remaining, subtotal, applied
 
 
 def assert_balanced(invoice) -> None:
@@ -454,19 +481,19 @@ class TestCreditsAtIssue:
 
             invoice.refresh_from_db()
             subtotal = price + expected_overage(tokens=tokens, included=included, per_million=per_million)
-            total = subtotal + cents(Fraction(subtotal) * Fraction(settings.INVOICE_TAX_RATE))
-            assert (invoice.subtotal, invoice.total) == (subtotal, total)
+            expected_remaining, reduced, applied = expected_credit_spend(
+                credits, subtotal, settings.INVOICE_TAX_RATE
+            )
+            assert (invoice.subtotal, invoice.total) == (reduced, total_at(reduced, settings.INVOICE_TAX_RATE))
             assert invoice.total == sum(line.amount for line in invoice.lines.all()) + invoice.tax_amount
-
-            usable = sum((in_cents(amount) for amount, days in credits if days is None or days > 0), Decimal("0"))
-            assert invoice.credit_applied == min(total, usable)
+            assert invoice.credit_applied == applied
             assert invoice.amount_paid == 0
             assert_balanced(invoice)
             remaining = [
                 credit.remaining_amount
                 for credit in Credit.objects.filter(pk__in=[c.pk for c in granted]).order_by("pk")
             ]
-            assert remaining == expected_credit_spend(credits, total)
+            assert remaining == expected_remaining
             assert_credits_within_bounds(invoice.user)
 
 

@@ -22,6 +22,7 @@ from billing import clock
 from billing.models import (
     AlertType,
     BillingAlert,
+    CreditType,
     Invoice,
     InvoiceStatus,
     LineKind,
@@ -151,11 +152,14 @@ class TestDashboard:
         assert 'class="bar bar-today"' in daily
 
     def test_credits_lower_what_is_left_to_pay(self, logged_in, subscription, customer):
-        CreditFactory(user=customer, amount=Decimal("5.00"))
+        CreditFactory(user=customer, amount=Decimal("5.00"), reason="Welcome offer")  # promotional: before tax
+        CreditFactory(user=customer, type=CreditType.REFUND, amount=Decimal("2.00"), reason="Refund")  # prepaid
 
         html = html_of(logged_in.get(reverse("billing:dashboard")))
 
-        assert f"−{eur('5.00')}" in html and eur("17.80") in html
+        # 5.00 VAT included takes 4.17 off the 19.00 fee: 14.83 + 2.97 VAT = 17.80; the refund pays 2.00 of it.
+        assert "Promotional credit: Welcome offer" in html and eur("14.83") in html and eur("17.80") in html
+        assert f"−{eur('2.00')}" in html and eur("15.80") in html
 
     def test_unread_alerts_are_listed_and_read_ones_are_not(self, logged_in, subscription, customer):
         BillingAlert.objects.create(
@@ -558,7 +562,8 @@ class TestCancel:
         assert team_in_october.status == SubscriptionStatus.ACTIVE and team_in_october.ended_at is None
 
     def test_the_final_invoice_says_what_is_left_to_pay_after_credits(self, logged_in, customer, team_in_october):
-        CreditFactory(user=customer, amount=Decimal("100.00"), reason="Welcome")
+        # A refund is a prepaid amount, spent after tax (a promotional credit would lower the total itself).
+        CreditFactory(user=customer, type=CreditType.REFUND, amount=Decimal("100.00"), reason="Refund")
 
         html = html_of(logged_in.get(reverse("billing:cancel")))
 
