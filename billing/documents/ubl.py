@@ -26,7 +26,7 @@ from billing.documents.data import (
     InvoiceDocument,
     PaymentInstructions,
 )
-from billing.documents.facturx import EMAIL_SCHEME, SIREN_SCHEME, UNIT_CODE, facturx_data
+from billing.documents.facturx import EMAIL_SCHEME, SIREN_SCHEME, facturx_data
 
 UBL_NAMESPACES = {
     "Invoice": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
@@ -72,7 +72,7 @@ def _peppol_endpoint(party: DocumentParty) -> tuple[str, str] | None:
     return None
 
 
-def on_peppol(document: InvoiceDocument) -> bool:
+def _on_peppol(document: InvoiceDocument) -> bool:
     """Both parties have a Peppol address: the document follows Peppol BIS Billing 3.0."""
     return _peppol_endpoint(document.seller) is not None and _peppol_endpoint(document.buyer) is not None
 
@@ -104,13 +104,11 @@ def _party(parent: etree._Element, role: str, party: DocumentParty, terms: dict)
                 _cbc(contact_element, name, contact[key])
 
 
-def _payment_means(parent: etree._Element, payment: PaymentInstructions, *, number: str,
-                   due_date: datetime.date | None, is_credit_note: bool) -> None:
-    """BG-16 as the means says: a transfer to the seller's account (58), a card (48) or a SEPA direct debit (59)."""
+def _payment_means(parent: etree._Element, payment: PaymentInstructions, *, number: str) -> None:
+    """BG-16 as the means says: a transfer to the seller's account (58), a card (48) or a SEPA direct debit (59),
+    with the document number as the remittance information (BT-83)."""
     means = _cac(parent, "PaymentMeans")
     _cbc(means, "PaymentMeansCode", payment.means_code)
-    if is_credit_note and due_date is not None:
-        _cbc(means, "PaymentDueDate", due_date)  # a credit note has no DueDate of its own in UBL
     _cbc(means, "PaymentID", number)
     if payment.means_code == BANK_CARD:
         card = _cac(means, "CardAccount")
@@ -149,7 +147,7 @@ def _line(parent: etree._Element, tag: str, quantity_tag: str, line: dict, curre
     price = _cac(element, "Price")
     _money(price, "PriceAmount", line["BT-146"], currency)
     if "BT-149" in line:  # a usage line's price is per million tokens
-        _cbc(price, "BaseQuantity", line["BT-149"], unitCode=line.get("BT-150", UNIT_CODE))
+        _cbc(price, "BaseQuantity", line["BT-149"], unitCode=line["BT-130"])
 
 
 def ubl_xml(document: InvoiceDocument) -> bytes:
@@ -159,13 +157,13 @@ def ubl_xml(document: InvoiceDocument) -> bytes:
     kind = "CreditNote" if document.is_credit_note else "Invoice"
     root = etree.Element(f"{{{UBL_NAMESPACES[kind]}}}{kind}", nsmap={None: UBL_NAMESPACES[kind], "cac": CAC,
                                                                       "cbc": CBC})
-    peppol = on_peppol(document)
+    peppol = _on_peppol(document)
     _cbc(root, "CustomizationID", PEPPOL_CUSTOMIZATION if peppol else EN16931)
     if peppol:
         _cbc(root, "ProfileID", PEPPOL_PROFILE)
     _cbc(root, "ID", terms["BT-1"])
     _cbc(root, "IssueDate", terms["BT-2"])
-    if not document.is_credit_note and "BT-9" in terms:
+    if "BT-9" in terms and not document.is_credit_note:  # a UBL credit note has no due date
         _cbc(root, "DueDate", terms["BT-9"])
     _cbc(root, f"{kind}TypeCode", terms["BT-3"])
     if terms["BG-1"]:
@@ -184,8 +182,7 @@ def ubl_xml(document: InvoiceDocument) -> bytes:
     _party(root, "AccountingCustomerParty", document.buyer, terms["BG-7"])
     _cbc(_cac(root, "Delivery"), "ActualDeliveryDate", terms["BT-72"])
     if document.payment is not None:
-        _payment_means(root, document.payment, number=document.number, due_date=document.due_date,
-                       is_credit_note=document.is_credit_note)
+        _payment_means(root, document.payment, number=document.number)
     _cbc(_cac(root, "PaymentTerms"), "Note", terms["BT-20"])
     for allowance in terms.get("BG-20", []):
         element = _cac(root, "AllowanceCharge")
