@@ -531,14 +531,16 @@ class TestUpcomingInvoice:
         body = response.json()
         assert (body["period_start"], body["period_end"], body["currency"]) == ("2026-10-01", "2026-11-01", "EUR")
         assert (body["tokens_used"], body["included_tokens"]) == (6_000_000, 5_000_000)
-        assert [(line["kind"], line["amount"]) for line in body["lines"]] == [("SUBSCRIPTION", "19.00"),
-                                                                            ("USAGE", "2.00")]
+        # The promotional credit is a price reduction, as the issue will spend it: 5.00 VAT included is 4.17 off.
+        assert [(line["kind"], line["amount"]) for line in body["lines"]] == [
+            ("SUBSCRIPTION", "19.00"), ("USAGE", "2.00"), ("CREDIT", "-4.17"),
+        ]
         # a million tokens over the quota, at the price per million
         assert (body["lines"][1]["quantity"], body["lines"][1]["price_base_quantity"]) == ("1000000.000000", 1_000_000)
         assert (body["subtotal"], body["tax_rate"], body["tax_amount"], body["total"]) == (
-            "21.00", "0.2000", "4.20", "25.20",
+            "16.83", "0.2000", "3.37", "20.20",
         )
-        assert (body["credit_applied"], body["amount_due"]) == ("5.00", "20.20")
+        assert (body["credit_applied"], body["amount_due"]) == ("0.00", "20.20")
 
     def test_answers_404_without_a_live_subscription(self):
         user = make_customer()
