@@ -13,7 +13,6 @@ from stdnum.eu import vat as eu_vat
 
 from billing.vat_rates import MEMBER_STATES, standard_rate
 
-EU_COUNTRIES = MEMBER_STATES
 # VAT numbers carry the country's VAT prefix, which differs from ISO 3166 for Greece.
 VAT_PREFIX_COUNTRY = {"EL": "GR"}
 # Monaco is inside the French VAT territory.
@@ -61,7 +60,7 @@ def tax_treatment(*, country: str, vat_number: str, company_name: str, tax_point
     country = buyer_country(country)
     if country in FRENCH_VAT_TERRITORY:
         return TaxTreatment(settings.INVOICE_TAX_RATE, False, "")
-    if country in EU_COUNTRIES:
+    if country in MEMBER_STATES:
         if vat_number_matches_country(vat_number, country):
             return TaxTreatment(NO_VAT, True, REVERSE_CHARGE_MENTION)
         # An EU consumer (or a business without a valid VAT number of its country, treated as one).
