@@ -13,7 +13,7 @@ from lxml import etree
 from accounts.tests.factories import make_customer
 from billing.models import CreditNote, Invoice
 from billing.selectors import invoice_upcoming
-from billing.services import invoice_cancel, invoice_run
+from billing.services import invoice_cancel, invoice_finalize, invoice_generate, invoice_run
 from billing.tax import (
     OUTSIDE_EU_CONSUMER_MENTION,
     OUTSIDE_EU_MENTION,
@@ -191,6 +191,23 @@ class TestTheRateInForceOnTheIssueDay:
             Decimal(tax_rate), Decimal(tax_amount), Decimal(total)
         )
         assert oss_document_failures(invoice) == []
+
+    def test_a_draft_priced_before_the_change_is_priced_again_when_issued(self, settings, time_machine):
+        settings.OSS_REGISTERED = True
+        time_machine.move_to(datetime.datetime(2025, 6, 30, 18, tzinfo=PARIS), tick=False)
+        user = make_customer(company_name="", country="EE")
+        subscription = SubscriptionFactory(
+            user=user, plan=PlanFactory(), current_period_start=datetime.date(2025, 5, 1),
+            current_period_end=datetime.date(2025, 6, 1),
+        )
+        draft = invoice_generate(subscription=subscription, period="2025-05")
+        assert (draft.tax_rate, draft.total) == (Decimal("0.22"), Decimal("23.18"))
+
+        invoice = invoice_finalize(invoice=draft, now=datetime.datetime(2025, 7, 1, 9, tzinfo=PARIS))
+
+        assert (invoice.issue_date, invoice.tax_rate, invoice.tax_amount, invoice.total) == (
+            datetime.date(2025, 7, 1), Decimal("0.24"), Decimal("4.56"), Decimal("23.56")
+        )
 
     def test_a_period_invoiced_before_the_rates_table_is_refused_whole(self, settings):
         settings.OSS_REGISTERED = True
