@@ -79,6 +79,7 @@ def account_export(*, user, now=None) -> dict:
             "vies_consultation_reference": profile.vies_consultation_reference,
             "siren": profile.siren,
             "language": profile.language,
+            "einvoice_format": profile.einvoice_format,
             "monthly_spend_cap": str(profile.monthly_spend_cap) if profile.monthly_spend_cap is not None else None,
             "created_at": _iso(profile.created_at),
             "updated_at": _iso(profile.updated_at),

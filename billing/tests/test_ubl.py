@@ -14,6 +14,7 @@ from django.urls import reverse
 from lxml import etree
 
 from accounts.models import EinvoiceFormat, UserProfile
+from accounts.selectors import account_export
 from accounts.services import api_key_create
 from accounts.tests.factories import make_customer
 from billing.documents.data import BANK_CARD, SEPA_DIRECT_DEBIT, PaymentInstructions
@@ -396,6 +397,11 @@ class TestProfile:
         assert response.status_code == 302
         assert UserProfile.objects.get(user=user).einvoice_format == EinvoiceFormat.UBL
         assert 'name="einvoice_format"' in page.content.decode()
+
+    def test_the_personal_data_export_states_the_format(self):
+        user = make_customer(einvoice_format=EinvoiceFormat.UBL)
+
+        assert account_export(user=user)["profile"]["einvoice_format"] == "ubl"
 
     def test_an_unknown_format_is_refused_and_nothing_changes(self, client):
         user = make_customer(**FRENCH_BUSINESS)
