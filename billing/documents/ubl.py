@@ -38,6 +38,8 @@ EN16931 = "urn:cen.eu:en16931:2017"
 PEPPOL_CUSTOMIZATION = f"{EN16931}#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
 PEPPOL_PROFILE = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 VAT = "VAT"
+# BT-8, when the VAT falls due: the Factur-X's UNTDID 2475 wording, in UBL as its UNTDID 2005 code.
+VAT_POINT_CODES = {"invoice": "3", "delivery": "35", "payment": "432"}
 # Peppol EAS schemes of VAT numbers, by ISO country (the VAT number of Greece starts with EL).
 VAT_ENDPOINT_SCHEMES = {
     "AT": "9914", "BE": "9925", "BG": "9926", "CY": "9928", "CZ": "9929", "DE": "9930", "EE": "9931", "ES": "9920",
@@ -108,7 +110,9 @@ def _payment_means(parent: etree._Element, payment: PaymentInstructions, *, numb
     """BG-16 as the means says: a transfer to the seller's account (58), a card (48) or a SEPA direct debit (59),
     with the document number as the remittance information (BT-83)."""
     means = _cac(parent, "PaymentMeans")
-    _cbc(means, "PaymentMeansCode", payment.means_code)
+    code = _cbc(means, "PaymentMeansCode", payment.means_code)
+    if payment.card_brand:
+        code.set("name", payment.card_brand)  # BT-82, as the Factur-X states it
     _cbc(means, "PaymentID", number)
     if payment.means_code == BANK_CARD:
         card = _cac(means, "CardAccount")
@@ -173,6 +177,8 @@ def ubl_xml(document: InvoiceDocument) -> bytes:
     period = _cac(root, "InvoicePeriod")
     _cbc(period, "StartDate", terms["BT-73"])
     _cbc(period, "EndDate", terms["BT-74"])
+    if "BT-8" in terms:
+        _cbc(period, "DescriptionCode", VAT_POINT_CODES[terms["BT-8"]])
     for preceding in terms.get("BG-3", []):
         reference = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
         _cbc(reference, "ID", preceding["BT-25"])

@@ -5,6 +5,7 @@ or, when they chose UBL, get it with their emails.
 The invoices are the scenarios of test_einvoice_rules: October 2026 on Pro (19.00 fee, 5,000,000 tokens included,
 2.00 per million beyond), 6,500,000 tokens used: 1,500,000 tokens of overage = 3.00, subtotal 22.00.
 """
+import dataclasses
 import datetime
 from decimal import Decimal
 
@@ -239,6 +240,7 @@ class TestPaymentMeans:
         assert [means.findtext(path, namespaces=NS) for path in (
             "cbc:PaymentMeansCode", "cac:CardAccount/cbc:PrimaryAccountNumberID", "cac:CardAccount/cbc:NetworkID",
         )] == ["48", "4242", "Visa"]
+        assert means.find("cbc:PaymentMeansCode", NS).get("name") == "Visa"
         assert means.find("cac:PayeeFinancialAccount", NS) is None
 
     def test_a_sepa_direct_debit_names_its_mandate_and_the_debited_account(self):
@@ -252,6 +254,17 @@ class TestPaymentMeans:
 
     def test_nothing_due_has_no_payment_means(self):
         assert self.means(None) is None
+
+
+class TestVatPoint:
+    def test_a_seller_paying_vat_on_debits_states_that_the_vat_falls_due_on_the_invoice_date(self):
+        document = make_document(seller=dataclasses.replace(make_document().seller, vat_on_debits=True))
+
+        xml = ubl_xml(document)
+
+        assert ubl_failures(xml) == []
+        assert etree.fromstring(xml).findtext("cac:InvoicePeriod/cbc:DescriptionCode", namespaces=NS) == "3"
+        assert etree.fromstring(ubl_xml(make_document())).find("cac:InvoicePeriod/cbc:DescriptionCode", NS) is None
 
 
 def logged_in_client(client, user):
