@@ -205,7 +205,7 @@ class InvoicePayApi(APIView):
 
 
 class IgnoreClientContentNegotiation(BaseContentNegotiation):
-    """The PDF answers whatever the Accept header says; an error is the usual JSON."""
+    """A file (the PDF, the UBL XML) answers whatever the Accept header says; an error is the usual JSON."""
 
     def select_parser(self, request, parsers):
         return parsers[0]
