@@ -124,6 +124,8 @@ class CreditSpent:
 
 @dataclass(frozen=True)
 class CreditedTotals:
+    """An invoice's totals once credits are spent: reduced by the price reductions, and the prepaid part."""
+
     totals: Totals
     credit_applied: Decimal
     spent: tuple[CreditSpent, ...]
@@ -168,7 +170,7 @@ def credit_line(spent: CreditSpent, *, language: str) -> LineDraft:
     """The negative CREDIT line of a credit spent as a price reduction, written in the buyer's language."""
     with translation.override(language):
         description = gettext(CREDIT_LINE_TEXTS[spent.credit.type]) % {"reason": spent.credit.reason}
-    return LineDraft(
+    return LineDraft(  # a long reason is cut to what a line's description holds (300 characters)
         kind=LineKind.CREDIT, description=description[:300], quantity=Decimal(1), unit_price=-spent.reduction,
         amount=-spent.reduction,
     )

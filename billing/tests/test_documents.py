@@ -18,7 +18,7 @@ from pypdf import PdfReader
 
 from accounts.tests.factories import make_customer
 from billing.exceptions import BillingError
-from billing.models import CreditNote, EmailKind, EmailNotification, EmailStatus, Invoice, InvoiceStatus
+from billing.models import CreditNote, CreditType, EmailKind, EmailNotification, EmailStatus, Invoice, InvoiceStatus
 from billing.services import (
     invoice_cancel,
     invoice_pdf_store,
@@ -161,7 +161,8 @@ class TestThePdfStatesTheInvoiceAsIssued:
     def test_a_payment_made_before_the_first_rendering_is_not_on_it(self):
         user = customer(language="en", billing_email="billing@acme.example")
         october_subscription(user)
-        CreditFactory(user=user, amount=Decimal("5.00"))
+        # A refund credit: a prepaid amount at issue (a promotional one would lower the total instead).
+        CreditFactory(user=user, type=CreditType.REFUND, amount=Decimal("5.00"), reason="Refund")
         invoice_run(period_end=NOVEMBER_1, now=RUN_AT)  # after-commit documents never ran
         invoice = Invoice.objects.get()
         payment_record(invoice=invoice, amount=Decimal("17.80"), idempotency_key="transfer-1",
