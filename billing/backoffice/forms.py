@@ -11,6 +11,7 @@ from billing import clock
 from billing.models import Coupon, CreditNoteReason, CreditType, Interval, PaymentMethod, Plan
 from billing.money import CENT
 from billing.periods import add_months, start_of_day
+from billing.services import CreditNoteRequest
 from billing.subscriptions.coupons import coupon_code_normalize
 from billing.subscriptions.plan_moves import plan_newer_versions
 from billing.subscriptions.plans import plan_version_code
@@ -69,6 +70,12 @@ class RefundPaymentForm(OneEffectForm):
 
     amount = forms.DecimalField(**MONEY, min_value=CENT, help_text="At most what is left to refund.")
     reason = forms.CharField(max_length=200, help_text="Why, for the audit log (kept, not sent to the customer).")
+    credit_note_reason = forms.ChoiceField(
+        label="Refund of the price", required=False, choices=[("", "No: the invoice is due again"),
+                                                              *CreditNoteReason.choices],
+        help_text="A refund of part of the price (a gesture, a service not delivered…) issues a partial credit note "
+        "for it, with this reason, and the invoice stays paid.",
+    )
 
     def __init__(self, *args, payment, left: Decimal, **kwargs):
         self.payment, self.left = payment, left
@@ -83,6 +90,13 @@ class RefundPaymentForm(OneEffectForm):
 
     def clean_reason(self):
         return self.cleaned_data["reason"].strip()
+
+    def credit_note_request(self) -> CreditNoteRequest | None:
+        """The credit note a refund of the price asks for (its detail is the refund's reason), else None."""
+        reason_code = self.cleaned_data["credit_note_reason"]
+        if not reason_code:
+            return None
+        return CreditNoteRequest(reason_code=reason_code, reason=self.cleaned_data["reason"])
 
 
 class CancelInvoiceForm(forms.Form):

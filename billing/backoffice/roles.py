@@ -23,6 +23,7 @@ FINANCE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "invoice": ("view", "change"),
         "invoiceline": ("view", "add", "change"),
         "creditnote": ("view",),
+        "creditnoteline": ("view",),  # granted by migration 0025
         "numbersequence": ("view",),
         # Add: the "record a payment" and "grant a credit" actions; the ledgers themselves stay read-only.
         "payment": ("view", "add"),

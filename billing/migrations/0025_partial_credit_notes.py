@@ -2,6 +2,11 @@ import django.db.models.deletion
 import django.db.models.functions.math
 from django.db import migrations, models
 
+from core.permissions import group_permissions_operation
+
+FINANCE_GROUP = "Finance"
+CODENAMES = ["view_creditnoteline"]
+
 
 def credit_notes_from_their_invoices(apps, schema_editor):
     """Every credit note so far cancelled its invoice: it credits the invoice's lines and amounts."""
@@ -142,4 +147,5 @@ class Migration(migrations.Migration):
             model_name="creditnoteline",
             constraint=models.CheckConstraint(condition=models.Q(("price_base_quantity__gt", 0)), name="credit_note_line_price_base_positive"),
         ),
+        group_permissions_operation(group=FINANCE_GROUP, app_label="billing", codenames=CODENAMES),
     ]

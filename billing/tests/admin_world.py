@@ -14,6 +14,7 @@ from billing import clock
 from billing.backoffice.roles import FINANCE_GROUP, finance_group_ensure
 from billing.models import (
     CreditNote,
+    CreditNoteLine,
     EmailKind,
     EmailNotification,
     EmailStatus,
@@ -161,7 +162,7 @@ def make_world(*, invoices: int = 200, customers: int = 20) -> World:
         for invoice in invoice_rows
         if invoice.status == InvoiceStatus.PAID
     )
-    CreditNote.objects.bulk_create(
+    credit_notes = CreditNote.objects.bulk_create(
         CreditNote(
             number=next_number("AV", invoice.issue_date.year), invoice=invoice, subtotal=invoice.subtotal,
             tax_rate=invoice.tax_rate, tax_amount=invoice.tax_amount, amount=invoice.total,
@@ -169,6 +170,13 @@ def make_world(*, invoices: int = 200, customers: int = 20) -> World:
         )
         for invoice in invoice_rows
         if invoice.status == InvoiceStatus.CANCELLED
+    )
+    CreditNoteLine.objects.bulk_create(
+        CreditNoteLine(
+            credit_note=credit_note, kind=LineKind.SUBSCRIPTION, description="Cancelled fee",
+            unit_price=credit_note.subtotal, amount=credit_note.subtotal,
+        )
+        for credit_note in credit_notes
     )
     EmailNotification.objects.bulk_create(
         EmailNotification(

@@ -32,6 +32,7 @@ from billing.models import (
     Credit,
     CreditApplication,
     CreditNote,
+    CreditNoteLine,
     DocumentKind,
     EmailKind,
     EmailNotification,
@@ -93,6 +94,9 @@ def make_billing_rows() -> dict:
     credit = CreditFactory(user=user, created_by=UserFactory())
     payment = PaymentFactory(invoice=invoice, status=PaymentStatus.COMPLETED)
     coupon = Coupon.objects.create(code=f"WELCOME{next(SERIAL)}", name="Welcome", percent_off=Decimal("20"))
+    credit_note = CreditNoteFactory(
+        number=f"AV-2026-{next(SERIAL):06d}", invoice=cancelled_invoice, issue_date=datetime.date(2026, 11, 5)
+    )
     return {
         Plan: subscription.plan,
         Subscription: subscription,
@@ -107,8 +111,10 @@ def make_billing_rows() -> dict:
         ),
         Invoice: invoice,
         InvoiceLine: invoice.lines.get(),  # the factory's fee line
-        CreditNote: CreditNoteFactory(
-            number=f"AV-2026-{next(SERIAL):06d}", invoice=cancelled_invoice, issue_date=datetime.date(2026, 11, 5)
+        CreditNote: credit_note,
+        CreditNoteLine: CreditNoteLine.objects.create(
+            credit_note=credit_note, kind=LineKind.SUBSCRIPTION, description="Pro plan, 2026-10",
+            unit_price=credit_note.subtotal, amount=credit_note.subtotal,
         ),
         NumberSequence: NumberSequence.objects.create(
             kind=DocumentKind.INVOICE, year=2000 + next(SERIAL), last_number=1
@@ -753,7 +759,7 @@ class TestFinanceGroup:
         for name in (
             "0004_finance_group", "0007_finance_views_webhook_events", "0013_access_suspension_lift",
             "0014_payment_provider_customer", "0020_coupons", "0021_one_off_charges",
-            "0023_plan_version_moves",
+            "0023_plan_version_moves", "0025_partial_credit_notes",
         ):
             historical_apps = MigrationExecutor(connection).loader.project_state(("billing", name)).apps
             migration = importlib.import_module(f"billing.migrations.{name}")

@@ -393,9 +393,14 @@ class TestInvoiceListCache:
         detail = client.get(f"/api/billing/invoices/{invoice.pk}/").json()
         assert detail["status"] == "CANCELLED"
         assert detail["credit_note"] == {
-            "number": "AV-2026-000001", "amount": "22.80", "reason_code": "OTHER", "reason": "Billed twice",
-            "reason_label": "Billed twice", "issue_date": "2026-11-03",
+            "number": "AV-2026-000001", "kind": "FULL", "subtotal": "19.00", "tax_amount": "3.80", "amount": "22.80",
+            "reason_code": "OTHER", "reason": "Billed twice", "reason_label": "Billed twice",
+            "issue_date": "2026-11-03", "lines": [{
+                "kind": "SUBSCRIPTION", "description": "Pro plan, 2026-10", "quantity": "1.000000",
+                "unit_price": "19.0000", "price_base_quantity": 1, "amount": "19.00",
+            }],
         }
+        assert detail["credit_notes"] == [detail["credit_note"]]
 
     def test_the_credit_note_reason_reads_in_the_buyers_language_whatever_the_request(self):
         user = UserProfileFactory(country="FR", language="fr").user

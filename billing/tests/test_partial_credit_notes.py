@@ -520,3 +520,25 @@ class TestTheCustomerSeesThem:
             ("AV-2026-000001", "PARTIAL", "4.17", "0.83", "5.00"),
             ("AV-2026-000002", "PARTIAL", "3.00", "0.60", "3.60"),
         ]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("media")
+def test_a_refund_from_the_payment_page_can_be_of_the_price(finance_client, invoice):
+    payment = payment_record(
+        invoice=invoice, amount=Decimal("26.40"), idempotency_key="transfer-1", method=PaymentMethod.BANK_TRANSFER,
+        status=PaymentStatus.COMPLETED, now=NOW,
+    )
+
+    response = finance_client.post(admin_url(Payment, "changelist"), {
+        "action": "refund", "_selected_action": [payment.pk], "apply": "1", "amount": "6.00",
+        "reason": "Outage on 28 October", "credit_note_reason": CreditNoteReason.NOT_DELIVERED,
+        "token": str(uuid.uuid4()),
+    })
+
+    assert response.status_code == 302
+    [credit_note] = CreditNote.objects.filter(invoice=invoice)
+    assert (credit_note.amount, credit_note.reason_code, credit_note.reason) == (
+        Decimal("6.00"), CreditNoteReason.NOT_DELIVERED, "Outage on 28 October"
+    )
+    assert balance(invoice) == (InvoiceStatus.PAID, Decimal("6.00"), Decimal("20.40"), Decimal("0.00"))

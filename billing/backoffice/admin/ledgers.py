@@ -15,6 +15,7 @@ from billing.models import (
     Credit,
     CreditApplication,
     CreditNote,
+    CreditNoteLine,
     EmailNotification,
     NumberSequence,
     Payment,
@@ -26,13 +27,15 @@ from billing.services import card_payment_refund, recorded_payment_refund
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("number", "invoice", "customer", "amount_with_currency", "issue_date", "created_at")
+    list_display = ("number", "kind", "invoice", "customer", "amount_with_currency", "issue_date", "created_at")
     list_select_related = ("invoice__user",)
+    list_filter = ("kind",)
     search_fields = ("number", "invoice__number", "invoice__user__email")
     date_hierarchy = "issue_date"
     ordering = ("-issue_date", "-id")
     fields = (
-        "number", "invoice", "amount", "reason_code", "reason", "issue_date", "pdf_link", "pdf_sha256", "created_at",
+        "number", "invoice", "kind", "subtotal", "tax_rate", "tax_amount", "amount", "reason_code", "reason",
+        "issue_date", "pdf_link", "pdf_sha256", "created_at",
     )
     readonly_fields = ("pdf_link",)
 
@@ -61,6 +64,23 @@ class CreditNoteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return FileResponse(
             credit_note.pdf.open("rb"), filename=f"{credit_note.number}.pdf", content_type="application/pdf"
         )
+
+
+@admin.register(CreditNoteLine)
+class CreditNoteLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What each credit note credits, line by line: written with its credit note, never changed."""
+
+    list_display = (
+        "credit_note", "position", "kind", "description", "quantity", "unit_price", "price_base_quantity",
+        "amount_with_currency",
+    )
+    list_select_related = ("credit_note__invoice",)
+    list_filter = ("kind",)
+    search_fields = ("description", "credit_note__number", "credit_note__invoice__number")
+    ordering = ("-credit_note__issue_date", "credit_note", "position")
+    raw_id_fields = ("credit_note", "invoice_line")
+
+    amount_with_currency = money_column("amount", description="Amount", currency="credit_note.invoice.currency")
 
 
 @admin.register(NumberSequence)
@@ -110,7 +130,7 @@ class PaymentAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 self, request, [payment],
                 lambda item: service(
                     payment=item, amount=data["amount"], reason=data["reason"], actor=request.user,
-                    request_key=form.idempotency_key("refund", item),
+                    request_key=form.idempotency_key("refund", item), credit_note=form.credit_note_request(),
                 ),
                 done="Refunded through Stripe" if by_stripe else "Refund recorded",
             )
