@@ -5,6 +5,7 @@ October 2026 on Pro (19.00, 5,000,000 tokens included, 2.00 per million), 6,500,
 usage 3.00, subtotal 22.00, VAT 20 % 4.40, total 26.40; issued on 1 November 2026 as TMCP-2026-000001.
 """
 import datetime
+import io
 import threading
 import uuid
 from decimal import Decimal
@@ -13,11 +14,15 @@ import pytest
 from django.core import mail
 from django.db import connection
 from lxml import etree
+from pypdf import PdfReader
 
 from accounts.models import AuditLog
 from accounts.tests.admin_helpers import admin_url
 from accounts.tests.factories import make_customer
+from billing.backoffice.exports import ExportPeriod, fec_lines
+from billing.customer.personal_data import billing_personal_data
 from billing.documents.data import credit_note_document
+from billing.documents.facturx import render_invoice_document
 from billing.exceptions import BillingError
 from billing.models import (
     Credit,
@@ -542,3 +547,43 @@ def test_a_refund_from_the_payment_page_can_be_of_the_price(finance_client, invo
         Decimal("6.00"), CreditNoteReason.NOT_DELIVERED, "Outage on 28 October"
     )
     assert balance(invoice) == (InvoiceStatus.PAID, Decimal("6.00"), Decimal("20.40"), Decimal("0.00"))
+
+
+@pytest.mark.django_db
+class TestBooksAndExports:
+    @pytest.fixture
+    def credited(self, invoice):
+        credit_note_partial_issue(
+            invoice=invoice, lines={line_of(invoice, LineKind.USAGE).pk: None}, reason_code=ERROR, now=NOW
+        )
+        return invoice
+
+    def test_the_fec_entry_of_a_partial_credit_note_reverses_its_own_amounts(self, credited):
+        lines = fec_lines(ExportPeriod(datetime.date(2026, 11, 1), datetime.date(2026, 11, 30)))
+
+        entry = [(line.account[0], line.debit, line.credit) for line in lines if line.piece_ref == "AV-2026-000001"]
+        assert entry == [
+            ("411", Decimal("0.00"), Decimal("3.60")),
+            ("706", Decimal("3.00"), Decimal("0.00")),
+            ("44571", Decimal("0.60"), Decimal("0.00")),
+        ]
+
+    def test_the_customers_personal_data_export_has_it(self, credited):
+        [exported] = billing_personal_data(user=credited.user).sections["invoices"]
+
+        assert exported["credited"] == "3.60"
+        [credit_note] = exported["credit_notes"]
+        assert (credit_note["number"], credit_note["kind"], credit_note["amount"], credit_note["lines"]) == (
+            "AV-2026-000001", "PARTIAL", "3.60",
+            [{"kind": "USAGE", "description": line_of(credited, LineKind.USAGE).description, "amount": "3.00"}],
+        )
+
+    @pytest.mark.usefixtures("media")
+    def test_the_pdf_says_what_it_credits_and_of_which_invoice(self, credited):
+        credit_note = CreditNote.objects.get()
+
+        pdf = render_invoice_document(credit_note_document(credit_note))
+
+        text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf)).pages)
+        assert "AV-2026-000001" in text and "TMCP-2026-000001" in text
+        assert "3.60" in text and "19.00" not in text  # its own lines and totals, not the invoice's
