@@ -352,6 +352,8 @@ def buyer_snapshot(user) -> dict:
         "country": buyer_country(profile.country if profile else ""),
         "language": customer_language(profile),
         "vies_status": profile.vies_status if profile else ViesStatus.UNCHECKED.value,
+        # VIES's reference for the check of the number: the proof, kept with each invoice that reverse-charges it
+        "vies_consultation_reference": profile.vies_consultation_reference if profile else "",
     }
 
 

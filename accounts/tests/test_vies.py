@@ -326,6 +326,10 @@ class TestInvoices:
         assert (reverse_charged.reverse_charge, reverse_charged.tax_amount, reverse_charged.total) == (
             True, Decimal("0.00"), Decimal("100.00")
         )
+        # the proof of the number's validity kept with the invoice that reverse-charges it
+        valid.refresh_from_db()
+        assert reverse_charged.billing_details["buyer"]["vies_consultation_reference"] == "WAPIAAAAZ0000001"
+        assert valid.vies_consultation_reference == "WAPIAAAAZ0000001"
         assert (taxed.reverse_charge, taxed.tax_rate, taxed.tax_amount, taxed.total) == (
             False, Decimal("0.20"), Decimal("20.00"), Decimal("120.00")
         )
