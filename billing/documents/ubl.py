@@ -1,16 +1,23 @@
-"""UBL 2.1 (Peppol BIS Billing 3.0) for an `InvoiceDocument`: the same EN 16931 invoice as its Factur-X, in the
-other syntax.
+"""UBL 2.1 for an `InvoiceDocument`: the same EN 16931 invoice as its Factur-X, in the other syntax.
 
 Every figure, note, date and VAT category comes from `facturx_data(document)`, the EN 16931 business terms the
 Factur-X is written from, so that the two XMLs of a record never disagree; this module only places those terms in
-UBL elements (EN 16931-3-2 binding) and adds what Peppol asks for on top:
-- one note at most (PEPPOL-EN16931-R002): the Factur-X notes, one per line, without their subject codes;
-- a buyer reference (R003): the buyer's e-mail address, how we know the customer;
-- an electronic address (EndpointID) for the seller and the buyer (R010, R020), from the Peppol EAS code list,
-  which has no e-mail scheme (CL008): the SIREN (ICD 0002) when the party has one, else its VAT number under its
-  country's VAT scheme. A party with neither (a consumer, a business outside the EU without a VAT number) cannot
-  be addressed on Peppol: its document is a plain EN 16931 UBL (core CustomizationID, no Peppol profile) with its
-  e-mail, if any, as electronic address (EM), which EN 16931 allows.
+UBL elements (EN 16931-3-2 binding) and adds what the document's profile asks for on top. `ubl_profile` picks the
+profile from the buyer:
+- a buyer established in France (FR, or MC, inside the French VAT territory) is in the French e-invoicing exchange
+  ("Flux 2"), whose CTC rules contradict Peppol's: the profile (BT-23) is the billing framework the Factur-X
+  states (S1), not Peppol's profile, and the notes are the Factur-X's, one per note, with their subject codes
+  (PMD, PMT, AAB, REG, TXD) as EN 16931 writes them in UBL ("#PMD#text"); the CustomizationID is EN 16931's own;
+- any other buyer gets Peppol BIS Billing 3.0 when both parties have a Peppol address, else plain EN 16931.
+
+Peppol asks for one note at most (PEPPOL-EN16931-R002): the Factur-X notes, one per line, without their subject
+codes; a buyer reference (R003): the buyer's e-mail address, how we know the customer, written on every profile;
+an electronic address (EndpointID) for the seller and the buyer (R010, R020), from the Peppol EAS code list, which
+has no e-mail scheme (CL008): the SIREN (ICD 0002) when the party has one, else its VAT number under its country's
+VAT scheme. A party with neither (a consumer, a business outside the EU without a VAT number) cannot be addressed
+on Peppol: its document is a plain EN 16931 UBL (core CustomizationID, no profile) with its e-mail, if any, as
+electronic address (EM), which EN 16931 allows. The French profile takes its electronic addresses (BT-34, BT-49,
+which its rules require) the same way, and states the SIRENs (BT-30, BT-47) under ICD 0002 like the Factur-X.
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ from billing.documents.data import (
     PaymentInstructions,
 )
 from billing.documents.facturx import EMAIL_SCHEME, SIREN_SCHEME, facturx_data
+from billing.tax import FRENCH_VAT_TERRITORY
 
 UBL_NAMESPACES = {
     "Invoice": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
@@ -37,6 +45,8 @@ CBC = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 EN16931 = "urn:cen.eu:en16931:2017"
 PEPPOL_CUSTOMIZATION = f"{EN16931}#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
 PEPPOL_PROFILE = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+# The rules a UBL follows, as `ubl_profile` decides.
+FRENCH_CTC, PEPPOL, EN16931_CORE = "fr-ctc", "peppol", "en16931"
 VAT = "VAT"
 # BT-8, when the VAT falls due: the Factur-X's UNTDID 2475 wording, in UBL as its UNTDID 2005 code.
 VAT_POINT_CODES = {"invoice": "3", "delivery": "35", "payment": "432"}
@@ -74,9 +84,19 @@ def _peppol_endpoint(party: DocumentParty) -> tuple[str, str] | None:
     return None
 
 
-def _on_peppol(document: InvoiceDocument) -> bool:
-    """Both parties have a Peppol address: the document follows Peppol BIS Billing 3.0."""
-    return _peppol_endpoint(document.seller) is not None and _peppol_endpoint(document.buyer) is not None
+def ubl_profile(document: InvoiceDocument) -> str:
+    """The rules the UBL of `document` follows: the French CTC profile for a buyer established in France, else
+    Peppol BIS Billing 3.0 when both parties have a Peppol address, else plain EN 16931."""
+    if document.buyer.country in FRENCH_VAT_TERRITORY:
+        return FRENCH_CTC
+    if _peppol_endpoint(document.seller) is not None and _peppol_endpoint(document.buyer) is not None:
+        return PEPPOL
+    return EN16931_CORE
+
+
+def _coded_note(note: dict) -> str:
+    """A Factur-X note (BG-1) as one UBL note: its subject code (BT-21), if any, between # before its text."""
+    return f"#{note['BT-21']}#{note['BT-22']}" if "BT-21" in note else note["BT-22"]
 
 
 def _party(parent: etree._Element, role: str, party: DocumentParty, terms: dict) -> None:
@@ -161,16 +181,20 @@ def ubl_xml(document: InvoiceDocument) -> bytes:
     kind = "CreditNote" if document.is_credit_note else "Invoice"
     root = etree.Element(f"{{{UBL_NAMESPACES[kind]}}}{kind}", nsmap={None: UBL_NAMESPACES[kind], "cac": CAC,
                                                                       "cbc": CBC})
-    peppol = _on_peppol(document)
-    _cbc(root, "CustomizationID", PEPPOL_CUSTOMIZATION if peppol else EN16931)
-    if peppol:
-        _cbc(root, "ProfileID", PEPPOL_PROFILE)
+    profile = ubl_profile(document)
+    _cbc(root, "CustomizationID", PEPPOL_CUSTOMIZATION if profile == PEPPOL else EN16931)
+    profile_id = {PEPPOL: PEPPOL_PROFILE, FRENCH_CTC: terms["BT-23"]}.get(profile)
+    if profile_id:
+        _cbc(root, "ProfileID", profile_id)
     _cbc(root, "ID", terms["BT-1"])
     _cbc(root, "IssueDate", terms["BT-2"])
     if "BT-9" in terms and not document.is_credit_note:  # a UBL credit note has no due date
         _cbc(root, "DueDate", terms["BT-9"])
     _cbc(root, f"{kind}TypeCode", terms["BT-3"])
-    if terms["BG-1"]:
+    if profile == FRENCH_CTC:
+        for note in terms["BG-1"]:
+            _cbc(root, "Note", _coded_note(note))
+    elif terms["BG-1"]:
         _cbc(root, "Note", "\n".join(note["BT-22"] for note in terms["BG-1"]))
     _cbc(root, "DocumentCurrencyCode", currency)
     _cbc(root, "BuyerReference", document.buyer.email or document.buyer.display_name)

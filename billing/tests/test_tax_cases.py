@@ -11,6 +11,7 @@ import pytest
 from lxml import etree
 
 from accounts.tests.factories import make_customer
+from billing.documents.data import invoice_document
 from billing.models import CreditNote, Invoice
 from billing.selectors import invoice_upcoming
 from billing.services import invoice_cancel, invoice_finalize, invoice_generate, invoice_run
@@ -21,7 +22,7 @@ from billing.tax import (
     tax_treatment,
     vat_country,
 )
-from billing.tests.einvoice import document_failures, document_xml
+from billing.tests.einvoice import cii_rule_sets, document_failures, document_xml, en16931_failures
 from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory
 from billing.vat_rates import STANDARD_RATE_ROWS, VatRateUnknown, standard_rate
 from libraries.tests.factories import UsageLogFactory
@@ -48,18 +49,6 @@ def period_invoice(*, period_start=datetime.date(2026, 10, 1), period_end=NOVEMB
                     created_at=datetime.datetime.combine(period_start, datetime.time(15), tzinfo=PARIS))
     invoice_run(period_end=period_end, customer=user, now=run_at)
     return Invoice.objects.get(user=user)
-
-
-def oss_document_failures(invoice: Invoice | CreditNote) -> list[str]:
-    """`document_failures` of an invoice at another member state's rate, less the French CTC rule BR-FR-16, which
-    accepts French VAT rates only (20, 10, 5.5…). An OSS invoice is to a consumer: outside the French e-invoicing
-    exchange that the CTC rules check (Flux 2 is B2B between taxable persons in France; B2C and foreign sales are
-    e-reported), so that rule's finding there is expected, and the only one let through."""
-    failures = document_failures(invoice)
-    rate_findings = [failure for failure in failures if failure.startswith("[FR CTC] BR-FR-16_")]
-    rate = xml_tax(invoice)["rate"]
-    assert all(f'Taux fourni : "{rate}"' in failure for failure in rate_findings), rate_findings
-    return [failure for failure in failures if failure not in rate_findings]
 
 
 def xml_tax(invoice: Invoice | CreditNote) -> dict:
@@ -134,7 +123,28 @@ class TestEveryBuyerGetsItsTax:
         tax = xml_tax(invoice)
         assert (tax["category"], tax["rate"], tax["amount"]) == ("S", xml_rate, tax_amount)
         assert invoice.tax_mention in tax["notes"]
-        assert oss_document_failures(invoice) == []
+        assert document_failures(invoice) == []
+
+    def test_an_oss_factur_x_is_checked_by_en_16931_and_factur_x_not_by_the_french_ctc_rules(self, settings):
+        """The French CTC rules check the French e-invoicing exchange (Flux 2), between taxable persons established in
+        France; a sale at another member state's VAT is to a consumer there, e-reported instead, and those rules,
+        which accept French VAT rates only (BR-FR-16), would refuse its rate."""
+        settings.OSS_REGISTERED = True
+        invoice = period_invoice(**GERMAN_CONSUMER)
+        xml = document_xml(invoice)
+
+        assert cii_rule_sets(invoice_document(invoice)) == ["EN 16931 CII", "Factur-X EN 16931"]
+        assert en16931_failures(xml, rule_sets=["EN 16931 CII", "Factur-X EN 16931"]) == []
+        french_findings = en16931_failures(xml, rule_sets=["FR CTC"])
+        assert french_findings and all(
+            finding.startswith("[FR CTC] BR-FR-16_") and 'Taux fourni : "19"' in finding for finding in french_findings
+        ), french_findings
+        assert document_failures(invoice) == []
+        # French VAT to the same consumer (OSS off) is in the exchange's scope: all three rule sets.
+        settings.OSS_REGISTERED = False
+        assert cii_rule_sets(invoice_document(period_invoice(**GERMAN_CONSUMER))) == [
+            "EN 16931 CII", "Factur-X EN 16931", "FR CTC",
+        ]
 
     def test_the_credit_note_cancelling_it_credits_the_same_rate_after_the_rate_changed(self, settings):
         settings.OSS_REGISTERED = True
@@ -149,7 +159,7 @@ class TestEveryBuyerGetsItsTax:
         assert (credit_note.tax_rate, credit_note.subtotal, credit_note.tax_amount, credit_note.amount) == (
             Decimal("0.2200"), Decimal("22.00"), Decimal("4.84"), Decimal("26.84")
         )
-        assert oss_document_failures(credit_note) == []
+        assert document_failures(credit_note) == []
 
     def test_a_non_eu_buyer_with_a_tax_number_and_no_company_name_is_a_business(self):
         invoice = period_invoice(company_name="", country="CH", vat_number="CHE-116.281.710")
@@ -190,7 +200,7 @@ class TestTheRateInForceOnTheIssueDay:
         assert (invoice.tax_rate, invoice.tax_amount, invoice.total) == (
             Decimal(tax_rate), Decimal(tax_amount), Decimal(total)
         )
-        assert oss_document_failures(invoice) == []
+        assert document_failures(invoice) == []
 
     def test_a_draft_priced_before_the_change_is_priced_again_when_issued(self, settings, time_machine):
         settings.OSS_REGISTERED = True

@@ -1,6 +1,7 @@
-"""Every issued invoice and credit note as UBL 2.1 (Peppol BIS Billing 3.0): the official XSD, EN 16931 and Peppol
-rules find nothing wrong, its figures are the Factur-X's and the invoice's to the cent, and customers download it
-or, when they chose UBL, get it with their emails.
+"""Every issued invoice and credit note as UBL 2.1 (the French CTC profile for a buyer established in France, else
+Peppol BIS Billing 3.0 or plain EN 16931): the official XSD, EN 16931, French CTC and Peppol rules find nothing
+wrong, its figures are the Factur-X's and the invoice's to the cent, and customers download it or, when they chose
+UBL, get it with their emails.
 
 The invoices are the scenarios of test_einvoice_rules: October 2026 on Pro (19.00 fee, 5,000,000 tokens included,
 2.00 per million beyond), 6,500,000 tokens used: 1,500,000 tokens of overage = 3.00, subtotal 22.00.
@@ -24,14 +25,18 @@ from billing.documents.ubl import CAC, CBC, EN16931, PEPPOL_CUSTOMIZATION, PEPPO
 from billing.models import Coupon, CreditType, Invoice
 from billing.selectors import credit_note_of
 from billing.services import coupon_redeem, credit_grant, invoice_cancel, invoice_run
-from billing.tests.einvoice import document_failures, document_xml, ubl_failures
+from billing.tests.einvoice import document_failures, document_xml, ubl_failures, ubl_rule_sets
 from billing.tests.factories import PARIS, InvoiceFactory, PlanFactory, SubscriptionFactory
 from billing.tests.test_einvoice_rules import NOVEMBER_1, RUN_AT, october_invoice
+from billing.tests.test_payment_instructions import save_card
 from billing.tests.test_pdf import make_document
 
 NS = {"cac": CAC, "cbc": CBC}
 CII = {"ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"}
 FRENCH_BUSINESS = {"company_name": "Atelier Durand", "vat_number": "FR40303265045", "siren": "303265045"}
+GERMAN_BUSINESS = {"company_name": "Acme GmbH", "country": "DE", "vat_number": "DE136695976"}
+FRENCH_RULES = ["EN 16931 UBL", "FR CTC UBL"]
+PEPPOL_RULES = ["EN 16931 UBL", "Peppol BIS 3"]
 # LegalMonetaryTotal (BG-22) and the VAT total, by the name of their Factur-X counterpart.
 FACTURX_TOTALS = {
     "LineExtensionAmount": "LineTotalAmount", "AllowanceTotalAmount": "AllowanceTotalAmount",
@@ -80,32 +85,32 @@ def assert_invoice_figures(invoice: Invoice) -> None:
 @pytest.mark.django_db
 class TestEveryTaxCasePassesTheRules:
     @pytest.mark.parametrize(
-        ("profile", "total", "customization", "buyer_endpoint"),
+        ("profile", "total", "customization", "profile_id", "rule_sets", "buyer_endpoint"),
         [
-            (FRENCH_BUSINESS, Decimal("26.40"), PEPPOL_CUSTOMIZATION, ("0002", "303265045")),
-            ({"company_name": "", "user__email": "camille@example.com"}, Decimal("26.40"), EN16931,
-             ("EM", "camille@example.com")),
-            ({"company_name": "Acme GmbH", "country": "DE", "vat_number": "DE136695976"}, Decimal("22.00"),
-             PEPPOL_CUSTOMIZATION, ("9930", "DE136695976")),
+            # A buyer established in France: the French CTC profile, the billing framework S1 as its profile.
+            (FRENCH_BUSINESS, Decimal("26.40"), EN16931, "S1", FRENCH_RULES, ("0002", "303265045")),
+            ({"company_name": "", "user__email": "camille@example.com"}, Decimal("26.40"), EN16931, "S1",
+             FRENCH_RULES, ("EM", "camille@example.com")),
+            (GERMAN_BUSINESS, Decimal("22.00"), PEPPOL_CUSTOMIZATION, PEPPOL_PROFILE, PEPPOL_RULES,
+             ("9930", "DE136695976")),
             ({"company_name": "Acme Inc.", "country": "US", "vat_number": "", "user__email": "ap@acme.example"},
-             Decimal("22.00"), EN16931, ("EM", "ap@acme.example")),
+             Decimal("22.00"), EN16931, None, ["EN 16931 UBL"], ("EM", "ap@acme.example")),
         ],
         ids=["fr-business", "fr-consumer", "eu-reverse-charge", "outside-eu"],
     )
-    def test_the_period_invoice(self, profile, total, customization, buyer_endpoint):
+    def test_the_period_invoice(self, profile, total, customization, profile_id, rule_sets, buyer_endpoint):
         invoice = october_invoice(**profile)
 
         root = ubl_of(invoice)
 
         assert invoice.total == total
+        assert ubl_rule_sets(root) == rule_sets
         assert document_failures(invoice) == []
         assert_invoice_figures(invoice)
         assert etree.QName(root).localname == "Invoice"
         assert root.findtext("cbc:InvoiceTypeCode", namespaces=NS) == "380"
         assert root.findtext("cbc:CustomizationID", namespaces=NS) == customization
-        assert root.findtext("cbc:ProfileID", namespaces=NS) == (
-            PEPPOL_PROFILE if customization == PEPPOL_CUSTOMIZATION else None
-        )
+        assert root.findtext("cbc:ProfileID", namespaces=NS) == profile_id
         [endpoint] = root.iterfind("cac:AccountingCustomerParty/cac:Party/cbc:EndpointID", NS)
         assert (endpoint.get("schemeID"), endpoint.text) == buyer_endpoint
         seller_endpoint = root.find("cac:AccountingSupplierParty/cac:Party/cbc:EndpointID", NS)
@@ -125,7 +130,7 @@ class TestEveryTaxCasePassesTheRules:
         assert lines == [("1", "19.00", "19", None), ("1500000", "3.00", "2", "1000000")]
 
     def test_the_reverse_charge_states_its_exemption(self):
-        invoice = october_invoice(company_name="Acme GmbH", country="DE", vat_number="DE136695976")
+        invoice = october_invoice(**GERMAN_BUSINESS)
 
         category = ubl_of(invoice).find("cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory", NS)
 
@@ -191,6 +196,123 @@ class TestEveryTaxCasePassesTheRules:
                             prepaid=Decimal("0"), payable=credit_note.amount)
 
 
+def facturx_notes(record) -> list[str]:
+    """The Factur-X's notes, each as EN 16931 writes a note in UBL: its subject code, if any, between # first."""
+    notes = etree.fromstring(document_xml(record)).iterfind(".//ram:IncludedNote", CII)
+    return [
+        f"#{note.findtext('ram:SubjectCode', namespaces=CII)}#{note.findtext('ram:Content', namespaces=CII)}"
+        if note.find("ram:SubjectCode", CII) is not None else note.findtext("ram:Content", namespaces=CII)
+        for note in notes
+    ]
+
+
+def assert_french_profile(record) -> etree._Element:
+    """The record's UBL follows the French CTC profile, its rules and every other find nothing wrong, and it states
+    the Factur-X's billing framework and coded notes."""
+    root = ubl_of(record)
+    assert ubl_rule_sets(root) == FRENCH_RULES
+    assert document_failures(record) == []
+    assert (root.findtext("cbc:CustomizationID", namespaces=NS), root.findtext("cbc:ProfileID", namespaces=NS)) == (
+        EN16931, "S1",
+    )
+    assert [note.text for note in root.iterfind("cbc:Note", NS)] == facturx_notes(record)
+    return root
+
+
+def legal_identifier(root: etree._Element, role: str) -> tuple[str, str] | None:
+    company_id = root.find(f"cac:{role}/cac:Party/cac:PartyLegalEntity/cbc:CompanyID", NS)
+    return None if company_id is None else (company_id.get("schemeID"), company_id.text)
+
+
+@pytest.mark.django_db
+class TestTheFrenchExchange:
+    """A buyer established in France (or Monaco) is in the French e-invoicing exchange: its UBL passes the French
+    CTC rules ("Flux 2") as its Factur-X does, which Peppol BIS 3 contradicts on the profile and the notes."""
+
+    @pytest.mark.parametrize(
+        ("profile", "buyer_siren", "buyer_endpoint"),
+        [
+            (FRENCH_BUSINESS, ("0002", "303265045"), ("0002", "303265045")),
+            # No SIREN of its own nor a French VAT number to read one from: its e-mail is its address.
+            ({"company_name": "Atelier Durand", "vat_number": "", "user__email": "compta@durand.example"}, None,
+             ("EM", "compta@durand.example")),
+            ({"company_name": "", "user__email": "camille@example.com"}, None, ("EM", "camille@example.com")),
+            ({"company_name": "", "country": "MC", "user__email": "lea@example.mc"}, None, ("EM", "lea@example.mc")),
+        ],
+        ids=["business-with-siren", "business-without-siren", "consumer", "monaco-consumer"],
+    )
+    def test_the_period_invoice(self, profile, buyer_siren, buyer_endpoint):
+        invoice = october_invoice(**profile)
+
+        root = assert_french_profile(invoice)
+
+        assert invoice.total == Decimal("26.40")
+        assert_invoice_figures(invoice)
+        assert [note.text.split("#")[1] for note in root.iterfind("cbc:Note", NS)] == ["PMD", "PMT", "AAB", "REG"]
+        assert legal_identifier(root, "AccountingSupplierParty") == ("0002", "303265045")
+        assert legal_identifier(root, "AccountingCustomerParty") == buyer_siren
+        endpoint = root.find("cac:AccountingCustomerParty/cac:Party/cbc:EndpointID", NS)
+        assert (endpoint.get("schemeID"), endpoint.text) == buyer_endpoint
+
+    def test_the_credit_note_cancelling_an_invoice(self):
+        invoice = october_invoice(**FRENCH_BUSINESS)
+        invoice_cancel(invoice=invoice, reason="Billed twice", now=RUN_AT + datetime.timedelta(days=1))
+        credit_note = credit_note_of(invoice)
+
+        root = assert_french_profile(credit_note)
+
+        assert root.findtext("cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID", namespaces=NS) == (
+            invoice.number
+        )
+        assert [note.text for note in root.iterfind("cbc:Note", NS)][-1] == "Reason: Billed twice"
+        assert_same_figures(credit_note, subtotal=Decimal("22.00"), tax=Decimal("4.40"), total=Decimal("26.40"),
+                            prepaid=Decimal("0"), payable=Decimal("26.40"))
+
+    def test_an_invoice_with_a_credit_allowance(self):
+        user = make_customer(**FRENCH_BUSINESS)
+        SubscriptionFactory(user=user, plan=PlanFactory(), current_period_start=datetime.date(2026, 10, 1),
+                            current_period_end=NOVEMBER_1)
+        credit_grant(user=user, amount=Decimal("5.00"), type=CreditType.PROMOTIONAL, reason="Welcome offer",
+                     now=datetime.datetime(2026, 10, 2, tzinfo=PARIS))
+        invoice_run(period_end=NOVEMBER_1, customer=user, now=RUN_AT)
+        invoice = Invoice.objects.get(user=user)
+
+        root = assert_french_profile(invoice)
+
+        [allowance] = root.iterfind("cac:AllowanceCharge", NS)
+        assert allowance.findtext("cbc:Amount", namespaces=NS) == "4.17"
+        assert_same_figures(invoice, subtotal=Decimal("14.83"), tax=Decimal("2.97"), total=Decimal("17.80"),
+                            prepaid=Decimal("0"), payable=Decimal("17.80"))
+
+    def test_a_card_paid_invoice(self, settings):
+        settings.PAYMENT_PROVIDER = "stripe"
+        user = make_customer(**FRENCH_BUSINESS)
+        save_card(user)
+        SubscriptionFactory(user=user, plan=PlanFactory(), current_period_start=datetime.date(2026, 10, 1),
+                            current_period_end=NOVEMBER_1)
+        invoice_run(period_end=NOVEMBER_1, customer=user, now=RUN_AT)
+        invoice = Invoice.objects.get(user=user)
+
+        root = assert_french_profile(invoice)
+
+        assert [root.findtext(path, namespaces=NS) for path in (
+            "cac:PaymentMeans/cbc:PaymentMeansCode", "cac:PaymentMeans/cac:CardAccount/cbc:PrimaryAccountNumberID",
+        )] == ["48", "4242"]
+
+    def test_a_german_business_stays_on_peppol_with_one_uncoded_note(self):
+        invoice = october_invoice(**GERMAN_BUSINESS)
+
+        root = ubl_of(invoice)
+
+        assert ubl_rule_sets(root) == PEPPOL_RULES
+        assert document_failures(invoice) == []
+        assert root.findtext("cbc:ProfileID", namespaces=NS) == PEPPOL_PROFILE
+        [note] = root.iterfind("cbc:Note", NS)
+        assert "#" not in note.text and note.text.splitlines()[:3] == [
+            text.split("#", 2)[2] for text in facturx_notes(invoice)[:3]
+        ]
+
+
 @pytest.mark.django_db
 class TestTheRulesCatchBrokenDocuments:
     def test_a_tampered_total(self):
@@ -202,12 +324,31 @@ class TestTheRulesCatchBrokenDocuments:
         assert any(failure.startswith("[EN 16931 UBL] BR-CO-15:") for failure in failures), failures
 
     def test_a_peppol_rule(self):
-        root = ubl_of(october_invoice(**FRENCH_BUSINESS))
+        root = ubl_of(october_invoice(**GERMAN_BUSINESS))
         root.remove(root.find("cbc:BuyerReference", NS))
 
         failures = ubl_failures(etree.tostring(root))
 
         assert any(failure.startswith("[Peppol BIS 3] PEPPOL-EN16931-R003:") for failure in failures), failures
+
+    def test_a_french_buyers_document_without_its_billing_framework(self):
+        root = ubl_of(october_invoice(**FRENCH_BUSINESS))
+        root.remove(root.find("cbc:ProfileID", NS))
+
+        failures = ubl_failures(etree.tostring(root))
+
+        assert [failure.split(":")[0] for failure in failures] == ["[FR CTC UBL] BR-FR-08_BT-23"], failures
+
+    def test_a_french_buyers_document_with_the_notes_uncoded(self):
+        root = ubl_of(october_invoice(**FRENCH_BUSINESS))
+        for note in root.iterfind("cbc:Note", NS):
+            note.text = note.text.split("#", 2)[2]
+
+        failures = ubl_failures(etree.tostring(root))
+
+        assert sorted(failure.split(":")[0] for failure in failures) == [
+            "[FR CTC UBL] BR-FR-05_BT-22-1", "[FR CTC UBL] BR-FR-05_BT-22-2", "[FR CTC UBL] BR-FR-05_BT-22-3",
+        ], failures
 
     def test_an_element_out_of_the_schema(self):
         root = ubl_of(october_invoice(**FRENCH_BUSINESS))
