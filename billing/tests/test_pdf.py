@@ -31,6 +31,7 @@ from billing.documents.data import (
 )
 from billing.documents.facturx import FacturXError, embed_facturx, facturx_xml, render_invoice_document
 from billing.documents.pdf import fit_text, render_invoice_pdf
+from billing.selectors import credit_note_of
 from billing.tax import OUTSIDE_EU_MENTION, REVERSE_CHARGE_MENTION
 from billing.tests.einvoice import en16931_failures
 
@@ -713,12 +714,13 @@ class TestDocumentsFromInvoices:
         invoice, _ = self.issued_invoice()
         invoice = invoice_cancel(invoice=invoice, reason="Invoiced twice", now=self.FINALISED_AT)
 
-        document = credit_note_document(invoice.credit_note)
+        credit_note = credit_note_of(invoice)
+        document = credit_note_document(credit_note)
 
-        assert document.kind == CREDIT_NOTE and document.number == invoice.credit_note.number
+        assert document.kind == CREDIT_NOTE and document.number == credit_note.number
         assert document.original_invoice_number == invoice.number and document.reason == "Invoiced twice"
         assert document.due_date is None
-        assert document.total == invoice.total and document.amount_due == invoice.credit_note.amount
+        assert document.total == invoice.total and document.amount_due == credit_note.amount
         assert [line.description for line in document.lines] == [line.description for line in invoice.lines.all()]
         root = xml_root(render_invoice_document(document))
         assert root.xpath("string(//rsm:ExchangedDocument/ram:TypeCode)", namespaces=NS) == "381"
@@ -735,7 +737,7 @@ class TestDocumentsFromInvoices:
             invoice = invoice_cancel(
                 invoice=invoice, reason_code="BILLING_ERROR", reason="TVA à 10 %", now=self.FINALISED_AT
             )
-            pdf = render_invoice_document(credit_note_document(invoice.credit_note))
+            pdf = render_invoice_document(credit_note_document(credit_note_of(invoice)))
 
         assert reason in text_of(pdf)
         notes = xml_root(pdf).xpath("//ram:IncludedNote/ram:Content/text()", namespaces=NS)
