@@ -163,8 +163,15 @@ class PartialCreditNoteForm(OneEffectForm, CancelInvoiceForm):
 
 
 class GrantCreditForm(OneEffectForm):
-    type = forms.ChoiceField(choices=CreditType.choices, initial=CreditType.COMPENSATION)
-    amount = forms.DecimalField(**MONEY, min_value=CENT, help_text=f"In {settings.INVOICE_CURRENCY}.")
+    type = forms.ChoiceField(
+        choices=CreditType.choices, initial=CreditType.COMPENSATION,
+        help_text="Promotional and compensation credits lower the price before VAT (a credit line on the invoice); "
+        "refund and adjustment credits are money the customer paid, taken off the total after VAT.",
+    )
+    amount = forms.DecimalField(
+        **MONEY, min_value=CENT,
+        help_text=f"In {settings.INVOICE_CURRENCY}, VAT included: what the customer will pay less, whatever the type.",
+    )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), max_length=1000)
     usable_until = forms.DateField(
         widget=DATE_INPUT, required=False, help_text="Last day the credit can be spent; empty: it never expires."
