@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.services import audit_log_record
 from billing import clock
 from billing.cache import customer_cache_invalidate
+from billing.documents.data import buyer_language
 from billing.exceptions import BillingError
 from billing.invoicing.numbering import numbers_reserve
 from billing.models import (
@@ -108,17 +109,11 @@ def _credited_lines(invoice: Invoice, parts: dict[int, Decimal | None]) -> list[
 
 
 def _amount_line(invoice: Invoice, subtotal: Decimal) -> CreditNoteLine:
-    with translation.override(_buyer_language(invoice)):
+    with translation.override(buyer_language(invoice)):
         description = _("Credit on invoice %(number)s") % {"number": invoice.number}
     return CreditNoteLine(
         kind=LineKind.ADJUSTMENT, description=description, quantity=Decimal(1), unit_price=subtotal, amount=subtotal,
     )
-
-
-def _buyer_language(invoice: Invoice) -> str:
-    # The documents' own rule (billing.documents.data.buyer_language), which this layer may not import.
-    language = ((invoice.billing_details or {}).get("buyer", {}).get("language") or "en").lower()
-    return language if language in ("en", "fr") else "en"
 
 
 def credit_note_partial_price(

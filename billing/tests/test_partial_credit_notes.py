@@ -507,11 +507,26 @@ class TestTheCustomerSeesThem:
         response = client.get(f"/billing/credit-notes/{first.pk}/pdf/")
         assert response.status_code == 200 and response["Content-Disposition"].endswith('"AV-2026-000001.pdf"')
 
+    def test_each_credit_note_downloads_as_ubl(self, client, credited):
+        client.force_login(credited.user)
+        credit_note = CreditNote.objects.order_by("number").last()
+
+        response = client.get(f"/billing/credit-notes/{credit_note.pk}/ubl/")
+
+        assert response.status_code == 200 and response["Content-Disposition"].endswith('"AV-2026-000002.xml"')
+        root = etree.fromstring(b"".join(response.streaming_content))
+        assert root.tag == "{urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2}CreditNote"
+        ubl = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"}
+        assert root.xpath("//*[local-name()='LegalMonetaryTotal']/cbc:PayableAmount/text()", namespaces=ubl) == [
+            "3.60"
+        ]
+
     def test_another_customer_gets_no_credit_note_of_theirs(self, client, credited):
         client.force_login(make_customer())
 
         credit_note = CreditNote.objects.order_by("number").first()
         assert client.get(f"/billing/credit-notes/{credit_note.pk}/pdf/").status_code == 404
+        assert client.get(f"/billing/credit-notes/{credit_note.pk}/ubl/").status_code == 404
 
     def test_the_invoice_api_lists_them(self, client, credited):
         client.force_login(credited.user)

@@ -242,7 +242,10 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
         ("Dates", {"fields": ("period_start", "period_end", "issue_date", "due_date")}),
         (
             "Amounts",
-            {"fields": ("subtotal", "tax_rate", "tax_amount", "total", "credit_applied", "amount_paid", "amount_due")},
+            {"fields": (
+                "subtotal", "tax_rate", "tax_amount", "total", "credit_applied", "amount_paid", "credited",
+                "amount_due",
+            )},
         ),
         ("Tax", {"fields": ("reverse_charge", "tax_mention")}),
         ("Buyer and seller as invoiced", {"fields": ("billed_parties",)}),
@@ -254,13 +257,13 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     AS_ISSUED = {
         "period_start": "billed_period", "period_end": None, "tax_rate": "tax_percent",
         **{field: f"{field}_as_issued" for field in (
-            "subtotal", "tax_amount", "total", "credit_applied", "amount_paid", "amount_due"
+            "subtotal", "tax_amount", "total", "credit_applied", "amount_paid", "credited", "amount_due"
         )},
     }
     # Set by finalisation, payments and cancellation, never by hand, even on a draft.
     readonly_fields = (
         "number", "kind", "status", "issue_date", "billing_details", "billed_parties", "pdf_link", "pdf_sha256",
-        "created_at", "sent_at", "paid_at", "cancelled_at", *filter(None, AS_ISSUED.values()),
+        "created_at", "sent_at", "paid_at", "cancelled_at", "credited", *filter(None, AS_ISSUED.values()),
     )
     actions = (
         "finalize_and_send", "resend_email", "record_payment", "partial_credit_note", "cancel_with_credit_note",
@@ -281,6 +284,7 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
     total_as_issued = money_column("total", description="Total")
     credit_applied_as_issued = money_column("credit_applied", description="Credit applied")
     amount_paid_as_issued = money_column("amount_paid", description="Amount paid")
+    credited_as_issued = money_column("credited", description="Credited by partial credit notes")
     amount_due_as_issued = money_column("amount_due", description="Amount due")
 
     def changelist_view(self, request, extra_context=None):
