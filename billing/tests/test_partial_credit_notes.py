@@ -46,6 +46,7 @@ from billing.services import (
     invoice_run,
     payment_record,
     recorded_payment_refund,
+    refund_outcome_apply,
 )
 from billing.tests.einvoice import document_failures, document_xml
 from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory
@@ -383,6 +384,24 @@ class TestRefunds:
 
         assert not CreditNote.objects.exists()
         assert balance(invoice) == (InvoiceStatus.PAID, Decimal("0.00"), Decimal("26.40"), Decimal("0.00"))
+
+    def test_a_card_refund_stripe_confirms_later_issues_its_credit_note_then_once(self, invoice):
+        payment = payment_record(
+            invoice=invoice, amount=Decimal("26.40"), idempotency_key="stripe:invoice:1:attempt:1",
+            method=PaymentMethod.CARD, status=PaymentStatus.COMPLETED, now=NOW,
+        )
+        asked = CreditNoteRequest(reason_code=CreditNoteReason.COMMERCIAL_GESTURE, amount=Decimal("5.00"))
+        refund_outcome_apply(
+            payment=payment, refund_id="re_1", amount=Decimal("5.00"), status="pending", credit_note=asked, now=NOW
+        )
+        assert not CreditNote.objects.exists()  # Stripe has not given the money back yet
+
+        for _ in range(2):  # the webhook's event, then its redelivery
+            refund_outcome_apply(payment=payment, refund_id="re_1", amount=Decimal("5.00"), status="succeeded")
+
+        [credit_note] = CreditNote.objects.filter(invoice=invoice)
+        assert (credit_note.amount, credit_note.reason_code) == (Decimal("5.00"), CreditNoteReason.COMMERCIAL_GESTURE)
+        assert balance(invoice) == (InvoiceStatus.PAID, Decimal("5.00"), Decimal("21.40"), Decimal("0.00"))
 
     def test_a_refund_of_part_of_the_price_issues_a_credit_note_for_it(self, invoice):
         payment = payment_record(
