@@ -499,6 +499,20 @@ def invoice_lines_left_to_credit(invoice: Invoice) -> list[tuple[InvoiceLine, De
     ]
 
 
+def price_refunds_pending(invoice: Invoice) -> Decimal:
+    """What card refunds of part of `invoice`'s price still wait for Stripe to confirm (billing.payments.refunds
+    keeps each on its payment's `refund_references`, "pending" until then): their credit notes will credit it."""
+    return sum(
+        (
+            Decimal(entry["amount"])
+            for payment in Payment.objects.filter(invoice=invoice).exclude(refund_references={}).order_by("pk")
+            for entry in payment.refund_references.values()
+            if entry.get("credit_note") and entry.get("status") == "pending"
+        ),
+        ZERO,
+    )
+
+
 def customer_credit_notes(*, user):
     """The credit notes of the customer's invoices; nobody sees another's."""
     return CreditNote.objects.filter(invoice__user=user, invoice__number__isnull=False)

@@ -37,7 +37,7 @@ from billing.models import (
 from billing.money import ZERO, positive_amount, round_money
 from billing.notifications.customer_webhooks import invoice_paid_publish
 from billing.periods import local_date
-from billing.selectors import invoice_lines_left_to_credit
+from billing.selectors import invoice_lines_left_to_credit, price_refunds_pending
 from billing.transitions import transition_check
 from core.enqueue import enqueue_after_commit
 
@@ -138,7 +138,8 @@ def credit_note_partial_price(
         subtotal = round_money(total / (1 + invoice.tax_rate))
         tax_amount = total - subtotal
         credit_lines = [_amount_line(invoice, subtotal)]
-    total, left = subtotal + tax_amount, credit_left(invoice)
+    # A card refund of the price Stripe has not confirmed yet will issue its credit note then: keep it its share.
+    total, left = subtotal + tax_amount, credit_left(invoice) - price_refunds_pending(invoice)
     if subtotal <= 0:
         raise BillingError(f"A credit note credits at least 0.01 {invoice.currency} before tax.")
     if total > left:

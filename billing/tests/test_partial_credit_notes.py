@@ -395,6 +395,8 @@ class TestRefunds:
             payment=payment, refund_id="re_1", amount=Decimal("5.00"), status="pending", credit_note=asked, now=NOW
         )
         assert not CreditNote.objects.exists()  # Stripe has not given the money back yet
+        with pytest.raises(BillingError, match="At most 21.40 EUR is left"):  # the pending refund keeps its share
+            credit_note_partial_issue(invoice=invoice, amount=Decimal("21.41"), reason_code=ERROR, now=NOW)
 
         for _ in range(2):  # the webhook's event, then its redelivery
             refund_outcome_apply(payment=payment, refund_id="re_1", amount=Decimal("5.00"), status="succeeded")
