@@ -17,7 +17,7 @@ from django.db import transaction
 from accounts.services import audit_log_record
 from billing import clock
 from billing.exceptions import BillingError
-from billing.invoicing.credit_notes import CreditNoteRequest, credit_note_partial_price
+from billing.invoicing.credit_notes import CreditNoteRequest, credit_effect, credit_note_partial_price
 from billing.models import Invoice, Payment, PaymentMethod, PaymentStatus, credit_note_reason_text
 from billing.money import CENT, positive_amount
 from billing.payments.providers.stripe import StripeProvider
@@ -207,20 +207,27 @@ def credit_note_card_refund(
     *, invoice: Invoice, lines: dict[int, Decimal | None] | None = None, amount: Decimal | None = None,
     reason_code: str, reason: str = "", actor=None, now: datetime.datetime | None = None, request_key: str = "",
 ) -> Payment:
-    """A partial credit note of an invoice paid by card through Stripe, its total handed back to that card: the
-    refund goes to Stripe now and the credit note is issued when Stripe confirms it (payment_refund), so that the
-    books never say the money went back before it did. The card payment refunded, as it stands after."""
+    """A partial credit note of an invoice paid by card through Stripe, what it credits of the amount paid handed
+    back to that card (what it credits of an amount still due lowers it): the refund goes to Stripe now and the
+    credit note is issued when Stripe confirms it (payment_refund), so that the books never say the money went
+    back before it did. The card payment refunded, as it stands after."""
     now = now or clock.now()
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
     price = credit_note_partial_price(invoice=locked, lines=lines, amount=amount)
-    payment = refundable_card_payment(locked, amount=price.total)
+    to_card = credit_effect(locked, price.total).given_back
+    if to_card <= 0:
+        raise BillingError(
+            f"Invoice {locked} still has {locked.amount_due} {locked.currency} due: the credit note lowers that, "
+            "nothing paid goes back; issue it to the customer's balance."
+        )
+    payment = refundable_card_payment(locked, amount=to_card)
     if payment is None:
         raise BillingError(
-            f"No card payment of invoice {locked} through Stripe has {price.total} {locked.currency} left to refund: "
+            f"No card payment of invoice {locked} through Stripe has {to_card} {locked.currency} left to refund: "
             "credit it to the customer's balance instead."
         )
     return card_payment_refund(
-        payment=payment, amount=price.total, actor=actor, now=now, request_key=request_key,
+        payment=payment, amount=to_card, actor=actor, now=now, request_key=request_key,
         reason=credit_note_reason_text(reason_code=reason_code, reason=reason),
         credit_note=CreditNoteRequest(reason_code=reason_code, reason=reason, lines=lines or {}, amount=amount),
     )

@@ -385,6 +385,23 @@ class TestRefunds:
         assert not CreditNote.objects.exists()
         assert balance(invoice) == (InvoiceStatus.PAID, Decimal("0.00"), Decimal("26.40"), Decimal("0.00"))
 
+    def test_refund_to_the_card_of_an_unpaid_invoice_is_refused_the_credit_note_lowers_what_is_due(self, invoice):
+        with pytest.raises(BillingError, match="still has 26.40 EUR due: the credit note lowers that"):
+            credit_note_card_refund(invoice=invoice, amount=Decimal("5.00"), reason_code=ERROR, now=NOW)
+
+        assert not CreditNote.objects.exists()
+
+    @pytest.mark.usefixtures("paid_by_card")
+    def test_the_admin_preview_says_what_goes_back_to_the_card(self, finance_client):
+        invoice = Payment.objects.get(method=PaymentMethod.CARD).invoice
+
+        response = finance_client.post(
+            admin_url(Invoice, "changelist"), issue_form(invoice, amount="5.00", refund_to="CARD", preview="1")
+        )
+
+        assert "5.00\u00a0EUR goes back to the card through Stripe" in response.content.decode()
+        assert not CreditNote.objects.exists()
+
     def test_a_card_refund_stripe_confirms_later_issues_its_credit_note_then_once(self, invoice):
         payment = payment_record(
             invoice=invoice, amount=Decimal("26.40"), idempotency_key="stripe:invoice:1:attempt:1",

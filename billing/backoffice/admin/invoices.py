@@ -43,7 +43,6 @@ from billing.models import (
     Payment,
     PaymentStatus,
 )
-from billing.money import ZERO
 from billing.periods import parse_month
 from billing.selectors import invoice_lines_left_to_credit
 from billing.services import (
@@ -506,10 +505,7 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
         return action_page(
             self, request, [invoice], action="partial_credit_note", title=f"Partial credit note of {invoice}",
             form=form, submit_label="Issue the credit note", template="admin/billing/invoice/partial_credit_note.html",
-            preview=preview, effect=preview and credit_effect(
-                invoice, preview.total,
-                refunded=preview.total if form.cleaned_data["refund_to"] == PartialCreditNoteForm.CARD else ZERO,
-            ),
+            preview=preview, effect=preview and self._credit_effect(invoice, preview.total, form),
             can_apply=preview is not None, previewed_pk=form.signature() if preview is not None else "",
             summary=[
                 ("Customer", invoice.user.email),
@@ -518,6 +514,15 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
                 ("Amount due", f"{invoice.amount_due} {invoice.currency}"),
             ],
         )
+
+    @staticmethod
+    def _credit_effect(invoice, total, form):
+        """What the previewed credit note does to the invoice's money: to the card, what it gives back of the
+        amount paid (credit_note_card_refund)."""
+        effect = credit_effect(invoice, total)
+        if form.cleaned_data["refund_to"] != PartialCreditNoteForm.CARD:
+            return effect
+        return credit_effect(invoice, total, refunded=effect.given_back)
 
     @staticmethod
     def _partial_credit_note_issue(request, invoice, form):
