@@ -184,13 +184,9 @@ def _credit_note_write(
     return credit_note
 
 
-def credit_note_full_write(
-    invoice: Invoice, *, reason_code: str, reason: str, now: datetime.datetime
-) -> CreditNote | None:
+def credit_note_full_write(invoice: Invoice, *, reason_code: str, reason: str, now: datetime.datetime) -> CreditNote:
     """The credit note cancelling the locked, issued `invoice`: its lines and amounts, or, after partial credit
-    notes, what they left. None when they credited all of it already."""
-    if credit_left(invoice) <= 0:
-        return None
+    notes, what they left (an invoice they credited in full is PAID, which is never cancelled)."""
     partial = invoice.credit_notes.aggregate(subtotal=Sum("subtotal"), tax_amount=Sum("tax_amount"))
     if partial["subtotal"] is None:
         lines = tuple(
