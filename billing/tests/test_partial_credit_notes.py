@@ -167,6 +167,17 @@ class TestCreditingAnAmount:
         assert tax.findtext("ram:CategoryCode", namespaces=RAM) == "AE"
 
 
+    def test_at_another_member_states_rate_under_the_one_stop_shop_it_passes_the_rules(self, settings):
+        settings.OSS_REGISTERED = True
+        invoice = october_invoice(company_name="", country="FI")  # 25.5 % in Finland on 1 November 2026
+
+        credit_note = credit_note_partial_issue(invoice=invoice, amount=Decimal("5.00"), reason_code=ERROR, now=NOW)
+
+        assert figures(credit_note)[2:] == (Decimal("3.98"), Decimal("1.02"), Decimal("5.00"))
+        assert credit_note.tax_rate == invoice.tax_rate == Decimal("0.2550")
+        assert document_failures(credit_note) == []
+
+
 @pytest.mark.django_db
 class TestNumbering:
     def test_partial_and_full_credit_notes_share_the_av_sequence_and_the_full_one_credits_the_rest(self, invoice):
