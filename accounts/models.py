@@ -80,10 +80,14 @@ class UserProfile(models.Model):
     full_name = models.CharField(max_length=200, blank=True)
     company_name = models.CharField(max_length=200, blank=True)
     vat_number = EncryptedTextField(blank=True)
-    vies_status = models.CharField(max_length=11, choices=ViesStatus.choices, default=ViesStatus.UNCHECKED)
+    # The database defaults serve bulk loads that leave these columns out (the benches' COPY of profiles).
+    vies_status = models.CharField(
+        max_length=11, choices=ViesStatus.choices, default=ViesStatus.UNCHECKED, db_default=ViesStatus.UNCHECKED
+    )
     vies_checked_at = models.DateTimeField(null=True, blank=True)
     vies_consultation_reference = models.CharField(
-        max_length=64, blank=True, help_text="VIES's requestIdentifier: proof that the number was valid on that day.",
+        max_length=64, blank=True, default="", db_default="",
+        help_text="VIES's requestIdentifier: proof that the number was valid on that day.",
     )
     siren = models.CharField(
         max_length=9, blank=True, validators=[RegexValidator(r"^\d{9}$", "A SIREN has nine digits.")],
@@ -103,7 +107,7 @@ class UserProfile(models.Model):
     phone = EncryptedTextField(blank=True)
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.ENGLISH)
     einvoice_format = models.CharField(
-        max_length=7, choices=EinvoiceFormat.choices, default=EinvoiceFormat.FACTURX,
+        max_length=7, choices=EinvoiceFormat.choices, default=EinvoiceFormat.FACTURX, db_default=EinvoiceFormat.FACTURX,
         help_text="Listed first on invoice pages; UBL is also attached to the invoice and credit-note emails.",
     )
     monthly_spend_cap = models.DecimalField(

@@ -24,8 +24,8 @@ def test_log_in_and_read_the_dashboard(page, world, screenshot_path):
 
     assert page.get_by_test_id("plan-name").inner_text() == "Pro"
     assert page.get_by_test_id("tokens-used").inner_text().startswith(f"{world['tokens']:,}")
-    # Pro 19.00 + 20 % VAT; the 5.00 credit is applied below the total.
-    assert page.get_by_test_id("upcoming-total").inner_text() == f"22.80{NBSP}EUR"
+    # Pro 19.00 less the 5.00 promotional credit, a price reduction before tax (its net 4.17): 14.83 + 20 % VAT.
+    assert page.get_by_test_id("upcoming-total").inner_text() == f"17.80{NBSP}EUR"
     assert page.get_by_text("You have used 80 % of the tokens").is_visible()
     assert page.locator("svg.daily-chart rect.bar").count() == (clock.today() - world["period"].start).days + 1
     page.screenshot(path=str(screenshot_path("dashboard.png")), full_page=True)

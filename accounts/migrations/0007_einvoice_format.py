@@ -11,6 +11,7 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 choices=[("facturx", "Factur-X (XML inside the PDF)"), ("ubl", "UBL 2.1 (Peppol BIS Billing 3.0)")],
                 default="facturx",
+                db_default="facturx",
                 help_text="Listed first on invoice pages; UBL is also attached to the invoice and credit-note emails.",
                 max_length=7,
             ),

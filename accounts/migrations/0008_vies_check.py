@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
             model_name="userprofile",
             name="vies_consultation_reference",
             field=models.CharField(
-                blank=True, help_text="VIES's requestIdentifier: proof that the number was valid on that day.",
+                blank=True, default="", db_default="", help_text="VIES's requestIdentifier: proof that the number was valid on that day.",
                 max_length=64,
             ),
         ),
@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
                     ("UNCHECKED", "Not checked"), ("VALID", "Valid"), ("UNAVAILABLE", "VIES unavailable, to check again"),
                     ("INVALID", "Rejected by VIES"),
                 ],
-                default="UNCHECKED", max_length=11,
+                default="UNCHECKED", db_default="UNCHECKED", max_length=11,
             ),
         ),
         migrations.AddConstraint(

@@ -36,6 +36,7 @@ from billing.models import (
     EmailStatus,
     Invoice,
     InvoiceStatus,
+    LineKind,
     NumberSequence,
     Subscription,
     SubscriptionStatus,
@@ -205,9 +206,11 @@ class TestMonthlyRunTask:
         assert {invoice.subscription_id for invoice in invoices} == {s.pk for s in subscriptions}
         assert all(invoice.pdf and invoice.pdf_sha256 for invoice in invoices)
         covered = Invoice.objects.get(subscription=subscriptions[-1])
-        assert (covered.status, covered.amount_due, covered.credit_applied) == (
-            InvoiceStatus.PAID, Decimal("0.00"), Decimal("22.80")
+        # a promotional credit is a price reduction: the 19.00 fee is taken off before tax, nothing is left to pay
+        assert (covered.status, covered.subtotal, covered.total, covered.amount_due, covered.credit_applied) == (
+            InvoiceStatus.PAID, Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), Decimal("0.00")
         )
+        assert [(line.kind, line.amount) for line in covered.lines.all()][-1] == (LineKind.CREDIT, Decimal("-19.00"))
         assert sorted(message.to[0] for message in mail.outbox) == sorted(s.user.email for s in subscriptions)
         assert all(len(message.attachments) == 1 for message in mail.outbox)
         assert set(Subscription.objects.values_list("current_period_end", flat=True)) == {datetime.date(2026, 12, 1)}
