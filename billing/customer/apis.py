@@ -214,18 +214,27 @@ class IgnoreClientContentNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+class InvoiceFileApi(APIView):
+    """A file of one of the customer's issued invoices (`download`), whatever the client asks to accept."""
+
+    required_scopes = READ
+    content_negotiation_class = IgnoreClientContentNegotiation
+
+    def get(self, request, pk: int):
+        return self.download(get_object_or_404(customer_invoices(user=request.user), pk=pk))
+
+    def download(self, invoice):
+        raise NotImplementedError
+
+
 @extend_schema(
     tags=[TAG], summary="The PDF of one of your invoices",
     responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The stored PDF/A-3 "
                                                          "with its Factur-X XML, the same at every download."),
                **error_responses(401, 403, 404)},
 )
-class InvoicePdfApi(APIView):
-    required_scopes = READ
-    content_negotiation_class = IgnoreClientContentNegotiation
-
-    def get(self, request, pk: int):
-        invoice = get_object_or_404(customer_invoices(user=request.user), pk=pk)
+class InvoicePdfApi(InvoiceFileApi):
+    def download(self, invoice):
         if not invoice.pdf:  # issued, but its document is still on its way: render and store it now, once
             invoice = invoice_pdf_store(invoice=invoice)
         return FileResponse(
@@ -237,15 +246,12 @@ class InvoicePdfApi(APIView):
 @extend_schema(
     tags=[TAG], summary="The UBL 2.1 XML of one of your invoices",
     responses={(200, "application/xml"): OpenApiResponse(OpenApiTypes.BINARY, description="The invoice as UBL 2.1 "
-                                                         "(Peppol BIS Billing 3.0), the same at every download."),
+                                                         "(French CTC, Peppol BIS Billing 3.0 or EN 16931, by buyer), "
+                                                         "the same at every download."),
                **error_responses(401, 403, 404)},
 )
-class InvoiceUblApi(APIView):
-    required_scopes = READ
-    content_negotiation_class = IgnoreClientContentNegotiation
-
-    def get(self, request, pk: int):
-        invoice = get_object_or_404(customer_invoices(user=request.user), pk=pk)
+class InvoiceUblApi(InvoiceFileApi):
+    def download(self, invoice):
         return xml_download(record_ubl(invoice), number=invoice.number)
 
 

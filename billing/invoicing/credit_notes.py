@@ -21,6 +21,7 @@ from billing.cache import customer_cache_invalidate
 from billing.documents.data import buyer_language
 from billing.exceptions import BillingError
 from billing.invoicing.numbering import numbers_reserve
+from billing.invoicing.settlement import paid_when_settled
 from billing.models import (
     ISSUED_INVOICE_STATUSES,
     Credit,
@@ -31,14 +32,11 @@ from billing.models import (
     CreditType,
     DocumentKind,
     Invoice,
-    InvoiceStatus,
     LineKind,
 )
 from billing.money import ZERO, positive_amount, round_money
-from billing.notifications.customer_webhooks import invoice_paid_publish
 from billing.periods import local_date
 from billing.selectors import invoice_lines_left_to_credit, price_refunds_pending
-from billing.transitions import transition_check
 from core.enqueue import enqueue_after_commit
 
 
@@ -240,13 +238,7 @@ def _credit_books(invoice: Invoice, total: Decimal, *, refunded: Decimal, now: d
     invoice.credited += total
     invoice.amount_paid -= refunded + given_back
     invoice.amount_due -= lowered
-    fields = ["credited", "amount_paid", "amount_due"]
-    if invoice.amount_due == 0 and invoice.status != InvoiceStatus.PAID:
-        transition_check(invoice, to=InvoiceStatus.PAID)
-        invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
-        fields += ["status", "paid_at"]
-        invoice_paid_publish(invoice, now=now)
-    invoice.save(update_fields=fields)
+    invoice.save(update_fields=["credited", "amount_paid", "amount_due", *paid_when_settled(invoice, now=now)])
     if given_back > 0:
         credit = Credit.objects.create(
             user=invoice.user, type=CreditType.REFUND, amount=given_back, remaining_amount=given_back,

@@ -125,8 +125,9 @@ class LineKind(models.TextChoices):
     CREDIT = "CREDIT", _("Credit")  # a promotional or compensation credit spent as a price reduction, before tax
 
 
-class InvoiceLine(models.Model):
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+class DocumentLineFields(models.Model):
+    """What a line of an invoice or of a credit note says, as its documents print it."""
+
     kind = models.CharField(max_length=12, choices=LineKind.choices)
     description = models.CharField(max_length=300)
     quantity = models.DecimalField(max_digits=18, decimal_places=6, default=1)
@@ -138,14 +139,21 @@ class InvoiceLine(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+    def __str__(self):
+        return self.description
+
+
+class InvoiceLine(DocumentLineFields):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+
+    class Meta:
         ordering = ["invoice", "position"]
         constraints = [
             models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position_unique"),
             models.CheckConstraint(condition=Q(price_base_quantity__gt=0), name="invoice_line_price_base_positive"),
         ]
-
-    def __str__(self):
-        return self.description
 
 
 class CreditNoteReason(models.TextChoices):
@@ -220,7 +228,7 @@ class CreditNote(models.Model):
         return credit_note_reason_text(reason_code=self.reason_code, reason=self.reason)
 
 
-class CreditNoteLine(models.Model):
+class CreditNoteLine(DocumentLineFields):
     """What a credit note credits: a line of its invoice, in full or for part of its amount, or an amount."""
 
     credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
@@ -228,13 +236,6 @@ class CreditNoteLine(models.Model):
         InvoiceLine, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_note_lines",
         help_text="The invoice line it credits; none for an amount credited on the whole invoice.",
     )
-    kind = models.CharField(max_length=12, choices=LineKind.choices)
-    description = models.CharField(max_length=300)
-    quantity = models.DecimalField(max_digits=18, decimal_places=6, default=1)
-    unit_price = models.DecimalField(**UNIT_PRICE)
-    price_base_quantity = models.PositiveIntegerField(default=1)
-    amount = models.DecimalField(**MONEY)
-    position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["credit_note", "position"]
@@ -244,9 +245,6 @@ class CreditNoteLine(models.Model):
                 condition=Q(price_base_quantity__gt=0), name="credit_note_line_price_base_positive"
             ),
         ]
-
-    def __str__(self):
-        return self.description
 
 
 class DocumentKind(models.TextChoices):

@@ -11,6 +11,7 @@ from billing.cache import customer_cache_invalidate
 from billing.exceptions import BillingError, IdempotencyConflict
 from billing.invoicing.credit_notes import CreditNoteRequest, credit_note_partial_issue
 from billing.invoicing.invoices import overdue_alert_raise
+from billing.invoicing.settlement import paid_when_settled
 from billing.models import (
     AlertType,
     Credit,
@@ -24,7 +25,7 @@ from billing.models import (
 )
 from billing.money import format_number, positive_amount
 from billing.notifications.alerts import alert_raise, alert_text
-from billing.notifications.customer_webhooks import invoice_paid_publish, payment_failed_publish
+from billing.notifications.customer_webhooks import payment_failed_publish
 from billing.notifications.emails import email_queue
 from billing.periods import local_date
 from billing.transitions import transition_check
@@ -48,13 +49,7 @@ def _settle(payment: Payment, invoice: Invoice, *, now: datetime.datetime) -> No
     excess = payment.amount - applied
     invoice.amount_paid += applied
     invoice.amount_due -= applied
-    fields = ["amount_paid", "amount_due"]
-    if invoice.amount_due == 0 and invoice.status != InvoiceStatus.PAID:
-        transition_check(invoice, to=InvoiceStatus.PAID)
-        invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
-        fields += ["status", "paid_at"]
-        invoice_paid_publish(invoice, now=now)
-    invoice.save(update_fields=fields)
+    invoice.save(update_fields=["amount_paid", "amount_due", *paid_when_settled(invoice, now=now)])
     email_queue(
         kind=EmailKind.PAYMENT_RECEIVED, key=f"payment-received:{payment.pk}", user=invoice.user, invoice=invoice,
         context={"amount": str(payment.amount)},
