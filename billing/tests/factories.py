@@ -4,12 +4,13 @@ from decimal import Decimal
 import factory
 from factory.django import DjangoModelFactory
 
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import UserFactory, make_customer
 from billing.models import (
     Credit,
     CreditNote,
     CreditType,
     Invoice,
+    InvoiceKind,
     InvoiceLine,
     LineKind,
     Payment,
@@ -17,6 +18,8 @@ from billing.models import (
     Subscription,
 )
 from billing.periods import billing_zone
+from billing.services import invoice_run
+from libraries.tests.factories import UsageLogFactory
 
 # The billing time zone (settings.BILLING_TIME_ZONE, Paris) in which the tests write their dates and times.
 PARIS = billing_zone()
@@ -115,3 +118,23 @@ class CreditFactory(DjangoModelFactory):
     amount = Decimal("10.00")
     remaining_amount = factory.SelfAttribute("amount")
     reason = "Welcome offer"
+
+
+def pro_customer(
+    *, tokens: int = 6_500_000, period_start=datetime.date(2026, 10, 1), period_end=datetime.date(2026, 11, 1),
+    **profile,
+):
+    """A customer (`make_customer(**profile)`) on Pro (19.00, 5,000,000 tokens included, 2.00 per million) in the
+    period from `period_start`, who used `tokens` on its 12th day: 6,500,000 tokens bill 1,500,000 of overage, 3.00,
+    a subtotal of 22.00."""
+    user = make_customer(**profile)
+    SubscriptionFactory(user=user, plan=PlanFactory(), current_period_start=period_start, current_period_end=period_end)
+    UsageLogFactory(user=user, tokens=tokens, created_at=paris(period_start.year, period_start.month, 12, 15))
+    return user
+
+
+def period_invoice_of(user, *, period_end=datetime.date(2026, 11, 1), now=None) -> Invoice:
+    """The monthly run for `user` alone, at 2:00 on the day its period ends (or `now`): their period invoice."""
+    now = now or paris(period_end.year, period_end.month, period_end.day, 2, 0)
+    invoice_run(period_end=period_end, customer=user, now=now)
+    return Invoice.objects.get(user=user, kind=InvoiceKind.PERIOD, period_end=period_end)

@@ -12,7 +12,6 @@ import pytest
 from lxml import etree
 from pypdf import PdfReader
 
-from accounts.tests.factories import make_customer
 from billing.documents.data import credit_note_document, invoice_document
 from billing.documents.facturx import render_invoice_document
 from billing.models import CreditApplication, CreditNote, CreditType, Invoice, InvoiceStatus, LineKind
@@ -20,22 +19,13 @@ from billing.pricing import credits_spend, totals_at_rate
 from billing.selectors import invoice_upcoming
 from billing.services import credit_grant, invoice_cancel, invoice_finalize, invoice_generate, invoice_run
 from billing.tests.einvoice import document_failures, document_xml
-from billing.tests.factories import PARIS, CreditFactory, PlanFactory, SubscriptionFactory
-from libraries.tests.factories import UsageLogFactory
+from billing.tests.factories import PARIS, CreditFactory, pro_customer
 
 NOVEMBER_1 = datetime.date(2026, 11, 1)
 RUN_AT = datetime.datetime(2026, 11, 1, 2, 0, tzinfo=PARIS)
 GRANTED_AT = datetime.datetime(2026, 10, 2, 9, 0, tzinfo=PARIS)
 FRENCH_BUSINESS = {"company_name": "Atelier Durand", "vat_number": "FR40303265045"}
 GERMAN_BUSINESS = {"company_name": "Acme GmbH", "country": "DE", "vat_number": "DE136695976"}
-
-
-def october_customer(**profile):
-    user = make_customer(**profile)
-    SubscriptionFactory(user=user, plan=PlanFactory(), current_period_start=datetime.date(2026, 10, 1),
-                        current_period_end=NOVEMBER_1)
-    UsageLogFactory(user=user, tokens=6_500_000, created_at=datetime.datetime(2026, 10, 12, 15, tzinfo=PARIS))
-    return user
 
 
 def grant(user, type, amount, *, reason="Outage on 3 October", expires_at=None):
@@ -82,7 +72,7 @@ def pdf_text(invoice: Invoice) -> str:
 @pytest.mark.django_db
 class TestPriceReductionCredits:
     def test_a_compensation_credit_lowers_the_taxable_amount(self):
-        user = october_customer(**FRENCH_BUSINESS)
+        user = pro_customer(**FRENCH_BUSINESS)
         credit = grant(user, CreditType.COMPENSATION, "10.00")
 
         invoice = run_october(user)
@@ -98,7 +88,7 @@ class TestPriceReductionCredits:
         assert document_failures(invoice) == []
 
     def test_the_pdf_shows_the_credit_as_a_line_and_the_reduced_vat(self):
-        user = october_customer(**FRENCH_BUSINESS)
+        user = pro_customer(**FRENCH_BUSINESS)
         grant(user, CreditType.PROMOTIONAL, "10.00", reason="Welcome offer")
 
         text = pdf_text(run_october(user))
@@ -108,7 +98,7 @@ class TestPriceReductionCredits:
         assert "13.67" in text and "2.73" in text and "16.40" in text
 
     def test_a_promotional_credit_larger_than_the_invoice_leaves_it_paid_and_keeps_the_rest(self):
-        user = october_customer(**FRENCH_BUSINESS)
+        user = pro_customer(**FRENCH_BUSINESS)
         credit = grant(user, CreditType.PROMOTIONAL, "30.00", reason="Partner offer")
 
         invoice = run_october(user)
@@ -122,7 +112,7 @@ class TestPriceReductionCredits:
         assert document_failures(invoice) == []
 
     def test_under_reverse_charge_the_credit_is_taken_whole_before_a_zero_tax(self):
-        user = october_customer(**GERMAN_BUSINESS)
+        user = pro_customer(**GERMAN_BUSINESS)
         grant(user, CreditType.COMPENSATION, "10.00")
 
         invoice = run_october(user)
@@ -133,7 +123,7 @@ class TestPriceReductionCredits:
         assert document_failures(invoice) == []
 
     def test_the_credit_line_is_written_in_the_buyers_language(self):
-        user = october_customer(language="fr", **FRENCH_BUSINESS)
+        user = pro_customer(language="fr", **FRENCH_BUSINESS)
         grant(user, CreditType.COMPENSATION, "10.00", reason="Panne du 3 octobre")
 
         [(description, _quantity, amount)] = credit_lines(run_october(user))
@@ -146,7 +136,7 @@ class TestPriceReductionCredits:
 class TestPrepaidCredits:
     @pytest.mark.parametrize("credit_type", [CreditType.REFUND, CreditType.ADJUSTMENT])
     def test_money_the_customer_paid_is_a_prepaid_amount_after_tax(self, credit_type):
-        user = october_customer(**FRENCH_BUSINESS)
+        user = pro_customer(**FRENCH_BUSINESS)
         credit = grant(user, credit_type, "10.00", reason="Paid on cancelled invoice TMCP-2026-000001")
 
         invoice = run_october(user)
@@ -164,7 +154,7 @@ class TestPrepaidCredits:
 @pytest.mark.django_db
 class TestMixedCredits:
     def test_reductions_come_first_oldest_expiring_first_then_prepaid_credits(self):
-        user = october_customer(**FRENCH_BUSINESS)
+        user = pro_customer(**FRENCH_BUSINESS)
         overpaid = grant(user, CreditType.ADJUSTMENT, "10.00", reason="Overpayment of TMCP-2026-000001")
         welcome = grant(user, CreditType.PROMOTIONAL, "2.00", reason="Welcome offer")
         outage = grant(user, CreditType.COMPENSATION, "5.00",
@@ -184,7 +174,7 @@ class TestMixedCredits:
         assert document_failures(invoice) == []
 
     def test_finalising_a_draft_gives_what_the_run_gives(self):
-        by_run, by_hand = october_customer(**FRENCH_BUSINESS), october_customer(**FRENCH_BUSINESS)
+        by_run, by_hand = pro_customer(**FRENCH_BUSINESS), pro_customer(**FRENCH_BUSINESS)
         for user in (by_run, by_hand):
             grant(user, CreditType.REFUND, "3.00", reason="Refund")
             grant(user, CreditType.COMPENSATION, "5.00")
@@ -201,7 +191,7 @@ class TestMixedCredits:
 @pytest.mark.django_db
 class TestCancellingGivesTheCreditsBack:
     def test_the_credit_comes_back_and_the_credit_line_stays_on_the_credit_note(self):
-        user = october_customer(**FRENCH_BUSINESS)
+        user = pro_customer(**FRENCH_BUSINESS)
         credit = grant(user, CreditType.COMPENSATION, "10.00")
         invoice = run_october(user)
         cancelled_at = RUN_AT + datetime.timedelta(days=1)
@@ -222,7 +212,7 @@ class TestCancellingGivesTheCreditsBack:
 @pytest.mark.django_db
 class TestTheEstimateSpendsCreditsAsTheIssueWill:
     def test_the_upcoming_invoice_shows_the_credit_line_and_the_reduced_vat(self):
-        user = october_customer(**FRENCH_BUSINESS)
+        user = pro_customer(**FRENCH_BUSINESS)
         grant(user, CreditType.COMPENSATION, "10.00")
         grant(user, CreditType.REFUND, "1.00", reason="Refund")
 

@@ -27,7 +27,7 @@ from billing.services import (
     subscription_change_plan,
 )
 from billing.tests.einvoice import document_failures, document_xml, en16931_failures
-from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory, paris
+from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory, paris, period_invoice_of, pro_customer
 from billing.tests.test_progressive_billing import spike_plan, subscribe
 from libraries.tests.factories import UsageLogFactory
 
@@ -54,10 +54,7 @@ def october_run(user) -> Invoice:
 
 
 def october_invoice(tokens: int = 6_500_000, **profile) -> Invoice:
-    user = make_customer(**profile)
-    october_subscription(user)
-    UsageLogFactory(user=user, tokens=tokens, created_at=datetime.datetime(2026, 10, 12, 15, tzinfo=PARIS))
-    return october_run(user)
+    return period_invoice_of(pro_customer(tokens=tokens, **profile), now=RUN_AT)
 
 
 def xml_lines(xml: bytes) -> list[tuple[str, str, str, str]]:

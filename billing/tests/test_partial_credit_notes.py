@@ -43,15 +43,13 @@ from billing.services import (
     credit_note_card_refund,
     credit_note_partial_issue,
     invoice_cancel,
-    invoice_run,
     payment_record,
     recorded_payment_refund,
     refund_outcome_apply,
 )
 from billing.tests.einvoice import document_failures, document_xml
-from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory
+from billing.tests.factories import PARIS, period_invoice_of, pro_customer
 from billing.tests.test_stripe_refunds import paid_by_card, pinned, refunds_at_stripe  # noqa: F401 (fixtures)
-from libraries.tests.factories import UsageLogFactory
 
 RUN_AT = datetime.datetime(2026, 11, 1, 2, 0, tzinfo=PARIS)
 NOW = datetime.datetime(2026, 11, 10, 10, 0, tzinfo=PARIS)
@@ -66,11 +64,7 @@ GERMAN_BUSINESS = {"company_name": "Acme GmbH", "country": "DE", "vat_number": "
 
 def october_invoice(**profile) -> Invoice:
     """The month's invoice of a Pro customer who used 6,500,000 tokens, issued by the monthly run."""
-    user = make_customer(**profile)
-    SubscriptionFactory(user=user, plan=PlanFactory())
-    UsageLogFactory(user=user, tokens=6_500_000, created_at=datetime.datetime(2026, 10, 1, 15, tzinfo=PARIS))
-    invoice_run(period_end=datetime.date(2026, 11, 1), customer=user, now=RUN_AT)
-    return Invoice.objects.get(user=user)
+    return period_invoice_of(pro_customer(**profile), now=RUN_AT)
 
 
 def line_of(invoice: Invoice, kind: str):

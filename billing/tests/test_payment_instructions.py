@@ -14,7 +14,6 @@ from django.urls import reverse
 from lxml import etree
 from pypdf import PdfReader
 
-from accounts.tests.factories import make_customer
 from billing.documents.data import (
     BANK_CARD,
     SEPA_CREDIT_TRANSFER,
@@ -27,8 +26,7 @@ from billing.documents.ubl import ubl_xml
 from billing.models import CreditType, EmailKind, EmailNotification, Invoice, PaymentProviderCustomer
 from billing.services import credit_grant, invoice_documents_issue, invoice_run
 from billing.tests.einvoice import document_failures, en16931_failures, ubl_failures
-from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory
-from libraries.tests.factories import UsageLogFactory
+from billing.tests.factories import PARIS, pro_customer
 
 NOVEMBER_1 = datetime.date(2026, 11, 1)
 RUN_AT = datetime.datetime(2026, 11, 1, 2, 0, tzinfo=PARIS)
@@ -41,11 +39,7 @@ TRANSFER_SENTENCE = "Payment: bank transfer to IBAN FR76 3000 6000 0112 3456 789
 
 
 def october_customer():
-    user = make_customer(company_name="Atelier Durand", vat_number="FR40303265045")
-    SubscriptionFactory(user=user, plan=PlanFactory(), current_period_start=datetime.date(2026, 10, 1),
-                        current_period_end=NOVEMBER_1)
-    UsageLogFactory(user=user, tokens=6_500_000, created_at=datetime.datetime(2026, 10, 12, 15, tzinfo=PARIS))
-    return user
+    return pro_customer(company_name="Atelier Durand", vat_number="FR40303265045")
 
 
 def save_card(user, *, brand="visa", last4="4242") -> PaymentProviderCustomer:

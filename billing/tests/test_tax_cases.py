@@ -23,9 +23,8 @@ from billing.tax import (
     vat_country,
 )
 from billing.tests.einvoice import cii_rule_sets, document_failures, document_xml, en16931_failures
-from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory
+from billing.tests.factories import PARIS, PlanFactory, SubscriptionFactory, period_invoice_of, pro_customer
 from billing.vat_rates import STANDARD_RATE_ROWS, VatRateUnknown, standard_rate
-from libraries.tests.factories import UsageLogFactory
 
 NOVEMBER_1 = datetime.date(2026, 11, 1)
 RUN_AT = datetime.datetime(2026, 11, 1, 2, 0, tzinfo=PARIS)
@@ -42,13 +41,8 @@ AMERICAN_CONSUMER = {"company_name": "", "country": "US"}
 
 def period_invoice(*, period_start=datetime.date(2026, 10, 1), period_end=NOVEMBER_1, run_at=RUN_AT, **profile):
     """The invoice of a month on Pro with 6,500,000 tokens used (subtotal 22.00), issued by the run at `run_at`."""
-    user = make_customer(**profile)
-    SubscriptionFactory(user=user, plan=PlanFactory(), current_period_start=period_start,
-                        current_period_end=period_end)
-    UsageLogFactory(user=user, tokens=6_500_000,
-                    created_at=datetime.datetime.combine(period_start, datetime.time(15), tzinfo=PARIS))
-    invoice_run(period_end=period_end, customer=user, now=run_at)
-    return Invoice.objects.get(user=user)
+    user = pro_customer(period_start=period_start, period_end=period_end, **profile)
+    return period_invoice_of(user, period_end=period_end, now=run_at)
 
 
 def xml_tax(invoice: Invoice | CreditNote) -> dict:
