@@ -61,7 +61,7 @@ class EinvoiceFormat(models.TextChoices):
     """The e-invoice a customer's software reads: every invoice PDF embeds its Factur-X; UBL comes beside it."""
 
     FACTURX = "facturx", _("Factur-X (XML inside the PDF)")
-    UBL = "ubl", _("UBL 2.1 (Peppol BIS Billing 3.0)")
+    UBL = "ubl", _("UBL 2.1 (XML file beside the PDF)")
 
 
 class ViesStatus(models.TextChoices):

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
             model_name="userprofile",
             name="einvoice_format",
             field=models.CharField(
-                choices=[("facturx", "Factur-X (XML inside the PDF)"), ("ubl", "UBL 2.1 (Peppol BIS Billing 3.0)")],
+                choices=[("facturx", "Factur-X (XML inside the PDF)"), ("ubl", "UBL 2.1 (XML file beside the PDF)")],
                 default="facturx",
                 db_default="facturx",
                 help_text="Listed first on invoice pages; UBL is also attached to the invoice and credit-note emails.",
