@@ -1,19 +1,42 @@
-"""Invoice PDFs rendered per second: Factur-X PDF/A-3 documents built in memory, no database.
+"""Invoice documents rendered per second (Factur-X PDF/A-3 and UBL XML) against a bare reportlab page of each.
 
 The documents are what the monthly run renders: 2 to 4 lines (the plan, prorated when it changed during
 the month, and the usage above the quota), in French and English, with French VAT, EU reverse charge or
-export outside the EU.
+export outside the EU. The floor draws the same texts and table with the same fonts on the same page size,
+straight on a reportlab canvas: no PDF/A, no XML, no embedded file. Floor and product alternate in rounds.
 """
 import argparse
+import cProfile
 import dataclasses
 import datetime
+import io
 import random
 import time
 from decimal import Decimal
 
+from django.utils.translation import gettext, pgettext
+from reportlab.lib.units import mm
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfgen.canvas import Canvas
+
 from bench import django_setup, progress, rate
+from billing.documents import pdf
 from billing.documents.data import INVOICE, RECOVERY_INDEMNITY, DocumentLine, DocumentParty, InvoiceDocument
 from billing.documents.facturx import render_invoice_document
+from billing.documents.pdf import (
+    ACCENT,
+    BAND,
+    CONTENT_WIDTH,
+    FONT,
+    FONT_BOLD,
+    INK,
+    MARGIN_TOP,
+    MARGIN_X,
+    MUTED,
+    PAGE_HEIGHT,
+    PAGE_WIDTH,
+    RULE,
+)
 from billing.money import ZERO, round_money
 
 VAT_RATE = Decimal("0.2000")
@@ -46,6 +69,9 @@ ONE = Decimal("1.000000")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=2000, help="documents to render (default 2000)")
     parser.add_argument("--seed", type=int, default=2026, help="seed of the generated documents")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds of floor then product (default 10)")
+    parser.add_argument("--profile", metavar="FILE", help="run the product's renders under cProfile, save the stats "
+                        "to FILE and print the top functions")
 
 
 def _lines(rng: random.Random) -> tuple[DocumentLine, ...]:
@@ -92,24 +118,176 @@ def document(rng: random.Random, sequence: int) -> InvoiceDocument:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class BarePage:
+    """The texts of one invoice's page, as the product prints them, for the floor to draw."""
+
+    seller: str
+    seller_email: str
+    title: str
+    number: str
+    facts: list[tuple[str, str]]
+    parties: list[list[str]]
+    columns: list[str]
+    lines: list[tuple[str, str, str, str]]
+    vat: list[list[str]]
+    totals: list[list[str]]
+    notes: list[str]
+    footer: str
+    page_label: str
+
+
+def bare_page(document: InvoiceDocument) -> BarePage:
+    """The page's texts, made with the product's own helpers in the buyer's language (before the clock)."""
+    with pdf.in_document_language(document):
+        vat, totals = pdf.summary_rows(document)
+        notes = [pdf.payment_instructions(document), document.tax_mention, *pdf.legal_paragraphs(document)]
+        return BarePage(
+            seller=document.seller.display_name, seller_email=document.seller.email,
+            title=pdf.document_title(document), number=gettext("No. %(number)s") % {"number": document.number},
+            facts=[(label.upper(), value) for label, value in pdf.document_facts(document)],
+            parties=[[pgettext("seller", "From").upper(), *pdf.party_lines(document.seller)],
+                     [gettext("Bill to").upper(), *pdf.party_lines(document.buyer)]],
+            columns=pdf.line_columns(), lines=pdf.line_cells(document), vat=vat, totals=totals,
+            notes=[pdf.fit_text(note) for note in notes if note], footer=pdf.footer_text(document),
+            page_label=gettext("Page %(page)s / %(pages)s") % {"page": 1, "pages": 1},
+        )
+
+
+def render_bare(page: BarePage) -> bytes:
+    """The floor: `page` drawn with reportlab's canvas alone, in the product's embedded TrueType fonts."""
+    out = io.BytesIO()
+    canvas = Canvas(out, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), initialFontName=FONT)
+    left, right = MARGIN_X, PAGE_WIDTH - MARGIN_X
+    y = PAGE_HEIGHT - MARGIN_TOP
+    canvas.setFillColor(INK)
+    canvas.setFont(FONT_BOLD, 13)
+    canvas.drawString(left, y - 13, page.seller)
+    canvas.setFillColor(ACCENT)
+    canvas.setFont(FONT_BOLD, 20)
+    canvas.drawRightString(right, y - 20, page.title)
+    canvas.setFillColor(MUTED)
+    canvas.setFont(FONT, 7.5)
+    canvas.drawString(left, y - 32, page.seller_email)
+    canvas.setFillColor(INK)
+    canvas.setFont(FONT, 10)
+    canvas.drawRightString(right, y - 34, page.number)
+    y -= 70
+    canvas.setFillColor(BAND)
+    canvas.rect(left, y - 26, CONTENT_WIDTH, 36, stroke=0, fill=1)
+    column = CONTENT_WIDTH / len(page.facts)
+    for n, (label, value) in enumerate(page.facts):
+        canvas.setFillColor(MUTED)
+        canvas.setFont(FONT, 7)
+        canvas.drawString(left + 8 + n * column, y, label)
+        canvas.setFillColor(INK)
+        canvas.setFont(FONT_BOLD, 9)
+        canvas.drawString(left + 8 + n * column, y - 12, value)
+    y -= 50
+    for n, (heading, name, *rest) in enumerate(page.parties):
+        x, line_y = left + n * CONTENT_WIDTH / 2, y
+        canvas.setFillColor(MUTED)
+        canvas.setFont(FONT, 7)
+        canvas.drawString(x, line_y, heading)
+        canvas.setFillColor(INK)
+        canvas.setFont(FONT_BOLD, 9)
+        canvas.drawString(x, line_y - 12.5, name)
+        canvas.setFont(FONT, 9)
+        for line in rest:
+            line_y -= 12.5
+            canvas.drawString(x, line_y - 12.5, line)
+    y -= 125
+    edges = (right - 110 * mm, right - 76 * mm, right - 30 * mm, right)  # the product's column widths
+    canvas.setFillColor(BAND)
+    canvas.rect(left, y - 6, CONTENT_WIDTH, 20, stroke=0, fill=1)
+    canvas.setFillColor(ACCENT)
+    canvas.setFont(FONT_BOLD, 8)
+    canvas.drawString(left + 6, y, page.columns[0])
+    for edge, heading in zip(edges[1:], page.columns[1:], strict=True):
+        canvas.drawRightString(edge - 6, y, heading)
+    canvas.setFillColor(INK)
+    canvas.setFont(FONT, 8.5)
+    canvas.setStrokeColor(RULE)
+    canvas.setLineWidth(0.5)
+    for description, *figures in page.lines:
+        y -= 22
+        canvas.drawString(left + 6, y, description)
+        for edge, figure in zip(edges[1:], figures, strict=True):
+            canvas.drawRightString(edge - 6, y, figure)
+        canvas.line(left, y - 8, right, y - 8)
+    y -= 36
+    for n in range(max(len(page.vat), len(page.totals))):
+        if n < len(page.vat):
+            for m, cell in enumerate(page.vat[n]):
+                canvas.drawRightString(left + (30, 46, 74)[m] * mm, y, cell)
+        if n < len(page.totals):
+            label, amount = page.totals[n]
+            canvas.drawString(right - 90 * mm, y, label)
+            canvas.drawRightString(right - 6, y, amount)
+        y -= 17
+    canvas.line(left, y, right, y)
+    canvas.setFont(FONT, 7.5)
+    for note in page.notes:
+        for line in simpleSplit(note, FONT, 7.5, CONTENT_WIDTH):
+            y -= 10.5
+            canvas.drawString(left, y, line)
+    canvas.setStrokeColor(RULE)
+    canvas.line(left, 14 * mm, right, 14 * mm)
+    canvas.setFillColor(MUTED)
+    canvas.setFont(FONT, 7)
+    canvas.drawString(left, 10 * mm, page.footer)
+    canvas.drawRightString(right, 10 * mm, page.page_label)
+    canvas.showPage()
+    canvas.save()
+    return out.getvalue()
+
+
 def run(args: argparse.Namespace) -> dict:
     django_setup()  # no database, but the documents' texts come from the translation catalogue
+    from billing.documents.ubl import ubl_xml  # after the setup: the billing modules it imports may load models
+
+    def product(document: InvoiceDocument) -> int:
+        """What issuing stores and sends: the Factur-X PDF/A-3 and the UBL XML."""
+        return len(render_invoice_document(document)) + len(ubl_xml(document))
+
     rng = random.Random(args.seed)
     documents = [document(rng, n) for n in range(1, args.count + 1)]
-    progress(f"built {len(documents)} documents; warming up (fonts, logo, XML schema)")
-    render_invoice_document(dataclasses.replace(documents[0], number="TMCP-2026-999999"))
-    step = max(1, args.count // 10)
-    total_bytes = 0
-    started = time.perf_counter()
-    for done, each in enumerate(documents, start=1):
-        total_bytes += len(render_invoice_document(each))
-        if done % step == 0 or done == args.count:
-            elapsed = time.perf_counter() - started
-            progress(f"{done}/{args.count} rendered in {elapsed:.1f}s ({rate(done, elapsed)}/s)")
-    seconds = time.perf_counter() - started
+    pages = [bare_page(each) for each in documents]
+    progress(f"built {len(documents)} documents and their bare pages; warming up (fonts, logo, XML schemas)")
+    product(dataclasses.replace(documents[0], number="TMCP-2026-999999"))
+    render_bare(pages[0])
+    rounds = max(1, min(args.rounds, args.count))
+    bounds = [args.count * n // rounds for n in range(rounds + 1)]
+    profiler = cProfile.Profile() if args.profile else None
+    bare_seconds = product_seconds = 0.0
+    bare_bytes = product_bytes = 0
+    for n, (first, after) in enumerate(zip(bounds[:-1], bounds[1:], strict=True), start=1):
+        started = time.perf_counter()
+        bare_bytes += sum(len(render_bare(page)) for page in pages[first:after])
+        bare_seconds += time.perf_counter() - started
+        if profiler:
+            profiler.enable()
+        started = time.perf_counter()
+        product_bytes += sum(product(each) for each in documents[first:after])
+        product_seconds += time.perf_counter() - started
+        if profiler:
+            profiler.disable()
+        progress(f"round {n}/{rounds}: {after}/{args.count} rendered; bare {rate(after, bare_seconds)}/s, "
+                 f"product {rate(after, product_seconds)}/s")
+    if profiler:
+        from bench.invoice_run import _print_profile
+
+        _print_profile(profiler, args.profile)
+    bare, pdfs = rate(args.count, bare_seconds), rate(args.count, product_seconds)
     return {
         "count": args.count,
-        "seconds": round(seconds, 2),
-        "pdfs_per_second": rate(args.count, seconds),
-        "mean_kb": round(total_bytes / args.count / 1024, 1) if args.count else 0,
+        "rounds": rounds,
+        "seconds": round(product_seconds, 2),
+        "bare_seconds": round(bare_seconds, 2),
+        "pdfs_per_second": pdfs,
+        "bare_pdfs_per_second": bare,
+        "ratio": round(pdfs / bare, 3),
+        "mean_kb": round(product_bytes / args.count / 1024, 1),
+        "bare_mean_kb": round(bare_bytes / args.count / 1024, 1),
+        "profiled": bool(profiler),
     }

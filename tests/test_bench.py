@@ -17,16 +17,17 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 class TestBench:
     def test_pdf_prints_its_figures_as_json_on_the_last_line(self):
-        result = run_bench("pdf", "--count", "20")
+        result = run_bench("pdf", "--count", "20", "--rounds", "2")
 
         assert result.returncode == 0, result.stderr
         *progress, last = result.stdout.strip().splitlines()
         figures = json.loads(last)
         assert figures["bench"] == "pdf"
-        assert figures["count"] == 20
-        assert {"seconds", "pdfs_per_second", "peak_rss_mb"} <= figures.keys()
-        assert all(isinstance(figures[key], int | float) for key in ("seconds", "pdfs_per_second", "peak_rss_mb"))
-        assert progress and "20/20 rendered" in progress[-1]
+        assert figures["count"] == 20 and figures["rounds"] == 2
+        for key in ("seconds", "bare_seconds", "pdfs_per_second", "bare_pdfs_per_second", "ratio", "peak_rss_mb"):
+            assert isinstance(figures[key], int | float) and figures[key] > 0, (key, figures)
+        assert figures["ratio"] == round(figures["pdfs_per_second"] / figures["bare_pdfs_per_second"], 3)
+        assert progress and "round 2/2: 20/20 rendered" in progress[-1]
 
     def test_an_unknown_benchmark_is_refused_with_the_list(self):
         result = run_bench("nope")

@@ -276,17 +276,24 @@ def _label_markup(text: str) -> str:
     return f'<font size="7" color="{MUTED_HEX}">{_markup(text.upper())}</font>'
 
 
-def _party_block(party: DocumentParty, heading: str) -> Paragraph:
-    lines = [_label_markup(heading), f"<b>{_markup(party.display_name)}</b>"]
+def party_lines(party: DocumentParty) -> list[str]:
+    """A seller's or buyer's block as it prints, one text a line: its legal name first."""
+    lines = [party.display_name]
     if party.company_name and party.name and party.name != party.company_name:
-        lines.append(_markup(party.name))
-    lines += [_markup(line) for line in _address_lines(party)]
+        lines.append(party.name)
+    lines += _address_lines(party)
     if party.siren:
-        lines.append(_markup(_siren(party)))
+        lines.append(_siren(party))
     if party.vat_number:
-        lines.append(_markup(_vat_number(party)))
+        lines.append(_vat_number(party))
     if party.email:
-        lines.append(_markup(party.email))
+        lines.append(party.email)
+    return lines
+
+
+def _party_block(party: DocumentParty, heading: str) -> Paragraph:
+    name, *rest = party_lines(party)
+    lines = [_label_markup(heading), f"<b>{_markup(name)}</b>", *map(_markup, rest)]
     return Paragraph("<br/>".join(lines), BODY)
 
 
@@ -334,9 +341,9 @@ def _header(document: InvoiceDocument, logo_path) -> Table:
     return table
 
 
-def _facts(document: InvoiceDocument) -> Table:
+def document_facts(document: InvoiceDocument) -> list[tuple[str, str]]:
     """Issue date, due date (or the cancelled invoice) and service period (its date when it is one day, as a one-off
-    charge's): captions over values."""
+    charge's), as (caption, value) pairs."""
     facts = [(gettext("Issue date"), format_date(document.issue_date))]
     if document.is_credit_note:
         facts.append((gettext("Cancelled invoice"), document.original_invoice_number))
@@ -347,6 +354,12 @@ def _facts(document: InvoiceDocument) -> Table:
     else:
         period = f"{format_date(document.period_start)} – {format_date(document.period_last_day)}"
         facts.append((gettext("Service period"), period))
+    return facts
+
+
+def _facts(document: InvoiceDocument) -> Table:
+    """The document's facts: captions over values."""
+    facts = document_facts(document)
     rows = [[fit_text(label.upper()) for label, _ in facts], [fit_text(value) for _, value in facts]]
     widths = [CONTENT_WIDTH * share for share in (0.28, 0.28, 0.44)[-len(facts):]]
     widths[0] += CONTENT_WIDTH - sum(widths)
@@ -394,21 +407,28 @@ def _parties(document: InvoiceDocument) -> Table:
     return table
 
 
-def _lines_table(document: InvoiceDocument) -> Table:
-    currency = document.currency
-    rows = [[
+def line_columns() -> list[str]:
+    """The lines table's column headings."""
+    return [
         pgettext("invoice line", "Description"), pgettext("invoice line", "Quantity"),
         pgettext("invoice line", "Unit price"), pgettext("invoice line", "Amount"),
-    ]]
-    for line in document.lines:
-        rows.append(
-            [
-                _p(line.description, CELL),
-                _p(format_line_quantity(line), CELL_NUMBER),
-                _p(format_line_unit_price(line, currency), CELL_NUMBER),
-                fit_text(format_number(line.amount, currency=currency)),
-            ]
-        )
+    ]
+
+
+def line_cells(document: InvoiceDocument) -> list[tuple[str, str, str, str]]:
+    """Each line's description, quantity, unit price and amount as the lines table prints them."""
+    currency = document.currency
+    return [
+        (line.description, format_line_quantity(line), format_line_unit_price(line, currency),
+         format_number(line.amount, currency=currency))
+        for line in document.lines
+    ]
+
+
+def _lines_table(document: InvoiceDocument) -> Table:
+    rows = [line_columns()]
+    for description, quantity, unit_price, amount in line_cells(document):
+        rows.append([_p(description, CELL), _p(quantity, CELL_NUMBER), _p(unit_price, CELL_NUMBER), fit_text(amount)])
     # A usage line's quantity and price name their unit ('35,161,291 tokens', '2,00 EUR / million de jetons'):
     # wide enough for them on one line up to a billion tokens; a longer price wraps, an amount never does.
     widths = [CONTENT_WIDTH - 110 * mm, 34 * mm, 46 * mm, 30 * mm]
@@ -438,8 +458,8 @@ def _lines_table(document: InvoiceDocument) -> Table:
     return table
 
 
-def _summary(document: InvoiceDocument) -> Table:
-    """One table: the VAT breakdown on the left (base, rate, VAT), the totals on the right."""
+def summary_rows(document: InvoiceDocument) -> tuple[list[list[str]], list[list[str]]]:
+    """The VAT breakdown (caption, header, one row per rate) and the totals (label, amount), as they print."""
 
     def money(amount):
         return fit_text(format_number(amount, currency=document.currency))
@@ -463,6 +483,12 @@ def _summary(document: InvoiceDocument) -> Table:
             [gettext("Amount paid"), money(document.amount_paid)],
             [pgettext("invoice total", "Amount due"), money(document.amount_due)],
         ]
+    return vat, totals
+
+
+def _summary(document: InvoiceDocument) -> Table:
+    """One table: the VAT breakdown on the left (base, rate, VAT), the totals on the right."""
+    vat, totals = summary_rows(document)
     rows = [
         [*(vat[i] if i < len(vat) else ["", "", ""]), "", *totals[i]]
         for i in range(max(len(vat), len(totals)))
@@ -543,17 +569,23 @@ def _notes(document: InvoiceDocument) -> list:
         notes.append(Paragraph(f"<b>{_markup(reference)}</b> {_markup(reason_text(document))}", NOTE))
     if document.tax_mention:
         notes.append(_p(document.tax_mention, NOTE_STRONG))
-    mentions = legal_mentions(document)
-    notes += [
-        _p(" ".join(filter(None, [
-            mentions["operation"], mentions["vat_on_debits"], mentions["payment_terms"], mentions["no_discount"],
-        ])), NOTE),
-        _p(f"{mentions['late_payment']} {mentions['recovery_indemnity']}", NOTE),
-    ]
+    notes += [_p(text, NOTE) for text in legal_paragraphs(document)]
     return notes
 
 
-def _footer(document: InvoiceDocument) -> str:
+def legal_paragraphs(document: InvoiceDocument) -> list[str]:
+    """The legal mentions as the notes print them: the operation and payment terms, then the late-payment ones."""
+    mentions = legal_mentions(document)
+    return [
+        " ".join(filter(None, [
+            mentions["operation"], mentions["vat_on_debits"], mentions["payment_terms"], mentions["no_discount"],
+        ])),
+        f"{mentions['late_payment']} {mentions['recovery_indemnity']}",
+    ]
+
+
+def footer_text(document: InvoiceDocument) -> str:
+    """The seller's name, address and identifiers, at the foot of every page."""
     seller = document.seller
     address = ", ".join(filter(None, [seller.address_line1, " ".join(filter(None, [seller.postal_code, seller.city]))]))
     parts = [seller.display_name, address]
@@ -611,7 +643,7 @@ def _render(document: InvoiceDocument, *, logo_path: Path | str | None) -> bytes
         story,
         canvasmaker=functools.partial(
             _DocumentCanvas,
-            footer=_footer(document),
+            footer=footer_text(document),
             running_title=fit_text(f"{document.seller.display_name} — {title}"),
             # The canvas numbers the pages once it knows how many there are: it gets the text to fill in.
             page_label=gettext("Page %(page)s / %(pages)s"),
