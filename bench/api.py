@@ -18,6 +18,12 @@ measured run (10 seconds by default):
   that every call misses the cache and reads and serialises the page;
 - docs: `/api/libraries/<slug>/docs/?topic=routing&tokens=1000`: full-text search of the chunks, one usage log
   written per call, plan throttles in Redis.
+
+Each endpoint's `ratio` is its requests per second over the ceiling's (`docs_ratio`, …).
+
+`--layers` measures instead, in this process and without a server or wrk, where each call's time goes: each
+middleware, authentication, throttles, serialization, rendering, SQL and Redis, in µs per call (`bench._layers`),
+for the same endpoints and MCP's `tools/call`.
 """
 import argparse
 import datetime
@@ -50,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser, *, customers: int = 10_000) -
     parser.add_argument("--customers", type=int, default=customers,
                         help=f"background customers (default {customers})")
     parser.add_argument("--seed", type=int, default=2026, help="seed of the generated data")
+    parser.add_argument("--layers", action="store_true", help="time each layer of a call in this process instead "
+                        "(no server, no wrk): µs per call per middleware, authentication, throttle, …")
+    parser.add_argument("--calls", type=int, default=500, help="calls per endpoint measured by --layers "
+                        "(default 500)")
 
 
 def customer_with_invoices():
@@ -90,11 +100,8 @@ def customer_with_invoices():
 
 
 @contextmanager
-def docs_served(args: argparse.Namespace, *, name: str):
-    """The world above in a bench database of its own, served by gunicorn: yields the server, the customer's
-    token and wrk's script."""
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed: apt-get install -y wrk")
+def docs_world(args: argparse.Namespace, *, name: str):
+    """The world above in a bench database of its own: yields the customer's token."""
     with bench_database(name):
         from bench._data import customers_load, libraries_create, plans_create
         from billing import clock
@@ -104,12 +111,49 @@ def docs_served(args: argparse.Namespace, *, name: str):
         customers_load(count=args.customers, seed=args.seed, plans=plans_create(), period_start=month.start,
                        period_end=month.end)
         libraries_create(count=20, chunks_per_library=200)
-        token = customer_with_invoices()
-        with wrk_script() as script, gunicorn_server(workers=args.workers) as server:
-            yield server, token, script
+        yield customer_with_invoices()
+
+
+@contextmanager
+def docs_served(args: argparse.Namespace, *, name: str):
+    """The world above served by gunicorn: yields the server, the customer's token and wrk's script."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    with docs_world(args, name=name) as token, wrk_script() as script, gunicorn_server(workers=args.workers) as server:
+        yield server, token, script
+
+
+def layers_run(args: argparse.Namespace) -> dict:
+    """µs per call of each layer, in this process, for each endpoint of the run and MCP's tools/call."""
+    from bench._layers import WHOLE, Call, measure, table
+    from bench.mcp import MCP_CALL, MCP_HEADERS
+
+    with docs_world(args, name="api") as token:
+        key = {"Authorization": f"Bearer {token}"}
+        calls = {
+            "ceiling": Call("GET", "/bench/bare/"),
+            "invoices": Call("GET", "/api/billing/invoices/", "page=1", headers=key),
+            "invoices_uncached": Call("GET", "/api/billing/invoices/", "page=1", headers=key, unique=True),
+            "docs": Call("GET", f"/api/libraries/{DOCS_LIBRARY}/docs/", DOCS_QUERY, headers=key),
+            "mcp": Call("POST", "/mcp", body=MCP_CALL.encode(), headers={**key, **MCP_HEADERS}),
+        }
+        figures = measure(calls, count=args.calls)
+    progress("µs per call, inclusive (own) ×times per call:\n" + table(figures))
+    ceiling = figures["ceiling"][WHOLE]["us"]
+    return {
+        "layers": True,
+        "calls": args.calls,
+        **{f"{name}_us": lines[WHOLE]["us"] for name, lines in figures.items()},
+        # Requests per second one process would serve over the ceiling's, were the CPU all it waited for.
+        **{f"{name}_ratio": round(ceiling / lines[WHOLE]["us"], 3) for name, lines in figures.items()
+           if name != "ceiling"},
+        "per_layer_us": figures,
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.layers:
+        return layers_run(args)
     with docs_served(args, name="api") as (server, token, script):
         ceiling_url = f"{server.url}/bench/bare/"
         invoices_url = f"{server.url}/api/billing/invoices/"
@@ -129,11 +173,14 @@ def run(args: argparse.Namespace) -> dict:
             "docs": wrk_measure(f"/api/libraries/{DOCS_LIBRARY}/docs/", docs_url, token=token, args=args,
                                 script=script),
         }
+    ceiling_rps = endpoints["ceiling"]["rps"]
     return {
         "connections": args.connections,
         "workers": args.workers,
         "duration_seconds": args.duration,
-        "ceiling_rps": endpoints["ceiling"]["rps"],
+        "ceiling_rps": ceiling_rps,
+        **{f"{name}_ratio": round(figures["rps"] / ceiling_rps, 3) for name, figures in endpoints.items()
+           if name != "ceiling"},
         **{name: figures for name, figures in endpoints.items() if name != "ceiling"},
         "ceiling": endpoints["ceiling"],
         "server_peak_rss_mb": server.peak_rss_mb,

@@ -22,7 +22,7 @@ import statistics
 
 from bench import progress
 from bench._common import json_answer, wrk_measure
-from bench.api import DOCS_LIBRARY, DOCS_QUERY, docs_served
+from bench.api import DOCS_LIBRARY, DOCS_QUERY, docs_served, layers_run
 from bench.api import add_arguments as api_arguments
 
 MCP_TOOL = "get-library-docs"
@@ -78,6 +78,8 @@ def _interleaved(measures: dict, *, rounds: int, seconds: int) -> dict[str, dict
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.layers:  # the same table as `api --layers`, which has MCP's call too
+        return layers_run(args)
     with docs_served(args, name="mcp") as (server, token, script):
         from libraries.models import UsageLog
 

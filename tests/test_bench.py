@@ -65,3 +65,20 @@ def test_mcp_smoke():
     assert figures["mcp_over_rest"] == round(figures["mcp"]["rps"] / figures["rest"]["rps"], 3)
     assert figures["mcp_calls_metered"] >= figures["mcp"]["requests"]
     assert "MCP get-library-docs serves the REST endpoint's 4 chunks, 992 tokens" in result.stdout
+
+
+@pytest.mark.slow
+def test_api_layers_smoke():
+    """`api --layers`: each endpoint's calls in this process, a table of µs per layer, the ratios to the ceiling."""
+    result = run_bench("api", "--layers", "--calls", "5", "--customers", "200")
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    layers = figures["per_layer_us"]
+    assert set(layers) == {"ceiling", "invoices", "invoices_uncached", "docs", "mcp"}
+    for name in ("invoices", "invoices_uncached", "docs", "mcp"):
+        assert figures[f"{name}_ratio"] == round(figures["ceiling_us"] / figures[f"{name}_us"], 3)
+    docs = layers["docs"]
+    assert docs["middleware SessionMiddleware"]["n"] == 1
+    assert any(row.endswith("usage row write (autocommit)") for row in docs)
+    assert "middleware CSPMiddleware" in result.stdout and "µs per call" in result.stdout
