@@ -27,6 +27,7 @@ from billing import clock
 from billing.cache import INVOICE_LIST_TIMEOUT, USER_DATA_TIMEOUT, customer_cached
 from billing.customer.filters import AlertFilter, CreditFilter, InvoiceFilter, PaymentFilter, PlanFilter
 from billing.customer.serializers import (
+    INVOICE_LIST_COLUMNS,
     AlertSerializer,
     CouponCodeSerializer,
     CouponRedemptionSerializer,
@@ -43,6 +44,7 @@ from billing.customer.serializers import (
     UpcomingInvoiceSerializer,
     UsageQuerySerializer,
     UsageSerializer,
+    invoice_list_rows,
 )
 from billing.customer.views import xml_download
 from billing.documents.services import record_ubl
@@ -154,6 +156,13 @@ class InvoiceListApi(CustomerListApi):
 
     def customer_queryset(self, *, user):
         return customer_invoices(user=user)
+
+    def list(self, request, *args, **kwargs):
+        def page() -> dict:
+            rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*INVOICE_LIST_COLUMNS))
+            return self.get_paginated_response(invoice_list_rows(rows, request=request)).data
+
+        return self.cached(page)
 
 
 @extend_schema(tags=[TAG], summary="One of your invoices",

@@ -18,6 +18,7 @@ from accounts.models import AuditLog
 from accounts.services import api_key_create, api_key_revoke
 from accounts.tests.factories import UserProfileFactory, make_customer
 from billing import clock
+from billing.customer.serializers import InvoiceSerializer
 from billing.models import (
     AlertType,
     BillingAlert,
@@ -29,6 +30,7 @@ from billing.models import (
     SubscriptionPlanChange,
     SubscriptionStatus,
 )
+from billing.selectors import customer_invoices
 from billing.services import alert_raise, credit_grant, invoice_cancel, invoice_finalize, payment_record
 from billing.tests.factories import InvoiceFactory, PlanFactory, SubscriptionFactory, paris
 from libraries.tests.factories import UsageLogFactory
@@ -216,6 +218,23 @@ class TestInvoiceList:
         }
         assert body["results"][1]["status"] == "PAID"
         assert (body["results"][1]["amount_paid"], body["results"][1]["amount_due"]) == ("22.80", "0.00")
+
+    def test_each_row_is_the_invoice_as_its_serializer_writes_it_paid_cancelled_or_sent(self):
+        """The list writes its rows from the columns alone (no invoice decrypted per row): the same JSON."""
+        user = make_customer()
+        subscription = subscription_of(user)
+        paid, cancelled, sent = (sent_invoice(subscription, month=month) for month in (8, 9, 10))
+        pay(paid)
+        invoice_cancel(invoice=cancelled, reason="Billed twice", now=paris(2026, 11, 3, 9, 0, 17))
+        client = client_for(user)
+
+        rows = client.get("/api/billing/invoices/").json()["results"]
+
+        request = client.get("/api/billing/invoices/").wsgi_request
+        expected = InvoiceSerializer(customer_invoices(user=user), many=True, context={"request": request}).data
+        assert rows == expected
+        assert [row["status"] for row in rows] == ["SENT", "CANCELLED", "PAID"]
+        assert rows[1]["cancelled_at"] == "2026-11-03T08:00:17Z" and rows[2]["paid_at"] is not None
 
     def test_is_paginated_by_25(self):
         user = make_customer()
