@@ -11,17 +11,23 @@ VAT categories (UNTDID 5305, with the EN 16931 business rules they must meet):
 """
 from __future__ import annotations
 
+import datetime
+import functools
 import importlib.resources
-import io
+import re
 import threading
 from decimal import Decimal
+from xml.sax.saxutils import escape
 
-from facturx import generate_cii_xml, generate_from_file
-from facturx.facturx import FACTURX_LEVEL2xsd
-from lxml import etree
+from facturx import generate_cii_xml
+from facturx.facturx import FACTURX_FILENAME, FACTURX_LEVEL2xmp, FACTURX_LEVEL2xsd, generate_xmp_object
+from lxml import etree, objectify
 
 from billing.documents.data import DocumentLine, DocumentParty, InvoiceDocument
 from billing.documents.pdf import (
+    CREATOR,
+    PRODUCER,
+    PdfA3,
     document_title,
     in_document_language,
     legal_mentions,
@@ -40,7 +46,6 @@ EMAIL_SCHEME = "EM"
 STANDARD, REVERSE_CHARGE, EXPORT = "S", "AE", "G"
 EXEMPTION_CODES = {REVERSE_CHARGE: "VATEX-EU-AE", EXPORT: "VATEX-EU-G"}
 DEFAULT_EXEMPTION_TEXT = {REVERSE_CHARGE: "Reverse charge", EXPORT: "Export outside the EU"}
-PDF_LANGUAGES = {"fr": "fr-FR", "en": "en-GB"}
 # BT-23, the French billing framework ("cadre de facturation", BR-FR-08). Its letter is the category of the
 # operation (B goods, S services, M both), its digit the case: 1 a plain invoice, 2 one already paid, 4 a final
 # invoice after a down payment, 5/6 subcontracting and co-contracting, 7 one already e-reported, 8/9 multi-vendor
@@ -241,69 +246,74 @@ def xml_check(xml: bytes) -> None:
         raise FacturXError(f"Factur-X XML is not valid against the EN 16931 schema: {schema.error_log}")
 
 
+def _cii_xml(document: InvoiceDocument) -> bytes:
+    return generate_cii_xml(facturx_data(document), level=LEVEL, check_xsd=False, check_schematron=False)
+
+
 def facturx_xml(document: InvoiceDocument) -> bytes:
     """The Factur-X EN 16931 CII XML of `document`, validated against the official XSD."""
-    xml = generate_cii_xml(facturx_data(document), level=LEVEL, check_xsd=False, check_schematron=False)
+    xml = _cii_xml(document)
     xml_check(xml)
     return xml
 
 
-def _pdf_metadata(document: InvoiceDocument) -> dict:
+# The Factur-X XMP packet (PDF/A-3 B identification, Dublin Core title, author and description, the Factur-X
+# extension schema) as the factur-x library writes it, built once with a placeholder for each value a document
+# changes, and the pdf:Keywords that the information dictionary states too.
+_XMP_FIELDS = ("title", "author", "subject", "keywords", "timestamp")
+_XMP_PLACEHOLDER = re.compile("@(" + "|".join(_XMP_FIELDS) + ")@")
+
+
+@functools.cache
+def _xmp_template() -> str:
+    root = generate_xmp_object({
+        "pdfa3_flavor": "B", "producer": PRODUCER, "creator_tool": CREATOR, "version": "1.0",
+        "documenttype": "INVOICE", "xml_filename": FACTURX_FILENAME, "xmp_level": FACTURX_LEVEL2xmp[LEVEL],
+        "urn": "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#",
+        **{field: f"@{field}@" for field in _XMP_FIELDS},
+    })
+    [producer] = root.xpath("//pdf:Producer", namespaces=root.nsmap)
+    pdf = objectify.ElementMaker(namespace=root.nsmap["pdf"], nsmap=root.nsmap, annotate=False)
+    producer.addnext(pdf.Keywords("@keywords@"))
+    packet = etree.tostring(root, pretty_print=True, encoding="unicode").strip()
+    return f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n{packet}\n<?xpacket end="w"?>'
+
+
+def _xmp(values: dict[str, str]) -> bytes:
+    return _XMP_PLACEHOLDER.sub(lambda match: escape(values[match[1]]), _xmp_template()).encode()
+
+
+def _pdfa3(document: InvoiceDocument, xml: bytes, *, now: datetime.datetime) -> PdfA3:
+    """The PDF/A-3 of `document` carrying `xml` as factur-x.xml: one title, author, subject and keywords in the
+    XMP and in the information dictionary, one date (UTC) for the file, its metadata and its attachment."""
     with in_document_language(document):
         kind = document_title(document)
     title = f"{kind} {document.number}"
-    return {
+    values = {
         "author": document.seller.display_name,
         "keywords": f"Factur-X, {kind}",
         "title": f"{document.seller.display_name}: {title}",
         "subject": f"Factur-X {title} ({document.issue_date.isoformat()})",
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
     }
+    date = now.strftime("D:%Y%m%d%H%M%S+00'00'")
+    info = {
+        "Title": values["title"], "Author": values["author"], "Subject": values["subject"],
+        "Keywords": values["keywords"], "Creator": CREATOR, "Producer": PRODUCER, "CreationDate": date,
+        "ModDate": date,
+    }
+    return PdfA3(xmp=_xmp(values), info=info, filename=FACTURX_FILENAME, data=xml, mime_type="text/xml",
+                 description="Factur-X XML file", relationship="Data")
 
 
-class _RewrittenPDF(io.BytesIO):
-    """The input PDF of `generate_from_file`, which re-writes its input file: the library reads the whole PDF
-    first, then writes the result at the current position without rewinding (why `generate_from_binary`
-    writes a corrupted file in factur-x 7.8), so the first write here starts the buffer over."""
-
-    _rewritten = False
-
-    def write(self, data):
-        self._rewritten = True
-        self.seek(0)
-        self.truncate()
-        self.write = super().write  # from now on a plain buffer: pypdf writes in many small pieces
-        return self.write(data)
-
-
-def embed_facturx(pdf: bytes, xml: bytes, *, lang: str, pdf_metadata: dict | None = None) -> bytes:
-    """`pdf` as a Factur-X PDF/A-3: `xml` attached as factur-x.xml, with the PDF/A XMP metadata.
-
-    All in memory, no temporary file. The XML is checked against the official XSD first, here rather than
-    by the library (`check_xsd=True`), which would parse the schema files again on every call; the
-    schematron would need a Saxon server.
-    """
+def embed_facturx(document: InvoiceDocument, xml: bytes) -> bytes:
+    """The PDF/A-3 of `document` with `xml` attached as factur-x.xml, checked against the official XSD first: an
+    invalid e-invoice is never issued. The schematron would need a Saxon server; the tests run it."""
     xml_check(xml)
-    buffer = _RewrittenPDF(pdf)
-    generate_from_file(
-        buffer,
-        xml,
-        flavor="factur-x",
-        level=LEVEL,
-        check_xsd=False,
-        check_schematron=False,
-        pdf_metadata=dict(pdf_metadata) if pdf_metadata else None,
-        lang=lang,
-    )
-    if not buffer._rewritten:
-        raise FacturXError("factur-x wrote no PDF.")
-    return buffer.getvalue()
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    return render_invoice_pdf(document, pdfa=_pdfa3(document, xml, now=now))
 
 
 def render_invoice_document(document: InvoiceDocument) -> bytes:
     """The finished document: the PDF with its Factur-X XML embedded. This is what callers store."""
-    return embed_facturx(
-        render_invoice_pdf(document),
-        facturx_xml(document),
-        lang=PDF_LANGUAGES.get(document.language, "en-GB"),
-        pdf_metadata=_pdf_metadata(document),
-    )
+    return embed_facturx(document, _cii_xml(document))

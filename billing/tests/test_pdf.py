@@ -398,9 +398,9 @@ class TestPdfA:
         assert b"pdfaid" in xmp and b"<pdfaid:part>3</pdfaid:part>" in xmp
         assert list(reader.attachments) == ["factur-x.xml"]
 
-    def test_one_clean_file_rewritten_by_factur_x(self, invoice_pdf):
+    def test_one_clean_file_written_once(self, invoice_pdf):
         assert invoice_pdf.startswith(b"%PDF-1.6")
-        assert invoice_pdf.count(b"%%EOF") == 1  # not the reportlab file with another one appended
+        assert invoice_pdf.count(b"%%EOF") == 1  # not one file with another one appended
         PdfReader(io.BytesIO(invoice_pdf), strict=True)
 
     def test_information_dictionary_matches_the_xmp_metadata(self, invoice_pdf):
@@ -409,7 +409,23 @@ class TestPdfA:
         info = reader.metadata
         assert f"<pdf:Producer>{info['/Producer']}</pdf:Producer>" in xmp
         assert f"<xmp:CreatorTool>{info['/Creator']}</xmp:CreatorTool>" in xmp
+        assert f"<pdf:Keywords>{info['/Keywords']}</pdf:Keywords>" in xmp
         assert info["/Title"] == "TwinMCP SAS: Invoice TMCP-2026-000042" and info["/Title"] in xmp
+        assert info["/Subject"] in xmp and f"<rdf:li>{info['/Author']}</rdf:li>" in xmp
+        created = info["/CreationDate"]  # D:YYYYMMDDHHmmSS+00'00', the XMP's date in PDF's syntax
+        assert info["/ModDate"] == created
+        assert f"<xmp:CreateDate>{created[2:6]}-{created[6:8]}-{created[8:10]}T{created[10:12]}:" in xmp
+        assert "/Trapped" not in info  # the XMP does not state it
+
+    def test_xml_is_an_associated_data_file(self, invoice_pdf):
+        catalog = PdfReader(io.BytesIO(invoice_pdf)).trailer["/Root"]
+        [filespec] = catalog["/AF"]
+        filespec = filespec.get_object()
+        assert filespec["/AFRelationship"] == "/Data" and filespec["/UF"] == "factur-x.xml"
+        embedded = filespec["/EF"]["/F"].get_object()
+        assert embedded["/Subtype"] == "/text/xml"
+        assert embedded["/Params"]["/Size"] == len(embedded.get_data()) == len(embedded_xml(invoice_pdf))
+        assert "/Filter" not in catalog["/Metadata"].get_object()  # XMP readable as is, as PDF/A prefers
 
     def test_logo_is_optional(self):
         pdf = render_invoice_pdf(make_document(), logo_path=None)
@@ -482,7 +498,7 @@ class TestFacturX:
     def test_invalid_xml_is_not_embedded(self):
         xml = facturx_xml(make_document()).replace(b"<ram:TypeCode>380</ram:TypeCode>", b"")
         with pytest.raises(FacturXError, match="not valid"):
-            embed_facturx(render_invoice_pdf(make_document()), xml, lang="en-GB")
+            embed_facturx(make_document(), xml)
 
     def test_invoice_header(self, invoice_pdf):
         root = xml_root(invoice_pdf)
