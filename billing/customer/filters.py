@@ -1,4 +1,6 @@
 """Filters of the billing API lists (django-filter): a value that does not parse answers 400, naming it."""
+import functools
+
 import django_filters
 from django import forms
 from drf_spectacular.types import OpenApiTypes
@@ -74,3 +76,13 @@ class PlanFilter(django_filters.FilterSet):
     class Meta:
         model = Plan
         fields = ["interval", "currency"]
+
+
+@functools.cache
+def filter_parameters(filterset_class: type[django_filters.FilterSet]) -> frozenset[str]:
+    """The query parameters a filterset reads: its fields' names, a range's as `<name>_after`, `<name>_before`…"""
+    names = set()
+    for name, form_field in filterset_class().form.fields.items():
+        suffixes = getattr(form_field.widget, "suffixes", None) or [""]
+        names.update(f"{name}_{suffix}" if suffix else name for suffix in suffixes)
+    return frozenset(names)

@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
+from rest_framework.settings import api_settings
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from billing.documents.data import buyer_language
@@ -174,11 +175,25 @@ class InvoiceSerializer(serializers.ModelSerializer):
 INVOICE_LIST_COLUMNS = tuple(name for name in InvoiceSerializer.Meta.fields if name not in ("url", "pdf_url"))
 
 
+def _decimal_text(value) -> str:
+    return format(value, "f")
+
+
 @functools.cache
 def _invoice_list_writers() -> tuple[tuple[str, Callable], ...]:
-    """How InvoiceSerializer writes each column, taken from its own fields once."""
+    """How InvoiceSerializer writes each column, taken from its own fields once. A decimal column already holds
+    the field's places, which DRF's rounding to them leaves as they are: it is written as it is read."""
     fields = InvoiceSerializer().fields
-    return tuple((name, fields[name].to_representation) for name in INVOICE_LIST_COLUMNS)
+    writers = []
+    for name in INVOICE_LIST_COLUMNS:
+        field = fields[name]
+        plain = isinstance(field, serializers.DecimalField) and (
+            field.decimal_places == Invoice._meta.get_field(name).decimal_places
+            and getattr(field, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
+            and not field.localize and not field.normalize_output
+        )
+        writers.append((name, _decimal_text if plain else field.to_representation))
+    return tuple(writers)
 
 
 def _pk_url(view_name: str, request) -> Callable[[int], str]:
