@@ -55,11 +55,34 @@ ORDER BY SUM(hits.rank) DESC, l.slug
 LIMIT %(limit)s
 """
 
+# A version's chunks about a topic, with what orders them (best first: rank, then position and id).
 CHUNK_TOPIC_SQL = f"""
-SELECT c.id, c.tokens
+SELECT c.id, c.tokens, c.position, ts_rank({CHUNK_DOCUMENT}, query) AS rank
 FROM libraries_documentationchunk c, websearch_to_tsquery('english', %(topic)s) AS query
 WHERE c.version_id = %(version_id)s AND {CHUNK_DOCUMENT} @@ query
-ORDER BY ts_rank({CHUNK_DOCUMENT}, query) DESC, c.position, c.id
+"""
+# Without a topic, every chunk of the version in order.
+CHUNK_ALL_SQL = """
+SELECT c.id, c.tokens, c.position, 0 AS rank FROM libraries_documentationchunk c WHERE c.version_id = %(version_id)s
+"""
+# The candidates best first as two arrays, then the budget spent along them: a candidate that does not fit is
+# skipped and smaller ones after it may still fit, until nothing is left. One statement with the chosen rows.
+CHUNKS_BEST_SQL = """
+WITH RECURSIVE candidates AS MATERIALIZED (
+    SELECT array_agg(id ORDER BY rank DESC, position, id) AS ids,
+           array_agg(tokens ORDER BY rank DESC, position, id) AS tokens
+    FROM ({candidates}) hits
+),
+spent (step, remaining, chosen) AS (
+    SELECT 0, %(budget)s::{tokens_type}, NULL::{id_type}
+    UNION ALL
+    SELECT s.step + 1,
+           CASE WHEN k.tokens[s.step + 1] <= s.remaining THEN s.remaining - k.tokens[s.step + 1] ELSE s.remaining END,
+           CASE WHEN k.tokens[s.step + 1] <= s.remaining THEN k.ids[s.step + 1] END
+    FROM spent s, candidates k
+    WHERE s.remaining > 0 AND s.step < cardinality(k.ids)
+)
+SELECT {columns} FROM spent s JOIN libraries_documentationchunk c ON c.id = s.chosen ORDER BY s.step
 """
 
 
@@ -187,10 +210,6 @@ class ChunkCandidate:
 
 
 def _topic_candidates(*, version: LibraryVersion, topic: str) -> list[ChunkCandidate]:
-    if _is_postgresql():
-        with connection.cursor() as cursor:
-            cursor.execute(CHUNK_TOPIC_SQL, {"topic": topic, "version_id": version.pk})
-            return [ChunkCandidate(pk, tokens) for pk, tokens in cursor.fetchall()]
     rows = (
         DocumentationChunk.objects.filter(version=version)
         .filter(Q(title__icontains=topic) | Q(content__icontains=topic))
@@ -204,9 +223,13 @@ def _topic_candidates(*, version: LibraryVersion, topic: str) -> list[ChunkCandi
 def documentation_chunks_best(*, version: LibraryVersion, topic: str | None, token_budget: int):
     """The best chunks for `topic` (all in order when there is none) whose tokens fit in `token_budget`.
 
-    Candidates are taken best first; one that does not fit is skipped and smaller ones may still fit.
+    Candidates are taken best first; one that does not fit is skipped and smaller ones may still fit. On
+    PostgreSQL the ranking, the budget and the chosen rows are one statement written once (every docs call runs
+    it); elsewhere the same choice is made here.
     """
     topic = _clean_text(topic)
+    if _is_postgresql():
+        return _chunks_best_sql(version=version, topic=topic, token_budget=token_budget)
     if topic:
         candidates = _topic_candidates(version=version, topic=topic)
     else:
@@ -219,24 +242,23 @@ def documentation_chunks_best(*, version: LibraryVersion, topic: str | None, tok
             remaining -= candidate.tokens
             if remaining == 0:
                 break
-    chunks = _chunks_by_id(chosen)
+    # Without the model's ordering, which would join the version and the library to sort rows reordered here.
+    chunks = DocumentationChunk.objects.order_by().in_bulk(chosen) if chosen else {}
     return [chunks[pk] for pk in chosen]
 
 
-def _chunks_by_id(ids: list[int]) -> dict[int, DocumentationChunk]:
-    if not ids:
-        return {}
-    if not _is_postgresql():
-        # Without the model's ordering, which would join the version and the library to sort rows reordered here.
-        return DocumentationChunk.objects.order_by().in_bulk(ids)
-    # One statement written once, as for the version: the ORM took longer to compile it than to run it.
+@functools.cache
+def _chunks_best_statement(*, by_topic: bool) -> str:
+    meta = DocumentationChunk._meta
+    return CHUNKS_BEST_SQL.format(
+        candidates=CHUNK_TOPIC_SQL if by_topic else CHUNK_ALL_SQL, columns=columns(DocumentationChunk, "c"),
+        tokens_type=meta.get_field("tokens").db_type(connection), id_type=meta.pk.rel_db_type(connection),
+    )
+
+
+def _chunks_best_sql(*, version: LibraryVersion, topic: str, token_budget: int) -> list[DocumentationChunk]:
     alias = router.db_for_read(DocumentationChunk)
     with connections[alias].cursor() as cursor:
-        cursor.execute(_chunks_by_id_sql(), [ids])
-        load = _row_loader(DocumentationChunk, alias)
-        return {chunk.pk: chunk for chunk in map(load, cursor.fetchall())}
-
-
-@functools.cache
-def _chunks_by_id_sql() -> str:
-    return f"SELECT {columns(DocumentationChunk, 'c')} FROM libraries_documentationchunk c WHERE c.id = ANY(%s)"
+        cursor.execute(_chunks_best_statement(by_topic=bool(topic)),
+                       {"topic": topic, "version_id": version.pk, "budget": token_budget})
+        return list(map(_row_loader(DocumentationChunk, alias), cursor.fetchall()))
