@@ -20,7 +20,7 @@ from .serializers import (
     UsageEventBatchInputSerializer,
     UsageEventBatchOutputSerializer,
 )
-from .services import docs_serve, usage_events_ingest
+from .services import DocsAnswer, docs_serve, usage_events_ingest
 from .throttling import DocsApiThrottling
 
 # A browser session holds `docs:read`; `usage:write` is only ever held by a key staff issued.
@@ -63,6 +63,21 @@ SLUG_PARAMETER = OpenApiParameter(
     description="Library slug, like vercel/next.js; its slash may be sent as is or as %2F.",
     examples=[OpenApiExample("A library", value="vercel/next.js")],
 )
+
+
+def docs_output(answer: DocsAnswer) -> dict:
+    """What `DocsOutputSerializer(answer).data` writes (the schema documents that serializer), built directly: its
+    fields are plain text and integers read as such, and every docs call writes one."""
+    return {
+        "library": answer.library.slug,
+        "version": answer.version.version,
+        "topic": answer.topic,
+        "tokens": answer.tokens,
+        "chunks": [
+            {"title": chunk.title, "content": chunk.content, "tokens": chunk.tokens, "source_url": chunk.source_url}
+            for chunk in answer.chunks
+        ],
+    }
 
 
 class LibraryListApi(DocsApiThrottling, APIView):
@@ -130,7 +145,7 @@ class LibraryDocsApi(DocsApiThrottling, APIView):
             version=params.validated_data.get("version") or None,
             endpoint=request.path,
         )
-        return Response(DocsOutputSerializer(answer).data)
+        return Response(docs_output(answer))
 
 
 class UsageEventsApi(DocsApiThrottling, APIView):

@@ -12,6 +12,8 @@ from rest_framework.throttling import BaseThrottle
 from accounts.ratelimit import RateLimit, rate_limit_record
 from accounts.services import api_key_create
 from libraries.models import UsageLog
+from libraries.serializers import DocsOutputSerializer
+from libraries.services import docs_serve
 from libraries.tests.factories import DocumentationChunkFactory, LibraryFactory, LibraryVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -178,6 +180,14 @@ class TestDocs:
         assert [chunk["title"] for chunk in body["chunks"]] == ["Routing"]
         assert body["chunks"][0]["source_url"] == "https://nextjs.org/docs/app/routing"
         assert body["tokens"] == 1500
+
+    def test_the_answer_is_what_its_documented_serializer_writes(self, client, customer, nextjs):
+        body = client.get(docs_url()).json()
+
+        answer = docs_serve(user=customer, api_key=None, slug="vercel/next.js", topic=None, token_budget=5000,
+                            endpoint="test")
+        assert body == DocsOutputSerializer(answer).data
+        assert {chunk["source_url"] for chunk in body["chunks"]} >= {"https://nextjs.org/docs/app/routing"}
 
     def test_each_call_writes_one_usage_log_with_the_tokens_returned(self, client, customer, nextjs):
         response = client.get(docs_url(), {"topic": "routes", "tokens": 5000})
