@@ -427,6 +427,11 @@ class TestPdfA:
         assert embedded["/Params"]["/Size"] == len(embedded.get_data()) == len(embedded_xml(invoice_pdf))
         assert "/Filter" not in catalog["/Metadata"].get_object()  # XMP readable as is, as PDF/A prefers
 
+    def test_the_logo_is_printed_in_the_header(self, invoice_pdf):
+        [page] = PdfReader(io.BytesIO(invoice_pdf)).pages
+        images = [xobject.get_object() for xobject in page["/Resources"]["/XObject"].values()]
+        assert [(image["/Subtype"], image["/Width"]) for image in images] == [("/Image", 128)]
+
     def test_logo_is_optional(self):
         pdf = render_invoice_pdf(make_document(), logo_path=None)
         assert "TwinMCP SAS" in text_of(pdf)
