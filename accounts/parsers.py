@@ -3,9 +3,12 @@
 Python's JSON decoder recurses once per nesting level: a body of 100,000 `[` exhausted the stack (a 500), and
 data parsed a few hundred levels deep could exhaust it later, in validation or when stored.
 """
+import codecs
+import io
 import json
 from collections.abc import Callable
 
+import msgspec
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.settings import api_settings
@@ -14,13 +17,25 @@ from rest_framework.utils.json import strict_constant
 # Generous for every body the API takes (usage events are 3 levels deep), small enough for any later recursion.
 MAX_DEPTH = 32
 TOO_DEEP = f"The JSON is nested more than {MAX_DEPTH} levels deep."
+CONTAINERS = (dict, list)
 
 
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser within MAX_DEPTH: the API's default, and the one a view names when it takes only JSON."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        return _within_depth(lambda: super(JSONParser, self).parse(stream, media_type, parser_context))
+        return _within_depth(lambda: self._parse(stream, media_type, parser_context))
+
+    def _parse(self, stream, media_type, parser_context):
+        """msgspec's decoder (a batch of 1,000 usage events: 0.5 ms against 2 for DRF's) for UTF-8 bodies it
+        reads; DRF's for the rest, so that any body msgspec refuses gets DRF's answer, as before."""
+        if codecs.lookup(parsers.get_encoding(parser_context or {})).name == "utf-8":
+            body = stream.read()
+            try:
+                return msgspec.json.decode(body)
+            except (ValueError, RecursionError):  # malformed, or a number or depth msgspec does not take
+                stream = io.BytesIO(body)
+        return super().parse(stream, media_type, parser_context)
 
 
 def json_loads(body: bytes | str):
@@ -47,14 +62,18 @@ def _within_depth(parse: Callable[[], object]):
 
 def _too_deep(data) -> str | None:
     """The top-level key (or the body as a whole) under which the data goes deeper than MAX_DEPTH, else None."""
+    if not isinstance(data, CONTAINERS):
+        return None
+    # Only containers are stacked: a batch of 1,000 usage events holds 9,000 scalars and 1,001 containers.
     stack = [(data, 1, api_settings.NON_FIELD_ERRORS_KEY)]
     while stack:
         value, depth, top = stack.pop()
-        if isinstance(value, dict | list) and depth > MAX_DEPTH:
+        if depth > MAX_DEPTH:
             return top
-        if isinstance(value, dict):
-            stack.extend((item, depth + 1, key if depth == 1 else top) for key, item in value.items())
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1, top) for item in value)
+        if depth == 1 and isinstance(value, dict):
+            stack.extend((item, 2, key) for key, item in value.items() if isinstance(item, CONTAINERS))
+            continue
+        for item in value.values() if isinstance(value, dict) else value:
+            if isinstance(item, CONTAINERS):
+                stack.append((item, depth + 1, top))
     return None
-
