@@ -1,5 +1,6 @@
 """Usage ingestion: `/api/usage/events/`, batches from the documentation server, idempotent by event_id."""
 import datetime
+import json
 import threading
 
 import pytest
@@ -135,6 +136,14 @@ class TestDuplicates:
         assert response.json() == {"accepted": 1, "duplicates": 1, "rejected": []}
         assert UsageLog.objects.get().tokens == 1000
 
+    def test_of_two_copies_in_one_batch_the_first_is_recorded(self, server_client, alice, nextjs):
+        events = [copy for n in range(500) for copy in (event(n, tokens=1), event(n, tokens=2))]
+
+        response = post(server_client, events)
+
+        assert response.json() == {"accepted": 500, "duplicates": 500, "rejected": []}
+        assert set(UsageLog.objects.values_list("tokens", flat=True)) == {1}
+
     def test_a_docs_call_event_id_is_never_reused(self, server_client, alice, nextjs):
         post(server_client, [event(0)])
         UsageLog.objects.update(tokens=7)
@@ -197,6 +206,15 @@ class TestRejected:
 
         assert response.json()["accepted"] == 1
         assert [item["index"] for item in response.json()["rejected"]] == [1, 2]
+
+    def test_text_that_is_not_unicode_rejects_its_event_alone(self, server_client, alice, nextjs):
+        body = json.dumps({"events": [event(0), event(1, endpoint="/docs/\ud800")]})  # a lone surrogate
+
+        response = server_client.post(URL, body, content_type="application/json")
+
+        assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": [
+            {"index": 1, "errors": {"endpoint": ["Must be valid Unicode text."]}},
+        ]}
 
     def test_z_stands_for_utc(self, server_client, alice, nextjs):
         post(server_client, [event(0, timestamp="2026-10-05T12:30:00Z")])
