@@ -9,6 +9,12 @@ the last hour), prepared before the clock starts. One small batch per connection
 
 events/s = events accepted ÷ seconds from the start signal to the last answer. Afterwards the rows are counted
 in SQL: every event accepted once, none rejected, none a duplicate.
+
+The floor, in the same run and the same tables afterwards: the same number of events, drawn alike (other event
+ids), stored as the endpoint stores them, by COPY from this process: their UsageEventId rows, then their usage
+logs into `libraries_usagelog` (the month's partition), in one transaction with the statement trigger told the
+ids are registered, as the endpoint tells it. Each block of rows is built before its COPY starts; the clock runs
+during the COPYs and the commit. ratio = events/s over HTTP ÷ events/s by COPY.
 """
 import argparse
 import datetime
@@ -21,9 +27,10 @@ import statistics
 import time
 
 from bench import progress, rate
-from bench._common import bench_database, fetch, gunicorn_server, peak_rss_of
+from bench._common import bench_database, copy_rows, execute, fetch, gunicorn_server, peak_rss_of
 
 BATCH_SIZE = 1000  # the most the endpoint takes
+COPY_BLOCK = 20_000  # rows built at a time for the floor's COPY, so that a million events fit in memory
 LIBRARIES = 20
 PATH = "/api/usage/events/"
 
@@ -39,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=2026, help="seed of the generated data")
 
 
-def _batch(rng: random.Random, *, run_id: str, number: int, size: int, customers: int) -> bytes:
+def _events(rng: random.Random, *, run_id: str, number: int, size: int, customers: int) -> list[dict]:
     from bench._data import customer_email
 
     now = datetime.datetime.now(datetime.UTC)
@@ -57,7 +64,43 @@ def _batch(rng: random.Random, *, run_id: str, number: int, size: int, customers
             "status_code": 200,
             "duration_ms": rng.randint(5, 400),
         })
-    return json.dumps({"events": events}).encode()
+    return events
+
+
+def _batch(rng: random.Random, *, run_id: str, number: int, size: int, customers: int) -> bytes:
+    return json.dumps({"events": _events(rng, run_id=run_id, number=number, size=size, customers=customers)}).encode()
+
+
+def _copy_floor(*, events: int, run_id: str, customers: int, seed: int) -> float:
+    """Seconds to store `events` new events by COPY, as the endpoint stores them (see the module's docstring)."""
+    from django.db import transaction
+
+    from libraries.services import INSERT_COLUMNS, REGISTERED_FLAG, USAGE_EVENT_ID_TABLE, USAGE_LOG_TABLE
+
+    users = dict(fetch("SELECT lower(email), id FROM accounts_user"))
+    versions = {slug: (library_id, version_id) for slug, library_id, version_id in fetch(
+        "SELECT library.slug, library.id, version.id FROM libraries_library library "
+        "JOIN libraries_libraryversion version ON version.library_id = library.id AND version.version = '1.0.0'"
+    )}
+    rng = random.Random(seed)
+    seconds = 0.0
+    with transaction.atomic():
+        execute(REGISTERED_FLAG, ["on"])
+        for start in range(0, events, COPY_BLOCK):
+            block = _events(rng, run_id=run_id, number=start, size=min(COPY_BLOCK, events - start),
+                            customers=customers)
+            logs = [
+                (users[event["customer"]], *versions[event["library"]], event["endpoint"], event["tokens"],
+                 event["status_code"], event["duration_ms"], event["event_id"],
+                 datetime.datetime.fromisoformat(event["timestamp"]))
+                for event in block
+            ]
+            started = time.perf_counter()
+            copy_rows(USAGE_EVENT_ID_TABLE, ("event_id", "created_at"), ((log[7], log[8]) for log in logs))
+            copy_rows(USAGE_LOG_TABLE, INSERT_COLUMNS, logs)
+            seconds += time.perf_counter() - started
+        committing = time.perf_counter()
+    return seconds + time.perf_counter() - committing
 
 
 def _post(pool, body: bytes, token: str) -> tuple[dict, int]:
@@ -162,13 +205,25 @@ def run(args: argparse.Namespace) -> dict:
             raise AssertionError(f"sent {args.events}, accepted {accepted}, stored {stored}, duplicates "
                                  f"{duplicates}, rejected {rejected}")
         progress(f"checked: {stored:,} usage logs stored, none rejected or duplicated")
+        copy_seconds = _copy_floor(events=args.events, run_id=client_args["run_id"] + "c", customers=args.customers,
+                                   seed=args.seed)
+        [(copied,)] = fetch("SELECT count(*) FROM libraries_usagelog WHERE event_id LIKE %s",
+                            [client_args["run_id"] + "c-%"])
+        if copied != args.events:
+            raise AssertionError(f"COPY floor: {copied} usage logs stored of {args.events}")
+        events_per_second, copy_events_per_second = rate(accepted, seconds), rate(args.events, copy_seconds)
+        progress(f"floor: {args.events:,} events by COPY in {copy_seconds:.2f}s ({copy_events_per_second:,.0f}/s); "
+                 f"HTTP at {events_per_second / copy_events_per_second:.1%} of it")
         return {
             "events": args.events,
             "batch_size": BATCH_SIZE,
             "connections": connections,
             "workers": args.workers,
             "seconds": round(seconds, 2),
-            "events_per_second": rate(accepted, seconds),
+            "events_per_second": events_per_second,
+            "copy_seconds": round(copy_seconds, 3),
+            "copy_events_per_second": copy_events_per_second,
+            "ratio": round(events_per_second / copy_events_per_second, 4),
             "batches_per_second": rate(len(latencies), seconds),
             "batch_p50_ms": round(statistics.median(latencies) * 1000, 1),
             "batch_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),

@@ -82,3 +82,18 @@ def test_api_layers_smoke():
     assert docs["middleware SessionMiddleware"]["n"] == 1
     assert any(row.endswith("usage row write (autocommit)") for row in docs)
     assert "middleware CSPMiddleware" in result.stdout and "µs per call" in result.stdout
+
+
+@pytest.mark.slow
+def test_ingest_smoke():
+    """The ingestion benchmark, small: batches POSTed to a real server, every event stored once, then the COPY floor."""
+    result = run_bench("ingest", "--events", "3000", "--customers", "200", "--connections", "2", "--workers", "1")
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["bench"] == "ingest" and figures["events"] == 3000
+    for key in ("events_per_second", "copy_events_per_second", "ratio", "server_peak_rss_mb", "peak_rss_mb"):
+        assert isinstance(figures[key], int | float) and figures[key] > 0, (key, figures)
+    assert figures["ratio"] == round(figures["events_per_second"] / figures["copy_events_per_second"], 4)
+    assert "checked: 3,000 usage logs stored, none rejected or duplicated" in result.stdout
+    assert "dropped" in result.stdout
