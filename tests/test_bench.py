@@ -81,7 +81,7 @@ def test_api_layers_smoke():
     docs = layers["docs"]
     assert docs["middleware SessionMiddleware"]["n"] == 1
     assert any(row.endswith("usage row write (autocommit)") for row in docs)
-    assert "middleware CSPMiddleware" in result.stdout and "µs per call" in result.stdout
+    assert "middleware ContentSecurityPolicyMiddleware" in result.stdout and "µs per call" in result.stdout
 
 
 @pytest.mark.slow

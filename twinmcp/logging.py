@@ -8,6 +8,7 @@ from django.core.signals import request_finished
 from django.dispatch import receiver
 
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_META = "HTTP_X_REQUEST_ID"
 # An id coming from a proxy is kept when it is a plain token, so that logs join up across services.
 ACCEPTED_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 _request_id = contextvars.ContextVar("request_id", default="-")
@@ -22,7 +23,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        incoming = request.META.get(REQUEST_ID_META, "")  # `request.headers` would copy every header first
         request_id = incoming if ACCEPTED_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         # Kept until the request is finished (see below): Django logs 4xx/5xx answers after the middleware.
         _request_id.set(request_id)
