@@ -13,12 +13,15 @@ wrk, sockets or the other processes of the machine. Timers sit around:
   cache of the invoice list, MCP's JSON-RPC parse;
 - every SQL statement (`connection.execute_wrapper`) and every Redis round trip, under whichever layer ran them.
 
+`--profile FOLDER` then makes the same calls again under cProfile, timers off, one `<endpoint>.prof` each.
+
 Layers nest as they ran: each figure is inclusive (its parts beneath it), `own` what its parts leave. Figures are
 microseconds per call, the mean over the calls; `n` is how many times a layer ran per call.
 
 Private (`_layers`): `python -m bench` does not list it as a benchmark.
 """
 import contextlib
+import cProfile
 import functools
 import importlib
 import inspect
@@ -27,6 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from unittest import mock
 
 from bench import progress
@@ -216,8 +220,10 @@ def _call(application, tracer: Tracer, call: Call, number: int) -> None:
         raise AssertionError(f"{call.method} {call.path}?{call.query}: {statuses[0]}")
 
 
-def measure(calls: dict[str, Call], *, count: int, warm_up: int = 30) -> dict[str, dict[str, dict]]:
-    """Each endpoint called `count` times (after `warm_up` calls): its layers, µs per call."""
+def measure(calls: dict[str, Call], *, count: int, warm_up: int = 30,
+            profile_folder: str | None = None) -> dict[str, dict[str, dict]]:
+    """Each endpoint called `count` times (after `warm_up` calls): its layers, µs per call. With `profile_folder`,
+    the same calls are then made again under cProfile, without the timers, into `<folder>/<endpoint>.prof`."""
     tracer = Tracer()
     figures = {}
     with instrumented_application(tracer) as application:
@@ -229,7 +235,22 @@ def measure(calls: dict[str, Call], *, count: int, warm_up: int = 30) -> dict[st
                 _call(application, tracer, call, number)
             figures[name] = _layers(tracer.nodes, count=count)
             progress(f"{name}: {figures[name][WHOLE]['us']:,.0f} µs per call over {count} calls")
+    if profile_folder:
+        _profile(calls, count=count, folder=Path(profile_folder))
     return figures
+
+
+def _profile(calls: dict[str, Call], *, count: int, folder: Path) -> None:
+    from django.core.wsgi import get_wsgi_application
+
+    folder.mkdir(parents=True, exist_ok=True)
+    application, tracer = get_wsgi_application(), Tracer()
+    for name, call in calls.items():
+        profiler = cProfile.Profile()
+        for number in range(count):
+            profiler.runcall(_call, application, tracer, call, count + number)
+        profiler.dump_stats(folder / f"{name}.prof")
+        progress(f"{name}: cProfile of {count} calls in {folder / f'{name}.prof'}")
 
 
 def _layers(nodes: dict[tuple[str, ...], Node], *, count: int) -> dict[str, dict]:
@@ -241,7 +262,7 @@ def _layers(nodes: dict[tuple[str, ...], Node], *, count: int) -> dict[str, dict
     for path, node in nodes.items():
         shown = [label for label in path if not label.startswith("middleware ")]
         if path[-1].startswith("middleware "):
-            shown = [path[-1]]
+            shown = [WHOLE, path[-1]]
         key = " / ".join(shown)
         line = lines.setdefault(key, {"n": 0.0, "us": 0.0, "own_us": 0.0})
         line["n"] = round(line["n"] + node.count / count, 2)
@@ -250,10 +271,22 @@ def _layers(nodes: dict[tuple[str, ...], Node], *, count: int) -> dict[str, dict
     return lines
 
 
+def _tree_order(rows: list[str]) -> list[str]:
+    """`rows` ("a / b / c" paths, in the order each first ran) with every layer's parts right beneath it."""
+    parts: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        parts[row.rpartition(" / ")[0]].append(row)
+
+    def below(parent: str) -> list[str]:
+        return [line for row in parts[parent] for line in (row, *below(row))]
+
+    return below("")
+
+
 def table(figures: dict[str, dict[str, dict]]) -> str:
     """One column of µs per call per endpoint (inclusive, own in brackets), one row per layer."""
     names = list(figures)
-    rows = list(dict.fromkeys(row for lines in figures.values() for row in lines))
+    rows = _tree_order(list(dict.fromkeys(row for lines in figures.values() for row in lines)))
     width = max(len(row.rsplit(" / ", 1)[-1]) + 2 * row.count(" / ") for row in rows) + 2
     header = "layer".ljust(width) + "".join(f"{name:>26}" for name in names)
     out = [header, "-" * len(header)]

@@ -60,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, customers: int = 10_000) -
                         "(no server, no wrk): µs per call per middleware, authentication, throttle, …")
     parser.add_argument("--calls", type=int, default=500, help="calls per endpoint measured by --layers "
                         "(default 500)")
+    parser.add_argument("--profile", metavar="FOLDER", help="with --layers: the same calls again under cProfile, "
+                        "one FOLDER/<endpoint>.prof each")
 
 
 def customer_with_invoices():
@@ -137,7 +139,7 @@ def layers_run(args: argparse.Namespace) -> dict:
             "docs": Call("GET", f"/api/libraries/{DOCS_LIBRARY}/docs/", DOCS_QUERY, headers=key),
             "mcp": Call("POST", "/mcp", body=MCP_CALL.encode(), headers={**key, **MCP_HEADERS}),
         }
-        figures = measure(calls, count=args.calls)
+        figures = measure(calls, count=args.calls, profile_folder=args.profile)
     progress("µs per call, inclusive (own) ×times per call:\n" + table(figures))
     ceiling = figures["ceiling"][WHOLE]["us"]
     return {
