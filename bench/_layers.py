@@ -1,8 +1,8 @@
 """Where one API call's time goes, layer by layer, in this process: `python -m bench api --layers`.
 
 The WSGI application is called directly, as a gunicorn sync worker calls it (environ in, body read, response
-closed), `calls` times per endpoint after a warm-up, so that the figures are those of the server's own CPU without
-wrk, sockets or the other processes of the machine. Timers sit around:
+closed), `calls` times per endpoint after a warm-up, so that the figures are the server's own work, without wrk
+or sockets (PostgreSQL and Redis answer as they do under load: their round trips are timed too). Timers sit around:
 
 - each middleware of `settings.MIDDLEWARE`: a probe before each one and one below the last (a middleware's own
   time is its probe's span less the next one's);
@@ -11,7 +11,9 @@ wrk, sockets or the other processes of the machine. Timers sit around:
   (each class), the view's handler, the serializers, the pagination, the JSON renderer;
 - the view's own work: `docs_serve` (version, chunks, usage row and its commit, quota counter), the customer's
   cache of the invoice list, MCP's JSON-RPC parse;
-- every SQL statement (`connection.execute_wrapper`) and every Redis round trip, under whichever layer ran them.
+- every SQL statement (`connection.execute_wrapper`) and every Redis round trip, under whichever layer ran them,
+  and the connection's health check (`CONN_HEALTH_CHECKS`: a `SELECT 1` at a request's first query);
+- the CPU time of the process for the whole call (`time.process_time`): the call's time less its waits.
 
 `--profile FOLDER` then makes the same calls again under cProfile, timers off, one `<endpoint>.prof` each.
 
@@ -37,6 +39,7 @@ from bench import progress
 
 # (label, "module:Attribute.path") of everything timed below the middleware. A property is timed by its getter.
 TIMED = [
+    ("connection health check", "django.db.backends.postgresql.base:DatabaseWrapper.is_usable"),
     ("URL resolving", "django.core.handlers.base:BaseHandler.resolve_request"),
     ("DRF view", "rest_framework.views:APIView.dispatch"),
     ("DRF Request", "rest_framework.views:APIView.initialize_request"),
@@ -66,6 +69,7 @@ TIMED = [
     ("JSON-RPC answer", "libraries.mcp.views:answer"),
 ]
 SQL, REDIS, WHOLE = "SQL", "Redis", "whole call (WSGI)"
+CPU = "this process's CPU"  # of the whole call: what is left once PostgreSQL's and Redis's answers are waited out
 
 
 @dataclass
@@ -80,6 +84,7 @@ class Tracer:
 
     nodes: dict[tuple[str, ...], Node] = field(default_factory=lambda: defaultdict(Node))
     stack: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0
 
     @contextlib.contextmanager
     def span(self, label: str) -> Iterator[None]:
@@ -104,8 +109,18 @@ class Tracer:
 
         return wrapper
 
+    @contextlib.contextmanager
+    def cpu(self) -> Iterator[None]:
+        """This process's CPU time (no waiting on PostgreSQL or Redis), added to `cpu_seconds`."""
+        started = time.process_time()
+        try:
+            yield
+        finally:
+            self.cpu_seconds += time.process_time() - started
+
     def reset(self) -> None:
         self.nodes.clear()
+        self.cpu_seconds = 0.0
 
 
 def _target(path: str) -> tuple[object, str]:
@@ -210,7 +225,7 @@ def _environ(call: Call, number: int) -> dict:
 
 def _call(application, tracer: Tracer, call: Call, number: int) -> None:
     statuses = []
-    with tracer.span(WHOLE):
+    with tracer.span(WHOLE), tracer.cpu():
         response = application(_environ(call, number), lambda status, headers, *exc: statuses.append(status))
         try:
             b"".join(response)
@@ -234,7 +249,9 @@ def measure(calls: dict[str, Call], *, count: int, warm_up: int = 30,
             for number in range(count):
                 _call(application, tracer, call, number)
             figures[name] = _layers(tracer.nodes, count=count)
-            progress(f"{name}: {figures[name][WHOLE]['us']:,.0f} µs per call over {count} calls")
+            figures[name][CPU] = {"n": 1.0, "us": round(tracer.cpu_seconds / count * 1e6, 1), "own_us": 0.0}
+            progress(f"{name}: {figures[name][WHOLE]['us']:,.0f} µs per call over {count} calls, of which "
+                     f"{figures[name][CPU]['us']:,.0f} µs of this process's CPU")
     if profile_folder:
         _profile(calls, count=count, folder=Path(profile_folder))
     return figures

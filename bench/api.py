@@ -127,7 +127,7 @@ def docs_served(args: argparse.Namespace, *, name: str):
 
 def layers_run(args: argparse.Namespace) -> dict:
     """µs per call of each layer, in this process, for each endpoint of the run and MCP's tools/call."""
-    from bench._layers import WHOLE, Call, measure, table
+    from bench._layers import CPU, WHOLE, Call, measure, table
     from bench.mcp import MCP_CALL, MCP_HEADERS
 
     with docs_world(args, name="api") as token:
@@ -141,13 +141,16 @@ def layers_run(args: argparse.Namespace) -> dict:
         }
         figures = measure(calls, count=args.calls, profile_folder=args.profile)
     progress("µs per call, inclusive (own) ×times per call:\n" + table(figures))
-    ceiling = figures["ceiling"][WHOLE]["us"]
+    ceiling, ceiling_cpu = figures["ceiling"][WHOLE]["us"], figures["ceiling"][CPU]["us"]
     return {
         "layers": True,
         "calls": args.calls,
         **{f"{name}_us": lines[WHOLE]["us"] for name, lines in figures.items()},
-        # Requests per second one process would serve over the ceiling's, were the CPU all it waited for.
+        **{f"{name}_cpu_us": lines[CPU]["us"] for name, lines in figures.items()},
+        # The calls one process makes one after the other, over the ceiling's: by the clock, then by its own CPU.
         **{f"{name}_ratio": round(ceiling / lines[WHOLE]["us"], 3) for name, lines in figures.items()
+           if name != "ceiling"},
+        **{f"{name}_cpu_ratio": round(ceiling_cpu / lines[CPU]["us"], 3) for name, lines in figures.items()
            if name != "ceiling"},
         "per_layer_us": figures,
     }
