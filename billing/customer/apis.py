@@ -8,6 +8,8 @@ invalidates them. Plans also require a key, like every endpoint of the API. A ke
 """
 import json
 
+from django.core.paginator import Paginator as DjangoPaginator
+from django.db.models import Count, Window
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.utils import translation
@@ -17,6 +19,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -157,6 +160,36 @@ def live_subscription_or_404(user):
 
 # Invoices
 
+PAGE_COUNT = "page_count_of_all"
+
+
+class OneQueryPaginator(DjangoPaginator):
+    """Django's paginator over `.values()` rows, reading a page and the count of all rows in one statement
+    (`COUNT(*) OVER ()` beside each row) instead of a COUNT then the page. When no row comes back (a page past the
+    end, an empty list) or the page is not a number, Django's own count and checks answer."""
+
+    def page(self, number):
+        try:
+            bottom = (int(number) - 1) * self.per_page
+        except (TypeError, ValueError):
+            return super().page(number)
+        if bottom < 0 or "count" in self.__dict__:
+            return super().page(number)
+        window = self.object_list.annotate(**{PAGE_COUNT: Window(Count("pk"))})
+        rows = list(window[bottom : bottom + self.per_page + self.orphans])
+        if not rows:
+            return super().page(number)
+        self.count = rows[0][PAGE_COUNT]  # Django's cached count, read with the page
+        for row in rows:
+            del row[PAGE_COUNT]
+        number = self.validate_number(number)
+        top = self.count if bottom + self.per_page + self.orphans >= self.count else bottom + self.per_page
+        return self._get_page(rows[: top - bottom], number, self)
+
+
+class OneQueryPagination(PageNumberPagination):
+    django_paginator_class = OneQueryPaginator
+
 
 @extend_schema(tags=[TAG], summary="Your invoices", responses={200: InvoiceSerializer(many=True),
                                                              **error_responses(400, 401, 403, 404)})
@@ -166,6 +199,7 @@ class InvoiceListApi(CustomerListApi):
     model = Invoice
     serializer_class = InvoiceSerializer
     filterset_class = InvoiceFilter
+    pagination_class = OneQueryPagination
     cache_name, cache_timeout = "invoices", INVOICE_LIST_TIMEOUT
 
     def customer_queryset(self, *, user):

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 import redis.client
 import time_machine
+from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -18,6 +19,7 @@ from accounts.models import AuditLog
 from accounts.services import api_key_create, api_key_revoke
 from accounts.tests.factories import UserProfileFactory, make_customer
 from billing import clock
+from billing.customer.apis import OneQueryPaginator
 from billing.customer.serializers import InvoiceSerializer
 from billing.models import (
     AlertType,
@@ -253,6 +255,27 @@ class TestInvoiceList:
         assert len(second["results"]) == 2 and second["next"] is None
         assert second["results"][-1]["number"] == "TMCP-2026-000001"  # the oldest period comes last
         assert client.get("/api/billing/invoices/?page=3").status_code == 404
+
+    def test_a_page_and_the_count_of_all_are_read_by_one_statement(self, django_assert_num_queries):
+        user = make_customer()
+        subscription = subscription_of(user)
+        for index in range(27):
+            start = datetime.date(2024 + index // 12, index % 12 + 1, 1)
+            InvoiceFactory(subscription=subscription, period_start=start, period_end=start + datetime.timedelta(28),
+                           status=InvoiceStatus.SENT, number=f"TMCP-2026-{index + 1:06d}")
+        rows = customer_invoices(user=user).values("number")
+
+        with django_assert_num_queries(1):
+            page = OneQueryPaginator(rows, 25).page("2")
+
+        assert (page.paginator.count, page.paginator.num_pages, page.has_next()) == (27, 2, False)
+        assert list(page) == [{"number": "TMCP-2026-000002"}, {"number": "TMCP-2026-000001"}]
+        assert len(OneQueryPaginator(rows, 25).page(1)) == 25
+        for number, refusal in [("3", EmptyPage), ("0", EmptyPage), ("last", PageNotAnInteger)]:
+            with pytest.raises(refusal):
+                OneQueryPaginator(rows, 25).page(number)
+        empty = OneQueryPaginator(customer_invoices(user=make_customer()).values("number"), 25).page("1")
+        assert (empty.paginator.count, list(empty)) == (0, [])
 
     def test_filters_by_status_year_period_and_number_and_orders(self):
         user = make_customer()
