@@ -5,7 +5,7 @@ PDF/A-3 prerequisites are built in: every font is a TrueType font embedded as a 
 Bitstream Vera, so no system font is needed; no base-14 font anywhere), and the catalog carries an sRGB
 output intent. Given a `PdfA3` (`billing.documents.facturx` makes it), the same file is the PDF/A-3: its XMP
 metadata, the information dictionary that states the same, and the Factur-X XML as an associated file, written
-by reportlab in one pass (reading the page back with pypdf to add them took a third of the rendering time).
+by reportlab in one pass (reading the page back with pypdf to add them took a quarter of the rendering time).
 """
 from __future__ import annotations
 
