@@ -10,11 +10,12 @@ the last hour), prepared before the clock starts. One small batch per connection
 events/s = events accepted ÷ seconds from the start signal to the last answer. Afterwards the rows are counted
 in SQL: every event accepted once, none rejected, none a duplicate.
 
-The floor, in the same run and the same tables afterwards: the same number of events, drawn alike (other event
-ids), stored as the endpoint stores them, by COPY from this process: their UsageEventId rows, then their usage
-logs into `libraries_usagelog` (the month's partition), in one transaction with the statement trigger told the
-ids are registered, as the endpoint tells it. Each block of rows is built before its COPY starts; the clock runs
-during the COPYs and the commit. ratio = events/s over HTTP ÷ events/s by COPY.
+The floor, in the same run and the same tables, before and after the HTTP part (the better of the two, as the
+machine's load changes): the same number of events, drawn alike (other event ids), stored as the endpoint stores
+them, by COPY from this process: their UsageEventId rows, then their usage logs into `libraries_usagelog` (the
+month's partition), in one transaction with the statement trigger told the ids are registered, as the endpoint
+tells it. Each block of rows is built before its COPY starts; the clock runs during the COPYs and the commit.
+ratio = events/s over HTTP ÷ events/s by COPY.
 """
 import argparse
 import datetime
@@ -30,7 +31,7 @@ from bench import progress, rate
 from bench._common import bench_database, copy_rows, execute, fetch, gunicorn_server, peak_rss_of
 
 BATCH_SIZE = 1000  # the most the endpoint takes
-COPY_BLOCK = 20_000  # rows built at a time for the floor's COPY, so that a million events fit in memory
+COPY_BLOCK = 10_000  # rows built at a time for the floor's COPY, so that a million events fit in memory
 LIBRARIES = 20
 PATH = "/api/usage/events/"
 
@@ -72,7 +73,8 @@ def _batch(rng: random.Random, *, run_id: str, number: int, size: int, customers
 
 
 def _copy_floor(*, events: int, run_id: str, customers: int, seed: int) -> float:
-    """Seconds to store `events` new events by COPY, as the endpoint stores them (see the module's docstring)."""
+    """Seconds to store `events` new events by COPY, as the endpoint stores them (see the module's docstring);
+    checks that they all were."""
     from django.db import transaction
 
     from libraries.services import INSERT_COLUMNS, REGISTERED_FLAG, USAGE_EVENT_ID_TABLE, USAGE_LOG_TABLE
@@ -100,7 +102,12 @@ def _copy_floor(*, events: int, run_id: str, customers: int, seed: int) -> float
             copy_rows(USAGE_LOG_TABLE, INSERT_COLUMNS, logs)
             seconds += time.perf_counter() - started
         committing = time.perf_counter()
-    return seconds + time.perf_counter() - committing
+    seconds += time.perf_counter() - committing
+    [(copied,)] = fetch("SELECT count(*) FROM libraries_usagelog WHERE event_id LIKE %s", [run_id + "-%"])
+    if copied != events:
+        raise AssertionError(f"COPY floor: {copied} usage logs stored of {events}")
+    progress(f"floor: {events:,} events by COPY in {seconds:.2f}s ({rate(events, seconds):,.0f}/s)")
+    return seconds
 
 
 def _post(pool, body: bytes, token: str) -> tuple[dict, int]:
@@ -170,13 +177,16 @@ def run(args: argparse.Namespace) -> dict:
         service = User.objects.create_user("docs-server@bench.example")
         token = api_key_create(user=service, name="documentation server", scopes=["usage:write"]).token
         sizes = [min(BATCH_SIZE, args.events - start) for start in range(0, args.events, BATCH_SIZE)]
+        run_id = secrets.token_hex(4)
+        floor = {"events": args.events, "customers": args.customers, "seed": args.seed}
+        copy_seconds = _copy_floor(run_id=run_id + "c1", **floor)
         connections = max(1, min(args.connections, len(sizes)))
         shares = [[(n, size) for n, size in enumerate(sizes) if n % connections == c] for c in range(connections)]
 
         with gunicorn_server(workers=args.workers) as server:
             context = multiprocessing.get_context("spawn")
             barrier, results = context.Barrier(connections + 1), context.Queue()
-            client_args = {"port": server.port, "token": token, "run_id": secrets.token_hex(4),
+            client_args = {"port": server.port, "token": token, "run_id": run_id,
                            "customers": args.customers, "seed": args.seed}
             clients = [context.Process(target=_client, args=(c, shares[c], client_args, barrier, results))
                        for c in range(connections)]
@@ -197,23 +207,17 @@ def run(args: argparse.Namespace) -> dict:
         latencies = sorted(latency for answer in answers for latency in answer["latencies"])
         progress(f"{accepted:,} events accepted in {seconds:.1f}s ({rate(accepted, seconds):,.0f}/s), "
                  f"{len(latencies):,} batches")
-        [(stored,)] = fetch("SELECT count(*) FROM libraries_usagelog WHERE event_id NOT LIKE %s",
-                            [client_args["run_id"] + "w-%"])
+        [(stored,)] = fetch("SELECT count(*) FROM libraries_usagelog WHERE event_id LIKE %s", [run_id + "-%"])
         duplicates = sum(answer["duplicates"] for answer in answers)
         rejected = sum(answer["rejected"] for answer in answers)
         if not (accepted == stored == args.events and duplicates == 0 and rejected == 0):
             raise AssertionError(f"sent {args.events}, accepted {accepted}, stored {stored}, duplicates "
                                  f"{duplicates}, rejected {rejected}")
         progress(f"checked: {stored:,} usage logs stored, none rejected or duplicated")
-        copy_seconds = _copy_floor(events=args.events, run_id=client_args["run_id"] + "c", customers=args.customers,
-                                   seed=args.seed)
-        [(copied,)] = fetch("SELECT count(*) FROM libraries_usagelog WHERE event_id LIKE %s",
-                            [client_args["run_id"] + "c-%"])
-        if copied != args.events:
-            raise AssertionError(f"COPY floor: {copied} usage logs stored of {args.events}")
+        copy_seconds = min(copy_seconds, _copy_floor(run_id=run_id + "c2", **floor))
         events_per_second, copy_events_per_second = rate(accepted, seconds), rate(args.events, copy_seconds)
-        progress(f"floor: {args.events:,} events by COPY in {copy_seconds:.2f}s ({copy_events_per_second:,.0f}/s); "
-                 f"HTTP at {events_per_second / copy_events_per_second:.1%} of it")
+        progress(f"HTTP at {events_per_second / copy_events_per_second:.1%} of the better floor "
+                 f"({copy_events_per_second:,.0f} events/s)")
         return {
             "events": args.events,
             "batch_size": BATCH_SIZE,
