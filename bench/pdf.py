@@ -20,6 +20,7 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 
 from bench import django_setup, progress, rate
+from bench.invoice_run import _print_profile
 from billing.documents import pdf
 from billing.documents.data import INVOICE, RECOVERY_INDEMNITY, DocumentLine, DocumentParty, InvoiceDocument
 from billing.documents.facturx import render_invoice_document
@@ -243,6 +244,8 @@ def render_bare(page: BarePage) -> bytes:
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.count < 1:
+        raise SystemExit("--count: at least one document")
     django_setup()  # no database, but the documents' texts come from the translation catalogue
     from billing.documents.ubl import ubl_xml  # after the setup: the billing modules it imports may load models
 
@@ -275,8 +278,6 @@ def run(args: argparse.Namespace) -> dict:
         progress(f"round {n}/{rounds}: {after}/{args.count} rendered; bare {rate(after, bare_seconds)}/s, "
                  f"product {rate(after, product_seconds)}/s")
     if profiler:
-        from bench.invoice_run import _print_profile
-
         _print_profile(profiler, args.profile)
     bare, pdfs = rate(args.count, bare_seconds), rate(args.count, product_seconds)
     return {
