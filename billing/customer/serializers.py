@@ -180,13 +180,16 @@ def _decimal_text(value) -> str:
 
 
 @functools.cache
-def _invoice_list_writers() -> tuple[tuple[str, Callable], ...]:
-    """How InvoiceSerializer writes each column, taken from its own fields once. A decimal column already holds
+def _invoice_list_writers(zone) -> tuple[tuple[str, Callable], ...]:
+    """How InvoiceSerializer writes each column in time zone `zone`, taken from its own fields once. Its date-times
+    are pinned to `zone` (DRF would look the current zone up again for each one). A decimal column already holds
     the field's places, which DRF's rounding to them leaves as they are: it is written as it is read."""
     fields = InvoiceSerializer().fields
     writers = []
     for name in INVOICE_LIST_COLUMNS:
         field = fields[name]
+        if isinstance(field, serializers.DateTimeField):
+            field.timezone = zone
         plain = isinstance(field, serializers.DecimalField) and (
             field.decimal_places == Invoice._meta.get_field(name).decimal_places
             and getattr(field, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
@@ -207,7 +210,7 @@ def _pk_url(view_name: str, request) -> Callable[[int], str]:
 def invoice_list_rows(rows: Iterable[dict], *, request) -> list[dict]:
     """What `InvoiceSerializer(invoices, many=True).data` writes, from `.values(*INVOICE_LIST_COLUMNS)` rows: no
     Invoice per row (its encrypted buyer snapshot would be decrypted for nothing), no URL reversed per row."""
-    writers = _invoice_list_writers()
+    writers = _invoice_list_writers(serializers.DateTimeField().default_timezone())
     url, pdf_url = _pk_url("billing-api:invoice-detail", request), _pk_url("billing-api:invoice-pdf", request)
     listed = []
     for row in rows:

@@ -13,6 +13,7 @@ import redis.client
 import time_machine
 from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import AuditLog
@@ -237,6 +238,9 @@ class TestInvoiceList:
         assert rows == expected
         assert [row["status"] for row in rows] == ["SENT", "CANCELLED", "PAID"]
         assert rows[1]["cancelled_at"] == "2026-11-03T08:00:17Z" and rows[2]["paid_at"] is not None
+        with timezone.override("Europe/Paris"):  # date-times in the zone in force, as the serializer writes them
+            cancel_instant = client.get("/api/billing/invoices/?status=CANCELLED").json()["results"][0]["cancelled_at"]
+        assert cancel_instant == "2026-11-03T09:00:17+01:00"
 
     def test_is_paginated_by_25(self):
         user = make_customer()
