@@ -23,6 +23,7 @@ from facturx import generate_cii_xml
 from facturx.facturx import FACTURX_FILENAME, FACTURX_LEVEL2xmp, FACTURX_LEVEL2xsd, generate_xmp_object
 from lxml import etree, objectify
 
+from billing import clock
 from billing.documents.data import DocumentLine, DocumentParty, InvoiceDocument
 from billing.documents.pdf import (
     CREATOR,
@@ -310,7 +311,7 @@ def embed_facturx(document: InvoiceDocument, xml: bytes) -> bytes:
     """The PDF/A-3 of `document` with `xml` attached as factur-x.xml, checked against the official XSD first: an
     invalid e-invoice is never issued. The schematron would need a Saxon server; the tests run it."""
     xml_check(xml)
-    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    now = clock.now().astimezone(datetime.UTC).replace(microsecond=0)
     return render_invoice_pdf(document, pdfa=_pdfa3(document, xml, now=now))
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import facturx
 import pytest
+import time_machine
 from django.utils import translation
 from lxml import etree
 from pypdf import PdfReader
@@ -412,10 +413,18 @@ class TestPdfA:
         assert f"<pdf:Keywords>{info['/Keywords']}</pdf:Keywords>" in xmp
         assert info["/Title"] == "TwinMCP SAS: Invoice TMCP-2026-000042" and info["/Title"] in xmp
         assert info["/Subject"] in xmp and f"<rdf:li>{info['/Author']}</rdf:li>" in xmp
-        created = info["/CreationDate"]  # D:YYYYMMDDHHmmSS+00'00', the XMP's date in PDF's syntax
-        assert info["/ModDate"] == created
-        assert f"<xmp:CreateDate>{created[2:6]}-{created[6:8]}-{created[8:10]}T{created[10:12]}:" in xmp
         assert "/Trapped" not in info  # the XMP does not state it
+
+    def test_the_file_its_metadata_and_its_xml_are_dated_when_rendered(self):
+        with time_machine.travel(datetime.datetime(2026, 11, 2, 6, 30, 15, 500, tzinfo=datetime.UTC), tick=False):
+            reader = PdfReader(io.BytesIO(render_invoice_document(make_document())))
+        xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode()
+        [filespec] = reader.trailer["/Root"]["/AF"]
+        embedded = filespec.get_object()["/EF"]["/F"].get_object()
+        assert reader.metadata["/CreationDate"] == reader.metadata["/ModDate"] == "D:20261102063015+00'00'"
+        assert embedded["/Params"]["/ModDate"] == "D:20261102063015+00'00'"
+        assert "<xmp:CreateDate>2026-11-02T06:30:15+00:00</xmp:CreateDate>" in xmp
+        assert "<xmp:ModifyDate>2026-11-02T06:30:15+00:00</xmp:ModifyDate>" in xmp
 
     def test_xml_is_an_associated_data_file(self, invoice_pdf):
         catalog = PdfReader(io.BytesIO(invoice_pdf)).trailer["/Root"]
