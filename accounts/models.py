@@ -114,6 +114,9 @@ class UserProfile(models.Model):
         max_digits=12, decimal_places=2, null=True, blank=True,
         help_text="Most the customer will spend on overage in a period; metered calls stop (402) once reached.",
     )
+    # Every save is a new version (counted by the database, so two saves at once never share one): billing keeps
+    # one buyer snapshot per version, and the invoices issued while it holds read that instead of this row.
+    version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -129,6 +132,15 @@ class UserProfile(models.Model):
 
     def __str__(self):
         return self.company_name or self.full_name or self.user.email
+
+    def save(self, *args, update_fields=None, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            self.version = models.F("version") + 1
+            if update_fields is not None:
+                update_fields = {*update_fields, "version"}
+        super().save(*args, update_fields=update_fields, **kwargs)
+        if isinstance(self.version, models.expressions.Combinable):
+            self.refresh_from_db(fields=["version"])
 
     @property
     def invoice_email(self) -> str:

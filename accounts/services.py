@@ -447,7 +447,7 @@ def account_erase(*, user, now=None) -> User:
     ConsentRecord.objects.filter(user=user).update(ip_address=None, user_agent="")
     UserProfile.objects.filter(user=user).update(
         **{name: "" for name in ERASED_PROFILE_FIELDS}, vies_status=ViesStatus.UNCHECKED, vies_checked_at=None,
-        updated_at=now,
+        updated_at=now, version=models.F("version") + 1,
     )
     user.email = f"erased-{user.pk}@{ERASED_EMAIL_DOMAIN}"
     user.first_name = user.last_name = ""

@@ -13,7 +13,8 @@ from django.utils.translation import gettext
 from stdnum.exceptions import ValidationError
 from stdnum.fr import tva as fr_tva
 
-from accounts.models import ViesStatus
+from accounts.fields import EncryptedTextField
+from accounts.models import UserProfile, ViesStatus
 from accounts.selectors import customer_language, saved_profile
 from billing.models import (
     ISSUED_INVOICE_STATUSES,
@@ -59,6 +60,9 @@ from billing.tax import buyer_country, tax_treatment
 from libraries.models import UsageLog
 
 SUBSCRIPTION_RELATED = ("plan", "user__profile")
+ENCRYPTED_PROFILE_FIELDS = tuple(
+    field.name for field in UserProfile._meta.concrete_fields if isinstance(field, EncryptedTextField)
+)
 
 UsageWindow = tuple[datetime.datetime, datetime.datetime]
 
@@ -117,13 +121,21 @@ def usable_credits(*, user_ids: Iterable[int], currency: str, now: datetime.date
     )
 
 
+def profile_secrets_deferred(queryset, *, profile: str = "user__profile"):
+    """`queryset` with its `profile` loaded but for its encrypted fields: invoicing takes the buyer from their
+    snapshot and reads no encrypted field (decrypting is most of what loading a profile costs)."""
+    return queryset.select_related(profile).defer(*(f"{profile}__{name}" for name in ENCRYPTED_PROFILE_FIELDS))
+
+
 def load_subscriptions(ids, *, lock_charges: bool = False) -> list[Subscription]:
     """Subscriptions with their plan, customer and profile, and what pricing reads loaded (plan changes, pauses,
     what interim invoices billed, the running coupon: one query each, whatever their number); invoicing
-    (`lock_charges`) also loads and locks the pending one-off charges it will bill (see `plan_histories_load`)."""
-    subscriptions = list(
-        Subscription.objects.filter(pk__in=list(ids)).select_related(*SUBSCRIPTION_RELATED).order_by("pk")
-    )
+    (`lock_charges`) also loads and locks the pending one-off charges it will bill (see `plan_histories_load`), and
+    leaves the profiles' encrypted fields unread: it takes the buyer from their snapshot."""
+    subscriptions = Subscription.objects.filter(pk__in=list(ids)).select_related(*SUBSCRIPTION_RELATED)
+    if lock_charges:
+        subscriptions = profile_secrets_deferred(subscriptions)
+    subscriptions = list(subscriptions.order_by("pk"))
     plan_histories_load(subscriptions, lock_charges=lock_charges)
     interim_billed = interim_billed_load(subscriptions)
     coupons = {

@@ -1,7 +1,8 @@
 """Which VAT an invoice carries, from the buyer's country, VAT number and company, and the invoice's tax point.
 
-One function decides every case (`tax_treatment`); the README's tax table lists them. The mentions are stored on
-the invoice when it is priced and printed as they are: the French legal wording first (the French tax
+One function decides every case (`tax_treatment`: the buyer's `tax_case`, kept with each buyer snapshot, then
+its `case_treatment` on the day); the README's tax table lists them. The mentions are stored on the invoice when
+it is priced and printed as they are: the French legal wording first (the French tax
 administration reads it), then a short English gloss for the foreign buyer.
 """
 import datetime
@@ -11,6 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from stdnum.eu import vat as eu_vat
 
+from billing.models import TaxCase
 from billing.vat_rates import MEMBER_STATES, standard_rate
 
 # VAT numbers carry the country's VAT prefix, which differs from ISO 3166 for Greece.
@@ -55,23 +57,37 @@ def vat_number_matches_country(vat_number: str, country: str) -> bool:
     return eu_vat.is_valid(compact) and VAT_PREFIX_COUNTRY.get(prefix, prefix) == country
 
 
-def tax_treatment(*, country: str, vat_number: str, company_name: str, tax_point: datetime.date) -> TaxTreatment:
-    """The VAT of an invoice to this buyer whose tax point (its issue date) is `tax_point`."""
+def tax_case(*, country: str, vat_number: str, company_name: str) -> TaxCase:
+    """The buyer's case from their country, VAT number and company name (the profile's part of `tax_treatment`)."""
     country = buyer_country(country)
     if country in FRENCH_VAT_TERRITORY:
-        return TaxTreatment(settings.INVOICE_TAX_RATE, False, "")
+        return TaxCase.FRENCH
     if country in MEMBER_STATES:
-        if vat_number_matches_country(vat_number, country):
-            return TaxTreatment(NO_VAT, True, REVERSE_CHARGE_MENTION)
-        # An EU consumer (or a business without a valid VAT number of its country, treated as one).
-        if settings.OSS_REGISTERED:
-            return TaxTreatment(standard_rate(country, tax_point), False, OSS_MENTION.format(country=country))
-        return TaxTreatment(settings.INVOICE_TAX_RATE, False, "")
+        # A business without a valid VAT number of its country is treated as a consumer.
+        return TaxCase.EU_BUSINESS if vat_number_matches_country(vat_number, country) else TaxCase.EU_CONSUMER
     # Outside the EU nothing proves a buyer's status like a VAT number does inside: a company name or a VAT / tax
     # number on the profile makes a business (B2B, art. 259-1), neither a consumer (art. 259 B).
-    if company_name or vat_number:
+    return TaxCase.OUTSIDE_EU_BUSINESS if company_name or vat_number else TaxCase.OUTSIDE_EU_CONSUMER
+
+
+def case_treatment(case: str, *, country: str, tax_point: datetime.date) -> TaxTreatment:
+    """The VAT of an invoice to a buyer of `case` in `country` whose tax point (its issue date) is `tax_point`."""
+    country = buyer_country(country)
+    if case == TaxCase.EU_BUSINESS:
+        return TaxTreatment(NO_VAT, True, REVERSE_CHARGE_MENTION)
+    if case == TaxCase.EU_CONSUMER and settings.OSS_REGISTERED:
+        return TaxTreatment(standard_rate(country, tax_point), False, OSS_MENTION.format(country=country))
+    if case in (TaxCase.FRENCH, TaxCase.EU_CONSUMER):
+        return TaxTreatment(settings.INVOICE_TAX_RATE, False, "")
+    if case == TaxCase.OUTSIDE_EU_BUSINESS:
         return TaxTreatment(NO_VAT, False, OUTSIDE_EU_MENTION)
     return TaxTreatment(NO_VAT, False, OUTSIDE_EU_CONSUMER_MENTION)
+
+
+def tax_treatment(*, country: str, vat_number: str, company_name: str, tax_point: datetime.date) -> TaxTreatment:
+    """The VAT of an invoice to this buyer whose tax point (its issue date) is `tax_point`."""
+    case = tax_case(country=country, vat_number=vat_number, company_name=company_name)
+    return case_treatment(case, country=country, tax_point=tax_point)
 
 
 def vat_country(*, buyer_country: str, tax_rate: Decimal, tax_mention: str) -> str:

@@ -101,7 +101,7 @@ def invoices_of(period: ExportPeriod):
         Invoice.objects.filter(
             number__isnull=False, issue_date__gte=period.first_day, issue_date__lte=period.last_day
         )
-        .select_related("user__profile")
+        .select_related("user__profile", "buyer_snapshot")
         .prefetch_related(CREDIT_NOTES)
         .order_by("number")
     )
@@ -110,7 +110,7 @@ def invoices_of(period: ExportPeriod):
 def credit_notes_of(period: ExportPeriod):
     return (
         CreditNote.objects.filter(issue_date__gte=period.first_day, issue_date__lte=period.last_day)
-        .select_related("invoice__user__profile")
+        .select_related("invoice__user__profile", "invoice__buyer_snapshot")
         .order_by("number")
     )
 
@@ -121,7 +121,7 @@ def payments_of(period: ExportPeriod):
         Payment.objects.filter(
             Q(status__in=SETTLED_PAYMENTS), processed_at__gte=period.start_at, processed_at__lt=period.end_at
         )
-        .select_related("invoice__user__profile")
+        .select_related("invoice__user__profile", "invoice__buyer_snapshot")
         .order_by("processed_at", "id")
     )
 

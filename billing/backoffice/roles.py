@@ -24,6 +24,7 @@ FINANCE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "invoiceline": ("view", "add", "change"),
         "creditnote": ("view",),
         "creditnoteline": ("view",),  # granted by migration 0025
+        "buyersnapshot": ("view",),  # granted by migration 0026
         "numbersequence": ("view",),
         # Add: the "record a payment" and "grant a credit" actions; the ledgers themselves stay read-only.
         "payment": ("view", "add"),

@@ -3,6 +3,7 @@ from accounts.personal_data import PersonalData
 from billing.models import (
     LIVE_SUBSCRIPTION_STATUSES,
     BillingAlert,
+    BuyerSnapshot,
     Credit,
     CreditNote,
     EmailNotification,
@@ -216,9 +217,11 @@ def billing_personal_data_erase(*, user, now) -> None:
 
     A live subscription is cancelled today (its last days are still invoiced by the next run); invoices,
     credit notes and payments stay as issued, their snapshot encrypted at rest, for the legal retention. The
-    link to their customer at the payment provider goes: nothing of theirs is charged again.
+    link to their customer at the payment provider goes: nothing of theirs is charged again. Buyer snapshots no
+    invoice took go: only the issued documents justify keeping one.
     """
     for subscription in Subscription.objects.filter(user=user, status__in=LIVE_SUBSCRIPTION_STATUSES).order_by("pk"):
         subscription_cancel(subscription=subscription, at_period_end=False, now=now)
     EmailNotification.objects.filter(user=user).update(recipient="", context={}, subject="")
     PaymentProviderCustomer.objects.filter(user=user).delete()
+    BuyerSnapshot.objects.filter(user=user, invoices__isnull=True).delete()

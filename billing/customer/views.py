@@ -268,7 +268,7 @@ def _pay_now_offer(request, invoice) -> dict | None:
 def _bank_transfer(invoice) -> dict[str, str] | None:
     """Where an open invoice is paid by bank transfer: the seller's account as the invoice printed it at issue;
     None for an invoice issued to be charged to a card, as its document says."""
-    seller = invoice.billing_details.get("seller") or {}
+    seller = invoice.issue_details.get("seller") or {}
     account = iban.compact(seller.get("iban", ""))
     if invoice.status not in (InvoiceStatus.SENT, InvoiceStatus.OVERDUE) or invoice.amount_due <= 0 or not account:
         return None

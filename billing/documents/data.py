@@ -2,7 +2,7 @@
 
 `billing/documents/pdf.py` and `billing/documents/facturx.py` take an `InvoiceDocument` and never touch a model. The two
 builders at the bottom are the only functions here that read models: they state the document as it was
-issued, whenever it is rendered: the buyer and the seller from the invoice's `billing_details` snapshot, never
+issued, whenever it is rendered: the buyer and the seller from the invoice's snapshot (`billing_details`), never
 the live profile, and what was settled at issue, never a payment made since.
 """
 from __future__ import annotations
@@ -168,12 +168,14 @@ def _language(buyer: dict) -> str:
 
 
 def buyer_language(invoice: Invoice) -> str:
-    """The language the invoice's documents speak: its buyer's at issue."""
-    return _language((invoice.billing_details or {}).get("buyer", {}))
+    """The language the invoice's documents speak: its buyer's at issue (kept in clear on their snapshot)."""
+    if invoice.buyer_snapshot_id:
+        return _language({"language": invoice.buyer_snapshot.language})
+    return _language(invoice.billing_details.get("buyer", {}))
 
 
 def payment_snapshot(*, means_code: str, card_brand: str = "", card_last4: str = "") -> dict:
-    """How an invoice is collected, as its `billing_details` keep it at issue: a payment means code and, for a
+    """How an invoice is collected, as its `issue_details` keep it at issue: a payment means code and, for a
     card, its brand as printed and its last four digits (never its number)."""
     if means_code == BANK_CARD:
         return {"means_code": means_code, "card_brand": card_brand, "card_last4": card_last4}
@@ -183,13 +185,13 @@ def payment_snapshot(*, means_code: str, card_brand: str = "", card_last4: str =
 def issued_payment_means(invoice: Invoice) -> str:
     """The payment means code of an issued invoice as at issue; a bank transfer for one issued before the billing
     snapshot kept it."""
-    return (invoice.billing_details or {}).get("payment", {}).get("means_code", SEPA_CREDIT_TRANSFER)
+    return invoice.issue_details.get("payment", {}).get("means_code", SEPA_CREDIT_TRANSFER)
 
 
 def _payment_instructions(invoice: Invoice, seller: DocumentParty) -> PaymentInstructions | None:
     """How the amount due is paid, as at issue: a card or a direct debit as snapshotted, else a bank transfer to
     the seller's account, when it has one."""
-    snapshot = (invoice.billing_details or {}).get("payment", {})
+    snapshot = invoice.issue_details.get("payment", {})
     means_code = issued_payment_means(invoice)
     if means_code == BANK_CARD:
         return PaymentInstructions(

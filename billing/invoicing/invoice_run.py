@@ -28,7 +28,7 @@ from billing.invoicing.invoices import (
 from billing.models import Invoice, InvoiceKind, InvoiceStatus, Subscription, SubscriptionStatus
 from billing.notifications.customer_webhooks import subscriptions_updated_publish
 from billing.pricing import billing_period, plan_on
-from billing.selectors import invoice_drafts, invoice_run_chunks, load_subscriptions
+from billing.selectors import invoice_drafts, invoice_run_chunks, load_subscriptions, profile_secrets_deferred
 from billing.subscriptions.lifecycle import subscriptions_end
 
 
@@ -124,8 +124,7 @@ def invoice_run_chunk(
         subscriptions = load_subscriptions(locked_ids, lock_charges=True)
         existing = {
             invoice.subscription_id: invoice
-            for invoice in Invoice.objects.select_for_update(of=("self",))
-            .select_related("user__profile")
+            for invoice in profile_secrets_deferred(Invoice.objects.select_for_update(of=("self",)))
             .filter(subscription_id__in=locked_ids, period_end=period_end, kind=InvoiceKind.PERIOD)
             .exclude(status=InvoiceStatus.CANCELLED)
         }

@@ -21,11 +21,13 @@ from billing.documents.data import (
     payment_snapshot,
 )
 from billing.exceptions import BillingError
+from billing.invoicing.buyer_snapshots import buyer_snapshots_current
 from billing.invoicing.credit_notes import credit_note_full_write
 from billing.invoicing.numbering import numbers_reserve
 from billing.models import (
     PENDING_CHARGE,
     AlertType,
+    BuyerSnapshot,
     Credit,
     CreditApplication,
     CreditNoteReason,
@@ -56,15 +58,13 @@ from billing.pricing import (
     totals_at_rate,
 )
 from billing.selectors import (
-    buyer_snapshot,
-    buyer_tax_vat_number,
     invoice_drafts,
     load_subscriptions,
     seller_snapshot,
     usable_credits,
 )
 from billing.subscriptions.coupons import coupon_periods_count
-from billing.tax import tax_treatment
+from billing.tax import case_treatment
 from billing.transitions import transition_check
 from core.db import rows_insert, rows_update
 from core.enqueue import enqueue_after_commit
@@ -77,17 +77,14 @@ def period_end_of(period) -> datetime.date:
     return parse_month(period).end
 
 
-def _price(invoice: Invoice, *, subtotal: Decimal, tax_point: datetime.date) -> None:
-    """Snapshot buyer and seller and set tax and totals from `subtotal` and what is already settled; the VAT rate is
-    the one in force on `tax_point`, the day the invoice is issued."""
-    buyer = buyer_snapshot(invoice.user)
-    treatment = tax_treatment(
-        country=buyer["country"], vat_number=buyer_tax_vat_number(buyer), company_name=buyer["company_name"],
-        tax_point=tax_point,
-    )
+def _price(invoice: Invoice, *, subtotal: Decimal, tax_point: datetime.date, snapshot: BuyerSnapshot) -> None:
+    """Take the buyer's current snapshot and the seller, and set tax and totals from `subtotal` and what is already
+    settled; the VAT rate is the one in force on `tax_point`, the day the invoice is issued."""
+    treatment = case_treatment(snapshot.tax_case, country=snapshot.country, tax_point=tax_point)
     totals = invoice_totals(subtotal=subtotal, treatment=treatment)
-    invoice.billing_details = {"buyer": buyer, "seller": seller_snapshot()}
-    invoice.buyer_country = buyer["country"]
+    invoice.buyer_snapshot = snapshot
+    invoice.issue_details = {"seller": seller_snapshot()}
+    invoice.buyer_country = snapshot.country
     invoice.reverse_charge = treatment.reverse_charge
     invoice.tax_mention = treatment.mention
     invoice.subtotal, invoice.tax_rate = totals.subtotal, totals.tax_rate
@@ -95,19 +92,23 @@ def _price(invoice: Invoice, *, subtotal: Decimal, tax_point: datetime.date) -> 
     invoice.amount_due = invoice.total - invoice.credit_applied - invoice.amount_paid
 
 
-def _new_invoice(draft: InvoiceDraft, *, tax_point: datetime.date) -> Invoice:
-    """An unsaved invoice of `draft`, priced (buyer and seller snapshotted, tax, totals)."""
-    invoice = Invoice(
-        user=draft.user,
-        subscription=draft.subscription,
-        kind=draft.kind,
-        currency=draft.currency,
-        period_start=draft.period.start,
-        period_end=draft.period.end,
-        coupon_redemption=draft.coupon_redemption,
-    )
-    _price(invoice, subtotal=draft.subtotal, tax_point=tax_point)
-    return invoice
+def _new_invoices(drafts: list[InvoiceDraft], *, tax_point: datetime.date) -> list[Invoice]:
+    """Unsaved invoices of `drafts`, priced (buyer snapshot and seller taken, tax, totals)."""
+    snapshots = buyer_snapshots_current({draft.user for draft in drafts})
+    invoices = []
+    for draft in drafts:
+        invoice = Invoice(
+            user=draft.user,
+            subscription=draft.subscription,
+            kind=draft.kind,
+            currency=draft.currency,
+            period_start=draft.period.start,
+            period_end=draft.period.end,
+            coupon_redemption=draft.coupon_redemption,
+        )
+        _price(invoice, subtotal=draft.subtotal, tax_point=tax_point, snapshot=snapshots[draft.user.pk])
+        invoices.append(invoice)
+    return invoices
 
 
 def _insert_with_lines(invoices: list[Invoice], drafts: list[InvoiceDraft]) -> None:
@@ -138,8 +139,7 @@ def _charges_bill(invoice: Invoice, charges: tuple[OneOffCharge, ...]) -> None:
 def invoices_create(drafts: list[InvoiceDraft], *, now: datetime.datetime | None = None) -> list[Invoice]:
     """DRAFT invoices with their lines, written in bulk; priced as if issued on `now`'s day (finalising prices them
     again on the day of issue)."""
-    tax_point = local_date(now or clock.now())
-    invoices = [_new_invoice(draft, tax_point=tax_point) for draft in drafts]
+    invoices = _new_invoices(drafts, tax_point=local_date(now or clock.now()))
     _insert_with_lines(invoices, drafts)
     audit_log_record_many(
         audit_entry(action="invoice.generate", obj=invoice, changes={"total": str(invoice.total)})
@@ -239,7 +239,7 @@ def _payment_snapshot(invoices: list[Invoice]) -> None:
                 means_code=BANK_CARD, card_brand=card_brand_name(card.card_brand), card_last4=card.card_last4
             )
         )
-        invoice.billing_details = {**invoice.billing_details, "payment": payment}
+        invoice.issue_details = {**invoice.issue_details, "payment": payment}
 
 
 def charge_after_commit(invoices: list[Invoice]) -> None:
@@ -299,8 +299,12 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_
     subtotals = dict(
         InvoiceLine.objects.filter(invoice__in=invoices).values_list("invoice").annotate(Sum("amount")).order_by()
     )
+    snapshots = buyer_snapshots_current({invoice.user for invoice in invoices})
     for invoice in invoices:
-        _price(invoice, subtotal=subtotals.get(invoice.pk, ZERO), tax_point=local_date(now))
+        _price(
+            invoice, subtotal=subtotals.get(invoice.pk, ZERO), tax_point=local_date(now),
+            snapshot=snapshots[invoice.user_id],
+        )
     _issue(invoices, now=now, write=lambda issued: rows_update(Invoice, issued, INVOICE_COLUMNS))
     audit_log_record_many(invoice_issue_entry(invoice) for invoice in invoices)
     customer_cache_invalidate(invoice.user_id for invoice in invoices)
@@ -315,9 +319,9 @@ def invoices_issue(drafts: list[InvoiceDraft], *, now: datetime.datetime) -> lis
     records the audit entries (`invoice_issue_entry`), invalidates the customers' caches and queues the
     documents, so that a chunk does each once.
     """
-    invoices = [_new_invoice(draft, tax_point=local_date(now)) for draft in drafts]
-    if not invoices:
-        return invoices
+    if not drafts:
+        return []
+    invoices = _new_invoices(drafts, tax_point=local_date(now))
     _issue(invoices, now=now, write=lambda issued: _insert_with_lines(issued, drafts))
     return invoices
 

@@ -5,6 +5,7 @@ from billing.models.credits import Credit, CreditApplication, CreditType
 from billing.models.fields import MONEY, UNIT_PRICE
 from billing.models.invoices import (
     ISSUED_INVOICE_STATUSES,
+    BuyerSnapshot,
     CreditNote,
     CreditNoteKind,
     CreditNoteLine,
@@ -16,6 +17,7 @@ from billing.models.invoices import (
     InvoiceStatus,
     LineKind,
     NumberSequence,
+    TaxCase,
     credit_note_reason_text,
 )
 from billing.models.notifications import AlertType, BillingAlert, EmailKind, EmailNotification, EmailStatus
@@ -36,6 +38,7 @@ __all__ = [
     "AccessSuspensionLift",
     "AlertType",
     "BillingAlert",
+    "BuyerSnapshot",
     "Coupon",
     "CouponDuration",
     "CouponRedemption",
@@ -73,6 +76,7 @@ __all__ = [
     "SubscriptionPause",
     "SubscriptionPlanChange",
     "SubscriptionStatus",
+    "TaxCase",
     "UNIT_PRICE",
     "UsagePricing",
     "UsageTier",

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Round
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -30,6 +31,44 @@ class InvoiceKind(models.TextChoices):
     ONE_OFF = "ONE_OFF", pgettext_lazy("invoice kind", "One-off")  # a charge finance invoiced at once
 
 
+class TaxCase(models.TextChoices):
+    """Who the buyer is for VAT (billing.tax): all a profile tells of its invoices' tax but the rate, which depends on
+    the day."""
+
+    FRENCH = "FRENCH", "French VAT territory"
+    EU_BUSINESS = "EU_BUSINESS", "EU business (reverse charge)"
+    EU_CONSUMER = "EU_CONSUMER", "EU consumer"
+    OUTSIDE_EU_BUSINESS = "OUTSIDE_EU_BUSINESS", "Business outside the EU"
+    OUTSIDE_EU_CONSUMER = "OUTSIDE_EU_CONSUMER", "Consumer outside the EU"
+
+
+class BuyerSnapshot(models.Model):
+    """A customer as one version of their profile states them on invoices: made once per version (when the profile
+    is saved, or by the first invoice after a change) and shared by every invoice priced while it holds, so that
+    invoicing decrypts and encrypts nothing per invoice. Never edited: a new profile version makes a new one.
+
+    The tax case, country and language are kept in clear beside the encrypted details: they are what pricing reads.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="buyer_snapshots")
+    # 0: a user without a profile (their account's name and email stand in), told apart by `digest`.
+    profile_version = models.PositiveIntegerField()
+    digest = models.CharField(max_length=64, help_text="Keyed hash of the details: equal details, equal digest.")
+    details = EncryptedJSONField(help_text="Name, company, address, VAT number… as invoices print them; encrypted.")
+    country = models.CharField(max_length=2)
+    tax_case = models.CharField(max_length=19, choices=TaxCase.choices)
+    language = models.CharField(max_length=2)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "profile_version", "digest"], name="buyer_snapshot_once"),
+        ]
+
+    def __str__(self):
+        return f"Buyer snapshot of user {self.user_id}, profile version {self.profile_version}"
+
+
 class Invoice(models.Model):
     number = models.CharField(max_length=20, unique=True, null=True, blank=True, help_text="Null while DRAFT.")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices")
@@ -54,8 +93,14 @@ class Invoice(models.Model):
     credited = models.DecimalField(**MONEY, default=0)
     reverse_charge = models.BooleanField(default=False)
     tax_mention = models.CharField(max_length=200, blank=True, help_text="Reverse-charge or exemption mention.")
-    billing_details = EncryptedJSONField(
-        default=dict, blank=True, help_text="Buyer and seller as they were at issue; encrypted, it holds personal data."
+    buyer_snapshot = models.ForeignKey(
+        "BuyerSnapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="invoices",
+        help_text="The buyer as the version of their profile in force when the invoice was priced (encrypted there).",
+    )
+    issue_details = models.JSONField(
+        default=dict, blank=True,
+        help_text="The seller and how the invoice is collected, as at issue; nothing personal (a card shows only "
+        "its brand and last 4 digits).",
     )
     buyer_country = models.CharField(
         max_length=2, blank=True, help_text="The buyer's country in the snapshot, for tax reports and filters."
@@ -114,6 +159,12 @@ class Invoice(models.Model):
     @property
     def is_issued(self) -> bool:
         return self.number is not None
+
+    @property
+    def billing_details(self) -> dict:
+        """Buyer, seller and payment as the invoice prints them: its buyer snapshot (decrypted) and issue details."""
+        buyer = self.buyer_snapshot.details if self.buyer_snapshot_id else None
+        return {**({"buyer": buyer} if buyer else {}), **self.issue_details}
 
 
 class LineKind(models.TextChoices):

@@ -211,7 +211,7 @@ def _links_and_instructions(*, kind: str, invoice: Invoice | None) -> dict[str, 
 
 def _charged_to_card(invoice: Invoice) -> bool:
     """Whether the invoice was issued to be charged to a saved card: its billing snapshot names the card."""
-    return "card_last4" in (invoice.billing_details or {}).get("payment", {})
+    return "card_last4" in invoice.issue_details.get("payment", {})
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from billing.models import (
     Subscription,
 )
 from billing.periods import add_months, start_of_day
+from billing.tests.factories import BuyerSnapshotFactory
 
 STAFF_PASSWORD = "a-long-staff-passphrase"
 # Far above the numbers other test modules draw, so that documents never share a number.
@@ -135,11 +136,12 @@ def make_world(*, invoices: int = 200, customers: int = 20) -> World:
                 due_date=issue_date + datetime.timedelta(days=30) if issued else None,
                 subtotal=subtotal, tax_rate=tax_rate, tax_amount=tax, total=subtotal + tax, amount_paid=paid,
                 amount_due=subtotal + tax - paid, reverse_charge=reverse_charge,
-                billing_details={
-                    "buyer": {"name": f"Customer {customer}", "company_name": f"Company {run}-{customer}",
-                              "country": country, "vat_number": vat_number, "email": users[customer].email},
-                    "seller": {"name": "TwinMCP SAS", "country": "FR"},
-                },
+                buyer_snapshot=BuyerSnapshotFactory(
+                    user=users[customer], country=country,
+                    details={"name": f"Customer {customer}", "company_name": f"Company {run}-{customer}",
+                             "country": country, "vat_number": vat_number, "email": users[customer].email},
+                ),
+                issue_details={"seller": {"name": "TwinMCP SAS", "country": "FR"}},
                 buyer_country=country,
                 sent_at=start_of_day(issue_date) if issued else None,
                 paid_at=start_of_day(issue_date) + datetime.timedelta(days=9) if status == InvoiceStatus.PAID else None,

@@ -6,6 +6,7 @@ from factory.django import DjangoModelFactory
 
 from accounts.tests.factories import UserFactory, make_customer
 from billing.models import (
+    BuyerSnapshot,
     Credit,
     CreditNote,
     CreditType,
@@ -16,6 +17,7 @@ from billing.models import (
     Payment,
     Plan,
     Subscription,
+    TaxCase,
 )
 from billing.periods import billing_zone
 from billing.services import invoice_run
@@ -62,6 +64,21 @@ class InvoiceLineFactory(DjangoModelFactory):
     unit_price = factory.SelfAttribute("amount")
     amount = Decimal("19.00")
     position = 0
+
+
+class BuyerSnapshotFactory(DjangoModelFactory):
+    """A buyer as an invoice states them, kept outside any profile version (as invoices issued before snapshots)."""
+
+    class Meta:
+        model = BuyerSnapshot
+
+    user = factory.SubFactory(UserFactory)
+    profile_version = 0
+    digest = factory.Sequence(lambda n: f"{n:064x}")
+    details = factory.LazyAttribute(lambda o: {"name": o.user.email, "email": o.user.email, "country": o.country})
+    country = "FR"
+    tax_case = TaxCase.FRENCH
+    language = "en"
 
 
 class InvoiceFactory(DjangoModelFactory):

@@ -27,6 +27,7 @@ from billing.models import (
     AccessSuspensionLift,
     AlertType,
     BillingAlert,
+    BuyerSnapshot,
     Coupon,
     CouponRedemption,
     Credit,
@@ -57,6 +58,7 @@ from billing.models import (
 from billing.templatetags.billing_format import money
 from billing.tests.admin_world import finance_user, make_world, staff_user
 from billing.tests.factories import (
+    BuyerSnapshotFactory,
     CreditFactory,
     CreditNoteFactory,
     InvoiceFactory,
@@ -109,6 +111,7 @@ def make_billing_rows() -> dict:
         SubscriptionPause: SubscriptionPause.objects.create(
             subscription=subscription, start_date=datetime.date(2026, 10, 3), end_date=datetime.date(2026, 10, 5)
         ),
+        BuyerSnapshot: BuyerSnapshotFactory(user=user),
         Invoice: invoice,
         InvoiceLine: invoice.lines.get(),  # the factory's fee line
         CreditNote: credit_note,
@@ -759,7 +762,7 @@ class TestFinanceGroup:
         for name in (
             "0004_finance_group", "0007_finance_views_webhook_events", "0013_access_suspension_lift",
             "0014_payment_provider_customer", "0020_coupons", "0021_one_off_charges",
-            "0023_plan_version_moves", "0025_partial_credit_notes",
+            "0023_plan_version_moves", "0025_partial_credit_notes", "0026_buyer_snapshots",
         ):
             historical_apps = MigrationExecutor(connection).loader.project_state(("billing", name)).apps
             migration = importlib.import_module(f"billing.migrations.{name}")

@@ -17,7 +17,13 @@ from billing.models import InvoiceStatus, PaymentMethod, PaymentStatus
 from billing.periods import add_months
 from billing.services import invoice_cancel
 from billing.tests.admin_world import staff_user
-from billing.tests.factories import CreditNoteFactory, InvoiceFactory, PaymentFactory, SubscriptionFactory
+from billing.tests.factories import (
+    BuyerSnapshotFactory,
+    CreditNoteFactory,
+    InvoiceFactory,
+    PaymentFactory,
+    SubscriptionFactory,
+)
 from billing.tests.test_tax_cases import period_invoice
 
 EXPORTS = reverse("admin:billing_exports")
@@ -42,8 +48,11 @@ def books(db):
         return InvoiceFactory(
             subscription=subscriptions[user], number=number, issue_date=issue_date,
             due_date=issue_date + datetime.timedelta(days=30), status=fields.pop("status", InvoiceStatus.SENT),
-            billing_details={"buyer": {"email": user.email, "name": user.profile.full_name,
-                                       "company_name": user.profile.company_name, "country": user.profile.country}},
+            buyer_snapshot=BuyerSnapshotFactory(
+                user=user, country=user.profile.country,
+                details={"email": user.email, "name": user.profile.full_name,
+                         "company_name": user.profile.company_name, "country": user.profile.country},
+            ),
             **fields,
         )
 
@@ -155,8 +164,10 @@ class TestFec:
     def test_a_company_name_a_spreadsheet_would_run_as_a_formula_is_quoted(self, finance_client, books, sign):
         invoice = books["reverse_charged"]
         company = f'{sign}HYPERLINK("https://evil.example","Click")'
-        invoice.billing_details["buyer"]["company_name"] = company
-        invoice.save(update_fields=["billing_details"])
+        invoice.buyer_snapshot = BuyerSnapshotFactory(
+            user=invoice.user, details={**invoice.billing_details["buyer"], "company_name": company}
+        )
+        invoice.save(update_fields=["buyer_snapshot"])
         payment = books["payment"]
         payment.provider_reference = f"{sign}cmd|' /C calc'!A0"
         payment.save(update_fields=["provider_reference"])
@@ -192,8 +203,10 @@ class TestCsv:
 
     def test_text_a_spreadsheet_would_run_as_a_formula_is_quoted(self, finance_client, books):
         invoice = books["reverse_charged"]
-        invoice.billing_details["buyer"]["company_name"] = '=HYPERLINK("https://evil.example","Click")'
-        invoice.save(update_fields=["billing_details"])
+        invoice.buyer_snapshot = BuyerSnapshotFactory(user=invoice.user, details={
+            **invoice.billing_details["buyer"], "company_name": '=HYPERLINK("https://evil.example","Click")'
+        })
+        invoice.save(update_fields=["buyer_snapshot"])
 
         rows = csv_rows(download(finance_client, "invoices"))
 

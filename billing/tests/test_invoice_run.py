@@ -88,6 +88,7 @@ def billed() -> dict[int, dict]:
     return {
         invoice.subscription_id: {
             **columns(invoice, skip={"id", "created_at"}),
+            "buyer": invoice.billing_details["buyer"],
             "lines": [columns(line, skip={"id", "invoice"}) for line in invoice.lines.order_by("position")],
             "credit_applications": [
                 columns(application, skip={"id", "invoice"})
@@ -118,7 +119,7 @@ def test_the_chunked_run_bills_what_one_by_one_generation_bills_to_the_cent(cust
     assert any(row["reverse_charge"] for row in by_run.values())  # German companies under reverse charge
     assert sorted(row["number"] for row in by_run.values()) == [f"TMCP-2026-{n:06d}" for n in range(1, 14)]
     assert sum(len(row["credit_applications"]) for row in by_run.values()) == 2
-    assert all(row["billing_details"]["seller"] and row["issue_date"] for row in by_run.values())
+    assert all(row["issue_details"]["seller"] and row["buyer"]["name"] and row["issue_date"] for row in by_run.values())
 
 
 def test_the_run_rolls_expires_and_audits_each_subscription_once(customers):

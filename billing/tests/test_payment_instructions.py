@@ -100,8 +100,8 @@ class TestBankTransfer:
 
     def test_an_invoice_issued_before_the_snapshot_kept_its_means_pays_by_transfer(self):
         invoice = run_october(october_customer())
-        invoice.billing_details = {key: value for key, value in invoice.billing_details.items() if key != "payment"}
-        invoice.save(update_fields=["billing_details"])
+        invoice.issue_details = {key: value for key, value in invoice.issue_details.items() if key != "payment"}
+        invoice.save(update_fields=["issue_details"])
         invoice.refresh_from_db()
 
         assert invoice_document(invoice).payment.means_code == SEPA_CREDIT_TRANSFER

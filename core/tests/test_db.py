@@ -5,8 +5,8 @@ import pytest
 from django.db import connection
 
 from accounts.tests.factories import UserProfileFactory
-from billing.models import Invoice, InvoiceStatus, Subscription
-from billing.tests.factories import InvoiceFactory, SubscriptionFactory
+from billing.models import BuyerSnapshot, Invoice, InvoiceStatus, Subscription
+from billing.tests.factories import BuyerSnapshotFactory, InvoiceFactory, SubscriptionFactory
 from core.db import columns, insert_statement, row_loader, rows_update
 from libraries.models import Library, LibraryVersion, UsageLog
 
@@ -19,23 +19,34 @@ def test_rows_update_writes_every_field_of_every_row_as_its_field_prepares_it():
         invoice.status = InvoiceStatus.SENT
         invoice.issue_date = datetime.date(2026, 11, 1)
         invoice.sent_at = datetime.datetime(2026, 11, 1, 1, tzinfo=datetime.UTC)
-        invoice.billing_details = {"buyer": {"name": f"Buyer {index}"}}
+        invoice.issue_details = {"seller": {"name": f"Seller {index}"}}
         invoice.credit_applied, invoice.amount_due = Decimal("2.80"), Decimal("20.00")
 
     updated = rows_update(
         Invoice, invoices,
-        ["number", "status", "issue_date", "sent_at", "billing_details", "credit_applied", "amount_due"],
+        ["number", "status", "issue_date", "sent_at", "issue_details", "credit_applied", "amount_due"],
     )
 
     assert updated == 3
     stored = list(Invoice.objects.order_by("pk"))
     assert [invoice.number for invoice in stored] == ["TMCP-2026-000001", "TMCP-2026-000002", "TMCP-2026-000003"]
-    assert stored[2].billing_details == {"buyer": {"name": "Buyer 2"}}
+    assert stored[2].issue_details == {"seller": {"name": "Seller 2"}}
     assert {(i.status, i.issue_date, i.credit_applied, i.amount_due) for i in stored} == {
         (InvoiceStatus.SENT, datetime.date(2026, 11, 1), Decimal("2.80"), Decimal("20.00"))
     }
+
+
+@pytest.mark.django_db
+def test_rows_update_encrypts_an_encrypted_field_as_save_would():
+    snapshots = [BuyerSnapshotFactory() for _ in range(2)]
+    for index, snapshot in enumerate(snapshots):
+        snapshot.details = {"name": f"Buyer {index}"}
+
+    assert rows_update(BuyerSnapshot, snapshots, ["details"]) == 2
+
+    assert [s.details for s in BuyerSnapshot.objects.order_by("pk")] == [{"name": "Buyer 0"}, {"name": "Buyer 1"}]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT billing_details FROM billing_invoice WHERE id = %s", [stored[0].pk])
+        cursor.execute("SELECT details FROM billing_buyersnapshot WHERE id = %s", [snapshots[0].pk])
         assert "Buyer" not in cursor.fetchone()[0]  # encrypted by its field on the way in
 
 
@@ -52,7 +63,7 @@ def field_values(obj, *, but=()) -> dict:
 def test_a_hand_written_join_loads_each_model_as_the_orm_loads_it():
     invoice = InvoiceFactory(
         subscription=SubscriptionFactory(user=UserProfileFactory().user, cancel_at_period_end=True),
-        billing_details={"buyer": {"name": "Ada"}}, issue_date=datetime.date(2026, 11, 1),
+        issue_details={"seller": {"name": "Ada"}}, issue_date=datetime.date(2026, 11, 1),
         sent_at=datetime.datetime(2026, 11, 1, 1, tzinfo=datetime.UTC),
     )
     sql = (
@@ -68,7 +79,7 @@ def test_a_hand_written_join_loads_each_model_as_the_orm_loads_it():
     subscription = row_loader(Subscription, connection.alias)(row[width:])
 
     assert field_values(loaded) == field_values(Invoice.objects.get(pk=invoice.pk))
-    assert loaded.billing_details == {"buyer": {"name": "Ada"}}  # decrypted by its field
+    assert loaded.issue_details == {"seller": {"name": "Ada"}}  # read back by its field
     assert (loaded.total, loaded.issue_date) == (Decimal("22.80"), datetime.date(2026, 11, 1))
     assert field_values(subscription) == field_values(Subscription.objects.get(pk=invoice.subscription_id))
     assert subscription.cancel_at_period_end is True

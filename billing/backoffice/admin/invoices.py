@@ -229,7 +229,7 @@ class InvoiceAdmin(FormChangesAuditMixin, ObjectActionsMixin, admin.ModelAdmin):
         "reference", "customer", "status_badge", "total_with_currency", "amount_due_with_currency",
         "due_date", "days_overdue",
     )
-    list_select_related = ("user__profile",)
+    list_select_related = ("user__profile", "buyer_snapshot")
     list_filter = ("status", "kind", PeriodFilter, OverdueFilter, "reverse_charge", CountryFilter)
     search_fields = ("number", "user__email", "user__profile__company_name")
     autocomplete_fields = ("user", "subscription")

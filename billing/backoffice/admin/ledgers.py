@@ -12,6 +12,7 @@ from billing.backoffice.admin.invoices import credit_note_pdf_link
 from billing.backoffice.forms import RefundPaymentForm
 from billing.models import (
     BillingAlert,
+    BuyerSnapshot,
     Credit,
     CreditApplication,
     CreditNote,
@@ -175,6 +176,19 @@ class CreditApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ("-created_at", "-id")
 
     amount_with_currency = money_column("amount", description="Amount", currency="credit.currency")
+
+
+@admin.register(BuyerSnapshot)
+class BuyerSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The buyer as each version of a customer's profile stated them: what their invoices of that time print."""
+
+    list_display = ("created_at", "user", "profile_version", "country", "tax_case", "language")
+    list_select_related = ("user",)
+    list_filter = ("tax_case", "country")
+    search_fields = ("user__email",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+    fields = ("user", "profile_version", "country", "tax_case", "language", "details", "created_at")
 
 
 @admin.register(BillingAlert)
