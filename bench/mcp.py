@@ -13,7 +13,8 @@ hold whatever the machine:
 REST and MCP are measured in alternating rounds of 2 seconds (`--duration` in all), so that a machine whose load
 changes during the run weighs on both alike: their requests per second are over all their rounds, p50 the median
 of their rounds' and p99 the worst. Before wrk, one call of each checks that MCP serves the REST endpoint's
-chunks; after, that every MCP call measured was metered. `mcp_over_rest` is MCP's requests per second over REST's.
+chunks; after, that every MCP call measured was metered. `mcp_over_rest` is MCP's requests per second over REST's,
+`rest_ratio` and `mcp_ratio` each one's over the ceiling's. `--layers`: the table of `api --layers`, MCP's call in it.
 """
 import argparse
 import functools
@@ -112,6 +113,9 @@ def run(args: argparse.Namespace) -> dict:
         "workers": args.workers,
         "duration_seconds": args.duration,
         "mcp_over_rest": ratio,
+        # Each over the ceiling's requests per second, as `api` prints its endpoints'.
+        "rest_ratio": round(endpoints["rest"]["rps"] / endpoints["ceiling"]["rps"], 3),
+        "mcp_ratio": round(endpoints["mcp"]["rps"] / endpoints["ceiling"]["rps"], 3),
         "mcp_rps": endpoints["mcp"]["rps"],
         "mcp_p99_ms": endpoints["mcp"]["p99_ms"],
         **endpoints,

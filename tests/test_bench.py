@@ -63,6 +63,7 @@ def test_mcp_smoke():
         assert figures[endpoint]["rps"] > 0 and figures[endpoint]["errors"] == 0, figures
     assert figures["rest"]["rounds"] == figures["mcp"]["rounds"] == 1
     assert figures["mcp_over_rest"] == round(figures["mcp"]["rps"] / figures["rest"]["rps"], 3)
+    assert figures["mcp_ratio"] == round(figures["mcp"]["rps"] / figures["ceiling"]["rps"], 3)
     assert figures["mcp_calls_metered"] >= figures["mcp"]["requests"]
     assert "MCP get-library-docs serves the REST endpoint's 4 chunks, 992 tokens" in result.stdout
 
