@@ -4,6 +4,7 @@ October 2026 is Period(2026-10-01, 2026-11-01); a usage timestamp belongs to the
 its local date (23:30 UTC on 31 October is November in Paris).
 """
 import datetime
+import functools
 import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -99,6 +100,12 @@ def period_containing(day: datetime.date, *, months: int = 1, anchor: datetime.d
 def period_name(period: Period) -> str:
     """`December 2026`, or `January 2026 – December 2026` for a yearly period, in the active language; a partial
     period is named by the months of its first and last days."""
+    return _period_name(period, translation.get_language())
+
+
+@functools.lru_cache(maxsize=512)
+def _period_name(period: Period, language: str | None) -> str:
+    # Cached by language: a run names the same few months on every line, and Django's date_format is slow.
     last = period.end - datetime.timedelta(days=1)
     first = date_format(period.start, "F Y")
     if (period.start.year, period.start.month) == (last.year, last.month):
