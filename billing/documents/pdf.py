@@ -175,8 +175,20 @@ def legal_mentions(document: InvoiceDocument) -> dict[str, str]:
     }
 
 
+class _Paragraph(Paragraph):
+    """A paragraph that breaks its lines once per width: a table wraps each cell to size its row, then again to
+    draw it, and breaking lines is most of a paragraph's cost (its lines depend on the width alone)."""
+
+    _wrapped: tuple[float, tuple[float, float]] | None = None
+
+    def wrap(self, availWidth, availHeight):
+        if self._wrapped is None or self._wrapped[0] != availWidth:
+            self._wrapped = availWidth, super().wrap(availWidth, availHeight)
+        return self._wrapped[1]
+
+
 def _p(text: str, style: ParagraphStyle) -> Paragraph:
-    return Paragraph(escape(fit_text(text)), style)
+    return _Paragraph(escape(fit_text(text)), style)
 
 
 # --- Page furniture: footer, running header, page numbers, output intent ---------------------------------
@@ -388,7 +400,7 @@ def party_lines(party: DocumentParty) -> list[str]:
 def _party_block(party: DocumentParty, heading: str) -> Paragraph:
     name, *rest = party_lines(party)
     lines = [_label_markup(heading), f"<b>{_markup(name)}</b>", *map(_markup, rest)]
-    return Paragraph("<br/>".join(lines), BODY)
+    return _Paragraph("<br/>".join(lines), BODY)
 
 
 def _header(document: InvoiceDocument, logo_path) -> Table:
@@ -660,7 +672,7 @@ def _notes(document: InvoiceDocument) -> list:
             reference = gettext("This credit note cancels invoice %(number)s of %(date)s.") % {
                 "number": number, "date": format_date(document.original_invoice_issue_date),
             }
-        notes.append(Paragraph(f"<b>{_markup(reference)}</b> {_markup(reason_text(document))}", NOTE))
+        notes.append(_Paragraph(f"<b>{_markup(reference)}</b> {_markup(reason_text(document))}", NOTE))
     if document.tax_mention:
         notes.append(_p(document.tax_mention, NOTE_STRONG))
     notes += [_p(text, NOTE) for text in legal_paragraphs(document)]
