@@ -262,17 +262,19 @@ def run(args: argparse.Namespace) -> dict:
     rounds = max(1, min(args.rounds, args.count))
     bounds = [args.count * n // rounds for n in range(rounds + 1)]
     profiler = cProfile.Profile() if args.profile else None
-    bare_seconds = product_seconds = 0.0
+    bare_seconds = product_seconds = bare_cpu = product_cpu = 0.0
     bare_bytes = product_bytes = 0
     for n, (first, after) in enumerate(zip(bounds[:-1], bounds[1:], strict=True), start=1):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         bare_bytes += sum(len(render_bare(page)) for page in pages[first:after])
         bare_seconds += time.perf_counter() - started
+        bare_cpu += time.process_time() - cpu
         if profiler:
             profiler.enable()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         product_bytes += sum(product(each) for each in documents[first:after])
         product_seconds += time.perf_counter() - started
+        product_cpu += time.process_time() - cpu
         if profiler:
             profiler.disable()
         progress(f"round {n}/{rounds}: {after}/{args.count} rendered; bare {rate(after, bare_seconds)}/s, "
@@ -288,6 +290,10 @@ def run(args: argparse.Namespace) -> dict:
         "pdfs_per_second": pdfs,
         "bare_pdfs_per_second": bare,
         "ratio": round(pdfs / bare, 3),
+        # The same on this process's CPU time: what other processes' load on the machine takes away is left out.
+        "cpu_seconds": round(product_cpu, 2),
+        "bare_cpu_seconds": round(bare_cpu, 2),
+        "cpu_ratio": round(bare_cpu / product_cpu, 3),
         "mean_kb": round(product_bytes / args.count / 1024, 1),
         "bare_mean_kb": round(bare_bytes / args.count / 1024, 1),
         "profiled": bool(profiler),

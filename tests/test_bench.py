@@ -24,7 +24,8 @@ class TestBench:
         figures = json.loads(last)
         assert figures["bench"] == "pdf"
         assert figures["count"] == 20 and figures["rounds"] == 2
-        for key in ("seconds", "bare_seconds", "pdfs_per_second", "bare_pdfs_per_second", "ratio", "peak_rss_mb"):
+        for key in ("seconds", "bare_seconds", "pdfs_per_second", "bare_pdfs_per_second", "ratio", "cpu_seconds",
+                    "bare_cpu_seconds", "cpu_ratio", "peak_rss_mb"):
             assert isinstance(figures[key], int | float) and figures[key] > 0, (key, figures)
         assert figures["ratio"] == round(figures["pdfs_per_second"] / figures["bare_pdfs_per_second"], 3)
         assert progress and "round 2/2: 20/20 rendered" in progress[-1]
