@@ -16,6 +16,10 @@ them, by COPY from this process: their UsageEventId rows, then their usage logs 
 month's partition), in one transaction with the statement trigger told the ids are registered, as the endpoint
 tells it. Each block of rows is built before its COPY starts; the clock runs during the COPYs and the commit.
 ratio = events/s over HTTP ÷ events/s by COPY.
+
+CPU time too, which the load of other processes on the machine leaves out (from /proc, per 1,000 events): over
+HTTP, the gunicorn workers' and their database backends' during the timed part; for COPY, this process's and its
+backend's during the COPYs and the commit. cpu_ratio = COPY's ÷ HTTP's.
 """
 import argparse
 import datetime
@@ -28,7 +32,7 @@ import statistics
 import time
 
 from bench import progress, rate
-from bench._common import bench_database, copy_rows, execute, fetch, gunicorn_server, peak_rss_of
+from bench._common import bench_database, children_of, copy_rows, execute, fetch, gunicorn_server, peak_rss_of
 
 BATCH_SIZE = 1000  # the most the endpoint takes
 COPY_BLOCK = 10_000  # rows built at a time for the floor's COPY, so that a million events fit in memory
@@ -72,9 +76,21 @@ def _batch(rng: random.Random, *, run_id: str, number: int, size: int, customers
     return json.dumps({"events": _events(rng, run_id=run_id, number=number, size=size, customers=customers)}).encode()
 
 
-def _copy_floor(*, events: int, run_id: str, customers: int, seed: int) -> float:
-    """Seconds to store `events` new events by COPY, as the endpoint stores them (see the module's docstring);
-    checks that they all were."""
+def _cpu_seconds(pids) -> float:
+    """CPU time (user and system) the processes used so far; none for one that is gone."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                total += sum(map(int, stat.read().rsplit(")", 1)[1].split()[11:13]))  # utime, stime
+        except OSError:
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _copy_floor(*, events: int, run_id: str, customers: int, seed: int) -> tuple[float, float]:
+    """Seconds and CPU seconds (this process and its backend) to store `events` new events by COPY, as the
+    endpoint stores them (see the module's docstring); checks that they all were."""
     from django.db import transaction
 
     from libraries.services import INSERT_COLUMNS, REGISTERED_FLAG, USAGE_EVENT_ID_TABLE, USAGE_LOG_TABLE
@@ -84,8 +100,9 @@ def _copy_floor(*, events: int, run_id: str, customers: int, seed: int) -> float
         "SELECT library.slug, library.id, version.id FROM libraries_library library "
         "JOIN libraries_libraryversion version ON version.library_id = library.id AND version.version = '1.0.0'"
     )}
+    [(backend,)] = fetch("SELECT pg_backend_pid()")
     rng = random.Random(seed)
-    seconds = 0.0
+    seconds = cpu = 0.0
     with transaction.atomic():
         execute(REGISTERED_FLAG, ["on"])
         for start in range(0, events, COPY_BLOCK):
@@ -97,17 +114,20 @@ def _copy_floor(*, events: int, run_id: str, customers: int, seed: int) -> float
                  datetime.datetime.fromisoformat(event["timestamp"]))
                 for event in block
             ]
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time() + _cpu_seconds([backend])
             copy_rows(USAGE_EVENT_ID_TABLE, ("event_id", "created_at"), ((log[7], log[8]) for log in logs))
             copy_rows(USAGE_LOG_TABLE, INSERT_COLUMNS, logs)
             seconds += time.perf_counter() - started
-        committing = time.perf_counter()
+            cpu += time.process_time() + _cpu_seconds([backend]) - cpu_started
+        committing, cpu_started = time.perf_counter(), time.process_time() + _cpu_seconds([backend])
     seconds += time.perf_counter() - committing
+    cpu += time.process_time() + _cpu_seconds([backend]) - cpu_started
     [(copied,)] = fetch("SELECT count(*) FROM libraries_usagelog WHERE event_id LIKE %s", [run_id + "-%"])
     if copied != events:
         raise AssertionError(f"COPY floor: {copied} usage logs stored of {events}")
-    progress(f"floor: {events:,} events by COPY in {seconds:.2f}s ({rate(events, seconds):,.0f}/s)")
-    return seconds
+    progress(f"floor: {events:,} events by COPY in {seconds:.2f}s ({rate(events, seconds):,.0f}/s), "
+             f"{cpu:.2f} CPU-s")
+    return seconds, cpu
 
 
 def _post(pool, body: bytes, token: str) -> tuple[dict, int]:
@@ -179,7 +199,7 @@ def run(args: argparse.Namespace) -> dict:
         sizes = [min(BATCH_SIZE, args.events - start) for start in range(0, args.events, BATCH_SIZE)]
         run_id = secrets.token_hex(4)
         floor = {"events": args.events, "customers": args.customers, "seed": args.seed}
-        copy_seconds = _copy_floor(run_id=run_id + "c1", **floor)
+        copy_seconds, copy_cpu = _copy_floor(run_id=run_id + "c1", **floor)
         connections = max(1, min(args.connections, len(sizes)))
         shares = [[(n, size) for n, size in enumerate(sizes) if n % connections == c] for c in range(connections)]
 
@@ -194,10 +214,15 @@ def run(args: argparse.Namespace) -> dict:
                 client.start()
             progress(f"{connections} clients preparing {len(sizes):,} batches ({args.events:,} events)")
             barrier.wait(timeout=600)
-            started = time.perf_counter()
+            workers = children_of(server.pid)
+            backends = [pid for (pid,) in fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )]
+            started, server_cpu, database_cpu = time.perf_counter(), _cpu_seconds(workers), _cpu_seconds(backends)
             progress("start")
             answers = [results.get(timeout=3600) for _ in clients]
             seconds = time.perf_counter() - started
+            server_cpu, database_cpu = _cpu_seconds(workers) - server_cpu, _cpu_seconds(backends) - database_cpu
             for client in clients:
                 client.join()
             failed = [answer["error"] for answer in answers if "error" in answer]
@@ -214,10 +239,15 @@ def run(args: argparse.Namespace) -> dict:
             raise AssertionError(f"sent {args.events}, accepted {accepted}, stored {stored}, duplicates "
                                  f"{duplicates}, rejected {rejected}")
         progress(f"checked: {stored:,} usage logs stored, none rejected or duplicated")
-        copy_seconds = min(copy_seconds, _copy_floor(run_id=run_id + "c2", **floor))
+        again, again_cpu = _copy_floor(run_id=run_id + "c2", **floor)
+        copy_seconds, copy_cpu = min(copy_seconds, again), min(copy_cpu, again_cpu)
         events_per_second, copy_events_per_second = rate(accepted, seconds), rate(args.events, copy_seconds)
+        per_1000 = 1000 * 1000 / args.events  # CPU-seconds for all the events -> CPU-ms per 1,000
+        http_cpu_ms, copy_cpu_ms = (server_cpu + database_cpu) * per_1000, copy_cpu * per_1000
         progress(f"HTTP at {events_per_second / copy_events_per_second:.1%} of the better floor "
-                 f"({copy_events_per_second:,.0f} events/s)")
+                 f"({copy_events_per_second:,.0f} events/s); CPU per 1,000 events: {http_cpu_ms:.1f} ms over HTTP "
+                 f"({server_cpu * per_1000:.1f} gunicorn, {database_cpu * per_1000:.1f} database), "
+                 f"{copy_cpu_ms:.1f} ms by COPY")
         return {
             "events": args.events,
             "batch_size": BATCH_SIZE,
@@ -228,6 +258,11 @@ def run(args: argparse.Namespace) -> dict:
             "copy_seconds": round(copy_seconds, 3),
             "copy_events_per_second": copy_events_per_second,
             "ratio": round(events_per_second / copy_events_per_second, 4),
+            "http_cpu_ms_per_1000": round(http_cpu_ms, 1),
+            "http_server_cpu_ms_per_1000": round(server_cpu * per_1000, 1),
+            "http_database_cpu_ms_per_1000": round(database_cpu * per_1000, 1),
+            "copy_cpu_ms_per_1000": round(copy_cpu_ms, 1),
+            "cpu_ratio": round(copy_cpu_ms / http_cpu_ms, 4),
             "batches_per_second": rate(len(latencies), seconds),
             "batch_p50_ms": round(statistics.median(latencies) * 1000, 1),
             "batch_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),

@@ -94,7 +94,8 @@ def test_ingest_smoke():
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["bench"] == "ingest" and figures["events"] == 3000
-    for key in ("events_per_second", "copy_events_per_second", "ratio", "server_peak_rss_mb", "peak_rss_mb"):
+    for key in ("events_per_second", "copy_events_per_second", "ratio", "http_cpu_ms_per_1000", "copy_cpu_ms_per_1000",
+                "cpu_ratio", "server_peak_rss_mb", "peak_rss_mb"):
         assert isinstance(figures[key], int | float) and figures[key] > 0, (key, figures)
     assert figures["ratio"] == round(figures["events_per_second"] / figures["copy_events_per_second"], 4)
     assert "checked: 3,000 usage logs stored, none rejected or duplicated" in result.stdout
