@@ -178,36 +178,29 @@ def _timestamp(value, *, now: datetime.datetime) -> tuple[datetime.datetime | No
 def _event_clean(raw, *, index: int, now: datetime.datetime) -> tuple[_Event | None, dict[str, list[str]]]:
     if not isinstance(raw, dict):
         return None, {"non_field_errors": ["An event is a JSON object."]}
-    errors: dict[str, str | None] = {
-        "event_id": _text_error(raw.get("event_id"), max_length=EVENT_ID_MAX_LENGTH),
-        "customer": _text_error(raw.get("customer"), max_length=EMAIL_MAX_LENGTH),
-        "library": _text_error(raw.get("library"), max_length=SLUG_MAX_LENGTH, required=False),
-        "version": _text_error(raw.get("version"), max_length=VERSION_MAX_LENGTH, required=False),
-        "endpoint": _text_error(raw.get("endpoint"), max_length=ENDPOINT_MAX_LENGTH),
-        "tokens": _integer_error(raw.get("tokens"), minimum=0, maximum=INT_MAX),
-    }
-    status_code, duration_ms = raw.get("status_code", 200), raw.get("duration_ms", 0)
-    if status_code is not None:
-        errors["status_code"] = _integer_error(status_code, minimum=100, maximum=599)
-    if duration_ms is not None:
-        errors["duration_ms"] = _integer_error(duration_ms, minimum=0, maximum=INT_MAX)
-    created_at, errors["timestamp"] = _timestamp(raw.get("timestamp"), now=now)
-    if raw.get("version") and not raw.get("library") and not errors["version"]:
-        errors["version"] = "A version needs its library."
-    problems = {name: [message] for name, message in errors.items() if message}
-    if problems:
-        return None, problems
+    get = raw.get
+    event_id, customer, library, version, endpoint, tokens = (
+        get("event_id"), get("customer"), get("library"), get("version"), get("endpoint"), get("tokens")
+    )
+    status_code, duration_ms = get("status_code", 200), get("duration_ms", 0)
+    created_at, timestamp_error = _timestamp(get("timestamp"), now=now)
+    errors = (
+        ("event_id", _text_error(event_id, max_length=EVENT_ID_MAX_LENGTH)),
+        ("customer", _text_error(customer, max_length=EMAIL_MAX_LENGTH)),
+        ("library", _text_error(library, max_length=SLUG_MAX_LENGTH, required=False)),
+        ("version", _text_error(version, max_length=VERSION_MAX_LENGTH, required=False)
+         or ("A version needs its library." if version and not library else None)),
+        ("endpoint", _text_error(endpoint, max_length=ENDPOINT_MAX_LENGTH)),
+        ("tokens", _integer_error(tokens, minimum=0, maximum=INT_MAX)),
+        ("status_code", None if status_code is None else _integer_error(status_code, minimum=100, maximum=599)),
+        ("duration_ms", None if duration_ms is None else _integer_error(duration_ms, minimum=0, maximum=INT_MAX)),
+        ("timestamp", timestamp_error),
+    )
+    if any(message for _, message in errors):
+        return None, {name: [message] for name, message in errors if message}
     return _Event(
-        index=index,
-        event_id=raw["event_id"],
-        customer=raw["customer"].lower(),
-        library=raw.get("library") or None,
-        version=raw.get("version") or None,
-        endpoint=raw["endpoint"],
-        tokens=raw["tokens"],
-        created_at=created_at,
-        status_code=200 if status_code is None else status_code,
-        duration_ms=0 if duration_ms is None else duration_ms,
+        index, event_id, customer.lower(), library or None, version or None, endpoint, tokens, created_at,
+        200 if status_code is None else status_code, 0 if duration_ms is None else duration_ms,
     ), {}
 
 
