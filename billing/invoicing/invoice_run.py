@@ -30,6 +30,7 @@ from billing.notifications.customer_webhooks import subscriptions_updated_publis
 from billing.pricing import billing_period, plan_on
 from billing.selectors import invoice_drafts, invoice_run_chunks, load_subscriptions, profile_secrets_deferred
 from billing.subscriptions.lifecycle import subscriptions_end
+from core.gc import cyclic_gc_paused
 
 
 @dataclass
@@ -112,9 +113,9 @@ def invoice_run_chunk(
 
     The invoice counter and the audit chain are locked until commit, so a chunk takes them last: chunks
     on other workers run side by side until then. `issue_documents` queues the PDFs and emails after
-    commit (the benchmark turns it off).
+    commit (the benchmark turns it off). The cyclic garbage collector waits for the chunk's end (`core.gc`).
     """
-    with transaction.atomic():
+    with cyclic_gc_paused(), transaction.atomic():
         locked_ids = list(
             Subscription.objects.select_for_update()
             .filter(pk__in=subscription_ids, current_period_end=period_end)

@@ -1,0 +1,23 @@
+"""Python's cyclic garbage collector, held off during bulk work."""
+import gc
+from contextlib import contextmanager
+
+
+@contextmanager
+def cyclic_gc_paused():
+    """Run the block without cyclic collections, then collect the young objects once.
+
+    A bulk operation (a chunk of the monthly run) allocates hundreds of thousands of objects that live until it
+    ends: the collector would otherwise run every few hundred allocations and, now and then, walk every object
+    of the process, for a quarter of the chunk's CPU. What the block made and dropped is collected at its end:
+    memory grows by one block at most. Reference counting frees acyclic objects all along, as always.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect(0)
