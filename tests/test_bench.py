@@ -81,7 +81,9 @@ def test_api_layers_smoke():
     for name in ("invoices", "invoices_uncached", "docs", "mcp"):
         assert figures[f"{name}_ratio"] == round(figures["ceiling_us"] / figures[f"{name}_us"], 3)
     docs = layers["docs"]
-    assert docs["middleware SessionMiddleware"]["n"] == 1
+    assert docs["whole call (WSGI) / middleware SessionMiddleware"]["n"] == 1
+    assert 0 < figures["docs_cpu_us"] and figures["docs_cpu_ratio"] == round(
+        figures["ceiling_cpu_us"] / figures["docs_cpu_us"], 3)
     assert any(row.endswith("usage row write (autocommit)") for row in docs)
     assert "middleware ContentSecurityPolicyMiddleware" in result.stdout and "µs per call" in result.stdout
 
