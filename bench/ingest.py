@@ -18,14 +18,17 @@ tells it. Each block of rows is built before its COPY starts; the clock runs dur
 ratio = events/s over HTTP ÷ events/s by COPY.
 
 CPU time too, which the load of other processes on the machine leaves out (from /proc, per 1,000 events): over
-HTTP, the gunicorn workers' and their database backends' during the timed part; for COPY, this process's and its
-backend's during the COPYs and the commit. cpu_ratio = COPY's ÷ HTTP's.
+HTTP, the gunicorn workers' and their database backends' during the timed part (read every second: Django reopens
+a connection older than CONN_MAX_AGE); for COPY, this process's and its backend's during the COPYs and the
+commit. cpu_ratio = COPY's ÷ HTTP's.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import multiprocessing
 import os
+import queue
 import random
 import secrets
 import statistics
@@ -76,16 +79,36 @@ def _batch(rng: random.Random, *, run_id: str, number: int, size: int, customers
     return json.dumps({"events": _events(rng, run_id=run_id, number=number, size=size, customers=customers)}).encode()
 
 
-def _cpu_seconds(pids) -> float:
-    """CPU time (user and system) the processes used so far; none for one that is gone."""
-    total = 0
+def _cpu_by_pid(pids) -> dict[int, float]:
+    """CPU time (user and system) each process used so far, in seconds; none for one that is gone."""
+    seconds = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as stat:
-                total += sum(map(int, stat.read().rsplit(")", 1)[1].split()[11:13]))  # utime, stime
+                ticks = sum(map(int, stat.read().rsplit(")", 1)[1].split()[11:13]))  # utime, stime
         except OSError:
             continue
-    return total / os.sysconf("SC_CLK_TCK")
+        seconds[pid] = ticks / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+class _CpuMeter:
+    """CPU time a changing set of processes used since the meter started. Each process seen is read again at
+    every sample, so that one that ends (a database connection Django reopens after CONN_MAX_AGE) counts up to
+    its last sample, and one that starts counts from its beginning."""
+
+    def __init__(self, pids):
+        self.first = _cpu_by_pid(pids)
+        self.last = dict(self.first)
+
+    def sample(self, pids) -> None:
+        for pid, seconds in _cpu_by_pid(pids).items():
+            self.first.setdefault(pid, 0.0)
+            self.last[pid] = seconds
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
 
 
 def _copy_floor(*, events: int, run_id: str, customers: int, seed: int) -> tuple[float, float]:
@@ -101,6 +124,10 @@ def _copy_floor(*, events: int, run_id: str, customers: int, seed: int) -> tuple
         "JOIN libraries_libraryversion version ON version.library_id = library.id AND version.version = '1.0.0'"
     )}
     [(backend,)] = fetch("SELECT pg_backend_pid()")
+
+    def backend_cpu() -> float:
+        return sum(_cpu_by_pid([backend]).values())
+
     rng = random.Random(seed)
     seconds = cpu = 0.0
     with transaction.atomic():
@@ -114,14 +141,14 @@ def _copy_floor(*, events: int, run_id: str, customers: int, seed: int) -> tuple
                  datetime.datetime.fromisoformat(event["timestamp"]))
                 for event in block
             ]
-            started, cpu_started = time.perf_counter(), time.process_time() + _cpu_seconds([backend])
+            started, cpu_started = time.perf_counter(), time.process_time() + backend_cpu()
             copy_rows(USAGE_EVENT_ID_TABLE, ("event_id", "created_at"), ((log[7], log[8]) for log in logs))
             copy_rows(USAGE_LOG_TABLE, INSERT_COLUMNS, logs)
             seconds += time.perf_counter() - started
-            cpu += time.process_time() + _cpu_seconds([backend]) - cpu_started
-        committing, cpu_started = time.perf_counter(), time.process_time() + _cpu_seconds([backend])
+            cpu += time.process_time() + backend_cpu() - cpu_started
+        committing, cpu_started = time.perf_counter(), time.process_time() + backend_cpu()
     seconds += time.perf_counter() - committing
-    cpu += time.process_time() + _cpu_seconds([backend]) - cpu_started
+    cpu += time.process_time() + backend_cpu() - cpu_started
     [(copied,)] = fetch("SELECT count(*) FROM libraries_usagelog WHERE event_id LIKE %s", [run_id + "-%"])
     if copied != events:
         raise AssertionError(f"COPY floor: {copied} usage logs stored of {events}")
@@ -182,6 +209,13 @@ def _client(index: int, batches: list[int], args: dict, barrier, results) -> Non
         raise
 
 
+def _backends() -> list[int]:
+    """The PostgreSQL backends serving the benchmark's database, but this process's own."""
+    return [pid for (pid,) in fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )]
+
+
 def run(args: argparse.Namespace) -> dict:
     with bench_database("ingest"):
         from accounts.models import User
@@ -214,15 +248,19 @@ def run(args: argparse.Namespace) -> dict:
                 client.start()
             progress(f"{connections} clients preparing {len(sizes):,} batches ({args.events:,} events)")
             barrier.wait(timeout=600)
-            workers = children_of(server.pid)
-            backends = [pid for (pid,) in fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )]
-            started, server_cpu, database_cpu = time.perf_counter(), _cpu_seconds(workers), _cpu_seconds(backends)
+            server_cpu, database_cpu = _CpuMeter(children_of(server.pid)), _CpuMeter(_backends())
+            started = time.perf_counter()
             progress("start")
-            answers = [results.get(timeout=3600) for _ in clients]
+            answers = []
+            while len(answers) < len(clients):
+                with contextlib.suppress(queue.Empty):
+                    answers.append(results.get(timeout=1))
+                server_cpu.sample(children_of(server.pid))
+                database_cpu.sample(_backends())
+                if time.perf_counter() - started > 3600:
+                    raise TimeoutError("the clients did not finish within an hour")
             seconds = time.perf_counter() - started
-            server_cpu, database_cpu = _cpu_seconds(workers) - server_cpu, _cpu_seconds(backends) - database_cpu
+            server_cpu, database_cpu = server_cpu.seconds, database_cpu.seconds
             for client in clients:
                 client.join()
             failed = [answer["error"] for answer in answers if "error" in answer]
