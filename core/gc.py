@@ -11,6 +11,9 @@ def cyclic_gc_paused():
     ends: the collector would otherwise run every few hundred allocations and, now and then, walk every object
     of the process, for a quarter of the chunk's CPU. What the block made and dropped is collected at its end:
     memory grows by one block at most. Reference counting frees acyclic objects all along, as always.
+
+    Wrap a call, not the body of the function doing the work: objects its frame still holds when the block ends
+    survive that one collection, and later only a full one frees them.
     """
     if not gc.isenabled():
         yield

@@ -115,7 +115,19 @@ def invoice_run_chunk(
     on other workers run side by side until then. `issue_documents` queues the PDFs and emails after
     commit (the benchmark turns it off). The cyclic garbage collector waits for the chunk's end (`core.gc`).
     """
-    with cyclic_gc_paused(), transaction.atomic():
+    # The collector runs once the chunk's own frame is gone: its objects are garbage then, not survivors.
+    with cyclic_gc_paused():
+        return _chunk_invoice(
+            subscription_ids=subscription_ids, period_end=period_end, now=now, dry_run=dry_run,
+            issue_documents=issue_documents,
+        )
+
+
+def _chunk_invoice(
+    *, subscription_ids: list[int], period_end: datetime.date, now: datetime.datetime, dry_run: bool,
+    issue_documents: bool,
+) -> RunSummary:
+    with transaction.atomic():
         locked_ids = list(
             Subscription.objects.select_for_update()
             .filter(pk__in=subscription_ids, current_period_end=period_end)
