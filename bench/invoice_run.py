@@ -311,6 +311,9 @@ def run(args: argparse.Namespace) -> dict:
         extra = {"breakdown": breakdown.report(seconds)} if breakdown else {}
         if args.workers:
             extra |= {"workers": args.workers, "worker_peak_rss_mb": worker_peak_rss_mb}
+        else:
+            # This process's own CPU: the run's Python, whatever else the machine does.
+            extra |= {"cpu_seconds": round(cpu_seconds, 2)}
         return {
             "subscriptions": args.subscriptions,
             "usage_rows": args.usage,
@@ -318,8 +321,6 @@ def run(args: argparse.Namespace) -> dict:
             "seconds": round(seconds, 2),
             "floor_seconds": round(floor, 3),
             "ratio": round(seconds / floor, 1) if floor > 0 else None,
-            # This process's own CPU: the run's Python when it runs here, whatever else the machine does.
-            "cpu_seconds": round(cpu_seconds, 2),
             "invoices": summary.created,
             "nothing_owed": summary.nothing_owed,
             "invoices_per_second": rate(summary.created, seconds),

@@ -147,9 +147,10 @@ def _chunk_invoice(
         audit_entries = _roll(subscriptions, period_end)
         pending = [invoice for invoice in existing.values() if invoice.status == InvoiceStatus.DRAFT]
         invoices_finalize(pending, now=now, issue_documents=issue_documents)
+        # Before the invoice counter is taken: what follows it waits for no one else's chunk to commit.
+        customer_cache_invalidate(s.user_id for s in subscriptions)
         created = invoices_issue([draft for draft in drafts if draft.is_billed], now=now)
         audit_log_record_many([*audit_entries, *(invoice_issue_entry(invoice) for invoice in created)])
-        customer_cache_invalidate(s.user_id for s in subscriptions)
         if issue_documents and created:
             issue_documents_after_commit([invoice.pk for invoice in created])
         if dry_run:
