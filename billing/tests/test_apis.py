@@ -75,6 +75,17 @@ def sent_invoice(subscription, *, month: int = 10, year: int = 2026, now=None) -
     return invoice_finalize(invoice=draft, now=now or paris(end.year, end.month, 2, 9, 0))
 
 
+def customer_with_27_invoices():
+    """A customer with 27 issued invoices, one a month from January 2024, numbered from TMCP-2026-000001."""
+    user = make_customer()
+    subscription = subscription_of(user)
+    for index in range(27):
+        start = datetime.date(2024 + index // 12, index % 12 + 1, 1)
+        InvoiceFactory(subscription=subscription, period_start=start, period_end=start + datetime.timedelta(28),
+                       status=InvoiceStatus.SENT, number=f"TMCP-2026-{index + 1:06d}")
+    return user
+
+
 def pay(invoice, amount="22.80", key=None) -> Payment:
     return payment_record(invoice=invoice, amount=Decimal(amount), idempotency_key=key or f"pay-{invoice.pk}",
                           now=paris(2026, 11, 5, 9, 0))
@@ -243,12 +254,7 @@ class TestInvoiceList:
         assert cancel_instant == "2026-11-03T09:00:17+01:00"
 
     def test_is_paginated_by_25(self):
-        user = make_customer()
-        subscription = subscription_of(user)
-        for index in range(27):
-            start = datetime.date(2024 + index // 12, index % 12 + 1, 1)
-            InvoiceFactory(subscription=subscription, period_start=start, period_end=start + datetime.timedelta(28),
-                           status=InvoiceStatus.SENT, number=f"TMCP-2026-{index + 1:06d}")
+        user = customer_with_27_invoices()
         client = client_for(user)
 
         first = client.get("/api/billing/invoices/").json()
@@ -261,12 +267,7 @@ class TestInvoiceList:
         assert client.get("/api/billing/invoices/?page=3").status_code == 404
 
     def test_a_page_and_the_count_of_all_are_read_by_one_statement(self, django_assert_num_queries):
-        user = make_customer()
-        subscription = subscription_of(user)
-        for index in range(27):
-            start = datetime.date(2024 + index // 12, index % 12 + 1, 1)
-            InvoiceFactory(subscription=subscription, period_start=start, period_end=start + datetime.timedelta(28),
-                           status=InvoiceStatus.SENT, number=f"TMCP-2026-{index + 1:06d}")
+        user = customer_with_27_invoices()
         rows = customer_invoices(user=user).values("number")
 
         with django_assert_num_queries(1):
