@@ -24,3 +24,11 @@ def cyclic_gc_paused():
     finally:
         gc.enable()
         gc.collect(0)
+
+
+def loaded_application_freeze() -> None:
+    """Once a server process has loaded the application: its objects (modules, settings, URL patterns, models) live
+    as long as the process, so they are moved out of the collector's sight, and each request's collections walk
+    only what requests make (a tenth to a fifth of a light request's CPU, `bench api --layers`)."""
+    gc.collect()
+    gc.freeze()
