@@ -108,6 +108,7 @@ def billing_personal_data(*, user) -> PersonalData:
     )
     invoices = list(
         Invoice.objects.filter(user=user)
+        .select_related("buyer_snapshot")
         .prefetch_related("lines", CREDIT_NOTES)
         .order_by("period_start", "id")
     )
