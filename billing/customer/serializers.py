@@ -209,7 +209,7 @@ def _pk_url(view_name: str, request) -> Callable[[int], str]:
 
 def invoice_list_rows(rows: Iterable[dict], *, request) -> list[dict]:
     """What `InvoiceSerializer(invoices, many=True).data` writes, from `.values(*INVOICE_LIST_COLUMNS)` rows: no
-    Invoice per row (its encrypted buyer snapshot would be decrypted for nothing), no URL reversed per row."""
+    Invoice instance per row, no URL reversed per row."""
     writers = _invoice_list_writers(serializers.DateTimeField().default_timezone())
     url, pdf_url = _pk_url("billing-api:invoice-detail", request), _pk_url("billing-api:invoice-pdf", request)
     listed = []
