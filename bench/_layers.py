@@ -9,8 +9,8 @@ or sockets (PostgreSQL and Redis answer as they do under load: their round trips
 - Django's URL resolving, the `process_view` hooks and the rendering of DRF's `Response`;
 - DRF's steps: its `Request`, content negotiation, authentication (the key's lookup), permissions, throttles
   (each class), the view's handler, the serializers, the pagination, the JSON renderer;
-- the view's own work: `docs_serve` (version, chunks, usage row and its commit, quota counter), the customer's
-  cache of the invoice list, MCP's JSON-RPC parse;
+- the view's own work: `docs_serve` (version, chunks and usage row, one statement on PostgreSQL, and its commit;
+  quota counter), the customer's cache of the invoice list, MCP's JSON-RPC parse;
 - every SQL statement (`connection.execute_wrapper`) and every Redis round trip, under whichever layer ran them,
   and the connection's health check (`CONN_HEALTH_CHECKS`: a `SELECT 1` at a request's first query);
 - the CPU time of the process for the whole call (`time.process_time`): the call's time less its waits.
@@ -57,6 +57,8 @@ TIMED = [
     ("serialization", "rest_framework.serializers:BaseSerializer.data"),
     ("docs_serve", "libraries.apis:docs_serve"),
     ("docs_serve", "libraries.mcp.tools:docs_serve"),
+    # PostgreSQL: the version, its chunks and the usage row are one statement; elsewhere the three steps below.
+    ("version, chunks and usage row write (autocommit)", "libraries.services:_docs_served"),
     ("version lookup", "libraries.services:library_version_get"),
     ("chunks", "libraries.services:documentation_chunks_best"),
     ("usage row write (autocommit)", "libraries.services:_usage_log_write"),

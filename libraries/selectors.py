@@ -55,20 +55,23 @@ ORDER BY SUM(hits.rank) DESC, l.slug
 LIMIT %(limit)s
 """
 
-# A version's chunks about a topic, with what orders them (best first: rank, then position and id).
-CHUNK_TOPIC_SQL = f"""
+# A version's chunks about a topic, with what orders them (best first: rank, then position and id). `{version}`
+# is the version's id: a parameter here, the version found by the same statement in `docs_serve`'s.
+CHUNK_TOPIC_CANDIDATES = f"""
 SELECT c.id, c.tokens, c.position, ts_rank({CHUNK_DOCUMENT}, query) AS rank
 FROM libraries_documentationchunk c, websearch_to_tsquery('english', %(topic)s) AS query
-WHERE c.version_id = %(version_id)s AND {CHUNK_DOCUMENT} @@ query
+WHERE c.version_id = {{version}} AND {CHUNK_DOCUMENT} @@ query
 """
+CHUNK_TOPIC_SQL = CHUNK_TOPIC_CANDIDATES.format(version="%(version_id)s")
 # Without a topic, every chunk of the version in order.
-CHUNK_ALL_SQL = """
-SELECT c.id, c.tokens, c.position, 0 AS rank FROM libraries_documentationchunk c WHERE c.version_id = %(version_id)s
+CHUNK_ALL_CANDIDATES = """
+SELECT c.id, c.tokens, c.position, 0 AS rank FROM libraries_documentationchunk c WHERE c.version_id = {version}
 """
 # The candidates best first as two arrays, then the budget spent along them: a candidate that does not fit is
-# skipped and smaller ones after it may still fit, until nothing is left. One statement with the chosen rows.
-CHUNKS_BEST_SQL = """
-WITH RECURSIVE candidates AS MATERIALIZED (
+# skipped and smaller ones after it may still fit, until nothing is left. The chosen ids are `spent.chosen` in
+# order of `spent.step`; what is left of the budget is the least `spent.remaining`.
+CHUNKS_SPENT_CTES = """
+candidates AS MATERIALIZED (
     SELECT array_agg(id ORDER BY rank DESC, position, id) AS ids,
            array_agg(tokens ORDER BY rank DESC, position, id) AS tokens
     FROM ({candidates}) hits
@@ -82,15 +85,21 @@ spent (step, remaining, chosen) AS (
     FROM spent s, candidates k
     WHERE s.remaining > 0 AND s.step < cardinality(k.ids)
 )
-SELECT {columns} FROM spent s JOIN libraries_documentationchunk c ON c.id = s.chosen ORDER BY s.step
 """
+# The version of a library by slug: the one named, else the latest, else the newest (NULLs last on either
+# database: `released_at IS NULL` sorts the released ones, false, first). `{select}` is what to read of it.
+VERSION_LOOKUP_SQL = (
+    "SELECT {select} FROM libraries_libraryversion v JOIN libraries_library l ON l.id = v.library_id "
+    "WHERE l.slug = {slug} {by_name} "
+    "ORDER BY v.is_latest DESC, v.released_at IS NULL, v.released_at DESC, v.id DESC LIMIT 1"
+)
 
 
 def _is_postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _clean_text(text: str | None) -> str:
+def clean_text(text: str | None) -> str:
     """Whitespace collapsed; NUL removed (PostgreSQL text cannot hold it)."""
     return " ".join((text or "").replace("\x00", " ").split())
 
@@ -145,7 +154,7 @@ def library_search(*, query: str | None) -> "RankedLibraries | QuerySet[Library]
     The ranked ids of a search are cached 15 minutes, or until the catalogue's next import; the rows of a page
     are read fresh.
     """
-    text = _clean_text(query)[:200]
+    text = clean_text(query)[:200]
     if not text:
         return _with_latest_version(Library.objects.order_by("slug"))
     generation = cache.get(SEARCH_GENERATION_KEY, "")
@@ -174,12 +183,9 @@ _row_loader = functools.cache(row_loader)
 @functools.cache
 def _version_lookup_sql(*, by_name: bool) -> str:
     """The version of a library by slug with its library: the one named, else the latest, else the newest."""
-    return (
-        f"SELECT {columns(LibraryVersion, 'v')}, {columns(Library, 'l')} "
-        "FROM libraries_libraryversion v JOIN libraries_library l ON l.id = v.library_id "
-        f"WHERE l.slug = %s {'AND v.version = %s' if by_name else ''} "
-        # NULLs last on either database: `released_at IS NULL` sorts the released ones (false) first.
-        "ORDER BY v.is_latest DESC, v.released_at IS NULL, v.released_at DESC, v.id DESC LIMIT 1"
+    return VERSION_LOOKUP_SQL.format(
+        select=f"{columns(LibraryVersion, 'v')}, {columns(Library, 'l')}", slug="%s",
+        by_name="AND v.version = %s" if by_name else "",
     )
 
 
@@ -227,7 +233,7 @@ def documentation_chunks_best(*, version: LibraryVersion, topic: str | None, tok
     PostgreSQL the ranking, the budget and the chosen rows are one statement written once (every docs call runs
     it); elsewhere the same choice is made here.
     """
-    topic = _clean_text(topic)
+    topic = clean_text(topic)
     if _is_postgresql():
         return _chunks_best_sql(version=version, topic=topic, token_budget=token_budget)
     if topic:
@@ -247,12 +253,23 @@ def documentation_chunks_best(*, version: LibraryVersion, topic: str | None, tok
     return [chunks[pk] for pk in chosen]
 
 
+def chunks_spent_ctes(*, by_topic: bool, version: str) -> str:
+    """The CTEs `candidates` and `spent` (see CHUNKS_SPENT_CTES) for the version whose id is the SQL `version`,
+    with the parameters `%(budget)s` and, `by_topic`, `%(topic)s`."""
+    meta = DocumentationChunk._meta
+    candidates = CHUNK_TOPIC_CANDIDATES if by_topic else CHUNK_ALL_CANDIDATES
+    return CHUNKS_SPENT_CTES.format(
+        candidates=candidates.format(version=version),
+        tokens_type=meta.get_field("tokens").db_type(connection), id_type=meta.pk.rel_db_type(connection),
+    )
+
+
 @functools.cache
 def _chunks_best_statement(*, by_topic: bool) -> str:
-    meta = DocumentationChunk._meta
-    return CHUNKS_BEST_SQL.format(
-        candidates=CHUNK_TOPIC_SQL if by_topic else CHUNK_ALL_SQL, columns=columns(DocumentationChunk, "c"),
-        tokens_type=meta.get_field("tokens").db_type(connection), id_type=meta.pk.rel_db_type(connection),
+    return (
+        "WITH RECURSIVE " + chunks_spent_ctes(by_topic=by_topic, version="%(version_id)s")
+        + f"SELECT {columns(DocumentationChunk, 'c')} FROM spent s "
+        "JOIN libraries_documentationchunk c ON c.id = s.chosen ORDER BY s.step"
     )
 
 

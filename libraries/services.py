@@ -15,17 +15,24 @@ from functools import partial
 
 import psycopg
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import connection, connections, router, transaction
 from django.db.models.functions import Lower
+from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from core.db import insert_statement
+from core.db import columns, insert_statement, row_loader
 
-from .models import DocumentationChunk, Library, LibraryVersion, UsageEventId, UsageLog
+from .models import DocumentationChunk, Library, LibraryVersion, UsageEventId, UsageLog, new_event_id
 from .partitions import usage_partitions_drop_before
-from .selectors import documentation_chunks_best, library_version_get
+from .selectors import (
+    VERSION_LOOKUP_SQL,
+    chunks_spent_ctes,
+    clean_text,
+    documentation_chunks_best,
+    library_version_get,
+)
 from .throttling import MeteredUsage, metered_usage_notify
 
 MAX_EVENTS_PER_BATCH = 1000
@@ -57,31 +64,121 @@ def docs_serve(
     """The best chunks of a library version for `topic` within `token_budget`; writes one UsageLog
     with the tokens returned (404 for an unknown library or version, and then nothing is written).
 
-    Not atomic on purpose: the only write is one INSERT, atomic by itself, and BEGIN and COMMIT around the
-    reads would be two more round trips on every metered call. The throttles hear of the usage once it is
-    committed (at once here, or when a caller's own transaction commits).
+    On PostgreSQL the version, its chunks and the usage row are one statement written once (`_docs_statement`):
+    every docs call runs it, and each statement is a round trip and a query's Python on the call's path. Not
+    atomic on purpose: the only write is that statement, atomic by itself, and BEGIN and COMMIT around it would
+    be two more round trips on every metered call. The throttles hear of the usage once it is committed (at once
+    here, or when a caller's own transaction commits).
     """
     started = time.perf_counter()
-    library_version = library_version_get(slug=slug, version=version)
-    chunks = documentation_chunks_best(version=library_version, topic=topic, token_budget=token_budget)
-    tokens = sum(chunk.tokens for chunk in chunks)
-    log = UsageLog(
-        user=user,
-        api_key=api_key,
-        library=library_version.library,
-        library_version=library_version,
-        endpoint=endpoint[:ENDPOINT_MAX_LENGTH],
-        tokens=tokens,
-        status_code=200,
-        duration_ms=round((time.perf_counter() - started) * 1000),
-        created_at=now or timezone.now(),
-    )
-    _usage_log_write(log)
-    usage = MeteredUsage(user_id=user.pk, tokens=tokens, created_at=log.created_at)
+    created_at = now or timezone.now()
+    if connections[router.db_for_write(UsageLog)].vendor == "postgresql":
+        library_version, chunks, tokens = _docs_served(
+            user=user, api_key=api_key, slug=slug, topic=topic, token_budget=token_budget, version=version,
+            endpoint=endpoint, created_at=created_at, started=started,
+        )
+    else:
+        library_version = library_version_get(slug=slug, version=version)
+        chunks = documentation_chunks_best(version=library_version, topic=topic, token_budget=token_budget)
+        tokens = sum(chunk.tokens for chunk in chunks)
+        _usage_log_write(UsageLog(
+            user=user,
+            api_key=api_key,
+            library=library_version.library,
+            library_version=library_version,
+            endpoint=endpoint[:ENDPOINT_MAX_LENGTH],
+            tokens=tokens,
+            status_code=200,
+            duration_ms=round((time.perf_counter() - started) * 1000),
+            created_at=created_at,
+        ))
+    usage = MeteredUsage(user_id=user.pk, tokens=tokens, created_at=created_at)
     transaction.on_commit(partial(metered_usage_notify, [usage]))
     return DocsAnswer(
         library=library_version.library, version=library_version, topic=topic or "", tokens=tokens, chunks=chunks
     )
+
+
+@functools.cache
+def _docs_statement(*, by_name: bool, by_topic: bool) -> str:
+    """The version asked for (`library_version_get`'s choice), its best chunks within the budget
+    (`documentation_chunks_best`'s) and the INSERT of the call's UsageLog, in one statement: a row per chosen
+    chunk (one with NULL chunk columns when none fits), each with the version and its library; no row, and
+    nothing written, when there is no such version.
+
+    The log's `duration_ms` is the time spent finding the documentation: the Python before the statement
+    (`%(elapsed_ms)s`) and the statement's own until its chunks were chosen. Every column of the model has a
+    value here, or building the statement fails."""
+    quote = connection.ops.quote_name
+    values = {
+        "user_id": "%(user_id)s",
+        "api_key_id": "%(api_key_id)s",
+        "library_id": "found.library_id",
+        "library_version_id": "found.id",
+        "endpoint": "%(endpoint)s",
+        "tokens": "%(budget)s - total.remaining",
+        "status_code": "200",
+        "duration_ms": "round(%(elapsed_ms)s + 1000 * extract(epoch FROM total.chosen_at - statement_timestamp()))",
+        "event_id": "%(event_id)s",
+        "created_at": "%(created_at)s",
+    }
+    fields = [field for field in UsageLog._meta.concrete_fields if not field.primary_key]
+    if sorted(field.attname for field in fields) != sorted(values):
+        raise ImproperlyConfigured("UsageLog's columns changed: give each one a value in _docs_statement")
+    found = VERSION_LOOKUP_SQL.format(
+        select="v.id, v.library_id", slug="%(slug)s", by_name="AND v.version = %(version)s" if by_name else ""
+    )
+    return f"""
+WITH RECURSIVE found AS MATERIALIZED ({found}),
+{chunks_spent_ctes(by_topic=by_topic, version="(SELECT id FROM found)")},
+total AS (SELECT MIN(remaining) AS remaining, clock_timestamp() AS chosen_at FROM spent),
+logged AS (
+    INSERT INTO {quote(UsageLog._meta.db_table)} ({", ".join(quote(field.column) for field in fields)})
+    SELECT {", ".join(values[field.attname] for field in fields)} FROM found, total
+)
+SELECT {columns(LibraryVersion, "v")}, {columns(Library, "l")}, {columns(DocumentationChunk, "c")}
+FROM found
+JOIN libraries_libraryversion v ON v.id = found.id
+JOIN libraries_library l ON l.id = v.library_id
+LEFT JOIN (spent s JOIN libraries_documentationchunk c ON c.id = s.chosen) ON true
+ORDER BY s.step
+"""
+
+
+@functools.cache
+def _docs_row_loaders(alias: str):
+    return row_loader(LibraryVersion, alias), row_loader(Library, alias), row_loader(DocumentationChunk, alias)
+
+
+def _docs_served(
+    *, user, api_key, slug: str, topic: str | None, token_budget: int, version: str | None, endpoint: str,
+    created_at: datetime.datetime, started: float,
+) -> tuple[LibraryVersion, list[DocumentationChunk], int]:
+    """`docs_serve` on PostgreSQL: the version, its chosen chunks and their tokens, the usage row written."""
+    if not slug or "\x00" in slug or (version and "\x00" in version):
+        raise Http404("No such library.")
+    topic = clean_text(topic)
+    alias = router.db_for_write(UsageLog)
+    database = connections[alias]
+    params = {
+        "slug": slug, "version": version, "topic": topic, "budget": token_budget, "user_id": user.pk,
+        "api_key_id": api_key.pk if api_key is not None else None, "endpoint": endpoint[:ENDPOINT_MAX_LENGTH],
+        "event_id": new_event_id(),
+        "created_at": UsageLog._meta.get_field("created_at").get_db_prep_save(created_at, database),
+        "elapsed_ms": (time.perf_counter() - started) * 1000,
+    }
+    with database.cursor() as cursor:
+        cursor.execute(_docs_statement(by_name=bool(version), by_topic=bool(topic)), params)
+        rows = cursor.fetchall()
+    if not rows:
+        raise Http404("No such library or version.")
+    load_version, load_library, load_chunk = _docs_row_loaders(alias)
+    version_width, library_width = len(LibraryVersion._meta.concrete_fields), len(Library._meta.concrete_fields)
+    library_version = load_version(rows[0][:version_width])
+    library_version.library = load_library(rows[0][version_width:version_width + library_width])
+    chunk_start = version_width + library_width
+    chunks = [load_chunk(row[chunk_start:]) for row in rows if row[chunk_start] is not None]
+    return library_version, chunks, sum(chunk.tokens for chunk in chunks)
 
 
 @functools.cache

@@ -65,3 +65,35 @@ class TestUsageLogWritten:
             serve(UserFactory())
 
         assert len(callbacks) == 1
+
+
+class TestOneStatement:
+    """A docs call reads the version, chooses its chunks and writes its usage row in one SQL statement."""
+
+    def test_the_version_the_chunks_and_the_usage_row_are_one_statement(self, version, django_assert_num_queries):
+        user = UserFactory()
+
+        with django_assert_num_queries(1):
+            answer = serve(user)
+
+        assert (answer.version, answer.library) == (version, version.library)
+        assert [chunk.title for chunk in answer.chunks] == ["Widgets"]
+        assert UsageLog.objects.get().tokens == answer.tokens == 700
+
+    def test_a_budget_nothing_fits_in_answers_the_version_and_logs_zero_tokens(self, version):
+        answer = serve(UserFactory(), token_budget=100)
+
+        assert (answer.version, answer.chunks, answer.tokens) == (version, [], 0)
+        assert UsageLog.objects.get().tokens == 0
+
+    def test_a_version_by_name_without_a_topic(self, version):
+        older = LibraryVersionFactory(library=version.library, version="1.0.0", is_latest=False)
+        DocumentationChunkFactory(version=older, title="Old", content="Old widgets.", tokens=300, position=1)
+        DocumentationChunkFactory(version=older, title="Older", content="Older widgets.", tokens=200, position=2)
+
+        answer = serve(UserFactory(), version="1.0.0", topic=None, token_budget=450)
+
+        assert answer.version == older
+        assert [chunk.title for chunk in answer.chunks] == ["Old"]
+        log = UsageLog.objects.get()
+        assert (log.library_version, log.library, log.tokens) == (older, version.library, 300)
