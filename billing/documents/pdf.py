@@ -10,6 +10,7 @@ by reportlab in one pass (reading the page back with pypdf to add them took a qu
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import functools
 import hashlib
@@ -52,13 +53,14 @@ from reportlab.platypus import (
     Flowable,
     Frame,
     HRFlowable,
-    KeepTogether,
     PageTemplate,
     Paragraph,
     Spacer,
     Table,
     TableStyle,
 )
+from reportlab.platypus.paragraph import split as _para_split
+from reportlab.platypus.paragraph import strip as _para_strip
 from stdnum import iban
 
 from accounts.countries import country_name
@@ -403,48 +405,342 @@ def _party_block(party: DocumentParty, heading: str) -> Paragraph:
     return _Paragraph("<br/>".join(lines), BODY)
 
 
-def _header(document: InvoiceDocument, logo_path) -> Table:
+# --- Blocks drawn on the canvas -----------------------------------------------------------------------
+# The fixed parts of the page are drawn straight on the canvas, where reportlab's Table put them (the same
+# sizes, paddings and alignments: a string cell's lines `leading` apart, placed by its vertical alignment as
+# Table places them). Building and laying out a Table with its TableStyle was about half of a page's time.
+@dataclass(frozen=True)
+class _CellStyle:
+    """How a cell of plain text prints: what a TableStyle resolves for it."""
+
+    font: str = FONT
+    size: float = 8.5
+    leading: float = 10.2
+    color: colors.Color = INK
+    align: str = "LEFT"  # or "RIGHT"
+    valign: str = "MIDDLE"  # or "TOP", "BOTTOM"
+    left: float = 6
+    right: float = 6
+    top: float = 3
+    bottom: float = 3
+
+    def height(self, text: str) -> float:
+        """The height of a row holding `text` in this style, as Table sizes it."""
+        return self.leading * (text.count("\n") + 1) + self.top + self.bottom
+
+
+def _pen(canv: Canvas, font: str, size: float, leading: float, color: colors.Color) -> None:
+    """Sets the font and fill colour when they change (each setting is written to the page)."""
+    if canv._fontname != font or canv._fontsize != size or canv._leading != leading:
+        canv.setFont(font, size, leading)
+    if canv._fillColorObj != color:
+        canv.setFillColor(color)
+
+
+def _draw_cell(canv: Canvas, text: str, style: _CellStyle, x: float, y: float, width: float, height: float) -> None:
+    """`text` in the cell at (x, y) of `width` × `height`, where Table draws a string cell."""
+    if not text:
+        return
+    lines = text.split("\n")
+    if style.valign == "BOTTOM":
+        baseline = y + style.bottom + len(lines) * style.leading - style.size
+    elif style.valign == "TOP":
+        baseline = y + height - style.top - style.size
+    else:
+        baseline = y + (style.bottom + height - style.top + len(lines) * style.leading) / 2 - style.size
+    _pen(canv, style.font, style.size, style.leading, style.color)
+    if style.align == "RIGHT":
+        draw, x = canv.drawRightString, x + width - style.right
+    else:
+        draw, x = canv.drawString, x + style.left
+    for line in lines:
+        draw(x, baseline, line)
+        baseline -= style.leading
+
+
+def _rule(canv: Canvas, x0: float, y0: float, x1: float, y1: float, width: float, color: colors.Color) -> None:
+    """A table's rule: round caps and joins."""
+    canv.setStrokeColor(color)
+    canv.setLineWidth(width)
+    canv.setLineCap(1)
+    canv.setLineJoin(1)
+    canv.line(x0, y0, x1, y1)
+
+
+def _wrap_words(text: str, font: str, size: float, width: float) -> list[str] | None:
+    """`text` broken into lines of at most `width` as a one-style Paragraph breaks it (words taken greedily, runs of
+    spaces made one, a no-break space kept), or None where a Paragraph would do more than that: split a word wider
+    than the line, or fit one more word by narrowing the spaces."""
+    words = _para_split(_para_strip(text))
+    space = pdfmetrics.stringWidth(" ", font, size)
+    lines, line, used = [], [], -space
+    for word in words:
+        if "\xad" in word:  # a soft hyphen: Paragraph may hyphenate there
+            return None
+        word_width = pdfmetrics.stringWidth(word, font, size)
+        if word_width > width:
+            return None
+        if used + space + word_width <= width:
+            line.append(word)
+            used += space + word_width
+        elif used + space + word_width <= width + 0.05 * space * len(line):  # ParagraphStyle.spaceShrinkage
+            return None
+        else:
+            lines.append(" ".join(line))
+            line, used = [word], word_width
+    if line:
+        lines.append(" ".join(line))
+    return lines
+
+
+class _Header(Flowable):
+    """The logo (15 mm, centred on both rows), then the seller's name over its email on the left; the title over the
+    number on the right. Two rows of 9 and 6 mm."""
+
+    SELLER = _CellStyle(font=FONT_BOLD, size=13, leading=15.6, valign="BOTTOM", left=0, right=0, top=0, bottom=0)
+    EMAIL = _CellStyle(size=7.5, leading=9, color=MUTED, valign="TOP", left=0, right=0, top=1.5, bottom=0)
+    TITLE = _CellStyle(font=FONT_BOLD, size=20, leading=24, color=ACCENT, align="RIGHT", valign="BOTTOM", left=0,
+                       right=0, top=0, bottom=0)
+    NUMBER = _CellStyle(size=10, leading=12, align="RIGHT", valign="TOP", left=0, right=0, top=1.5, bottom=0)
+    ROWS = (9 * mm, 6 * mm)
+    LOGO_COLUMN = 19 * mm
+
+    def __init__(self, *, seller: str, email: str, title: str, number: str, logo: PDFImageXObject | None):
+        super().__init__()
+        self.seller, self.email, self.title, self.number, self.logo = seller, email, title, number, logo
+        self.width, self.height = CONTENT_WIDTH, sum(self.ROWS)
+
+    def draw(self):
+        canv, (top, bottom) = self.canv, self.ROWS
+        left = 0.0
+        if self.logo is not None:
+            canv.draw_image_xobject(self.logo, 15 * mm, 15 * mm)
+            left = self.LOGO_COLUMN
+        half = CONTENT_WIDTH * 0.5
+        _draw_cell(canv, self.seller, self.SELLER, left, bottom, half - left, top)
+        _draw_cell(canv, self.title, self.TITLE, half, bottom, half, top)
+        _draw_cell(canv, self.email, self.EMAIL, left, 0, half - left, bottom)
+        _draw_cell(canv, self.number, self.NUMBER, half, 0, half, bottom)
+
+
+class _Facts(Flowable):
+    """Captions over values, in columns on a band, white rules between the columns."""
+
+    CAPTION = _CellStyle(size=7, leading=8.4, color=MUTED, valign="BOTTOM", left=8, top=7, bottom=1)
+    VALUE = _CellStyle(font=FONT_BOLD, size=9, leading=10.8, valign="BOTTOM", left=8, top=1, bottom=8)
+
+    def __init__(self, widths: list[float], captions: list[str], values: list[str]):
+        super().__init__()
+        self.widths, self.captions, self.values = widths, captions, values
+        self.caption_height = max(self.CAPTION.height(text) for text in captions)
+        self.value_height = max(self.VALUE.height(text) for text in values)
+        self.width, self.height = CONTENT_WIDTH, self.caption_height + self.value_height
+
+    def draw(self):
+        canv = self.canv
+        canv.setFillColor(BAND)
+        canv.rect(0, 0, self.width, self.height, stroke=0, fill=1)
+        x = 0.0
+        for width, caption in zip(self.widths, self.captions, strict=True):
+            _draw_cell(canv, caption, self.CAPTION, x, self.value_height, width, self.caption_height)
+            x += width
+        x = 0.0
+        for width, value in zip(self.widths, self.values, strict=True):
+            _draw_cell(canv, value, self.VALUE, x, 0, width, self.value_height)
+            x += width
+        x = 0.0
+        for width in self.widths[:-1]:
+            x += width
+            _rule(canv, x, self.height, x, 0, 1.5, colors.white)
+
+
+class _Parties(Flowable):
+    """The seller's and the buyer's blocks side by side: a caption, the name in bold, one text a line (each line
+    where the paragraph of `_party_block` prints it)."""
+
+    LEADING, PADDING = BODY.leading, 3  # the paragraph's leading, the table's top and bottom padding
+    COLUMNS = ((0.0, CONTENT_WIDTH / 2), (CONTENT_WIDTH / 2 + 8, CONTENT_WIDTH / 2 - 8))  # (x, width)
+
+    def __init__(self, blocks: list[list[tuple[str, str, float, colors.Color]]]):
+        super().__init__()
+        self.blocks = blocks
+        self.width = CONTENT_WIDTH
+        self.height = max(len(block) for block in blocks) * self.LEADING + 2 * self.PADDING
+
+    @classmethod
+    def of(cls, blocks: list[tuple[str, list[str]]]) -> _Parties | None:
+        """The blocks of (heading, lines), or None when a text would not print on one line of its half."""
+        drawn = []
+        for (heading, (name, *rest)), (_, width) in zip(blocks, cls.COLUMNS, strict=True):
+            lines = [(fit_text(heading), FONT, 7, MUTED), (fit_text(name), FONT_BOLD, BODY.fontSize, INK)]
+            lines += [(fit_text(text), FONT, BODY.fontSize, INK) for text in rest]
+            for text, font, size, _ in lines:
+                if not text or text != text.strip() or "  " in text or any(ch in text for ch in "\t\n\r\xad"):
+                    return None  # the paragraph would make one space of a run of them, or break the line
+                if pdfmetrics.stringWidth(text, font, size) > width:
+                    return None
+            drawn.append(lines)
+        return cls(drawn)
+
+    def draw(self):
+        canv = self.canv
+        for (x, _), lines in zip(self.COLUMNS, self.blocks, strict=True):
+            baseline = self.height - self.PADDING - lines[0][2]
+            for text, font, size, color in lines:
+                _pen(canv, font, size, self.LEADING, color)
+                canv.drawString(x, baseline, text)
+                baseline -= self.LEADING
+
+
+class _LinesTable(Flowable):
+    """The lines table: a heading row on a band, repeated on every page it runs to, then a row per line (its
+    description, quantity and unit price broken into lines as paragraphs break them, its amount on one), each
+    ruled below. It splits between rows, as a Table with a repeated heading row does."""
+
+    HEADING = (_CellStyle(font=FONT_BOLD, size=8, leading=9.6, color=ACCENT, top=5, bottom=5),
+               *[_CellStyle(font=FONT_BOLD, size=8, leading=9.6, color=ACCENT, align="RIGHT", top=5, bottom=5)] * 3)
+    AMOUNT = _CellStyle(align="RIGHT", top=5, bottom=5)
+    PADDING = 5  # top and bottom of every cell
+
+    def __init__(self, heading: list[str], rows: list[tuple[list[list[str]], str, float]], *, continued=False):
+        super().__init__()
+        self.heading, self.rows = heading, rows  # rows: (the three wrapped cells, the amount, the row's height)
+        self.continued = continued  # on a following page, the heading is ruled below too (as Table's split did)
+        self.heading_height = max(style.height(text) for style, text in zip(self.HEADING, heading, strict=True))
+        self.width = CONTENT_WIDTH
+        self.height = self.heading_height + sum(height for *_, height in rows)
+
+    @classmethod
+    def of(cls, heading: list[str], cells: list[list[str]]) -> _LinesTable | None:
+        """The table of these cells, or None when a paragraph would break one of them otherwise than by words."""
+        rows = []
+        for description, quantity, unit_price, amount in cells:
+            wrapped = [
+                _wrap_words(text, CELL.fontName, CELL.fontSize, width - 12)
+                for text, width in zip((description, quantity, unit_price), LINE_WIDTHS, strict=False)
+            ]
+            if None in wrapped:
+                return None
+            height = max(*(len(lines) * CELL.leading + 2 * cls.PADDING for lines in wrapped), cls.AMOUNT.height(amount))
+            rows.append((wrapped, amount, height))
+        return cls(heading, rows)
+
+    def split(self, availWidth, availHeight):
+        used, fit = self.heading_height, 0
+        for *_, height in self.rows:
+            if used + height > availHeight:
+                break
+            used, fit = used + height, fit + 1
+        if fit == 0:
+            return []  # not even one line under the heading: the whole table goes to the next page
+        if fit == len(self.rows):
+            return [self]
+        return [
+            _LinesTable(self.heading, self.rows[:fit], continued=self.continued),
+            _LinesTable(self.heading, self.rows[fit:], continued=True),
+        ]
+
+    def draw(self):
+        canv = self.canv
+        y = self.height - self.heading_height
+        canv.setFillColor(BAND)
+        canv.rect(0, y, self.width, self.heading_height, stroke=0, fill=1)
+        x = 0.0
+        for text, style, width in zip(self.heading, self.HEADING, LINE_WIDTHS, strict=True):
+            _draw_cell(canv, text, style, x, y, width, self.heading_height)
+            x += width
+        rules = [y] if self.continued else []
+        for wrapped, amount, height in self.rows:
+            y -= height
+            x = 0.0
+            for column, (lines, width) in enumerate(zip(wrapped, LINE_WIDTHS, strict=False)):
+                # A paragraph in the middle of its cell, its first baseline a font size below its top.
+                baseline = y + (height + len(lines) * CELL.leading) / 2 - CELL.fontSize
+                _pen(canv, FONT, CELL.fontSize, CELL.leading, INK)
+                for line in lines:
+                    if column:
+                        canv.drawRightString(x + width - 6, baseline, line)
+                    else:
+                        canv.drawString(x + 6, baseline, line)
+                    baseline -= CELL.leading
+                x += width
+            _draw_cell(canv, amount, self.AMOUNT, x, y, LINE_WIDTHS[-1], height)
+            rules.append(y)
+        for y in rules:
+            _rule(canv, 0, y, self.width, y, 0.5, RULE)
+
+
+class _Summary(Flowable):
+    """The VAT breakdown (caption, heading, one row per rate) on the left, the totals on the right: the last is
+    what the customer pays (or is credited), bold on the accent colour."""
+
+    WIDTHS = (30 * mm, 16 * mm, 28 * mm, CONTENT_WIDTH - (30 + 16 + 28 + 52 + 38) * mm, 52 * mm, 38 * mm)
+    CELL = _CellStyle(left=4, right=4, top=3.5, bottom=3.5)
+    CAPTION = _CellStyle(size=7, leading=8.4, color=MUTED, left=0, right=4, top=3.5, bottom=3.5)
+    VAT_HEADING = _CellStyle(size=8, leading=9.6, color=MUTED, align="RIGHT", left=4, right=4, top=3.5, bottom=3.5)
+    VAT = _CellStyle(size=8, leading=9.6, align="RIGHT", left=4, right=4, top=3.5, bottom=3.5)
+    LABEL = _CellStyle(left=8, right=4, top=3.5, bottom=3.5)
+    AMOUNT = _CellStyle(align="RIGHT", left=4, right=6, top=3.5, bottom=3.5)
+    BOLD_LABEL = dataclasses.replace(LABEL, font=FONT_BOLD)
+    BOLD_AMOUNT = dataclasses.replace(AMOUNT, font=FONT_BOLD)
+    LAST = {"font": FONT_BOLD, "size": 10, "leading": 12, "color": colors.white, "top": 6, "bottom": 7}
+
+    def __init__(self, vat: list[list[str]], totals: list[list[str]], *, bold_total: bool):
+        super().__init__()
+        count = max(len(vat), len(totals))
+        last = len(totals) - 1
+        vat_styles = [(self.CAPTION, None, None), (self.VAT_HEADING,) * 3] + [(self.VAT,) * 3] * (len(vat) - 2)
+        self.rows = []  # per row: its height and its cells as (column, text, style)
+        for n in range(count):
+            cells = []
+            if n < len(vat):
+                cells += [(m, text, style) for m, (text, style) in enumerate(zip(vat[n], vat_styles[n], strict=True))
+                          if style is not None]
+            else:
+                cells += [(m, "", self.CELL) for m in range(3)]
+            cells.append((3, "", self.CELL))
+            label, amount = totals[n] if n < len(totals) else ("", "")
+            label_style, amount_style = (
+                (self.BOLD_LABEL, self.BOLD_AMOUNT) if bold_total and n == 2 else (self.LABEL, self.AMOUNT)
+            )
+            if n == last:
+                label_style = dataclasses.replace(label_style, **self.LAST)
+                amount_style = dataclasses.replace(amount_style, **self.LAST)
+            cells += [(4, label, label_style), (5, amount, amount_style)]
+            if n == last:  # the last row's paddings are the whole row's
+                cells = [(m, text, dataclasses.replace(style, top=6, bottom=7)) for m, text, style in cells]
+            self.rows.append((max(style.height(text) for _, text, style in cells), cells))
+        self.last, self.bold_total, self.vat_rows = last, bold_total, len(vat)
+        self.width, self.height = CONTENT_WIDTH, sum(height for height, _ in self.rows)
+
+    def draw(self):
+        canv = self.canv
+        columns = [0.0]
+        for width in self.WIDTHS:
+            columns.append(columns[-1] + width)
+        tops = [self.height]
+        for height, _ in self.rows:
+            tops.append(tops[-1] - height)
+        total_height = self.rows[self.last][0]
+        canv.setFillColor(ACCENT)
+        canv.rect(columns[4], tops[self.last + 1], columns[6] - columns[4], total_height, stroke=0, fill=1)
+        for (height, cells), y in zip(self.rows, tops[1:], strict=True):
+            for column, text, style in cells:
+                _draw_cell(canv, text, style, columns[column], y, self.WIDTHS[column], height)
+        _rule(canv, 0, tops[2], columns[3], tops[2], 0.5, RULE)  # under the breakdown's heading
+        if self.bold_total:
+            _rule(canv, columns[4], tops[2], columns[6], tops[2], 0.5, RULE)  # above the total with VAT
+
+
+def _header(document: InvoiceDocument, logo_path) -> Flowable:
     """Logo and seller on the left, title and number on the right: two rows of plain strings."""
     logo = _logo(logo_path, 15 * mm)
-    rows = [
-        [fit_text(document.seller.display_name), fit_text(document_title(document))],
-        [fit_text(document.seller.email), fit_text(gettext("No. %(number)s") % {"number": document.number})],
-    ]
-    widths = [CONTENT_WIDTH * 0.5] * 2
-    if logo is not None:
-        rows = [[logo, *rows[0]], ["", *rows[1]]]
-        widths = [19 * mm, CONTENT_WIDTH * 0.5 - 19 * mm, CONTENT_WIDTH * 0.5]
-    table = Table(rows, colWidths=widths, rowHeights=[9 * mm, 6 * mm])
-    seller, title = len(widths) - 2, len(widths) - 1
-    style = [
-        ("FONTNAME", (0, 0), (-1, -1), FONT),
-        ("LEFTPADDING", (0, 0), (-1, -1), 0),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-        ("TOPPADDING", (0, 0), (-1, -1), 0),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
-        ("VALIGN", (0, 0), (-1, 0), "BOTTOM"),
-        ("VALIGN", (0, 1), (-1, 1), "TOP"),
-        ("TOPPADDING", (0, 1), (-1, 1), 1.5),
-        ("FONTNAME", (seller, 0), (seller, 0), FONT_BOLD),
-        ("FONTSIZE", (seller, 0), (seller, 0), 13),
-        ("LEADING", (seller, 0), (seller, 0), 15.6),
-        ("TEXTCOLOR", (seller, 0), (seller, 0), INK),
-        ("FONTSIZE", (seller, 1), (seller, 1), 7.5),
-        ("LEADING", (seller, 1), (seller, 1), 9),
-        ("TEXTCOLOR", (seller, 1), (seller, 1), MUTED),
-        ("ALIGN", (title, 0), (title, 1), "RIGHT"),
-        ("FONTNAME", (title, 0), (title, 0), FONT_BOLD),
-        ("FONTSIZE", (title, 0), (title, 0), 20),
-        ("LEADING", (title, 0), (title, 0), 24),
-        ("TEXTCOLOR", (title, 0), (title, 0), ACCENT),
-        ("FONTSIZE", (title, 1), (title, 1), 10),
-        ("LEADING", (title, 1), (title, 1), 12),
-        ("TEXTCOLOR", (title, 1), (title, 1), INK),
-    ]
-    if logo is not None:
-        style += [("SPAN", (0, 0), (0, 1)), ("VALIGN", (0, 0), (0, 1), "MIDDLE")]
-    table.setStyle(TableStyle(style))
-    return table
+    return _Header(
+        seller=fit_text(document.seller.display_name), email=fit_text(document.seller.email),
+        title=fit_text(document_title(document)),
+        number=fit_text(gettext("No. %(number)s") % {"number": document.number}),
+        logo=logo.image if logo is not None else None,
+    )
 
 
 def document_facts(document: InvoiceDocument) -> list[tuple[str, str]]:
@@ -463,53 +759,38 @@ def document_facts(document: InvoiceDocument) -> list[tuple[str, str]]:
     return facts
 
 
-def _facts(document: InvoiceDocument) -> Table:
-    """The document's facts: captions over values."""
+def _facts(document: InvoiceDocument) -> Flowable:
+    """The document's facts: captions over values, on a band."""
     facts = document_facts(document)
-    rows = [[fit_text(label.upper()) for label, _ in facts], [fit_text(value) for _, value in facts]]
     widths = [CONTENT_WIDTH * share for share in (0.28, 0.28, 0.44)[-len(facts):]]
     widths[0] += CONTENT_WIDTH - sum(widths)
-    table = Table(rows, colWidths=widths)
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONTNAME", (0, 0), (-1, -1), FONT),
-                ("BACKGROUND", (0, 0), (-1, -1), BAND),
-                ("LEFTPADDING", (0, 0), (-1, -1), 8),
-                ("FONTSIZE", (0, 0), (-1, 0), 7),
-                ("LEADING", (0, 0), (-1, 0), 8.4),
-                ("TEXTCOLOR", (0, 0), (-1, 0), MUTED),
-                ("TOPPADDING", (0, 0), (-1, 0), 7),
-                ("BOTTOMPADDING", (0, 0), (-1, 0), 1),
-                ("FONTNAME", (0, 1), (-1, 1), FONT_BOLD),
-                ("FONTSIZE", (0, 1), (-1, 1), 9),
-                ("LEADING", (0, 1), (-1, 1), 10.8),
-                ("TEXTCOLOR", (0, 1), (-1, 1), INK),
-                ("TOPPADDING", (0, 1), (-1, 1), 1),
-                ("BOTTOMPADDING", (0, 1), (-1, 1), 8),
-                ("LINEBEFORE", (1, 0), (-1, -1), 1.5, colors.white),
-            ]
-        )
-    )
-    return table
+    return _Facts(widths, [fit_text(label.upper()) for label, _ in facts], [fit_text(value) for _, value in facts])
 
 
-def _parties(document: InvoiceDocument) -> Table:
+PARTIES_STYLE = TableStyle([
+    ("FONTNAME", (0, 0), (-1, -1), FONT),
+    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ("LEFTPADDING", (0, 0), (-1, -1), 0),
+    ("LEFTPADDING", (1, 0), (1, 0), 8),
+    ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+])
+
+
+def _parties(document: InvoiceDocument) -> Flowable:
+    """Seller and buyer side by side, each a heading, its name in bold, then one text a line."""
+    blocks = [
+        (pgettext("seller", "From").upper(), party_lines(document.seller)),
+        (gettext("Bill to").upper(), party_lines(document.buyer)),
+    ]
+    drawn = _Parties.of(blocks)
+    if drawn is not None:
+        return drawn
+    # A text too wide for its half of the page (or spaced unusually): paragraphs break it into lines.
     table = Table(
         [[_party_block(document.seller, pgettext("seller", "From")), _party_block(document.buyer, gettext("Bill to"))]],
         colWidths=[CONTENT_WIDTH / 2] * 2,
     )
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONTNAME", (0, 0), (-1, -1), FONT),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                ("LEFTPADDING", (1, 0), (1, 0), 8),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-            ]
-        )
-    )
+    table.setStyle(PARTIES_STYLE)
     return table
 
 
@@ -531,36 +812,44 @@ def line_cells(document: InvoiceDocument) -> list[tuple[str, str, str, str]]:
     ]
 
 
-def _lines_table(document: InvoiceDocument) -> Table:
+LINE_WIDTHS = (CONTENT_WIDTH - 110 * mm, 34 * mm, 46 * mm, 30 * mm)
+LINES_STYLE = TableStyle([
+    ("FONTNAME", (0, 0), (-1, -1), FONT),
+    ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+    ("LEADING", (0, 0), (-1, -1), 10.2),
+    ("TEXTCOLOR", (0, 0), (-1, -1), INK),
+    ("FONTNAME", (0, 0), (-1, 0), FONT_BOLD),
+    ("FONTSIZE", (0, 0), (-1, 0), 8),
+    ("LEADING", (0, 0), (-1, 0), 9.6),
+    ("TEXTCOLOR", (0, 0), (-1, 0), ACCENT),
+    ("BACKGROUND", (0, 0), (-1, 0), BAND),
+    ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+    ("TOPPADDING", (0, 0), (-1, -1), 5),
+    ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+    ("LEFTPADDING", (0, 0), (-1, -1), 6),
+    ("RIGHTPADDING", (0, 0), (-1, -1), 6),
+    ("LINEBELOW", (0, 1), (-1, -1), 0.5, RULE),
+])
+
+
+def _lines_table(document: InvoiceDocument) -> Flowable:
+    cells = [
+        [fit_text(description), fit_text(quantity), fit_text(unit_price), fit_text(amount)]
+        for description, quantity, unit_price, amount in line_cells(document)
+    ]
+    drawn = _LinesTable.of([fit_text(column) for column in line_columns()], cells)
+    if drawn is not None:
+        return drawn
+    # A word wider than its column (or a line that only fits by narrowing its spaces): paragraphs break it.
     rows = [line_columns()]
-    for description, quantity, unit_price, amount in line_cells(document):
-        rows.append([_p(description, CELL), _p(quantity, CELL_NUMBER), _p(unit_price, CELL_NUMBER), fit_text(amount)])
+    for description, quantity, unit_price, amount in cells:
+        rows.append([_Paragraph(escape(description), CELL), _Paragraph(escape(quantity), CELL_NUMBER),
+                     _Paragraph(escape(unit_price), CELL_NUMBER), amount])
     # A usage line's quantity and price name their unit ('35,161,291 tokens', '2,00 EUR / million de jetons'):
     # wide enough for them on one line up to a billion tokens; a longer price wraps, an amount never does.
-    widths = [CONTENT_WIDTH - 110 * mm, 34 * mm, 46 * mm, 30 * mm]
-    table = Table(rows, colWidths=widths, repeatRows=1)  # the header row is repeated on every page
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONTNAME", (0, 0), (-1, -1), FONT),
-                ("FONTSIZE", (0, 0), (-1, -1), 8.5),
-                ("LEADING", (0, 0), (-1, -1), 10.2),
-                ("TEXTCOLOR", (0, 0), (-1, -1), INK),
-                ("FONTNAME", (0, 0), (-1, 0), FONT_BOLD),
-                ("FONTSIZE", (0, 0), (-1, 0), 8),
-                ("LEADING", (0, 0), (-1, 0), 9.6),
-                ("TEXTCOLOR", (0, 0), (-1, 0), ACCENT),
-                ("BACKGROUND", (0, 0), (-1, 0), BAND),
-                ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ("TOPPADDING", (0, 0), (-1, -1), 5),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
-                ("LEFTPADDING", (0, 0), (-1, -1), 6),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 6),
-                ("LINEBELOW", (0, 1), (-1, -1), 0.5, RULE),
-            ]
-        )
-    )
+    table = Table(rows, colWidths=list(LINE_WIDTHS), repeatRows=1)  # the header row is repeated on every page
+    table.setStyle(LINES_STYLE)
     return table
 
 
@@ -592,52 +881,10 @@ def summary_rows(document: InvoiceDocument) -> tuple[list[list[str]], list[list[
     return vat, totals
 
 
-def _summary(document: InvoiceDocument) -> Table:
-    """One table: the VAT breakdown on the left (base, rate, VAT), the totals on the right."""
+def _summary(document: InvoiceDocument) -> Flowable:
+    """One block: the VAT breakdown on the left (base, rate, VAT), the totals on the right."""
     vat, totals = summary_rows(document)
-    rows = [
-        [*(vat[i] if i < len(vat) else ["", "", ""]), "", *totals[i]]
-        for i in range(max(len(vat), len(totals)))
-    ]
-    gap = CONTENT_WIDTH - (30 + 16 + 28 + 52 + 38) * mm
-    table = Table(rows, colWidths=[30 * mm, 16 * mm, 28 * mm, gap, 52 * mm, 38 * mm])
-    last = len(totals) - 1
-    style = [
-        ("FONTNAME", (0, 0), (-1, -1), FONT),
-        ("FONTSIZE", (0, 0), (-1, -1), 8.5),
-        ("LEADING", (0, 0), (-1, -1), 10.2),
-        ("TEXTCOLOR", (0, 0), (-1, -1), INK),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 4),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
-        ("TOPPADDING", (0, 0), (-1, -1), 3.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 3.5),
-        # VAT breakdown: caption, header, one row per rate
-        ("SPAN", (0, 0), (2, 0)),
-        ("LEFTPADDING", (0, 0), (0, 0), 0),
-        ("FONTSIZE", (0, 0), (2, 0), 7),
-        ("LEADING", (0, 0), (2, 0), 8.4),
-        ("TEXTCOLOR", (0, 0), (2, 1), MUTED),
-        ("FONTSIZE", (0, 1), (2, 2), 8),
-        ("LEADING", (0, 1), (2, 2), 9.6),
-        ("ALIGN", (0, 1), (2, 2), "RIGHT"),
-        ("LINEBELOW", (0, 1), (2, 1), 0.5, RULE),
-        # Totals: the last row is what the customer pays (or is credited), bold on the accent colour
-        ("ALIGN", (5, 0), (5, -1), "RIGHT"),
-        ("LEFTPADDING", (4, 0), (4, -1), 8),
-        ("RIGHTPADDING", (5, 0), (5, -1), 6),  # amounts line up with the lines table
-        ("BACKGROUND", (4, last), (5, last), ACCENT),
-        ("TEXTCOLOR", (4, last), (5, last), colors.white),
-        ("FONTNAME", (4, last), (5, last), FONT_BOLD),
-        ("FONTSIZE", (4, last), (5, last), 10),
-        ("LEADING", (4, last), (5, last), 12),
-        ("TOPPADDING", (0, last), (-1, last), 6),
-        ("BOTTOMPADDING", (0, last), (-1, last), 7),
-    ]
-    if not document.is_credit_note:
-        style += [("FONTNAME", (4, 2), (5, 2), FONT_BOLD), ("LINEABOVE", (4, 2), (5, 2), 0.5, RULE)]
-    table.setStyle(TableStyle(style))
-    return table
+    return _Summary(vat, totals, bold_total=not document.is_credit_note)
 
 
 def payment_instructions(document: InvoiceDocument) -> str:
@@ -738,7 +985,7 @@ def _render(document: InvoiceDocument, *, logo_path: Path | str | None, pdfa: Pd
         Spacer(1, 8 * mm),
         _lines_table(document),
         Spacer(1, 5 * mm),
-        KeepTogether([_summary(document)]),
+        _summary(document),  # never split: it moves whole to the next page
         Spacer(1, 6 * mm),
         HRFlowable(width="100%", thickness=0.5, color=RULE, spaceAfter=3 * mm),
         *_notes(document),
