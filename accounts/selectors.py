@@ -33,7 +33,11 @@ def saved_profile(user) -> UserProfile | None:
 def customer_language(profile: UserProfile | None) -> str:
     """The language a customer reads their billing in (documents, emails, alerts): their profile's, the site's own
     without one."""
-    language = profile.language if profile else settings.LANGUAGE_CODE
+    return customer_language_code(profile.language if profile else None)
+
+
+def customer_language_code(language: str | None) -> str:
+    """A profile's language as billing speaks it: the site's own when none is given or it is not offered."""
     return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
 
 

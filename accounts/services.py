@@ -51,12 +51,20 @@ from .vies import UNREACHABLE, ViesAnswer, vat_number_check, vies_applies
 
 def audit_entry(*, action: str, obj: models.Model, changes: dict | None = None, actor=None) -> AuditLog:
     """An unsaved audit row for `obj`, with the actor, IP and user agent of the current request."""
+    return audit_entry_for(action=action, model=type(obj), pk=obj.pk, changes=changes, actor=actor)
+
+
+def audit_entry_for(
+    *, action: str, model: type[models.Model], pk, changes: dict | None = None, actor=None
+) -> AuditLog:
+    """`audit_entry` for the row of `model` whose primary key is `pk`, where no instance of it was made (a row read
+    as values)."""
     context = current_audit_context()
     return AuditLog(
         actor_id=actor.pk if actor is not None else context.actor_id,
         action=action,
-        object_type=obj._meta.label,
-        object_id=str(obj.pk),
+        object_type=model._meta.label,
+        object_id=str(pk),
         changes=changes or {},
         ip_address=context.ip_address,
         user_agent=context.user_agent,

@@ -40,7 +40,11 @@ from billing.tax import TaxTreatment
 
 
 def _language(subscription: Subscription) -> str:
-    """The buyer's language: line descriptions are written once, in it, and printed as written on every document."""
+    """The buyer's language: line descriptions are written once, in it, and printed as written on every document.
+    A subscription read as a row (`billing.selectors.SubscriptionRow`) has it loaded."""
+    loaded = getattr(subscription, "loaded_language", None)
+    if loaded is not None:
+        return loaded
     return customer_language(saved_profile(subscription.user)) if subscription.user_id else settings.LANGUAGE_CODE
 
 
@@ -79,6 +83,10 @@ class InvoiceDraft:
     def user(self):
         """The customer billed: the subscription's, or the one-off charge's."""
         return self.subscription.user if self.subscription is not None else self.charges[0].user
+
+    @property
+    def user_id(self) -> int:
+        return self.subscription.user_id if self.subscription is not None else self.charges[0].user_id
 
     @property
     def currency(self) -> str:

@@ -61,10 +61,23 @@ def buyer_snapshots_current(users) -> dict[int, BuyerSnapshot]:
     profiles of `users` may be loaded without their encrypted fields). Those missing are made from the profiles
     read again whole, in one insert."""
     users = {user.pk: user for user in users}
+    return _current({pk: _version(user) for pk, user in users.items()}, users)
+
+
+def buyer_snapshots_of(versions: dict[int, int]) -> dict[int, BuyerSnapshot]:
+    """`buyer_snapshots_current` from each user's profile version as read with their subscription ({user id:
+    version}, 0 without a profile): only users without a profile are read, to compare their details."""
+    unversioned = [pk for pk, version in versions.items() if version == 0]
+    users = get_user_model().objects.select_related("profile").in_bulk(unversioned) if unversioned else {}
+    return _current(versions, users)
+
+
+def _current(versions: dict[int, int], users: dict) -> dict[int, BuyerSnapshot]:
+    """The snapshots of these versions; `users` holds at least the users of version 0."""
     # A user without a profile has no version to tell a change by: their (unencrypted) details are compared.
-    digests = {pk: _digest(buyer_snapshot(user)) for pk, user in users.items() if _version(user) == 0}
-    found = _stored({(pk, _version(user)) for pk, user in users.items()}, digests)
-    missing = users.keys() - found.keys()
+    digests = {pk: _digest(buyer_snapshot(users[pk])) for pk, version in versions.items() if version == 0}
+    found = _stored(set(versions.items()), digests)
+    missing = versions.keys() - found.keys()
     if missing:
         fresh = [_snapshot_of(user) for user in get_user_model().objects.select_related("profile").filter(
             pk__in=missing).order_by("pk")]

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import AuditLog
-from accounts.services import audit_entry, audit_log_record_many
+from accounts.services import audit_entry_for, audit_log_record_many
 from billing import clock
 from billing.cache import customer_cache_invalidate
 from billing.invoicing.invoices import (
@@ -28,7 +28,13 @@ from billing.invoicing.invoices import (
 from billing.models import Invoice, InvoiceKind, InvoiceStatus, Subscription, SubscriptionStatus
 from billing.notifications.customer_webhooks import subscriptions_updated_publish
 from billing.pricing import billing_period, plan_on
-from billing.selectors import invoice_drafts, invoice_run_chunks, load_subscriptions, profile_secrets_deferred
+from billing.selectors import (
+    SubscriptionRow,
+    invoice_drafts,
+    invoice_run_chunks,
+    profile_secrets_deferred,
+    subscription_rows,
+)
 from billing.subscriptions.lifecycle import subscriptions_end
 from core.gc import cyclic_gc_paused
 
@@ -59,11 +65,11 @@ class RunSummary:
         }
 
 
-def _roll(subscriptions: list[Subscription], period_end: datetime.date) -> list[AuditLog]:
+def _roll(subscriptions: list[SubscriptionRow], period_end: datetime.date) -> list[AuditLog]:
     """Live subscriptions move to their next period, one UPDATE per kind of period; those cancelled at
     period end expire. Returns the audit entries, for the caller to record with the chunk's others."""
     live = [s for s in subscriptions if s.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)]
-    entries = subscriptions_end([s for s in live if s.cancel_at_period_end])
+    entries = subscriptions_end(_instances([s.pk for s in live if s.cancel_at_period_end]))
     rolled = [s for s in live if not s.cancel_at_period_end]
     by_period = defaultdict(list)
     for subscription in rolled:
@@ -75,29 +81,38 @@ def _roll(subscriptions: list[Subscription], period_end: datetime.date) -> list[
         for subscription in group:
             subscription.current_period_start, subscription.current_period_end = following.start, following.end
     entries.extend(
-        audit_entry(action="subscription.renew", obj=s, changes={"period_start": s.current_period_start.isoformat()})
+        audit_entry_for(
+            action="subscription.renew", model=Subscription, pk=s.pk,
+            changes={"period_start": s.current_period_start.isoformat()},
+        )
         for s in rolled
     )
     entries.extend(_apply_scheduled_changes(rolled))
     return entries
 
 
-def _apply_scheduled_changes(rolled: list[Subscription]) -> list[AuditLog]:
+def _instances(pks: list[int]) -> list[Subscription]:
+    """The few subscriptions a step changes through services written for model instances (expiries, scheduled
+    plan changes), read as such, with their plan."""
+    return list(Subscription.objects.filter(pk__in=pks).select_related("plan").order_by("pk")) if pks else []
+
+
+def _apply_scheduled_changes(rolled: list[SubscriptionRow]) -> list[AuditLog]:
     """A downgrade scheduled for the end of the period takes effect as its subscription enters the next one:
     one UPDATE per plan taken. Pricing reads the history, so a late run bills the right plan all the same."""
     by_plan, entries = defaultdict(list), []
     for subscription in rolled:
         plan = plan_on(subscription, subscription.current_period_start)
         if plan.pk != subscription.plan_id:
-            by_plan[plan].append(subscription)
-            entries.append(audit_entry(
-                action="subscription.change_plan", obj=subscription,
+            by_plan[plan].append(subscription.pk)
+            entries.append(audit_entry_for(
+                action="subscription.change_plan", model=Subscription, pk=subscription.pk,
                 changes={"plan": [subscription.plan.code, plan.code], "scheduled": True},
             ))
             subscription.plan = plan
-    for plan, group in by_plan.items():
-        Subscription.objects.filter(pk__in=[s.pk for s in group]).update(plan=plan)
-    subscriptions_updated_publish(subscription for group in by_plan.values() for subscription in group)
+    for plan, pks in by_plan.items():
+        Subscription.objects.filter(pk__in=pks).update(plan=plan)
+    subscriptions_updated_publish(_instances([pk for pks in by_plan.values() for pk in pks]))
     return entries
 
 
@@ -134,7 +149,7 @@ def _chunk_invoice(
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        subscriptions = load_subscriptions(locked_ids, lock_charges=True)
+        subscriptions = subscription_rows(locked_ids)
         existing = {
             invoice.subscription_id: invoice
             for invoice in profile_secrets_deferred(Invoice.objects.select_for_update(of=("self",)))

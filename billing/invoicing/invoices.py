@@ -21,7 +21,7 @@ from billing.documents.data import (
     payment_snapshot,
 )
 from billing.exceptions import BillingError
-from billing.invoicing.buyer_snapshots import buyer_snapshots_current
+from billing.invoicing.buyer_snapshots import buyer_snapshots_current, buyer_snapshots_of
 from billing.invoicing.credit_notes import credit_note_full_write
 from billing.invoicing.numbering import numbers_reserve
 from billing.models import (
@@ -92,21 +92,23 @@ def _price(invoice: Invoice, *, subtotal: Decimal, tax_point: datetime.date, sna
     invoice.amount_due = invoice.total - invoice.credit_applied - invoice.amount_paid
 
 
-def _new_invoices(drafts: list[InvoiceDraft], *, tax_point: datetime.date) -> list[Invoice]:
-    """Unsaved invoices of `drafts`, priced (buyer snapshot and seller taken, tax, totals)."""
-    snapshots = buyer_snapshots_current({draft.user for draft in drafts})
+def _new_invoices(
+    drafts: list[InvoiceDraft], *, tax_point: datetime.date, snapshots: dict[int, BuyerSnapshot]
+) -> list[Invoice]:
+    """Unsaved invoices of `drafts`, priced (the buyer's snapshot of `snapshots`, by user id, and the seller taken,
+    tax, totals)."""
     invoices = []
     for draft in drafts:
         invoice = Invoice(
-            user=draft.user,
-            subscription=draft.subscription,
+            user_id=draft.user_id,
+            subscription_id=draft.subscription.pk if draft.subscription is not None else None,
             kind=draft.kind,
             currency=draft.currency,
             period_start=draft.period.start,
             period_end=draft.period.end,
             coupon_redemption=draft.coupon_redemption,
         )
-        _price(invoice, subtotal=draft.subtotal, tax_point=tax_point, snapshot=snapshots[draft.user.pk])
+        _price(invoice, subtotal=draft.subtotal, tax_point=tax_point, snapshot=snapshots[draft.user_id])
         invoices.append(invoice)
     return invoices
 
@@ -139,7 +141,10 @@ def _charges_bill(invoice: Invoice, charges: tuple[OneOffCharge, ...]) -> None:
 def invoices_create(drafts: list[InvoiceDraft], *, now: datetime.datetime | None = None) -> list[Invoice]:
     """DRAFT invoices with their lines, written in bulk; priced as if issued on `now`'s day (finalising prices them
     again on the day of issue)."""
-    invoices = _new_invoices(drafts, tax_point=local_date(now or clock.now()))
+    invoices = _new_invoices(
+        drafts, tax_point=local_date(now or clock.now()),
+        snapshots=buyer_snapshots_current({draft.user for draft in drafts}),
+    )
     _insert_with_lines(invoices, drafts)
     audit_log_record_many(
         audit_entry(action="invoice.generate", obj=invoice, changes={"total": str(invoice.total)})
@@ -313,7 +318,8 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_
 
 
 def invoices_issue(drafts: list[InvoiceDraft], *, now: datetime.datetime) -> list[Invoice]:
-    """New invoices written once, already issued (numbered, SENT or PAID): the monthly run's way.
+    """New invoices written once, already issued (numbered, SENT or PAID): the monthly run's way, from its
+    subscriptions read as rows (`billing.selectors.subscription_rows`).
 
     The same rows as `invoices_create` then `invoices_finalize`, without writing a DRAFT first. The caller
     records the audit entries (`invoice_issue_entry`), invalidates the customers' caches and queues the
@@ -321,7 +327,8 @@ def invoices_issue(drafts: list[InvoiceDraft], *, now: datetime.datetime) -> lis
     """
     if not drafts:
         return []
-    invoices = _new_invoices(drafts, tax_point=local_date(now))
+    versions = {draft.subscription.user_id: draft.subscription.profile_version for draft in drafts}
+    invoices = _new_invoices(drafts, tax_point=local_date(now), snapshots=buyer_snapshots_of(versions))
     _issue(invoices, now=now, write=lambda issued: _insert_with_lines(issued, drafts))
     return invoices
 
