@@ -179,12 +179,13 @@ def legal_mentions(document: InvoiceDocument) -> dict[str, str]:
 
 class _Paragraph(Paragraph):
     """A paragraph that breaks its lines once per width: a table wraps each cell to size its row, then again to
-    draw it, and breaking lines is most of a paragraph's cost (its lines depend on the width alone)."""
+    draw it, and breaking lines is most of a paragraph's cost (its lines depend on the width alone). A split that
+    finds no room for two lines drops them: they are broken again where the paragraph goes."""
 
     _wrapped: tuple[float, tuple[float, float]] | None = None
 
     def wrap(self, availWidth, availHeight):
-        if self._wrapped is None or self._wrapped[0] != availWidth:
+        if self._wrapped is None or self._wrapped[0] != availWidth or not hasattr(self, "blPara"):
             self._wrapped = availWidth, super().wrap(availWidth, availHeight)
         return self._wrapped[1]
 

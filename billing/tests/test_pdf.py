@@ -316,6 +316,19 @@ class TestLongInvoice:
         assert "Amount due 72.00 EUR" in pages[-1]
 
 
+class TestLongCreditNote:
+    def test_a_note_with_room_for_one_line_only_moves_whole_to_the_next_page(self):
+        # 48 lines leave room for one line of a note at the foot of the second page: a paragraph is not split
+        # there (no orphan line), it moves to the third page, and still prints.
+        document = credit_note(lines=long_document(48).lines)
+        pages = page_texts(render_invoice_pdf(document))
+        assert len(pages) == 3
+        assert "Page 3 / 3" in pages[2]
+        notes = " ".join(pages[1:])
+        assert "This credit note cancels invoice TMCP-2026-000042 of 2 November 2026. Reason: Invoiced twice" in notes
+        assert "(article D441-5 of the French Commercial Code)." in pages[2]
+
+
 @pytest.fixture(scope="module")
 def credit_note_pdf() -> bytes:
     return render_invoice_document(credit_note())
