@@ -907,11 +907,44 @@ def payment_instructions(document: InvoiceDocument) -> str:
     }
 
 
+class _Note(Flowable):
+    """A note of one style across the page, broken into lines as its paragraph breaks them; split between lines as
+    a paragraph splits (never leaving a single line at the foot of a page)."""
+
+    def __init__(self, lines: list[str], style: ParagraphStyle):
+        super().__init__()
+        self.lines, self.style = lines, style
+        self.width, self.height = CONTENT_WIDTH, len(lines) * style.leading
+        self.spaceBefore, self.spaceAfter = style.spaceBefore, style.spaceAfter
+
+    def split(self, availWidth, availHeight):
+        fit = int(availHeight / self.style.leading)
+        if fit <= 1:
+            return []
+        if len(self.lines) <= fit:
+            return [self]
+        return [_Note(self.lines[:fit], self.style), _Note(self.lines[fit:], self.style)]
+
+    def draw(self):
+        canv, style = self.canv, self.style
+        baseline = self.height - style.fontSize
+        _pen(canv, style.fontName, style.fontSize, style.leading, style.textColor)
+        for line in self.lines:
+            canv.drawString(0, baseline, line)
+            baseline -= style.leading
+
+
+def _note(text: str, style: ParagraphStyle) -> Flowable:
+    text = fit_text(text)
+    lines = _wrap_words(text, style.fontName, style.fontSize, CONTENT_WIDTH)
+    return _Paragraph(escape(text), style) if lines is None else _Note(lines, style)
+
+
 def _notes(document: InvoiceDocument) -> list:
     notes = []
     instructions = payment_instructions(document)
     if instructions:
-        notes.append(_p(instructions, NOTE_STRONG))
+        notes.append(_note(instructions, NOTE_STRONG))
     if document.is_credit_note:
         number = document.original_invoice_number
         if document.original_invoice_issue_date is None:
@@ -922,8 +955,8 @@ def _notes(document: InvoiceDocument) -> list:
             }
         notes.append(_Paragraph(f"<b>{_markup(reference)}</b> {_markup(reason_text(document))}", NOTE))
     if document.tax_mention:
-        notes.append(_p(document.tax_mention, NOTE_STRONG))
-    notes += [_p(text, NOTE) for text in legal_paragraphs(document)]
+        notes.append(_note(document.tax_mention, NOTE_STRONG))
+    notes += [_note(text, NOTE) for text in legal_paragraphs(document)]
     return notes
 
 
