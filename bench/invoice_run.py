@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # (module, attribute, label): the steps of a chunk, timed where the service looks them up.
 BREAKDOWN_STEPS = (
-    ("billing.invoicing.invoice_run", "load_subscriptions", "load subscriptions (plan, profile, history)"),
+    ("billing.invoicing.invoice_run", "subscription_rows", "subscriptions read as rows (plans, history)"),
     ("billing.invoicing.invoice_run", "invoice_drafts", "drafts: usage query and pricing"),
     ("billing.selectors", "usage_tokens_by_window", "  of which the grouped usage query"),
     ("billing.invoicing.invoice_run", "invoices_issue", "invoices_issue (price, credits, numbers, insert)"),

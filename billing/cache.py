@@ -19,6 +19,8 @@ from typing import Any
 from django.core.cache import cache
 from django.db import transaction
 
+from core.cache import cache_set_many
+
 INVOICE_LIST_TIMEOUT = 15 * 60  # invoice lists (and the invoice and payment reads beside them)
 USER_DATA_TIMEOUT = 5 * 60  # the rest of a customer's billing data: subscription, usage, credits, alerts
 
@@ -47,7 +49,7 @@ def customer_cache_invalidate(user_ids: int | Iterable[int]) -> None:
 
     def bump():
         # One round trip for a whole chunk of customers (the monthly run invalidates thousands at once).
-        cache.set_many({_version_key(user_id): uuid.uuid4().hex for user_id in ids}, timeout=None)
+        cache_set_many({_version_key(user_id): uuid.uuid4().hex for user_id in ids}, timeout=None)
 
     if ids:
         bump()

@@ -6,6 +6,8 @@ from django.core.cache import cache
 from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 
+from core.cache import cache_set_many
+
 from .models import FINISHED_DELIVERY_STATUSES, WebhookDelivery, WebhookEndpoint
 
 SUBSCRIBED_CACHE_SECONDS = 300  # user data: 5 minutes, and dropped whenever an endpoint changes
@@ -29,7 +31,9 @@ def subscribed_endpoints(*, user_ids: Iterable[int]) -> dict[int, list[tuple[int
         active = WebhookEndpoint.objects.filter(user_id__in=missing, is_active=True).order_by("pk")
         for endpoint_id, user_id, events in active.values_list("pk", "user_id", "events"):
             loaded[user_id].append((endpoint_id, events))
-        cache.set_many({keys[user_id]: endpoints for user_id, endpoints in loaded.items()}, SUBSCRIBED_CACHE_SECONDS)
+        cache_set_many(
+            {keys[user_id]: endpoints for user_id, endpoints in loaded.items()}, timeout=SUBSCRIBED_CACHE_SECONDS
+        )
         found.update(loaded)
     return found
 
