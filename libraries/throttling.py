@@ -5,6 +5,9 @@ labelled by `accounts.ratelimit`. The views of the docs API mix in `DocsApiThrot
 the throttles of `settings.DOCS_API_THROTTLE_CLASSES` (billing names its quota throttle) and stops at the first
 refusal (a throttle may also raise its own `APIException`, a 402 or a 429 with its own code).
 
+Before running them all, a metered view marks its request (`metered_call_expected`): a throttle that runs first may
+then read what those after it need in its own round trip to the cache.
+
 Throttles may also define a classmethod `usage_recorded(usages)`; `metered_usage_notify` calls it after
 usage was written (a docs call, an ingested batch), so that a quota counter kept in a cache stays current.
 """
@@ -18,6 +21,8 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
+
+METERED_CALL_ATTRIBUTE = "_metered_call"
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,11 @@ def _import_all(paths: tuple[str, ...]) -> tuple[type, ...]:
 
 def docs_api_throttle_classes() -> tuple[type, ...]:
     return _import_all(tuple(getattr(settings, "DOCS_API_THROTTLE_CLASSES", ())))
+
+
+def metered_call_expected(request) -> bool:
+    """Whether the throttles of `DOCS_API_THROTTLE_CLASSES` run on this request after the API-wide ones."""
+    return getattr(request, METERED_CALL_ATTRIBUTE, False)
 
 
 def metered_usage_notify(usages: Sequence[MeteredUsage]) -> None:
@@ -62,7 +72,9 @@ class DocsApiThrottling:
         return [*super().get_throttles(), *(throttle_class() for throttle_class in docs_api_throttle_classes())]
 
     def check_throttles(self, request):
+        throttles = self.get_throttles()
+        setattr(request, METERED_CALL_ATTRIBUTE, self.metered and bool(docs_api_throttle_classes()))
         # Stop at the first refusal: a request over its rate is not also charged against the quota.
-        for throttle in self.get_throttles():
+        for throttle in throttles:
             if not throttle.allow_request(request, self):
                 self.throttled(request, throttle.wait())

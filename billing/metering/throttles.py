@@ -26,13 +26,16 @@ incremented after each metered call or ingested batch (`usage_recorded`), expiri
 and at the latest after `COUNTER_RESYNC_SECONDS`, so any drift (an increment racing a seed, a late event)
 lasts minutes at most. Beside it, seeded at the same time and read in the same round trip, the quota it counts
 against (`QuotaState`): the segment in force and the period's tokens before it, keyed by plan so that a plan
-change takes effect on the next call. A refusal is never decided on the cache alone: it is confirmed against
-PostgreSQL (at most once a minute per customer). When Redis is down, the quota is read from PostgreSQL on every
-call and the rate is not enforced: the API keeps answering. Without Redis at all (development), both live in
-the local-memory cache.
+change takes effect on the next call. The quota throttle reads the counter, its state and the customer's cached
+suspension in one round trip; on a metered docs view (`libraries.throttling.metered_call_expected`) the rate
+throttle reads them with its window's count, in its own round trip, and the quota throttle makes none. A refusal
+is never decided on the cache alone: it is confirmed against PostgreSQL (at most once a minute per customer).
+When Redis is down, the quota is read from PostgreSQL on every call and the rate is not enforced: the API keeps
+answering. Without Redis at all (development), both live in the local-memory cache.
 """
 import datetime
 import functools
+import hashlib
 import logging
 import math
 import time
@@ -61,7 +64,7 @@ from billing.periods import Period, format_long_date, local_date
 from billing.pricing import UsageSegment, usage_charge
 from billing.selectors import access_suspended_by, current_period, plan_histories_load, quota_usages, usage_window
 from core.db import columns, row_converter, row_loader
-from libraries.throttling import MeteredUsage
+from libraries.throttling import MeteredUsage, metered_call_expected
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,23 @@ if count == 1 then
 end
 return {count, tonumber(limit)}
 """
+
+# The same for a metered call, whose limit is known (the quota throttle reads the account anyway), and in the same
+# round trip the values of KEYS[3] onwards: what the quota throttle reads after it (see `_quota_read_keys`).
+METERED_WINDOW_HIT = """
+local limit = redis.call('GET', KEYS[2])
+if not limit then
+    limit = ARGV[1]
+    redis.call('SET', KEYS[2], limit, 'EX', ARGV[2])
+end
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return {count, tonumber(limit), redis.call('MGET', unpack(KEYS, 3))}
+"""
+# Where a rate throttle leaves, on the request, what it read for the quota throttle: {cache key: value or None}.
+QUOTA_READS_ATTRIBUTE = "_quota_reads"
 
 
 class QuotaExceeded(exceptions.APIException):
@@ -220,12 +240,20 @@ class PlanRateThrottle(BaseThrottle):
         now = self.timer()
         key, limit_of = self._window_of(request, now=now)
         self._wait = reset = self._reset(now=now)
-        counted = _window_hit(key, limit_of=limit_of, timeout=self.window_seconds + 1)
+        reads = _quota_reads_ahead(request)
+        if reads:
+            counted = _metered_window_hit(key, limit=limit_of(), timeout=self.window_seconds + 1, reads=reads)
+            if counted is not None:
+                count, limit, values = counted
+                setattr(request, QUOTA_READS_ATTRIBUTE, dict(zip(reads, values, strict=True)))
+        else:
+            counted = _window_hit(key, limit_of=limit_of, timeout=self.window_seconds + 1)
+            if counted is not None:
+                count, limit = counted
         if counted is None:  # the cache is down: serve, unlimited, rather than refuse everyone
             limit = limit_of()
             rate_limit_record(request, RateLimit(limit=limit, remaining=limit - 1, reset=reset))
             return True
-        count, limit = counted
         rate_limit_record(request, RateLimit(limit=limit, remaining=limit - count, reset=reset))
         return count <= limit
 
@@ -272,6 +300,19 @@ def _window_hit(key: str, *, limit_of: Callable[[], int], timeout: int) -> tuple
     return counted[0], counted[1]
 
 
+def _metered_window_hit(key: str, *, limit: int, timeout: int, reads: list[str]) -> tuple[int, int, list] | None:
+    """`_window_hit` with the limit known, and the values of the cache keys `reads` (None when absent) read in the
+    same round trip; None when Redis is unavailable."""
+    client = _redis_client()
+    script = client.get_client(write=True).register_script(METERED_WINDOW_HIT)
+    keys = [client.make_key(key), client.make_key(_limit_key(key)), *(client.make_key(read) for read in reads)]
+    try:
+        count, limit, values = script(keys=keys, args=[limit, timeout])
+        return count, limit, [None if value is None else client.decode(value) for value in values]
+    except RedisError:
+        return None
+
+
 # --- Suspension for an unpaid invoice -------------------------------------------------------------------
 
 
@@ -293,7 +334,7 @@ class Suspension:
         )
 
 
-def access_suspension(*, user, now: datetime.datetime) -> Suspension | None:
+def access_suspension(*, user, now: datetime.datetime, found: dict | None = None) -> Suspension | None:
     """What suspends the customer's metered calls at `now`, or None.
 
     Cached per customer under their cache version (billing.cache), so a warm call reads no database: every write
@@ -301,8 +342,15 @@ def access_suspension(*, user, now: datetime.datetime) -> Suspension | None:
     and the next call is served at once. One that begins without any write, when a day passes, is covered by the
     key: it names the day in BILLING_TIME_ZONE (and the grace in force), so the first call after midnight reads
     the database again. USER_DATA_TIMEOUT bounds what a change made outside the services could leave stale.
+
+    `found`: the cache's values already read for this call (`_quota_reads`), served when they hold a current entry.
     """
     today = local_date(now)
+    if found is not None:
+        version_key, entry_key = _suspension_cache_keys(user.pk, today=today)
+        version, entry = found.get(version_key), found.get(entry_key)
+        if version is not None and entry is not None and entry[0] == version:
+            return entry[1]
 
     def compute() -> Suspension | None:
         invoice = access_suspended_by(user=user, today=today)
@@ -311,9 +359,23 @@ def access_suspension(*, user, now: datetime.datetime) -> Suspension | None:
         return Suspension(invoice.pk, invoice.number, invoice.amount_due, invoice.currency, invoice.due_date)
 
     return customer_cached(
-        user_id=user.pk, name="access-suspension", key=f"{today.isoformat()}:{settings.ACCESS_SUSPEND_AFTER_DAYS}",
+        user_id=user.pk, name=SUSPENSION_CACHE_NAME, key=_suspension_cache_entry(today),
         timeout=USER_DATA_TIMEOUT, compute=compute,
     )
+
+
+SUSPENSION_CACHE_NAME = "access-suspension"
+
+
+def _suspension_cache_entry(today: datetime.date) -> str:
+    return f"{today.isoformat()}:{settings.ACCESS_SUSPEND_AFTER_DAYS}"
+
+
+def _suspension_cache_keys(user_id: int, *, today: datetime.date) -> tuple[str, str]:
+    """The cache keys under which `customer_cached` (billing.cache) keeps the suspension: the customer's version,
+    then the entry. Read with the quota's in one round trip; the tests of that round trip fail if they drift."""
+    digest = hashlib.sha256(_suspension_cache_entry(today).encode()).hexdigest()[:32]
+    return f"billing:customer:{user_id}:version", f"billing:customer:{user_id}:{SUSPENSION_CACHE_NAME}:{digest}"
 
 
 # --- Quota and spend cap -------------------------------------------------------------------------------
@@ -350,10 +412,44 @@ class QuotaState:
         return self.earlier_charge + usage_charge(segment=self.segment, tokens_used=self.segment_tokens(period_tokens))
 
 
-def _quota_cached(subscription: Subscription, period: Period) -> tuple[int, QuotaState] | None:
-    """The period's counter and its quota state from the cache in one round trip, when both are there."""
+def _quota_read_keys(subscription: Subscription, period: Period, *, now) -> list[str]:
+    """What the quota throttle reads from the cache on every call, in one round trip: the customer's cached
+    suspension (its version and entry), the period's counter and its quota state."""
+    return [
+        *_suspension_cache_keys(subscription.user_id, today=local_date(now)),
+        _counter_key(subscription.user_id), _quota_key(subscription, period),
+    ]
+
+
+def _quota_reads_ahead(request) -> list[str]:
+    """The keys a rate throttle reads for the quota throttle that follows it on a metered docs call with an active
+    subscription, on Redis; none otherwise (the quota throttle then reads them itself)."""
+    if not metered_call_expected(request) or not request.user.is_authenticated or _redis_client() is None:
+        return []
+    subscription = request_account(request).subscription
+    if subscription is None or subscription.status != SubscriptionStatus.ACTIVE:
+        return []
+    now = clock.now()
+    return _quota_read_keys(subscription, current_period(subscription, now=now), now=now)
+
+
+def _quota_reads(request, subscription: Subscription, period: Period, *, now) -> dict:
+    """The values of `_quota_read_keys` that the cache holds: as the rate throttle read them for this call when it
+    read them all, else in one round trip."""
+    keys = _quota_read_keys(subscription, period, now=now)
+    ahead = getattr(request, QUOTA_READS_ATTRIBUTE, None)
+    if ahead is not None and all(key in ahead for key in keys):
+        return {key: ahead[key] for key in keys if ahead[key] is not None}
+    return cache.get_many(keys)
+
+
+def _quota_cached(
+    subscription: Subscription, period: Period, found: dict | None = None
+) -> tuple[int, QuotaState] | None:
+    """The period's counter and its quota state from the cache in one round trip (or from `found`, the values
+    already read for this call), when both are there."""
     counter_key, quota_key = _counter_key(subscription.user_id), _quota_key(subscription, period)
-    cached = cache.get_many([counter_key, quota_key])
+    cached = cache.get_many([counter_key, quota_key]) if found is None else found
     if counter_key in cached and quota_key in cached:
         return int(cached[counter_key]), cached[quota_key]
     return None
@@ -383,10 +479,12 @@ def _counter_timeout(*, window, now) -> int:
     return max(1, min(COUNTER_RESYNC_SECONDS, until_period_end))
 
 
-def quota_tokens_used(*, subscription: Subscription, period: Period, now) -> tuple[int, QuotaState, bool]:
+def quota_tokens_used(
+    *, subscription: Subscription, period: Period, now, found: dict | None = None
+) -> tuple[int, QuotaState, bool]:
     """The period's tokens, the quota they count against, and whether they come fresh from the database. Warm,
-    both come from the cache in one round trip and no query."""
-    cached = _quota_cached(subscription, period)
+    both come from the cache in one round trip (none with `found`, the values already read) and no query."""
+    cached = _quota_cached(subscription, period, found)
     if cached is not None:
         return (*cached, False)
     return (*_quota_from_database(subscription, period, now=now, confirmed=False), True)
@@ -448,11 +546,12 @@ class PlanQuotaThrottle(BaseThrottle):
         subscription = account.subscription
         if subscription is None or subscription.status != SubscriptionStatus.ACTIVE:
             raise SubscriptionRequired()
-        suspension = access_suspension(user=request.user, now=now)
+        period = current_period(subscription, now=now)
+        found = _quota_reads(request, subscription, period, now=now)
+        suspension = access_suspension(user=request.user, now=now, found=found)
         if suspension is not None:
             raise PaymentRequired(suspension.message())
-        period = current_period(subscription, now=now)
-        tokens, state, fresh = quota_tokens_used(subscription=subscription, period=period, now=now)
+        tokens, state, fresh = quota_tokens_used(subscription=subscription, period=period, now=now, found=found)
         if subscription.plan.progressive_threshold is not None:
             interim_check_request(subscription=subscription, period=period, charge=state.period_charge(tokens))
         refusal = _refusal(state, account.spend_cap, tokens)
