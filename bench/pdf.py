@@ -17,6 +17,8 @@ from decimal import Decimal
 from django.utils.translation import gettext, pgettext
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from bench import django_setup, progress, rate
@@ -28,8 +30,6 @@ from billing.documents.pdf import (
     ACCENT,
     BAND,
     CONTENT_WIDTH,
-    FONT,
-    FONT_BOLD,
     INK,
     MARGIN_TOP,
     MARGIN_X,
@@ -65,6 +65,11 @@ PLANS = (("Pro", Decimal("19.00"), Decimal("2.00")), ("Team", Decimal("99.00"), 
 PERIOD_START, PERIOD_END = datetime.date(2026, 10, 1), datetime.date(2026, 11, 1)
 ISSUE_DATE, DUE_DATE = datetime.date(2026, 11, 1), datetime.date(2026, 12, 1)
 ONE = Decimal("1.000000")
+# The floor's fonts: the product's Vera and Vera Bold files as reportlab embeds any TrueType font (a subset of the
+# characters each page uses, made for each page), not the product's fonts, whose subsets are kept per process.
+FONT, FONT_BOLD = "BareVera", "BareVeraBd"
+for _name, _file in ((FONT, pdf.FONT), (FONT_BOLD, pdf.FONT_BOLD)):
+    pdfmetrics.registerFont(TTFont(_name, pdfmetrics.getFont(_file).face.filename, asciiReadable=False))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -156,7 +161,7 @@ def bare_page(document: InvoiceDocument) -> BarePage:
 
 
 def render_bare(page: BarePage) -> bytes:
-    """The floor: `page` drawn with reportlab's canvas alone, in the product's embedded TrueType fonts."""
+    """The floor: `page` drawn with reportlab's canvas alone, in the product's TrueType fonts embedded by reportlab."""
     out = io.BytesIO()
     canvas = Canvas(out, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), initialFontName=FONT)
     left, right = MARGIN_X, PAGE_WIDTH - MARGIN_X

@@ -41,6 +41,7 @@ from reportlab.pdfbase.pdfdoc import (
     PDFImageXObject,
     PDFInfo,
     PDFName,
+    PDFObject,
     PDFStream,
     PDFString,
     PDFText,
@@ -77,10 +78,70 @@ PRODUCER = PDFInfo.producer  # the library that wrote the file: reportlab (Info 
 rl_config.useA85 = 0
 
 # --- Fonts: registered once per process --------------------------------------------------------------
+# Every document's subset of a font starts with these characters, in this order (then those it uses besides, in the
+# order it uses them): most documents embed the same subset, which the process made, compressed and measured once.
+# Making the subset, compressing it and writing its widths was a fifth of a page's time; the subset is larger than
+# the characters a page uses (about 10 KB more a file).
+PRESEED = "".join(map(chr, range(32, 127))) + "ÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸàâäçéèêëîïôöùûüÿŒœÆæ€–—’«»°·×"
+
+
+class _Raw(PDFObject):
+    """A direct object already written out."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def format(self, document):
+        return self.data
+
+
+class _EmbeddedFont(TTFont):
+    """A TrueType font embedded as subsets, each subset's font file, widths and character map made once per
+    process (each document writes the same bytes for the same subset)."""
+
+    def __init__(self, name: str, path: Path):
+        super().__init__(name, str(path), asciiReadable=False)
+        self._font_file = functools.lru_cache(maxsize=32)(self._make_font_file)
+        self._compressed = functools.lru_cache(maxsize=64)(self._compress)
+        self._widths = functools.lru_cache(maxsize=32)(self._format_widths)
+        make_subset = self.face.makeSubset
+        self._make_subset = make_subset
+        self.face.makeSubset = lambda subset: self._font_file(tuple(subset))
+
+    def _make_font_file(self, subset: tuple[int, ...]) -> bytes:
+        return self._make_subset(list(subset))
+
+    @staticmethod
+    def _compress(content: bytes | str) -> bytes:
+        return PDFZCompress.encode(content)
+
+    def _format_widths(self, subset: tuple[int, ...]) -> bytes:
+        return PDFArray(list(map(self.face.getCharWidth, subset))).format(None)
+
+    def preseed(self, doc) -> None:
+        """Starts `doc`'s subset of this font with PRESEED."""
+        self.splitString(PRESEED, doc)
+
+    def addObjects(self, doc):
+        subsets = [tuple(subset) for subset in self.state[doc].subsets]
+        names = [self.getSubsetInternalName(n, doc)[1:] for n in range(len(subsets))]
+        super().addObjects(doc)  # makes the objects (the font file from the cache), then forgets the subsets
+        if not doc.compression:
+            return
+        fonts = doc.idToObject["BasicFonts"].dict
+        for name, subset in zip(names, subsets, strict=True):
+            pdf_font = fonts[name]
+            pdf_font.Widths = _Raw(self._widths(subset))
+            for key in (f"fontFile:{self.face.filename}({pdf_font.BaseFont})", f"toUnicodeCMap:{pdf_font.BaseFont}"):
+                stream = doc.idToObject[key]
+                stream.content = self._compressed(stream.content)
+                stream.dictionary["Filter"] = PDFName("FlateDecode")  # written as is, not compressed again
+
+
 FONT, FONT_BOLD = "Vera", "VeraBd"
 _FONT_DIR = Path(reportlab.__file__).parent / "fonts"
-pdfmetrics.registerFont(TTFont(FONT, str(_FONT_DIR / "Vera.ttf"), asciiReadable=False))
-pdfmetrics.registerFont(TTFont(FONT_BOLD, str(_FONT_DIR / "VeraBd.ttf"), asciiReadable=False))
+pdfmetrics.registerFont(_EmbeddedFont(FONT, _FONT_DIR / "Vera.ttf"))
+pdfmetrics.registerFont(_EmbeddedFont(FONT_BOLD, _FONT_DIR / "VeraBd.ttf"))
 pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD)
 _GLYPHS = frozenset(map(chr, pdfmetrics.getFont(FONT).face.charToGlyph)) & frozenset(
     map(chr, pdfmetrics.getFont(FONT_BOLD).face.charToGlyph)
@@ -268,6 +329,8 @@ class _DocumentCanvas(Canvas):
         self._footer, self._running_title, self._page_label = footer, running_title, page_label
         self._pdfa = pdfa
         self._pages: list[dict] = []
+        for name in (FONT, FONT_BOLD):
+            pdfmetrics.getFont(name).preseed(self._doc)
 
     def draw_image_xobject(self, image: PDFImageXObject, width: float, height: float) -> None:
         """`drawImage` of an image already compressed: a copy of it is registered in this document (reportlab marks
@@ -468,30 +531,54 @@ def _rule(canv: Canvas, x0: float, y0: float, x1: float, y1: float, width: float
     canv.line(x0, y0, x1, y1)
 
 
-def _wrap_words(text: str, font: str, size: float, width: float) -> list[str] | None:
+_Lines = list[tuple[str, float]]  # a paragraph's lines, each with the width it leaves over
+
+
+@functools.lru_cache(maxsize=4096)
+def _word_width(word: str, font: str, size: float) -> float:
+    """A word's width (the same words come back on every document: labels, the legal mentions)."""
+    return pdfmetrics.stringWidth(word, font, size)
+
+
+def _wrap_words(text: str, font: str, size: float, width: float) -> _Lines | None:
     """`text` broken into lines of at most `width` as a one-style Paragraph breaks it (words taken greedily, runs of
-    spaces made one, a no-break space kept), or None where a Paragraph would do more than that: split a word wider
-    than the line, or fit one more word by narrowing the spaces."""
-    words = _para_split(_para_strip(text))
-    space = pdfmetrics.stringWidth(" ", font, size)
+    spaces made one, a no-break space kept, one more word on a line if narrowing its spaces by up to
+    `spaceShrinkage` makes it fit), each line with the width left over (negative for a narrowed line); or None
+    where a Paragraph would split a word wider than the line or hyphenate one."""
+    space = _word_width(" ", font, size)
+    shrink = BODY.spaceShrinkage * space
     lines, line, used = [], [], -space
-    for word in words:
+    for word in _para_split(_para_strip(text)):
         if "\xad" in word:  # a soft hyphen: Paragraph may hyphenate there
             return None
-        word_width = pdfmetrics.stringWidth(word, font, size)
+        word_width = _word_width(word, font, size)
         if word_width > width:
             return None
-        if used + space + word_width <= width:
+        if used + space + word_width <= width + shrink * len(line):
             line.append(word)
             used += space + word_width
-        elif used + space + word_width <= width + 0.05 * space * len(line):  # ParagraphStyle.spaceShrinkage
-            return None
         else:
-            lines.append(" ".join(line))
+            lines.append((" ".join(line), width - used))
             line, used = [word], word_width
     if line:
-        lines.append(" ".join(line))
+        lines.append((" ".join(line), width - used))
     return lines
+
+
+def _draw_line(canv: Canvas, text: str, extra: float, x: float, baseline: float, *, right_to: float | None = None):
+    """One line of a broken paragraph at `x` (or ending at `right_to`), its spaces narrowed when `extra` < 0, as a
+    Paragraph draws it."""
+    if extra > -1e-8:
+        if right_to is None:
+            canv.drawString(x, baseline, text)
+        else:
+            canv.drawRightString(right_to, baseline, text)
+        return
+    line = canv.beginText(x, baseline)
+    line.setWordSpace(extra / (text.count(" ") + text.count("\xa0")))
+    line.textOut(text)
+    line.setWordSpace(0)
+    canv.drawText(line)
 
 
 class _Header(Flowable):
@@ -603,7 +690,7 @@ class _LinesTable(Flowable):
     AMOUNT = _CellStyle(align="RIGHT", top=5, bottom=5)
     PADDING = 5  # top and bottom of every cell
 
-    def __init__(self, heading: list[str], rows: list[tuple[list[list[str]], str, float]], *, continued=False):
+    def __init__(self, heading: list[str], rows: list[tuple[list[_Lines], str, float]], *, continued=False):
         super().__init__()
         self.heading, self.rows = heading, rows  # rows: (the three wrapped cells, the amount, the row's height)
         self.continued = continued  # on a following page, the heading is ruled below too (as Table's split did)
@@ -658,11 +745,8 @@ class _LinesTable(Flowable):
                 # A paragraph in the middle of its cell, its first baseline a font size below its top.
                 baseline = y + (height + len(lines) * CELL.leading) / 2 - CELL.fontSize
                 _pen(canv, FONT, CELL.fontSize, CELL.leading, INK)
-                for line in lines:
-                    if column:
-                        canv.drawRightString(x + width - 6, baseline, line)
-                    else:
-                        canv.drawString(x + 6, baseline, line)
+                for line, extra in lines:
+                    _draw_line(canv, line, extra, x + 6, baseline, right_to=x + width - 6 if column else None)
                     baseline -= CELL.leading
                 x += width
             _draw_cell(canv, amount, self.AMOUNT, x, y, LINE_WIDTHS[-1], height)
@@ -911,7 +995,7 @@ class _Note(Flowable):
     """A note of one style across the page, broken into lines as its paragraph breaks them; split between lines as
     a paragraph splits (never leaving a single line at the foot of a page)."""
 
-    def __init__(self, lines: list[str], style: ParagraphStyle):
+    def __init__(self, lines: _Lines, style: ParagraphStyle):
         super().__init__()
         self.lines, self.style = lines, style
         self.width, self.height = CONTENT_WIDTH, len(lines) * style.leading
@@ -929,8 +1013,8 @@ class _Note(Flowable):
         canv, style = self.canv, self.style
         baseline = self.height - style.fontSize
         _pen(canv, style.fontName, style.fontSize, style.leading, style.textColor)
-        for line in self.lines:
-            canv.drawString(0, baseline, line)
+        for line, extra in self.lines:
+            _draw_line(canv, line, extra, 0, baseline)
             baseline -= style.leading
 
 
