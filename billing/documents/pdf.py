@@ -30,6 +30,7 @@ from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.rl_accel import escapePDF, fp_str
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
@@ -501,6 +502,31 @@ def _pen(canv: Canvas, font: str, size: float, leading: float, color: colors.Col
         canv.setFillColor(color)
 
 
+def _show(canv: Canvas, x: float, y: float, text: str) -> None:
+    """What `canv.drawString(x, y, text)` writes (a text object showing `text` at (x, y) in the canvas's font), without
+    making the text object nor measuring the text, as drawString does for nothing: most of a string's cost."""
+    font, doc = pdfmetrics.getFont(canv._fontname), canv._doc
+    size = f"{fp_str(canv._fontsize)} Tf {fp_str(canv._leading)} TL"
+    shown, current = [], -1
+    for subset, chunk in font.splitString(text, doc):
+        if subset != current:
+            shown.append(f"{font.getSubsetInternalName(subset, doc)} {size}")
+            current = subset
+        shown.append(f"({escapePDF(chunk)}) Tj")
+    canv._code.append(f"BT 1 0 0 1 {fp_str(x, y)} Tm {' '.join(shown)} T* ET")
+
+
+@functools.lru_cache(maxsize=1024)
+def _string_width(text: str, font: str, size: float) -> float:
+    """A text's width (labels and the seller's texts come back on every document)."""
+    return pdfmetrics.stringWidth(text, font, size)
+
+
+def _show_right(canv: Canvas, x: float, y: float, text: str) -> None:
+    """What `canv.drawRightString(x, y, text)` writes."""
+    _show(canv, x - _string_width(text, canv._fontname, canv._fontsize), y, text)
+
+
 def _draw_cell(canv: Canvas, text: str, style: _CellStyle, x: float, y: float, width: float, height: float) -> None:
     """`text` in the cell at (x, y) of `width` × `height`, where Table draws a string cell."""
     if not text:
@@ -514,11 +540,11 @@ def _draw_cell(canv: Canvas, text: str, style: _CellStyle, x: float, y: float, w
         baseline = y + (style.bottom + height - style.top + len(lines) * style.leading) / 2 - style.size
     _pen(canv, style.font, style.size, style.leading, style.color)
     if style.align == "RIGHT":
-        draw, x = canv.drawRightString, x + width - style.right
+        draw, x = _show_right, x + width - style.right
     else:
-        draw, x = canv.drawString, x + style.left
+        draw, x = _show, x + style.left
     for line in lines:
-        draw(x, baseline, line)
+        draw(canv, x, baseline, line)
         baseline -= style.leading
 
 
@@ -570,9 +596,9 @@ def _draw_line(canv: Canvas, text: str, extra: float, x: float, baseline: float,
     Paragraph draws it."""
     if extra > -1e-8:
         if right_to is None:
-            canv.drawString(x, baseline, text)
+            _show(canv, x, baseline, text)
         else:
-            canv.drawRightString(right_to, baseline, text)
+            _show_right(canv, right_to, baseline, text)
         return
     line = canv.beginText(x, baseline)
     line.setWordSpace(extra / (text.count(" ") + text.count("\xa0")))
@@ -676,7 +702,7 @@ class _Parties(Flowable):
             baseline = self.height - self.PADDING - lines[0][2]
             for text, font, size, color in lines:
                 _pen(canv, font, size, self.LEADING, color)
-                canv.drawString(x, baseline, text)
+                _show(canv, x, baseline, text)
                 baseline -= self.LEADING
 
 
