@@ -502,18 +502,44 @@ def _pen(canv: Canvas, font: str, size: float, leading: float, color: colors.Col
         canv.setFillColor(color)
 
 
+_fp = functools.lru_cache(maxsize=4096)(fp_str)  # a number as the PDF writes it (positions repeat)
+
+
+@functools.lru_cache(maxsize=64)
+def _font_size_ops(size: float, leading: float) -> str:
+    return f"{fp_str(size)} Tf {fp_str(leading)} TL"
+
+
+_PRESEEDED = frozenset(PRESEED + "\xa0")  # a no-break space is shown as a space
+_shown: dict[tuple[str, str], list[tuple[int, str]]] = {}
+
+
+def _encoded(font: TTFont, text: str, doc) -> list[tuple[int, str]]:
+    """`text` as (subset, escaped codes) chunks in `doc`'s subsets of `font`. A text of PRESEED characters has the
+    same codes in every document (each subset starts with PRESEED): it is encoded once per process."""
+    key = font.fontName, text
+    chunks = _shown.get(key)
+    if chunks is None:
+        chunks = [(subset, escapePDF(codes)) for subset, codes in font.splitString(text, doc)]
+        if _PRESEEDED.issuperset(text):
+            if len(_shown) >= 4096:
+                _shown.clear()
+            _shown[key] = chunks
+    return chunks
+
+
 def _show(canv: Canvas, x: float, y: float, text: str) -> None:
     """What `canv.drawString(x, y, text)` writes (a text object showing `text` at (x, y) in the canvas's font), without
     making the text object nor measuring the text, as drawString does for nothing: most of a string's cost."""
     font, doc = pdfmetrics.getFont(canv._fontname), canv._doc
-    size = f"{fp_str(canv._fontsize)} Tf {fp_str(canv._leading)} TL"
+    size = _font_size_ops(canv._fontsize, canv._leading)
     shown, current = [], -1
-    for subset, chunk in font.splitString(text, doc):
+    for subset, codes in _encoded(font, text, doc):
         if subset != current:
             shown.append(f"{font.getSubsetInternalName(subset, doc)} {size}")
             current = subset
-        shown.append(f"({escapePDF(chunk)}) Tj")
-    canv._code.append(f"BT 1 0 0 1 {fp_str(x, y)} Tm {' '.join(shown)} T* ET")
+        shown.append(f"({codes}) Tj")
+    canv._code.append(f"BT 1 0 0 1 {_fp(x)} {_fp(y)} Tm {' '.join(shown)} T* ET")
 
 
 @functools.lru_cache(maxsize=1024)
