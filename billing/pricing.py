@@ -237,7 +237,7 @@ def pending_charges(*, user_ids: Iterable[int], lock: bool = False) -> list[OneO
     """The customers' pending one-off charges, oldest first; with `lock`, locked (in primary-key order) until the
     transaction ends: a charge being invoiced cannot be cancelled or billed by another invoice meanwhile, and one
     billed or cancelled while it waited for the lock is no longer pending when read."""
-    charges = OneOffCharge.objects.filter(PENDING_CHARGE, user_id__in=list(user_ids))
+    charges = OneOffCharge.objects.filter(PENDING_CHARGE, user_id__any=list(user_ids))
     if lock:
         charges = charges.select_for_update().order_by("pk")
     return sorted(charges, key=lambda charge: (charge.created_at, charge.pk))
@@ -265,7 +265,7 @@ def interim_billed_load(subscriptions: Iterable[Subscription]) -> dict[int, dict
     rows = (
         InvoiceLine.objects.filter(
             kind=LineKind.USAGE, invoice__kind=InvoiceKind.INTERIM, invoice__status__in=ISSUED_INVOICE_STATUSES,
-            invoice__subscription__in=[subscription.pk for subscription in subscriptions],
+            invoice__subscription__any=[subscription.pk for subscription in subscriptions],
         )
         .values_list("invoice__subscription_id", "invoice__period_start", "invoice__number")
         .annotate(amount=Sum("amount"))

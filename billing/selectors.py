@@ -96,18 +96,21 @@ def usage_tokens_by_window(windows: dict[int, tuple[int, UsageWindow]]) -> dict[
 
 
 def _usage_tokens_lateral(windows: dict[int, tuple[int, UsageWindow]]) -> dict[int, int]:
-    values = ", ".join(["(%s::bigint, %s::bigint, %s::timestamptz, %s::timestamptz)"] * len(windows))
-    params = [value for key, (user_id, window) in windows.items() for value in (key, user_id, *window)]
+    # The windows go as four arrays, one parameter each: the statement stays short whatever their number.
+    keys, user_ids, starts, ends = (
+        list(column) for column in zip(*((key, user, *window) for key, (user, window) in windows.items()), strict=True)
+    )
     # The literal bounds let the planner read only the partitions of these months.
-    bounds = (min(start for _, (start, _) in windows.values()), max(end for _, (_, end) in windows.values()))
+    bounds = (min(starts), max(ends))
     table = connection.ops.quote_name(UsageLog._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT w.key, used.tokens FROM (VALUES {values}) AS w(key, user_id, start_at, end_at) "
+            "SELECT w.key, used.tokens FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[]) "
+            "AS w(key, user_id, start_at, end_at) "
             f"CROSS JOIN LATERAL (SELECT sum(u.tokens) AS tokens FROM {table} AS u WHERE u.user_id = w.user_id "
             "AND u.created_at >= w.start_at AND u.created_at < w.end_at "
             "AND u.created_at >= %s AND u.created_at < %s) AS used",
-            [*params, *bounds],
+            [keys, user_ids, starts, ends, *bounds],
         )
         return {key: int(tokens or 0) for key, tokens in cursor.fetchall()}
 
@@ -115,7 +118,7 @@ def _usage_tokens_lateral(windows: dict[int, tuple[int, UsageWindow]]) -> dict[i
 def usable_credits(*, user_ids: Iterable[int], currency: str, now: datetime.datetime):
     """Credits with a balance, not expired: oldest-expiring first (never-expiring last), then oldest."""
     return (
-        Credit.objects.filter(user_id__in=list(user_ids), currency=currency, remaining_amount__gt=0)
+        Credit.objects.filter(user_id__any=list(user_ids), currency=currency, remaining_amount__gt=0)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .order_by("user_id", F("expires_at").asc(nulls_last=True), "created_at", "id")
     )
@@ -132,7 +135,7 @@ def load_subscriptions(ids, *, lock_charges: bool = False) -> list[Subscription]
     what interim invoices billed, the running coupon: one query each, whatever their number); invoicing
     (`lock_charges`) also loads and locks the pending one-off charges it will bill (see `plan_histories_load`), and
     leaves the profiles' encrypted fields unread: it takes the buyer from their snapshot."""
-    subscriptions = Subscription.objects.filter(pk__in=list(ids)).select_related(*SUBSCRIPTION_RELATED)
+    subscriptions = Subscription.objects.filter(pk__any=list(ids)).select_related(*SUBSCRIPTION_RELATED)
     if lock_charges:
         subscriptions = profile_secrets_deferred(subscriptions)
     subscriptions = list(subscriptions.order_by("pk"))
@@ -170,7 +173,7 @@ def subscription_rows(ids) -> list[SubscriptionRow]:
     for their plans, then their histories as `load_subscriptions(lock_charges=True)` loads them, pending one-off
     charges locked."""
     rows = list(
-        Subscription.objects.filter(pk__in=list(ids)).order_by("pk").values_list(
+        Subscription.objects.filter(pk__any=list(ids)).order_by("pk").values_list(
             "pk", "user_id", "plan_id", "status", "cancel_at_period_end", "started_at", "trial_end", "ended_at",
             "current_period_start", "current_period_end", "user__profile__version", "user__profile__language",
         )
@@ -190,7 +193,7 @@ def _histories_load(subscriptions: list, *, lock_charges: bool) -> None:
     interim_billed = interim_billed_load(subscriptions)
     coupons = {
         redemption.subscription_id: [redemption]
-        for redemption in CouponRedemption.objects.filter(subscription__in=pks, ended_at__isnull=True)
+        for redemption in CouponRedemption.objects.filter(subscription__any=pks, ended_at__isnull=True)
         .select_related("coupon")
     }
     for subscription in subscriptions:
@@ -217,11 +220,15 @@ def plan_histories_load(subscriptions: list[Subscription], *, lock_charges: bool
     charges = _charges_by_carrier(subscriptions) if lock_charges else {}
     changes, pauses = defaultdict(list), defaultdict(list)
     pks = [subscription.pk for subscription in subscriptions]
-    for change in SubscriptionPlanChange.objects.filter(subscription__in=pks).select_related(
+    # Each subscription's history in its own order, without the join to subscriptions that their default
+    # ordering (by subscription, as subscriptions are ordered) costs.
+    for change in SubscriptionPlanChange.objects.filter(subscription__any=pks).select_related(
         "from_plan", "to_plan"
-    ):
+    ).order_by("subscription_id", "changed_at", "id"):
         changes[change.subscription_id].append(change)
-    for pause in SubscriptionPause.objects.filter(subscription__in=pks):
+    for pause in SubscriptionPause.objects.filter(subscription__any=pks).order_by(
+        "subscription_id", "start_date", "id"
+    ):
         pauses[pause.subscription_id].append(pause)
     for subscription in subscriptions:
         history_prefill(

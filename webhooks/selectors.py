@@ -28,7 +28,7 @@ def subscribed_endpoints(*, user_ids: Iterable[int]) -> dict[int, list[tuple[int
     missing = [user_id for user_id in keys if user_id not in found]
     if missing:
         loaded = {user_id: [] for user_id in missing}
-        active = WebhookEndpoint.objects.filter(user_id__in=missing, is_active=True).order_by("pk")
+        active = WebhookEndpoint.objects.filter(user_id__any=missing, is_active=True).order_by("pk")
         for endpoint_id, user_id, events in active.values_list("pk", "user_id", "events"):
             loaded[user_id].append((endpoint_id, events))
         cache_set_many(

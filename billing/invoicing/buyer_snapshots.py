@@ -48,7 +48,7 @@ def _stored(pairs: set[tuple[int, int]], digests: dict[int, str]) -> dict[int, B
     if not pairs:
         return found
     for snapshot in BuyerSnapshot.objects.defer("details").filter(
-        user_id__in={user_id for user_id, _ in pairs}, profile_version__in={version for _, version in pairs}
+        user_id__any={user_id for user_id, _ in pairs}, profile_version__in={version for _, version in pairs}
     ).order_by("pk"):
         key = (snapshot.user_id, snapshot.profile_version)
         if key in pairs and (snapshot.profile_version or snapshot.digest == digests.get(snapshot.user_id)):

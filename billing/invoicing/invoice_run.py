@@ -75,7 +75,7 @@ def _roll(subscriptions: list[SubscriptionRow], period_end: datetime.date) -> li
     for subscription in rolled:
         by_period[next_period(subscription, period_end)].append(subscription)
     for following, group in by_period.items():
-        Subscription.objects.filter(pk__in=[s.pk for s in group]).update(
+        Subscription.objects.filter(pk__any=[s.pk for s in group]).update(
             current_period_start=following.start, current_period_end=following.end
         )
         for subscription in group:
@@ -145,7 +145,7 @@ def _chunk_invoice(
     with transaction.atomic():
         locked_ids = list(
             Subscription.objects.select_for_update()
-            .filter(pk__in=subscription_ids, current_period_end=period_end)
+            .filter(pk__any=subscription_ids, current_period_end=period_end)
             .order_by("pk")
             .values_list("pk", flat=True)
         )
@@ -153,7 +153,7 @@ def _chunk_invoice(
         existing = {
             invoice.subscription_id: invoice
             for invoice in profile_secrets_deferred(Invoice.objects.select_for_update(of=("self",)))
-            .filter(subscription_id__in=locked_ids, period_end=period_end, kind=InvoiceKind.PERIOD)
+            .filter(subscription_id__any=locked_ids, period_end=period_end, kind=InvoiceKind.PERIOD)
             .exclude(status=InvoiceStatus.CANCELLED)
         }
         drafts = invoice_drafts(

@@ -233,7 +233,7 @@ def _payment_snapshot(invoices: list[Invoice]) -> None:
         cards = {
             customer.user_id: customer
             for customer in PaymentProviderCustomer.objects.filter(
-                user_id__in={invoice.user_id for invoice in invoices}, provider=PaymentProviderName.STRIPE
+                user_id__any={invoice.user_id for invoice in invoices}, provider=PaymentProviderName.STRIPE
             ).exclude(default_payment_method_id="")
         }
     for invoice in invoices:
@@ -302,7 +302,7 @@ def invoices_finalize(invoices: list[Invoice], *, now: datetime.datetime, issue_
     for invoice in invoices:
         transition_check(invoice, to=InvoiceStatus.SENT)
     subtotals = dict(
-        InvoiceLine.objects.filter(invoice__in=invoices).values_list("invoice").annotate(Sum("amount")).order_by()
+        InvoiceLine.objects.filter(invoice__any=invoices).values_list("invoice").annotate(Sum("amount")).order_by()
     )
     snapshots = buyer_snapshots_current({invoice.user for invoice in invoices})
     for invoice in invoices:

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_prometheus",
     "axes",
+    "core",
     "accounts",
     "libraries",
     "webhooks",
