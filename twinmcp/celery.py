@@ -29,6 +29,15 @@ def _count_retry(sender=None, **kwargs):
 
 
 @signals.worker_process_init.connect
+def _freeze_loaded_application(**kwargs):
+    """Each pool process, once forked with the application loaded, moves it out of the collector's sight, as the
+    web processes do (`core.gc.loaded_application_freeze`): a chunk's collections walk only what the chunk made."""
+    from core.gc import loaded_application_freeze
+
+    loaded_application_freeze()
+
+
+@signals.worker_process_init.connect
 def _serve_worker_metrics(**kwargs):
     """Each worker process serves its own task counters when WORKER_METRICS_PORT is set, on WORKER_METRICS_ADDR."""
     from django.conf import settings
