@@ -22,6 +22,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import reportlab
+from django.core.signals import setting_changed
 from django.utils import translation
 from django.utils.translation import gettext, pgettext
 from PIL import Image as PILImage
@@ -204,9 +205,29 @@ def format_percent(value: Decimal) -> str:
     return format_number(value, places=0, max_places=4)
 
 
+def _per_language(function):
+    """`function` with its results kept per active language and arguments (the same dates, amounts and mentions
+    come back on every document; Django's formatting is slow), forgotten when a setting changes, as Django forgets
+    its own formats."""
+    cached = functools.lru_cache(maxsize=2048)(lambda language, *args: function(*args))
+    setting_changed.connect(lambda **kwargs: cached.cache_clear(), weak=False)
+
+    @functools.wraps(function)
+    def in_active_language(*args):
+        return cached(translation.get_language(), *args)
+
+    return in_active_language
+
+
+@_per_language
 def format_date(value: datetime.date) -> str:
     """'6 December 2026', '1er décembre 2026'."""
     return format_long_date(value)
+
+
+_money = _per_language(lambda amount, currency: format_number(amount, currency=currency))
+_line_quantity = _per_language(format_line_quantity)
+_line_unit_price = _per_language(format_line_unit_price)
 
 
 def vat_percent(document: InvoiceDocument) -> Decimal:
@@ -220,22 +241,28 @@ def legal_mentions(document: InvoiceDocument) -> dict[str, str]:
     The 2026 reform adds the category of the operation and, when the seller opted to pay VAT on debits and the
     document charges VAT, that option ("vat_on_debits", empty otherwise); the buyer's SIREN is in its block.
     """
+    return dict(_legal_mentions(
+        bool(document.seller.vat_on_debits and document.tax_rate > 0), document.payment_terms,
+        document.late_payment_rate, document.recovery_indemnity,
+    ))
+
+
+@_per_language
+def _legal_mentions(vat_on_debits: bool, payment_terms: str, late_payment_rate: Decimal,
+                    recovery_indemnity: Decimal) -> dict[str, str]:
     return {
         "operation": gettext("Operation category: Services."),
-        "vat_on_debits": (
-            gettext("Option for the payment of VAT on debits.")
-            if document.seller.vat_on_debits and document.tax_rate > 0 else ""
-        ),
-        "payment_terms": gettext("Payment terms: %(terms)s") % {"terms": document.payment_terms},
+        "vat_on_debits": gettext("Option for the payment of VAT on debits.") if vat_on_debits else "",
+        "payment_terms": gettext("Payment terms: %(terms)s") % {"terms": payment_terms},
         "no_discount": gettext("No discount for early payment."),
         "late_payment": gettext(
             "Late-payment penalty rate: %(rate)s per year (ECB refinancing rate + 10 points), due from the day after "
             "the due date without a reminder (article L441-10 of the French Commercial Code)."
-        ) % {"rate": f"{format_percent(document.late_payment_rate)}\u00a0%"},
+        ) % {"rate": f"{format_percent(late_payment_rate)}\u00a0%"},
         "recovery_indemnity": gettext(
             "A fixed recovery indemnity of %(indemnity)s is due for any late payment (article D441-5 of the French "
             "Commercial Code)."
-        ) % {"indemnity": format_number(document.recovery_indemnity, places=0, max_places=2, currency="EUR")},
+        ) % {"indemnity": format_number(recovery_indemnity, places=0, max_places=2, currency="EUR")},
     }
 
 
@@ -943,8 +970,7 @@ def line_cells(document: InvoiceDocument) -> list[tuple[str, str, str, str]]:
     """Each line's description, quantity, unit price and amount as the lines table prints them."""
     currency = document.currency
     return [
-        (line.description, format_line_quantity(line), format_line_unit_price(line, currency),
-         format_number(line.amount, currency=currency))
+        (line.description, _line_quantity(line), _line_unit_price(line, currency), _money(line.amount, currency))
         for line in document.lines
     ]
 
@@ -994,7 +1020,7 @@ def summary_rows(document: InvoiceDocument) -> tuple[list[list[str]], list[list[
     """The VAT breakdown (caption, header, one row per rate) and the totals (label, amount), as they print."""
 
     def money(amount):
-        return fit_text(format_number(amount, currency=document.currency))
+        return fit_text(_money(amount, document.currency))
 
     rate = f"{format_percent(vat_percent(document))} %"
     vat = [
