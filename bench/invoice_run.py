@@ -72,7 +72,14 @@ BREAKDOWN_STEPS = (
 )
 
 
-SQL_TABLE = re.compile(r'\b(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', re.IGNORECASE)
+SQL_TABLE = re.compile(r'\b(?:FROM|INTO|UPDATE)\s+"?(\w+)"?\s*(\()?', re.IGNORECASE)
+
+
+def sql_table(sql: str) -> str | None:
+    """The first table a statement reads or writes: a set-returning function (`unnest(…)`) only when it names none."""
+    names = SQL_TABLE.findall(sql)
+    tables = [name for name, call in names if not call]
+    return (tables or [name for name, _ in names] or [None])[0]
 
 
 class Breakdown:
@@ -107,8 +114,8 @@ class Breakdown:
 
     def _statement(self, execute, sql, params, many, context):
         kind = sql.split(None, 1)[0].upper() if sql.strip() else "?"
-        table = SQL_TABLE.search(sql)
-        key = f"{kind} {table.group(1)}" if table else kind
+        table = sql_table(sql)
+        key = f"{kind} {table}" if table else kind
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)
