@@ -521,12 +521,22 @@ class _CellStyle:
         return self.leading * (text.count("\n") + 1) + self.top + self.bottom
 
 
+@functools.lru_cache(maxsize=64)
+def _fill_op(rgb: tuple[float, float, float]) -> str:
+    return f"{fp_str(rgb)} rg"
+
+
 def _pen(canv: Canvas, font: str, size: float, leading: float, color: colors.Color) -> None:
-    """Sets the font and fill colour when they change (each setting is written to the page)."""
+    """Sets the font and fill colour when they change (each setting is written to the page). An opaque RGB colour
+    is written as setFillColor writes it, once per colour and process."""
     if canv._fontname != font or canv._fontsize != size or canv._leading != leading:
         canv.setFont(font, size, leading)
     if canv._fillColorObj != color:
-        canv.setFillColor(color)
+        if type(color) is colors.Color and color.alpha == 1 and not canv._enforceColorSpace:
+            canv._code.append(_fill_op((color.red, color.green, color.blue)))
+            canv._fillColorObj = color
+        else:
+            canv.setFillColor(color)
 
 
 _fp = functools.lru_cache(maxsize=4096)(fp_str)  # a number as the PDF writes it (positions repeat)
@@ -601,13 +611,17 @@ def _draw_cell(canv: Canvas, text: str, style: _CellStyle, x: float, y: float, w
         baseline -= style.leading
 
 
+@functools.lru_cache(maxsize=16)
+def _rule_ops(rgb: tuple[float, float, float], width: float) -> tuple[str, str]:
+    return f"{fp_str(rgb)} RG", f"{fp_str(width)} w"
+
+
 def _rule(canv: Canvas, x0: float, y0: float, x1: float, y1: float, width: float, color: colors.Color) -> None:
-    """A table's rule: round caps and joins."""
-    canv.setStrokeColor(color)
-    canv.setLineWidth(width)
-    canv.setLineCap(1)
-    canv.setLineJoin(1)
-    canv.line(x0, y0, x1, y1)
+    """A table's rule, round capped and joined: what setStrokeColor, setLineWidth, setLineCap, setLineJoin and line
+    write, the settings written once per colour and width in a process."""
+    stroke, line_width = _rule_ops((color.red, color.green, color.blue), width)
+    canv._code += (stroke, line_width, "1 J", "1 j", f"n {_fp(x0)} {_fp(y0)} m {_fp(x1)} {_fp(y1)} l S")
+    canv._strokeColorObj, canv._lineWidth, canv._lineCap, canv._lineJoin = color, width, 1, 1
 
 
 _Lines = list[tuple[str, float]]  # a paragraph's lines, each with the width it leaves over
