@@ -551,14 +551,16 @@ _PRESEEDED = frozenset(PRESEED + "\xa0")  # a no-break space is shown as a space
 _shown: dict[tuple[str, str], list[tuple[int, str]]] = {}
 
 
-def _encoded(font: TTFont, text: str, doc) -> list[tuple[int, str]]:
-    """`text` as (subset, escaped codes) chunks in `doc`'s subsets of `font`. A text of PRESEED characters has the
-    same codes in every document (each subset starts with PRESEED): it is encoded once per process."""
+def _encoded(font: TTFont, text: str, canv: Canvas) -> list[tuple[int, str]]:
+    """`text` as (subset, escaped codes) chunks in the canvas's subsets of `font`. On a document canvas (each subset
+    starts with PRESEED) a text of PRESEED characters has the same codes in every document: it is encoded once per
+    process."""
+    preseeded = isinstance(canv, _DocumentCanvas)
     key = font.fontName, text
-    chunks = _shown.get(key)
+    chunks = _shown.get(key) if preseeded else None
     if chunks is None:
-        chunks = [(subset, escapePDF(codes)) for subset, codes in font.splitString(text, doc)]
-        if _PRESEEDED.issuperset(text):
+        chunks = [(subset, escapePDF(codes)) for subset, codes in font.splitString(text, canv._doc)]
+        if preseeded and _PRESEEDED.issuperset(text):
             if len(_shown) >= 4096:
                 _shown.clear()
             _shown[key] = chunks
@@ -571,7 +573,7 @@ def _show(canv: Canvas, x: float, y: float, text: str) -> None:
     font, doc = pdfmetrics.getFont(canv._fontname), canv._doc
     size = _font_size_ops(canv._fontsize, canv._leading)
     shown, current = [], -1
-    for subset, codes in _encoded(font, text, doc):
+    for subset, codes in _encoded(font, text, canv):
         if subset != current:
             shown.append(f"{font.getSubsetInternalName(subset, doc)} {size}")
             current = subset
