@@ -51,7 +51,8 @@ from .vies import UNREACHABLE, ViesAnswer, vat_number_check, vies_applies
 
 def audit_entry(*, action: str, obj: models.Model, changes: dict | None = None, actor=None) -> AuditLog:
     """An unsaved audit row for `obj`, with the actor, IP and user agent of the current request."""
-    return audit_entry_for(action=action, model=type(obj), pk=obj.pk, changes=changes, actor=actor)
+    # `_meta.model`, not `type(obj)`: the request's user is a lazy object.
+    return audit_entry_for(action=action, model=obj._meta.model, pk=obj.pk, changes=changes, actor=actor)
 
 
 def audit_entry_for(
