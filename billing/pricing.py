@@ -60,7 +60,8 @@ class LineDraft:
 
 @dataclass(frozen=True)
 class InvoiceDraft:
-    subscription: Subscription | None  # None: a one-off charge of a customer without a subscription
+    # None: a one-off charge of a customer without a subscription; the monthly run prices a `SubscriptionRow`.
+    subscription: Subscription | None
     period: Period
     plan: Plan | None  # in force at the period's end: its currency is the invoice's
     tokens_used: int

@@ -7,13 +7,15 @@ status and number.
 """
 import datetime
 import gc
+from collections import Counter
 from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import AuditLog
+from accounts.models import AuditLog, User, UserProfile
 from accounts.tests.factories import UserProfileFactory
 from billing.models import CreditApplication, Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from billing.services import (
@@ -191,3 +193,23 @@ def test_a_chunk_leaves_nothing_of_its_own_behind_for_a_later_collection(custome
     assert len(issued) == 13
     # type(), not isinstance(): the process may hold dead weak proxies, which isinstance() would dereference.
     assert not [obj for obj in gc.get_objects() if type(obj) is Invoice and obj.pk in issued]
+
+
+def test_a_chunk_reads_its_subscriptions_and_customers_as_rows_not_as_model_instances(customers):
+    """Plain rows (`SubscriptionRow`): no Subscription, User or UserProfile instance per subscription priced, only
+    for the one that expires, through the service written for instances."""
+    made = Counter()
+
+    def count(sender, **kwargs):
+        made[sender] += 1
+
+    post_init.connect(count, weak=False, dispatch_uid="count-instances")
+    try:
+        summary = invoice_run_chunk(subscription_ids=[s.pk for s in customers], period_end=NOVEMBER_1, now=ISSUED_AT,
+                                    issue_documents=False)
+    finally:
+        post_init.disconnect(dispatch_uid="count-instances")
+
+    assert summary.created == 13
+    assert made[Subscription] == 1  # customers[4], cancelled at period end, expires
+    assert made[User] == made[UserProfile] == 0
