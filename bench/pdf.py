@@ -67,9 +67,12 @@ ISSUE_DATE, DUE_DATE = datetime.date(2026, 11, 1), datetime.date(2026, 12, 1)
 ONE = Decimal("1.000000")
 # The floor's fonts: the product's Vera and Vera Bold files as reportlab embeds any TrueType font (a subset of the
 # characters each page uses, made for each page), not the product's fonts, whose subsets are kept per process.
+# registerFont would answer these names with the product's fonts (it keeps one font per TrueType face), so they
+# go into reportlab's table of fonts directly.
 FONT, FONT_BOLD = "BareVera", "BareVeraBd"
 for _name, _file in ((FONT, pdf.FONT), (FONT_BOLD, pdf.FONT_BOLD)):
-    pdfmetrics.registerFont(TTFont(_name, pdfmetrics.getFont(_file).face.filename, asciiReadable=False))
+    pdfmetrics._fonts[_name] = TTFont(_name, pdfmetrics.getFont(_file).face.filename, asciiReadable=False)
+assert type(pdfmetrics.getFont(FONT)) is TTFont and type(pdfmetrics.getFont(FONT_BOLD)) is TTFont
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -358,7 +358,9 @@ class _DocumentCanvas(Canvas):
         self._pdfa = pdfa
         self._pages: list[dict] = []
         for name in (FONT, FONT_BOLD):
-            pdfmetrics.getFont(name).preseed(self._doc)
+            font = pdfmetrics.getFont(name)
+            if isinstance(font, _EmbeddedFont):  # not if the face was registered before, under another name
+                font.preseed(self._doc)
 
     def draw_image_xobject(self, image: PDFImageXObject, width: float, height: float) -> None:
         """`drawImage` of an image already compressed: a copy of it is registered in this document (reportlab marks
@@ -552,10 +554,10 @@ _shown: dict[tuple[str, str], list[tuple[int, str]]] = {}
 
 
 def _encoded(font: TTFont, text: str, canv: Canvas) -> list[tuple[int, str]]:
-    """`text` as (subset, escaped codes) chunks in the canvas's subsets of `font`. On a document canvas (each subset
-    starts with PRESEED) a text of PRESEED characters has the same codes in every document: it is encoded once per
-    process."""
-    preseeded = isinstance(canv, _DocumentCanvas)
+    """`text` as (subset, escaped codes) chunks in the canvas's subsets of `font`. Where each subset starts with
+    PRESEED (the product's fonts on a document canvas), a text of PRESEED characters has the same codes in every
+    document: it is encoded once per process."""
+    preseeded = isinstance(canv, _DocumentCanvas) and isinstance(font, _EmbeddedFont)
     key = font.fontName, text
     chunks = _shown.get(key) if preseeded else None
     if chunks is None:
