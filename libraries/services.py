@@ -113,8 +113,8 @@ def _docs_statement(*, by_name: bool, by_topic: bool) -> str:
     values = {
         "user_id": "%(user_id)s",
         "api_key_id": "%(api_key_id)s",
-        "library_id": "found.library_id",
-        "library_version_id": "found.id",
+        "library_id": "found.found_library_id",
+        "library_version_id": "found.found_id",
         "endpoint": "%(endpoint)s",
         "tokens": "%(budget)s - total.remaining",
         "status_code": "200",
@@ -125,22 +125,22 @@ def _docs_statement(*, by_name: bool, by_topic: bool) -> str:
     fields = [field for field in UsageLog._meta.concrete_fields if not field.primary_key]
     if sorted(field.attname for field in fields) != sorted(values):
         raise ImproperlyConfigured("UsageLog's columns changed: give each one a value in _docs_statement")
+    # The version with its library, and its two ids under names of their own (the found row has two `id`s).
     found = VERSION_LOOKUP_SQL.format(
-        select="v.id, v.library_id", slug="%(slug)s", by_name="AND v.version = %(version)s" if by_name else ""
+        select=f"v.id AS found_id, v.library_id AS found_library_id, {columns(LibraryVersion, 'v')}, "
+        f"{columns(Library, 'l')}",
+        slug="%(slug)s", by_name="AND v.version = %(version)s" if by_name else "",
     )
     return f"""
 WITH RECURSIVE found AS MATERIALIZED ({found}),
-{chunks_spent_ctes(by_topic=by_topic, version="(SELECT id FROM found)")},
+{chunks_spent_ctes(by_topic=by_topic, version="(SELECT found_id FROM found)")},
 total AS (SELECT MIN(remaining) AS remaining, clock_timestamp() AS chosen_at FROM spent),
 logged AS (
     INSERT INTO {quote(UsageLog._meta.db_table)} ({", ".join(quote(field.column) for field in fields)})
     SELECT {", ".join(values[field.attname] for field in fields)} FROM found, total
 )
-SELECT {columns(LibraryVersion, "v")}, {columns(Library, "l")}, {columns(DocumentationChunk, "c")}
-FROM found
-JOIN libraries_libraryversion v ON v.id = found.id
-JOIN libraries_library l ON l.id = v.library_id
-LEFT JOIN (spent s JOIN libraries_documentationchunk c ON c.id = s.chosen) ON true
+SELECT found.*, {columns(DocumentationChunk, "c")}
+FROM found LEFT JOIN (spent s JOIN libraries_documentationchunk c ON c.id = s.chosen) ON true
 ORDER BY s.step
 """
 
@@ -173,10 +173,11 @@ def _docs_served(
     if not rows:
         raise Http404("No such library or version.")
     load_version, load_library, load_chunk = _docs_row_loaders(alias)
-    version_width, library_width = len(LibraryVersion._meta.concrete_fields), len(Library._meta.concrete_fields)
-    library_version = load_version(rows[0][:version_width])
-    library_version.library = load_library(rows[0][version_width:version_width + library_width])
-    chunk_start = version_width + library_width
+    # Each row: found_id, found_library_id, the version's columns, the library's, the chunk's.
+    library_start = 2 + len(LibraryVersion._meta.concrete_fields)
+    chunk_start = library_start + len(Library._meta.concrete_fields)
+    library_version = load_version(rows[0][2:library_start])
+    library_version.library = load_library(rows[0][library_start:chunk_start])
     chunks = [load_chunk(row[chunk_start:]) for row in rows if row[chunk_start] is not None]
     return library_version, chunks, sum(chunk.tokens for chunk in chunks)
 
