@@ -6,6 +6,11 @@ Bitstream Vera, so no system font is needed; no base-14 font anywhere), and the 
 output intent. Given a `PdfA3` (`billing.documents.facturx` makes it), the same file is the PDF/A-3: its XMP
 metadata, the information dictionary that states the same, and the Factur-X XML as an associated file, written
 by reportlab in one pass (reading the page back with pypdf to add them took a quarter of the rendering time).
+
+The page's blocks draw their texts, bands and rules straight on the canvas, where reportlab's tables and paragraphs
+put them (building and laying out tables was half of a page's time); platypus places the blocks and breaks the
+pages. Each document's font subsets start with the same characters, so that the subsets' files and the texts'
+codes are made once per process.
 """
 from __future__ import annotations
 
@@ -279,10 +284,6 @@ class _Paragraph(Paragraph):
         return self._wrapped[1]
 
 
-def _p(text: str, style: ParagraphStyle) -> Paragraph:
-    return _Paragraph(escape(fit_text(text)), style)
-
-
 # --- Page furniture: footer, running header, page numbers, output intent ---------------------------------
 @functools.cache
 def srgb_icc_profile() -> bytes:
@@ -302,22 +303,14 @@ def _logo_image(path: str, mtime: float) -> PDFImageXObject:
     return PDFImageXObject("Logo", ImageReader(flat))
 
 
-class _Logo(Flowable):
-    def __init__(self, image: PDFImageXObject, size: float):
-        super().__init__()
-        self.image, self.width, self.height = image, size, size
-
-    def draw(self):
-        self.canv.draw_image_xobject(self.image, self.width, self.height)
-
-
-def _logo(path: Path | str | None, size: float) -> _Logo | None:
+def _logo(path: Path | str | None) -> PDFImageXObject | None:
+    """The logo at `path`, or None without one (a missing file included)."""
     if path is None:
         return None
     path = Path(path)
     if not path.is_file():
         return None
-    return _Logo(_logo_image(str(path), path.stat().st_mtime), size)
+    return _logo_image(str(path), path.stat().st_mtime)
 
 
 @dataclass(frozen=True)
@@ -916,12 +909,11 @@ class _Summary(Flowable):
 
 def _header(document: InvoiceDocument, logo_path) -> Flowable:
     """Logo and seller on the left, title and number on the right: two rows of plain strings."""
-    logo = _logo(logo_path, 15 * mm)
     return _Header(
         seller=fit_text(document.seller.display_name), email=fit_text(document.seller.email),
         title=fit_text(document_title(document)),
         number=fit_text(gettext("No. %(number)s") % {"number": document.number}),
-        logo=logo.image if logo is not None else None,
+        logo=_logo(logo_path),
     )
 
 
