@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 import redis.client
 import time_machine
+from django.test import override_settings
 
 from accounts.tests.factories import UserFactory
 from billing.tests.test_suspension import FIRST_DAY_REFUSED, call, december_customer, pay
@@ -110,3 +111,23 @@ class TestSuspensionReadWithTheWindow:
         pay(november)
 
         assert call(client, FIRST_DAY_REFUSED + datetime.timedelta(seconds=2)).status_code == 200
+
+
+@pytest.mark.usefixtures("library_version")
+class TestOnLocalMemory:
+    @override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})
+    def test_development_without_redis_counts_the_rate_and_holds_the_quota(
+        self, customer, django_capture_on_commit_callbacks
+    ):
+        with time_machine.travel(NOW, tick=False):
+            subscribe(customer, code="free", requests_per_minute=3, included_tokens=2000,
+                      overage_price_per_million=Decimal("0"))
+            client = key_client(customer)
+            answers = []
+            for _ in range(3):
+                with django_capture_on_commit_callbacks(execute=True):
+                    answers.append(client.get(DOCS))
+
+        assert [answer.status_code for answer in answers] == [200, 200, 429]  # 0 → 1,200 → 2,400: over
+        assert answers[2].json()["error"]["code"] == "quota_exceeded"
+        assert [answer["RateLimit-Remaining"] for answer in answers] == ["2", "1", "0"]
