@@ -56,10 +56,16 @@ def customer_cache_invalidate(user_ids: int | Iterable[int]) -> None:
         transaction.on_commit(bump, robust=True)
 
 
+def customer_cache_keys(*, user_id: int, name: str, key: str) -> tuple[str, str]:
+    """The cache keys of a customer's cached read: their version, then the entry of `name` and `key` (a caller
+    reading them in a round trip of its own reads these)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return _version_key(user_id), f"billing:customer:{user_id}:{name}:{digest}"
+
+
 def customer_cached(*, user_id: int, name: str, key: str, timeout: int, compute: Callable[[], Any]) -> Any:
     """`compute()`, cached for the customer under `name` and `key` (e.g. the full request URL)."""
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    version_key, entry_key = _version_key(user_id), f"billing:customer:{user_id}:{name}:{digest}"
+    version_key, entry_key = customer_cache_keys(user_id=user_id, name=name, key=key)
     found = cache.get_many([version_key, entry_key])
     version, entry = found.get(version_key), found.get(entry_key)
     if version is not None and entry is not None and entry[0] == version:

@@ -35,7 +35,6 @@ answering. Without Redis at all (development), both live in the local-memory cac
 """
 import datetime
 import functools
-import hashlib
 import logging
 import math
 import time
@@ -55,7 +54,7 @@ from rest_framework.throttling import BaseThrottle
 from accounts.models import ApiKey, UserProfile
 from accounts.ratelimit import RateLimit, rate_limit_record
 from billing import clock
-from billing.cache import USER_DATA_TIMEOUT, customer_cached
+from billing.cache import USER_DATA_TIMEOUT, customer_cache_keys, customer_cached
 from billing.invoicing.progressive import interim_check_request
 from billing.models import LIVE_SUBSCRIPTION_STATUSES, AlertType, Plan, Subscription, SubscriptionStatus
 from billing.money import format_number
@@ -84,8 +83,10 @@ return 0
 
 # Count one request in a window whose limit is set when it opens (KEYS[1] the count, KEYS[2] the limit; ARGV[1]
 # the limit to open it with, ARGV[2] its lifetime): false, counting nothing, when it is not open and ARGV[1] is
-# empty, so that the limit is read from the database only when a window opens.
-RATE_WINDOW_HIT = """
+# empty, so that the limit is read from the database only when a window opens. A metered call, whose limit is known
+# (the quota throttle reads the account anyway), also reads in the same round trip the values of KEYS[3] onwards:
+# what the quota throttle reads after it (see `_quota_read_keys`).
+WINDOW_HIT = """
 local limit = redis.call('GET', KEYS[2])
 if not limit then
     if ARGV[1] == '' then
@@ -98,23 +99,12 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then
     redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
+if #KEYS > 2 then
+    return {count, tonumber(limit), redis.call('MGET', unpack(KEYS, 3))}
+end
 return {count, tonumber(limit)}
 """
 
-# The same for a metered call, whose limit is known (the quota throttle reads the account anyway), and in the same
-# round trip the values of KEYS[3] onwards: what the quota throttle reads after it (see `_quota_read_keys`).
-METERED_WINDOW_HIT = """
-local limit = redis.call('GET', KEYS[2])
-if not limit then
-    limit = ARGV[1]
-    redis.call('SET', KEYS[2], limit, 'EX', ARGV[2])
-end
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
-    redis.call('EXPIRE', KEYS[1], ARGV[2])
-end
-return {count, tonumber(limit), redis.call('MGET', unpack(KEYS, 3))}
-"""
 # Where a rate throttle leaves, on the request, what it read for the quota throttle: {cache key: value or None}.
 QUOTA_READS_ATTRIBUTE = "_quota_reads"
 
@@ -289,7 +279,7 @@ def _window_hit(key: str, *, limit_of: Callable[[], int], timeout: int) -> tuple
         limit = cache.get_or_set(_limit_key(key), limit_of, timeout=timeout)
         cache.add(key, 0, timeout=timeout)
         return cache.incr(key), limit
-    script = client.get_client(write=True).register_script(RATE_WINDOW_HIT)
+    script = client.get_client(write=True).register_script(WINDOW_HIT)
     keys = [client.make_key(key), client.make_key(_limit_key(key))]
     try:
         counted = script(keys=keys, args=["", timeout])
@@ -304,7 +294,7 @@ def _metered_window_hit(key: str, *, limit: int, timeout: int, reads: list[str])
     """`_window_hit` with the limit known, and the values of the cache keys `reads` (None when absent) read in the
     same round trip; None when Redis is unavailable."""
     client = _redis_client()
-    script = client.get_client(write=True).register_script(METERED_WINDOW_HIT)
+    script = client.get_client(write=True).register_script(WINDOW_HIT)
     keys = [client.make_key(key), client.make_key(_limit_key(key)), *(client.make_key(read) for read in reads)]
     try:
         count, limit, values = script(keys=keys, args=[limit, timeout])
@@ -373,9 +363,8 @@ def _suspension_cache_entry(today: datetime.date) -> str:
 
 def _suspension_cache_keys(user_id: int, *, today: datetime.date) -> tuple[str, str]:
     """The cache keys under which `customer_cached` (billing.cache) keeps the suspension: the customer's version,
-    then the entry. Read with the quota's in one round trip; the tests of that round trip fail if they drift."""
-    digest = hashlib.sha256(_suspension_cache_entry(today).encode()).hexdigest()[:32]
-    return f"billing:customer:{user_id}:version", f"billing:customer:{user_id}:{SUSPENSION_CACHE_NAME}:{digest}"
+    then the entry. Read with the quota's in one round trip."""
+    return customer_cache_keys(user_id=user_id, name=SUSPENSION_CACHE_NAME, key=_suspension_cache_entry(today))
 
 
 # --- Quota and spend cap -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Arrangement shared by billing's tests (the root conftest.py has the customer, `logged_in` and `media`)."""
 import pytest
+import redis.client
 
 from billing.tests.admin_world import finance_user
 from billing.tests.localstripe import localstripe, stripe_settings  # noqa: F401 (fixtures: a localstripe process)
@@ -25,3 +26,22 @@ def finance_client(client, finance):
     """The test client with `finance` logged in to the admin."""
     client.force_login(finance)
     return client
+
+
+@pytest.fixture
+def redis_commands(monkeypatch):
+    """The commands sent to Redis, one per round trip (a pipeline counts once)."""
+    sent = []
+    execute_command, execute_pipeline = redis.client.Redis.execute_command, redis.client.Pipeline.execute
+
+    def command(self, *args, **options):
+        sent.append(args[0])
+        return execute_command(self, *args, **options)
+
+    def pipeline(self, *args, **kwargs):
+        sent.append("PIPELINE")
+        return execute_pipeline(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Redis, "execute_command", command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline)
+    return sent

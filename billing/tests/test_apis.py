@@ -9,7 +9,6 @@ import json
 from decimal import Decimal
 
 import pytest
-import redis.client
 import time_machine
 from django.core.paginator import EmptyPage, PageNotAnInteger
 from django.test import override_settings
@@ -320,25 +319,6 @@ class TestInvoiceList:
         assert error["code"] == "invalid"
         assert field in error["fields"]
         assert error["message"].startswith(f"{field}: ")
-
-
-@pytest.fixture
-def redis_commands(monkeypatch):
-    """The commands sent to Redis, one per round trip (a pipeline counts once)."""
-    sent = []
-    execute_command, execute_pipeline = redis.client.Redis.execute_command, redis.client.Pipeline.execute
-
-    def command(self, *args, **options):
-        sent.append(args[0])
-        return execute_command(self, *args, **options)
-
-    def pipeline(self, *args, **kwargs):
-        sent.append("PIPELINE")
-        return execute_pipeline(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.client.Redis, "execute_command", command)
-    monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline)
-    return sent
 
 
 @pytest.mark.django_db

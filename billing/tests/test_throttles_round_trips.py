@@ -4,7 +4,6 @@ import datetime
 from decimal import Decimal
 
 import pytest
-import redis.client
 import time_machine
 from django.test import override_settings
 
@@ -21,25 +20,6 @@ NOW = 1_800_000_010.0  # 10 seconds into a minute window
 @pytest.fixture
 def customer():
     return UserFactory()
-
-
-@pytest.fixture
-def redis_commands(monkeypatch):
-    """The commands sent to Redis, one per round trip (a pipeline counts once)."""
-    sent = []
-    execute_command, execute_pipeline = redis.client.Redis.execute_command, redis.client.Pipeline.execute
-
-    def command(self, *args, **options):
-        sent.append(args[0])
-        return execute_command(self, *args, **options)
-
-    def pipeline(self, *args, **kwargs):
-        sent.append("PIPELINE")
-        return execute_pipeline(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.client.Redis, "execute_command", command)
-    monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline)
-    return sent
 
 
 @pytest.mark.usefixtures("library_version")
