@@ -63,10 +63,16 @@ def customer_cache_keys(*, user_id: int, name: str, key: str) -> tuple[str, str]
     return _version_key(user_id), f"billing:customer:{user_id}:{name}:{digest}"
 
 
-def customer_cached(*, user_id: int, name: str, key: str, timeout: int, compute: Callable[[], Any]) -> Any:
-    """`compute()`, cached for the customer under `name` and `key` (e.g. the full request URL)."""
+def customer_cached(
+    *, user_id: int, name: str, key: str, timeout: int, compute: Callable[[], Any], found: dict | None = None
+) -> Any:
+    """`compute()`, cached for the customer under `name` and `key` (e.g. the full request URL).
+
+    `found`: what the cache held under `customer_cache_keys`, when the caller read it in a round trip of its own
+    (a key it lacks is not in the cache)."""
     version_key, entry_key = customer_cache_keys(user_id=user_id, name=name, key=key)
-    found = cache.get_many([version_key, entry_key])
+    if found is None:
+        found = cache.get_many([version_key, entry_key])
     version, entry = found.get(version_key), found.get(entry_key)
     if version is not None and entry is not None and entry[0] == version:
         return entry[1]

@@ -333,14 +333,9 @@ def access_suspension(*, user, now: datetime.datetime, found: dict | None = None
     key: it names the day in BILLING_TIME_ZONE (and the grace in force), so the first call after midnight reads
     the database again. USER_DATA_TIMEOUT bounds what a change made outside the services could leave stale.
 
-    `found`: the cache's values already read for this call (`_quota_reads`), served when they hold a current entry.
+    `found`: the cache's values already read for this call (`_quota_reads`), so that the cache is not read again.
     """
     today = local_date(now)
-    if found is not None:
-        version_key, entry_key = _suspension_cache_keys(user.pk, today=today)
-        version, entry = found.get(version_key), found.get(entry_key)
-        if version is not None and entry is not None and entry[0] == version:
-            return entry[1]
 
     def compute() -> Suspension | None:
         invoice = access_suspended_by(user=user, today=today)
@@ -350,7 +345,7 @@ def access_suspension(*, user, now: datetime.datetime, found: dict | None = None
 
     return customer_cached(
         user_id=user.pk, name=SUSPENSION_CACHE_NAME, key=_suspension_cache_entry(today),
-        timeout=USER_DATA_TIMEOUT, compute=compute,
+        timeout=USER_DATA_TIMEOUT, compute=compute, found=found,
     )
 
 

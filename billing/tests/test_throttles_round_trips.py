@@ -82,6 +82,20 @@ class TestSuspensionReadWithTheWindow:
         assert november.number in refused.json()["error"]["message"]
         assert redis_commands == ["MGET", "EVALSHA"]
 
+    def test_a_suspension_not_cached_yet_is_read_from_the_database_without_asking_the_cache_again(
+        self, redis_commands
+    ):
+        user, november = december_customer()
+        client = key_client(user)
+        assert call(client, FIRST_DAY_REFUSED - datetime.timedelta(days=1)).status_code == 200  # the day before
+        redis_commands.clear()
+
+        refused = call(client, FIRST_DAY_REFUSED)  # a new day: a new suspension entry, computed and stored
+
+        assert refused.status_code == 402 and november.number in refused.json()["error"]["message"]
+        # The key's lookup; the window with what the quota throttle reads; the suspension stored (no second read).
+        assert redis_commands == ["MGET", "EVALSHA", "SET"]
+
     def test_paying_serves_the_next_call_at_once(self):
         user, november = december_customer()
         client = key_client(user)
